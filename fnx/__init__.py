@@ -1,0 +1,13 @@
+"""fnx: a JIT-vectorizing functional deep-learning framework (JAX-style transforms,
+Numba-compiled fused loops, PyTorch-style modules)."""
+
+from .core import dtypes as _dtypes
+from .core.array import Array
+from .core.devices import Device as device, cuda, devices  # noqa: F401
+from .core.dtypes import (  # noqa: F401
+    bool_ as bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
+    float16, float32, float64, complex64, complex128, set_default_dtype,
+)
+from . import numpy  # noqa: F401
+
+__version__ = "0.1.0"

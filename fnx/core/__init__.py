@@ -1,0 +1,1 @@
+"""The functional core: arrays, dtypes, primitives and their rules, tracing, pytrees, devices."""

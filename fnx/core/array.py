@@ -1,0 +1,284 @@
+"""``fnx.Array``: an immutable value over a backend buffer (NumPy on CPU, CuPy on CUDA).
+
+Operators and methods are defined once, in ``ArrayOps``, and shared by ``Array`` and every
+``Tracer``; each one calls a ``fnx.numpy`` function, which is written in primitives, so the
+same expression works eagerly and under every transform.
+"""
+
+import numpy as np
+
+from . import devices, dtypes
+from .errors import TraceError
+
+_fnp = None  # fnx.numpy, bound on first use (it imports this module)
+
+
+def _np():
+    global _fnp
+    if _fnp is None:
+        import fnx.numpy as mod
+
+        _fnp = mod
+    return _fnp
+
+
+def asarray_buffer(x, dtype=None):
+    """A NumPy buffer for host data. Python scalars and lists take fnx's default dtypes
+    (float32, int64); NumPy arrays keep theirs."""
+    if isinstance(x, np.ndarray):
+        buf = x
+    elif isinstance(x, np.generic):
+        buf = np.asarray(x)
+    else:
+        buf = np.asarray(x)
+        if dtype is None:
+            if buf.dtype == np.float64:
+                buf = buf.astype(dtypes.default_float())
+            elif buf.dtype.kind == "i":
+                buf = buf.astype(dtypes.default_int())
+            elif buf.dtype == np.complex128:
+                buf = buf.astype(dtypes.default_complex())
+    if dtype is not None and buf.dtype != dtype:
+        buf = buf.astype(dtype)
+    if buf.dtype not in dtypes._SUPPORTED:
+        raise dtypes.DTypeError(
+            f"asarray: cannot make an fnx array from data of NumPy dtype {buf.dtype}; "
+            f"supported dtypes are {[str(d) for d in dtypes.ALL]}"
+        )
+    return buf
+
+
+class _ArrayMeta(type):
+    # Tracers count as Arrays, as in JAX, so user code can check isinstance(x, fnx.Array).
+    def __instancecheck__(cls, inst):
+        return type.__instancecheck__(cls, inst) or getattr(type(inst), "_fnx_tracer", False)
+
+
+class ArrayOps:
+    """Python operators and array methods, shared by concrete Arrays and tracers."""
+
+    __slots__ = ()
+    __array_priority__ = 100
+
+    # --- operators -------------------------------------------------------------------------
+    def __add__(self, other): return _np().add(self, other)
+    def __radd__(self, other): return _np().add(other, self)
+    def __sub__(self, other): return _np().subtract(self, other)
+    def __rsub__(self, other): return _np().subtract(other, self)
+    def __mul__(self, other): return _np().multiply(self, other)
+    def __rmul__(self, other): return _np().multiply(other, self)
+    def __truediv__(self, other): return _np().divide(self, other)
+    def __rtruediv__(self, other): return _np().divide(other, self)
+    def __floordiv__(self, other): return _np().floor_divide(self, other)
+    def __rfloordiv__(self, other): return _np().floor_divide(other, self)
+    def __mod__(self, other): return _np().remainder(self, other)
+    def __rmod__(self, other): return _np().remainder(other, self)
+    def __pow__(self, other): return _np().pow(self, other)
+    def __rpow__(self, other): return _np().pow(other, self)
+    def __matmul__(self, other): return _np().matmul(self, other)
+    def __rmatmul__(self, other): return _np().matmul(other, self)
+    def __and__(self, other): return _np().bitwise_and(self, other)
+    def __rand__(self, other): return _np().bitwise_and(other, self)
+    def __or__(self, other): return _np().bitwise_or(self, other)
+    def __ror__(self, other): return _np().bitwise_or(other, self)
+    def __xor__(self, other): return _np().bitwise_xor(self, other)
+    def __rxor__(self, other): return _np().bitwise_xor(other, self)
+    def __lshift__(self, other): return _np().bitwise_left_shift(self, other)
+    def __rlshift__(self, other): return _np().bitwise_left_shift(other, self)
+    def __rshift__(self, other): return _np().bitwise_right_shift(self, other)
+    def __rrshift__(self, other): return _np().bitwise_right_shift(other, self)
+    def __neg__(self): return _np().negative(self)
+    def __pos__(self): return _np().positive(self)
+    def __abs__(self): return _np().abs(self)
+    def __invert__(self): return _np().bitwise_invert(self)
+    def __lt__(self, other): return _np().less(self, other)
+    def __le__(self, other): return _np().less_equal(self, other)
+    def __gt__(self, other): return _np().greater(self, other)
+    def __ge__(self, other): return _np().greater_equal(self, other)
+    def __eq__(self, other): return _np().equal(self, other)
+    def __ne__(self, other): return _np().not_equal(self, other)
+    __hash__ = None
+
+    def __getitem__(self, idx):
+        return _np()._getitem(self, idx)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self.shape[0]))
+
+    # --- conversion to Python values ---------------------------------------------------------
+    def concrete_value(self):
+        return self
+
+    def __bool__(self): return bool(self.concrete_value()._host_scalar("bool"))
+    def __int__(self): return int(self.concrete_value()._host_scalar("int"))
+    def __float__(self): return float(self.concrete_value()._host_scalar("float"))
+    def __complex__(self): return complex(self.concrete_value()._host_scalar("complex"))
+
+    def __index__(self):
+        value = self.concrete_value()
+        if value.dtype.kind not in "iub":
+            raise TypeError(f"only integer arrays can be used as an index, not {value.dtype}")
+        return int(value._host_scalar("index"))
+
+    def item(self, *args):
+        """The single element as a Python scalar, as ``torch.Tensor.item``."""
+        return self.concrete_value()._host().item(*args)
+
+    def tolist(self):
+        return self.concrete_value()._host().tolist()
+
+    def numpy(self):
+        """A NumPy array with this array's values (copied from the GPU if needed)."""
+        return self.concrete_value()._host()
+
+    def __array__(self, dtype=None, copy=None):
+        host = self.concrete_value()._host()
+        return host if dtype is None else host.astype(dtype, copy=False)
+
+    # --- properties --------------------------------------------------------------------------
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    T = property(lambda self: _np().permute_dims(self, tuple(range(self.ndim))[::-1]))
+    mT = property(lambda self: _np().matrix_transpose(self))
+
+    @property
+    def at(self):
+        """Functional updates: ``x.at[idx].set(v)``, ``.add``, ``.mul``, ``.min``, ``.max``, ``.get``."""
+        return _np()._IndexUpdateHelper(self)
+
+    def __array_namespace__(self, api_version=None):
+        if api_version not in (None, "2021.12", "2022.12", "2023.12"):
+            raise ValueError(f"fnx.numpy does not implement array API version {api_version}")
+        return _np()
+
+    def __getattr__(self, name):
+        # The torch-style and array methods live in fnx.numpy._methods, installed lazily
+        # so that this module stays importable without fnx.numpy.
+        method = _np()._method(name)
+        if method is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return method.__get__(self, type(self))
+
+
+class Array(ArrayOps, metaclass=_ArrayMeta):
+    """An fnx array. Create one with ``fnx.asarray``/``fnx.tensor``/``fnp.zeros``...
+
+    >>> x = fnx.asarray([1.0, 2.0]); (x * 2).tolist()
+    [2.0, 4.0]
+    """
+
+    __slots__ = ("_buf", "_autograd", "__weakref__")
+
+    def __init__(self, data, dtype=None, device=None):
+        buf = asarray_buffer(data._buf if type(data) is Array else data,
+                             None if dtype is None else dtypes.canonicalize(dtype))
+        if device is not None:
+            buf = devices.put_buffer(buf, device)
+        self._buf = buf
+        self._autograd = None
+
+    shape = property(lambda self: self._buf.shape)
+    dtype = property(lambda self: self._buf.dtype)
+    ndim = property(lambda self: self._buf.ndim)
+
+    @property
+    def size(self):
+        return self._buf.size
+
+    @property
+    def device(self):
+        return devices.device_of_buffer(self._buf)
+
+    @property
+    def aval(self):
+        from .abstract import ShapedArray
+
+        return ShapedArray(self._buf.shape, self._buf.dtype)
+
+    def _host(self):
+        buf = self._buf
+        return buf if isinstance(buf, np.ndarray) else buf.get()
+
+    def _host_scalar(self, what):
+        if self._buf.size != 1:
+            raise TypeError(
+                f"converting an array of shape {self.shape} to a Python {what}: only arrays "
+                f"with one element can be converted; use .tolist() or index it first"
+            )
+        return self._host().reshape(()).item()
+
+    def __dlpack__(self, **kwargs):
+        return self._buf.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._buf.__dlpack_device__()
+
+    def __repr__(self):
+        body = np.array2string(self._host(), separator=", ", prefix="Array(")
+        suffix = f", dtype={self.dtype.name}"
+        if self.device.type != "cpu":
+            suffix += f", device='{self.device}'"
+        return f"Array({body}{suffix})"
+
+    def __str__(self):
+        return str(self._host())
+
+    def __format__(self, spec):
+        if self._buf.ndim == 0:
+            return format(self._host().item(), spec)
+        return format(str(self), spec)
+
+    def __setitem__(self, idx, value):
+        """Eager item assignment, as in PyTorch: replaces this array's buffer with the update."""
+        self._replace(self.at[idx].set(value), "__setitem__")
+
+    def _replace(self, new, op):
+        if type(new) is not Array:
+            raise TraceError(
+                f"{op}: an in-place update of a concrete array with a traced value; inside "
+                f"fnx transforms arrays are immutable: use the out-of-place form (x = x + y, "
+                f"x.at[idx].set(v)) instead"
+            )
+        if new._buf.dtype != self._buf.dtype:
+            new = Array(new._buf.astype(self._buf.dtype))
+        self._buf = new._buf
+        return self
+
+    def __reduce__(self):
+        return (Array, (self._host(),))
+
+    # Arrays are leaves for pytrees, hashable by identity only where needed (e.g. weakrefs)
+
+
+def wrap(buf):
+    """Wrap a backend buffer as an Array without copying (the hot path of eager ops)."""
+    if not isinstance(buf, np.ndarray):
+        if isinstance(buf, np.generic) or not hasattr(buf, "__cuda_array_interface__"):
+            buf = np.asarray(buf)
+    a = object.__new__(Array)
+    a._buf = buf
+    a._autograd = None
+    return a
+
+
+def from_dlpack(x, /, *, device=None, copy=None):
+    """An Array from any DLPack-capable array (NumPy, CuPy, PyTorch...)."""
+    if hasattr(x, "__cuda_array_interface__") or (
+        hasattr(x, "__dlpack_device__") and x.__dlpack_device__()[0] == 2
+    ):
+        buf = devices.cupy_module().from_dlpack(x)
+    else:
+        buf = np.from_dlpack(x)
+        if copy:
+            buf = buf.copy()
+    out = wrap(buf)
+    return out if device is None else Array(out, device=device)

@@ -1,0 +1,3 @@
+"""The primitives, one section each with every rule side by side (see docs/architecture.md)."""
+
+from . import elementwise, linalg, reduction, shape  # noqa: F401

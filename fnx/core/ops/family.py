@@ -1,0 +1,135 @@
+"""Family helpers (R2): they fill in the shared rules so a common primitive is a few lines.
+
+Elementwise primitives are strict: every operand has the same shape and dtype. ``fnx.numpy``
+inserts ``broadcast_in_dim`` and ``convert_element_type`` explicitly, which keeps transposes
+trivial (the transpose of a broadcast is a sum) and gives fusion explicit index maps.
+"""
+
+import numpy as np
+
+from ..abstract import ShapedArray
+from ..ad_util import Zero, add_tangents
+from ..errors import DTypeError, ShapeError
+from ..primitive import Primitive
+
+KINDS = {
+    "bool": "b",
+    "int": "iu",
+    "intbool": "biu",
+    "float": "f",
+    "inexact": "fc",
+    "real": "biuf",
+    "numeric": "iufc",
+    "any": "biufc",
+}
+
+
+def check_same_avals(name, avals):
+    first = avals[0]
+    for a in avals[1:]:
+        if a.shape != first.shape:
+            shapes = ", ".join(str(x.shape) for x in avals)
+            raise ShapeError(
+                f"{name}: operands must have equal shapes, got {shapes}; use fnx.numpy."
+                f"{name} (which broadcasts) or fnp.broadcast_to first"
+            )
+        if a.dtype != first.dtype:
+            dts = ", ".join(str(x.dtype) for x in avals)
+            raise DTypeError(
+                f"{name}: operands must have equal dtypes, got {dts}; convert with .astype()"
+            )
+
+
+def elementwise(name, nargs, impl, scalar_expr, kinds="any", out_dtype=None, differentiable=True):
+    """An elementwise primitive over ``nargs`` same-shape, same-dtype operands.
+
+    ``scalar_expr`` is a template over ``{0}``, ``{1}``... in the scalar vocabulary of
+    ``fnx/jit/scalar.py``; ``out_dtype`` (a dtype) fixes the result dtype (comparisons -> bool).
+    """
+    prim = Primitive(name)
+    allowed = KINDS[kinds]
+
+    def abstract_eval(*avals, **params):
+        del params  # unused
+        if len(avals) != nargs:
+            raise TypeError(f"{name} takes {nargs} operands, got {len(avals)}")
+        check_same_avals(name, avals)
+        dt = avals[0].dtype
+        if dt.kind not in allowed:
+            raise DTypeError(
+                f"{name}: dtype {dt} is not supported (expected a {kinds} dtype)"
+            )
+        return ShapedArray(avals[0].shape, out_dtype or dt)
+
+    prim.impl = impl
+    prim.abstract_eval = abstract_eval
+    prim.batch = lambda axis_size, args, dims, **params: elementwise_batch(
+        prim, axis_size, args, dims, **params
+    )
+    prim.fusion_kind = "elementwise"
+    prim.scalar_expr = scalar_expr
+    prim.differentiable = differentiable and out_dtype is None
+    return prim
+
+
+def elementwise_batch(prim, axis_size, args, dims, **params):
+    """Batch rule of every elementwise primitive: align batch dims at 0, broadcasting the
+    unbatched operands."""
+    first = dims[0]
+    if all(d == first for d in dims) and first is not None:
+        return prim.bind(*args, **params), first
+    from .shape import broadcast_batched, move_axis
+
+    aligned = [
+        broadcast_batched(x, axis_size) if d is None else move_axis(x, d, 0)
+        for x, d in zip(args, dims, strict=True)
+    ]
+    return prim.bind(*aligned, **params), 0
+
+
+def defjvp(prim, *rules):
+    """Per-operand JVP rules ``rule(x_dot, ans, *primals, **params) -> tangent contribution``
+    (``None`` for operands with no derivative); contributions of Zero tangents are skipped."""
+
+    def jvp(primals, tangents, **params):
+        ans = prim.bind(*primals, **params)
+        out = Zero(_aval(ans))
+        for rule, t in zip(rules, tangents, strict=True):
+            if rule is not None and type(t) is not Zero:
+                out = add_tangents(out, rule(t, ans, *primals, **params))
+        return ans, out
+
+    prim.jvp = jvp
+
+
+def deflinear(prim, transpose):
+    """A primitive linear in all its operands: its JVP applies it to the tangents."""
+
+    def jvp(primals, tangents, **params):
+        ans = prim.bind(*primals, **params)
+        if all(type(t) is Zero for t in tangents):
+            return ans, Zero(_aval(ans))
+        from ..ad_util import instantiate
+
+        return ans, prim.bind(*[instantiate(t) for t in tangents], **params)
+
+    prim.jvp = jvp
+    prim.linear = True
+    prim.transpose = transpose
+
+
+def _aval(x):
+    from ..tracing import get_aval
+
+    return get_aval(x)
+
+
+def errstate(fn):
+    """Run a NumPy implementation without floating-point warnings (as JAX and PyTorch)."""
+
+    def impl(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    impl.__name__ = getattr(fn, "__name__", "impl")
+    return impl

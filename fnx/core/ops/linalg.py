@@ -1,0 +1,119 @@
+"""dot_general: the one contraction primitive (matmul, batched matmul, tensordot, einsum)."""
+
+import numpy as np
+
+from ..abstract import ShapedArray
+from ..ad_util import Zero, instantiate, is_undefined
+from ..errors import DTypeError, ShapeError
+from ..primitive import Primitive
+from .shape import move_axis, transpose
+
+dot_general_p = Primitive("dot_general")
+
+
+def _free(ndim, contract, batch):
+    return tuple(i for i in range(ndim) if i not in contract and i not in batch)
+
+
+def _dot_general_abstract_eval(lhs, rhs, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    ok = len(lc) == len(rc) and len(lb) == len(rb)
+    ok = ok and all(0 <= a < lhs.ndim for a in lc + lb) and all(0 <= a < rhs.ndim for a in rc + rb)
+    if not ok or any(lhs.shape[a] != rhs.shape[b] for a, b in zip(lc + lb, rc + rb)):
+        raise ShapeError(
+            f"dot_general: shapes {lhs.shape} and {rhs.shape} do not match for contracting "
+            f"dims {lc}/{rc} and batch dims {lb}/{rb} (for matmul, the last dim of the first "
+            f"operand must equal the second-to-last dim of the second)"
+        )
+    if lhs.dtype != rhs.dtype:
+        raise DTypeError(f"dot_general: operand dtypes differ ({lhs.dtype}, {rhs.dtype}); "
+                         f"convert with .astype() first")
+    if lhs.dtype.kind == "b":
+        raise DTypeError("dot_general: bool operands are not supported")
+    shape = (tuple(lhs.shape[a] for a in lb) + tuple(lhs.shape[a] for a in _free(lhs.ndim, lc, lb))
+             + tuple(rhs.shape[a] for a in _free(rhs.ndim, rc, rb)))
+    return ShapedArray(shape, lhs.dtype)
+
+
+def _dot_general_impl(lhs, rhs, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    lf, rf = _free(lhs.ndim, lc, lb), _free(rhs.ndim, rc, rb)
+    size = lambda x, axes: int(np.prod([x.shape[a] for a in axes], dtype=np.int64))  # noqa: E731
+    batch_shape = tuple(lhs.shape[a] for a in lb)
+    nb = size(lhs, lb)
+    a = np.transpose(lhs, lb + lf + lc).reshape(nb, size(lhs, lf), size(lhs, lc))
+    b = np.transpose(rhs, rb + rc + rf).reshape(nb, size(rhs, rc), size(rhs, rf))
+    out = np.matmul(a, b)  # BLAS for float dtypes
+    return out.reshape(batch_shape + tuple(lhs.shape[i] for i in lf) + tuple(rhs.shape[i] for i in rf))
+
+
+def _dot_general_jvp(primals, tangents, *, dimension_numbers):
+    lhs, rhs = primals
+    tl, tr = tangents
+    ans = dot_general_p.bind(lhs, rhs, dimension_numbers=dimension_numbers)
+    out = Zero(ShapedArray(ans.shape, ans.dtype))
+    from ..ad_util import add_tangents
+
+    if type(tl) is not Zero:
+        out = add_tangents(out, dot_general_p.bind(tl, rhs, dimension_numbers=dimension_numbers))
+    if type(tr) is not Zero:
+        out = add_tangents(out, dot_general_p.bind(lhs, tr, dimension_numbers=dimension_numbers))
+    return ans, out
+
+
+def _ranges_like(*xs):
+    start = 0
+    for x in xs:
+        yield tuple(range(start, start + len(x)))
+        start += len(x)
+
+
+def _transpose_lhs(ct, lhs_shape, rhs, dimension_numbers):
+    # Contract ct with rhs over rhs's free dims, then permute back to lhs's layout.
+    (lc, rc), (lb, rb) = dimension_numbers
+    x_ndim, y_ndim = len(lhs_shape), rhs.ndim
+    x_kept = _free(x_ndim, lc, lb)
+    y_kept = _free(y_ndim, rc, rb)
+    ans_batch, ans_x, ans_y = _ranges_like(lb, x_kept, y_kept)
+    dims = ((ans_y, y_kept), (ans_batch, rb))
+    x_contract_sorted_by_y = tuple(np.array(lc)[np.argsort(rc)].tolist()) if lc else ()
+    out_axes = np.argsort(list(lb) + list(x_kept) + list(x_contract_sorted_by_y))
+    res = dot_general_p.bind(ct, rhs, dimension_numbers=dims)
+    return transpose(res, tuple(out_axes.tolist()))
+
+
+def _dot_general_transpose(ct, lhs, rhs, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    if is_undefined(lhs) and is_undefined(rhs):
+        raise TypeError("dot_general: transpose of a product of two linear values")
+    if is_undefined(lhs):
+        return [_transpose_lhs(ct, lhs.aval.shape, rhs, dimension_numbers), None]
+    # swap roles: ct's layout is (batch, lhs_free, rhs_free); make it (batch, rhs_free, lhs_free)
+    x_kept = _free(lhs.ndim, lc, lb)
+    y_kept = _free(rhs.aval.ndim, rc, rb)
+    nb = len(lb)
+    perm = (tuple(range(nb)) + tuple(range(nb + len(x_kept), nb + len(x_kept) + len(y_kept)))
+            + tuple(range(nb, nb + len(x_kept))))
+    swapped = ((rc, lc), (rb, lb))
+    return [None, _transpose_lhs(transpose(ct, perm), rhs.aval.shape, lhs, swapped)]
+
+
+def _dot_general_batch(axis_size, args, dims, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    lhs, rhs = args
+    dl, dr = dims
+    from .shape import broadcast_batched
+
+    lhs = broadcast_batched(lhs, axis_size) if dl is None else move_axis(lhs, dl, 0)
+    rhs = broadcast_batched(rhs, axis_size) if dr is None else move_axis(rhs, dr, 0)
+    shift = lambda axes: tuple(a + 1 for a in axes)  # noqa: E731
+    new = ((shift(lc), shift(rc)), ((0,) + shift(lb), (0,) + shift(rb)))
+    return dot_general_p.bind(lhs, rhs, dimension_numbers=new), 0
+
+
+dot_general_p.impl = _dot_general_impl
+dot_general_p.abstract_eval = _dot_general_abstract_eval
+dot_general_p.jvp = _dot_general_jvp
+dot_general_p.transpose = _dot_general_transpose
+dot_general_p.batch = _dot_general_batch
+dot_general_p.fusion_kind = "opaque"  # jit calls BLAS for it

@@ -1,0 +1,354 @@
+"""Elementwise functions of the array API, each a thin wrapper over a primitive."""
+
+import math
+
+from ..core import dtypes
+from ..core.errors import DTypeError
+from ..core.ops import elementwise as ew
+from ._core import nary, promote_args, broadcast_args, to_array, unary
+
+
+def _float_unary(op, prim):
+    def fn(x, /):
+        return unary(op, prim, x, float_only=True)
+
+    fn.__name__ = op
+    fn.__doc__ = f"""Elementwise ``{op}`` (integer inputs are promoted to the default float dtype).
+
+    >>> fnx.numpy.{op}(fnx.numpy.asarray([0.5])).shape
+    (1,)
+    """
+    return fn
+
+
+exp = _float_unary("exp", ew.exp_p)
+exp2 = _float_unary("exp2", ew.exp2_p)
+expm1 = _float_unary("expm1", ew.expm1_p)
+log = _float_unary("log", ew.log_p)
+log1p = _float_unary("log1p", ew.log1p_p)
+sin = _float_unary("sin", ew.sin_p)
+cos = _float_unary("cos", ew.cos_p)
+tan = _float_unary("tan", ew.tan_p)
+asin = _float_unary("asin", ew.asin_p)
+acos = _float_unary("acos", ew.acos_p)
+atan = _float_unary("atan", ew.atan_p)
+sinh = _float_unary("sinh", ew.sinh_p)
+cosh = _float_unary("cosh", ew.cosh_p)
+tanh = _float_unary("tanh", ew.tanh_p)
+asinh = _float_unary("asinh", ew.asinh_p)
+acosh = _float_unary("acosh", ew.acosh_p)
+atanh = _float_unary("atanh", ew.atanh_p)
+sqrt = _float_unary("sqrt", ew.sqrt_p)
+rsqrt = _float_unary("rsqrt", ew.rsqrt_p)
+cbrt = _float_unary("cbrt", ew.cbrt_p)
+arcsin, arccos, arctan = asin, acos, atan
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+
+def log2(x, /):
+    """Base-2 logarithm. ``fnp.log2(fnp.asarray([8.0]))`` -> ``[3.]``"""
+    x = to_array(x)
+    return log(x) / math.log(2.0)
+
+
+def log10(x, /):
+    """Base-10 logarithm."""
+    return log(x) / math.log(10.0)
+
+
+def logaddexp(x1, x2, /):
+    """``log(exp(x1) + exp(x2))`` without overflow."""
+    x1, x2 = broadcast_args("logaddexp", *promote_args("logaddexp", x1, x2))
+    if x1.dtype.kind not in "fc":
+        x1, x2 = x1.astype(dtypes.default_float()), x2.astype(dtypes.default_float())
+    hi = maximum(x1, x2)
+    safe = where(isfinite(hi), hi, 0)
+    return safe + log1p(exp(-abs(x1 - x2))) + where(isfinite(hi), 0, hi)
+
+
+def _binary(op, prim, kinds=None):
+    def fn(x1, x2, /):
+        return nary(op, prim, x1, x2)
+
+    fn.__name__ = op
+    fn.__doc__ = f"""Elementwise ``{op}`` with broadcasting and array-API type promotion.
+
+    >>> fnx.numpy.{op}(fnx.numpy.asarray([1, 2]), fnx.numpy.asarray([3, 4])).shape
+    (2,)
+    """
+    return fn
+
+
+add = _binary("add", ew.add_p)
+subtract = _binary("subtract", ew.sub_p)
+multiply = _binary("multiply", ew.mul_p)
+maximum = _binary("maximum", ew.max_p)
+minimum = _binary("minimum", ew.min_p)
+equal = _binary("equal", ew.eq_p)
+not_equal = _binary("not_equal", ew.ne_p)
+less = _binary("less", ew.lt_p)
+less_equal = _binary("less_equal", ew.le_p)
+greater = _binary("greater", ew.gt_p)
+greater_equal = _binary("greater_equal", ew.ge_p)
+bitwise_and = _binary("bitwise_and", ew.and_p)
+bitwise_or = _binary("bitwise_or", ew.or_p)
+bitwise_xor = _binary("bitwise_xor", ew.xor_p)
+bitwise_left_shift = _binary("bitwise_left_shift", ew.shift_left_p)
+bitwise_right_shift = _binary("bitwise_right_shift", ew.shift_right_p)
+copysign = _binary("copysign", ew.copysign_p)
+nextafter = _binary("nextafter", ew.nextafter_p)
+
+
+def _float_binary(op, prim):
+    def fn(x1, x2, /):
+        x1, x2 = promote_args(op, x1, x2)
+        if x1.dtype.kind not in "fc":
+            x1 = x1.astype(dtypes.default_float())
+            x2 = x2.astype(dtypes.default_float())
+        return prim.bind(*broadcast_args(op, x1, x2))
+
+    fn.__name__ = op
+    fn.__doc__ = f"""Elementwise ``{op}``; integer inputs promote to the default float dtype."""
+    return fn
+
+
+divide = _float_binary("divide", ew.div_p)
+true_divide = divide
+pow = _float_binary("pow", ew.pow_p)
+atan2 = _float_binary("atan2", ew.atan2_p)
+arctan2 = atan2
+
+
+def power(x1, x2, /):
+    """``x1 ** x2``; integer arrays to integer powers stay integers (as NumPy)."""
+    if isinstance(x2, int) and not isinstance(x2, bool):
+        x1 = to_array(x1)
+        if x1.dtype.kind in "iu" and x2 < 0:
+            raise DTypeError("pow: integers to negative integer powers are not allowed")
+        return ew.integer_pow_p.bind(x1, y=x2)
+    x1, x2 = promote_args("pow", x1, x2)
+    if x1.dtype.kind in "iub":
+        return _int_pow(*broadcast_args("pow", x1, x2))
+    return ew.pow_p.bind(*broadcast_args("pow", x1, x2))
+
+
+def _int_pow(x, y):
+    # exponentiation by squaring over the bits of y, in primitives
+    result = ones_like(x)
+    base = x
+    y = where(y < 0, 0, y)
+    for _ in range(x.dtype.itemsize * 8):
+        result = where((y & 1) == 1, result * base, result)
+        base = base * base
+        y = y >> 1
+    return result
+
+
+pow = power  # noqa: A001  (array API name)
+
+
+def negative(x, /):
+    """``-x``."""
+    x = to_array(x)
+    if x.dtype == dtypes.bool_:
+        raise DTypeError("negative: not defined for bool arrays; use logical_not")
+    return ew.neg_p.bind(x)
+
+
+def positive(x, /):
+    return to_array(x)
+
+
+def abs(x, /):  # noqa: A001
+    """Absolute value; for complex inputs the modulus (a real array)."""
+    x = to_array(x)
+    if x.dtype == dtypes.bool_:
+        return x
+    if x.dtype.kind == "u":
+        return x
+    return ew.abs_p.bind(x)
+
+
+absolute = abs
+
+
+def sign(x, /):
+    x = to_array(x)
+    if x.dtype.kind == "c":
+        mag = abs(x)
+        return where(mag == 0, 0, x / where(mag == 0, 1, mag).astype(x.dtype))
+    return ew.sign_p.bind(x)
+
+
+def _integer_passthrough(op, prim):
+    def fn(x, /):
+        x = to_array(x)
+        if x.dtype.kind in "biu":
+            return x
+        return prim.bind(x)
+
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise ``{op}`` (integers are returned unchanged)."
+    return fn
+
+
+floor = _integer_passthrough("floor", ew.floor_p)
+ceil = _integer_passthrough("ceil", ew.ceil_p)
+trunc = _integer_passthrough("trunc", ew.trunc_p)
+
+
+def round(x, /, decimals=0):  # noqa: A001
+    """Round half to even, as NumPy."""
+    x = to_array(x)
+    if x.dtype.kind in "biu":
+        return x
+    if x.dtype.kind == "c":
+        return ew.complex_p.bind(round(real(x), decimals=decimals), round(imag(x), decimals=decimals))
+    if decimals:
+        scale = 10.0 ** decimals
+        return ew.round_p.bind(x * scale) / scale
+    return ew.round_p.bind(x)
+
+
+def square(x, /):
+    x = to_array(x)
+    return x * x
+
+
+def reciprocal(x, /):
+    return 1.0 / to_array(x)
+
+
+def floor_divide(x1, x2, /):
+    """Floor division (``//``), rounding toward minus infinity as Python."""
+    x1, x2 = broadcast_args("floor_divide", *promote_args("floor_divide", x1, x2))
+    if x1.dtype.kind in "iu":
+        q = ew.div_p.bind(x1, x2)
+        fix = (ew.rem_p.bind(x1, x2) != 0) & ((x1 < 0) != (x2 < 0))
+        return where(fix, q - 1, q)
+    if x1.dtype.kind == "b":
+        raise DTypeError("floor_divide: not defined for bool arrays")
+    return ew.floor_p.bind(ew.div_p.bind(x1, x2))
+
+
+def remainder(x1, x2, /):
+    """Remainder with the sign of the divisor (``%``), as Python and NumPy."""
+    x1, x2 = broadcast_args("remainder", *promote_args("remainder", x1, x2))
+    if x1.dtype.kind == "b":
+        raise DTypeError("remainder: not defined for bool arrays")
+    r = ew.rem_p.bind(x1, x2)
+    fix = (r != 0) & ((r < 0) != (x2 < 0))
+    return where(fix, r + x2, r)
+
+
+mod = remainder
+
+
+def fmod(x1, x2, /):
+    """C-style remainder with the sign of the dividend."""
+    return nary("fmod", ew.rem_p, x1, x2)
+
+
+def hypot(x1, x2, /):
+    x1, x2 = promote_args("hypot", x1, x2)
+    return sqrt(x1 * x1 + x2 * x2)
+
+
+def isfinite(x, /):
+    x = to_array(x)
+    if x.dtype.kind in "biu":
+        return full_like(x, True, dtype=dtypes.bool_)
+    return ew.is_finite_p.bind(x)
+
+
+def isnan(x, /):
+    x = to_array(x)
+    if x.dtype.kind in "biu":
+        return full_like(x, False, dtype=dtypes.bool_)
+    return ew.is_nan_p.bind(x)
+
+
+def isinf(x, /):
+    x = to_array(x)
+    if x.dtype.kind in "biu":
+        return full_like(x, False, dtype=dtypes.bool_)
+    return ew.is_inf_p.bind(x)
+
+
+def signbit(x, /):
+    x = to_array(x)
+    if x.dtype.kind in "biu":
+        return x < 0
+    return ew.copysign_p.bind(ones_like(x), x) < 0
+
+
+def logical_not(x, /):
+    return ew.not_p.bind(to_array(x, dtypes.bool_) if to_array(x).dtype != dtypes.bool_ else to_array(x))
+
+
+def _logical(op, prim):
+    def fn(x1, x2, /):
+        x1, x2 = to_array(x1), to_array(x2)
+        x1 = x1 if x1.dtype == dtypes.bool_ else (x1 != 0)
+        x2 = x2 if x2.dtype == dtypes.bool_ else (x2 != 0)
+        return prim.bind(*broadcast_args(op, x1, x2))
+
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise ``{op}`` on truth values."
+    return fn
+
+
+logical_and = _logical("logical_and", ew.and_p)
+logical_or = _logical("logical_or", ew.or_p)
+logical_xor = _logical("logical_xor", ew.xor_p)
+
+
+def bitwise_invert(x, /):
+    return ew.not_p.bind(to_array(x))
+
+
+bitwise_not = invert = bitwise_invert
+
+
+def real(x, /):
+    x = to_array(x)
+    return ew.real_p.bind(x) if x.dtype.kind == "c" else x
+
+
+def imag(x, /):
+    x = to_array(x)
+    return ew.imag_p.bind(x) if x.dtype.kind == "c" else zeros_like(x)
+
+
+def conj(x, /):
+    x = to_array(x)
+    return ew.conj_p.bind(x) if x.dtype.kind == "c" else x
+
+
+conjugate = conj
+
+
+def clip(x, /, min=None, max=None):  # noqa: A002
+    """Clamp ``x`` to ``[min, max]`` (either bound may be None), keeping ``x``'s dtype."""
+    x = to_array(x)
+    out = x
+    if min is not None:
+        out = where(out < min, to_array(min).astype(x.dtype) if not isinstance(min, (int, float))
+                    else min, out)
+    if max is not None:
+        out = where(out > max, to_array(max).astype(x.dtype) if not isinstance(max, (int, float))
+                    else max, out)
+    return out
+
+
+def where(condition, x1, x2, /):
+    """Select ``x1`` where ``condition`` is true, else ``x2`` (broadcasting all three)."""
+    condition = to_array(condition)
+    if condition.dtype != dtypes.bool_:
+        condition = condition != 0
+    x1, x2 = promote_args("where", x1, x2)
+    condition, x1, x2 = broadcast_args("where", condition, x1, x2)
+    return ew.select_p.bind(condition, x1, x2)
+
+
+from ._creation import full_like, ones_like, zeros_like  # noqa: E402

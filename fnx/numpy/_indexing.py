@@ -1,0 +1,150 @@
+"""Indexing: ``x[idx]`` and ``x.at[idx].set/add/...`` for basic indices (ints, slices, None,
+Ellipsis). Advanced (integer-array and boolean) indexing lowers to gather/scatter."""
+
+from ..core.errors import FnxIndexError
+from ..core.ops import shape as sh
+from ._core import to_array
+
+
+def _normalize_basic(idx, shape):
+    """Expand ``idx`` to one entry per dim plus None insertions; returns a list."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    n_ell = sum(1 for i in idx if i is Ellipsis)
+    if n_ell > 1:
+        raise FnxIndexError("an index can only have a single ellipsis ('...')")
+    n_real = sum(1 for i in idx if i is not None and i is not Ellipsis)
+    if n_real > len(shape):
+        raise FnxIndexError(f"too many indices for an array of shape {shape}: {idx}")
+    out = []
+    for i in idx:
+        if i is Ellipsis:
+            out.extend([slice(None)] * (len(shape) - n_real))
+        else:
+            out.append(i)
+    if n_ell == 0:
+        out.extend([slice(None)] * (len(shape) - n_real))
+    return out
+
+
+def _getitem(x, idx):
+    x = to_array(x)
+    entries = _normalize_basic(idx, x.shape)
+    starts, limits, strides, squeeze_dims, new_shape_marks = [], [], [], [], []
+    dim = 0
+    flips = []
+    for e in entries:
+        if e is None:
+            new_shape_marks.append(("new", None))
+            continue
+        n = x.shape[dim]
+        if isinstance(e, slice):
+            start, stop, step = e.indices(n)
+            if step < 0:
+                flips.append(dim)
+                # iterate reversed: indices start, start+step, ... > stop
+                count = max(0, (start - stop + (-step) - 1) // (-step))
+                lo = start - (count - 1) * (-step) if count else 0
+                starts.append(lo)
+                limits.append(lo + (count - 1) * (-step) + 1 if count else 0)
+                strides.append(-step)
+            else:
+                count = max(0, (stop - start + step - 1) // step)
+                starts.append(start)
+                limits.append(start + (count - 1) * step + 1 if count else start)
+                strides.append(step)
+            new_shape_marks.append(("keep", dim))
+        elif hasattr(e, "__index__") and not hasattr(e, "shape") or (
+            hasattr(e, "shape") and e.shape == () and e.dtype.kind in "iu"
+            and not _is_traced(e)
+        ):
+            i = int(e)
+            if not -n <= i < n:
+                raise FnxIndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
+            i %= n
+            starts.append(i)
+            limits.append(i + 1)
+            strides.append(1)
+            squeeze_dims.append(dim)
+            new_shape_marks.append(("drop", dim))
+        else:
+            from ._advanced import advanced_getitem
+
+            return advanced_getitem(x, idx)
+        dim += 1
+    out = x
+    if any(s != 0 for s in starts) or any(lim != n for lim, n in zip(limits, x.shape)) or any(
+        s != 1 for s in strides
+    ):
+        out = sh.slice_p.bind(out, start_indices=tuple(starts), limit_indices=tuple(limits),
+                              strides=None if all(s == 1 for s in strides) else tuple(strides))
+    if flips:
+        out = sh.rev_p.bind(out, dimensions=tuple(flips))
+    final = []
+    for kind, d in new_shape_marks:
+        if kind == "new":
+            final.append(1)
+        elif kind == "keep":
+            final.append(out.shape[d])
+    return sh.reshape(out, tuple(final))
+
+
+def _is_traced(e):
+    from ..core.tracing import Tracer
+
+    return isinstance(e, Tracer)
+
+
+def _set_last(x, value):
+    """``x`` with its last element replaced by the Python scalar ``value``."""
+    from ._manipulation import concat
+
+    return concat([x[:-1], to_array(value, x.dtype).reshape((1,))])
+
+
+class _IndexUpdateHelper:
+    """``x.at[idx]``: functional updates (JAX's ``.at`` API)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __getitem__(self, idx):
+        return _IndexUpdateRef(self.array, idx)
+
+
+class _IndexUpdateRef:
+    __slots__ = ("array", "index")
+
+    def __init__(self, array, index):
+        self.array, self.index = array, index
+
+    def get(self):
+        return _getitem(self.array, self.index)
+
+    def set(self, values):
+        """``x`` with ``x[idx] = values``."""
+        from ._advanced import scatter_update
+
+        return scatter_update(self.array, self.index, values, "set")
+
+    def add(self, values):
+        from ._advanced import scatter_update
+
+        return scatter_update(self.array, self.index, values, "add")
+
+    def mul(self, values):
+        from ._advanced import scatter_update
+
+        return scatter_update(self.array, self.index, values, "mul")
+
+    def min(self, values):
+        from ._advanced import scatter_update
+
+        return scatter_update(self.array, self.index, values, "min")
+
+    def max(self, values):
+        from ._advanced import scatter_update
+
+        return scatter_update(self.array, self.index, values, "max")

@@ -1,0 +1,133 @@
+"""Manipulation functions: reshape, permute, broadcast, concat/stack, squeeze, flip, ..."""
+
+from ..core.errors import ShapeError, normalize_axes, normalize_axis
+from ..core.ops import shape as sh
+from ._core import broadcast_shapes, broadcast_to_shape, promote_args, to_array
+
+
+def reshape(x, /, shape, *, copy=None):
+    """Reshape ``x``; one entry of ``shape`` may be -1.
+
+    >>> fnx.numpy.reshape(fnx.numpy.arange(6), (2, -1)).shape
+    (2, 3)
+    """
+    x = to_array(x)
+    if isinstance(shape, int):
+        shape = (shape,)
+    shape = [int(s) for s in shape]
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: can only specify one unknown dimension, got {tuple(shape)}")
+    if -1 in shape:
+        known = 1
+        for s in shape:
+            if s != -1:
+                known *= s
+        if known == 0 or x.size % known:
+            raise ShapeError(f"reshape: cannot reshape an array of shape {x.shape} into "
+                             f"{tuple(shape)}")
+        shape[shape.index(-1)] = x.size // known
+    return sh.reshape(x, tuple(shape))
+
+
+def permute_dims(x, /, axes):
+    """Permute the axes of ``x``."""
+    x = to_array(x)
+    axes = tuple(normalize_axis(a, x.ndim, "permute_dims") for a in axes)
+    return sh.transpose(x, axes)
+
+
+def broadcast_to(x, /, shape):
+    """Broadcast ``x`` to ``shape`` (NumPy rules)."""
+    x = to_array(x)
+    shape = tuple(int(s) for s in shape)
+    if broadcast_shapes("broadcast_to", x.shape, shape) != shape:
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    return broadcast_to_shape(x, shape)
+
+
+def broadcast_arrays(*arrays):
+    arrays = [to_array(a) for a in arrays]
+    shape = broadcast_shapes("broadcast_arrays", *[a.shape for a in arrays])
+    return [broadcast_to_shape(a, shape) for a in arrays]
+
+
+def expand_dims(x, /, axis=0):
+    """Insert a size-1 axis at ``axis``."""
+    x = to_array(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out_ndim = x.ndim + len(axes)
+    axes = normalize_axes(axes, out_ndim, "expand_dims")
+    shape = list(x.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return sh.reshape(x, tuple(shape))
+
+
+def squeeze(x, /, axis=None):
+    """Remove size-1 axes (all of them when ``axis`` is None)."""
+    x = to_array(x)
+    if axis is None:
+        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    else:
+        axes = normalize_axes(axis, x.ndim, "squeeze")
+    if not axes:
+        return x
+    return sh.squeeze_p.bind(x, dimensions=axes)
+
+
+def concat(arrays, /, *, axis=0):
+    """Join arrays along an existing axis (``axis=None`` flattens first)."""
+    arrays = promote_args("concat", *arrays)
+    if axis is None:
+        arrays = [reshape(a, (-1,)) for a in arrays]
+        axis = 0
+    axis = normalize_axis(axis, arrays[0].ndim, "concat")
+    if len(arrays) == 1:
+        return arrays[0]
+    return sh.concatenate_p.bind(*arrays, dimension=axis)
+
+
+concatenate = concat
+
+
+def stack(arrays, /, *, axis=0):
+    """Join arrays along a new axis."""
+    arrays = [to_array(a) for a in arrays]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack: all arrays must have the same shape, got {sorted(shapes)}")
+    return concat([expand_dims(a, axis=axis) for a in arrays], axis=axis)
+
+
+def flip(x, /, *, axis=None):
+    x = to_array(x)
+    axes = normalize_axes(axis, x.ndim, "flip")
+    return sh.rev_p.bind(x, dimensions=axes) if axes else x
+
+
+def moveaxis(x, source, destination, /):
+    """Move axes to new positions."""
+    x = to_array(x)
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    src = [normalize_axis(a, x.ndim, "moveaxis") for a in src]
+    dst = [normalize_axis(a, x.ndim, "moveaxis") for a in dst]
+    order = [i for i in range(x.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return sh.transpose(x, tuple(order))
+
+
+def swapaxes(x, axis1, axis2, /):
+    x = to_array(x)
+    perm = list(range(x.ndim))
+    a, b = normalize_axis(axis1, x.ndim, "swapaxes"), normalize_axis(axis2, x.ndim, "swapaxes")
+    perm[a], perm[b] = perm[b], perm[a]
+    return sh.transpose(x, tuple(perm))
+
+
+def matrix_transpose(x, /):
+    x = to_array(x)
+    if x.ndim < 2:
+        raise ShapeError(f"matrix_transpose: needs at least 2 dims, got shape {x.shape}")
+    return swapaxes(x, -1, -2)
