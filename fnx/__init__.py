@@ -11,3 +11,4 @@ from .core.dtypes import (  # noqa: F401
 from . import numpy  # noqa: F401
 
 __version__ = "0.1.0"
+from ._torch_api import *  # noqa: F401,F403,E402
