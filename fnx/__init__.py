@@ -12,3 +12,6 @@ from . import numpy  # noqa: F401
 
 __version__ = "0.1.0"
 from ._torch_api import *  # noqa: F401,F403,E402
+from .transforms import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_ir,  # noqa: F401,E402
+                         value_and_grad, vjp, vmap)
+from . import tree  # noqa: F401,E402

@@ -1,0 +1,324 @@
+"""The typed IR: ``Var``, ``Literal``, ``Eqn``, ``Program``; ``typecheck``, the pretty-printer,
+``eval_program``, and the staging trace that turns a Python function into a Program.
+
+A ``Program`` is what ``fnx.make_ir`` prints, what ``linearize`` produces, what control-flow
+and jit primitives carry as params, and what ``fnx/jit`` optimises and compiles.
+"""
+
+import itertools
+
+import numpy as np
+
+from .abstract import ShapedArray
+from .array import Array
+from .errors import ConcretizationError, TraceError
+from .tracing import (Trace, Tracer, bind, concretization_message, full_raise, get_aval,
+                      new_dynamic, new_main)
+
+_var_ids = itertools.count()
+
+
+class Var:
+    """An IR variable: a name for a value of type ``aval``."""
+
+    __slots__ = ("aval", "id")
+
+    def __init__(self, aval):
+        self.aval = aval
+        self.id = next(_var_ids)
+
+    def __repr__(self):
+        return f"Var({self.id}:{self.aval.str_short()})"
+
+
+class Literal:
+    """A constant inlined in an equation (a scalar or a small array)."""
+
+    __slots__ = ("val", "aval")
+
+    def __init__(self, val):
+        self.val = val
+        self.aval = get_aval(val)
+
+    def __repr__(self):
+        return f"Literal({self.val!r})"
+
+
+class Eqn:
+    """One primitive application: ``out_binders = primitive(*inputs, **params)``."""
+
+    __slots__ = ("primitive", "inputs", "params", "out_binders")
+
+    def __init__(self, primitive, inputs, params, out_binders):
+        self.primitive, self.inputs, self.params, self.out_binders = (
+            primitive, list(inputs), dict(params), list(out_binders))
+
+    def __repr__(self):
+        return f"Eqn({self.primitive.name})"
+
+
+class Program:
+    """A straight-line typed program: ``in_binders``, ``eqns``, ``outs``.
+
+    >>> fnx.make_ir(lambda x: x * 2.0)(fnx.numpy.ones(3))   # doctest: +SKIP
+    { lambda a:f32[3] . let b:f32[3] = mul a 2.0 in ( b ) }
+    """
+
+    __slots__ = ("in_binders", "eqns", "outs", "__weakref__")
+
+    def __init__(self, in_binders, eqns, outs):
+        self.in_binders, self.eqns, self.outs = list(in_binders), list(eqns), list(outs)
+
+    @property
+    def in_avals(self):
+        return [v.aval for v in self.in_binders]
+
+    @property
+    def out_avals(self):
+        return [x.aval for x in self.outs]
+
+    def __repr__(self):
+        return pp_program(self)
+
+    def __str__(self):
+        return pp_program(self)
+
+
+class ClosedProgram:
+    """A Program together with the values of its leading constant inputs."""
+
+    __slots__ = ("program", "consts")
+
+    def __init__(self, program, consts):
+        self.program, self.consts = program, list(consts)
+
+    def __call__(self, *args):
+        return eval_program(self.program, [*self.consts, *args])
+
+    def __repr__(self):
+        return pp_program(self.program)
+
+
+# --- typecheck ---------------------------------------------------------------------------------
+
+
+def typecheck(program):
+    """Re-run every equation's ``abstract_eval`` and check every variable is defined once."""
+    env = set()
+    for v in program.in_binders:
+        if v in env:
+            raise TypeError(f"typecheck: variable {v} bound twice")
+        env.add(v)
+    for eqn in program.eqns:
+        in_avals = []
+        for x in eqn.inputs:
+            if isinstance(x, Var) and x not in env:
+                raise TypeError(f"typecheck: {eqn.primitive.name} reads unbound variable {x}")
+            in_avals.append(x.aval)
+        out = eqn.primitive.abstract_eval(*in_avals, **eqn.params)
+        out = out if eqn.primitive.multiple_results else [out]
+        for v, aval in zip(eqn.out_binders, out, strict=True):
+            if v.aval != aval:
+                raise TypeError(f"typecheck: {eqn.primitive.name} produces {aval}, "
+                                f"binder says {v.aval}")
+            if v in env:
+                raise TypeError(f"typecheck: variable {v} bound twice")
+            env.add(v)
+    for x in program.outs:
+        if isinstance(x, Var) and x not in env:
+            raise TypeError(f"typecheck: output {x} is unbound")
+    return [x.aval for x in program.outs]
+
+
+# --- pretty-printing ---------------------------------------------------------------------------
+
+
+def _names():
+    for n in itertools.count():
+        s, k = "", n
+        while True:
+            s = chr(ord("a") + k % 26) + s
+            k = k // 26 - 1
+            if k < 0:
+                break
+        yield s
+
+
+def pp_program(program, indent=0):
+    """A readable listing, one equation a line (the format of ``fnx.make_ir``)."""
+    names = {}
+    gen = _names()
+
+    def name(x):
+        if isinstance(x, Literal):
+            v = x.val._buf if type(x.val) is Array else x.val
+            return repr(np.asarray(v).item()) if np.ndim(v) == 0 else f"const{tuple(np.shape(v))}"
+        if x not in names:
+            names[x] = next(gen)
+        return names[x]
+
+    def binder(v):
+        return f"{name(v)}:{v.aval.str_short()}"
+
+    pad = " " * indent
+    lines = [f"{pad}{{ lambda {', '.join(binder(v) for v in program.in_binders)} ."]
+    for eqn in program.eqns:
+        outs = " ".join(binder(v) for v in eqn.out_binders)
+        params = " ".join(f"{k}={_pp_param(v, indent + 4)}" for k, v in sorted(eqn.params.items()))
+        args = " ".join(name(x) for x in eqn.inputs)
+        lhs = f"{pad}  {outs} = " if eqn.out_binders else f"{pad}  _ = "
+        lines.append(lhs + eqn.primitive.name + (f"[{params}]" if params else "") + " " + args)
+    lines.append(f"{pad}  in ( {', '.join(name(x) for x in program.outs)} ) }}")
+    return "\n".join(lines)
+
+
+def _pp_param(value, indent):
+    if isinstance(value, ClosedProgram):
+        value = value.program
+    if isinstance(value, Program):
+        return "\n" + pp_program(value, indent)
+    if isinstance(value, np.dtype):
+        return value.name
+    return repr(value)
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+def eval_program(program, args):
+    """Run ``program`` on ``args`` by binding each equation (so evaluation is traceable)."""
+    env = {}
+
+    def read(x):
+        return x.val if isinstance(x, Literal) else env[x]
+
+    for v, a in zip(program.in_binders, args, strict=True):
+        env[v] = a
+    for eqn in program.eqns:
+        outs = bind(eqn.primitive, *[read(x) for x in eqn.inputs], **eqn.params)
+        if not eqn.primitive.multiple_results:
+            outs = [outs]
+        for v, o in zip(eqn.out_binders, outs, strict=True):
+            env[v] = o
+    return [read(x) for x in program.outs]
+
+
+# --- staging: Python function -> Program ----------------------------------------------------
+
+
+class StagingTracer(Tracer):
+    __slots__ = ("_aval",)
+
+    def __init__(self, trace, aval):
+        self._trace = trace
+        self._aval = aval
+
+    aval = property(lambda self: self._aval)
+
+    def concrete_value(self):
+        raise ConcretizationError(concretization_message(self))
+
+
+class _Builder:
+    def __init__(self):
+        self.eqns = []
+        self.tracer_to_var = {}
+        self.const_tracers = {}  # id(value) -> tracer
+        self.const_vals = {}  # var -> value
+        self.tracers = []
+
+    def new_tracer(self, trace, aval):
+        t = StagingTracer(trace, aval)
+        self.tracers.append(t)
+        return t
+
+    def add_var(self, tracer):
+        v = Var(tracer.aval)
+        self.tracer_to_var[id(tracer)] = v
+        return v
+
+    def get_var(self, tracer):
+        return self.tracer_to_var[id(tracer)]
+
+
+class StagingTrace(Trace):
+    """Records every primitive application as an equation (used by jit and make_ir)."""
+
+    def new_arg(self, aval):
+        builder = self.main.global_data
+        t = builder.new_tracer(self, aval)
+        builder.add_var(t)
+        return t
+
+    def get_or_make_const_tracer(self, val):
+        builder = self.main.global_data
+        t = builder.const_tracers.get(id(val))
+        if t is None:
+            t = builder.new_tracer(self, get_aval(val))
+            builder.const_tracers[id(val)] = t
+            builder.const_vals[builder.add_var(t)] = val
+        return t
+
+    pure = lift = get_or_make_const_tracer
+
+    def process_primitive(self, primitive, tracers, params):
+        builder = self.main.global_data
+        avals_in = [t.aval for t in tracers]
+        avals_out = primitive.abstract_eval(*avals_in, **params)
+        avals_out = avals_out if primitive.multiple_results else [avals_out]
+        out_tracers = [builder.new_tracer(self, a) for a in avals_out]
+        inputs = [builder.get_var(t) for t in tracers]
+        outs = [builder.add_var(t) for t in out_tracers]
+        builder.eqns.append(Eqn(primitive, inputs, params, outs))
+        return out_tracers if primitive.multiple_results else out_tracers[0]
+
+
+def _inline_scalar_literals(program, consts):
+    """Turn scalar constants into Literals so the printed IR and the fused kernels see values."""
+    keep_binders, keep_consts, lits = [], [], {}
+    n_consts = len(consts)
+    for v, val in zip(program.in_binders[:n_consts], consts, strict=True):
+        if v.aval.shape == () and type(val) is Array:
+            lits[v] = Literal(val)
+        else:
+            keep_binders.append(v)
+            keep_consts.append(val)
+
+    def sub(x):
+        return lits.get(x, x) if isinstance(x, Var) else x
+
+    eqns = [Eqn(e.primitive, [sub(x) for x in e.inputs], e.params, e.out_binders)
+            for e in program.eqns]
+    new = Program(keep_binders + program.in_binders[n_consts:], eqns,
+                  [sub(x) for x in program.outs])
+    return new, keep_consts
+
+
+def make_program(f, in_avals):
+    """Trace ``f`` (a function of flat arrays returning a flat list of arrays) at ``in_avals``.
+
+    Returns ``(program, consts)``: the program's first ``len(consts)`` inputs are the
+    constants (closed-over arrays, outer tracers) that ``f`` used.
+    """
+    builder = _Builder()
+    with new_main(StagingTrace, builder) as main:
+        with new_dynamic(main):
+            trace = StagingTrace(main)
+            tracers_in = [trace.new_arg(aval) for aval in in_avals]
+            outs = f(*tracers_in)
+            tracers_out = [full_raise(trace, out) for out in outs]
+            if any(t._trace.main is not main for t in tracers_out):
+                raise TraceError("make_program: an output escaped its trace")
+    const_vars = list(builder.const_vals)
+    consts = [builder.const_vals[v] for v in const_vars]
+    in_vars = [builder.get_var(t) for t in tracers_in]
+    out_vars = [builder.get_var(t) for t in tracers_out]
+    program = Program(const_vars + in_vars, builder.eqns, out_vars)
+    program, consts = _inline_scalar_literals(program, consts)
+    typecheck(program)
+    return program, consts
+
+
+def to_shaped(x):
+    aval = get_aval(x)
+    return ShapedArray(aval.shape, aval.dtype)
