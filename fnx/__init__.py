@@ -15,3 +15,4 @@ from ._torch_api import *  # noqa: F401,F403,E402
 from .transforms import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_ir,  # noqa: F401,E402
                          value_and_grad, vjp, vmap)
 from . import tree  # noqa: F401,E402
+from . import random  # noqa: F401,E402
