@@ -1,6 +1,8 @@
 """Indexing: ``x[idx]`` and ``x.at[idx].set/add/...`` for basic indices (ints, slices, None,
 Ellipsis). Advanced (integer-array and boolean) indexing lowers to gather/scatter."""
 
+import numpy as np
+
 from ..core.errors import FnxIndexError
 from ..core.ops import shape as sh
 from ._core import to_array
@@ -27,8 +29,29 @@ def _normalize_basic(idx, shape):
     return out
 
 
+def _is_basic(e):
+    """True for the entries the static-slice path handles: None, ..., slices and concrete
+    integers; arrays, masks, booleans and traced integers go to ``_advanced``."""
+    if e is None or e is Ellipsis or isinstance(e, slice):
+        return True
+    if isinstance(e, (bool, np.bool_)):
+        return False
+    if hasattr(e, "shape") and hasattr(e, "dtype"):
+        return e.shape == () and e.dtype.kind in "iu" and not _is_traced(e)
+    return hasattr(e, "__index__")
+
+
 def _getitem(x, idx):
+    """``x[idx]`` with NumPy semantics (see ``fnx.numpy._advanced`` for array indices).
+
+    >>> fnx.numpy.arange(6).reshape(2, 3)[:, [0, 2]].tolist()
+    [[0, 2], [3, 5]]
+    """
     x = to_array(x)
+    if not all(_is_basic(e) for e in (idx if isinstance(idx, tuple) else (idx,))):
+        from ._advanced import advanced_getitem
+
+        return advanced_getitem(x, idx)
     entries = _normalize_basic(idx, x.shape)
     starts, limits, strides, squeeze_dims, new_shape_marks = [], [], [], [], []
     dim = 0
