@@ -16,3 +16,6 @@ from .transforms import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_ir,
                          value_and_grad, vjp, vmap)
 from . import tree  # noqa: F401,E402
 from . import random  # noqa: F401,E402
+from .transforms.custom import custom_jvp, custom_vjp, checkpoint, remat, stop_gradient  # noqa: F401,E402
+from . import lax  # noqa: F401,E402
+from .jit import jit  # noqa: F401,E402

@@ -177,6 +177,9 @@ def _pp_param(value, indent):
         value = value.program
     if isinstance(value, Program):
         return "\n" + pp_program(value, indent)
+    if isinstance(value, (tuple, list)) and value and all(
+            isinstance(v, (Program, ClosedProgram)) for v in value):
+        return "(" + ",".join(_pp_param(v, indent) for v in value) + ")"
     if isinstance(value, np.dtype):
         return value.name
     return repr(value)
