@@ -216,8 +216,16 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
             )
         return self._host().reshape(()).item()
 
-    def __dlpack__(self, **kwargs):
-        return self._buf.__dlpack__(**kwargs)
+    def __dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None):
+        buf = self._buf
+        if isinstance(buf, np.ndarray) and not buf.flags.writeable and (
+                max_version is None or max_version[0] < 1):
+            # legacy DLPack has no read-only flag: export a copy of broadcast/immutable views
+            buf = buf.copy()
+        kwargs = {"stream": stream} if stream is not None else {}
+        if max_version is not None:
+            kwargs.update(max_version=max_version, dl_device=dl_device, copy=copy)
+        return buf.__dlpack__(**kwargs)
 
     def __dlpack_device__(self):
         return self._buf.__dlpack_device__()

@@ -7,20 +7,24 @@ code uses, every one written in fnx primitives (so differentiable, batchable and
 """
 
 from ..core import dtypes as _dt
-from ..core.dtypes import finfo, iinfo  # noqa: F401
 from ._core import to_array as _to_array  # noqa: F401
 from ._creation import *  # noqa: F401,F403
-from ._creation import arange, asarray, empty, empty_like, eye, from_dlpack, full, full_like, linspace, ones, ones_like, zeros, zeros_like  # noqa: F401,E501
 from ._elementwise import *  # noqa: F401,F403
-from ._elementwise import abs, pow, round  # noqa: F401,A004
+from ._extra import *  # noqa: F401,F403
+from ._fft import fft_namespace as fft  # noqa: F401
 from ._indexing import _IndexUpdateHelper, _getitem  # noqa: F401
-from ._linalg import matmul, tensordot, vecdot  # noqa: F401
+from ._info import __array_namespace_info__  # noqa: F401
+from ._linalg import *  # noqa: F401,F403
+from ._linalg import linalg  # noqa: F401
 from ._manipulation import *  # noqa: F401,F403
 from ._methods import _method  # noqa: F401
+from ._searching_sorting import *  # noqa: F401,F403
+from ._set import *  # noqa: F401,F403
 from ._statistical import *  # noqa: F401,F403
-from ._statistical import all, any, max, min, sum  # noqa: F401,A004
+from ._utility import *  # noqa: F401,F403
 
 bool = _dt.bool_  # noqa: A001
+bool_ = _dt.bool_
 int8, int16, int32, int64 = _dt.int8, _dt.int16, _dt.int32, _dt.int64
 uint8, uint16, uint32, uint64 = _dt.uint8, _dt.uint16, _dt.uint32, _dt.uint64
 float16, float32, float64 = _dt.float16, _dt.float32, _dt.float64

@@ -17,7 +17,11 @@ def _shape(shape):
 
 
 def _place(x, device):
-    return x if device is None else x.to(device)
+    """``x`` on ``device`` (a no-op for None, for tracers and for the device it is on)."""
+    if device is None or type(x) is not Array:
+        return x
+    buf = devices.put_buffer(x._buf, devices.as_device(device))
+    return x if buf is x._buf else wrap(buf)
 
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None):
@@ -165,6 +169,7 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
     """A 2-D array with ones on the ``k``-th diagonal."""
     n_cols = n_rows if n_cols is None else n_cols
+    k = max(min(int(k), n_cols), -n_rows)  # beyond the matrix every k gives zeros
     rows = iota_p.bind(dtype=np.dtype(np.int64), shape=(n_rows, n_cols), dimension=0)
     cols = iota_p.bind(dtype=np.dtype(np.int64), shape=(n_rows, n_cols), dimension=1)
     dt = dtypes.canonicalize(dtype) if dtype is not None else dtypes.default_float()
@@ -180,3 +185,8 @@ def from_dlpack(x, /, *, device=None, copy=None):
 
 def aval_of(x):
     return get_aval(x)
+
+
+# the public surface: every public function or class defined here
+__all__ = [_n for _n, _v in list(globals().items()) if not _n.startswith("_") and callable(_v)
+           and getattr(_v, "__module__", None) == __name__]

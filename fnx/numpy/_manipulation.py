@@ -131,3 +131,8 @@ def matrix_transpose(x, /):
     if x.ndim < 2:
         raise ShapeError(f"matrix_transpose: needs at least 2 dims, got shape {x.shape}")
     return swapaxes(x, -1, -2)
+
+
+# the public surface: every public function or class defined here
+__all__ = [_n for _n, _v in list(globals().items()) if not _n.startswith("_") and callable(_v)
+           and getattr(_v, "__module__", None) == __name__]

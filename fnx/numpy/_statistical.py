@@ -1,5 +1,7 @@
 """Reductions: sum, prod, max, min, mean, var, std, all, any, argmax, argmin."""
 
+import builtins
+
 import numpy as np
 
 from ..core import dtypes
@@ -64,7 +66,7 @@ def min(x, /, *, axis=None, keepdims=False):  # noqa: A001
 
 def _check_nonempty(op, x, axis):
     axes = normalize_axes(axis, x.ndim, op)
-    if any(x.shape[a] == 0 for a in axes):
+    if builtins.any(x.shape[a] == 0 for a in axes):
         raise ValueError(f"{op}: zero-size reduction over axes {axes} of shape {x.shape} has no "
                          f"identity")
 
@@ -142,3 +144,8 @@ def argmax(x, /, *, axis=None, keepdims=False):
 def argmin(x, /, *, axis=None, keepdims=False):
     """Index of the first minimum along ``axis`` (flattened when None)."""
     return _arg(red.argmin_p, "argmin", x, axis, keepdims)
+
+
+# the public surface: every public function or class defined here
+__all__ = [_n for _n, _v in list(globals().items()) if not _n.startswith("_") and callable(_v)
+           and getattr(_v, "__module__", None) == __name__]

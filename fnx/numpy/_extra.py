@@ -1,0 +1,1102 @@
+"""NumPy functions beyond the array API that deep-learning code uses: einsum, pad, tril/triu,
+outer, diag/diagonal/trace, split, isclose/allclose, meshgrid, tile, repeat, roll, atleast_*,
+ravel, stacking helpers... All are compositions of layout, elementwise, reduction and
+dot_general primitives, so they differentiate, batch and compile like everything else."""
+
+import builtins
+import math
+import string
+
+import numpy as np
+
+from ..core import dtypes
+from ..core.errors import AxisError, ShapeError, normalize_axis
+from ..core.ops import elementwise as ew
+from ..core.ops import shape as sh
+from ..core.ops.linalg import dot_general_p
+from ..core.ops.reduction import reduce_sum_p
+from ._core import broadcast_to_shape, is_array, promote_args, to_array
+from ._creation import asarray, zeros
+from ._elementwise import abs, isnan, logical_and, where
+from ._manipulation import broadcast_to, concat, expand_dims, flip, permute_dims, reshape, stack
+from ._statistical import all, sum
+
+# --- small shape helpers --------------------------------------------------------------------
+
+
+def _slice_axis(x, axis, start, stop, step=1):
+    """``x[..., start:stop:step, ...]`` along ``axis`` (static, in-range bounds)."""
+    if start == 0 and stop == x.shape[axis] and step == 1:
+        return x
+    starts = [0] * x.ndim
+    limits = list(x.shape)
+    strides = [1] * x.ndim
+    starts[axis], limits[axis], strides[axis] = start, builtins.max(stop, start), step
+    return sh.slice_p.bind(x, start_indices=tuple(starts), limit_indices=tuple(limits),
+                           strides=None if step == 1 else tuple(strides))
+
+
+def ravel(x, /):
+    """``x`` flattened to 1-D.
+
+    >>> fnx.numpy.ravel(fnx.numpy.ones((2, 3))).shape
+    (6,)
+    """
+    return reshape(to_array(x), (-1,))
+
+
+def atleast_1d(*arys):
+    """Arrays with at least one dimension (0-d becomes shape (1,)).
+
+    >>> fnx.numpy.atleast_1d(1.0).shape
+    (1,)
+    """
+    out = [reshape(to_array(a), (1,)) if to_array(a).ndim == 0 else to_array(a) for a in arys]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_2d(*arys):
+    """Arrays with at least two dimensions (new axes in front).
+
+    >>> fnx.numpy.atleast_2d(fnx.numpy.ones(3)).shape
+    (1, 3)
+    """
+    out = []
+    for a in arys:
+        a = to_array(a)
+        out.append(reshape(a, (1,) * (2 - a.ndim) + a.shape) if a.ndim < 2 else a)
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_3d(*arys):
+    """Arrays with at least three dimensions ((N,) -> (1, N, 1), (M, N) -> (M, N, 1)).
+
+    >>> fnx.numpy.atleast_3d(fnx.numpy.ones(3)).shape
+    (1, 3, 1)
+    """
+    out = []
+    for a in arys:
+        a = to_array(a)
+        if a.ndim == 0:
+            a = reshape(a, (1, 1, 1))
+        elif a.ndim == 1:
+            a = reshape(a, (1, a.shape[0], 1))
+        elif a.ndim == 2:
+            a = reshape(a, a.shape + (1,))
+        out.append(a)
+    return out[0] if len(out) == 1 else out
+
+
+def vstack(tup):
+    """Stack arrays row-wise (along axis 0 after atleast_2d).
+
+    >>> fnx.numpy.vstack([fnx.numpy.ones(2), fnx.numpy.zeros(2)]).shape
+    (2, 2)
+    """
+    return concat([atleast_2d(a) for a in tup], axis=0)
+
+
+row_stack = vstack
+
+
+def hstack(tup):
+    """Stack arrays column-wise (axis 1, or axis 0 for 1-D inputs).
+
+    >>> fnx.numpy.hstack([fnx.numpy.ones(2), fnx.numpy.zeros(3)]).shape
+    (5,)
+    """
+    arrs = [atleast_1d(a) for a in tup]
+    return concat(arrs, axis=0 if arrs[0].ndim == 1 else 1)
+
+
+def dstack(tup):
+    """Stack arrays depth-wise (along axis 2 after atleast_3d).
+
+    >>> fnx.numpy.dstack([fnx.numpy.ones((2, 2)), fnx.numpy.ones((2, 2))]).shape
+    (2, 2, 2)
+    """
+    return concat([atleast_3d(a) for a in tup], axis=2)
+
+
+def column_stack(tup):
+    """Stack 1-D arrays as columns of a 2-D array.
+
+    >>> fnx.numpy.column_stack([fnx.numpy.ones(3), fnx.numpy.zeros(3)]).shape
+    (3, 2)
+    """
+    arrs = []
+    for a in tup:
+        a = to_array(a)
+        arrs.append(reshape(a, (a.shape[0], 1)) if a.ndim < 2 else a)
+    return concat(arrs, axis=1)
+
+
+def unstack(x, /, *, axis=0):
+    """Split ``x`` along ``axis`` into a tuple of arrays of one rank less.
+
+    >>> len(fnx.numpy.unstack(fnx.numpy.ones((3, 2))))
+    3
+    """
+    x = to_array(x)
+    if x.ndim == 0:
+        raise ShapeError("unstack: cannot unstack a 0-d array; it needs at least one axis")
+    axis = normalize_axis(axis, x.ndim, "unstack")
+    return tuple(sh.squeeze_p.bind(_slice_axis(x, axis, i, i + 1), dimensions=(axis,))
+                 for i in range(x.shape[axis]))
+
+
+def transpose(a, axes=None):
+    """Permute the axes (reverse them when ``axes`` is None), as ``numpy.transpose``.
+
+    >>> fnx.numpy.transpose(fnx.numpy.ones((2, 3))).shape
+    (3, 2)
+    """
+    a = to_array(a)
+    return permute_dims(a, tuple(range(a.ndim))[::-1] if axes is None else axes)
+
+
+def array(obj, dtype=None, *, copy=True, device=None):
+    """NumPy's ``array``: a new array (copy by default) from ``obj``.
+
+    >>> fnx.numpy.array([1, 2]).dtype
+    dtype('int64')
+    """
+    return asarray(obj, dtype=dtype, copy=copy, device=device)
+
+
+def copy(a):
+    """A copy of ``a`` (arrays are immutable, so only concrete buffers are copied).
+
+    >>> fnx.numpy.copy(fnx.numpy.ones(2)).tolist()
+    [1.0, 1.0]
+    """
+    return asarray(a, copy=True)
+
+
+def shape(a):
+    """The shape of ``a`` as a tuple."""
+    return to_array(a).shape
+
+
+def ndim(a):
+    """The number of dimensions of ``a``."""
+    return to_array(a).ndim
+
+
+def size(a, axis=None):
+    """The number of elements (along ``axis`` if given)."""
+    a = to_array(a)
+    return a.size if axis is None else a.shape[axis]
+
+
+def broadcast_shapes(*shapes):
+    """The shape arrays of ``shapes`` broadcast to.
+
+    >>> fnx.numpy.broadcast_shapes((2, 1), (3,))
+    (2, 3)
+    """
+    from ._core import broadcast_shapes as _bs
+
+    return _bs("broadcast_shapes", *[tuple(s) if not isinstance(s, int) else (s,)
+                                      for s in shapes]) if shapes else ()
+
+
+# --- triangles, diagonals ---------------------------------------------------------------------
+
+
+def _tri_mask(n, m, k, lower):
+    rows = sh.iota_p.bind(dtype=np.dtype(np.int64), shape=(n, m), dimension=0)
+    cols = sh.iota_p.bind(dtype=np.dtype(np.int64), shape=(n, m), dimension=1)
+    return (cols - rows <= k) if lower else (cols - rows >= k)
+
+
+def tri(N, M=None, k=0, dtype=None):
+    """Ones at and below the ``k``-th diagonal.
+
+    >>> fnx.numpy.tri(2).tolist()
+    [[1.0, 0.0], [1.0, 1.0]]
+    """
+    M = N if M is None else M
+    dt = dtypes.default_float() if dtype is None else dtypes.canonicalize(dtype)
+    return ew.convert_element_type(_tri_mask(N, M, k, True), dt)
+
+
+def _triangle(op, x, k, lower):
+    x = to_array(x)
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: needs an array of at least 2 dims, got shape {x.shape}")
+    n, m = x.shape[-2], x.shape[-1]
+    k = builtins.max(builtins.min(int(k), m), -n)  # beyond the matrix every k is the same
+    mask = broadcast_to_shape(_tri_mask(n, m, k, lower), x.shape)
+    return ew.select_p.bind(mask, x, zeros(x.shape, dtype=x.dtype))
+
+
+def tril(x, /, *, k=0):
+    """The lower triangle of the last two axes (elements above diagonal ``k`` zeroed).
+
+    >>> fnx.numpy.tril(fnx.numpy.ones((2, 2))).tolist()
+    [[1.0, 0.0], [1.0, 1.0]]
+    """
+    return _triangle("tril", x, k, True)
+
+
+def triu(x, /, *, k=0):
+    """The upper triangle of the last two axes (elements below diagonal ``k`` zeroed).
+
+    >>> fnx.numpy.triu(fnx.numpy.ones((2, 2))).tolist()
+    [[1.0, 1.0], [0.0, 1.0]]
+    """
+    return _triangle("triu", x, k, False)
+
+
+def _diagonal_last2(x, offset):
+    """The ``offset`` diagonal of the last two axes, as a strided slice of the flattened
+    matrix (a linear layout op, so no gather is needed)."""
+    n, m = x.shape[-2], x.shape[-1]
+    batch = x.shape[:-2]
+    if offset >= 0:
+        count, start = builtins.max(0, builtins.min(n, m - offset)), offset
+    else:
+        count, start = builtins.max(0, builtins.min(n + offset, m)), -offset * m
+    if count == 0:
+        return zeros(batch + (0,), dtype=x.dtype)
+    flat = reshape(x, batch + (n * m,))
+    stop = start + (count - 1) * (m + 1) + 1
+    return _slice_axis(flat, flat.ndim - 1, start, stop, m + 1)
+
+
+def diagonal(x, /, *, offset=0, axis1=-2, axis2=-1):
+    """The ``offset`` diagonal over ``axis1``/``axis2`` (by default the last two axes),
+    appended as the last axis.
+
+    >>> fnx.numpy.diagonal(fnx.numpy.eye(3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    x = to_array(x)
+    if x.ndim < 2:
+        raise ShapeError(f"diagonal: needs an array of at least 2 dims, got shape {x.shape}")
+    a1, a2 = normalize_axis(axis1, x.ndim, "diagonal"), normalize_axis(axis2, x.ndim, "diagonal")
+    if a1 == a2:
+        raise ValueError(f"diagonal: axis1 and axis2 must differ, got {axis1} and {axis2}")
+    rest = [i for i in range(x.ndim) if i not in (a1, a2)]
+    return _diagonal_last2(permute_dims(x, tuple(rest) + (a1, a2)), int(offset))
+
+
+def trace(x, /, *, offset=0, dtype=None, axis1=-2, axis2=-1):
+    """Sum of the ``offset`` diagonal of the last two axes.
+
+    >>> fnx.numpy.trace(fnx.numpy.eye(3)).item()
+    3.0
+    """
+    return sum(diagonal(x, offset=offset, axis1=axis1, axis2=axis2), axis=-1, dtype=dtype)
+
+
+def diag(v, k=0):
+    """1-D input: a 2-D array with ``v`` on diagonal ``k``; 2-D input: its ``k``-th diagonal.
+
+    >>> fnx.numpy.diag(fnx.numpy.asarray([1.0, 2.0])).tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
+    """
+    v = to_array(v)
+    if v.ndim == 2:
+        return diagonal(v, offset=k)
+    if v.ndim != 1:
+        raise ShapeError(f"diag: input must be 1-D or 2-D, got shape {v.shape}")
+    n = v.shape[0] + builtins.abs(k)
+    # M[i, i + k] = v[i]: broadcast the zero-padded v along rows (k >= 0) or columns (k < 0),
+    # then keep only the k-th diagonal; select is linear in v, so this transposes cleanly
+    vpad = sh.pad_p.bind(v, ew.full((), 0, v.dtype), padding_config=((0, builtins.abs(k), 0),))
+    grid = sh.broadcast_in_dim_p.bind(vpad, shape=(n, n),
+                                      broadcast_dimensions=(0 if k >= 0 else 1,))
+    rows = sh.iota_p.bind(dtype=np.dtype(np.int64), shape=(n, n), dimension=0)
+    cols = sh.iota_p.bind(dtype=np.dtype(np.int64), shape=(n, n), dimension=1)
+    return ew.select_p.bind(cols - rows == k, grid, zeros((n, n), dtype=v.dtype))
+
+
+def diagflat(v, k=0):
+    """A 2-D array with the flattened ``v`` on diagonal ``k``."""
+    return diag(ravel(v), k)
+
+
+def outer(x1, x2, /):
+    """Outer product of two vectors (inputs are flattened).
+
+    >>> fnx.numpy.outer(fnx.numpy.ones(2), fnx.numpy.ones(3)).shape
+    (2, 3)
+    """
+    x1, x2 = promote_args("outer", x1, x2)
+    if x1.ndim != 1 or x2.ndim != 1:
+        raise ShapeError(f"outer: expects 1-D arrays, got shapes {x1.shape} and {x2.shape}")
+    return reshape(x1, (-1, 1)) * reshape(x2, (1, -1))
+
+
+def inner(a, b):
+    """Inner product over the last axes.
+
+    >>> fnx.numpy.inner(fnx.numpy.ones(3), fnx.numpy.ones(3)).item()
+    3.0
+    """
+    a, b = promote_args("inner", a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return dot_general_p.bind(a, b, dimension_numbers=(((a.ndim - 1,), (b.ndim - 1,)), ((), ())))
+
+
+def dot(a, b):
+    """NumPy ``dot``: matmul for 1-D/2-D, scalars multiply, N-D contracts last with
+    second-to-last.
+
+    >>> fnx.numpy.dot(fnx.numpy.ones((2, 3)), fnx.numpy.ones(3)).tolist()
+    [3.0, 3.0]
+    """
+    a, b = promote_args("dot", a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if b.ndim <= 2:
+        from ._linalg import matmul
+
+        return matmul(a, b)
+    return dot_general_p.bind(a, b, dimension_numbers=(((a.ndim - 1,), (b.ndim - 2,)), ((), ())))
+
+
+def vdot(a, b):
+    """Dot product of flattened arrays, conjugating the first."""
+    from ._elementwise import conj
+
+    return sum(conj(ravel(a)) * ravel(b))
+
+
+def kron(a, b):
+    """Kronecker product.
+
+    >>> fnx.numpy.kron(fnx.numpy.eye(2), fnx.numpy.ones((2, 2))).shape
+    (4, 4)
+    """
+    a, b = promote_args("kron", a, b)
+    nd = builtins.max(a.ndim, b.ndim)
+    a = reshape(a, (1,) * (nd - a.ndim) + a.shape)
+    b = reshape(b, (1,) * (nd - b.ndim) + b.shape)
+    a_exp = reshape(a, tuple(s for d in a.shape for s in (d, 1)))
+    b_exp = reshape(b, tuple(s for d in b.shape for s in (1, d)))
+    return reshape(a_exp * b_exp, tuple(p * q for p, q in zip(a.shape, b.shape)))
+
+
+def cross(x1, x2, /, *, axis=-1):
+    """Cross product of 3-vectors along ``axis`` (with broadcasting).
+
+    >>> fnx.numpy.cross(fnx.numpy.asarray([1.0, 0, 0]), fnx.numpy.asarray([0.0, 1, 0])).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    from ._manipulation import broadcast_arrays
+
+    x1, x2 = promote_args("cross", x1, x2)
+    if x1.ndim == 0 or x2.ndim == 0:
+        raise ShapeError(f"cross: needs at least 1-D inputs, got {x1.shape} and {x2.shape}")
+    if not (-x1.ndim <= axis < x1.ndim and -x2.ndim <= axis < x2.ndim):
+        raise AxisError(f"cross: axis {axis} out of range for shapes {x1.shape}, {x2.shape}")
+    if x1.shape[axis] != 3 or x2.shape[axis] != 3:
+        raise ShapeError(f"cross: dimension {axis} must have size 3, got shapes {x1.shape} "
+                         f"and {x2.shape}")
+    if axis >= 0 and x1.ndim != x2.ndim:
+        raise ShapeError(f"cross: a non-negative axis needs equal ranks, got {x1.shape} and "
+                         f"{x2.shape}")
+    x1, x2 = broadcast_arrays(x1, x2)
+    ax = axis % x1.ndim
+    a = [_slice_axis(x1, ax, i, i + 1) for i in range(3)]
+    b = [_slice_axis(x2, ax, i, i + 1) for i in range(3)]
+    return concat([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2],
+                   a[0] * b[1] - a[1] * b[0]], axis=ax)
+
+
+# --- splitting, tiling, repeating, rolling ----------------------------------------------------
+
+
+def array_split(ary, indices_or_sections, axis=0):
+    """Split into ``n`` nearly equal parts, or at the given indices.
+
+    >>> [p.shape for p in fnx.numpy.array_split(fnx.numpy.arange(5), 2)]
+    [(3,), (2,)]
+    """
+    x = to_array(ary)
+    axis = normalize_axis(axis, x.ndim, "array_split")
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise ValueError(f"array_split: number of sections must be positive, got {sections}")
+        each, extra = divmod(n, sections)
+        bounds = [0]
+        for i in range(sections):
+            bounds.append(bounds[-1] + each + (1 if i < extra else 0))
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        lo = builtins.min(builtins.max(lo + n if lo < 0 else lo, 0), n)
+        hi = builtins.min(builtins.max(hi + n if hi < 0 else hi, 0), n)
+        out.append(_slice_axis(x, axis, lo, builtins.max(lo, hi)))
+    return out
+
+
+def split(ary, indices_or_sections, axis=0):
+    """Split into equal parts (an error if they cannot be equal), or at the given indices.
+
+    >>> [p.shape for p in fnx.numpy.split(fnx.numpy.arange(6), 3)]
+    [(2,), (2,), (2,)]
+    """
+    x = to_array(ary)
+    if isinstance(indices_or_sections, (int, np.integer)):
+        n = x.shape[normalize_axis(axis, x.ndim, "split")]
+        if indices_or_sections <= 0 or n % indices_or_sections:
+            raise ShapeError(f"split: an axis of size {n} cannot be split into "
+                             f"{indices_or_sections} equal parts; use array_split")
+    return array_split(x, indices_or_sections, axis)
+
+
+def _hvd_split(op, axis_fn):
+    def fn(ary, indices_or_sections):
+        x = to_array(ary)
+        return split(x, indices_or_sections, axis=axis_fn(x))
+
+    fn.__name__ = op
+    fn.__doc__ = f"``split`` along the {op[0]} axis."
+    return fn
+
+
+hsplit = _hvd_split("hsplit", lambda x: 0 if x.ndim == 1 else 1)
+vsplit = _hvd_split("vsplit", lambda x: 0)
+dsplit = _hvd_split("dsplit", lambda x: 2)
+
+
+def tile(x, repetitions, /):
+    """Repeat the whole of ``x`` ``repetitions`` times along each axis.
+
+    >>> fnx.numpy.tile(fnx.numpy.asarray([1, 2]), (2,)).tolist()
+    [1, 2, 1, 2]
+    """
+    x = to_array(x)
+    reps = (int(repetitions),) if isinstance(repetitions, (int, np.integer)) else tuple(
+        int(r) for r in repetitions)
+    if builtins.any(r < 0 for r in reps):
+        raise ValueError(f"tile: repetitions must be non-negative, got {reps}")
+    nd = builtins.max(x.ndim, len(reps))
+    reps = (1,) * (nd - len(reps)) + reps
+    shp = (1,) * (nd - x.ndim) + x.shape
+    x = reshape(x, shp)
+    # interleave a repetition axis before each axis, broadcast, then merge the pairs
+    expanded = reshape(x, tuple(s for d in shp for s in (1, d)))
+    big = broadcast_to(expanded, tuple(s for r, d in zip(reps, shp) for s in (r, d)))
+    return reshape(big, tuple(r * d for r, d in zip(reps, shp)))
+
+
+def repeat(x, repeats, /, *, axis=None):
+    """Repeat each element ``repeats`` times (an int, or one count per element along
+    ``axis``; ``axis=None`` flattens first).
+
+    >>> fnx.numpy.repeat(fnx.numpy.asarray([1, 2]), 2).tolist()
+    [1, 1, 2, 2]
+    """
+    x = to_array(x)
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    axis = normalize_axis(axis, x.ndim, "repeat")
+    n = x.shape[axis]
+    if isinstance(repeats, (int, np.integer)) or (is_array(repeats) and repeats.ndim == 0):
+        r = int(repeats)
+        if r < 0:
+            raise ValueError(f"repeat: repeats must be non-negative, got {r}")
+        expanded = expand_dims(x, axis=axis + 1)
+        shp = list(expanded.shape)
+        shp[axis + 1] = r
+        out_shape = list(x.shape)
+        out_shape[axis] = n * r
+        return reshape(broadcast_to(expanded, tuple(shp)), tuple(out_shape))
+    # per-element counts fix the output shape, so they must be concrete values
+    counts = [int(c) for c in np.asarray(repeats).reshape(-1)]
+    if len(counts) == 1:
+        return repeat(x, counts[0], axis=axis)
+    if len(counts) != n:
+        raise ShapeError(f"repeat: got {len(counts)} repeat counts for an axis of size {n}")
+    if builtins.any(c < 0 for c in counts):
+        raise ValueError(f"repeat: repeats must be non-negative, got {counts}")
+    parts = [repeat(_slice_axis(x, axis, i, i + 1), c, axis=axis)
+             for i, c in enumerate(counts) if c]
+    if not parts:
+        shp = list(x.shape)
+        shp[axis] = 0
+        return zeros(tuple(shp), dtype=x.dtype)
+    return concat(parts, axis=axis) if len(parts) > 1 else parts[0]
+
+
+def roll(x, /, shift, *, axis=None):
+    """Shift elements cyclically along ``axis`` (the flattened array when None).
+
+    >>> fnx.numpy.roll(fnx.numpy.asarray([1, 2, 3]), 1).tolist()
+    [3, 1, 2]
+    """
+    x = to_array(x)
+    if axis is None:
+        return reshape(roll(reshape(x, (-1,)), shift, axis=0), x.shape)
+    shifts = (shift,) if isinstance(shift, (int, np.integer)) else tuple(shift)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    if len(shifts) != len(axes):
+        raise ValueError(f"roll: shift {shift} and axis {axis} must have the same length")
+    for s, a in zip(shifts, axes):
+        a = normalize_axis(a, x.ndim, "roll")
+        n = x.shape[a]
+        if n == 0:
+            continue
+        s = int(s) % n
+        if s:
+            x = concat([_slice_axis(x, a, n - s, n), _slice_axis(x, a, 0, n - s)], axis=a)
+    return x
+
+
+def rot90(m, k=1, axes=(0, 1)):
+    """Rotate by 90 degrees ``k`` times in the plane of ``axes``."""
+    m = to_array(m)
+    a0, a1 = (normalize_axis(a, m.ndim, "rot90") for a in axes)
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(flip(m, axis=a0), axis=a1)
+    perm = list(range(m.ndim))
+    perm[a0], perm[a1] = perm[a1], perm[a0]
+    if k == 1:
+        return permute_dims(flip(m, axis=a1), perm)
+    return flip(permute_dims(m, perm), axis=a1)
+
+
+def fliplr(m):
+    """Flip along axis 1."""
+    return flip(m, axis=1)
+
+
+def flipud(m):
+    """Flip along axis 0."""
+    return flip(m, axis=0)
+
+
+# --- padding --------------------------------------------------------------------------------
+
+
+def _pad_widths(pad_width, ndim):
+    pw = np.asarray(pad_width, dtype=np.int64)
+    if pw.ndim == 0:
+        pw = np.broadcast_to(pw, (ndim, 2))
+    elif pw.shape == (2,) or pw.shape == (1, 2):
+        pw = np.broadcast_to(pw.reshape(1, 2), (ndim, 2))
+    elif pw.shape == (1,):
+        pw = np.broadcast_to(pw.reshape(1, 1), (ndim, 2))
+    if pw.shape != (ndim, 2):
+        raise ShapeError(f"pad: pad_width {pad_width!r} does not fit an array of rank {ndim}")
+    if (pw < 0).any():
+        raise ValueError(f"pad: pad widths must be non-negative, got {pad_width!r}")
+    return [tuple(int(v) for v in row) for row in pw]
+
+
+def pad(array, pad_width, mode="constant", *, constant_values=0):
+    """Pad an array. Modes: 'constant', 'edge', 'reflect', 'symmetric', 'wrap'.
+
+    >>> fnx.numpy.pad(fnx.numpy.asarray([1, 2]), 1).tolist()
+    [0, 1, 2, 0]
+    """
+    x = to_array(array)
+    widths = _pad_widths(pad_width, x.ndim)
+    if mode == "constant":
+        cv = np.asarray(constant_values)
+        if cv.ndim == 0:
+            value = to_array(constant_values) if is_array(constant_values) else cv.item()
+            pv = ew.convert_element_type(to_array(value), x.dtype) if is_array(value) else \
+                ew.full((), value, x.dtype)
+            return sh.pad_p.bind(x, pv, padding_config=tuple((lo, hi, 0) for lo, hi in widths))
+        cvs = _pad_widths(constant_values, x.ndim)
+        for ax, ((lo, hi), (clo, chi)) in enumerate(zip(widths, cvs)):
+            cfg = [(0, 0, 0)] * x.ndim
+            cfg[ax] = (lo, 0, 0)
+            x = sh.pad_p.bind(x, ew.full((), clo, x.dtype), padding_config=tuple(cfg))
+            cfg[ax] = (0, hi, 0)
+            x = sh.pad_p.bind(x, ew.full((), chi, x.dtype), padding_config=tuple(cfg))
+        return x
+    if mode not in ("edge", "reflect", "symmetric", "wrap"):
+        raise ValueError(f"pad: mode {mode!r} is not supported; use 'constant', 'edge', "
+                         f"'reflect', 'symmetric' or 'wrap'")
+    for ax, (lo, hi) in enumerate(widths):
+        n = x.shape[ax]
+        if (lo or hi) and n == 0:
+            raise ShapeError(f"pad: cannot pad an empty axis {ax} with mode {mode!r}")
+        if not (lo or hi):
+            continue
+        parts = [_side(x, ax, lo, mode, before=True), x, _side(x, ax, hi, mode, before=False)]
+        x = concat([p for p in parts if p.shape[ax]], axis=ax)
+    return x
+
+
+def _side(x, ax, width, mode, before):
+    """The ``width`` padding elements before/after ``x`` along ``ax``."""
+    n = x.shape[ax]
+    if width == 0:
+        return _slice_axis(x, ax, 0, 0)
+    idx = []
+    for j in range(1, width + 1):  # j-th element away from the edge
+        if mode == "edge":
+            i = 0 if before else n - 1
+        elif mode == "wrap":
+            i = (-j) % n if before else (n - 1 + j) % n
+        else:
+            period = 2 * n - 2 if mode == "reflect" else 2 * n
+            if period == 0:
+                i = 0
+            else:
+                t = (j if mode == "reflect" else j - 1) % period
+                if mode == "reflect":
+                    i = t if t < n else period - t
+                else:
+                    i = t if t < n else period - 1 - t
+                if not before:
+                    i = n - 1 - i
+        idx.append(i)
+    if before:
+        idx = idx[::-1]
+    return concat([_slice_axis(x, ax, i, i + 1) for i in idx], axis=ax)
+
+
+# --- comparisons -----------------------------------------------------------------------------
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|a - b| <= atol + rtol * |b|`` (infinities equal only to themselves).
+
+    >>> fnx.numpy.isclose(fnx.numpy.asarray([1.0]), 1.0 + 1e-9).tolist()
+    [True]
+    """
+    from ._elementwise import isinf
+
+    a, b = promote_args("isclose", a, b)
+    if a.dtype.kind in "biu":
+        a, b = a.astype(dtypes.default_float()), b.astype(dtypes.default_float())
+    close = abs(a - b) <= atol + rtol * abs(b)
+    inf_eq = (a == b)
+    out = where(isinf(a) | isinf(b), inf_eq, close)
+    if equal_nan:
+        out = out | logical_and(isnan(a), isnan(b))
+    return out
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether every element is close (see ``isclose``); a Python bool when concrete.
+
+    >>> fnx.numpy.allclose(fnx.numpy.ones(2), fnx.numpy.ones(2))
+    True
+    """
+    out = all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    from ..core.tracing import Tracer
+
+    return out if isinstance(out, Tracer) else bool(out)
+
+
+def array_equal(a1, a2, equal_nan=False):
+    """Whether two arrays have the same shape and elements."""
+    a1, a2 = to_array(a1), to_array(a2)
+    if a1.shape != a2.shape:
+        return False
+    eq = a1 == a2
+    if equal_nan and a1.dtype.kind in "fc":
+        eq = eq | (isnan(a1) & isnan(a2))
+    return bool(all(eq))
+
+
+# --- grids ---------------------------------------------------------------------------------
+
+
+def meshgrid(*arrays, indexing="xy"):
+    """Coordinate matrices from 1-D coordinate vectors ('xy' Cartesian or 'ij' matrix
+    indexing); the inputs promote to one dtype.
+
+    >>> [g.shape for g in fnx.numpy.meshgrid(fnx.numpy.ones(2), fnx.numpy.ones(3))]
+    [(3, 2), (3, 2)]
+    """
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
+    if not arrays:
+        return []
+    arrays = promote_args("meshgrid", *arrays)
+    for a in arrays:
+        if a.ndim != 1:
+            raise ShapeError(f"meshgrid: inputs must be 1-D, got shape {a.shape}")
+    shape = [a.shape[0] for a in arrays]
+    if indexing == "xy" and len(arrays) > 1:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for i, a in enumerate(arrays):
+        dim = i
+        if indexing == "xy" and len(arrays) > 1 and i < 2:
+            dim = 1 - i
+        out.append(sh.broadcast_in_dim_p.bind(a, shape=tuple(shape), broadcast_dimensions=(dim,)))
+    return out
+
+
+def indices(dimensions, dtype=None):
+    """A stack of index grids for an array of shape ``dimensions``."""
+    dt = dtypes.default_int() if dtype is None else dtypes.canonicalize(dtype)
+    dims = tuple(int(d) for d in dimensions)
+    grids = [sh.iota_p.bind(dtype=dt, shape=dims, dimension=i) for i in range(len(dims))]
+    return stack(grids) if grids else zeros((0,), dtype=dt)
+
+
+def identity(n, dtype=None):
+    """The ``n`` x ``n`` identity matrix."""
+    from ._creation import eye
+
+    return eye(n, dtype=dtype)
+
+
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None):
+    """``base ** linspace(start, stop, num)``."""
+    from ._creation import linspace
+    from ._elementwise import pow
+
+    out = pow(base, linspace(start, stop, num, endpoint=endpoint, dtype=dtype))
+    return out if dtype is None else out.astype(dtypes.canonicalize(dtype))
+
+
+# --- misc elementwise helpers ------------------------------------------------------------------
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+    """``n``-th discrete difference along ``axis``.
+
+    >>> fnx.numpy.diff(fnx.numpy.asarray([1, 4, 9])).tolist()
+    [3, 5]
+    """
+    x = to_array(x)
+    axis = normalize_axis(axis, x.ndim, "diff")
+    if prepend is not None or append is not None:
+        parts = []
+        for extra in (prepend,):
+            if extra is not None:
+                parts.append(_as_slab(extra, x, axis))
+        parts.append(x)
+        if append is not None:
+            parts.append(_as_slab(append, x, axis))
+        x = concat(promote_args("diff", *parts), axis=axis)
+    for _ in range(n):
+        m = x.shape[axis]
+        if m == 0:
+            break
+        hi, lo = _slice_axis(x, axis, 1, m), _slice_axis(x, axis, 0, m - 1)
+        x = (hi != lo) if x.dtype == dtypes.bool_ else hi - lo
+    return x
+
+
+def _as_slab(v, x, axis):
+    v = to_array(v)
+    if v.ndim == 0:
+        shp = list(x.shape)
+        shp[axis] = 1
+        return broadcast_to(v, tuple(shp))
+    return v
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """Replace NaN with ``nan`` and infinities with ``posinf``/``neginf`` (default: the
+    dtype's largest finite values)."""
+    from ._elementwise import isinf
+
+    x = to_array(x)
+    if x.dtype.kind not in "fc":
+        return x
+    if x.dtype.kind == "c":
+        from ._elementwise import imag, real
+
+        return ew.complex_p.bind(nan_to_num(real(x), nan=nan, posinf=posinf, neginf=neginf),
+                                 nan_to_num(imag(x), nan=nan, posinf=posinf, neginf=neginf))
+    info = np.finfo(x.dtype)
+    posinf = float(info.max) if posinf is None else posinf
+    neginf = float(info.min) if neginf is None else neginf
+    out = where(isnan(x), nan, x)
+    out = where(isinf(out) & (out > 0), posinf, out)
+    return where(isinf(out) & (out < 0), neginf, out)
+
+
+def heaviside(x1, x2, /):
+    """Heaviside step: 0 for x1 < 0, ``x2`` at 0, 1 for x1 > 0."""
+    x1, x2 = promote_args("heaviside", x1, x2)
+    return where(x1 < 0, 0, where(x1 > 0, 1, x2))
+
+
+def sinc(x, /):
+    """``sin(pi x) / (pi x)``, 1 at 0."""
+    from ._elementwise import sin
+
+    x = to_array(x)
+    if x.dtype.kind not in "fc":
+        x = x.astype(dtypes.default_float())
+    safe = where(x == 0, 1, x)
+    return where(x == 0, 1, sin(math.pi * safe) / (math.pi * safe))
+
+
+def deg2rad(x, /):
+    """Degrees to radians."""
+    from ._elementwise import multiply
+
+    x = to_array(x)
+    return multiply(x if x.dtype.kind in "fc" else x.astype(dtypes.default_float()),
+                    math.pi / 180)
+
+
+def rad2deg(x, /):
+    """Radians to degrees."""
+    from ._elementwise import multiply
+
+    x = to_array(x)
+    return multiply(x if x.dtype.kind in "fc" else x.astype(dtypes.default_float()),
+                    180 / math.pi)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def _nan_reduction(op, fn, fill):
+    def reduce(a, axis=None, keepdims=False, **kwargs):
+        a = to_array(a)
+        if a.dtype.kind in "fc":
+            a = where(isnan(a), fill(a.dtype), a)
+        return fn(a, axis=axis, keepdims=keepdims, **kwargs)
+
+    reduce.__name__ = op
+    reduce.__doc__ = f"``{fn.__name__}`` ignoring NaNs."
+    return reduce
+
+
+nansum = _nan_reduction("nansum", sum, lambda dt: 0)
+
+
+def nanmax(a, axis=None, keepdims=False):
+    """``max`` ignoring NaNs (NaN where every element is NaN)."""
+    from ._statistical import max
+
+    a = to_array(a)
+    if a.dtype.kind not in "fc":
+        return max(a, axis=axis, keepdims=keepdims)
+    out = max(where(isnan(a), -math.inf, a), axis=axis, keepdims=keepdims)
+    return where(all(isnan(a), axis=axis, keepdims=keepdims), math.nan, out)
+
+
+def nanmin(a, axis=None, keepdims=False):
+    """``min`` ignoring NaNs (NaN where every element is NaN)."""
+    from ._statistical import min
+
+    a = to_array(a)
+    if a.dtype.kind not in "fc":
+        return min(a, axis=axis, keepdims=keepdims)
+    out = min(where(isnan(a), math.inf, a), axis=axis, keepdims=keepdims)
+    return where(all(isnan(a), axis=axis, keepdims=keepdims), math.nan, out)
+
+
+def nanmean(a, axis=None, keepdims=False):
+    """``mean`` ignoring NaNs."""
+    a = to_array(a)
+    if a.dtype.kind not in "fc":
+        a = a.astype(dtypes.default_float())
+    ok = ~isnan(a)
+    total = sum(where(ok, a, 0), axis=axis, keepdims=keepdims)
+    return total / sum(ok, axis=axis, keepdims=keepdims).astype(total.dtype)
+
+
+def average(a, axis=None, weights=None, keepdims=False):
+    """Weighted mean along ``axis``."""
+    from ._statistical import mean
+
+    if weights is None:
+        return mean(a, axis=axis, keepdims=keepdims)
+    a, w = promote_args("average", a, weights)
+    if a.dtype.kind not in "fc":
+        a, w = a.astype(dtypes.default_float()), w.astype(dtypes.default_float())
+    if w.shape != a.shape:
+        if axis is None or w.ndim != 1:
+            raise ShapeError(f"average: weights of shape {w.shape} need axis for a of shape "
+                             f"{a.shape}")
+        ax = normalize_axis(axis, a.ndim, "average")
+        w = sh.broadcast_in_dim_p.bind(w, shape=a.shape, broadcast_dimensions=(ax,))
+    return sum(a * w, axis=axis, keepdims=keepdims) / sum(w, axis=axis, keepdims=keepdims)
+
+
+def cov(m, rowvar=True, bias=False, ddof=None):
+    """Covariance matrix of the variables in the rows (or columns) of ``m``."""
+    from ._elementwise import conj
+    from ._statistical import mean
+
+    x = atleast_2d(to_array(m))
+    if x.dtype.kind not in "fc":
+        x = x.astype(dtypes.default_float())
+    if not rowvar and x.shape[0] != 1:
+        x = permute_dims(x, (1, 0))
+    n = x.shape[1]
+    ddof = (0 if bias else 1) if ddof is None else ddof
+    xc = x - mean(x, axis=1, keepdims=True)
+    c = dot_general_p.bind(xc, conj(xc), dimension_numbers=(((1,), (1,)), ((), ())))
+    c = c / (n - ddof)
+    return reshape(c, ()) if c.shape == (1, 1) else c
+
+
+def corrcoef(x, rowvar=True):
+    """Pearson correlation coefficients."""
+    from ._elementwise import sqrt
+
+    c = cov(x, rowvar=rowvar)
+    if c.ndim == 0:
+        return c / c
+    d = sqrt(diagonal(c))
+    return c / reshape(d, (-1, 1)) / reshape(d, (1, -1))
+
+
+# --- einsum ---------------------------------------------------------------------------------
+
+
+def _parse_einsum(subscripts, operands):
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        lhs, out = subscripts.split("->")
+        explicit = True
+    else:
+        lhs, out, explicit = subscripts, None, False
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: {len(terms)} operand subscripts in {subscripts!r} for "
+                         f"{len(operands)} operands")
+    used = set(subscripts) - set(".,->")
+    spare = [c for c in string.ascii_letters if c not in used]
+    max_ell = 0
+    for t, x in zip(terms, operands):
+        if "..." in t:
+            max_ell = builtins.max(max_ell, x.ndim - (len(t) - 3))
+    ell = "".join(spare[:max_ell])
+    parsed = []
+    for t, x in zip(terms, operands):
+        if "..." in t:
+            k = x.ndim - (len(t) - 3)
+            if k < 0:
+                raise ShapeError(f"einsum: subscripts {t!r} have too many labels for shape "
+                                 f"{x.shape}")
+            t = t.replace("...", ell[max_ell - k:] if k else "")
+        if len(t) != x.ndim or not builtins.all(c.isalpha() for c in t):
+            raise ShapeError(f"einsum: subscripts {t!r} do not match operand shape {x.shape}")
+        parsed.append(t)
+    if explicit:
+        out = out.replace("...", ell)
+        for c in out:
+            if not builtins.any(c in t for t in parsed):
+                raise ValueError(f"einsum: output label {c!r} is not in any input")
+        if len(set(out)) != len(out):
+            raise ValueError(f"einsum: output subscripts {out!r} repeat a label")
+    else:
+        counts = {}
+        for t in parsed:
+            for c in t:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    return parsed, out
+
+
+def _einsum_diagonal(x, labels):
+    """Take the diagonal of every repeated label of one operand."""
+    while True:
+        dup = next((c for c in labels if labels.count(c) > 1), None)
+        if dup is None:
+            return x, labels
+        i = labels.index(dup)
+        j = labels.index(dup, i + 1)
+        if x.shape[i] != x.shape[j]:
+            raise ShapeError(f"einsum: repeated label {dup!r} has sizes {x.shape[i]} and "
+                             f"{x.shape[j]}")
+        rest = [k for k in range(x.ndim) if k not in (i, j)]
+        x = _diagonal_last2(permute_dims(x, tuple(rest) + (i, j)), 0)
+        labels = "".join(labels[k] for k in rest) + dup
+
+
+def einsum(subscripts, /, *operands):
+    """Einstein summation, lowered to diagonals, sums and pairwise ``dot_general``
+    contractions (left to right); supports ``...`` and implicit output.
+
+    >>> fnx.numpy.einsum("ij,jk->ik", fnx.numpy.ones((2, 3)), fnx.numpy.ones((3, 4))).shape
+    (2, 4)
+    """
+    if not operands:
+        raise ValueError("einsum: needs at least one operand")
+    ops = promote_args("einsum", *operands) if len(operands) > 1 else [to_array(operands[0])]
+    terms, out = _parse_einsum(subscripts, ops)
+    sizes = {}
+    for t, x in zip(terms, ops):
+        for c, s in zip(t, x.shape):
+            if sizes.get(c, 1) != 1 and s != 1 and sizes[c] != s:
+                raise ShapeError(f"einsum: label {c!r} has sizes {sizes[c]} and {s} in "
+                                 f"{subscripts!r}")
+            sizes[c] = s if sizes.get(c, 1) == 1 else sizes[c]
+    if ops[0].dtype == dtypes.bool_:
+        ops = [o.astype(dtypes.default_int()) for o in ops]
+    items = []
+    for t, x in zip(terms, ops):
+        x, t = _einsum_diagonal(x, t)
+        # broadcast size-1 dims so that dot_general sees equal sizes
+        full = tuple(sizes[c] for c in t)
+        if x.shape != full:
+            x = sh.broadcast_in_dim_p.bind(x, shape=full, broadcast_dimensions=tuple(range(x.ndim)))
+        items.append((x, t))
+
+    def needed_later(k):
+        labels = set(out)
+        for _, t in items[k:]:
+            labels |= set(t)
+        return labels
+
+    # sum out labels private to one operand before contracting
+    def sum_private(k, x, t):
+        keep = needed_later(k + 1) | {c for i, (_, tt) in enumerate(items) if i != k for c in tt}
+        axes = tuple(i for i, c in enumerate(t) if c not in keep)
+        if axes:
+            x = reduce_sum_p.bind(x, axes=axes)
+            t = "".join(c for i, c in enumerate(t) if i not in axes)
+        return x, t
+
+    x, t = sum_private(0, *items[0])
+    for k in range(1, len(items)):
+        y, u = items[k]
+        later = needed_later(k + 1)
+        shared = [c for c in t if c in u]
+        batch = [c for c in shared if c in later]
+        contract = [c for c in shared if c not in later]
+        # labels of y alone that nobody else needs are summed first
+        y_axes = tuple(i for i, c in enumerate(u) if c not in t and c not in later)
+        if y_axes:
+            y = reduce_sum_p.bind(y, axes=y_axes)
+            u = "".join(c for i, c in enumerate(u) if i not in y_axes)
+        x_axes = tuple(i for i, c in enumerate(t) if c not in u and c not in later)
+        if x_axes:
+            x = reduce_sum_p.bind(x, axes=x_axes)
+            t = "".join(c for i, c in enumerate(t) if i not in x_axes)
+        dims = ((tuple(t.index(c) for c in contract), tuple(u.index(c) for c in contract)),
+                (tuple(t.index(c) for c in batch), tuple(u.index(c) for c in batch)))
+        x = dot_general_p.bind(x, y, dimension_numbers=dims)
+        t = ("".join(batch) + "".join(c for c in t if c not in shared)
+             + "".join(c for c in u if c not in shared))
+    axes = tuple(i for i, c in enumerate(t) if c not in out)
+    if axes:
+        x = reduce_sum_p.bind(x, axes=axes)
+        t = "".join(c for i, c in enumerate(t) if i not in axes)
+    return permute_dims(x, tuple(t.index(c) for c in out)) if t != out else x
+
+
+def einsum_path(subscripts, *operands, optimize="greedy"):
+    """The contraction order einsum uses (left to right), in NumPy's format."""
+    del optimize  # unused: fnx always contracts left to right
+    n = len(operands)
+    return ["einsum_path"] + [(0, 1)] * (n - 1), f"left-to-right contraction of {subscripts}"
+
+
+# the public surface: every public function or class defined here
+__all__ = [_n for _n, _v in list(globals().items()) if not _n.startswith("_") and callable(_v)
+           and getattr(_v, "__module__", None) == __name__]
