@@ -1,0 +1,209 @@
+"""Host-side runtime of the CUDA backend: which buffers live on the GPU, the buffer layer the
+generated orchestrator calls (allocation, constants, BLAS, eager impls), launch configuration
+and the stream.
+
+Two buffer layers share one interface (``backend()``):
+
+* ``CupyBackend`` (a real GPU): buffers are CuPy arrays; kernels receive them through
+  ``__cuda_array_interface__`` (``numba.cuda.as_cuda_array``, zero copy, no stream sync); matrix
+  products go to ``cupy.matmul`` (cuBLAS); opaque primitives run their eager impl on CuPy
+  buffers (impls dispatch with ``devices.array_module``); kernels launch on CuPy's current
+  stream, so they are ordered with CuPy's own work.
+* ``SimBackend`` (``NUMBA_ENABLE_CUDASIM=1``, no CuPy): buffers are Numba device arrays; BLAS
+  and eager impls round-trip through host NumPy. It exists to test the generated kernels and
+  the orchestrator on machines without a GPU.
+
+Nothing here imports ``numba.cuda`` until a CUDA buffer is actually seen.
+"""
+
+import functools
+import math
+import os
+
+import numpy as np
+
+# threads per block; reductions use shared arrays of this size (a power of two)
+BLOCK = 256
+SIM_BLOCK = 16   # the simulator runs one Python thread per CUDA thread: keep blocks small
+ROW_BLOCK_MIN = 64  # row groups with at least this many reduced elements use block reductions
+
+
+def simulator():
+    """True when Numba's CUDA simulator is on (``NUMBA_ENABLE_CUDASIM=1``)."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        return True
+    try:
+        from numba import config
+
+        return bool(config.ENABLE_CUDASIM)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@functools.cache
+def cuda():
+    """``numba.cuda`` (imported on first use)."""
+    from numba import cuda as nbcuda
+
+    return nbcuda
+
+
+def block_size():
+    return SIM_BLOCK if simulator() else BLOCK
+
+
+def is_cuda_buffer(buf):
+    """True for a GPU buffer: a CuPy array, a Numba device array (or a simulator one), or any
+    object exporting ``__cuda_array_interface__``."""
+    if isinstance(buf, np.ndarray) or isinstance(buf, (int, float, complex, bool, np.generic)):
+        return False
+    if hasattr(buf, "__cuda_array_interface__"):
+        return True
+    mod = type(buf).__module__
+    return mod.startswith("numba.cuda.simulator") or mod.startswith("cupy")
+
+
+def device_kind(bufs):
+    """'cuda' when any of ``bufs`` is a GPU buffer, else 'cpu' (the orchestrator's dispatch)."""
+    for b in bufs:
+        if is_cuda_buffer(b):
+            return "cuda"
+    return "cpu"
+
+
+# --- launch configuration ----------------------------------------------------------------------
+
+
+@functools.cache
+def _max_blocks():
+    if simulator():
+        return 4
+    try:
+        dev = cuda().get_current_device()
+        return int(dev.MULTIPROCESSOR_COUNT) * 32
+    except Exception:  # noqa: BLE001
+        return 4096
+
+
+def grid_for(n, per_block):
+    """Blocks for ``n`` work items at ``per_block`` items a block (grid-stride loops do the
+    rest): at least 1, at most ~32 blocks per SM."""
+    return max(1, min(_max_blocks(), math.ceil(n / per_block)))
+
+
+# --- buffer layers --------------------------------------------------------------------------------
+
+
+class CupyBackend:
+    name = "cupy"
+
+    def __init__(self):
+        from ..core.devices import cupy_module
+
+        self.cp = cupy_module()
+        self._streams = {}
+
+    def stream(self):
+        """Numba's handle on CuPy's current stream (the legacy default stream when unset)."""
+        ptr = self.cp.cuda.get_current_stream().ptr
+        s = self._streams.get(ptr)
+        if s is None:
+            s = cuda().default_stream() if ptr == 0 else cuda().external_stream(ptr)
+            self._streams[ptr] = s
+        return s
+
+    def empty(self, shape, dtype):
+        return self.cp.empty(shape, dtype)
+
+    def contiguous(self, x):
+        return x if x.flags.c_contiguous else self.cp.ascontiguousarray(x)
+
+    def const(self, host):
+        return self.cp.asarray(np.ascontiguousarray(host))
+
+    def kernel_arg(self, x):
+        # a flat view, handed over zero-copy; sync=False: ordering comes from the shared stream
+        return cuda().as_cuda_array(x.reshape(x.size), sync=False)
+
+    def matmul(self, a, b, ta=False, tb=False):
+        return self.cp.matmul(a.T if ta else a, b.T if tb else b)
+
+    def dot(self, a, b):
+        return self.cp.asarray(self.cp.dot(a, b))
+
+    def eager(self, fn, *bufs):
+        return fn(*bufs)
+
+    def to_host(self, x):
+        return self.cp.asnumpy(x)
+
+    def synchronize(self):
+        self.cp.cuda.get_current_stream().synchronize()
+
+
+class SimBackend:
+    """Numba device arrays, host round trips for everything that is not a generated kernel."""
+
+    name = "sim"
+
+    def stream(self):
+        return 0
+
+    def empty(self, shape, dtype):
+        return cuda().device_array(tuple(shape), np.dtype(dtype))
+
+    def contiguous(self, x):
+        return x
+
+    def const(self, host):
+        return cuda().to_device(np.ascontiguousarray(host))
+
+    def kernel_arg(self, x):
+        return x.reshape(x.size)
+
+    def _host(self, x):
+        return x.copy_to_host() if is_cuda_buffer(x) else x
+
+    def _dev(self, x):
+        if isinstance(x, (list, tuple)):
+            return type(x)(self._dev(y) for y in x)
+        return cuda().to_device(np.ascontiguousarray(x))
+
+    def matmul(self, a, b, ta=False, tb=False):
+        a, b = self._host(a), self._host(b)
+        return self._dev(np.matmul(a.T if ta else a, b.T if tb else b))
+
+    def dot(self, a, b):
+        return self._dev(np.asarray(np.dot(self._host(a), self._host(b))))
+
+    def eager(self, fn, *bufs):
+        return self._dev(fn(*[self._host(b) for b in bufs]))
+
+    def to_host(self, x):
+        return self._host(x)
+
+    def synchronize(self):
+        pass
+
+
+@functools.cache
+def backend():
+    """The buffer layer for this process: the simulator's when it is on, else CuPy's."""
+    return SimBackend() if simulator() else CupyBackend()
+
+
+def to_device(host):
+    """A host array on the GPU in this process's buffer type (CuPy, or a simulator array)."""
+    return backend().const(host)
+
+
+def to_host(buf):
+    return backend().to_host(buf)
+
+
+def synchronize():
+    backend().synchronize()
+
+
+__all__ = ["BLOCK", "simulator", "cuda", "is_cuda_buffer", "device_kind", "grid_for",
+           "backend", "CupyBackend", "SimBackend", "to_device", "to_host", "synchronize"]

@@ -1,0 +1,192 @@
+"""Program -> executable: passes, fusion plan, one Numba kernel per fused group, and a generated
+plain-Python orchestrator that allocates outputs, calls the kernels, BLAS and eager impls."""
+
+import functools
+import warnings
+import weakref
+
+import numpy as np
+
+from ..core.array import Array
+from ..core.errors import CompileError
+from ..core.ir import Literal, Var, pp_program
+from . import cache, fusion, passes
+from .codegen import cpu, loops
+
+_warned = set()
+_executables = weakref.WeakKeyDictionary()  # Program -> {n_baked: Executable}
+
+
+class Executable:
+    """``run(*buffers) -> list of buffers``; ``ir``, ``plan``, ``sources``, ``orchestrator``."""
+
+    def __init__(self, program, consts):
+        self.program = passes.optimize(program)
+        self.ir = pp_program(self.program)
+        self.plan = fusion.plan(self.program)
+        self.kernel_sources = []
+        self.kernel_hashes = []
+        self.orchestrator = ""
+        self.run = self._build(consts)
+
+    @property
+    def kernels(self):
+        return self.plan.describe()
+
+    @property
+    def source(self):
+        parts = [f"# kernel {i}\n{s}" for i, s in enumerate(self.kernel_sources)]
+        return "\n".join(parts + ["# orchestrator\n" + self.orchestrator])
+
+    def _build(self, consts):
+        program, plan = self.program, self.plan
+        from ..core.ops.linalg import _dot_general_impl
+
+        names, ns = {}, {"np": np, "_dot_general_impl": _dot_general_impl}
+        n_consts = len(consts)
+
+        def name(x):
+            if isinstance(x, Literal):
+                key = f"c{len(ns)}"
+                ns[key] = np.asarray(x.val._buf if type(x.val) is Array else x.val)
+                return key
+            if x not in names:
+                names[x] = f"v{len(names)}"
+            return names[x]
+
+        params = []
+        for i, v in enumerate(program.in_binders):
+            if i < n_consts:
+                c = consts[i]
+                buf = c._buf if type(c) is Array else np.asarray(c)
+                ns[name(v)] = buf if buf.flags.c_contiguous else np.ascontiguousarray(buf)
+            else:
+                params.append(name(v))
+        input_vars = set(program.in_binders[n_consts:])
+
+        # which values must exist as buffers (reverse sweep; lazy views only when read)
+        needed = {x for x in program.outs if isinstance(x, Var)}
+        skip = set()
+        group_reads = {}
+        for step in reversed(plan.steps):
+            if isinstance(step, fusion.Group):
+                reads = set()
+                for e in step.eqns:
+                    for x in e.inputs:
+                        if not isinstance(x, Var) or x in step.internal:
+                            continue
+                        lz = plan.lazy.get(x)
+                        if lz is None:
+                            reads.add(x)
+                        elif isinstance(lz.src, Var) and lz.iota is None:
+                            reads.add(lz.src)
+                group_reads[id(step)] = reads
+                needed |= reads
+            else:
+                outs = step.eqn.out_binders
+                if outs and outs[0] in plan.lazy and outs[0] not in needed:
+                    skip.add(id(step))
+                    continue
+                needed |= {x for x in step.eqn.inputs if isinstance(x, Var)}
+
+        lines = [f"def run({', '.join(params)}):"]
+        contiguous = set()
+        fresh = set()  # produced by kernels/BLAS: already C-contiguous
+
+        def as_kernel_input(v):
+            n = name(v)
+            if v in contiguous or v in fresh:
+                return n
+            contiguous.add(v)
+            # kernels take C-contiguous buffers (0-d arrays always are)
+            lines.append(f"    if not {n}.flags.c_contiguous: {n} = np.ascontiguousarray({n})")
+            return n
+
+        k = 0
+        for step in plan.steps:
+            if isinstance(step, fusion.Group):
+                outputs = [v for e in step.eqns for v in e.out_binders if v in needed]
+                try:
+                    nest, in_vars, sizes = loops.build(step, plan, outputs)
+                    body = cpu.render(nest)
+                    h, disp = cache.load_kernel(body)
+                    sig = cache.signature_of(
+                        [(v.aval.ndim, v.aval.dtype) for v in in_vars]
+                        + [(v.aval.ndim, v.aval.dtype) for v in outputs], len(sizes))
+                    disp = cache.compile_kernel(h, disp, sig)
+                except Exception as err:  # noqa: BLE001
+                    shapes = ", ".join(f"{e.primitive.name}:" + ",".join(
+                        x.aval.str_short() for x in e.inputs) for e in step.eqns)
+                    raise CompileError(
+                        f"fnx.jit could not compile fused group {step.describe()} "
+                        f"(inputs {shapes}): {type(err).__name__}: {err}. This is an fnx bug; "
+                        f"please report it with this message.") from err
+                self.kernel_sources.append(body)
+                self.kernel_hashes.append(h)
+                kname = f"_k{k}"
+                k += 1
+                ns[kname] = disp
+                ins = [as_kernel_input(v) for v in in_vars]
+                outs = []
+                for v in outputs:
+                    on = name(v)
+                    dt = f"np.{np.dtype(v.aval.dtype).name}"
+                    lines.append(f"    {on} = np.empty({tuple(v.aval.shape)}, {dt})")
+                    outs.append(on)
+                    fresh.add(v)
+                lines.append(f"    {kname}({', '.join(map(str, sizes + ins + outs))})")
+                continue
+            if id(step) in skip:
+                continue
+            eqn = step.eqn
+            ins = [name(x) for x in eqn.inputs]
+            outs = [name(v) for v in eqn.out_binders]
+            lhs = ", ".join(outs) + ("," if len(outs) == 1 and eqn.primitive.multiple_results
+                                     else "")
+            if step.how == "blas":
+                call = _blas_call(eqn, ins)
+                fresh.update(eqn.out_binders)
+            else:
+                if step.how == "fallback" and eqn.primitive.name not in _warned:
+                    _warned.add(eqn.primitive.name)
+                    warnings.warn(f"fnx.jit: primitive '{eqn.primitive.name}' has no compiled "
+                                  f"lowering; it runs its eager implementation", stacklevel=4)
+                fname = f"_impl{len(ns)}"
+                ns[fname] = functools.partial(eqn.primitive.impl, **eqn.params)
+                call = f"{fname}({', '.join(ins)})"
+            lines.append(f"    {lhs} = {call}")
+        outs = [name(x) for x in program.outs]
+        lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+        src = "\n".join(lines) + "\n"
+        self.orchestrator = src
+        exec(compile(src, "<fnx.jit orchestrator>", "exec"), ns)  # plain Python, no njit
+        return ns["run"]
+
+
+def _blas_call(eqn, ins):
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    a, b = eqn.inputs
+    if not lb and a.aval.ndim == 2 and b.aval.ndim == 2:
+        ta = ".T" if lc == (0,) else ""
+        tb = ".T" if rc == (1,) else ""
+        return f"np.matmul({ins[0]}{ta}, {ins[1]}{tb})"
+    if not lb and a.aval.ndim == 2 and b.aval.ndim == 1 and lc == (1,):
+        return f"np.matmul({ins[0]}, {ins[1]})"
+    if not lb and a.aval.ndim == 1 and b.aval.ndim == 2 and rc == (0,):
+        return f"np.matmul({ins[0]}, {ins[1]})"
+    if not lb and a.aval.ndim == 1 and b.aval.ndim == 1:
+        return f"np.asarray(np.dot({ins[0]}, {ins[1]}))"
+    return (f"_dot_general_impl({ins[0]}, {ins[1]}, "
+            f"dimension_numbers={eqn.params['dimension_numbers']!r})")
+
+
+def get_executable(program, consts=()):
+    """The (cached) executable of ``program``; ``consts`` are baked in as its first inputs."""
+    per = _executables.get(program)
+    if per is None:
+        per = _executables[program] = {}
+    key = len(consts)
+    exe = per.get(key)
+    if exe is None:
+        exe = per[key] = Executable(program, list(consts))
+    return exe

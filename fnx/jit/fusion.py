@@ -1,0 +1,346 @@
+"""Fusion planning: split an optimised Program into steps, each a fused loop group (one
+kernel) or a call run by the orchestrator (BLAS, a NumPy view, an eager impl).
+
+A ``Group`` iterates over a *domain* (a shape) and may reduce some of its axes:
+
+* ``map``: elementwise chains (with broadcasts as index maps) over the domain;
+* ``row``: the reduced axes are trailing; values that do not vary over them ("outer" values)
+  live in scalar accumulators per outer index, so a reduction can feed elementwise ops that
+  feed another reduction over the same axes (softmax, logsumexp, cross-entropy) in several
+  passes over the row, all in one loop nest;
+* ``acc``: other reduced axes (column sums): one pass in memory order, accumulating into the
+  output arrays.
+
+Steps run in creation order; an equation joins an existing group only if everything it reads
+from outside the group is produced by an earlier step, which keeps that order valid.
+"""
+
+import numpy as np
+
+from ..core.ir import Literal, Var
+
+# Primitives with no fused lowering that run their eager impl from the orchestrator on
+# purpose (a declared lowering, so no warning).
+EAGER_LOWERINGS = {
+    "conv_general_dilated", "conv", "gather", "scatter", "scatter_add", "scatter_mul",
+    "scatter_min", "scatter_max", "sort", "argsort", "cumsum", "cumprod", "cummax", "cummin",
+    "cumlogsumexp", "dynamic_slice", "dynamic_update_slice", "pad", "concatenate", "slice",
+    "rev", "transpose", "reshape", "squeeze", "expand_dims", "iota", "broadcast_in_dim",
+    "select_n", "clamp", "top_k", "random_bits", "random_seed", "random_wrap", "random_unwrap",
+    "threefry2x32", "cond", "while", "scan", "custom_jvp_call", "custom_vjp_call",
+    "stop_gradient", "copy", "reduce_precision", "device_put",
+}
+VIEW_LOWERINGS = {"transpose", "reshape", "squeeze", "slice", "rev"}
+FUSED_REDUCERS = {"add", "max", "min", "mul", "and", "or", "argmax", "argmin"}
+
+
+def _fusible_dtype(dt):
+    # float16/bfloat16 cannot be passed to Numba, complex stays eager (documented gap)
+    return dt.kind in "biuf" and dt != np.float16
+
+
+class Group:
+    def __init__(self, order, domain):
+        self.order = order
+        self.domain = tuple(domain)
+        self.reduce_axes = ()
+        self.mode = "map"
+        self.eqns = []
+        self.internal = {}  # var -> "full" | "outer"
+        self.outputs = []   # filled by finish()
+
+    @property
+    def outer_shape(self):
+        return tuple(s for i, s in enumerate(self.domain) if i not in self.reduce_axes)
+
+    @property
+    def keepdims_shape(self):
+        return tuple(1 if i in self.reduce_axes else s for i, s in enumerate(self.domain))
+
+    def space_of_shape(self, shape):
+        shape = tuple(shape)
+        if shape == self.domain:
+            return "full"
+        if self.mode == "row" and shape in (self.outer_shape, self.keepdims_shape):
+            return "outer"
+        return None
+
+    def describe(self):
+        names = [e.primitive.name for e in self.eqns]
+        red = f" reduce axes {self.reduce_axes}" if self.reduce_axes else ""
+        return f"{self.mode}[{','.join(map(str, self.domain))}]{red}: {' '.join(names)}"
+
+
+class Call:
+    """An orchestrator step: ``how`` is 'blas', 'view', 'eager' or 'fallback'."""
+
+    def __init__(self, order, eqn, how):
+        self.order, self.eqn, self.how = order, eqn, how
+
+    def describe(self):
+        return f"{self.how}: {self.eqn.primitive.name}"
+
+
+class Lazy:
+    """A broadcast or iota not materialized: consumers index its source with a map."""
+
+    def __init__(self, src, dims, shape, iota=None):
+        # dims[i]: the output dim of source dim i, or None for an expanded size-1 dim
+        self.src, self.dims, self.shape, self.iota = src, dims, tuple(shape), iota
+
+
+class Plan:
+    def __init__(self, program, steps, lazy, producer):
+        self.program, self.steps, self.lazy, self.producer = program, steps, lazy, producer
+
+    @property
+    def groups(self):
+        return [s for s in self.steps if isinstance(s, Group)]
+
+    def describe(self):
+        lines, k = [], 0
+        for s in self.steps:
+            if isinstance(s, Group):
+                lines.append(f"kernel {k}: {s.describe()}")
+                k += 1
+            else:
+                lines.append(s.describe())
+        return "\n".join(lines)
+
+
+def _eqn_fusible(eqn):
+    p = eqn.primitive
+    avals = [x.aval for x in eqn.inputs] + [v.aval for v in eqn.out_binders]
+    if not all(_fusible_dtype(a.dtype) for a in avals):
+        return None
+    if p.fusion_kind == "elementwise" and p.scalar_expr is not None and p.name != "iota":
+        from . import scalar
+
+        try:
+            tree = scalar.parse(p.scalar_expr, eqn.params)
+        except (ValueError, KeyError):
+            return None
+        if not _tree_supported(tree, [x.aval.dtype for x in eqn.inputs]):
+            return None
+        return "elementwise"
+    if p.fusion_kind == "reduce" and p.reducer is not None and p.reducer[0] in FUSED_REDUCERS:
+        return "reduce"
+    return None
+
+
+def _tree_supported(tree, dts):
+    from . import scalar
+
+    try:
+        _, types = scalar.infer(tree, dts)
+    except Exception:  # noqa: BLE001  (an unknown combination: run it eagerly)
+        return False
+
+    def ok(node):
+        if not isinstance(node, scalar.Op):
+            return True
+        kids, _ = scalar.split_children(node)
+        in_dts = types[("in", id(node))]
+        if any(d.kind not in scalar.OPS[node.name].kinds for d in in_dts):
+            return False
+        return all(ok(k) for k in kids)
+
+    return ok(tree)
+
+
+def plan(program):
+    """Group the equations of ``program`` into fused loops and orchestrator calls."""
+    from ..core.ops.shape import broadcast_in_dim_p, iota_p, reshape_p, squeeze_p
+
+    steps, lazy, producer = [], {}, {}
+    open_groups = []
+
+    def order_of(x):
+        if isinstance(x, Literal) or x not in producer:
+            return -1
+        return producer[x].order
+
+    def ext_ok(g, x):
+        # x must be readable by g: produced before g was created (or a lazy of such)
+        if isinstance(x, Var) and x in lazy:
+            return x not in g.internal and (lazy[x].src is None or ext_ok(g, lazy[x].src))
+        return order_of(x) < g.order
+
+    def input_ok(g, x, space):
+        if isinstance(x, Literal):
+            return np.ndim(x.val) == 0 or x.aval.shape == ()
+        if x in g.internal:
+            return True
+        if not ext_ok(g, x):
+            return False
+        if x in lazy and lazy[x].iota is not None:
+            return space == "full"
+        return True
+
+    def new_group(domain):
+        g = Group(len(steps), domain)
+        steps.append(g)
+        open_groups.append(g)
+        return g
+
+    def add(g, eqn, space):
+        g.eqns.append(eqn)
+        for v in eqn.out_binders:
+            g.internal[v] = space
+            producer[v] = g
+
+    for eqn in program.eqns:
+        p = eqn.primitive
+        out = eqn.out_binders[0] if eqn.out_binders else None
+        x0 = eqn.inputs[0] if eqn.inputs else None
+        # broadcasts: an outer value re-entering a row group, or a lazy index map
+        if p is broadcast_in_dim_p:
+            g = producer.get(x0) if isinstance(x0, Var) else None
+            if isinstance(g, Group) and g.internal.get(x0) == "outer" and \
+                    tuple(out.aval.shape) == g.domain and _is_outer_bcast(g, eqn):
+                add(g, eqn, "full")
+                continue
+            if _fusible_dtype(out.aval.dtype):
+                bd = eqn.params["broadcast_dimensions"]
+                dims = tuple(d if x0.aval.shape[i] == out.aval.shape[d] else None
+                             for i, d in enumerate(bd))
+                _add_lazy(lazy, out, x0, dims)
+            steps.append(Call(len(steps), eqn, "view"))
+            producer[out] = steps[-1]
+            continue
+        if p is iota_p and _fusible_dtype(out.aval.dtype):
+            lazy[out] = Lazy(None, (), out.aval.shape, iota=eqn.params["dimension"])
+            steps.append(Call(len(steps), eqn, "eager"))
+            producer[out] = steps[-1]
+            continue
+        if p in (reshape_p, squeeze_p) and isinstance(x0, Var):
+            g = producer.get(x0)
+            if isinstance(g, Group) and g.internal.get(x0) == "outer" and \
+                    g.space_of_shape(out.aval.shape) == "outer":
+                add(g, eqn, "outer")
+                continue
+            m = _unit_reshape_map(x0.aval.shape, out.aval.shape)
+            if m is not None and _fusible_dtype(out.aval.dtype):
+                _add_lazy(lazy, out, x0, m)
+                steps.append(Call(len(steps), eqn, "view"))
+                producer[out] = steps[-1]
+                continue
+        kind = _eqn_fusible(eqn)
+        if kind == "elementwise":
+            shape = out.aval.shape
+            cands = sorted({producer[x] for x in eqn.inputs
+                            if isinstance(x, Var) and isinstance(producer.get(x), Group)
+                            and x in producer[x].internal}, key=lambda g: -g.order)
+            if not cands:  # horizontal fusion into the latest group (same domain)
+                cands = open_groups[-1:]
+            joined = False
+            for g in cands[:1]:
+                space = g.space_of_shape(shape)
+                if space is None or not all(input_ok(g, x, space) for x in eqn.inputs):
+                    continue
+                if space == "full" and any(g.internal.get(x) == "outer" for x in eqn.inputs
+                                           if isinstance(x, Var)):
+                    continue
+                add(g, eqn, space)
+                joined = True
+            if not joined:
+                add(new_group(shape), eqn, "full")
+            continue
+        if kind == "reduce":
+            axes = eqn.params["axes"] if "axes" in eqn.params else (eqn.params["axis"],)
+            axes = tuple(sorted(axes))
+            is_arg = "axis" in eqn.params
+            g = producer.get(x0) if isinstance(x0, Var) else None
+            if not (isinstance(g, Group) and x0 in g.internal):
+                cands = [h for h in open_groups[-1:] if h.mode == "row"]
+                g = cands[0] if cands else None
+            if g is not None and _can_reduce_in(g, x0, axes, is_arg) and input_ok(g, x0, "full"):
+                if not g.reduce_axes:
+                    g.reduce_axes = axes
+                    g.mode = _mode_for(g.domain, axes)
+                add(g, eqn, "outer")
+                continue
+            g = new_group(x0.aval.shape)
+            g.reduce_axes = axes
+            g.mode = _mode_for(g.domain, axes)
+            if is_arg and g.mode != "row" or (g.mode == "acc" and
+                                              eqn.primitive.reducer[0] in ("argmax", "argmin")):
+                steps.pop()
+                open_groups.pop()
+            else:
+                add(g, eqn, "outer" if g.mode == "row" else "acc")
+                continue
+        # everything else runs from the orchestrator
+        if p.name == "dot_general" and all(_fusible_dtype(x.aval.dtype) for x in eqn.inputs):
+            how = "blas"
+        elif p.name in VIEW_LOWERINGS:
+            how = "view"
+        elif p.name in EAGER_LOWERINGS or p.fusion_kind in ("elementwise", "reduce", "layout"):
+            how = "eager"
+        else:
+            how = "fallback"
+        step = Call(len(steps), eqn, how)
+        steps.append(step)
+        for v in eqn.out_binders:
+            producer[v] = step
+    steps = [s for s in steps if not (isinstance(s, Group) and not s.eqns)]
+    return Plan(program, steps, lazy, producer)
+
+
+def _unit_reshape_map(a, b):
+    """Per dim of shape ``a``, its dim in ``b`` when they differ only by size-1 dims."""
+    an = [i for i, s in enumerate(a) if s != 1]
+    bn = [j for j, s in enumerate(b) if s != 1]
+    if [a[i] for i in an] != [b[j] for j in bn]:
+        return None
+    m = [None] * len(a)
+    for i, j in zip(an, bn, strict=True):
+        m[i] = j
+    return tuple(m)
+
+
+def _add_lazy(lazy, out, x, dims):
+    """``out`` = ``x`` with its dim i placed at out dim ``dims[i]`` (None: a size-1 dim)."""
+    shape = out.aval.shape
+    base = lazy.get(x) if isinstance(x, Var) else None
+    if base is None:
+        lazy[out] = Lazy(x, tuple(dims), shape)
+    elif base.iota is not None:
+        if dims[base.iota] is not None:
+            lazy[out] = Lazy(None, (), shape, iota=dims[base.iota])
+    else:
+        lazy[out] = Lazy(base.src, tuple(None if d is None else dims[d] for d in base.dims),
+                         shape)
+
+
+def _is_outer_bcast(g, eqn):
+    x = eqn.inputs[0]
+    dims = eqn.params["broadcast_dimensions"]
+    kept = tuple(i for i in range(len(g.domain)) if i not in g.reduce_axes)
+    if tuple(x.aval.shape) == g.outer_shape:
+        return tuple(dims) == kept
+    if tuple(x.aval.shape) == g.keepdims_shape:
+        return tuple(dims) == tuple(range(len(g.domain)))
+    return False
+
+
+def _mode_for(domain, axes):
+    n = len(domain)
+    if not axes:
+        return "map"
+    return "row" if tuple(axes) == tuple(range(n - len(axes), n)) else "acc"
+
+
+def _can_reduce_in(g, x, axes, is_arg):
+    if tuple(x.aval.shape) != g.domain:
+        return False
+    if x in g.internal and g.internal[x] != "full":
+        return False
+    if g.reduce_axes and tuple(g.reduce_axes) != tuple(axes):
+        return False
+    mode = g.mode if g.reduce_axes else _mode_for(g.domain, axes)
+    if is_arg and mode != "row":
+        return False
+    if mode == "acc" and g.mode == "map" and any(s == "outer" for s in g.internal.values()):
+        return False
+    return True
