@@ -19,3 +19,4 @@ from . import random  # noqa: F401,E402
 from .transforms.custom import custom_jvp, custom_vjp, checkpoint, remat, stop_gradient  # noqa: F401,E402
 from . import lax  # noqa: F401,E402
 from .jit import jit  # noqa: F401,E402
+from . import testing  # noqa: F401,E402

@@ -43,7 +43,12 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     nb = size(lhs, lb)
     a = np.transpose(lhs, lb + lf + lc).reshape(nb, size(lhs, lf), size(lhs, lc))
     b = np.transpose(rhs, rb + rc + rf).reshape(nb, size(rhs, rc), size(rhs, rf))
-    out = np.matmul(a, b)  # BLAS for float dtypes
+    if a.shape[2] == 1 and nb > 1:
+        # A batch of outer products (per-example weight gradients under vmap): matmul would
+        # make nb tiny GEMM calls with k = 1; a broadcast multiply is the same numbers, faster.
+        out = a * b
+    else:
+        out = np.matmul(a, b)  # BLAS for float dtypes
     return out.reshape(batch_shape + tuple(lhs.shape[i] for i in lf) + tuple(rhs.shape[i] for i in rf))
 
 
@@ -98,17 +103,35 @@ def _dot_general_transpose(ct, lhs, rhs, *, dimension_numbers):
     return [None, _transpose_lhs(transpose(ct, perm), rhs.aval.shape, lhs, swapped)]
 
 
+def _bumped(axes, bdim):
+    """Operand axes renumbered after a batch axis was inserted at ``bdim``."""
+    return tuple(a + (a >= bdim) for a in axes)
+
+
 def _dot_general_batch(axis_size, args, dims, *, dimension_numbers):
+    del axis_size  # unused: an unbatched operand is never broadcast
     (lc, rc), (lb, rb) = dimension_numbers
     lhs, rhs = args
     dl, dr = dims
-    from .shape import broadcast_batched
-
-    lhs = broadcast_batched(lhs, axis_size) if dl is None else move_axis(lhs, dl, 0)
-    rhs = broadcast_batched(rhs, axis_size) if dr is None else move_axis(rhs, dr, 0)
-    shift = lambda axes: tuple(a + 1 for a in axes)  # noqa: E731
-    new = ((shift(lc), shift(rc)), ((0,) + shift(lb), (0,) + shift(rb)))
-    return dot_general_p.bind(lhs, rhs, dimension_numbers=new), 0
+    if dl is not None and dr is not None:
+        # both batched: the batch axis becomes one more dot_general batch dim
+        lhs, rhs = move_axis(lhs, dl, 0), move_axis(rhs, dr, 0)
+        shift = lambda axes: tuple(a + 1 for a in axes)  # noqa: E731
+        new = ((shift(lc), shift(rc)), ((0,) + shift(lb), (0,) + shift(rb)))
+        return dot_general_p.bind(lhs, rhs, dimension_numbers=new), 0
+    # Only one operand batched: its batch axis is just one more free dim of that operand (as
+    # JAX's _dot_general_batch_rule). Broadcasting the other operand to the batch size would
+    # turn one matmul into axis_size small ones (per-example gradients of a dense layer:
+    # ``x @ W`` with batched x stays a single (B*n, k) @ (k, m) GEMM this way).
+    if dl is not None:
+        new = ((_bumped(lc, dl), rc), (_bumped(lb, dl), rb))
+        free = _free(lhs.ndim, new[0][0], new[1][0])
+        out_dim = len(lb) + free.index(dl)
+    else:
+        new = ((lc, _bumped(rc, dr)), (lb, _bumped(rb, dr)))
+        free = _free(rhs.ndim, new[0][1], new[1][1])
+        out_dim = len(lb) + len(_free(lhs.ndim, lc, lb)) + free.index(dr)
+    return dot_general_p.bind(lhs, rhs, dimension_numbers=new), out_dim
 
 
 dot_general_p.impl = _dot_general_impl

@@ -281,11 +281,22 @@ def _pad_impl(x, padding_value, *, padding_config):
 def _pad_batch(axis_size, args, dims, *, padding_config):
     x, pv = args
     dx, dp = dims
-    if dp is not None:
-        # batched padding value: pad with zero then select the padded positions
-        raise NotImplementedError("pad: batching over the padding value is not supported")
     x = move_axis(x, dx, 0) if dx is not None else broadcast_batched(x, axis_size)
-    return pad_p.bind(x, pv, padding_config=((0, 0, 0),) + padding_config), 0
+    config = ((0, 0, 0),) + padding_config
+    if dp is None:
+        return pad_p.bind(x, pv, padding_config=config), 0
+    # Batched padding value (one per example): pad with zero, pad a mask of the original
+    # positions the same way, then select the per-example value where the mask is False.
+    from ..tracing import get_aval
+    from .elementwise import full, select_p
+
+    aval = get_aval(x)
+    padded = pad_p.bind(x, full((), 0, aval.dtype), padding_config=config)
+    mask = pad_p.bind(full(aval.shape, True, np.bool_), full((), False, np.bool_),
+                      padding_config=config)
+    shape = get_aval(padded).shape
+    pv = broadcast_in_dim_p.bind(pv, shape=shape, broadcast_dimensions=(0,))
+    return select_p.bind(mask, padded, pv), 0
 
 
 def _pad_transpose(ct, x, padding_value, *, padding_config):
