@@ -375,3 +375,9 @@ def test_add_fast_path_is_fast():
     x, y = fnp.ones(16), fnp.ones(16)
     per_call = min(timeit.repeat(lambda: x + y, number=2000, repeat=3)) / 2000
     assert per_call < 20e-6  # target 5 us on a quiet machine; loose on a shared one
+
+
+def test_outer_flattens_its_inputs_like_numpy():
+    a = np.arange(4.0).reshape(2, 2)
+    b = np.arange(3.0)
+    np.testing.assert_allclose(fnp.outer(fnp.asarray(a), fnp.asarray(b)), np.outer(a, b))

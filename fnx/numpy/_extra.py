@@ -325,8 +325,6 @@ def outer(x1, x2, /):
     (2, 3)
     """
     x1, x2 = promote_args("outer", x1, x2)
-    if x1.ndim != 1 or x2.ndim != 1:
-        raise ShapeError(f"outer: expects 1-D arrays, got shapes {x1.shape} and {x2.shape}")
     return reshape(x1, (-1, 1)) * reshape(x2, (1, -1))
 
 
