@@ -33,9 +33,11 @@ STATS = {"kernels_compiled": 0, "kernels_loaded": 0, "kernels_reused": 0, "sourc
 def backend_version():
     from .. import __version__ as fnx_version
     from . import _rt, vecmath
+    from .codegen import cpu_math
 
     return (f"fnx={fnx_version} numba={numba.__version__} vecmath={vecmath.VECMATH_VERSION} "
-            f"rt={_rt.RT_VERSION} codegen={cpu.CODEGEN_VERSION}")
+            f"rt={_rt.RT_VERSION} codegen={cpu.CODEGEN_VERSION} "
+            f"cm={cpu_math.CPU_MATH_VERSION}")
 
 
 def cache_dir():

@@ -116,7 +116,13 @@ class CupyBackend:
         return self.cp.empty(shape, dtype)
 
     def contiguous(self, x):
+        if isinstance(x, np.ndarray):
+            return self.cp.asarray(np.ascontiguousarray(x))
         return x if x.flags.c_contiguous else self.cp.ascontiguousarray(x)
+
+    def on_device(self, x):
+        """Host arrays/scalars (a NumPy constant) are copied over; GPU buffers pass as is."""
+        return self.cp.asarray(x) if isinstance(x, (np.ndarray, np.generic)) else x
 
     def const(self, host):
         return self.cp.asarray(np.ascontiguousarray(host))
@@ -153,7 +159,10 @@ class SimBackend:
         return cuda().device_array(tuple(shape), np.dtype(dtype))
 
     def contiguous(self, x):
-        return x
+        return self.const(x) if isinstance(x, (np.ndarray, np.generic)) else x
+
+    def on_device(self, x):
+        return self.const(x) if isinstance(x, (np.ndarray, np.generic)) else x
 
     def const(self, host):
         return cuda().to_device(np.ascontiguousarray(host))

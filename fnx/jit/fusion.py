@@ -48,6 +48,7 @@ class Group:
         self.eqns = []
         self.internal = {}  # var -> "full" | "outer"
         self.outputs = []   # filled by finish()
+        self.clusters = set()  # dataflow clusters of its values (see _clusters)
 
     @property
     def outer_shape(self):
@@ -185,11 +186,14 @@ def plan(program):
 
     def add(g, eqn, space):
         g.eqns.append(eqn)
+        g.clusters.update(cluster(v) for v in eqn.out_binders)
         for v in eqn.out_binders:
             g.internal[v] = space
             producer[v] = g
 
-    for eqn in program.eqns:
+    eqns = _schedule(program)
+    cluster = _clusters(eqns)
+    for eqn in eqns:
         p = eqn.primitive
         out = eqn.out_binders[0] if eqn.out_binders else None
         x0 = eqn.inputs[0] if eqn.inputs else None
@@ -231,10 +235,19 @@ def plan(program):
             cands = sorted({producer[x] for x in eqn.inputs
                             if isinstance(x, Var) and isinstance(producer.get(x), Group)
                             and x in producer[x].internal}, key=lambda g: -g.order)
-            if not cands:  # horizontal fusion into the latest group (same domain)
-                cands = open_groups[-1:]
+            # then horizontal fusion into the latest open group of the same domain whose
+            # external reads are all ready (Adam's m, v and parameter updates share a loop)
+            # (only groups of the same dataflow cluster: unrelated same-shape chains stay
+            # separate, so identical per-parameter loops share one compiled kernel)
+            c = cluster(out)
+            cands = cands[:1] + [g for g in reversed(open_groups)
+                                 if g.domain == tuple(shape) and g not in cands[:1]
+                                 and (c in g.clusters or g.domain == () or
+                                      int(np.prod(g.domain, dtype=np.int64)) == 1)]
             joined = False
-            for g in cands[:1]:
+            for g in cands:
+                if joined:
+                    break
                 space = g.space_of_shape(shape)
                 if space is None or not all(input_ok(g, x, space) for x in eqn.inputs):
                     continue
@@ -285,6 +298,56 @@ def plan(program):
             producer[v] = step
     steps = [s for s in steps if not (isinstance(s, Group) and not s.eqns)]
     return Plan(program, steps, lazy, producer)
+
+
+def _schedule(program):
+    """The equations in an order that suits fusion: small values computed from the program
+    inputs alone (``1 - b1 ** t`` in Adam) move to the front, so that the loops reading them
+    are not split by a late producer. Otherwise the program order is kept."""
+    early = set(program.in_binders)
+    front, rest = [], []
+    for e in program.eqns:
+        small = all(int(np.prod(v.aval.shape, dtype=np.int64)) <= 1 for v in e.out_binders)
+        if small and e.out_binders and all(isinstance(x, Literal) or x in early
+                                           for x in e.inputs):
+            front.append(e)
+            early.update(e.out_binders)
+        else:
+            rest.append(e)
+    return front + rest
+
+
+def _clusters(eqns):
+    """Union-find of values connected through elementwise/layout equations, ignoring
+    scalars and broadcasts of scalars (a shared learning rate does not tie two parameters'
+    updates together). Returns ``var -> cluster id``."""
+    from ..core.ops.shape import broadcast_in_dim_p
+
+    parent = {}
+
+    def find(v):
+        parent.setdefault(v, v)
+        while parent[v] is not v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    constlike = set()
+    for e in eqns:
+        x0 = e.inputs[0] if e.inputs else None
+        if e.primitive is broadcast_in_dim_p and (
+                isinstance(x0, Literal) or int(np.prod(x0.aval.shape, dtype=np.int64)) <= 1):
+            constlike.update(e.out_binders)
+            continue
+        if e.primitive.fusion_kind not in ("elementwise", "layout"):
+            continue
+        vs = [v for v in list(e.inputs) + list(e.out_binders) if isinstance(v, Var)
+              and v not in constlike and int(np.prod(v.aval.shape, dtype=np.int64)) > 1]
+        for v in vs[1:]:
+            a, b = find(vs[0]), find(v)
+            if a is not b:
+                parent[a] = b
+    return lambda v: id(find(v))
 
 
 def _unit_reshape_map(a, b):

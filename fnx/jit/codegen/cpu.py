@@ -12,8 +12,9 @@ import numpy as np
 
 from .. import scalar
 from ..scalar import npname
+from . import cpu_math
 
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "2"
 
 
 def const_src(value, dt):
@@ -49,7 +50,8 @@ def _combine(op, acc, v, dt):
     elif op == "mul":
         src = f"{acc} * {v}"
     elif op in ("max", "min"):
-        fn = {"max": "_rt.fmax_nan", "min": "_rt.fmin_nan"}[op] if dt.kind == "f" else op
+        # llvm.maximum/minimum: NaN-propagating and vectorizable as a reduction
+        fn = {"max": "_cm.fmaximum", "min": "_cm.fminimum"}[op] if dt.kind == "f" else op
         src = f"{fn}({acc}, {v})"
     elif op == "and":
         src = f"{acc} and {v}" if dt.kind == "b" else f"{acc} & {v}"
@@ -68,6 +70,22 @@ def _arg_identity(op, dt):
         return "False" if op == "argmax" else "True"
     info = np.iinfo(dt)
     return const_src(info.min if op == "argmax" else info.max, dt)
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def op_src(s):
+    """Source of an ``op`` statement: the scalar vocabulary, except for the ops that
+    ``cpu_math`` lowers better (vectorizable exp family, llvm.maximum/minimum)."""
+    dts = [np.dtype(d) for d in s.in_dtypes]
+    if dts and dts[0] in _FLOATS and all(d == s.dtype for d in dts):
+        stems = cpu_math.UNARY.get(s.op) if cpu_math.USE_FOR_EXP else None
+        if stems is not None:
+            return f"_cm.{stems[s.dtype.itemsize == 8]}({s.args[0]})"
+        if s.op in ("maximum", "minimum"):
+            return f"_cm.f{s.op}({s.args[0]}, {s.args[1]})"
+    return scalar.OPS[s.op].cpu(s.args, s.in_dtypes, s.dtype, s.statics)
 
 
 def fastmath_flags(nest):
@@ -108,8 +126,7 @@ def render(nest):
         if s.kind == "index":
             return [f"{s.name} = {npname(s.dtype)}(i{s.statics[0]})"]
         if s.kind == "op":
-            e = scalar.OPS[s.op].cpu(s.args, s.in_dtypes, s.dtype, s.statics)
-            return [f"{s.name} = {e}"]
+            return [f"{s.name} = {op_src(s)}"]
         raise AssertionError(s.kind)
 
     def store(j, name):
@@ -127,9 +144,19 @@ def render(nest):
         for s in reduces:
             for j in out_of.get(s.name, []):
                 body.append(f"o{j}_[:] = {const_src(s.value, s.dtype)}")
+        # loads of 0-d inputs go before the loops: inside, LLVM must assume the output
+        # stores may alias them, and the runtime alias checks of a many-array loop are
+        # over its budget, which blocks vectorization
+        hoisted = {s.name for s in nest.stmts if s.kind == "load" and not
+                   nest.inputs[s.args[0]][1]} if all_axes else set()
+        body += [ln for s in nest.stmts if s.name in hoisted for ln in stmt_src(s)]
         body += loops(all_axes, 0)
         d = len(all_axes)
         for s in nest.stmts:
+            if s.name in hoisted:
+                for j in out_of.get(s.name, []):
+                    body += indent([store(j, s.name)], d)
+                continue
             if s.kind == "reduce":
                 v = s.args[0]
                 for j in out_of.get(s.name, []):
@@ -201,4 +228,5 @@ def header(version):
             "import numba\n"
             "import numpy as np  # noqa: F401\n"
             "from fnx.jit import _rt  # noqa: F401\n"
-            "from fnx.jit import vecmath as _vm  # noqa: F401\n\n\n")
+            "from fnx.jit import vecmath as _vm  # noqa: F401\n"
+            "from fnx.jit.codegen import cpu_math as _cm  # noqa: F401\n\n\n")

@@ -141,7 +141,10 @@ def _shr(x, y, bits):
 """,
     "_popcount": """
 def _popcount(x):
-    v = np.uint64(x)
+    y = np.int64(x)
+    if y < 0:
+        y = -y
+    v = np.uint64(y)
     c = 0
     while v:
         v &= v - np.uint64(1)
@@ -156,10 +159,26 @@ def _fsign(x):
         return x - x - 1
     return x
 """,
+    "_ftrunc": """
+def _ftrunc(x):
+    if not (abs(x) < 4503599627370496.0):  # NaN, inf, or already integral
+        return x
+    return math.copysign(float(np.int64(x)), x)
+""",
+    "_ffloor": """
+def _ffloor(x):
+    t = _ftrunc(x)
+    return t - 1.0 if t > x else t
+""",
+    "_fceil": """
+def _fceil(x):
+    t = _ftrunc(x)
+    return t + 1.0 if t < x else t
+""",
     "_rint": """
 def _rint(x):
-    r = math.floor(x + 0.5)
-    if r - x == 0.5 and math.fmod(r, 2.0) != 0:
+    r = _ffloor(x + 0.5)
+    if r - x == 0.5 and _ftrunc(r * 0.5) * 2.0 != r:
         r -= 1.0
     return r
 """,
@@ -224,9 +243,11 @@ _MATH = {
     "arcsin": "math.asin", "arccos": "math.acos", "arctan": "math.atan", "sinh": "math.sinh",
     "cosh": "math.cosh", "arcsinh": "math.asinh", "arccosh": "math.acosh",
     "arctanh": "math.atanh", "sqrt": "math.sqrt", "erf": "math.erf", "lgamma": "math.lgamma",
-    "floor": "math.floor", "ceil": "math.ceil", "trunc": "math.trunc",
     "arctan2": "math.atan2", "copysign": "math.copysign", "power": "math.pow",
 }
+_HELPER_DEPS = {"_ffloor": ("_ftrunc",), "_fceil": ("_ftrunc",), "_rint": ("_ffloor", "_ftrunc")}
+# math.floor/ceil/trunc return int64 in Numba (Python semantics): NaN/inf/huge values break
+_ROUNDING = {"floor": "_ffloor", "ceil": "_fceil", "trunc": "_ftrunc", "rint": "_rint"}
 _BIN = {"+", "-", "*", "%", "&", "|", "^"}
 _CMP = {"<", "<=", ">", ">=", "==", "!="}
 
@@ -264,8 +285,8 @@ def op_src(op, a, dts, out, statics, use):
         return _cast(f"math.pow({_np(out)}(2.0), {a[0]})", out)
     if op == "cbrt" and k0 == "f":
         return _cast(f"math.copysign(math.pow(abs({a[0]}), 1.0 / 3.0), {a[0]})", out)
-    if op == "rint" and k0 == "f":
-        return _cast(helper("_rint", *a), out)
+    if op in _ROUNDING and k0 == "f":
+        return _cast(helper(_ROUNDING[op], *a), out)
     if op == "digamma" and k0 == "f":
         return _cast(helper("_digamma", *a), out)
     if op == "erf_inv" and k0 == "f":
@@ -387,7 +408,11 @@ def render(nest, strategy="thread", block=None):
     by = {s.name: s for s in nest.stmts}
     nin, nout = len(nest.inputs), len(nest.outputs)
     helpers = set()
-    use = helpers.add
+
+    def use(h):
+        helpers.add(h)
+        for dep in _HELPER_DEPS.get(h, ()):
+            use(dep)
     args = (["M", "R"] + [f"n{i}" for i in range(nest.ndim)] + [f"a{k}" for k in range(nin)]
             + [f"o{j}" for j in range(nout)])
     all_axes = list(range(nest.ndim))
@@ -563,8 +588,12 @@ def render(nest, strategy="thread", block=None):
              f"def kernel({', '.join(args)}):"]
     lines += ["    " + ln for ln in body]
     helper_src = "".join("\n@cuda.jit(device=True)" + _HELPERS[h] + "\n"
-                         for h in sorted(helpers))
+                         for h in sorted(helpers, key=_helper_rank))
     return helper_src + "\n" + "\n".join(lines) + "\n"
+
+
+def _helper_rank(h):
+    return (-len([k for k, deps in _HELPER_DEPS.items() if h in deps]), h)
 
 
 def header():
@@ -615,6 +644,7 @@ class CudaKernel:
         self.reduced = list(nest.reduced)
         self._variants = {}
         self.sources = {}
+        self.launched = set()
 
     def variant(self, strategy):
         v = self._variants.get(strategy)
@@ -641,6 +671,7 @@ class CudaKernel:
             return
         strategy = self.strategy_for(R)
         kern = self.variant(strategy)
+        self.launched.add(strategy)
         be = crt.backend()
         flat = [be.kernel_arg(b) for b in bufs]
         block = crt.block_size()
@@ -693,7 +724,8 @@ class CudaExecutable:
         return "\n".join(parts + ["# orchestrator\n" + self.orchestrator])
 
     def _build(self, consts):
-        from .. import fusion, loops
+        from .. import fusion
+        from . import loops
         from ...core.array import Array
         from ...core.errors import CompileError
         from ...core.ir import Literal, Var
@@ -701,7 +733,8 @@ class CudaExecutable:
 
         program, plan = self.program, self.plan
         be = crt.backend()
-        names, ns = {}, {"np": np, "_B": be, "_dot_general_impl": _dot_general_impl}
+        names, ns = {}, {"np": np, "_B": be, "functools": functools,
+                         "_dot_general_impl": _dot_general_impl}
         n_consts = len(consts)
 
         def host(val):
@@ -749,7 +782,8 @@ class CudaExecutable:
                 needed |= {x for x in step.eqn.inputs if isinstance(x, Var)}
 
         lines = [f"def run({', '.join(params)}):"]
-        ready = set()
+        lines += [f"    {p} = _B.on_device({p})" for p in params]
+        ready = set(program.in_binders[:n_consts])  # constants: already contiguous on device
 
         def as_kernel_input(v):
             n = name(v)
@@ -828,11 +862,6 @@ def _blas_call(eqn, ins):
         return f"_B.dot({ins[0]}, {ins[1]})"
     return (f"_B.eager(functools.partial(_dot_general_impl, dimension_numbers="
             f"{eqn.params['dimension_numbers']!r}), {ins[0]}, {ins[1]})")
-
-
-@functools.lru_cache(maxsize=None)
-def _warn_once(msg):
-    warnings.warn(msg, stacklevel=3)
 
 
 __all__ = ["CudaExecutable", "CudaKernel", "CudaLoweringError", "compile_nest", "render",
