@@ -6,23 +6,24 @@ with the Program as a param; its jvp / batch / partial-eval / transpose rules tr
 Program and re-bind ``jit_call_p``, so ``grad(jit(f))`` and ``vmap(jit(f))`` stay compiled.
 """
 
+import collections
 import functools
 import inspect
-import weakref
 
 import numpy as np
 
 from ..core import tracing
 from ..core.abstract import ShapedArray
-from ..core.ad_util import UndefinedPrimal, Zero, instantiate, is_undefined
+from ..core.ad_util import Zero, instantiate, is_undefined
 from ..core.array import Array, wrap
-from ..core.errors import ConcretizationError
-from ..core.ir import eval_program, make_program, pp_program
+from ..core.errors import ConcretizationError, FnxError
+from ..core.ir import make_program, pp_program
 from ..core.primitive import Primitive
 from ..core.pytree import tree_flatten, tree_unflatten
 from ..core.tracing import Tracer, get_aval
-from . import cache
-from .executable import get_executable
+from ..transforms import program_transforms as pt
+from . import cache, control_flow
+from .control_flow import executable_for, structural_key
 
 # --- jit_call_p ---------------------------------------------------------------------------
 
@@ -31,7 +32,7 @@ jit_call_p = Primitive("jit_call", multiple_results=True)
 
 def _jit_call_impl(*bufs, program, name):
     del name  # unused
-    return get_executable(program).run(*bufs)
+    return executable_for(program).run(*bufs)
 
 
 def _jit_call_abstract_eval(*avals, program, name):
@@ -42,18 +43,28 @@ def _jit_call_abstract_eval(*avals, program, name):
     return [ShapedArray(x.aval.shape, x.aval.dtype) for x in program.outs]
 
 
-_derived = weakref.WeakKeyDictionary()  # Program -> {key: (program, consts)}
+# Derived programs (jvp / vmap / partial eval / transpose of a jit_call program), keyed by the
+# program's STRUCTURE: re-tracing a function, or two functions with the same body, transform
+# once. Values are what the fnx.transforms.program_transforms function returned.
+_derived = collections.OrderedDict()
+_MAX_DERIVED = 1024
 
 
 def _memo(program, key, build):
-    per = _derived.setdefault(program, {})
-    if key not in per:
-        per[key] = build()
-    return per[key]
+    full = (structural_key(program), key)
+    hit = _derived.get(full)
+    if hit is None:
+        hit = _derived[full] = build()
+        if len(_derived) > _MAX_DERIVED:
+            _derived.popitem(last=False)
+    else:
+        _derived.move_to_end(full)
+    return hit
 
 
-def _call(program, consts, args, name):
-    return jit_call_p.bind(*consts, *args, program=program, name=name)
+def _call(closed, args, name):
+    """Bind jit_call_p on a ClosedProgram: its constants become leading operands."""
+    return jit_call_p.bind(*closed.consts, *args, program=closed.program, name=name)
 
 
 def _shaped(x):
@@ -61,121 +72,49 @@ def _shaped(x):
     return ShapedArray(a.shape, a.dtype)
 
 
-def jvp_program(program):
-    """Program (primals..., tangents...) -> (outs..., tangent outs...)."""
-    from ..transforms.jvp import jvp_flat
-
-    n = len(program.in_binders)
-    avals = [v.aval for v in program.in_binders]
-
-    def f(*args):
-        outs, t_outs = jvp_flat(lambda *a: eval_program(program, a), args[:n], args[n:])
-        return [*outs, *t_outs]
-
-    return make_program(f, avals + avals)
-
-
 def _jit_call_jvp(primals, tangents, *, program, name):
-    jprog, consts = _memo(program, "jvp", lambda: jvp_program(program))
-    tangents = [instantiate(t) for t in tangents]
-    outs = _call(jprog, consts, [*primals, *tangents], name)
+    nz_in = tuple(type(t) is not Zero for t in tangents)
+    jprog, nz_out = _memo(program, ("jvp", nz_in), lambda: pt.jvp_program(program, nz_in))
+    outs = _call(jprog, [*primals, *[t for t in tangents if type(t) is not Zero]], name)
     n = len(program.outs)
-    return outs[:n], outs[n:]
-
-
-def vmap_program(program, in_axes, axis_size):
-    """Program over batched inputs (batch axis 0 where mapped) -> outputs batched at axis 0."""
-    from ..transforms.vmap import move_batch_axis, vmap_flat
-
-    avals = [ShapedArray(((axis_size,) if ax is not None else ()) + v.aval.shape, v.aval.dtype)
-             for v, ax in zip(program.in_binders, in_axes, strict=True)]
-
-    def f(*args):
-        vals, dims = vmap_flat(lambda *a: eval_program(program, a), list(in_axes), axis_size,
-                               list(args))
-        return [move_batch_axis(axis_size, d, 0, v) for v, d in zip(vals, dims, strict=True)]
-
-    return make_program(f, avals)
+    it = iter(outs[n:])
+    return outs[:n], [next(it) if nz else Zero(_shaped(o))
+                      for nz, o in zip(nz_out, outs[:n], strict=True)]
 
 
 def _jit_call_batch(axis_size, args, dims, *, program, name):
-    from ..core.ops.shape import move_axis
-
-    args = [x if d is None else move_axis(x, d, 0) for x, d in zip(args, dims, strict=True)]
-    in_axes = tuple(None if d is None else 0 for d in dims)
-    bprog, consts = _memo(program, ("vmap", in_axes, axis_size),
-                          lambda: vmap_program(program, in_axes, axis_size))
-    outs = _call(bprog, consts, args, name)
-    return outs, [0] * len(outs)
-
-
-def partial_eval_program(program, unknowns):
-    """Split ``program`` into a known part (run now, compiled) and an unknown part.
-
-    Returns ``(known_program, known_consts, unknown_program, out_unknowns, num_res)``: the
-    known program maps the known inputs to (known outputs..., residuals...); the unknown one
-    maps (residuals..., unknown inputs...) to the unknown outputs.
-    """
-    from ..transforms.partial_eval import PartialVal, partial_eval_flat
-
-    avals = [v.aval for v in program.in_binders]
-    box = {}
-
-    def known_fn(*kvals):
-        it = iter(kvals)
-        pvals = [PartialVal.unknown(a) if u else PartialVal.known(next(it))
-                 for a, u in zip(avals, unknowns, strict=True)]
-        unk, pvals_out, res = partial_eval_flat(lambda *a: eval_program(program, a), pvals,
-                                                [False] * len(program.outs))
-        box["unk"], box["out_unknowns"] = unk, [p.is_unknown for p in pvals_out]
-        box["num_res"] = len(res)
-        return [p.const for p in pvals_out if p.is_known] + list(res)
-
-    known, kconsts = make_program(known_fn, [a for a, u in zip(avals, unknowns) if not u])
-    return known, kconsts, box["unk"], box["out_unknowns"], box["num_res"]
+    dims = tuple(dims)
+    bprog, out_dims = _memo(program, ("vmap", dims, axis_size),
+                            lambda: pt.vmap_program(program, axis_size, dims))
+    return _call(bprog, args, name), list(out_dims)
 
 
 def _jit_call_partial_eval(trace, tracers, *, program, name):
     unknowns = tuple(t.pval.is_unknown for t in tracers)
-    known, kconsts, unk, out_unknowns, num_res = _memo(
-        program, ("pe", unknowns), lambda: partial_eval_program(program, unknowns))
+    known, unknown, out_unknowns, num_res = _memo(
+        program, ("pe", unknowns), lambda: pt.partial_eval_program(program, unknowns))
     known_vals = [t.pval.const for t, u in zip(tracers, unknowns) if not u]
-    res_out = _call(known, kconsts, known_vals, name)
+    res_out = _call(known, known_vals, name)
     n_known = len(res_out) - num_res
     known_outs, res = res_out[:n_known], res_out[n_known:]
-    res_tracers = [trace.instantiate_const(trace.lift(r)) for r in res]
-    unk_in = [trace.instantiate_const(t) for t, u in zip(tracers, unknowns) if u]
-    unk_outs = trace.default_process(jit_call_p, res_tracers + unk_in,
-                                     dict(program=unk, name=name))
+    if any(out_unknowns):
+        ins = ([trace.instantiate_const(trace.lift(c)) for c in unknown.consts]
+               + [trace.instantiate_const(trace.lift(r)) for r in res]
+               + [trace.instantiate_const(t) for t, u in zip(tracers, unknowns) if u])
+        unk_outs = trace.default_process(jit_call_p, ins,
+                                         dict(program=unknown.program, name=name))
+    else:
+        unk_outs = []
     ko, uo = iter(known_outs), iter(unk_outs)
     return [next(uo) if u else trace.lift(next(ko)) for u in out_unknowns]
-
-
-def transpose_program(program, undefined, ct_avals):
-    """Program (residuals..., cotangents...) -> cotangents of the undefined (linear) inputs."""
-    from ..transforms.partial_eval import backward_pass
-
-    avals = [v.aval for v in program.in_binders]
-    res_avals = [a for a, u in zip(avals, undefined) if not u]
-    nres = len(res_avals)
-
-    def f(*args):
-        it = iter(args[:nres])
-        full = [UndefinedPrimal(a) if u else next(it) for a, u in zip(avals, undefined)]
-        cts = backward_pass(program, full, list(args[nres:]))
-        return [instantiate(c) for c in cts]
-
-    return make_program(f, res_avals + list(ct_avals))
 
 
 def _jit_call_transpose(cts, *args, program, name):
     undefined = tuple(is_undefined(a) for a in args)
     cts = [instantiate(c) if type(c) is Zero else c for c in cts]
-    ct_avals = tuple(_shaped(c) for c in cts)
-    tprog, consts = _memo(program, ("T", undefined, ct_avals),
-                          lambda: transpose_program(program, undefined, ct_avals))
+    tprog = _memo(program, ("T", undefined), lambda: pt.transpose_program(program, undefined))
     res = [a for a in args if not is_undefined(a)]
-    outs = iter(_call(tprog, consts, [*res, *cts], name))
+    outs = iter(_call(tprog, [*res, *cts], name))
     return [next(outs) if u else None for u in undefined]
 
 
@@ -191,11 +130,11 @@ jit_call_p.fusion_kind = "opaque"  # inlined into the caller by passes.inline_ji
 
 
 class _Entry:
-    __slots__ = ("program", "consts", "out_tree", "exe", "unflatten", "nflat")
+    __slots__ = ("program", "consts", "out_tree", "exe", "run", "unflatten", "nflat")
 
     def __init__(self, program, consts, out_tree):
         self.program, self.consts, self.out_tree = program, consts, out_tree
-        self.exe = None
+        self.exe = self.run = None
         n = out_tree.num_leaves
         if out_tree.node is None:
             self.unflatten = lambda outs: wrap(outs[0])
@@ -204,24 +143,66 @@ class _Entry:
         self.nflat = n
 
     def executable(self):
+        """The (structurally cached) executable; ``self.run(*bufs)`` passes the constants."""
         if self.exe is None:
-            self.exe = get_executable(self.program, self.consts)
+            exe = executable_for(self.program)
+            cbufs = tuple(c._buf if type(c) is Array else np.asarray(c) for c in self.consts)
+            run = exe.run
+            self.run = run if not cbufs else (lambda *bufs: run(*cbufs, *bufs))
+            self.exe = exe
         return self.exe
 
 
 class CacheInfo:
-    """What a jitted function traced and compiled, and why each trace missed."""
+    """What a jitted function traced and compiled, and why each trace missed.
 
-    def __init__(self, traces, hits, misses, kernels_compiled, kernels_loaded, kernels_reused):
+    ``executables_compiled`` / ``executables_reused`` count programs (the function's own and
+    every control-flow sub-program) compiled vs. found in the structural executable cache.
+    """
+
+    def __init__(self, traces, hits, misses, kernels_compiled, kernels_loaded, kernels_reused,
+                 executables_compiled=0, executables_reused=0):
         self.traces, self.hits, self.misses = traces, hits, misses
         self.kernels_compiled, self.kernels_loaded = kernels_compiled, kernels_loaded
         self.kernels_reused = kernels_reused
+        self.executables_compiled = executables_compiled
+        self.executables_reused = executables_reused
 
     def __repr__(self):
         return (f"CacheInfo(traces={self.traces}, hits={self.hits}, "
                 f"kernels_compiled={self.kernels_compiled}, "
                 f"kernels_loaded={self.kernels_loaded}, kernels_reused={self.kernels_reused}, "
-                f"misses={self.misses})")
+                f"executables_compiled={self.executables_compiled}, "
+                f"executables_reused={self.executables_reused}, misses={self.misses})")
+
+
+class DonatedArrayError(FnxError, RuntimeError):
+    """Raised when an Array donated to a jitted function is used again."""
+
+
+class _DonatedBuffer:
+    """Stands in for the buffer of a donated Array: every use raises DonatedArrayError."""
+
+    __slots__ = ("_msg",)
+
+    def __init__(self, fname, aval):
+        object.__setattr__(self, "_msg", (
+            f"this Array ({aval.str_short()}) was donated to jit({fname}) "
+            f"(donate_argnums) and deleted by that call; use the function's output instead, "
+            f"or drop the argument from donate_argnums to keep it"))
+
+    def __getattr__(self, name):
+        raise DonatedArrayError(self._msg)
+
+    def __array__(self, *args, **kwargs):
+        raise DonatedArrayError(self._msg)
+
+    def __repr__(self):
+        return "<donated buffer>"
+
+
+_STAT_KEYS = ("kernels_compiled", "kernels_loaded", "kernels_reused")
+_EXE_KEYS = ("executables_compiled", "executables_reused")
 
 
 class Lowered:
@@ -233,7 +214,7 @@ class Lowered:
 
     @property
     def _exe(self):
-        return self._entry.executable()
+        return self._jitted._compile(self._entry)
 
     ir = property(lambda self: self._exe.ir)
     kernels = property(lambda self: self._exe.kernels)
@@ -242,7 +223,7 @@ class Lowered:
     traced_ir = property(lambda self: pp_program(self._entry.program))
 
     def compile(self):
-        self._entry.executable()
+        self._jitted._compile(self._entry)
         return self._jitted
 
     def __repr__(self):
@@ -258,7 +239,8 @@ class JitFunction:
                                else tuple(static_argnums))
         self.static_argnames = ((static_argnames,) if isinstance(static_argnames, str)
                                 else tuple(static_argnames))
-        self.donate_argnums = donate_argnums  # accepted; outputs never alias inputs here
+        self.donate_argnums = ((donate_argnums,) if isinstance(donate_argnums, int)
+                               else tuple(donate_argnums))
         self.__name__ = getattr(fun, "__name__", "fun")
         self.__doc__ = getattr(fun, "__doc__", None)
         self.__wrapped__ = fun
@@ -266,8 +248,10 @@ class JitFunction:
         self._fast = {}
         self._last_key = None
         self._stats = {"traces": 0, "hits": 0, "misses": [], "kernels_compiled": 0,
-                       "kernels_loaded": 0, "kernels_reused": 0}
-        self._simple = not self.static_argnums and not self.static_argnames
+                       "kernels_loaded": 0, "kernels_reused": 0, "executables_compiled": 0,
+                       "executables_reused": 0}
+        self._simple = (not self.static_argnums and not self.static_argnames
+                        and not self.donate_argnums)
         try:
             self._sig = inspect.signature(fun)
         except (TypeError, ValueError):
@@ -286,7 +270,7 @@ class JitFunction:
             entry = self._fast.get(key) if key is not None else None
             if entry is not None:
                 self._stats["hits"] += 1
-                return entry.unflatten(entry.exe.run(*[a._buf for a in args]))
+                return entry.unflatten(entry.run(*[a._buf for a in args]))
         return self._call_slow(args, kwargs)
 
     # --- the general path ------------------------------------------------------------------
@@ -373,16 +357,37 @@ class JitFunction:
         eager = len(tracing.trace_stack) == 1 and tracing._dynamic[0] is None and not any(
             isinstance(x, Tracer) for x in leaves)
         if eager:
-            before = dict(cache.STATS)
-            exe = entry.executable()
-            for k in ("kernels_compiled", "kernels_loaded", "kernels_reused"):
-                self._stats[k] += cache.STATS[k] - before[k]
+            self._compile(entry)
             if self._simple and not kwargs and all(type(a) is Array for a in args):
                 self._fast[tuple((a._buf.shape, a._buf.dtype, type(a._buf)) for a in args)] = \
                     entry
-            return entry.unflatten(exe.run(*[x._buf for x in leaves]))
+            outs = entry.run(*[x._buf for x in leaves])
+            if self.donate_argnums:
+                self._donate(args)
+            return entry.unflatten(outs)
         outs = jit_call_p.bind(*entry.consts, *leaves, program=entry.program, name=self.__name__)
         return tree_unflatten(entry.out_tree, list(outs))
+
+    def _compile(self, entry):
+        """Build ``entry``'s executable once, counting what was compiled into cache_info."""
+        if entry.exe is None:
+            before, before_exe = dict(cache.STATS), dict(control_flow.STATS)
+            entry.executable()
+            for k in _STAT_KEYS:
+                self._stats[k] += cache.STATS[k] - before[k]
+            for k in _EXE_KEYS:
+                self._stats[k] += control_flow.STATS[k] - before_exe[k]
+        return entry.exe
+
+    def _donate(self, args):
+        """Delete the Arrays passed at ``donate_argnums`` (after the call succeeded)."""
+        nargs = len(args)
+        for i in self.donate_argnums:
+            if not -nargs <= i < nargs or (i % nargs) in self.static_argnums:
+                continue
+            for leaf in tree_flatten(args[i])[0]:
+                if type(leaf) is Array and not isinstance(leaf._buf, _DonatedBuffer):
+                    leaf._buf = _DonatedBuffer(self.__name__, leaf.aval)
 
     # --- introspection ---------------------------------------------------------------------
     def lower(self, *args, **kwargs):
@@ -392,7 +397,8 @@ class JitFunction:
     def cache_info(self):
         s = self._stats
         return CacheInfo(s["traces"], s["hits"], list(s["misses"]), s["kernels_compiled"],
-                         s["kernels_loaded"], s["kernels_reused"])
+                         s["kernels_loaded"], s["kernels_reused"], s["executables_compiled"],
+                         s["executables_reused"])
 
     def clear_cache(self):
         self._entries.clear()
@@ -408,7 +414,18 @@ def jit(f=None, *, static_argnums=(), static_argnames=(), donate_argnums=()):
 
     Traces are cached by pytree structure, shapes, dtypes, devices and static values; the
     native kernels are keyed by dtypes, ranks and broadcast pattern only, so a new batch size
-    retraces (milliseconds) but compiles nothing new.
+    retraces (milliseconds) but compiles nothing new. Compiled executables are cached by the
+    STRUCTURE of the traced program (``control_flow.structural_key``), so two functions with
+    the same body, or an unchanged ``scan``/``while``/``cond`` body under a new batch size,
+    share one executable. Control flow compiles natively: each branch / loop body is compiled
+    once and called from a loop in the orchestrator (never unrolled).
+
+    ``donate_argnums`` (int or tuple of positional indices): after a successful top-level
+    call, every Array in those arguments (pytrees included) is deleted: its buffer is
+    released and any later use raises ``DonatedArrayError``. The outputs are still freshly
+    allocated (buffers are not yet written in place), so donation frees the input's memory as
+    soon as the call returns but does not lower the call's peak memory. Under an outer
+    transform (grad, vmap, an enclosing jit) donation is ignored, as in JAX.
 
     >>> f = fnx.jit(lambda x: fnx.numpy.tanh(x) * 2.0); f(fnx.numpy.zeros(3)).tolist()
     [0.0, 0.0, 0.0]
@@ -419,7 +436,6 @@ def jit(f=None, *, static_argnums=(), static_argnames=(), donate_argnums=()):
     return JitFunction(f, static_argnums, static_argnames, donate_argnums)
 
 
-__all__ = ["jit", "jit_call_p", "JitFunction", "Lowered", "CacheInfo", "jvp_program",
-           "vmap_program", "partial_eval_program", "transpose_program"]
+__all__ = ["jit", "jit_call_p", "JitFunction", "Lowered", "CacheInfo", "DonatedArrayError"]
 
 _ = np  # keep numpy imported for doctest namespaces

@@ -1,10 +1,11 @@
-"""IR passes run by jit before fusion: inlining of nested jit calls, DCE, CSE, constant folding
-and algebraic simplification. Each pass returns a new Program and ends with ``typecheck``."""
+"""IR passes run by jit before fusion: inlining of nested jit calls (and custom-rule /
+checkpoint calls, constant-index conds), DCE, CSE, constant folding and algebraic
+simplification. Each pass returns a new Program and ends with ``typecheck``."""
 
 import numpy as np
 
 from ..core.array import Array, wrap
-from ..core.ir import Eqn, Literal, Program, Var, typecheck
+from ..core.ir import ClosedProgram, Eqn, Literal, Program, Var, typecheck
 
 
 def _subst(x, env):
@@ -21,20 +22,50 @@ def _rebuild(program, eqns, env):
     return out
 
 
-def inline_jit_calls(program):
-    """Splice nested ``jit_call`` programs into the caller (jit inside jit compiles as one)."""
+# Higher-order primitives whose (constant-free) program param is spliced into the caller: once
+# compiled, no transform will see them again, so only their primal program matters.
+_CALL_PARAMS = {"custom_jvp_call": "call", "custom_vjp_call": "call", "checkpoint": "program"}
+
+
+def _inlinable(e):
+    """``(program, inputs)`` to splice in place of equation ``e``, or None."""
     from .api import jit_call_p
 
-    if not any(e.primitive is jit_call_p for e in program.eqns):
+    if e.primitive is jit_call_p:
+        return e.params["program"], e.inputs
+    name = e.primitive.name
+    if name in _CALL_PARAMS:
+        closed = e.params[_CALL_PARAMS[name]]
+        inputs = e.inputs
+    elif name == "cond" and isinstance(e.inputs[0], Literal):
+        # a constant branch index (e.g. a Python bool predicate): keep only that branch
+        branches = e.params["branches"]
+        i = min(max(int(_buf(e.inputs[0])), 0), len(branches) - 1)
+        closed, inputs = branches[i], e.inputs[1:]
+    else:
+        return None
+    if isinstance(closed, Program):
+        return closed, inputs
+    if isinstance(closed, ClosedProgram) and not closed.consts:
+        return closed.program, inputs
+    return None  # programs with constants stay calls (compiled by control_flow.runner)
+
+
+def inline_jit_calls(program):
+    """Splice nested ``jit_call`` programs into the caller (jit inside jit compiles as one),
+    and likewise constant-free ``custom_jvp_call`` / ``custom_vjp_call`` / ``checkpoint``
+    programs and ``cond``s with a constant index, so they fuse with their surroundings."""
+    if not any(_inlinable(e) is not None for e in program.eqns):
         return program
     eqns, env = [], {}
     for e in program.eqns:
-        if e.primitive is not jit_call_p:
+        found = _inlinable(e)
+        if found is None:
             eqns.append(Eqn(e.primitive, [_subst(x, env) for x in e.inputs], e.params,
                             e.out_binders))
             continue
-        inner = inline_jit_calls(e.params["program"])
-        inner_env = {v: _subst(x, env) for v, x in zip(inner.in_binders, e.inputs, strict=True)}
+        inner = inline_jit_calls(found[0])
+        inner_env = {v: _subst(x, env) for v, x in zip(inner.in_binders, found[1], strict=True)}
         ren = {}
 
         def read(x):
@@ -211,5 +242,8 @@ def optimize(program):
     """The pass pipeline jit runs before fusion."""
     program = inline_jit_calls(program)
     program = simplify(fold_constants(program))
+    inlined = inline_jit_calls(program)  # conds whose index folded to a constant
+    if inlined is not program:
+        program = simplify(fold_constants(inlined))
     program = dce(cse(program))
     return program
