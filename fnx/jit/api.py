@@ -24,6 +24,7 @@ from ..core.tracing import Tracer, get_aval
 from ..transforms import program_transforms as pt
 from . import cache, control_flow
 from .control_flow import executable_for, structural_key
+from .cuda_runtime import backend as cuda_backend, device_kind
 
 # --- jit_call_p ---------------------------------------------------------------------------
 
@@ -32,7 +33,7 @@ jit_call_p = Primitive("jit_call", multiple_results=True)
 
 def _jit_call_impl(*bufs, program, name):
     del name  # unused
-    return executable_for(program).run(*bufs)
+    return executable_for(program, device_kind(bufs)).run(*bufs)
 
 
 def _jit_call_abstract_eval(*avals, program, name):
@@ -130,10 +131,11 @@ jit_call_p.fusion_kind = "opaque"  # inlined into the caller by passes.inline_ji
 
 
 class _Entry:
-    __slots__ = ("program", "consts", "out_tree", "exe", "run", "unflatten", "nflat")
+    __slots__ = ("program", "consts", "out_tree", "exe", "run", "unflatten", "nflat", "device")
 
-    def __init__(self, program, consts, out_tree):
+    def __init__(self, program, consts, out_tree, device="cpu"):
         self.program, self.consts, self.out_tree = program, consts, out_tree
+        self.device = device
         self.exe = self.run = None
         n = out_tree.num_leaves
         if out_tree.node is None:
@@ -145,8 +147,10 @@ class _Entry:
     def executable(self):
         """The (structurally cached) executable; ``self.run(*bufs)`` passes the constants."""
         if self.exe is None:
-            exe = executable_for(self.program)
+            exe = executable_for(self.program, self.device)
             cbufs = tuple(c._buf if type(c) is Array else np.asarray(c) for c in self.consts)
+            if self.device == "cuda":
+                cbufs = tuple(cuda_backend().on_device(b) for b in cbufs)
             run = exe.run
             self.run = run if not cbufs else (lambda *bufs: run(*cbufs, *bufs))
             self.exe = exe
@@ -323,7 +327,8 @@ class JitFunction:
         entry = self._entries.get(key)
         if entry is None:
             self._stats["misses"].append(self._miss_reason(key))
-            entry = self._trace(args, kwargs, in_tree, avals, static_pos)
+            device = "cuda" if any(d.startswith("cuda") for d in key[2]) else "cpu"
+            entry = self._trace(args, kwargs, in_tree, avals, static_pos, device)
             self._entries[key] = entry
             self._stats["traces"] += 1
         else:
@@ -331,7 +336,7 @@ class JitFunction:
         self._last_key = key
         return entry, leaves, key
 
-    def _trace(self, args, kwargs, in_tree, avals, static_pos):
+    def _trace(self, args, kwargs, in_tree, avals, static_pos, device="cpu"):
         store = []
         nargs = len(args)
 
@@ -350,7 +355,7 @@ class JitFunction:
         except ConcretizationError as err:
             raise ConcretizationError(
                 f"in the function {self.__name__!r} compiled by fnx.jit: {err}") from None
-        return _Entry(program, consts, store[-1])
+        return _Entry(program, consts, store[-1], device)
 
     def _call_slow(self, args, kwargs):
         entry, leaves, key = self._get_entry(args, kwargs)

@@ -116,17 +116,23 @@ _MAX_ENTRIES = 1024
 _exes = collections.OrderedDict()  # structural key -> (Executable, keepalive)
 
 
-def executable_for(program):
+def executable_for(program, device="cpu"):
     """The compiled executable of ``program`` (a Program; its constants, if any, are its
-    leading run-time arguments), shared by every structurally equal program."""
+    leading run-time arguments) for ``device`` ('cpu' or 'cuda'), shared by every
+    structurally equal program."""
     keep = []
-    key = structural_key(program, keep)
+    key = (structural_key(program, keep), device)
     hit = _exes.get(key)
     if hit is not None:
         _exes.move_to_end(key)
         STATS["executables_reused"] += 1
         return hit[0]
-    exe = get_executable(program)
+    if device == "cuda":
+        from .codegen.cuda import CudaExecutable
+
+        exe = CudaExecutable(program, ())
+    else:
+        exe = get_executable(program)
     STATS["executables_compiled"] += 1
     _exes[key] = (exe, keep)
     if len(_exes) > _MAX_ENTRIES:
