@@ -144,12 +144,33 @@ def put_buffer(buf, device):
         return cp.asarray(buf)
 
 
-def check_same_device(op, bufs):
-    """Raise a DeviceError when ``bufs`` live on different devices."""
-    devs = {device_of_buffer(b) for b in bufs}
+def _scalar_like(buf):
+    # Python scalars become 0-d host arrays and fnp.full broadcasts them with zero strides:
+    # such constants follow the device of the other operands, as uncommitted arrays in JAX.
+    return isinstance(buf, np.ndarray) and (buf.size <= 1 or not any(buf.strides))
+
+
+def _scalar_to_gpu(cp, buf):
+    if buf.size == 0:
+        return cp.empty(buf.shape, buf.dtype)
+    return cp.broadcast_to(cp.asarray(buf.reshape(-1)[:1].reshape(())), buf.shape)
+
+
+def unify_devices(op, bufs):
+    """``bufs`` on one device: host scalar constants move to the GPU of the other operands;
+    any other mix raises a DeviceError naming ``op``."""
+    devs = {device_of_buffer(b) for b in bufs if not _scalar_like(b)}
+    if len(devs) == 1:
+        (dev,) = devs
+        if dev.type == "cuda":
+            cp = cupy_module()
+            with cp.cuda.Device(dev.index):
+                return [_scalar_to_gpu(cp, b) if _scalar_like(b) else b for b in bufs]
+        return bufs
     if len(devs) > 1:
         names = ", ".join(sorted(map(str, devs)))
         raise DeviceError(
             f"{op}: arguments are on different devices ({names}); move them to one device "
             "first with x.to(device) or fnx.device_put(x, device)"
         )
+    return bufs

@@ -210,7 +210,7 @@ def eval_impl(primitive, args, params):
     bufs = [a._buf if type(a) is Array else _buffer_of(a) for a in args]
     for b in bufs:
         if type(b) is not np.ndarray:
-            devices.check_same_device(primitive.name, bufs)
+            bufs = devices.unify_devices(primitive.name, bufs)
             break
     try:
         out = primitive.impl(*bufs, **params)

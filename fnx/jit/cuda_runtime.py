@@ -43,6 +43,10 @@ def simulator():
 @functools.cache
 def cuda():
     """``numba.cuda`` (imported on first use)."""
+    if not hasattr(np, "row_stack"):
+        # numba-cuda <= 0.30 registers an overload for np.row_stack, which NumPy 2.5 removed;
+        # without the alias its kernel compiler fails to import (seen on an H200 machine).
+        np.row_stack = np.vstack
     from numba import cuda as nbcuda
 
     return nbcuda

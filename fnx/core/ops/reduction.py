@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..abstract import ShapedArray
+from ..devices import array_module
 from ..ad_util import Zero
 from ..errors import AxisError, DTypeError, ShapeError
 from ..primitive import Primitive
@@ -41,14 +42,13 @@ def _reduction(name, impl, kinds, reducer, identity_of):
 
 def _keep_dtype(fn):
     def impl(x, *, axes):
-        return np.asarray(fn(x, axis=axes, dtype=x.dtype if x.dtype.kind != "b" else None))
+        return fn(x, axis=axes, dtype=x.dtype if x.dtype.kind != "b" else None)
 
     return impl
 
 
 def _sum_impl(x, *, axes):
-    out = np.sum(x, axis=axes, dtype=x.dtype)
-    return np.asarray(out)
+    return np.sum(x, axis=axes, dtype=x.dtype)  # a NumPy scalar is wrapped by the caller
 
 
 reduce_sum_p = _reduction("reduce_sum", _sum_impl, "numeric", "add", lambda dt: 0)
@@ -76,8 +76,8 @@ def _minmax_impl(fn):
         if x.size == 0 and any(x.shape[a] == 0 for a in axes):
             ident = (_identity_max if fn is np.max else _identity_min)(x.dtype)
             shape = tuple(s for i, s in enumerate(x.shape) if i not in axes)
-            return np.full(shape, ident, x.dtype)
-        return np.asarray(fn(x, axis=axes))
+            return array_module(x).full(shape, ident, x.dtype)
+        return fn(x, axis=axes)
 
     return impl
 
@@ -130,7 +130,7 @@ reduce_prod_p.jvp = _reduce_prod_jvp
 
 
 def _logical_impl(fn):
-    return lambda x, *, axes: np.asarray(fn(x, axis=axes))
+    return lambda x, *, axes: fn(x, axis=axes)
 
 
 reduce_and_p = _reduction("reduce_and", _logical_impl(np.all), "bool", "and", lambda dt: True)
@@ -157,7 +157,7 @@ def _arg_reduction(name, np_fn, reducer):
         if x.shape[axis] == 0:
             abstract_eval(ShapedArray(x.shape, x.dtype), axis=axis, index_dtype=index_dtype)
         # NaN counts as the extremum (first NaN wins), as NumPy and JAX
-        return np.asarray(np_fn(x, axis=axis)).astype(index_dtype)
+        return np_fn(x, axis=axis).astype(index_dtype)
 
     def batch(axis_size, args, dims, *, axis, index_dtype):
         x = move_axis(args[0], dims[0], 0)
