@@ -145,7 +145,8 @@ class ArrayOps:
     # --- properties --------------------------------------------------------------------------
     @property
     def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        # an int that is also callable, so torch's x.size() / x.size(dim) work too
+        return _np()._methods.size_of(self)
 
     T = property(lambda self: _np().permute_dims(self, tuple(range(self.ndim))[::-1]))
     mT = property(lambda self: _np().matrix_transpose(self))
@@ -192,7 +193,16 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
 
     @property
     def size(self):
-        return self._buf.size
+        buf = self._buf
+        return _np()._methods.SizeInt(buf.size, buf.shape)
+
+    @property
+    def requires_grad(self):
+        return self._autograd is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        _np()._methods.METHODS["requires_grad_"](self, value)
 
     @property
     def device(self):

@@ -8,6 +8,7 @@ from ..core.array import Array, asarray_buffer, wrap
 from ..core.errors import ShapeError
 from ..core.ops import elementwise as ew
 from ..core.ops.shape import broadcast_in_dim_p
+from ..core import tracing as _tracing
 from ..core.tracing import Tracer, get_aval
 
 
@@ -90,6 +91,13 @@ def broadcast_args(op, *args):
     return [broadcast_to_shape(a, shape) for a in args]
 
 
+_WEAK = (float, int)
+
+
+def _eager():
+    return len(_tracing.trace_stack) == 1 and _tracing._dynamic[0] is None
+
+
 def nary(op, prim, *args):
     """Promote, broadcast and bind an elementwise primitive (the path of every fnp operator)."""
     if len(args) == 2:
@@ -99,6 +107,12 @@ def nary(op, prim, *args):
             bx, by = x._buf, y._buf
             if bx.dtype == by.dtype and bx.shape == by.shape:
                 return prim.bind(x, y)
+        elif type(x) is Array and type(y) in _WEAK and x._buf.dtype.kind in "fc" and _eager():
+            # eager `array op python_scalar`: the weak scalar keeps the array's dtype and the
+            # NumPy impl broadcasts a 0-d operand (only outside transforms: primitives are strict)
+            return prim.bind(x, wrap(np.asarray(y, x._buf.dtype)))
+        elif type(y) is Array and type(x) in _WEAK and y._buf.dtype.kind in "fc" and _eager():
+            return prim.bind(wrap(np.asarray(x, y._buf.dtype)), y)
     args = promote_args(op, *args)
     args = broadcast_args(op, *args)
     return prim.bind(*args)

@@ -8,7 +8,10 @@ from ..core import dtypes
 from ..core.errors import normalize_axes, normalize_axis
 from ..core.ops import elementwise as ew
 from ..core.ops import reduction as red
+from ..core.array import Array
 from ._core import to_array
+
+_ALL_AXES = [tuple(range(n)) for n in range(33)]
 
 
 def _reduce(prim, x, axis, keepdims):
@@ -37,6 +40,10 @@ def sum(x, /, *, axis=None, dtype=None, keepdims=False):  # noqa: A001
     >>> fnx.numpy.sum(fnx.numpy.ones((2, 3)), axis=1).tolist()
     [3.0, 3.0]
     """
+    if type(x) is Array and axis is None and dtype is None and not keepdims and x.ndim and \
+            x._buf.dtype.kind in "fc":
+        # the common eager x.sum(): nothing to convert, normalize or reshape
+        return red.reduce_sum_p.bind(x, axes=_ALL_AXES[x.ndim])
     x = to_array(x)
     x = ew.convert_element_type(x, _sum_dtype(x, dtype))
     return _reduce(red.reduce_sum_p, x, axis, keepdims)

@@ -447,11 +447,10 @@ convert_element_type_p.transpose = _convert_transpose
 
 def convert_element_type(x, dtype):
     """Convert ``x`` to ``dtype`` (a no-op when it already has it)."""
-    dtype = np.dtype(dtype)
-    from ..tracing import get_aval
-
-    if get_aval(x).dtype == dtype:
+    # hot path: a module-level check, no per-call import or ShapedArray for concrete arrays
+    if (x._buf.dtype if type(x) is _Array else _get_aval(x).dtype) == dtype:
         return x
+    dtype = np.dtype(dtype)
     return convert_element_type_p.bind(x, new_dtype=dtype)
 
 
@@ -480,3 +479,7 @@ def full(shape, value, dtype):
     if tuple(shape) == ():
         return scalar
     return broadcast_in_dim(scalar, tuple(shape), ())
+
+
+from ..array import Array as _Array  # noqa: E402  (after the primitives: import cycle)
+from ..tracing import get_aval as _get_aval  # noqa: E402
