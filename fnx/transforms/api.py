@@ -471,8 +471,8 @@ def make_ir(f, static_argnums=()):
         leaves, tree = tree_flatten(dyn)
         leaves = _as_arrays(leaves, "make_ir")
 
-        def rebuild(*dleaves):
-            d = iter(tree_unflatten(tree, list(dleaves)))
+        def rebuild(*dyn_args):
+            d = iter(dyn_args)
             full = [args[i] if i in static else next(d) for i in range(len(args))]
             return f(*full)
 

@@ -108,10 +108,15 @@ def _integer_pow_impl(x, *, y):
 
 
 integer_pow_p = elementwise("integer_pow", 1, _integer_pow_impl, "ipow({0}, {y})", "numeric")
-defjvp(
-    integer_pow_p,
-    lambda t, ans, x, *, y: t * 0 if y == 0 else t * (y * integer_pow_p.bind(x, y=y - 1)),
-)
+def _integer_pow_jvp(t, ans, x, *, y):
+    if y == 0:
+        return t * 0
+    if y == 1:
+        return t
+    return t * (y * (x if y == 2 else integer_pow_p.bind(x, y=y - 1)))
+
+
+defjvp(integer_pow_p, _integer_pow_jvp)
 
 max_p = elementwise("max", 2, np.maximum, "maximum({0}, {1})", "real")
 min_p = elementwise("min", 2, np.minimum, "minimum({0}, {1})", "real")
