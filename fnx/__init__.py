@@ -1,22 +1,23 @@
 """fnx: a JIT-vectorizing functional deep-learning framework (JAX-style transforms,
-Numba-compiled fused loops, PyTorch-style modules)."""
+Numba-compiled fused loops, a PyTorch-style surface).
 
-from .core import dtypes as _dtypes
-from .core.array import Array
+>>> import fnx, fnx.numpy as fnp
+>>> fnx.grad(lambda x: (x ** 2).sum())(fnp.asarray([1.0, 2.0])).tolist()
+[2.0, 4.0]
+"""
+
+__version__ = "0.1.0"
+
+from .core.array import Array  # noqa: F401
 from .core.devices import Device as device, cuda, devices  # noqa: F401
 from .core.dtypes import (  # noqa: F401
     bool_ as bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
     float16, float32, float64, complex64, complex128, set_default_dtype,
 )
-from . import numpy  # noqa: F401
-
-__version__ = "0.1.0"
+from . import numpy, random, tree, testing  # noqa: F401,E402
 from ._torch_api import *  # noqa: F401,F403,E402
-from .transforms import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_ir,  # noqa: F401,E402
+from .transforms import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_ir,  # noqa: F401
                          value_and_grad, vjp, vmap)
-from . import tree  # noqa: F401,E402
-from . import random  # noqa: F401,E402
-from .transforms.custom import custom_jvp, custom_vjp, checkpoint, remat, stop_gradient  # noqa: F401,E402
+from .transforms.custom import custom_jvp, custom_vjp, checkpoint, remat, stop_gradient  # noqa: F401
 from . import lax  # noqa: F401,E402
 from .jit import jit  # noqa: F401,E402
-from . import testing  # noqa: F401,E402

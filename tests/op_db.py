@@ -12,7 +12,6 @@ otherwise).
 
 import dataclasses
 import functools
-import math
 
 import numpy as np
 import scipy.special

@@ -84,7 +84,6 @@ class Executable:
                 ns[name(v)] = buf if buf.flags.c_contiguous else np.ascontiguousarray(buf)
             else:
                 params.append(name(v))
-        input_vars = set(program.in_binders[n_consts:])
 
         # which values must exist as buffers (reverse sweep; lazy views only when read)
         needed = {x for x in program.outs if isinstance(x, Var)}

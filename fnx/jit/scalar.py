@@ -335,11 +335,14 @@ def _same_cuda(cpu):
     return cpu
 
 
-def _transcendental(np_name, vec=None, cuda=None, kinds="fc", result=_same, ref=None):
-    """A float math function: vecmath when it has one (float32/float64), NumPy otherwise."""
+def _transcendental(np_name, vec=None, cuda=None, kinds="fc", result=_same, ref=None,
+                    vec_dtypes="f"):
+    """A float math function: vecmath when it has one for the dtype, NumPy otherwise.
+    ``vec_dtypes`` is 'f' (float32 and float64) or 'f4' (float32 only)."""
 
     def cpu(a, dts, out, st):
-        if vec is not None and dts[0].kind == "f":
+        if vec is not None and dts[0].kind == "f" and (
+                vec_dtypes == "f" or dts[0].itemsize == 4):
             return f"_vm.{vec}({a[0]})"
         return f"{npname(out)}({np_name}({a[0]}))"
 
@@ -391,8 +394,10 @@ OPS = {
     "tanh": _transcendental("np.tanh", "vtanh"),
     "logistic": ScalarOp(1, 0, _cpu_logistic, lambda a, d, o, s: f"(1 / (1 + math.exp(-{a[0]})))",
                          _ref_logistic, _same, "fc"),
-    "sin": _transcendental("np.sin", "vsin"),
-    "cos": _transcendental("np.cos", "vcos"),
+    # float64 vsin/vcos give NaN beyond |x| > 2**45 (no table-based reduction): libm keeps
+    # jit equal to eager there
+    "sin": _transcendental("np.sin", "vsin", vec_dtypes="f4"),
+    "cos": _transcendental("np.cos", "vcos", vec_dtypes="f4"),
     "tan": _transcendental("np.tan"),
     "arcsin": _transcendental("np.arcsin", cuda="math.asin"),
     "arccos": _transcendental("np.arccos", cuda="math.acos"),

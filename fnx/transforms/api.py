@@ -7,11 +7,11 @@ import functools
 import numpy as np
 
 from ..core.abstract import ShapedArray
-from ..core.ad_util import UndefinedPrimal, Zero, instantiate
+from ..core.ad_util import UndefinedPrimal, instantiate
 from ..core.array import Array
 from ..core.errors import ShapeError
 from ..core.ir import eval_program, make_program, pp_program
-from ..core.pytree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_unflatten
+from ..core.pytree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 from ..core.tracing import Tracer, get_aval
 from .jvp import check_tangent, jvp_flat
 from .partial_eval import backward_pass, linearize_flat

@@ -5,7 +5,6 @@ each primitive's ``transpose`` rule."""
 
 from ..core.abstract import ShapedArray
 from ..core.ad_util import UndefinedPrimal, Zero, add_tangents, instantiate
-from ..core.array import Array
 from ..core.errors import TraceError
 from ..core.ir import Eqn, Literal, Program, Var, typecheck
 from ..core.tracing import Trace, Tracer, bind, full_raise, get_aval, new_main

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..abstract import ShapedArray
-from ..ad_util import Zero, instantiate, is_undefined
+from ..ad_util import Zero, is_undefined
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
 from .shape import move_axis, transpose

@@ -92,7 +92,6 @@ reduce_min_p = _reduction("reduce_min", _minmax_impl(np.min), "real", "min", _id
 def _minmax_jvp(prim):
     # The tangent is averaged over all positions attaining the extremum (JAX's convention).
     def rule(t, ans, x, *, axes):
-        from fnx import numpy as fnp
 
         location = (x == expand_reduced(ans, x.shape, axes)).astype(t.dtype)
         counts = reduce_sum_p.bind(location, axes=axes)

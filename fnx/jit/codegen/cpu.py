@@ -12,7 +12,6 @@ import numpy as np
 
 from .. import scalar
 from ..scalar import npname
-from . import cpu_math
 
 CODEGEN_VERSION = "2"
 
@@ -77,12 +76,9 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 def op_src(s):
     """Source of an ``op`` statement: the scalar vocabulary, except for the ops that
-    ``cpu_math`` lowers better (vectorizable exp family, llvm.maximum/minimum)."""
+    ``cpu_math`` lowers better (llvm.maximum/minimum)."""
     dts = [np.dtype(d) for d in s.in_dtypes]
     if dts and dts[0] in _FLOATS and all(d == s.dtype for d in dts):
-        stems = cpu_math.UNARY.get(s.op) if cpu_math.USE_FOR_EXP else None
-        if stems is not None:
-            return f"_cm.{stems[s.dtype.itemsize == 8]}({s.args[0]})"
         if s.op in ("maximum", "minimum"):
             return f"_cm.f{s.op}({s.args[0]}, {s.args[1]})"
     return scalar.OPS[s.op].cpu(s.args, s.in_dtypes, s.dtype, s.statics)

@@ -57,7 +57,7 @@ def build(group, plan, outputs):
     Returns ``(nest, input_vars, sizes)``: the arrays (Vars/Literals) to pass for the nest's
     inputs and the domain sizes after collapsing.
     """
-    from ...core.ir import Literal, Var
+    from ...core.ir import Literal
 
     domain = group.domain
     n = len(domain)
