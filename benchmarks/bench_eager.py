@@ -37,16 +37,18 @@ LARGE_N = 2**24
 def median_us(fns, budget_s, repeat):
     """Median over ``repeat`` runs of the mean µs per call, for each of ``fns`` (a dict of
     zero-argument callables). Each run of one backend calls it for about ``budget_s``
-    seconds; backends are timed in turn within each run, so a change of machine load
-    affects all of them alike."""
+    seconds; backends are timed in turn within each run, in alternating order, so a change
+    of machine load affects all of them alike."""
     numbers = {}
     for name, fn in fns.items():
         fn()  # warm up caches (and any lazy imports)
         once = max(timeit.timeit(fn, number=3) / 3, 1e-7)
         numbers[name] = max(1, int(budget_s / once))
     times = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
+    for r in range(repeat):
+        # alternate the order so that whoever runs first (cold allocator, caches) varies
+        order = list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]
+        for name, fn in order:
             n = numbers[name]
             times[name].append(timeit.timeit(fn, number=n) / n * 1e6)
     return {name: statistics.median(t) for name, t in times.items()}
