@@ -494,94 +494,122 @@ _ERFR32 = (
 
 
 # ---------------------------------------------------------------------------
+# Shared pieces: polynomials, dtype dispatch
+# ---------------------------------------------------------------------------
+#
+# Where the float32 and float64 algorithms are the same, one factory below
+# builds both variants; its closure holds only numbers and tuples of numbers
+# (Numba freezes them as constants and keys its cache on them; a closure over
+# a dispatcher would miss the cache in every new process).  Variants call
+# each other through the ``_by_dtype`` functions, which njit code resolves by
+# the argument's type.
+
+@intrinsic
+def _horner(typingctx, c, x):
+    """c[0] + x*(c[1] + x*(c[2] + ...)) with one fma per coefficient.
+
+    An intrinsic so that the chain is always unrolled (a loop over a long
+    tuple stays a loop, which stops the caller's loop from vectorizing).
+    """
+    if not (_is_float(x) and isinstance(c, types.UniTuple) and c.dtype == x):
+        return None
+
+    def codegen(context, builder, sig, args):
+        cv, xv = args
+        ty = xv.type
+        fma = builder.module.declare_intrinsic(
+            "llvm.fma", [ty], ir.FunctionType(ty, [ty, ty, ty]))
+        p = builder.extract_value(cv, len(c) - 1)
+        for i in range(len(c) - 2, -1, -1):
+            p = builder.call(fma, [p, xv, builder.extract_value(cv, i)])
+        return p
+    return x(c, x), codegen
+
+
+def _select(x, impl32, impl64):
+    """Overload body of the ``_by_dtype`` functions."""
+    if x == types.float32:
+        return lambda x: impl32(x)
+    if x == types.float64:
+        return lambda x: impl64(x)
+    if isinstance(x, (types.Integer, types.Boolean)):
+        return lambda x: impl64(np.float64(x))
+    return None
+
+
+def _by_dtype(impl32, impl64):
+    """A function for njit code that calls impl32 or impl64 (ints and bools: float64)."""
+    def by_dtype(x):
+        raise NotImplementedError  # typing-only: resolved by the overload
+
+    @overload(by_dtype, jit_options=_INTERNAL_OPTS)
+    def _ol(x):
+        return _select(x, impl32, impl64)
+    return by_dtype
+
+
+# ---------------------------------------------------------------------------
 # exp / expm1
 # ---------------------------------------------------------------------------
 
-@_inl
-def _expm1_reduced64(x):
-    """Return (n, em) with x = n*ln2 + r and em = expm1(r); x pre-clamped."""
-    n = _rint(x * _LOG2E)
-    r = _fma(-n, _LN2_HI, x)
-    r = _fma(-n, _LN2_LO, r)
-    c = _QEXP64
-    q = c[10]
-    q = _fma(q, r, c[9])
-    q = _fma(q, r, c[8])
-    q = _fma(q, r, c[7])
-    q = _fma(q, r, c[6])
-    q = _fma(q, r, c[5])
-    q = _fma(q, r, c[4])
-    q = _fma(q, r, c[3])
-    q = _fma(q, r, c[2])
-    q = _fma(q, r, c[1])
-    q = _fma(q, r, c[0])
-    return n, _fma(r * r, q, r)
+def _make_expm1_reduced(log2e, ln2_hi, ln2_lo, q):
+    @_inl
+    def expm1_reduced(x):
+        """Return (n, em) with x = n*ln2 + r and em = expm1(r); x pre-clamped."""
+        n = _rint(x * log2e)
+        r = _fma(-n, ln2_hi, x)
+        r = _fma(-n, ln2_lo, r)
+        return n, _fma(r * r, _horner(q, r), r)
+    return expm1_reduced
 
 
-@_inl
-def _expm1_reduced32(x):
-    n = _rint(x * _LOG2E_32)
-    r = _fma(-n, _LN2_HI_32, x)
-    r = _fma(-n, _LN2_LO_32, r)
-    c = _QEXP32
-    q = c[4]
-    q = _fma(q, r, c[3])
-    q = _fma(q, r, c[2])
-    q = _fma(q, r, c[1])
-    q = _fma(q, r, c[0])
-    return n, _fma(r * r, q, r)
+_expm1_reduced = _by_dtype(
+    _make_expm1_reduced(_LOG2E_32, _LN2_HI_32, _LN2_LO_32, _QEXP32),
+    _make_expm1_reduced(_LOG2E, _LN2_HI, _LN2_LO, _QEXP64))
 
 
-@_inl
-def _exp64(x):
-    xc = x
-    if xc > 710.0:
-        xc = 710.0
-    if xc < -746.0:
-        xc = -746.0
-    n, em = _expm1_reduced64(xc)
-    return _ldexp(em + 1.0, n)
+def _make_exp(ft, x_max, x_min):
+    """exp for float type ft; x is clamped to [x_min, x_max] (past overflow / underflow)."""
+    one, x_max, x_min = ft(1.0), ft(x_max), ft(x_min)
+
+    @_inl
+    def exp(x):
+        xc = x
+        if xc > x_max:
+            xc = x_max
+        if xc < x_min:
+            xc = x_min
+        n, em = _expm1_reduced(xc)
+        return _ldexp(em + one, n)
+    return exp
 
 
-@_inl
-def _exp32(x):
-    xc = x
-    if xc > _F(89.0):
-        xc = _F(89.0)
-    if xc < _F(-104.0):
-        xc = _F(-104.0)
-    n, em = _expm1_reduced32(xc)
-    return _ldexp(em + _F(1.0), n)
+def _make_expm1(ft, x_max, x_min):
+    """expm1 for float type ft; x is clamped to [x_min, x_max] (expm1(x_min) rounds to -1)."""
+    zero, one, x_max, x_min = ft(0.0), ft(1.0), ft(x_max), ft(x_min)
+
+    @_inl
+    def expm1(x):
+        xc = x
+        if xc > x_max:
+            xc = x_max
+        if xc < x_min:
+            xc = x_min
+        n, em = _expm1_reduced(xc)
+        # 2**n * (1 + em) - 1 == 2**n * (em + (1 - 2**-n)); (1 - 2**-n) is exact
+        # for |n| <= 53 and the scaling by 2**n is exact (or overflows correctly).
+        res = _ldexp(em + (one - _ldexp(one, -n)), n)
+        if x == zero:
+            res = x                     # keep the sign of zero
+        return res
+    return expm1
 
 
-@_inl
-def _expm1_64(x):
-    xc = x
-    if xc > 710.0:
-        xc = 710.0
-    if xc < -50.0:
-        xc = -50.0
-    n, em = _expm1_reduced64(xc)
-    # 2**n * (1 + em) - 1 == 2**n * (em + (1 - 2**-n)); (1 - 2**-n) is exact
-    # for |n| <= 53 and the scaling by 2**n is exact (or overflows correctly).
-    res = _ldexp(em + (1.0 - _ldexp(1.0, -n)), n)
-    if x == 0.0:
-        res = x                         # keep the sign of zero
-    return res
-
-
-@_inl
-def _expm1_32(x):
-    xc = x
-    if xc > _F(89.0):
-        xc = _F(89.0)
-    if xc < _F(-20.0):
-        xc = _F(-20.0)
-    n, em = _expm1_reduced32(xc)
-    res = _ldexp(em + (_F(1.0) - _ldexp(_F(1.0), -n)), n)
-    if x == _F(0.0):
-        res = x
-    return res
+_exp32 = _make_exp(np.float32, x_max=89.0, x_min=-104.0)
+_exp64 = _make_exp(np.float64, x_max=710.0, x_min=-746.0)
+_exp = _by_dtype(_exp32, _exp64)
+_expm1 = _by_dtype(_make_expm1(np.float32, x_max=89.0, x_min=-20.0),
+                   _make_expm1(np.float64, x_max=710.0, x_min=-50.0))
 
 
 # ---------------------------------------------------------------------------
@@ -594,130 +622,88 @@ def _log1p_core64(f):
     hfsq = 0.5 * f * f
     s = f / (2.0 + f)
     z = s * s
-    c = _LOGR64
-    R = c[7]
-    R = _fma(R, z, c[6])
-    R = _fma(R, z, c[5])
-    R = _fma(R, z, c[4])
-    R = _fma(R, z, c[3])
-    R = _fma(R, z, c[2])
-    R = _fma(R, z, c[1])
-    R = _fma(R, z, c[0])
-    R = R * z
+    R = _horner(_LOGR64, z) * z
     return f - (hfsq - s * (hfsq + R))
 
 
 @_inl
 def _log1p_core32(f):
     """log(1+f) for f in [sqrt(.5)-1, sqrt(2)-1], division free."""
-    c = _LOG1P32
-    p = c[8]
-    p = _fma(p, f, c[7])
-    p = _fma(p, f, c[6])
-    p = _fma(p, f, c[5])
-    p = _fma(p, f, c[4])
-    p = _fma(p, f, c[3])
-    p = _fma(p, f, c[2])
-    p = _fma(p, f, c[1])
-    p = _fma(p, f, c[0])
+    p = _horner(_LOG1P32, f)
     return _fma(f * f, _fma(f, p, _F(-0.5)), f)
 
 
-@_inl
-def _log64(x):
-    sub = x < 2.2250738585072014e-308
-    xs = x
-    if sub:
-        xs = x * 18014398509481984.0    # 2**54
-    k, m = _logsplit(xs)
-    if sub:
-        k = k - 54.0
-    lp = _log1p_core64(m - 1.0)
-    res = _fma(k, _LN2_HI, _fma(k, _LN2_LO, lp))
-    if x == 0.0:
-        res = -_INF64
-    if x == _INF64:
-        res = x
-    if not (x >= 0.0):
-        res = _NAN64                    # x < 0 or nan
-    return res
+_log1p_core = _by_dtype(_log1p_core32, _log1p_core64)
 
 
-@_inl
-def _log32(x):
-    sub = x < _F(1.1754943508222875e-38)
-    xs = x
-    if sub:
-        xs = x * _F(33554432.0)         # 2**25
-    k, m = _logsplit(xs)
-    if sub:
-        k = k - _F(25.0)
-    lp = _log1p_core32(m - _F(1.0))
-    res = _fma(k, _LN2_HI_32, _fma(k, _LN2_LO_32, lp))
-    if x == _F(0.0):
-        res = -_INF32
-    if x == _INF32:
-        res = x
-    if not (x >= _F(0.0)):
-        res = _NAN32
-    return res
+def _make_log(ft, ln2_hi, ln2_lo, tiny, scale_log2):
+    """log for float type ft; inputs below tiny (subnormals) are scaled by 2**scale_log2."""
+    zero, one, inf, nan = ft(0.0), ft(1.0), ft(np.inf), ft(np.nan)
+    tiny, scale, shift = ft(tiny), ft(2.0 ** scale_log2), ft(scale_log2)
+
+    @_inl
+    def log(x):
+        sub = x < tiny
+        xs = x
+        if sub:
+            xs = x * scale
+        k, m = _logsplit(xs)
+        if sub:
+            k = k - shift
+        lp = _log1p_core(m - one)
+        res = _fma(k, ln2_hi, _fma(k, ln2_lo, lp))
+        if x == zero:
+            res = -inf
+        if x == inf:
+            res = x
+        if not (x >= zero):
+            res = nan                   # x < 0 or nan
+        return res
+    return log
 
 
-@_inl
-def _log1p64(x):
-    u = 1.0 + x
-    k, m = _logsplit(u)
-    # rounding error of u = 1 + x, divided by u (fdlibm's correction term);
-    # u - x is exact for u >= 2, u - 1 is exact for u < 2 (Sterbenz)
-    if u >= 2.0:
-        c = 1.0 - (u - x)
-    else:
-        c = x - (u - 1.0)
-    c = c / u
-    f = m - 1.0
-    # 1 + x in [sqrt(.5), sqrt(2)): use x itself, no rounding at all
-    if x > -0.2928932188134524 and x < 0.41421356237309503:
-        f = x
-        k = 0.0
-        c = 0.0
-    lp = _log1p_core64(f) + c
-    res = _fma(k, _LN2_HI, _fma(k, _LN2_LO, lp))
-    if x == 0.0:
-        res = x
-    if x == -1.0:
-        res = -_INF64
-    if x == _INF64:
-        res = x
-    if not (x >= -1.0):
-        res = _NAN64
-    return res
+def _make_log1p(ft, ln2_hi, ln2_lo, lo, hi):
+    """log1p for float type ft; (lo, hi) bounds x where 1 + x is in [sqrt(.5), sqrt(2))."""
+    zero, one, two, inf, nan = ft(0.0), ft(1.0), ft(2.0), ft(np.inf), ft(np.nan)
+    lo, hi = ft(lo), ft(hi)
+
+    @_inl
+    def log1p(x):
+        u = one + x
+        k, m = _logsplit(u)
+        # rounding error of u = 1 + x, divided by u (fdlibm's correction term);
+        # u - x is exact for u >= 2, u - 1 is exact for u < 2 (Sterbenz)
+        if u >= two:
+            c = one - (u - x)
+        else:
+            c = x - (u - one)
+        c = c / u
+        f = m - one
+        # 1 + x in [sqrt(.5), sqrt(2)): use x itself, no rounding at all
+        if x > lo and x < hi:
+            f = x
+            k = zero
+            c = zero
+        lp = _log1p_core(f) + c
+        res = _fma(k, ln2_hi, _fma(k, ln2_lo, lp))
+        if x == zero:
+            res = x
+        if x == -one:
+            res = -inf
+        if x == inf:
+            res = x
+        if not (x >= -one):
+            res = nan
+        return res
+    return log1p
 
 
-@_inl
-def _log1p32(x):
-    u = _F(1.0) + x
-    k, m = _logsplit(u)
-    if u >= _F(2.0):
-        c = _F(1.0) - (u - x)
-    else:
-        c = x - (u - _F(1.0))
-    c = c / u
-    f = m - _F(1.0)
-    if x > _F(-0.29289320) and x < _F(0.41421354):
-        f = x
-        k = _F(0.0)
-        c = _F(0.0)
-    lp = _log1p_core32(f) + c
-    res = _fma(k, _LN2_HI_32, _fma(k, _LN2_LO_32, lp))
-    if x == _F(0.0):
-        res = x
-    if x == _F(-1.0):
-        res = -_INF32
-    if x == _INF32:
-        res = x
-    if not (x >= _F(-1.0)):
-        res = _NAN32
-    return res
+_log = _by_dtype(
+    _make_log(np.float32, _LN2_HI_32, _LN2_LO_32, tiny=1.1754943508222875e-38, scale_log2=25),
+    _make_log(np.float64, _LN2_HI, _LN2_LO, tiny=2.2250738585072014e-308, scale_log2=54))
+_log1p = _by_dtype(
+    _make_log1p(np.float32, _LN2_HI_32, _LN2_LO_32, lo=-0.29289320, hi=0.41421354),
+    _make_log1p(np.float64, _LN2_HI, _LN2_LO, lo=-0.2928932188134524, hi=0.41421356237309503))
 
 
 # ---------------------------------------------------------------------------
@@ -729,7 +715,7 @@ def _tanh64(x):
     ax = abs(x)
     if ax > 20.0:                       # tanh(20) == 1 in float64; keeps nan
         ax = 20.0
-    em = _expm1_64(2.0 * ax)
+    em = _expm1(2.0 * ax)
     return _copysign(em / (em + 2.0), x)
 
 
@@ -741,128 +727,59 @@ def _tanh32(x):
     if ax > _F(10.0):                   # tanh(10) == 1 in float32; keeps nan
         ax = _F(10.0)
     z = ax * ax
-    c = _TANH32
-    p = c[5]
-    p = _fma(p, z, c[4])
-    p = _fma(p, z, c[3])
-    p = _fma(p, z, c[2])
-    p = _fma(p, z, c[1])
-    p = _fma(p, z, c[0])
+    p = _horner(_TANH32, z)
     res = _F(1.0) - _F(2.0) / (_exp32(_F(2.0) * ax) + _F(1.0))
     if ax < _F(0.625):
         res = _fma(ax * z, p, ax)
     return _copysign(res, x)
 
 
-@_inl
-def _sigmoid64(x):
-    e = _exp64(-abs(x))
-    num = e
-    if x >= 0.0:
-        num = 1.0
-    return num / (1.0 + e)
+def _make_sigmoid(ft):
+    zero, one = ft(0.0), ft(1.0)
+
+    @_inl
+    def sigmoid(x):
+        e = _exp(-abs(x))
+        num = e
+        if x >= zero:
+            num = one
+        return num / (one + e)
+    return sigmoid
 
 
-@_inl
-def _sigmoid32(x):
-    e = _exp32(-abs(x))
-    num = e
-    if x >= _F(0.0):
-        num = _F(1.0)
-    return num / (_F(1.0) + e)
+_tanh = _by_dtype(_tanh32, _tanh64)
+_sigmoid = _by_dtype(_make_sigmoid(np.float32), _make_sigmoid(np.float64))
 
 
 # ---------------------------------------------------------------------------
 # erf
 # ---------------------------------------------------------------------------
 
-@_inl
-def _erf64(x):
-    ax = abs(x)
-    if ax > _ERF_XMAX64:                # erf(6) == 1 in float64; keeps nan
-        ax = _ERF_XMAX64
-    z = ax * ax
-    c = _ERFQ64
-    q = c[10]
-    q = _fma(q, z, c[9])
-    q = _fma(q, z, c[8])
-    q = _fma(q, z, c[7])
-    q = _fma(q, z, c[6])
-    q = _fma(q, z, c[5])
-    q = _fma(q, z, c[4])
-    q = _fma(q, z, c[3])
-    q = _fma(q, z, c[2])
-    q = _fma(q, z, c[1])
-    q = _fma(q, z, c[0])
-    small = _fma(ax, q, ax)
-    # erfc(ax) = exp(-ax*ax) * R(t); ax*ax = z + lo exactly
-    lo = _fma(ax, ax, -z)
-    e = _exp64(-z)
-    e = _fma(-e, lo, e)
-    t = (ax - _ERFR64_C) * _ERFR64_INVH
-    d = _ERFR64
-    R = d[22]
-    R = _fma(R, t, d[21])
-    R = _fma(R, t, d[20])
-    R = _fma(R, t, d[19])
-    R = _fma(R, t, d[18])
-    R = _fma(R, t, d[17])
-    R = _fma(R, t, d[16])
-    R = _fma(R, t, d[15])
-    R = _fma(R, t, d[14])
-    R = _fma(R, t, d[13])
-    R = _fma(R, t, d[12])
-    R = _fma(R, t, d[11])
-    R = _fma(R, t, d[10])
-    R = _fma(R, t, d[9])
-    R = _fma(R, t, d[8])
-    R = _fma(R, t, d[7])
-    R = _fma(R, t, d[6])
-    R = _fma(R, t, d[5])
-    R = _fma(R, t, d[4])
-    R = _fma(R, t, d[3])
-    R = _fma(R, t, d[2])
-    R = _fma(R, t, d[1])
-    R = _fma(R, t, d[0])
-    res = _fma(-e, R, 1.0)
-    if ax < _ERF_SMALL:
-        res = small
-    return _copysign(res, x)
+def _make_erf(ft, q, r, r_c, r_invh, x_max):
+    """erf for float type ft from the tables Q, R above; erf(x_max) rounds to 1."""
+    one, small_max = ft(1.0), ft(_ERF_SMALL)
+
+    @_inl
+    def erf(x):
+        ax = abs(x)
+        if ax > x_max:                  # keeps nan
+            ax = x_max
+        z = ax * ax
+        small = _fma(ax, _horner(q, z), ax)
+        # erfc(ax) = exp(-ax*ax) * R(t); ax*ax = z + lo exactly
+        lo = _fma(ax, ax, -z)
+        e = _exp(-z)
+        e = _fma(-e, lo, e)
+        res = _fma(-e, _horner(r, (ax - r_c) * r_invh), one)
+        if ax < small_max:
+            res = small
+        return _copysign(res, x)
+    return erf
 
 
-@_inl
-def _erf32(x):
-    ax = abs(x)
-    if ax > _ERF_XMAX32:
-        ax = _ERF_XMAX32
-    z = ax * ax
-    c = _ERFQ32
-    q = c[5]
-    q = _fma(q, z, c[4])
-    q = _fma(q, z, c[3])
-    q = _fma(q, z, c[2])
-    q = _fma(q, z, c[1])
-    q = _fma(q, z, c[0])
-    small = _fma(ax, q, ax)
-    lo = _fma(ax, ax, -z)
-    e = _exp32(-z)
-    e = _fma(-e, lo, e)
-    t = (ax - _ERFR32_C) * _ERFR32_INVH
-    d = _ERFR32
-    R = d[9]
-    R = _fma(R, t, d[8])
-    R = _fma(R, t, d[7])
-    R = _fma(R, t, d[6])
-    R = _fma(R, t, d[5])
-    R = _fma(R, t, d[4])
-    R = _fma(R, t, d[3])
-    R = _fma(R, t, d[2])
-    R = _fma(R, t, d[1])
-    R = _fma(R, t, d[0])
-    res = _fma(-e, R, _F(1.0))
-    if ax < _F(_ERF_SMALL):
-        res = small
-    return _copysign(res, x)
+_erf = _by_dtype(
+    _make_erf(np.float32, _ERFQ32, _ERFR32, _ERFR32_C, _ERFR32_INVH, _ERF_XMAX32),
+    _make_erf(np.float64, _ERFQ64, _ERFR64, _ERFR64_C, _ERFR64_INVH, _ERF_XMAX64))
 
 
 # ---------------------------------------------------------------------------
@@ -870,25 +787,33 @@ def _erf32(x):
 # ---------------------------------------------------------------------------
 
 @_inl
+def _sin_quadrant(q, sn, cs):
+    """sin(n*pi/2 + r) from q = n mod 4, sn = sin(r), cs = cos(r)."""
+    res = sn
+    if q == 1.0 or q == 3.0:
+        res = cs
+    if q >= 2.0:
+        res = -res
+    return res
+
+
+@_inl
+def _cos_quadrant(q, sn, cs):
+    """cos(n*pi/2 + r) from q = n mod 4, sn = sin(r), cs = cos(r)."""
+    res = cs
+    if q == 1.0 or q == 3.0:
+        res = sn
+    if q == 1.0 or q == 2.0:
+        res = -res
+    return res
+
+
+@_inl
 def _sincos_poly64(r):
     """(sin(r), cos(r)) for |r| <= pi/4 * 1.02."""
     z = r * r
-    c = _SIN64
-    s = c[6]
-    s = _fma(s, z, c[5])
-    s = _fma(s, z, c[4])
-    s = _fma(s, z, c[3])
-    s = _fma(s, z, c[2])
-    s = _fma(s, z, c[1])
-    s = _fma(s, z, c[0])
-    sn = _fma(r * z, s, r)
-    d = _COS64
-    k = d[5]
-    k = _fma(k, z, d[4])
-    k = _fma(k, z, d[3])
-    k = _fma(k, z, d[2])
-    k = _fma(k, z, d[1])
-    k = _fma(k, z, d[0])
+    sn = _fma(r * z, _horner(_SIN64, z), r)
+    k = _horner(_COS64, z)
     hz = 0.5 * z
     w = 1.0 - hz
     corr = (1.0 - w) - hz               # rounding error of w
@@ -912,12 +837,7 @@ def _sin64(x):
     ax = abs(x)
     q, r = _reduce64(ax)
     sn, cs = _sincos_poly64(r)
-    odd = q == 1.0 or q == 3.0
-    res = sn
-    if odd:
-        res = cs
-    if q >= 2.0:
-        res = -res
+    res = _sin_quadrant(q, sn, cs)
     if not (ax <= _SINCOS_LIMIT64):
         res = _NAN64                    # inf, nan, or beyond exact reduction
     return res * _copysign(1.0, x)
@@ -928,12 +848,7 @@ def _cos64(x):
     ax = abs(x)
     q, r = _reduce64(ax)
     sn, cs = _sincos_poly64(r)
-    odd = q == 1.0 or q == 3.0
-    res = cs
-    if odd:
-        res = sn
-    if q == 1.0 or q == 2.0:
-        res = -res
+    res = _cos_quadrant(q, sn, cs)
     if not (ax <= _SINCOS_LIMIT64):
         res = _NAN64
     return res
@@ -974,12 +889,8 @@ def _reduce32(ax):
 def _sincos_poly32(r):
     """(sin(r), cos(r)) in float64 to float32 accuracy, |r| <= pi/4."""
     z = r * r
-    c = _SIN32
-    s = _fma(_fma(_fma(c[3], z, c[2]), z, c[1]), z, c[0])
-    sn = _fma(r * z, s, r)
-    d = _COS32
-    k = _fma(_fma(_fma(d[3], z, d[2]), z, d[1]), z, d[0])
-    cs = _fma(z * z, k, 1.0 - 0.5 * z)
+    sn = _fma(r * z, _horner(_SIN32, z), r)
+    cs = _fma(z * z, _horner(_COS32, z), 1.0 - 0.5 * z)
     return sn, cs
 
 
@@ -987,92 +898,23 @@ def _sincos_poly32(r):
 def _sin32(x):
     q, r = _reduce32(_to_f64(abs(x)))
     sn, cs = _sincos_poly32(r)
-    res = sn
-    if q == 1.0 or q == 3.0:
-        res = cs
-    if q >= 2.0:
-        res = -res
-    return _copysign(_F(1.0), x) * _to_f32(res)
+    return _copysign(_F(1.0), x) * _to_f32(_sin_quadrant(q, sn, cs))
 
 
 @_inl
 def _cos32(x):
     q, r = _reduce32(_to_f64(abs(x)))
     sn, cs = _sincos_poly32(r)
-    res = cs
-    if q == 1.0 or q == 3.0:
-        res = sn
-    if q == 1.0 or q == 2.0:
-        res = -res
-    return _to_f32(res)
+    return _to_f32(_cos_quadrant(q, sn, cs))
+
+
+_sin = _by_dtype(_sin32, _sin64)
+_cos = _by_dtype(_cos32, _cos64)
 
 
 # ---------------------------------------------------------------------------
-# Public helpers: dtype dispatch + LLVM-level forced inlining
+# Public helpers (LLVM-level forced inlining, cached)
 # ---------------------------------------------------------------------------
-
-def _select(x, impl32, impl64):
-    """Overload body shared by the dtype-dispatch stubs below."""
-    if x == types.float32:
-        return lambda x: impl32(x)
-    if x == types.float64:
-        return lambda x: impl64(x)
-    if isinstance(x, (types.Integer, types.Boolean)):
-        return lambda x: impl64(np.float64(x))
-    return None
-
-
-def _sel_exp(x):
-    raise NotImplementedError  # typing-only stubs: resolved by @overload
-
-
-def _sel_expm1(x):
-    raise NotImplementedError
-
-
-def _sel_log(x):
-    raise NotImplementedError
-
-
-def _sel_log1p(x):
-    raise NotImplementedError
-
-
-def _sel_tanh(x):
-    raise NotImplementedError
-
-
-def _sel_sigmoid(x):
-    raise NotImplementedError
-
-
-def _sel_erf(x):
-    raise NotImplementedError
-
-
-def _sel_sin(x):
-    raise NotImplementedError
-
-
-def _sel_cos(x):
-    raise NotImplementedError
-
-
-def _register(stub, impl32, impl64):
-    @overload(stub, jit_options=_INTERNAL_OPTS)
-    def _ol(x):
-        return _select(x, impl32, impl64)
-
-
-_register(_sel_exp, _exp32, _exp64)
-_register(_sel_expm1, _expm1_32, _expm1_64)
-_register(_sel_log, _log32, _log64)
-_register(_sel_log1p, _log1p32, _log1p64)
-_register(_sel_tanh, _tanh32, _tanh64)
-_register(_sel_sigmoid, _sigmoid32, _sigmoid64)
-_register(_sel_erf, _erf32, _erf64)
-_register(_sel_sin, _sin32, _sin64)
-_register(_sel_cos, _cos32, _cos64)
 
 _public = _cached_njit(**_PUBLIC_OPTS)
 
@@ -1080,52 +922,52 @@ _public = _cached_njit(**_PUBLIC_OPTS)
 @_public
 def vexp(x):
     """exp(x) for a float32/float64 scalar (ints -> float64)."""
-    return _sel_exp(x)
+    return _exp(x)
 
 
 @_public
 def vexpm1(x):
     """exp(x) - 1, accurate near 0."""
-    return _sel_expm1(x)
+    return _expm1(x)
 
 
 @_public
 def vlog(x):
     """Natural log: log(0) = -inf, log(x < 0) = nan, log(inf) = inf."""
-    return _sel_log(x)
+    return _log(x)
 
 
 @_public
 def vlog1p(x):
     """log(1 + x), accurate near 0; log1p(-1) = -inf."""
-    return _sel_log1p(x)
+    return _log1p(x)
 
 
 @_public
 def vtanh(x):
     """Hyperbolic tangent."""
-    return _sel_tanh(x)
+    return _tanh(x)
 
 
 @_public
 def vsigmoid(x):
     """Logistic sigmoid 1 / (1 + exp(-x)) without overflow."""
-    return _sel_sigmoid(x)
+    return _sigmoid(x)
 
 
 @_public
 def verf(x):
     """Error function."""
-    return _sel_erf(x)
+    return _erf(x)
 
 
 @_public
 def vsin(x):
     """sin(x); the float64 version returns nan for |x| > 2**45 (see module doc)."""
-    return _sel_sin(x)
+    return _sin(x)
 
 
 @_public
 def vcos(x):
     """cos(x); the float64 version returns nan for |x| > 2**45 (see module doc)."""
-    return _sel_cos(x)
+    return _cos(x)

@@ -47,6 +47,20 @@ def _flatten_fun(f, in_tree):
     return flat_f, store
 
 
+def _split_aux(f, has_aux):
+    """``(call, aux_box)``: with has_aux, call returns f's output and appends its aux to aux_box."""
+    aux_box = []
+    if not has_aux:
+        return f, aux_box
+
+    def call(*args):
+        out, aux = f(*args)
+        aux_box.append(aux)
+        return out
+
+    return call, aux_box
+
+
 # --- forward mode ------------------------------------------------------------------------------
 
 
@@ -66,16 +80,7 @@ def jvp(f, primals, tangents, has_aux=False):
     t_leaves = _as_arrays(t_leaves, "jvp")
     for p, t in zip(p_leaves, t_leaves):
         check_tangent(p, t)
-    fun = (lambda *a: f(*a)[0]) if False else f
-    aux_box = []
-
-    def call(*args):
-        out = fun(*args)
-        if has_aux:
-            out, aux = out
-            aux_box.append(aux)
-        return out
-
+    call, aux_box = _split_aux(f, has_aux)
     flat_f, store = _flatten_fun(call, p_tree)
     outs, t_outs = jvp_flat(flat_f, p_leaves, t_leaves)
     out_tree = store[-1]
@@ -128,15 +133,7 @@ def vjp(f, *primals, has_aux=False):
     """
     p_leaves, p_tree = tree_flatten(tuple(primals))
     p_leaves = _as_arrays(p_leaves, "vjp")
-    aux_box = []
-
-    def call(*args):
-        out = f(*args)
-        if has_aux:
-            out, aux = out
-            aux_box.append(aux)
-        return out
-
+    call, aux_box = _split_aux(f, has_aux)
     flat_f, store = _flatten_fun(call, p_tree)
     outs, f_vjp_flat = _vjp_flat(flat_f, p_leaves)
     out_tree = store[-1]

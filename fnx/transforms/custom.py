@@ -151,6 +151,27 @@ def _trace_call(fun, static, diff_leaves, in_tree, what):
     return call, consts, store[-1]
 
 
+class _CustomFunction:
+    """What custom_jvp and custom_vjp share: method binding and tracing the call."""
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
+
+    def _what(self):
+        kind = type(self).__name__
+        return f"{kind} {getattr(self.fun, '__name__', f'{kind} function')}"
+
+    def _trace(self, args, kwargs, what):
+        """``(static, diff, leaves, in_tree, call, consts, out_tree, out_avals)`` of a call."""
+        args = _resolve_args(self.fun, args, kwargs, what)
+        static, diff = _split_nondiff(args, self.nondiff_argnums, what)
+        leaves, in_tree = tree_flatten(diff)
+        leaves = _as_arrays(leaves, what)
+        call, consts, out_tree = _trace_call(self.fun, static, leaves, in_tree, what)
+        out_avals = as_closed(call).program.out_avals
+        return static, diff, leaves, in_tree, call, consts, out_tree, out_avals
+
+
 def _check_outs(what, expected, got_leaves, kind):
     for i, (e, g) in enumerate(zip(expected, got_leaves, strict=True)):
         ga = get_aval(g)
@@ -205,7 +226,7 @@ custom_jvp_call_p.jvp = _custom_jvp_call_jvp
 custom_jvp_call_p.batch = _custom_jvp_call_batch
 
 
-class custom_jvp:
+class custom_jvp(_CustomFunction):
     """A function with a user-defined JVP rule (JAX semantics).
 
     >>> @fnx.custom_jvp
@@ -254,20 +275,12 @@ class custom_jvp:
 
         self.defjvp(jvp)
 
-    def __get__(self, obj, objtype=None):
-        return self if obj is None else functools.partial(self, obj)
-
     def __call__(self, *args, **kwargs):
-        name = getattr(self.fun, "__name__", "custom_jvp function")
-        what = f"custom_jvp {name}"
+        what = self._what()
         if self.jvp_rule is None:
             raise AttributeError(f"No JVP defined for {what}: call defjvp before calling it")
-        args = _resolve_args(self.fun, args, kwargs, what)
-        static, diff = _split_nondiff(args, self.nondiff_argnums, what)
-        leaves, in_tree = tree_flatten(diff)
-        leaves = _as_arrays(leaves, what)
-        call, consts, out_tree = _trace_call(self.fun, static, leaves, in_tree, what)
-        out_avals = as_closed(call).program.out_avals
+        static, diff, leaves, in_tree, call, consts, out_tree, out_avals = self._trace(
+            args, kwargs, what)
         rule, nc = self.jvp_rule, len(consts)
         static_args = tuple(static[i] for i in sorted(static))
 
@@ -403,7 +416,7 @@ custom_vjp_call_p.jvp = _custom_vjp_call_jvp
 custom_vjp_call_p.batch = _custom_vjp_call_batch
 
 
-class custom_vjp:
+class custom_vjp(_CustomFunction):
     """A function with a user-defined reverse-mode rule (JAX semantics).
 
     >>> @fnx.custom_vjp
@@ -429,20 +442,12 @@ class custom_vjp:
     def defvjp(self, fwd, bwd):
         self.fwd, self.bwd = fwd, bwd
 
-    def __get__(self, obj, objtype=None):
-        return self if obj is None else functools.partial(self, obj)
-
     def __call__(self, *args, **kwargs):
-        name = getattr(self.fun, "__name__", "custom_vjp function")
-        what = f"custom_vjp {name}"
+        what = self._what()
         if self.fwd is None:
             raise AttributeError(f"No VJP defined for {what}: call defvjp before calling it")
-        args = _resolve_args(self.fun, args, kwargs, what)
-        static, diff = _split_nondiff(args, self.nondiff_argnums, what)
-        leaves, in_tree = tree_flatten(diff)
-        leaves = _as_arrays(leaves, what)
-        call, consts, out_tree = _trace_call(self.fun, static, leaves, in_tree, what)
-        out_avals = as_closed(call).program.out_avals
+        static, diff, leaves, in_tree, call, consts, out_tree, out_avals = self._trace(
+            args, kwargs, what)
         arg_avals = [_shaped(x) for x in leaves]
         user_fwd, user_bwd, nc = self.fwd, self.bwd, len(consts)
         static_args = tuple(static[i] for i in sorted(static))
