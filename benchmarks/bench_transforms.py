@@ -70,6 +70,21 @@ def per_example_grads(batch, repeat):
     return t_vmap, t_loop
 
 
+def jit_per_example_grads(batch, repeat):
+    """``jit(vmap(grad(loss)))``: the same per-example gradients, compiled."""
+    rng = np.random.default_rng(0)
+    params = init(rng)
+    xs = fnp.asarray(rng.standard_normal((batch, 100)).astype(np.float32))
+    ys = fnp.asarray(rng.standard_normal((batch, 1)).astype(np.float32))
+    vg = fnx.vmap(fnx.grad(mlp_loss), in_axes=(None, 0, 0))
+    jvg = fnx.jit(vg)
+    out_j, out_v = jvg(params, xs, ys), vg(params, xs, ys)
+    for k in params:
+        np.testing.assert_allclose(np.asarray(out_j[k]), np.asarray(out_v[k]),
+                                   rtol=1e-4, atol=1e-5)
+    return best_time(lambda: jvg(params, xs, ys), repeat * 3)
+
+
 def grad_overhead(repeat):
     x = fnp.asarray(np.float32(0.5))
     f = fnx.grad(lambda x: fnp.sin(x) * x)
@@ -101,6 +116,7 @@ def main():
     args = parser.parse_args()
     repeat = 3 if args.quick else 7
     t_vmap, t_loop = per_example_grads(args.batch, repeat)
+    t_jit = jit_per_example_grads(args.batch, repeat)
     t_old = None
     if args.compare_broadcast_rule:
         from fnx.core.ops.linalg import dot_general_p
@@ -115,6 +131,8 @@ def main():
     print("|---|---|---|")
     print(f"| vmap(grad(mlp)) batch {args.batch} | {t_vmap * 1e3:.2f} ms | MLP 100-64-1, tanh, "
           f"squared loss, float32, eager |")
+    print(f"| jit(vmap(grad(mlp))) batch {args.batch} | {t_jit * 1e3:.2f} ms | compiled; target "
+          f"<= torch.func 2.4 ms |")
     print(f"| loop of grad(mlp) x {args.batch} | {t_loop * 1e3:.1f} ms | |")
     if t_old is not None:
         print(f"| vmap(grad(mlp)), old broadcasting dot_general batch rule | "

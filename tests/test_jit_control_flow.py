@@ -284,7 +284,9 @@ def test_random_keys_inside_jitted_scan_and_vmap():
         return lax.scan(step, fnp.asarray(0.0), fnp.arange(5))
 
     key = R.PRNGKey(7)
-    _close(fnx.jit(walk)(key), walk(key), tol=0)
+    # the bits are exact; the float transform may differ by an ulp (fma contraction of
+    # u * 2 + lo, whose constants are run-time kernel inputs, see loops.structural_const)
+    _close(fnx.jit(walk)(key), walk(key), tol=1e-6)
     keys = R.split(key, 3)
     np.testing.assert_array_equal(np.asarray(fnx.jit(fnx.vmap(R.bits))(keys)),
                                   np.asarray(fnx.vmap(R.bits)(keys)))

@@ -70,7 +70,8 @@ class Executable:
         def name(x):
             if isinstance(x, Literal):
                 key = f"c{len(ns)}"
-                ns[key] = np.asarray(x.val._buf if type(x.val) is Array else x.val)
+                ns[key] = np.asarray(x.val._buf if type(x.val) is Array else x.val,
+                                     dtype=x.aval.dtype)
                 return key
             if x not in names:
                 names[x] = f"v{len(names)}"
@@ -132,17 +133,26 @@ class Executable:
                     skip.add(id(step))
 
         lines = [f"def run({', '.join(params)}):"]
-        contiguous = set()
-        fresh = set()  # produced by kernels/BLAS: already C-contiguous
+        flat = {}  # value -> name of its flat C-contiguous buffer (what kernels take)
+        fresh = set()  # produced by BLAS: C-contiguous and writeable
+        ns["_flat"] = _flat
 
         def as_kernel_input(v):
-            n = name(v)
-            if v in contiguous or v in fresh:
+            if isinstance(v, Literal):  # a run-time scalar (loops.structural_const)
+                n = name(v)
+                ns[n] = _flat(ns[n])
                 return n
-            contiguous.add(v)
-            # kernels take C-contiguous buffers (0-d arrays always are)
-            lines.append(f"    if not {n}.flags.c_contiguous: {n} = np.ascontiguousarray({n})")
-            return n
+            if v in flat:
+                return flat[v]
+            n = name(v)
+            fn = flat[v] = f"{n}_f"
+            if n in ns:  # a constant: flattened once, here
+                ns[fn] = _flat(ns[n])
+            elif v in fresh:
+                lines.append(f"    {fn} = {n}.reshape(-1)")
+            else:
+                lines.append(f"    {fn} = _flat({n})")
+            return fn
 
         k = 0
         for step in plan.steps:
@@ -153,8 +163,8 @@ class Executable:
                     body = cpu.render(nest)
                     h, disp = cache.load_kernel(body)
                     sig = cache.signature_of(
-                        [(v.aval.ndim, v.aval.dtype) for v in in_vars]
-                        + [(v.aval.ndim, v.aval.dtype) for v in outputs], len(sizes))
+                        [(1, v.aval.dtype) for v in in_vars]
+                        + [(1, v.aval.dtype) for v in outputs], len(sizes))
                     disp = cache.compile_kernel(h, disp, sig)
                 except Exception as err:  # noqa: BLE001
                     shapes = ", ".join(f"{e.primitive.name}:" + ",".join(
@@ -170,13 +180,19 @@ class Executable:
                 ns[kname] = disp
                 ins = [as_kernel_input(v) for v in in_vars]
                 outs = []
+                after = []
                 for v in outputs:
                     on = name(v)
+                    fn = flat[v] = f"{on}_f"
                     dt = f"np.{np.dtype(v.aval.dtype).name}"
-                    lines.append(f"    {on} = np.empty({tuple(v.aval.shape)}, {dt})")
-                    outs.append(on)
-                    fresh.add(v)
+                    shape = tuple(v.aval.shape)
+                    lines.append(f"    {fn} = np.empty({int(np.prod(shape, dtype=np.int64))},"
+                                 f" {dt})")
+                    outs.append(fn)
+                    after.append(f"    {on} = {fn}" if len(shape) == 1 else
+                                 f"    {on} = {fn}.reshape({shape})")
                 lines.append(f"    {kname}({', '.join(map(str, sizes + ins + outs))})")
+                lines += after
                 continue
             if id(step) in skip:
                 continue
@@ -208,6 +224,16 @@ class Executable:
         self.orchestrator = src
         exec(compile(src, "<fnx.jit orchestrator>", "exec"), ns)  # plain Python, no njit
         return ns["run"]
+
+
+def _flat(x):
+    """``x`` as the flat, C-contiguous, writeable buffer a kernel signature expects (a view
+    when it already is one; a copy of broadcast, strided or read-only buffers, which would
+    otherwise make Numba compile another signature)."""
+    f = x.flags
+    if f.c_contiguous and f.writeable:
+        return x.reshape(-1)
+    return np.array(x, order="C").reshape(-1)
 
 
 def _lowered_call(eqn):

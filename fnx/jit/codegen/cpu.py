@@ -13,7 +13,7 @@ import numpy as np
 from .. import scalar
 from ..scalar import npname
 
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
 
 
 def const_src(value, dt):
@@ -93,11 +93,15 @@ def fastmath_flags(nest):
 
 
 def render(nest):
-    """Python source of a module defining ``kernel(n0.., a0.., o0..)`` for ``nest``."""
+    """Python source of a module defining ``kernel(n0.., a0_.., o0_..)`` for ``nest``.
+
+    Every array argument is a flat (1-D, C-contiguous) buffer, indexed with strides computed
+    from the sizes ``n*``: one compiled signature serves every rank that collapses to the
+    same nest (an Adam update of a matrix and of a bias), and no reshape is typed."""
     by = {s.name: s for s in nest.stmts}
     nin, nout = len(nest.inputs), len(nest.outputs)
-    args = ([f"n{i}" for i in range(nest.ndim)] + [f"a{k}" for k in range(nin)]
-            + [f"o{j}" for j in range(nout)])
+    args = ([f"n{i}" for i in range(nest.ndim)] + [f"a{k}_" for k in range(nin)]
+            + [f"o{j}_" for j in range(nout)])
     flags = sorted(fastmath_flags(nest))
     lines = [
         "@numba.njit(cache=True, error_model='numpy', nogil=True, "
@@ -105,10 +109,6 @@ def render(nest):
         f"def kernel({', '.join(args)}):",
     ]
     body = []
-    for k in range(nin):
-        body.append(f"a{k}_ = a{k}.reshape(a{k}.size)")
-    for j in range(nout):
-        body.append(f"o{j}_ = o{j}.reshape(o{j}.size)")
     out_of = {}
     for j, (dt, axes, name, space) in enumerate(nest.outputs):
         out_of.setdefault(name, []).append(j)

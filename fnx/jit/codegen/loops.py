@@ -51,6 +51,21 @@ class LoopNest:
                      [repr(s) for s in self.stmts]))
 
 
+# Float literals emitted into kernel source as constants; every other float literal is passed
+# as a run-time 0-d input, so one kernel serves every batch size and hyperparameter value.
+STRUCTURAL_FLOATS = frozenset({0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, float("inf"),
+                               float("-inf")})
+
+
+def structural_const(v):
+    """Whether the 0-d literal ``v`` is written into the kernel source (ints, bools, and the
+    few float values above, which codegen and LLVM simplify), not passed at run time."""
+    if v.dtype.kind != "f":
+        return True
+    f = float(v.reshape(()))
+    return f != f or f in STRUCTURAL_FLOATS
+
+
 def build(group, plan, outputs):
     """The loop nest of ``group``; ``outputs``: its vars read outside it.
 
@@ -97,6 +112,17 @@ def build(group, plan, outputs):
     def read(x, shape):
         if isinstance(x, Literal):
             v = np.asarray(x.val._buf if hasattr(x.val, "_buf") else x.val)
+            if not structural_const(v):
+                v = v.astype(x.aval.dtype)
+                # a run-time 0-d input: the kernel source (and its compiled code) does not
+                # depend on sizes (a mean's 1/B) or hyperparameters (a learning rate)
+                key = ("lit", v.dtype.str, v.tobytes())
+                if key not in loads:
+                    k = len(inputs)
+                    inputs.append((v.dtype.str, ()))
+                    input_vars.append(x)
+                    loads[key] = new("load", v.dtype, args=(k,))
+                return loads[key].name
             return new("const", v.dtype, value=v.reshape(()).item()).name
         if x in group.internal:
             return env[x]
@@ -213,4 +239,4 @@ def _collapse(nest, sizes):
     sizes[:] = [int(np.prod([sizes[a] for a in g], dtype=np.int64)) for g in groups]
 
 
-__all__ = ["Group", "LoopNest", "Stmt", "build"]
+__all__ = ["Group", "LoopNest", "Stmt", "build", "structural_const"]
