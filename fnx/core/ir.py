@@ -276,6 +276,18 @@ class StagingTrace(Trace):
         return out_tracers if primitive.multiple_results else out_tracers[0]
 
 
+def substitute_inputs(program, in_binders, subst):
+    """``program`` taking ``in_binders``, with every read of a Var in ``subst`` replaced by
+    its value there (a Var or a Literal)."""
+
+    def sub(x):
+        return subst.get(x, x) if isinstance(x, Var) else x
+
+    eqns = [Eqn(e.primitive, [sub(x) for x in e.inputs], e.params, e.out_binders)
+            for e in program.eqns]
+    return Program(in_binders, eqns, [sub(x) for x in program.outs])
+
+
 def _inline_scalar_literals(program, consts):
     """Turn scalar constants into Literals so the printed IR and the fused kernels see values."""
     keep_binders, keep_consts, lits = [], [], {}
@@ -286,14 +298,7 @@ def _inline_scalar_literals(program, consts):
         else:
             keep_binders.append(v)
             keep_consts.append(val)
-
-    def sub(x):
-        return lits.get(x, x) if isinstance(x, Var) else x
-
-    eqns = [Eqn(e.primitive, [sub(x) for x in e.inputs], e.params, e.out_binders)
-            for e in program.eqns]
-    new = Program(keep_binders + program.in_binders[n_consts:], eqns,
-                  [sub(x) for x in program.outs])
+    new = substitute_inputs(program, keep_binders + program.in_binders[n_consts:], lits)
     return new, keep_consts
 
 

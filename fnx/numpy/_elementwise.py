@@ -278,25 +278,21 @@ def hypot(x1, x2, /):
     return sqrt(x1 * x1 + x2 * x2)
 
 
-def isfinite(x, /):
-    x = to_array(x)
-    if x.dtype.kind in "biu":
-        return full_like(x, True, dtype=dtypes.bool_)
-    return ew.is_finite_p.bind(x)
+def _float_test(op, prim, integer_result):
+    def fn(x, /):
+        x = to_array(x)
+        if x.dtype.kind in "biu":
+            return full_like(x, integer_result, dtype=dtypes.bool_)
+        return prim.bind(x)
+
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise ``{op}`` (always {integer_result} for integers and booleans)."
+    return fn
 
 
-def isnan(x, /):
-    x = to_array(x)
-    if x.dtype.kind in "biu":
-        return full_like(x, False, dtype=dtypes.bool_)
-    return ew.is_nan_p.bind(x)
-
-
-def isinf(x, /):
-    x = to_array(x)
-    if x.dtype.kind in "biu":
-        return full_like(x, False, dtype=dtypes.bool_)
-    return ew.is_inf_p.bind(x)
+isfinite = _float_test("isfinite", ew.is_finite_p, True)
+isnan = _float_test("isnan", ew.is_nan_p, False)
+isinf = _float_test("isinf", ew.is_inf_p, False)
 
 
 def signbit(x, /):

@@ -117,22 +117,22 @@ def _axes_sizes(op, x, s, axes):
     return axes, tuple(int(v) if v != -1 else x.shape[a] for v, a in zip(s, axes))
 
 
+def _c2c_n(op, x, s, axes, norm, inverse):
+    x = _complex(op, x)
+    axes, s = _axes_sizes(op, x, s, axes)
+    for a, n in zip(axes, s):
+        x = _c2c(op, x, n, a, norm, inverse)
+    return x
+
+
 def fftn(x, /, *, s=None, axes=None, norm="backward"):
     """N-dimensional discrete Fourier transform over ``axes``."""
-    x = _complex("fftn", x)
-    axes, s = _axes_sizes("fftn", x, s, axes)
-    for a, n in zip(axes, s):
-        x = _c2c("fftn", x, n, a, norm, inverse=False)
-    return x
+    return _c2c_n("fftn", x, s, axes, norm, inverse=False)
 
 
 def ifftn(x, /, *, s=None, axes=None, norm="backward"):
     """N-dimensional inverse discrete Fourier transform over ``axes``."""
-    x = _complex("ifftn", x)
-    axes, s = _axes_sizes("ifftn", x, s, axes)
-    for a, n in zip(axes, s):
-        x = _c2c("ifftn", x, n, a, norm, inverse=True)
-    return x
+    return _c2c_n("ifftn", x, s, axes, norm, inverse=True)
 
 
 def rfft(x, /, *, n=None, axis=-1, norm="backward"):

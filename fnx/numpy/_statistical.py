@@ -55,20 +55,20 @@ def prod(x, /, *, axis=None, dtype=None, keepdims=False):
     return _reduce(red.reduce_prod_p, x, axis, keepdims)
 
 
-def max(x, /, *, axis=None, keepdims=False):  # noqa: A001
+def _extremum(name, prim, bool_prim, x, axis, keepdims):
     x = to_array(x)
-    _check_nonempty("max", x, axis)
-    if x.dtype.kind == "b":
-        return _reduce(red.reduce_or_p, x, axis, keepdims)
-    return _reduce(red.reduce_max_p, x, axis, keepdims)
+    _check_nonempty(name, x, axis)
+    return _reduce(bool_prim if x.dtype.kind == "b" else prim, x, axis, keepdims)
+
+
+def max(x, /, *, axis=None, keepdims=False):  # noqa: A001
+    """Maximum over ``axis`` (all axes when None); ``any`` for booleans."""
+    return _extremum("max", red.reduce_max_p, red.reduce_or_p, x, axis, keepdims)
 
 
 def min(x, /, *, axis=None, keepdims=False):  # noqa: A001
-    x = to_array(x)
-    _check_nonempty("min", x, axis)
-    if x.dtype.kind == "b":
-        return _reduce(red.reduce_and_p, x, axis, keepdims)
-    return _reduce(red.reduce_min_p, x, axis, keepdims)
+    """Minimum over ``axis`` (all axes when None); ``all`` for booleans."""
+    return _extremum("min", red.reduce_min_p, red.reduce_and_p, x, axis, keepdims)
 
 
 def _check_nonempty(op, x, axis):

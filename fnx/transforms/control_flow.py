@@ -35,7 +35,7 @@ from ..core.ad_util import Zero, add_tangents, instantiate, is_undefined
 from ..core.array import Array, wrap
 from ..core.devices import array_module
 from ..core.errors import DTypeError, ShapeError, TraceError
-from ..core.ir import Var
+from ..core.ir import Var, to_shaped
 from ..core.primitive import Primitive
 from ..core.pytree import tree_flatten, tree_unflatten
 from ..core.tracing import Tracer, get_aval
@@ -52,11 +52,6 @@ INDEX_DTYPE = np.dtype(np.int32)
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _shaped(x):
-    aval = get_aval(x)
-    return ShapedArray(aval.shape, aval.dtype)
 
 
 def _as_arrays(leaves, what):
@@ -279,7 +274,7 @@ cond_p.transpose = _cond_transpose
 def _trace_branches(funs, operands, what):
     leaves, in_tree = tree_flatten(tuple(operands))
     leaves = _as_arrays(leaves, what)
-    avals = [_shaped(x) for x in leaves]
+    avals = [to_shaped(x) for x in leaves]
     traced = [_trace_fun(f, in_tree, avals, what) for f in funs]
     out_tree = traced[0][2]
     for i, (prog, _, tree) in enumerate(traced):
@@ -293,7 +288,7 @@ def _trace_branches(funs, operands, what):
                             f".astype() or broadcast so they agree")
     # Every branch takes all branches' constants followed by the operands.
     all_consts = [c for _, consts, _ in traced for c in consts]
-    const_avals = [_shaped(c) for c in all_consts]
+    const_avals = [to_shaped(c) for c in all_consts]
     branches, start = [], 0
     for prog, consts, _ in traced:
         def fun(*args, prog=prog, start=start, n=len(consts)):
@@ -408,7 +403,7 @@ def _while_jvp(primals, tangents, *, cond_program, body_program, cond_nconsts, b
                         cond_program=cond_jvp, body_program=body_jvp,
                         cond_nconsts=cond_nconsts, body_nconsts=nb + nbt)
     it = iter(outs[nk:])
-    return outs[:nk], [next(it) if nz else Zero(_shaped(p)) for nz, p in zip(carry_nz, init)]
+    return outs[:nk], [next(it) if nz else Zero(to_shaped(p)) for nz, p in zip(carry_nz, init)]
 
 
 def _while_batch(axis_size, args, dims, *, cond_program, body_program, cond_nconsts,
@@ -517,7 +512,7 @@ def while_loop(cond_fun, body_fun, init_val):
     """
     leaves, in_tree = tree_flatten(init_val)
     leaves = _as_arrays(leaves, "while_loop")
-    avals = [_shaped(x) for x in leaves]
+    avals = [to_shaped(x) for x in leaves]
     arg_tree = tree_flatten((init_val,))[1]  # the functions take the carry as one argument
     cond_prog, cond_consts, cond_tree = _trace_fun(cond_fun, arg_tree, avals, "while_loop")
     pred = out_avals(cond_prog)
@@ -621,8 +616,8 @@ def _scan_jvp(primals, tangents, *, program, num_consts, num_carry, length, reve
         reverse=reverse, unroll=unroll)
     carry, carry_t, ys, ys_t = _split(outs, nk, nkt, ny)
     ct_it, yt_it = iter(carry_t), iter(ys_t)
-    out_t = [next(ct_it) if nz else Zero(_shaped(c)) for nz, c in zip(carry_nz, carry)]
-    out_t += [next(yt_it) if nz else Zero(_shaped(y)) for nz, y in zip(ys_nz, ys)]
+    out_t = [next(ct_it) if nz else Zero(to_shaped(c)) for nz, c in zip(carry_nz, carry)]
+    out_t += [next(yt_it) if nz else Zero(to_shaped(y)) for nz, y in zip(ys_nz, ys)]
     return carry + ys, out_t
 
 
@@ -819,7 +814,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         raise ValueError("scan: xs is None (or empty), so pass length= to set the number of "
                          "iterations")
     length = lengths.pop()
-    carry_avals = [_shaped(x) for x in init_leaves]
+    carry_avals = [to_shaped(x) for x in init_leaves]
     x_avals = [ShapedArray(get_aval(x).shape[1:], get_aval(x).dtype) for x in xs_leaves]
     n_carry = len(init_leaves)
     store = []

@@ -26,7 +26,8 @@ Conventions (all lists are flat, one entry per non-constant program input/output
 
 from ..core.abstract import ShapedArray
 from ..core.ad_util import UndefinedPrimal, Zero, instantiate as instantiate_zero
-from ..core.ir import ClosedProgram, Eqn, Program, Var, eval_program, make_program, typecheck
+from ..core.ir import (ClosedProgram, Program, Var, eval_program, make_program,
+                       substitute_inputs, typecheck)
 from ..core.tracing import Tracer
 from .jvp import jvp_flat
 from .partial_eval import PartialVal, backward_pass, partial_eval_flat
@@ -210,14 +211,7 @@ def _close_unknown(prog, res_vals):
             seen[id(val)] = v
             res_vars.append(v)
             residuals.append(val)
-
-    def sub(x):
-        return subst.get(x, x) if isinstance(x, Var) else x
-
-    eqns = [Eqn(e.primitive, [sub(x) for x in e.inputs], e.params, e.out_binders)
-            for e in prog.eqns]
-    new = Program(const_vars + res_vars + prog.in_binders[n_res:], eqns,
-                  [sub(x) for x in prog.outs])
+    new = substitute_inputs(prog, const_vars + res_vars + prog.in_binders[n_res:], subst)
     typecheck(new)
     return ClosedProgram(new, const_vals), residuals
 

@@ -300,16 +300,22 @@ def _expand_batch(mask, updates_aval):
     return broadcast_in_dim(mask, updates_aval.shape, tuple(range(nb)))
 
 
+def _scatter_linear_jvp_for(prim):
+    """The jvp of a scatter linear in (operand, updates) jointly: the same scatter of the
+    tangents."""
+
+    def jvp(primals, tangents, *, oob):
+        operand, indices, updates = primals
+        t_op, _, t_upd = tangents
+        ans = prim.bind(operand, indices, updates, oob=oob)
+        if type(t_op) is Zero and type(t_upd) is Zero:
+            return ans, Zero(_aval(ans))
+        return ans, prim.bind(instantiate(t_op), indices, instantiate(t_upd), oob=oob)
+
+    return jvp
+
+
 # scatter (set): linear in (operand, updates) jointly.
-def _scatter_jvp(primals, tangents, *, oob):
-    operand, indices, updates = primals
-    t_op, _, t_upd = tangents
-    ans = scatter_p.bind(operand, indices, updates, oob=oob)
-    if type(t_op) is Zero and type(t_upd) is Zero:
-        return ans, Zero(_aval(ans))
-    return ans, scatter_p.bind(instantiate(t_op), indices, instantiate(t_upd), oob=oob)
-
-
 def _scatter_transpose(ct, operand, indices, updates, *, oob):
     if is_undefined(indices):
         raise TypeError("scatter: the indices cannot be a linear input")
@@ -325,20 +331,12 @@ def _scatter_transpose(ct, operand, indices, updates, *, oob):
     return [ct_op, None, ct_upd]
 
 
-scatter_p.jvp = _scatter_jvp
+scatter_p.jvp = _scatter_linear_jvp_for(scatter_p)
 scatter_p.linear = True
 scatter_p.transpose = _scatter_transpose
 
 
-def _scatter_add_jvp(primals, tangents, *, oob):
-    operand, indices, updates = primals
-    t_op, _, t_upd = tangents
-    ans = scatter_add_p.bind(operand, indices, updates, oob=oob)
-    if type(t_op) is Zero and type(t_upd) is Zero:
-        return ans, Zero(_aval(ans))
-    return ans, scatter_add_p.bind(instantiate(t_op), indices, instantiate(t_upd), oob=oob)
-
-
+# scatter_add: linear in (operand, updates) jointly.
 def _scatter_add_transpose(ct, operand, indices, updates, *, oob):
     if is_undefined(indices):
         raise TypeError("scatter_add: the indices cannot be a linear input")
@@ -347,7 +345,7 @@ def _scatter_add_transpose(ct, operand, indices, updates, *, oob):
             gather_p.bind(ct, indices, oob=oob) if is_undefined(updates) else None]
 
 
-scatter_add_p.jvp = _scatter_add_jvp
+scatter_add_p.jvp = _scatter_linear_jvp_for(scatter_add_p)
 scatter_add_p.linear = True
 scatter_add_p.transpose = _scatter_add_transpose
 
