@@ -183,15 +183,15 @@ def _ref_lgamma(x, out, statics):
 
 
 def _ref_digamma(x, out, statics):
-    from fnx.core.ops.elementwise import _digamma_ufunc
+    from fnx.core.ops import _scalar_special
 
-    return out.type(_digamma_ufunc(np.float64(x)))
+    return out.type(_scalar_special.digamma(float(x)))
 
 
 def _ref_erf_inv(x, out, statics):
-    from fnx.core.ops.elementwise import _erf_inv_ufunc
+    from fnx.core.ops import _scalar_special
 
-    return out.type(_erf_inv_ufunc(np.float64(x)))
+    return out.type(_scalar_special.erf_inv(float(x)))
 
 
 def _ref_logistic(x, out, statics):

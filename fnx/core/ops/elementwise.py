@@ -200,35 +200,36 @@ def _rsqrt_impl(x):
 rsqrt_p = _unary("rsqrt", _rsqrt_impl, "(1 / sqrt({0}))", lambda t, ans, x: t * (ans / x) * -0.5)
 cbrt_p = _unary("cbrt", np.cbrt, "cbrt({0})", lambda t, ans, x: t / (3 * ans * ans), "float")
 
-# erf / lgamma / digamma / erf_inv are not in NumPy; these Numba ufuncs are the eager kernels.
+# erf / lgamma / digamma / erf_inv are not in NumPy: Numba ufuncs are their eager kernels,
+# built (or loaded from Numba's cache) on first use so that `import fnx` stays fast.
 _F = ["float32(float32)", "float64(float64)"]
 
 
-@numba.vectorize(_F, cache=True)
-def _erf_ufunc(x):
+def _erf_scalar(x):
     return math.erf(x)
 
 
-@numba.vectorize(_F, cache=True)
-def _lgamma_ufunc(x):
+def _lgamma_scalar(x):
     return math.lgamma(x)
 
 
-@numba.vectorize(_F, cache=True)
-def _digamma_ufunc(x):
+def _digamma_scalar(x):
     return _scalar_special.digamma(x)
 
 
-@numba.vectorize(_F, cache=True)
-def _erf_inv_ufunc(y):
+def _erf_inv_scalar(y):
     return _scalar_special.erf_inv(y)
 
 
-def _numba_unary(ufunc):
+def _numba_unary(scalar_fn):
+    ufunc = []
+
     def impl(x):
+        if not ufunc:
+            ufunc.append(numba.vectorize(_F, cache=True)(scalar_fn))
         if x.dtype == np.float16:
-            return ufunc(x.astype(np.float32)).astype(np.float16)
-        return ufunc(x) if isinstance(x, np.ndarray) else _cuda_fallback(ufunc, x)
+            return ufunc[0](x.astype(np.float32)).astype(np.float16)
+        return ufunc[0](x) if isinstance(x, np.ndarray) else _cuda_fallback(ufunc[0], x)
 
     return impl
 
@@ -241,14 +242,14 @@ def _cuda_fallback(ufunc, x):
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-erf_p = _unary("erf", _numba_unary(_erf_ufunc), "erf({0})",
+erf_p = _unary("erf", _numba_unary(_erf_scalar), "erf({0})",
                lambda t, ans, x: t * (_TWO_OVER_SQRT_PI * exp_p.bind(-(x * x))), "float")
-erf_inv_p = _unary("erf_inv", _numba_unary(_erf_inv_ufunc), "erf_inv({0})",
+erf_inv_p = _unary("erf_inv", _numba_unary(_erf_inv_scalar), "erf_inv({0})",
                    lambda t, ans, x: t * ((math.sqrt(math.pi) / 2) * exp_p.bind(ans * ans)),
                    "float")
-lgamma_p = _unary("lgamma", _numba_unary(_lgamma_ufunc), "lgamma({0})",
+lgamma_p = _unary("lgamma", _numba_unary(_lgamma_scalar), "lgamma({0})",
                   lambda t, ans, x: t * digamma_p.bind(x), "float")
-digamma_p = _unary("digamma", _numba_unary(_digamma_ufunc), "digamma({0})", None, "float")
+digamma_p = _unary("digamma", _numba_unary(_digamma_scalar), "digamma({0})", None, "float")
 digamma_p.differentiable = False  # polygamma(1) is not a primitive yet
 
 # Nonsmooth ops: sign, floor, ceil, round have zero derivative almost everywhere.
