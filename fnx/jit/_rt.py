@@ -2,6 +2,11 @@
 
 Inlined at the Numba IR level so they vectorize inside the caller's loop. Bump
 ``RT_VERSION`` whenever a result can change: Numba's cache does not see edits here.
+
+The CUDA backend emits the Python source of the plain scalar helpers here (``codegen.cuda
+._SHARED``: idiv, irem, ipow, fmax_nan, fmin_nan, shl, shr, digamma, erf_inv) as its device
+functions, so those must stay code that ``numba.cuda`` compiles too (``math.*``, no
+intrinsics); edits reach CUDA kernels through their source hash.
 """
 
 import numpy as np

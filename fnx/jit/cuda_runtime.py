@@ -162,11 +162,10 @@ class SimBackend:
     def empty(self, shape, dtype):
         return cuda().device_array(tuple(shape), np.dtype(dtype))
 
-    def contiguous(self, x):
-        return self.const(x) if isinstance(x, (np.ndarray, np.generic)) else x
-
     def on_device(self, x):
         return self.const(x) if isinstance(x, (np.ndarray, np.generic)) else x
+
+    contiguous = on_device  # its device buffers are made contiguous where they are created
 
     def const(self, host):
         return cuda().to_device(np.ascontiguousarray(host))

@@ -1,5 +1,8 @@
 """Program -> executable: passes, fusion plan, one Numba kernel per fused group, and a generated
-plain-Python orchestrator that allocates outputs, calls the kernels, BLAS and eager impls."""
+plain-Python orchestrator that allocates outputs, calls the kernels, BLAS and eager impls.
+
+The orchestrator builder serves both backends: ``Executable`` (CPU) and its subclass
+``codegen.cuda.CudaExecutable`` differ only in the hook methods."""
 
 import functools
 import warnings
@@ -40,7 +43,17 @@ _executables = weakref.WeakKeyDictionary()  # Program -> {n_baked: Executable}
 
 
 class Executable:
-    """``run(*buffers) -> list of buffers``; ``ir``, ``plan``, ``sources``, ``orchestrator``."""
+    """``run(*buffers) -> list of buffers``; ``ir``, ``plan``, ``kernels``, ``source``,
+    ``orchestrator``.
+
+    ``_build`` writes the orchestrator for every backend: which values must exist as buffers,
+    kernel launches with their inputs and outputs, matrix products, opaque primitives. What a
+    backend does differently lives in the hook methods below (this class: NumPy buffers and
+    Numba CPU kernels); ``codegen.cuda.CudaExecutable`` overrides them for GPU buffers."""
+
+    device = "cpu"
+    _target = ""  # in compile errors: the backend (" for CUDA")
+    _filename = "<fnx.jit orchestrator>"
 
     def __init__(self, program, consts):
         self.program = passes.optimize(program)
@@ -60,18 +73,88 @@ class Executable:
         parts = [f"# kernel {i}\n{s}" for i, s in enumerate(self.kernel_sources)]
         return "\n".join(parts + ["# orchestrator\n" + self.orchestrator])
 
-    def _build(self, consts):
-        program, plan = self.program, self.plan
+    # --- backend hooks (NumPy buffers, Numba CPU kernels) -------------------------------------
+
+    def _namespace(self):
+        """The orchestrator's globals before any constant is added."""
         from ..core.ops.linalg import _dot_general_impl
 
-        names, ns = {}, {"np": np, "_dot_general_impl": _dot_general_impl}
+        return {"np": np, "_dot_general_impl": _dot_general_impl, "_flat": _flat}
+
+    def _literal(self, x):
+        """The buffer of Literal ``x``."""
+        return np.asarray(x.val._buf if type(x.val) is Array else x.val, dtype=x.aval.dtype)
+
+    def _constant(self, c):
+        """The buffer of a baked-in constant (an Array or host value)."""
+        buf = c._buf if type(c) is Array else np.asarray(c)
+        return buf if buf.flags.c_contiguous else np.ascontiguousarray(buf)
+
+    def _prologue(self, params):
+        """Orchestrator lines run first on the run-time inputs ``params``."""
+        return []
+
+    def _compile(self, nest):
+        """The callable kernel ``k(n0.., a0.., o0..)`` of a loop nest (its source recorded)."""
+        body = cpu.render(nest)
+        h, disp = cache.load_kernel(body)
+        sig = cache.signature_of([(1, np.dtype(dt)) for dt, _ in nest.inputs]
+                                 + [(1, np.dtype(o[0])) for o in nest.outputs], nest.ndim)
+        disp = cache.compile_kernel(h, disp, sig)
+        self.kernel_sources.append(body)
+        self.kernel_hashes.append(h)
+        return disp
+
+    def _kernel_arg(self, n, how, ns, lines):
+        """The name of the kernel-ready buffer of value ``n``; ``how``: 'literal' (a run-time
+        scalar, its own constant), 'const' (a constant in ``ns``), 'fresh' (a C-contiguous,
+        writeable matmul result) or 'other'. Kernels take flat C-contiguous buffers."""
+        if how == "literal":
+            ns[n] = _flat(ns[n])
+            return n
+        fn = f"{n}_f"
+        if how == "const":  # flattened once, here
+            ns[fn] = _flat(ns[n])
+        elif how == "fresh":
+            lines.append(f"    {fn} = {n}.reshape(-1)")
+        else:
+            lines.append(f"    {fn} = _flat({n})")
+        return fn
+
+    def _output(self, v, n, lines):
+        """Allocate kernel output ``v`` named ``n``: ``(kernel argument, lines after the
+        launch)``."""
+        fn = f"{n}_f"
+        shape = tuple(v.aval.shape)
+        lines.append(f"    {fn} = np.empty({int(np.prod(shape, dtype=np.int64))}, "
+                     f"np.{np.dtype(v.aval.dtype).name})")
+        return fn, [f"    {n} = {fn}" if len(shape) == 1 else f"    {n} = {fn}.reshape({shape})"]
+
+    def _blas_call(self, eqn, ins, transposed=False):
+        return _blas_call(eqn, ins, transposed)
+
+    def _call(self, eqn, fname, ins, ns):
+        """Source calling opaque ``eqn`` (its callable stored as ``ns[fname]``)."""
+        ns[fname] = _lowered_call(eqn)
+        return f"{fname}({', '.join(ins)})"
+
+    def _warn_fallback(self, eqn):
+        if eqn.primitive.name not in _warned:
+            _warned.add(eqn.primitive.name)
+            warnings.warn(f"fnx.jit: primitive '{eqn.primitive.name}' has no compiled "
+                          f"lowering; it runs its eager implementation", stacklevel=5)
+
+    # --- the orchestrator ---------------------------------------------------------------------
+
+    def _build(self, consts):
+        program, plan = self.program, self.plan
+        names, ns = {}, self._namespace()
         n_consts = len(consts)
 
         def name(x):
             if isinstance(x, Literal):
                 key = f"c{len(ns)}"
-                ns[key] = np.asarray(x.val._buf if type(x.val) is Array else x.val,
-                                     dtype=x.aval.dtype)
+                ns[key] = self._literal(x)
                 return key
             if x not in names:
                 names[x] = f"v{len(names)}"
@@ -80,30 +163,24 @@ class Executable:
         params = []
         for i, v in enumerate(program.in_binders):
             if i < n_consts:
-                c = consts[i]
-                buf = c._buf if type(c) is Array else np.asarray(c)
-                ns[name(v)] = buf if buf.flags.c_contiguous else np.ascontiguousarray(buf)
+                ns[name(v)] = self._constant(consts[i])
             else:
                 params.append(name(v))
 
         # which values must exist as buffers (reverse sweep; lazy views only when read)
         needed = {x for x in program.outs if isinstance(x, Var)}
         skip = set()
-        group_reads = {}
         for step in reversed(plan.steps):
             if isinstance(step, fusion.Group):
-                reads = set()
                 for e in step.eqns:
                     for x in e.inputs:
                         if not isinstance(x, Var) or x in step.internal:
                             continue
                         lz = plan.lazy.get(x)
                         if lz is None:
-                            reads.add(x)
+                            needed.add(x)
                         elif isinstance(lz.src, Var) and lz.iota is None:
-                            reads.add(lz.src)
-                group_reads[id(step)] = reads
-                needed |= reads
+                            needed.add(lz.src)
             else:
                 outs = step.eqn.out_binders
                 if outs and outs[0] in plan.lazy and outs[0] not in needed:
@@ -128,31 +205,22 @@ class Executable:
                 x = step.eqn.inputs[0]
                 src = plan.producer.get(x) if isinstance(x, Var) else None
                 if isinstance(src, fusion.Call) and src.how == "blas" and uses.get(x) == 1 \
-                        and _blas_call(src.eqn, ["a", "b"], transposed=True) is not None:
+                        and self._blas_call(src.eqn, ["a", "b"], transposed=True) is not None:
                     blas_t[id(src)] = step.eqn.out_binders[0]
                     skip.add(id(step))
 
-        lines = [f"def run({', '.join(params)}):"]
-        flat = {}  # value -> name of its flat C-contiguous buffer (what kernels take)
+        lines = [f"def run({', '.join(params)}):"] + self._prologue(params)
+        flat = {}  # value -> name of its kernel-ready buffer
         fresh = set()  # produced by BLAS: C-contiguous and writeable
-        ns["_flat"] = _flat
 
         def as_kernel_input(v):
             if isinstance(v, Literal):  # a run-time scalar (loops.structural_const)
+                return self._kernel_arg(name(v), "literal", ns, lines)
+            if v not in flat:
                 n = name(v)
-                ns[n] = _flat(ns[n])
-                return n
-            if v in flat:
-                return flat[v]
-            n = name(v)
-            fn = flat[v] = f"{n}_f"
-            if n in ns:  # a constant: flattened once, here
-                ns[fn] = _flat(ns[n])
-            elif v in fresh:
-                lines.append(f"    {fn} = {n}.reshape(-1)")
-            else:
-                lines.append(f"    {fn} = _flat({n})")
-            return fn
+                how = "const" if n in ns else "fresh" if v in fresh else "other"
+                flat[v] = self._kernel_arg(n, how, ns, lines)
+            return flat[v]
 
         k = 0
         for step in plan.steps:
@@ -160,37 +228,25 @@ class Executable:
                 outputs = [v for e in step.eqns for v in e.out_binders if v in needed]
                 try:
                     nest, in_vars, sizes = loops.build(step, plan, outputs)
-                    body = cpu.render(nest)
-                    h, disp = cache.load_kernel(body)
-                    sig = cache.signature_of(
-                        [(1, v.aval.dtype) for v in in_vars]
-                        + [(1, v.aval.dtype) for v in outputs], len(sizes))
-                    disp = cache.compile_kernel(h, disp, sig)
+                    kern = self._compile(nest)
                 except Exception as err:  # noqa: BLE001
                     shapes = ", ".join(f"{e.primitive.name}:" + ",".join(
                         x.aval.str_short() for x in e.inputs) for e in step.eqns)
                     raise CompileError(
-                        f"fnx.jit could not compile fused group {step.describe()} "
+                        f"fnx.jit could not compile fused group {step.describe()}{self._target} "
                         f"(inputs {shapes}): {type(err).__name__}: {err}. This is an fnx bug; "
                         f"please report it with this message.") from err
-                self.kernel_sources.append(body)
-                self.kernel_hashes.append(h)
                 kname = f"_k{k}"
                 k += 1
-                ns[kname] = disp
+                ns[kname] = kern
                 ins = [as_kernel_input(v) for v in in_vars]
                 outs = []
                 after = []
                 for v in outputs:
-                    on = name(v)
-                    fn = flat[v] = f"{on}_f"
-                    dt = f"np.{np.dtype(v.aval.dtype).name}"
-                    shape = tuple(v.aval.shape)
-                    lines.append(f"    {fn} = np.empty({int(np.prod(shape, dtype=np.int64))},"
-                                 f" {dt})")
-                    outs.append(fn)
-                    after.append(f"    {on} = {fn}" if len(shape) == 1 else
-                                 f"    {on} = {fn}.reshape({shape})")
+                    arg, tail = self._output(v, name(v), lines)
+                    flat[v] = arg
+                    outs.append(arg)
+                    after += tail
                 lines.append(f"    {kname}({', '.join(map(str, sizes + ins + outs))})")
                 lines += after
                 continue
@@ -204,25 +260,21 @@ class Executable:
             if step.how == "blas" and id(step) in blas_t:
                 tv = blas_t[id(step)]
                 lhs = name(tv)
-                call = _blas_call(eqn, ins, transposed=True)
+                call = self._blas_call(eqn, ins, transposed=True)
                 fresh.add(tv)
             elif step.how == "blas":
-                call = _blas_call(eqn, ins)
+                call = self._blas_call(eqn, ins)
                 fresh.update(eqn.out_binders)
             else:
-                if step.how == "fallback" and eqn.primitive.name not in _warned:
-                    _warned.add(eqn.primitive.name)
-                    warnings.warn(f"fnx.jit: primitive '{eqn.primitive.name}' has no compiled "
-                                  f"lowering; it runs its eager implementation", stacklevel=4)
-                fname = f"_impl{len(ns)}"
-                ns[fname] = _lowered_call(eqn)
-                call = f"{fname}({', '.join(ins)})"
+                if step.how == "fallback":
+                    self._warn_fallback(eqn)
+                call = self._call(eqn, f"_impl{len(ns)}", ins, ns)
             lines.append(f"    {lhs} = {call}")
         outs = [name(x) for x in program.outs]
         lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         src = "\n".join(lines) + "\n"
         self.orchestrator = src
-        exec(compile(src, "<fnx.jit orchestrator>", "exec"), ns)  # plain Python, no njit
+        exec(compile(src, self._filename, "exec"), ns)  # plain Python, no njit
         return ns["run"]
 
 
@@ -248,24 +300,40 @@ def _lowered_call(eqn):
     return functools.partial(eqn.primitive.impl, **eqn.params)
 
 
+def matmul_form(eqn):
+    """How dot_general ``eqn`` maps onto a matrix product: ``('mm', ta, tb)`` for 2-D x 2-D
+    (``ta``/``tb``: that operand enters transposed), ``('mv',)``, ``('vm',)``, ``('vv',)``, or
+    None (batch dimensions or other contractions: the general impl)."""
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    a, b = eqn.inputs
+    if lb:
+        return None
+    if a.aval.ndim == 2 and b.aval.ndim == 2:
+        return ("mm", lc == (0,), rc == (1,))
+    if a.aval.ndim == 2 and b.aval.ndim == 1 and lc == (1,):
+        return ("mv",)
+    if a.aval.ndim == 1 and b.aval.ndim == 2 and rc == (0,):
+        return ("vm",)
+    if a.aval.ndim == 1 and b.aval.ndim == 1:
+        return ("vv",)
+    return None
+
+
 def _blas_call(eqn, ins, transposed=False):
     """Source of a dot_general through np.matmul; ``transposed``: of its 2-D transpose
     (None when that form is not available)."""
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    a, b = eqn.inputs
-    if not lb and a.aval.ndim == 2 and b.aval.ndim == 2:
-        ta = ".T" if lc == (0,) else ""
-        tb = ".T" if rc == (1,) else ""
+    form = matmul_form(eqn)
+    if form is not None and form[0] == "mm":
+        ta = ".T" if form[1] else ""
+        tb = ".T" if form[2] else ""
         if transposed:  # (A' B')^T = B'^T A'^T
             return f"np.matmul({ins[1]}{'' if tb else '.T'}, {ins[0]}{'' if ta else '.T'})"
         return f"np.matmul({ins[0]}{ta}, {ins[1]}{tb})"
     if transposed:
         return None
-    if not lb and a.aval.ndim == 2 and b.aval.ndim == 1 and lc == (1,):
+    if form is not None and form[0] in ("mv", "vm"):
         return f"np.matmul({ins[0]}, {ins[1]})"
-    if not lb and a.aval.ndim == 1 and b.aval.ndim == 2 and rc == (0,):
-        return f"np.matmul({ins[0]}, {ins[1]})"
-    if not lb and a.aval.ndim == 1 and b.aval.ndim == 1:
+    if form is not None:
         return f"np.asarray(np.dot({ins[0]}, {ins[1]}))"
     return (f"_dot_general_impl({ins[0]}, {ins[1]}, "
             f"dimension_numbers={eqn.params['dimension_numbers']!r})")

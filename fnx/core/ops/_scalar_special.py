@@ -1,5 +1,7 @@
-"""Scalar special functions in Numba, written once and used twice: by the eager ufuncs of
-``elementwise.py`` (``numba.vectorize``) and by jit's fused CPU kernels (``fnx.jit._rt``).
+"""Scalar special functions in Numba, written once and used three times: by the eager ufuncs of
+``elementwise.py`` (``numba.vectorize``), by jit's fused CPU kernels (``fnx.jit._rt``), and, as
+source text, by jit's CUDA kernels (``fnx.jit.codegen.cuda`` emits each function's Python body
+as a ``cuda.jit(device=True)`` helper, so keep them plain ``math.*`` code).
 
 They are ``inline="always"`` njit functions, so each caller compiles them into its own loop.
 Bump ``fnx.jit._rt.RT_VERSION`` when a result here can change (Numba's caches do not see

@@ -13,32 +13,40 @@ The same ``loops.LoopNest`` the CPU backend consumes becomes one of two kernels:
   visible to every thread for the next pass (softmax, logsumexp, cross-entropy).
 
 Buffers are passed flat (1-D views of C-contiguous arrays); broadcasting is index arithmetic
-from the sizes ``n0..``. Transcendentals use ``math.*`` (CUDA libdevice), constants are typed
-(``np.float32(c)``), and small device helpers (NaN-propagating max, C-style integer division,
-...) are emitted into the kernel module that uses them.
+from the sizes ``n0..``. Statements and the pass structure of a row come from
+``loops.Emitter`` (shared with the CPU backend). Transcendentals use ``math.*`` (CUDA
+libdevice), constants are typed (``np.float32(c)``), and small device helpers (NaN-propagating
+max, C-style integer division, digamma, ...) are emitted into the kernel module that uses
+them; those the CPU backend also has are the source text of its ``fnx.jit._rt`` functions.
 
 Kernel modules are written to ``<fnx cache dir>/cuda/fnx_cuda_<sha256>.py`` and imported (never
 exec'd), so Numba's ``cache=True`` can keep the PTX between processes on a real GPU.
 
 Entry points: ``compile_nest(nest) -> CudaKernel`` (callable as ``k(n0.., a0.., o0..)``, the
-CPU dispatcher's convention, on GPU buffers) and ``CudaExecutable(program, consts)`` (the CUDA
-twin of ``executable.Executable``: same attributes, ``run(*gpu_buffers)``).
+CPU dispatcher's convention, on GPU buffers) and ``CudaExecutable(program, consts)``
+(``executable.Executable`` with GPU hooks: same attributes, ``run(*gpu_buffers)``).
 """
 
 import functools
 import hashlib
 import importlib.util
-import math
+import inspect
 import os
+import re
 import sys
+import textwrap
 import threading
 import warnings
 
 import numpy as np
 
+from ...core.array import Array
 from .. import cuda_runtime as crt
+from ..executable import Executable, matmul_form
+from . import loops
+from .loops import indent as ind
 
-CODEGEN_VERSION = "cuda-1"
+CODEGEN_VERSION = "cuda-2"
 
 _lock = threading.Lock()
 _modules = {}  # source hash -> module
@@ -62,19 +70,8 @@ def _np(dt):
 
 
 def const_src(value, dt):
-    dt = np.dtype(dt)
-    if dt.kind == "b":
-        return "True" if value else "False"
-    if dt.kind == "f":
-        v = float(value)
-        if math.isnan(v):
-            s = "math.nan"
-        elif math.isinf(v):
-            s = "math.inf" if v > 0 else "-math.inf"
-        else:
-            s = repr(v)
-        return f"{_np(dt)}({s})"
-    return f"{_np(dt)}({int(value)})"
+    """Source of a dtype-exact constant (``np.float32(0.5)``, ``math.inf`` spellings)."""
+    return _NO_NEST.const(value, dt)
 
 
 def _cast(src, out):
@@ -84,61 +81,8 @@ def _cast(src, out):
     return f"{_np(out)}({src})"
 
 
+# device helpers written only for CUDA; ``_SHARED`` ones are the CPU backend's own functions
 _HELPERS = {
-    "_fmax_nan": """
-def _fmax_nan(a, b):
-    return a if (a > b or a != a) else b
-""",
-    "_fmin_nan": """
-def _fmin_nan(a, b):
-    return a if (a < b or a != a) else b
-""",
-    "_idiv": """
-def _idiv(x, y):
-    if y == 0:
-        return x - x
-    q = x // y
-    if (x % y != 0) and ((x < 0) != (y < 0)):
-        q += 1
-    return q
-""",
-    "_irem": """
-def _irem(x, y):
-    if y == 0:
-        return x - x
-    r = x % y
-    if r != 0 and ((r < 0) != (x < 0)):
-        r -= y
-    return r
-""",
-    "_ipow": """
-def _ipow(x, n):
-    m = n if n >= 0 else -n
-    acc = x - x + 1
-    base = x
-    while m > 0:
-        if m & 1:
-            acc = acc * base
-        base = base * base
-        m >>= 1
-    if n < 0:
-        return 1 / acc
-    return acc
-""",
-    "_shl": """
-def _shl(x, y, bits):
-    if y < 0 or y >= bits:
-        return x - x
-    return x << y
-""",
-    "_shr": """
-def _shr(x, y, bits):
-    if y < 0 or y >= bits:
-        if x < 0:
-            return x - x - 1
-        return x - x
-    return x >> y
-""",
     "_popcount": """
 def _popcount(x):
     y = np.int64(x)
@@ -182,59 +126,29 @@ def _rint(x):
         r -= 1.0
     return r
 """,
-    "_digamma": """
-def _digamma(x):
-    result = 0.0
-    xx = float(x)
-    if xx <= 0.0 and xx == math.floor(xx):
-        return math.nan
-    if xx < 0.5:
-        result -= math.pi / math.tan(math.pi * xx)
-        xx = 1.0 - xx
-    while xx < 6.0:
-        result -= 1.0 / xx
-        xx += 1.0
-    f = 1.0 / (xx * xx)
-    series = f * (-1.0 / 12 + f * (1.0 / 120 + f * (-1.0 / 252 + f * (1.0 / 240 - f / 132))))
-    return result + math.log(xx) - 0.5 / xx + series
-""",
-    "_erf_inv": """
-def _erf_inv(y):
-    y = float(y)
-    if y <= -1.0:
-        return -math.inf if y == -1.0 else math.nan
-    if y >= 1.0:
-        return math.inf if y == 1.0 else math.nan
-    w = -math.log((1.0 - y) * (1.0 + y))
-    if w < 5.0:
-        w = w - 2.5
-        p = 2.81022636e-08
-        p = 3.43273939e-07 + p * w
-        p = -3.5233877e-06 + p * w
-        p = -4.39150654e-06 + p * w
-        p = 0.00021858087 + p * w
-        p = -0.00125372503 + p * w
-        p = -0.00417768164 + p * w
-        p = 0.246640727 + p * w
-        p = 1.50140941 + p * w
-    else:
-        w = math.sqrt(w) - 3.0
-        p = -0.000200214257
-        p = 0.000100950558 + p * w
-        p = 0.00134934322 + p * w
-        p = -0.00367342844 + p * w
-        p = 0.00573950773 + p * w
-        p = -0.0076224613 + p * w
-        p = 0.00943887047 + p * w
-        p = 1.00167406 + p * w
-        p = 2.83297682 + p * w
-    x = p * y
-    for _ in range(2):
-        err = math.erf(x) - y
-        x -= err / (2.0 / math.sqrt(math.pi) * math.exp(-x * x))
-    return x
-""",
 }
+
+# device helpers whose source is the plain-Python body of the CPU runtime's function (one source
+# of truth: the njit functions of ``fnx.jit._rt``, which re-exports ``_scalar_special``'s)
+_SHARED = {"_fmax_nan": "fmax_nan", "_fmin_nan": "fmin_nan", "_idiv": "idiv", "_irem": "irem",
+           "_ipow": "ipow", "_shl": "shl", "_shr": "shr", "_digamma": "digamma",
+           "_erf_inv": "erf_inv"}
+
+
+@functools.cache
+def _helper_src(h):
+    """Source of device helper ``h`` (its ``def``, after a newline): from ``_HELPERS``, or the
+    Python source of the shared ``_rt`` function, decorators dropped and renamed ``h``."""
+    if h not in _SHARED:
+        return _HELPERS[h]
+    from .. import _rt
+
+    fn = getattr(_rt, _SHARED[h])
+    lines = textwrap.dedent(inspect.getsource(getattr(fn, "py_func", fn))).splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("def "))
+    lines[start] = re.sub(r"^def \w+", f"def {h}", lines[start])
+    return "\n" + "\n".join(lines[start:]) + "\n"
+
 
 # float functions with a direct math.* lowering (libdevice on the GPU)
 _MATH = {
@@ -360,24 +274,29 @@ def _combine(op, acc, v, dt, use):
     raise CudaLoweringError(f"no CUDA combine for reducer '{op}'")
 
 
-def _arg_identity(op, dt):
-    dt = np.dtype(dt)
-    if dt.kind == "f":
-        return const_src(-np.inf if op == "argmax" else np.inf, dt)
-    if dt.kind == "b":
-        return "False" if op == "argmax" else "True"
-    info = np.iinfo(dt)
-    return const_src(info.min if op == "argmax" else info.max, dt)
+class _Cuda(loops.Emitter):
+    """CUDA spellings; ``use(h)`` records the device helpers the kernel calls."""
+
+    inp, out = "a{}", "o{}"
+    nan, inf = "math.nan", "math.inf"
+
+    def __init__(self, nest=None):
+        super().__init__(nest)
+        self.helpers = set()
+
+    def use(self, h):
+        self.helpers.add(h)
+        for dep in _HELPER_DEPS.get(h, ()):
+            self.use(dep)
+
+    def op(self, s):
+        return op_src(s.op, s.args, s.in_dtypes, s.dtype, s.statics, self.use)
+
+    def combine(self, op, acc, v, dt):
+        return _combine(op, acc, v, dt, self.use)
 
 
-def _index(axes):
-    axes = list(axes)
-    if not axes:
-        return "0"
-    terms = []
-    for j, a in enumerate(axes):
-        terms.append(" * ".join([f"i{a}"] + [f"n{b}" for b in axes[j + 1:]]))
-    return " + ".join(terms)
+_NO_NEST = _Cuda()
 
 
 def _decompose(var, axes):
@@ -405,14 +324,9 @@ def render(nest, strategy="thread", block=None):
     block = block or crt.block_size()
     if strategy == "block" and nest.mode != "row":
         raise ValueError("the block strategy is for row groups")
-    by = {s.name: s for s in nest.stmts}
     nin, nout = len(nest.inputs), len(nest.outputs)
-    helpers = set()
-
-    def use(h):
-        helpers.add(h)
-        for dep in _HELPER_DEPS.get(h, ()):
-            use(dep)
+    em = _Cuda(nest)
+    use = em.use
     args = (["M", "R"] + [f"n{i}" for i in range(nest.ndim)] + [f"a{k}" for k in range(nin)]
             + [f"o{j}" for j in range(nout)])
     all_axes = list(range(nest.ndim))
@@ -424,81 +338,16 @@ def render(nest, strategy="thread", block=None):
     else:
         levels = {s.name: s.level for s in nest.stmts}
     npasses = nest.npasses if nest.mode == "row" else 1
-
-    def stmt_src(s):
-        if s.kind == "load":
-            k = s.args[0]
-            return [f"{s.name} = a{k}[{_index(nest.inputs[k][1])}]"]
-        if s.kind == "const":
-            return [f"{s.name} = {const_src(s.value, s.dtype)}"]
-        if s.kind == "index":
-            return [f"{s.name} = {_np(s.dtype)}(i{s.statics[0]})"]
-        if s.kind == "op":
-            return [f"{s.name} = {op_src(s.op, s.args, s.in_dtypes, s.dtype, s.statics, use)}"]
-        raise AssertionError(s.kind)
-
-    def store(j, name):
-        return f"o{j}[{_index(nest.outputs[j][1])}] = {name}"
-
-    def ind(lines, depth):
-        return [("    " * depth) + ln for ln in lines]
-
+    stmt_src, store = em.stmt, em.store
     outer = [s for s in nest.stmts if s.outer and s.kind != "reduce"]
-    full_outs = [(j, o[2]) for j, o in enumerate(nest.outputs) if o[3] == "full"]
     outer_outs = [(j, o[2]) for j, o in enumerate(nest.outputs) if o[3] == "outer"]
-
-    def needed_for(pass_reduces, stores):
-        needed = set()
-        todo = [s.args[0] for s in pass_reduces] + [name for _, name in stores]
-        while todo:
-            name = todo.pop()
-            st = by[name]
-            if st.outer or name in needed:
-                continue
-            needed.add(name)
-            todo.extend(st.args if st.kind == "op" else [])
-        return needed
-
-    def arg_update(s, v, idx, d):
-        cmp = ">" if s.op == "argmax" else "<"
-        nan = f" or ({v} != {v} and {s.name}v == {s.name}v)" if \
-            np.dtype(s.in_dtypes[0]).kind == "f" else ""
-        return ind([f"if {v} {cmp} {s.name}v{nan}:",
-                    f"    {s.name}v = {v}",
-                    f"    {s.name} = {_np(s.dtype)}({idx})"], d)
 
     body = []
     if strategy == "thread":
         body += ["_q0 = cuda.grid(1)", "_step = cuda.gridsize(1)", "while _q0 < M:"]
         d0 = 1
         body += ind(_decompose("_q0", kept), d0)
-        body += ind([ln for s in outer if levels[s.name] == 0 for ln in stmt_src(s)], d0)
-        for p in range(npasses):
-            in_pass = [s for s in reduces if levels[s.args[0]] == p]
-            stores = [(j, n) for j, n in full_outs if levels[n] == p]
-            needed = needed_for(in_pass, stores)
-            for s in in_pass:
-                if s.op in ("argmax", "argmin"):
-                    body += ind([f"{s.name}v = {_arg_identity(s.op, s.in_dtypes[0])}",
-                                 f"{s.name} = {_np(s.dtype)}(0)"], d0)
-                else:
-                    body += ind([f"{s.name} = {const_src(s.value, s.dtype)}"], d0)
-            d = d0
-            for a in red:
-                body += ind([f"for i{a} in range(n{a}):"], d)
-                d += 1
-            inner = [ln for s in nest.stmts if s.name in needed for ln in stmt_src(s)]
-            for s in in_pass:
-                v = s.args[0]
-                if s.op in ("argmax", "argmin"):
-                    inner += arg_update(s, v, f"i{red[0]}", 0)
-                else:
-                    inner.append(f"{s.name} = {_combine(s.op, s.name, v, s.dtype, use)}")
-            inner += [store(j, n) for j, n in stores]
-            body += ind(inner or ["pass"], d)
-            body += ind([ln for s in outer if levels[s.name] == p + 1 for ln in stmt_src(s)],
-                        d0)
-        body += ind([store(j, n) for j, n in outer_outs], d0)
+        body += em.passes(d0, levels, npasses)
         body += ind(["_q0 += _step"], d0)
     else:
         body += ["_tid = cuda.threadIdx.x", "_row = cuda.blockIdx.x"]
@@ -512,30 +361,15 @@ def render(nest, strategy="thread", block=None):
         body += ind(_decompose("_row", kept), d0)
         body += ind([ln for s in outer if levels[s.name] == 0 for ln in stmt_src(s)], d0)
         for p in range(npasses):
-            in_pass = [s for s in reduces if levels[s.args[0]] == p]
-            stores = [(j, n) for j, n in full_outs if levels[n] == p]
-            needed = needed_for(in_pass, stores)
-            for s in in_pass:
-                if s.op in ("argmax", "argmin"):
-                    body += ind([f"{s.name}v = {_arg_identity(s.op, s.in_dtypes[0])}",
-                                 f"{s.name}i = 0"], d0)
-                else:
-                    body += ind([f"{s.name} = {const_src(s.value, s.dtype)}"], d0)
+            in_pass, stores, needed = em.pass_parts(p, levels)
+            for s in in_pass:  # argmax/argmin: the position in <name>i (a row offset)
+                body += ind(em.reduce_init(s, "0", s.name + "i"), d0)
             body += ind(["_r = _tid", "while _r < R:"], d0)
             d = d0 + 1
             inner = list(_decompose("_r", red))
             inner += [ln for s in nest.stmts if s.name in needed for ln in stmt_src(s)]
             for s in in_pass:
-                v = s.args[0]
-                if s.op in ("argmax", "argmin"):
-                    cmp = ">" if s.op == "argmax" else "<"
-                    nan = f" or ({v} != {v} and {s.name}v == {s.name}v)" if \
-                        np.dtype(s.in_dtypes[0]).kind == "f" else ""
-                    inner += [f"if {v} {cmp} {s.name}v{nan}:",
-                              f"    {s.name}v = {v}",
-                              f"    {s.name}i = _r"]
-                else:
-                    inner.append(f"{s.name} = {_combine(s.op, s.name, v, s.dtype, use)}")
+                inner += em.reduce_update(s, s.args[0], "_r", s.name + "i")
             inner += [store(j, n) for j, n in stores]
             inner.append(f"_r += {block}")
             body += ind(inner, d)
@@ -587,8 +421,8 @@ def render(nest, strategy="thread", block=None):
     lines = [f"@cuda.jit(cache={not crt.simulator()})",
              f"def kernel({', '.join(args)}):"]
     lines += ["    " + ln for ln in body]
-    helper_src = "".join("\n@cuda.jit(device=True)" + _HELPERS[h] + "\n"
-                         for h in sorted(helpers, key=_helper_rank))
+    helper_src = "".join("\n@cuda.jit(device=True)" + _helper_src(h) + "\n"
+                         for h in sorted(em.helpers, key=_helper_rank))
     return helper_src + "\n" + "\n".join(lines) + "\n"
 
 
@@ -693,172 +527,79 @@ def compile_nest(nest, warm=False):
 # --- the CUDA executable ----------------------------------------------------------------------
 
 
-class CudaExecutable:
-    """``run(*gpu_buffers) -> list of gpu buffers``: passes, the fusion plan, one CUDA kernel
-    per fused group and a generated plain-Python orchestrator on the host that allocates GPU
-    buffers, launches kernels, calls cuBLAS (``cupy.matmul``) and eager impls on GPU buffers.
-    Same attributes as ``executable.Executable`` (``ir``, ``plan``, ``kernels``, ``source``,
-    ``orchestrator``)."""
+class CudaExecutable(Executable):
+    """``run(*gpu_buffers) -> list of gpu buffers``: ``executable.Executable``'s orchestrator
+    (same attributes: ``ir``, ``plan``, ``kernels``, ``source``, ``orchestrator``) with GPU
+    hooks: it allocates GPU buffers, launches one CUDA kernel per fused group, calls cuBLAS
+    (``cupy.matmul``) and runs eager impls on GPU buffers (``cuda_runtime.backend()``)."""
 
     device = "cuda"
+    _target = " for CUDA"
+    _filename = "<fnx.jit CUDA orchestrator>"
 
     def __init__(self, program, consts):
-        from .. import fusion, passes
-        from ...core.ir import pp_program
-
-        self.program = passes.optimize(program)
-        self.ir = pp_program(self.program)
-        self.plan = fusion.plan(self.program)
-        self.kernel_sources = []
         self.cuda_kernels = []
-        self.orchestrator = ""
-        self.run = self._build(consts)
+        super().__init__(program, consts)
 
-    @property
-    def kernels(self):
-        return self.plan.describe()
-
-    @property
-    def source(self):
-        parts = [f"# kernel {i}\n{s}" for i, s in enumerate(self.kernel_sources)]
-        return "\n".join(parts + ["# orchestrator\n" + self.orchestrator])
-
-    def _build(self, consts):
-        from .. import fusion
-        from . import loops
-        from ...core.array import Array
-        from ...core.errors import CompileError
-        from ...core.ir import Literal, Var
+    def _namespace(self):
         from ...core.ops.linalg import _dot_general_impl
 
-        program, plan = self.program, self.plan
+        return {"np": np, "_B": crt.backend(), "functools": functools,
+                "_dot_general_impl": _dot_general_impl}
+
+    @staticmethod
+    def _host(val):
+        buf = val._buf if type(val) is Array else val
+        return buf if crt.is_cuda_buffer(buf) else np.asarray(buf)
+
+    def _literal(self, x):
+        v = self._host(x.val)
+        return v if crt.is_cuda_buffer(v) else crt.backend().const(v)
+
+    def _constant(self, c):
+        c = self._host(c)
         be = crt.backend()
-        names, ns = {}, {"np": np, "_B": be, "functools": functools,
-                         "_dot_general_impl": _dot_general_impl}
-        n_consts = len(consts)
+        return be.contiguous(c) if crt.is_cuda_buffer(c) else be.const(c)
 
-        def host(val):
-            buf = val._buf if type(val) is Array else val
-            if crt.is_cuda_buffer(buf):
-                return buf
-            return np.asarray(buf)
+    def _prologue(self, params):
+        return [f"    {p} = _B.on_device({p})" for p in params]
 
-        def name(x):
-            if isinstance(x, Literal):
-                key = f"c{len(ns)}"
-                v = host(x.val)
-                ns[key] = v if crt.is_cuda_buffer(v) else be.const(v)
-                return key
-            if x not in names:
-                names[x] = f"v{len(names)}"
-            return names[x]
+    def _compile(self, nest):
+        kern = compile_nest(nest, warm=True)
+        self.kernel_sources.append("\n".join(kern.sources.values()))
+        self.cuda_kernels.append(kern)
+        return kern
 
-        params = []
-        for i, v in enumerate(program.in_binders):
-            if i < n_consts:
-                c = host(consts[i])
-                ns[name(v)] = be.contiguous(c) if crt.is_cuda_buffer(c) else be.const(c)
-            else:
-                params.append(name(v))
-
-        needed = {x for x in program.outs if isinstance(x, Var)}
-        skip = set()
-        for step in reversed(plan.steps):
-            if isinstance(step, fusion.Group):
-                for e in step.eqns:
-                    for x in e.inputs:
-                        if not isinstance(x, Var) or x in step.internal:
-                            continue
-                        lz = plan.lazy.get(x)
-                        if lz is None:
-                            needed.add(x)
-                        elif isinstance(lz.src, Var) and lz.iota is None:
-                            needed.add(lz.src)
-            else:
-                outs = step.eqn.out_binders
-                if outs and outs[0] in plan.lazy and outs[0] not in needed:
-                    skip.add(id(step))
-                    continue
-                needed |= {x for x in step.eqn.inputs if isinstance(x, Var)}
-
-        lines = [f"def run({', '.join(params)}):"]
-        lines += [f"    {p} = _B.on_device({p})" for p in params]
-        ready = set(program.in_binders[:n_consts])  # constants: already contiguous on device
-
-        def as_kernel_input(v):
-            n = name(v)
-            if v in ready:
-                return n
-            ready.add(v)
+    def _kernel_arg(self, n, how, ns, lines):
+        # constants, matmul results and run-time scalars are contiguous on the device already
+        if how == "other":
             lines.append(f"    {n} = _B.contiguous({n})")
-            return n
+        return n
 
-        k = 0
-        for step in plan.steps:
-            if isinstance(step, fusion.Group):
-                outputs = [v for e in step.eqns for v in e.out_binders if v in needed]
-                try:
-                    nest, in_vars, sizes = loops.build(step, plan, outputs)
-                    kern = compile_nest(nest, warm=True)
-                except Exception as err:  # noqa: BLE001
-                    shapes = ", ".join(f"{e.primitive.name}:" + ",".join(
-                        x.aval.str_short() for x in e.inputs) for e in step.eqns)
-                    raise CompileError(
-                        f"fnx.jit could not compile fused group {step.describe()} for CUDA "
-                        f"(inputs {shapes}): {type(err).__name__}: {err}. This is an fnx bug; "
-                        f"please report it with this message.") from err
-                self.kernel_sources.append("\n".join(kern.sources.values()))
-                self.cuda_kernels.append(kern)
-                kname = f"_k{k}"
-                k += 1
-                ns[kname] = kern
-                ins = [as_kernel_input(v) if isinstance(v, Var) else name(v) for v in in_vars]
-                outs = []
-                for v in outputs:
-                    on = name(v)
-                    lines.append(f"    {on} = _B.empty({tuple(v.aval.shape)}, "
-                                 f"np.{np.dtype(v.aval.dtype).name})")
-                    outs.append(on)
-                    ready.add(v)
-                lines.append(f"    {kname}({', '.join(map(str, sizes + ins + outs))})")
-                continue
-            if id(step) in skip:
-                continue
-            eqn = step.eqn
-            ins = [name(x) for x in eqn.inputs]
-            outs = [name(v) for v in eqn.out_binders]
-            lhs = ", ".join(outs) + ("," if len(outs) == 1 and eqn.primitive.multiple_results
-                                     else "")
-            if step.how == "blas":
-                call = _blas_call(eqn, ins)
-                ready.update(eqn.out_binders)
-            else:
-                if step.how == "fallback":
-                    warnings.warn(f"fnx.jit (CUDA): primitive '{eqn.primitive.name}' has no "
-                                  f"compiled lowering; it runs its eager implementation",
-                                  stacklevel=4)
-                fname = f"_impl{len(ns)}"
-                ns[fname] = functools.partial(eqn.primitive.impl, **eqn.params)
-                call = f"_B.eager({fname}{''.join(', ' + i for i in ins)})"
-            lines.append(f"    {lhs} = {call}")
-        outs = [name(x) for x in program.outs]
-        lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        src = "\n".join(lines) + "\n"
-        self.orchestrator = src
-        exec(compile(src, "<fnx.jit CUDA orchestrator>", "exec"), ns)  # plain Python
-        return ns["run"]
+    def _output(self, v, n, lines):
+        lines.append(f"    {n} = _B.empty({tuple(v.aval.shape)}, "
+                     f"np.{np.dtype(v.aval.dtype).name})")
+        return n, []
+
+    def _blas_call(self, eqn, ins, transposed=False):
+        return None if transposed else _blas_call(eqn, ins)
+
+    def _call(self, eqn, fname, ins, ns):
+        ns[fname] = functools.partial(eqn.primitive.impl, **eqn.params)
+        return f"_B.eager({fname}{''.join(', ' + i for i in ins)})"
+
+    def _warn_fallback(self, eqn):
+        warnings.warn(f"fnx.jit (CUDA): primitive '{eqn.primitive.name}' has no "
+                      f"compiled lowering; it runs its eager implementation", stacklevel=5)
 
 
 def _blas_call(eqn, ins):
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    a, b = eqn.inputs
-    if not lb and a.aval.ndim == 2 and b.aval.ndim == 2:
-        return f"_B.matmul({ins[0]}, {ins[1]}, {lc == (0,)}, {rc == (1,)})"
-    if not lb and a.aval.ndim == 2 and b.aval.ndim == 1 and lc == (1,):
+    form = matmul_form(eqn)
+    if form is not None and form[0] == "mm":
+        return f"_B.matmul({ins[0]}, {ins[1]}, {form[1]}, {form[2]})"
+    if form is not None and form[0] in ("mv", "vm"):
         return f"_B.matmul({ins[0]}, {ins[1]})"
-    if not lb and a.aval.ndim == 1 and b.aval.ndim == 2 and rc == (0,):
-        return f"_B.matmul({ins[0]}, {ins[1]})"
-    if not lb and a.aval.ndim == 1 and b.aval.ndim == 1:
+    if form is not None:
         return f"_B.dot({ins[0]}, {ins[1]})"
     return (f"_B.eager(functools.partial(_dot_general_impl, dimension_numbers="
             f"{eqn.params['dimension_numbers']!r}), {ins[0]}, {ins[1]})")

@@ -1,4 +1,5 @@
-"""Fused group -> backend-neutral loop nest (consumed by cpu.py, and by a CUDA generator).
+"""Fused group -> backend-neutral loop nest, and the statement emission both code generators
+(cpu.py, cuda.py) build their kernels from.
 
 A ``LoopNest`` knows nothing about sizes: it has a rank, which axes are reduced, and for every
 input/output array the (sorted) domain axes its dimensions follow; the code generator indexes
@@ -12,7 +13,13 @@ is a single flat loop. Statements are SSA scalars:
 Each statement has ``outer`` (does not vary over reduced axes, row mode) and a pass number:
 full statements run in pass ``p`` of the row loop, outer ones become available after pass
 ``p - 1``. Outputs record the statement they store.
+
+A backend spells statements through an ``Emitter`` (buffer names, constants, ops, reducer
+combines); ``Emitter.passes`` is the pass structure of a row (one output row per iteration of
+the backend's own loop over the kept axes) that both backends share.
 """
+
+import math
 
 import numpy as np
 
@@ -239,4 +246,149 @@ def _collapse(nest, sizes):
     sizes[:] = [int(np.prod([sizes[a] for a in g], dtype=np.int64)) for g in groups]
 
 
-__all__ = ["Group", "LoopNest", "Stmt", "build", "structural_const"]
+# --- statement emission shared by the code generators --------------------------------------
+
+
+def index_src(axes):
+    """Flat C-order index over domain ``axes`` from loop indices ``i<a>`` and sizes ``n<a>``."""
+    axes = list(axes)
+    if not axes:
+        return "0"
+    terms = []
+    for j, a in enumerate(axes):
+        terms.append(" * ".join([f"i{a}"] + [f"n{b}" for b in axes[j + 1:]]))
+    return " + ".join(terms)
+
+
+def indent(lines, depth):
+    return [("    " * depth) + ln for ln in lines]
+
+
+class Emitter:
+    """How one backend spells a nest's statements. Subclasses set the buffer names and the
+    spelling of NaN/inf and define ``op(stmt)`` and ``combine(op, acc, v, dtype)``."""
+
+    inp = "a{}_"  # input buffer k
+    out = "o{}_"  # output buffer j
+    nan, inf = "np.nan", "np.inf"
+
+    def __init__(self, nest=None):
+        self.nest = nest
+        self.by = {s.name: s for s in nest.stmts} if nest is not None else {}
+
+    def op(self, s):
+        raise NotImplementedError
+
+    def combine(self, op, acc, v, dt):
+        raise NotImplementedError
+
+    def const(self, value, dt):
+        dt = np.dtype(dt)
+        if dt.kind == "b":
+            return "True" if value else "False"
+        if dt.kind == "f":
+            v = float(value)
+            if math.isnan(v):
+                s = self.nan
+            elif math.isinf(v):
+                s = self.inf if v > 0 else "-" + self.inf
+            else:
+                s = repr(v)
+            return f"np.{dt.name}({s})"
+        return f"np.{dt.name}({int(value)})"
+
+    def arg_identity(self, op, dt):
+        dt = np.dtype(dt)
+        if dt.kind == "f":
+            return self.const(-np.inf if op == "argmax" else np.inf, dt)
+        if dt.kind == "b":
+            return "False" if op == "argmax" else "True"
+        info = np.iinfo(dt)
+        return self.const(info.min if op == "argmax" else info.max, dt)
+
+    def stmt(self, s):
+        """Source lines of a load/const/index/op statement."""
+        if s.kind == "load":
+            k = s.args[0]
+            return [f"{s.name} = {self.inp.format(k)}[{index_src(self.nest.inputs[k][1])}]"]
+        if s.kind == "const":
+            return [f"{s.name} = {self.const(s.value, s.dtype)}"]
+        if s.kind == "index":
+            return [f"{s.name} = np.{s.dtype.name}(i{s.statics[0]})"]
+        if s.kind == "op":
+            return [f"{s.name} = {self.op(s)}"]
+        raise AssertionError(s.kind)
+
+    def store(self, j, name):
+        return f"{self.out.format(j)}[{index_src(self.nest.outputs[j][1])}] = {name}"
+
+    def pass_parts(self, p, levels):
+        """Pass ``p``: its reductions, its full-output stores ``(j, stmt name)`` and the names of
+        the non-outer statements they need."""
+        nest, by = self.nest, self.by
+        in_pass = [s for s in nest.stmts if s.kind == "reduce" and levels[s.args[0]] == p]
+        stores = [(j, o[2]) for j, o in enumerate(nest.outputs)
+                  if o[3] == "full" and levels[o[2]] == p]
+        needed = set()
+        todo = [s.args[0] for s in in_pass] + [name for _, name in stores]
+        while todo:
+            name = todo.pop()
+            st = by[name]
+            if st.outer or name in needed:
+                continue
+            needed.add(name)
+            todo.extend(st.args if st.kind == "op" else [])
+        return in_pass, stores, needed
+
+    def reduce_init(self, s, arg_index="0", pos=None):
+        """Accumulator initialisation of reduce ``s`` (argmax/argmin: the value ``<name>v``,
+        and the position, ``pos`` or ``<name>``, set to ``arg_index``)."""
+        if s.op in ("argmax", "argmin"):
+            return [f"{s.name}v = {self.arg_identity(s.op, s.in_dtypes[0])}",
+                    f"{pos or s.name} = {arg_index}"]
+        return [f"{s.name} = {self.const(s.value, s.dtype)}"]
+
+    def reduce_update(self, s, v, position, pos=None):
+        """Fold element ``v`` into reduce ``s``; argmax/argmin record ``position`` in ``pos``
+        or ``<name>`` (NaN wins, the first of equals stays)."""
+        if s.op in ("argmax", "argmin"):
+            cmp = ">" if s.op == "argmax" else "<"
+            nan = f" or ({v} != {v} and {s.name}v == {s.name}v)" if \
+                np.dtype(s.in_dtypes[0]).kind == "f" else ""
+            return [f"if {v} {cmp} {s.name}v{nan}:",
+                    f"    {s.name}v = {v}",
+                    f"    {pos or s.name} = {position}"]
+        return [f"{s.name} = {self.combine(s.op, s.name, v, s.dtype)}"]
+
+    def passes(self, d0, levels, npasses):
+        """The body of one output row at depth ``d0`` (the kept-axis indices ``i<a>`` are set):
+        the outer statements of level 0, then per pass the accumulator initialisation, serial
+        loops over the reduced axes (statements, folds, full stores) and the outer statements
+        the pass makes available; last the outer-output stores."""
+        nest = self.nest
+        red = [a for a in range(nest.ndim) if nest.reduced[a]]
+        outer = [s for s in nest.stmts if s.outer and s.kind != "reduce"]
+        body = indent([ln for s in outer if levels[s.name] == 0 for ln in self.stmt(s)], d0)
+        for p in range(npasses):
+            in_pass, stores, needed = self.pass_parts(p, levels)
+            for s in in_pass:
+                body += indent(self.reduce_init(s, f"np.{s.dtype.name}(0)"), d0)
+            d = d0
+            for a in red:
+                body += indent([f"for i{a} in range(n{a}):"], d)
+                d += 1
+            inner = [ln for s in nest.stmts if s.name in needed for ln in self.stmt(s)]
+            for s in in_pass:
+                inner += self.reduce_update(s, s.args[0], f"np.{s.dtype.name}(i{red[0]})"
+                                            if red else None)
+            inner += [self.store(j, n) for j, n in stores]
+            body += indent(inner or ["pass"], d)
+            body += indent([ln for s in outer if levels[s.name] == p + 1
+                            for ln in self.stmt(s)], d0)
+        body += indent([self.store(j, o[2]) for j, o in enumerate(nest.outputs)
+                        if o[3] == "outer"], d0)
+        return body
+
+
+__all__ = ["Emitter", "Group", "LoopNest", "Stmt", "build", "index_src", "indent",
+           "structural_const"]
