@@ -442,5 +442,3 @@ def jit(f=None, *, static_argnums=(), static_argnames=(), donate_argnums=()):
 
 
 __all__ = ["jit", "jit_call_p", "JitFunction", "Lowered", "CacheInfo", "DonatedArrayError"]
-
-_ = np  # keep numpy imported for doctest namespaces
