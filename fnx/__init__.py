@@ -15,6 +15,7 @@ from .core.dtypes import (  # noqa: F401
     float16, float32, float64, complex64, complex128, set_default_dtype,
 )
 from . import numpy, random, tree, testing  # noqa: F401,E402
+from .numpy import asarray  # noqa: F401,E402  (also torch.asarray)
 from ._torch_api import *  # noqa: F401,F403,E402
 from .transforms import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_ir,  # noqa: F401
                          value_and_grad, vjp, vmap)

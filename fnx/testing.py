@@ -7,7 +7,7 @@ autograd's ``test_util.check_grads``. Higher orders recurse on the derivative fu
 ``order=2`` also checks the derivative rules' own derivatives.
 
 >>> import fnx, fnx.numpy as fnp
->>> fnx.testing.check_grads(lambda x: fnp.sin(x) * x, (fnp.asarray([0.5, 1.0], "float64"),))
+>>> fnx.testing.check_grads(lambda x: fnp.sin(x) * x, (fnp.asarray([0.5, 1.0], dtype="float64"),))
 """
 
 import numpy as np
@@ -154,7 +154,7 @@ def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=None, atol=None, rto
     ``order=2`` checks the JVP of the JVP (``"fwd"``) and the VJP of the VJP (``"rev"``), i.e.
     that derivative rules are themselves differentiable. Raises ``AssertionError`` on mismatch.
 
-    >>> check_grads(fnx.numpy.tanh, (fnx.numpy.asarray(0.3, "float64"),), order=1)
+    >>> fnx.testing.check_grads(fnx.numpy.tanh, (fnx.numpy.asarray(0.3, dtype="float64"),), order=1)
     """
     import fnx
     import fnx.numpy as fnp

@@ -6,7 +6,7 @@ import numpy as np
 class ShapedArray:
     """Shape and dtype of an array; the type of every IR variable.
 
-    >>> ShapedArray((2, 3), np.float32).str_short()
+    >>> fnx.core.abstract.ShapedArray((2, 3), np.float32).str_short()
     'f32[2,3]'
     """
 

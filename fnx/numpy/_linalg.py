@@ -572,8 +572,8 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
 def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002
     """Matrix norm over the last two axes: 'fro', 'nuc', 1, -1, 2, -2, inf, -inf.
 
-    >>> fnx.numpy.linalg.matrix_norm(fnx.numpy.eye(2)).item() ** 2
-    2.0000001...
+    >>> round(fnx.numpy.linalg.matrix_norm(fnx.numpy.eye(2)).item() ** 2, 5)
+    2.0
     """
     fnp = _fnp()
     x = _inexact("matrix_norm", x)
