@@ -9,6 +9,7 @@ from a global :class:`Generator`, a thin stateful layer over the explicit keys o
 """
 
 import builtins
+import inspect
 import math
 import operator
 import os
@@ -32,12 +33,20 @@ return_types = types.SimpleNamespace(max=_m.MaxResult, min=_m.MinResult)
 
 
 def is_tensor(obj):
-    """True for fnx arrays (and tracers), as ``torch.is_tensor``."""
+    """True for fnx arrays (and tracers), as ``torch.is_tensor``.
+
+    >>> fnx.is_tensor(fnx.ones(2)), fnx.is_tensor([1.0])
+    (True, False)
+    """
     return is_array(obj)
 
 
 def get_default_dtype():
-    """The default floating dtype (float32 unless changed by ``fnx.set_default_dtype``)."""
+    """The default floating dtype (float32 unless changed by ``fnx.set_default_dtype``).
+
+    >>> fnx.get_default_dtype()
+    dtype('float32')
+    """
     return dtypes.default_float()
 
 
@@ -72,7 +81,11 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 
 
 def as_tensor(data, dtype=None, device=None):
-    """Like :func:`tensor` but without a copy when ``data`` already fits (as torch)."""
+    """Like :func:`tensor` but without a copy when ``data`` already fits (as torch).
+
+    >>> a = np.arange(3); fnx.as_tensor(a).tolist()
+    [0, 1, 2]
+    """
     return fnp.asarray(data, dtype=dtype, device=device)
 
 
@@ -104,12 +117,20 @@ def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False):
 
 
 def ones(*shape, size=None, dtype=None, device=None, requires_grad=False):
-    """Ones of the given shape (default float32): ``fnx.ones(2, 3)``."""
+    """Ones of the given shape (default float32): ``fnx.ones(2, 3)``.
+
+    >>> fnx.ones(2, 3).shape, fnx.ones(2).tolist()
+    ((2, 3), [1.0, 1.0])
+    """
     return _filled("ones", shape, size, 1, dtype, device, requires_grad)
 
 
 def empty(*shape, size=None, dtype=None, device=None, requires_grad=False):
-    """Zeros: fnx arrays are values, so there is no uninitialized memory to hand out."""
+    """Zeros: fnx arrays are values, so there is no uninitialized memory to hand out.
+
+    >>> fnx.empty(2, 3).shape
+    (2, 3)
+    """
     return _filled("empty", shape, size, 0, dtype, device, requires_grad)
 
 
@@ -135,13 +156,21 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
-    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive.
+
+    >>> fnx.linspace(0, 1, 5).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
     out = fnp.linspace(start, end, steps, dtype=dtype)
     return _finish(out, device, requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
-    """The ``n x m`` identity matrix (``m`` defaults to ``n``)."""
+    """The ``n x m`` identity matrix (``m`` defaults to ``n``).
+
+    >>> fnx.eye(2).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
     return _finish(fnp.eye(n, m, dtype=dtype), device, requires_grad)
 
 
@@ -154,21 +183,39 @@ def _like(op, input, fill, dtype, device, requires_grad):
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
-    """Zeros with ``input``'s shape, dtype and device."""
+    """Zeros with ``input``'s shape, dtype and device.
+
+    >>> fnx.zeros_like(fnx.tensor([1.5, 2.5])).tolist()
+    [0.0, 0.0]
+    """
     return _like("zeros_like", input, 0, dtype, device, requires_grad)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False):
-    """Ones with ``input``'s shape, dtype and device."""
+    """Ones with ``input``'s shape, dtype and device.
+
+    >>> fnx.ones_like(fnx.tensor([5, 6])).tolist()
+    [1, 1]
+    """
     return _like("ones_like", input, 1, dtype, device, requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Zeros with ``input``'s shape, dtype and device (fnx arrays are values: nothing is
+    uninitialized).
+
+    >>> fnx.empty_like(fnx.tensor([1, 2])).tolist()
+    [0, 0]
+    """
     return _like("empty_like", input, 0, dtype, device, requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
-    """``fill_value`` with ``input``'s shape, dtype and device."""
+    """``fill_value`` with ``input``'s shape, dtype and device.
+
+    >>> fnx.full_like(fnx.tensor([1, 2]), 7).tolist()
+    [7, 7]
+    """
     return _like("full_like", input, fill_value, dtype, device, requires_grad)
 
 
@@ -240,18 +287,40 @@ def manual_seed(seed):
 
 
 def seed():
+    """Reseed the global generator from the operating system's entropy; returns the new seed.
+
+    >>> s = fnx.seed(); fnx.initial_seed() == s
+    True
+    """
     return default_generator.seed()
 
 
 def initial_seed():
+    """The seed the global generator was last seeded with (as ``torch.initial_seed``).
+
+    >>> _ = fnx.manual_seed(7); fnx.initial_seed()
+    7
+    """
     return default_generator.initial_seed()
 
 
 def get_rng_state():
+    """The global generator's current key (as ``torch.get_rng_state``; pass it to
+    ``set_rng_state``).
+
+    >>> fnx.get_rng_state().shape
+    (2,)
+    """
     return default_generator.get_state()
 
 
 def set_rng_state(new_state):
+    """Set the global generator's key (from ``get_rng_state``): the draws that followed it repeat.
+
+    >>> state = fnx.get_rng_state(); a = fnx.rand(2); fnx.set_rng_state(state)
+    >>> bool((fnx.rand(2) == a).all())
+    True
+    """
     default_generator.set_state(new_state)
 
 
@@ -283,7 +352,11 @@ def rand(*shape, size=None, generator=None, dtype=None, device=None, requires_gr
 
 
 def randn(*shape, size=None, generator=None, dtype=None, device=None, requires_grad=False):
-    """Standard normal samples: ``fnx.randn(2, 3)``."""
+    """Standard normal samples: ``fnx.randn(2, 3)``.
+
+    >>> fnx.randn(2, 3).shape
+    (2, 3)
+    """
     out = _draw("randn", generator, _shape("randn", shape, size), dtype)
     return _finish(out, device, requires_grad)
 
@@ -321,20 +394,32 @@ def _random_like(op, input, dtype, device, requires_grad, draw):
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False):
-    """Uniform samples with ``input``'s shape, dtype and device."""
+    """Uniform samples with ``input``'s shape, dtype and device.
+
+    >>> fnx.rand_like(fnx.zeros(2, 3)).shape
+    (2, 3)
+    """
     return _random_like("rand_like", input, dtype, device, requires_grad,
                         lambda shape, dt: _draw("rand_like", None, shape, dt))
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False):
-    """Normal samples with ``input``'s shape, dtype and device."""
+    """Normal samples with ``input``'s shape, dtype and device.
+
+    >>> fnx.randn_like(fnx.zeros(2, 3)).dtype
+    dtype('float32')
+    """
     return _random_like("randn_like", input, dtype, device, requires_grad,
                         lambda shape, dt: _draw("randn", None, shape, dt))
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
     """Integers in ``[low, high)`` (``randint_like(x, high)`` means ``low=0``) shaped like
-    ``input``, with its dtype unless given."""
+    ``input``, with its dtype unless given.
+
+    >>> bool((fnx.randint_like(fnx.zeros(5), 3) < 3).all())
+    True
+    """
     if high is None:
         low, high = 0, low
     return _random_like("randint_like", input, dtype, device, requires_grad,
@@ -342,7 +427,11 @@ def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_g
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
-    """A random permutation of ``0..n-1`` (int64)."""
+    """A random permutation of ``0..n-1`` (int64).
+
+    >>> sorted(fnx.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
     key = (generator or default_generator).next_key()
     out = _random().permutation(key, _int(n))
     if dtype is not None:
@@ -351,7 +440,11 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
 
 
 def bernoulli(input, p=None, *, generator=None):
-    """0/1 samples, 1 with probability ``input`` (or ``p``), in ``input``'s dtype."""
+    """0/1 samples, 1 with probability ``input`` (or ``p``), in ``input``'s dtype.
+
+    >>> fnx.bernoulli(fnx.tensor([0.0, 1.0])).tolist()
+    [0.0, 1.0]
+    """
     input = to_array(input)
     probs = input if p is None else p
     u = _draw("bernoulli", generator, input.shape, _float_dtype("bernoulli", None))
@@ -359,7 +452,11 @@ def bernoulli(input, p=None, *, generator=None):
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None):
-    """Normal samples with ``mean`` and ``std`` (arrays broadcast; ``size`` for scalars)."""
+    """Normal samples with ``mean`` and ``std`` (arrays broadcast; ``size`` for scalars).
+
+    >>> fnx.normal(fnx.zeros(3), 1.0).shape, fnx.normal(2.0, 0.0, (2,)).tolist()
+    ((3,), [2.0, 2.0])
+    """
     if size is None:
         size = fnp.broadcast_shapes(np.shape(mean) if not is_array(mean) else mean.shape,
                                     np.shape(std) if not is_array(std) else std.shape)
@@ -394,16 +491,30 @@ def stack(tensors, dim=0, *, axis=None):
 
 
 def hstack(tensors):
+    """Join arrays column-wise: along dim 1, or dim 0 for 1-D arrays (as ``torch.hstack``).
+
+    >>> fnx.hstack([fnx.tensor([1, 2]), fnx.tensor([3])]).tolist()
+    [1, 2, 3]
+    """
     tensors = [to_array(t) for t in tensors]
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
 def vstack(tensors):
+    """Join arrays row-wise: along dim 0, 1-D arrays becoming rows (as ``torch.vstack``).
+
+    >>> fnx.vstack([fnx.tensor([1, 2]), fnx.tensor([3, 4])]).tolist()
+    [[1, 2], [3, 4]]
+    """
     return cat([t if t.ndim >= 2 else t.reshape(1, -1) for t in map(to_array, tensors)], 0)
 
 
 def where(condition, input=None, other=None):
-    """``input`` where ``condition`` is true, else ``other`` (broadcasting all three)."""
+    """``input`` where ``condition`` is true, else ``other`` (broadcasting all three).
+
+    >>> fnx.where(fnx.tensor([True, False]), fnx.tensor([1, 2]), 0).tolist()
+    [1, 0]
+    """
     if input is None or other is None:
         raise TypeError("where: the one-argument form (nonzero) is not supported; use "
                         "fnx.where(condition, input, other)")
@@ -411,7 +522,11 @@ def where(condition, input=None, other=None):
 
 
 def numel(input):
-    """The number of elements of ``input``."""
+    """The number of elements of ``input``.
+
+    >>> fnx.numel(fnx.ones(2, 3))
+    6
+    """
     return math.prod(to_array(input).shape)
 
 
@@ -429,6 +544,152 @@ def device_put(x, device=None):
     return _m._put(to_array(x), device, "device_put")
 
 
+# docstring examples of the functions made by _function: name -> (call, its printed result)
+_EXAMPLES = {
+    "sum": ('fnx.sum(fnx.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0).tolist()', '[4.0, 6.0]'),
+    "prod": ('fnx.prod(fnx.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=1).tolist()', '[2.0, 12.0]'),
+    "mean": ('fnx.mean(fnx.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=1).tolist()', '[1.5, 3.5]'),
+    "var": ('fnx.var(fnx.tensor([1.0, 3.0])).item()', '2.0'),
+    "std": ('round(fnx.std(fnx.tensor([1.0, 3.0])).item(), 4)', '1.4142'),
+    "max": ('fnx.max(fnx.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=1).values.tolist()', '[2.0, 4.0]'),
+    "min": ('fnx.min(fnx.tensor([[1.0, 2.0], [3.0, 4.0]])).item()', '1.0'),
+    "amax": ('fnx.amax(fnx.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0).tolist()', '[3.0, 4.0]'),
+    "amin": ('fnx.amin(fnx.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0).tolist()', '[1.0, 2.0]'),
+    "argmax": ('fnx.argmax(fnx.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=1).tolist()', '[1, 1]'),
+    "argmin": ('fnx.argmin(fnx.tensor([[1.0, 2.0], [3.0, 4.0]])).item()', '0'),
+    "all": ('fnx.all(fnx.tensor([True, False])).item()', 'False'),
+    "any": ('fnx.any(fnx.tensor([True, False])).item()', 'True'),
+    "logsumexp": ('round(fnx.logsumexp(fnx.tensor([0.0, 0.0]), dim=0).item(), 4)', '0.6931'),
+    "softmax": ('fnx.softmax(fnx.tensor([0.0, 0.0]), dim=0).tolist()', '[0.5, 0.5]'),
+    "log_softmax": (
+        '[round(v, 4) for v in fnx.log_softmax(fnx.tensor([0.0, 0.0]), dim=0).tolist()]',
+        '[-0.6931, -0.6931]'),
+    "norm": ('fnx.norm(fnx.tensor([3.0, 4.0])).item()', '5.0'),
+    "add": ('fnx.add(fnx.tensor([1.0, 4.0]), 1, alpha=2).tolist()', '[3.0, 6.0]'),
+    "sub": ('fnx.sub(fnx.tensor([1.0, 4.0]), 1).tolist()', '[0.0, 3.0]'),
+    "subtract": ('fnx.subtract(fnx.tensor([1.0, 4.0]), 1).tolist()', '[0.0, 3.0]'),
+    "mul": ('fnx.mul(fnx.tensor([1.0, 4.0]), 2).tolist()', '[2.0, 8.0]'),
+    "multiply": ('fnx.multiply(fnx.tensor([1.0, 4.0]), 2).tolist()', '[2.0, 8.0]'),
+    "div": ("fnx.div(fnx.tensor([7, -7]), 2, rounding_mode='floor').tolist()", '[3, -4]'),
+    "divide": ('fnx.divide(fnx.tensor([1, 3]), 2).tolist()', '[0.5, 1.5]'),
+    "true_divide": ('fnx.true_divide(fnx.tensor([1, 3]), 2).tolist()', '[0.5, 1.5]'),
+    "floor_divide": ('fnx.floor_divide(fnx.tensor([7, -7]), 2).tolist()', '[3, -4]'),
+    "remainder": ('fnx.remainder(fnx.tensor([7, -7]), 3).tolist()', '[1, 2]'),
+    "fmod": ('fnx.fmod(fnx.tensor([7, -7]), 3).tolist()', '[1, -1]'),
+    "pow": ('fnx.pow(fnx.tensor([2, 3]), 2).tolist()', '[4, 9]'),
+    "float_power": ('fnx.float_power(fnx.tensor([2, 3]), 2).tolist()', '[4, 9]'),
+    "maximum": ('fnx.maximum(fnx.tensor([1, 5]), fnx.tensor([3, 4])).tolist()', '[3, 5]'),
+    "minimum": ('fnx.minimum(fnx.tensor([1, 5]), fnx.tensor([3, 4])).tolist()', '[1, 4]'),
+    "eq": ('fnx.eq(fnx.tensor([1, 2]), 2).tolist()', '[False, True]'),
+    "ne": ('fnx.ne(fnx.tensor([1, 2]), 2).tolist()', '[True, False]'),
+    "lt": ('fnx.lt(fnx.tensor([1, 2]), 2).tolist()', '[True, False]'),
+    "le": ('fnx.le(fnx.tensor([1, 2]), 2).tolist()', '[True, True]'),
+    "gt": ('fnx.gt(fnx.tensor([1, 2]), 1).tolist()', '[False, True]'),
+    "ge": ('fnx.ge(fnx.tensor([1, 2]), 2).tolist()', '[False, True]'),
+    "logical_and": (
+        'fnx.logical_and(fnx.tensor([True, True]), fnx.tensor([True, False])).tolist()',
+        '[True, False]'),
+    "logical_or": (
+        'fnx.logical_or(fnx.tensor([True, False]), fnx.tensor([False, False])).tolist()',
+        '[True, False]'),
+    "logical_xor": (
+        'fnx.logical_xor(fnx.tensor([True, True]), fnx.tensor([True, False])).tolist()',
+        '[False, True]'),
+    "logical_not": ('fnx.logical_not(fnx.tensor([True, False])).tolist()', '[False, True]'),
+    "isnan": ("fnx.isnan(fnx.tensor([1.0, float('nan')])).tolist()", '[False, True]'),
+    "isinf": ("fnx.isinf(fnx.tensor([1.0, float('inf')])).tolist()", '[False, True]'),
+    "isfinite": ("fnx.isfinite(fnx.tensor([1.0, float('inf')])).tolist()", '[True, False]'),
+    "abs": ('fnx.abs(fnx.tensor([-1.0, 2.0])).tolist()', '[1.0, 2.0]'),
+    "absolute": ('fnx.absolute(fnx.tensor([-1.0, 2.0])).tolist()', '[1.0, 2.0]'),
+    "neg": ('fnx.neg(fnx.tensor([1, -2])).tolist()', '[-1, 2]'),
+    "negative": ('fnx.negative(fnx.tensor([1, -2])).tolist()', '[-1, 2]'),
+    "sign": ('fnx.sign(fnx.tensor([-3.0, 0.0, 2.0])).tolist()', '[-1.0, 0.0, 1.0]'),
+    "exp": ('fnx.exp(fnx.tensor([0.0])).tolist()', '[1.0]'),
+    "exp2": ('fnx.exp2(fnx.tensor([3.0])).tolist()', '[8.0]'),
+    "expm1": ('fnx.expm1(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "log": ('fnx.log(fnx.tensor([1.0])).tolist()', '[0.0]'),
+    "log1p": ('fnx.log1p(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "log2": ('fnx.log2(fnx.tensor([8.0])).round().tolist()', '[3.0]'),
+    "log10": ('fnx.log10(fnx.tensor([100.0])).round().tolist()', '[2.0]'),
+    "sqrt": ('fnx.sqrt(fnx.tensor([4.0, 9.0])).tolist()', '[2.0, 3.0]'),
+    "rsqrt": ('fnx.rsqrt(fnx.tensor([4.0])).tolist()', '[0.5]'),
+    "square": ('fnx.square(fnx.tensor([2, -3])).tolist()', '[4, 9]'),
+    "reciprocal": ('fnx.reciprocal(fnx.tensor([2.0, 4.0])).tolist()', '[0.5, 0.25]'),
+    "sin": ('fnx.sin(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "cos": ('fnx.cos(fnx.tensor([0.0])).tolist()', '[1.0]'),
+    "tan": ('fnx.tan(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "asin": ('fnx.asin(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "acos": ('fnx.acos(fnx.tensor([1.0])).tolist()', '[0.0]'),
+    "atan": ('fnx.atan(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "arcsin": ('fnx.arcsin(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "arccos": ('fnx.arccos(fnx.tensor([1.0])).tolist()', '[0.0]'),
+    "arctan": ('fnx.arctan(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "atan2": ('fnx.atan2(fnx.tensor([0.0]), fnx.tensor([1.0])).tolist()', '[0.0]'),
+    "sinh": ('fnx.sinh(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "cosh": ('fnx.cosh(fnx.tensor([0.0])).tolist()', '[1.0]'),
+    "tanh": ('fnx.tanh(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "sigmoid": ('fnx.sigmoid(fnx.tensor([0.0])).tolist()', '[0.5]'),
+    "relu": ('fnx.relu(fnx.tensor([-1.0, 2.0])).tolist()', '[0.0, 2.0]'),
+    "erf": ('fnx.erf(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "erfinv": ('fnx.erfinv(fnx.tensor([0.0])).tolist()', '[0.0]'),
+    "lgamma": ('fnx.lgamma(fnx.tensor([1.0, 3.0])).round().tolist()', '[0.0, 1.0]'),
+    "floor": ('fnx.floor(fnx.tensor([-1.5, 1.5])).tolist()', '[-2.0, 1.0]'),
+    "ceil": ('fnx.ceil(fnx.tensor([-1.5, 1.5])).tolist()', '[-1.0, 2.0]'),
+    "round": ('fnx.round(fnx.tensor([0.5, 1.5, 2.7])).tolist()', '[0.0, 2.0, 3.0]'),
+    "trunc": ('fnx.trunc(fnx.tensor([-1.5, 1.5])).tolist()', '[-1.0, 1.0]'),
+    "real": ('fnx.real(fnx.tensor([1 + 2j])).tolist()', '[1.0]'),
+    "imag": ('fnx.imag(fnx.tensor([1 + 2j])).tolist()', '[2.0]'),
+    "conj": ('fnx.conj(fnx.tensor([1 + 2j])).tolist()', '[(1-2j)]'),
+    "clamp": ('fnx.clamp(fnx.tensor([-1, 5, 10]), min=0, max=6).tolist()', '[0, 5, 6]'),
+    "clip": ('fnx.clip(fnx.tensor([-1, 5, 10]), 0, 6).tolist()', '[0, 5, 6]'),
+    "masked_fill": (
+        'fnx.masked_fill(fnx.tensor([1, 2, 3]), fnx.tensor([True, False, True]), 0).tolist()',
+        '[0, 2, 0]'),
+    "lerp": (
+        'fnx.lerp(fnx.tensor([0.0, 2.0]), fnx.tensor([4.0, 4.0]), 0.5).tolist()',
+        '[2.0, 3.0]'),
+    "addcmul": (
+        'fnx.addcmul(fnx.tensor([1.0]), fnx.tensor([2.0]), fnx.tensor([3.0]), value=2).tolist()',
+        '[13.0]'),
+    "addcdiv": (
+        'fnx.addcdiv(fnx.tensor([1.0]), fnx.tensor([6.0]), fnx.tensor([3.0]), value=2).tolist()',
+        '[5.0]'),
+    "allclose": ('fnx.allclose(fnx.tensor([1.0]), fnx.tensor([1.0 + 1e-9]))', 'True'),
+    "equal": ('fnx.equal(fnx.tensor([1, 2]), fnx.tensor([1, 2]))', 'True'),
+    "reshape": ('fnx.reshape(fnx.arange(6), (2, -1)).shape', '(2, 3)'),
+    "flatten": ('fnx.flatten(fnx.ones(2, 3, 4), start_dim=1).shape', '(2, 12)'),
+    "unflatten": ('fnx.unflatten(fnx.ones(2, 12), 1, (3, 4)).shape', '(2, 3, 4)'),
+    "ravel": ('fnx.ravel(fnx.tensor([[1, 2], [3, 4]])).tolist()', '[1, 2, 3, 4]'),
+    "squeeze": ('fnx.squeeze(fnx.ones(1, 3, 1)).shape', '(3,)'),
+    "unsqueeze": ('fnx.unsqueeze(fnx.ones(3), 0).shape', '(1, 3)'),
+    "t": ('fnx.t(fnx.tensor([[1, 2], [3, 4]])).tolist()', '[[1, 3], [2, 4]]'),
+    "transpose": ('fnx.transpose(fnx.ones(2, 3, 4), 0, 2).shape', '(4, 3, 2)'),
+    "permute": ('fnx.permute(fnx.ones(2, 3, 4), (2, 0, 1)).shape', '(4, 2, 3)'),
+    "swapaxes": ('fnx.swapaxes(fnx.ones(2, 3, 4), 0, 1).shape', '(3, 2, 4)'),
+    "swapdims": ('fnx.swapdims(fnx.ones(2, 3, 4), 0, 1).shape', '(3, 2, 4)'),
+    "movedim": ('fnx.movedim(fnx.ones(2, 3, 4), 0, -1).shape', '(3, 4, 2)'),
+    "moveaxis": ('fnx.moveaxis(fnx.ones(2, 3, 4), 0, -1).shape', '(3, 4, 2)'),
+    "broadcast_to": ('fnx.broadcast_to(fnx.tensor([1, 2]), (2, 2)).tolist()', '[[1, 2], [1, 2]]'),
+    "tile": ('fnx.tile(fnx.tensor([1, 2]), (2,)).tolist()', '[1, 2, 1, 2]'),
+    "flip": ('fnx.flip(fnx.tensor([1, 2, 3]), (0,)).tolist()', '[3, 2, 1]'),
+    "narrow": ('fnx.narrow(fnx.tensor([1, 2, 3, 4]), 0, 1, 2).tolist()', '[2, 3]'),
+    "split": ('[p.tolist() for p in fnx.split(fnx.tensor([1, 2, 3]), 2)]', '[[1, 2], [3]]'),
+    "chunk": ('[p.tolist() for p in fnx.chunk(fnx.tensor([1, 2, 3, 4]), 2)]', '[[1, 2], [3, 4]]'),
+    "unbind": (
+        '[p.tolist() for p in fnx.unbind(fnx.tensor([[1, 2], [3, 4]]))]',
+        '[[1, 2], [3, 4]]'),
+    "matmul": ('fnx.matmul(fnx.ones(5, 2, 3), fnx.ones(3, 4)).shape', '(5, 2, 4)'),
+    "mm": (
+        'fnx.mm(fnx.tensor([[1, 2], [3, 4]]), fnx.tensor([[1, 0], [0, 1]])).tolist()',
+        '[[1, 2], [3, 4]]'),
+    "bmm": ('fnx.bmm(fnx.ones(5, 2, 3), fnx.ones(5, 3, 4)).shape', '(5, 2, 4)'),
+    "mv": ('fnx.mv(fnx.tensor([[1, 2], [3, 4]]), fnx.tensor([1, 1])).tolist()', '[3, 7]'),
+    "dot": ('fnx.dot(fnx.tensor([1, 2]), fnx.tensor([3, 4])).item()', '11'),
+    "clone": ('fnx.clone(fnx.tensor([1, 2])).tolist()', '[1, 2]'),
+    "detach": ('fnx.detach(fnx.tensor([1.0, 2.0])).tolist()', '[1.0, 2.0]'),
+}
+
+
 def _function(name):
     method = _m.METHODS[name]
 
@@ -436,7 +697,11 @@ def _function(name):
         return method(to_array(input), *args, **kwargs)
 
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"``fnx.{name}(x, ...)`` is ``x.{name}(...)``.\n\n{method.__doc__ or ''}"
+    call, result = _EXAMPLES[name]
+    # the method's description without its own examples (those call fnx.numpy)
+    about = inspect.cleandoc(method.__doc__ or "").split(">>>")[0].strip()
+    fn.__doc__ = (f"``fnx.{name}(x, ...)`` is ``x.{name}(...)``.\n\n"
+                  + (f"{about}\n\n" if about else "") + f">>> {call}\n{result}\n")
     return fn
 
 

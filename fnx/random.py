@@ -68,6 +68,10 @@ def threefry2x32(k1, k2, x0, x1):
     (the counter words). Returns the two output words, each of ``x0``'s shape.
     Example: ``threefry2x32(*[fnx.numpy.asarray(0, dtype=fnx.uint32)] * 4)`` gives
     ``(0x6b200159, 0x99ba4efe)``.
+
+    >>> zero = np.zeros(1, np.uint32)
+    >>> [int(v) for v in fnx.random.threefry2x32(np.uint32(0), np.uint32(0), zero, zero)]
+    [1797259609, 2579123966]
     """
     shape = get_aval(x0).shape
     for name, v in (("k1", k1), ("k2", k2), ("x0", x0), ("x1", x1)):
@@ -136,6 +140,9 @@ def key(seed):
 
     ``seed`` is a Python int in ``[-2**63, 2**64)`` or an integer scalar array (traceable).
     Example: ``fnx.random.key(0)`` -> ``Array([0, 0], dtype=uint32)``.
+
+    >>> fnx.random.PRNGKey(0).tolist()
+    [0, 0]
     """
     if isinstance(seed, (bool, np.bool_)):
         raise TypeError("fnx.random.key: the seed must be an integer, got a bool")
@@ -167,7 +174,11 @@ PRNGKey = key
 
 
 def key_data(k):
-    """The raw uint32 data of a key (keys are already raw here: the identity, for JAX code)."""
+    """The raw uint32 data of a key (keys are already raw here: the identity, for JAX code).
+
+    >>> fnx.random.key_data(fnx.random.key(1)).tolist()
+    [0, 1]
+    """
     return _check_key(k, "key_data")
 
 
@@ -198,7 +209,11 @@ def _iota_2x32(shape):
 
 def split(key, num=2):
     """``num`` new independent keys, shape ``(num, 2)`` (``num`` may also be a shape tuple).
-    Example: ``k1, k2 = fnx.random.split(fnx.random.key(0))``."""
+    Example: ``k1, k2 = fnx.random.split(fnx.random.key(0))``.
+
+    >>> fnx.random.split(fnx.random.key(0), 3).shape
+    (3, 2)
+    """
     k = _check_key(key, "split")
     shape = _normalize_shape(num, "split")
     w0, w1 = _key_words(k)
@@ -215,7 +230,11 @@ def _two_keys(k):
 
 def fold_in(key, data):
     """A new key from ``key`` and an integer ``data`` (taken modulo 2**32), e.g. a step index.
-    Example: ``fnx.random.fold_in(fnx.random.key(0), 7)``."""
+    Example: ``fnx.random.fold_in(fnx.random.key(0), 7)``.
+
+    >>> fnx.random.fold_in(fnx.random.key(0), 7).shape
+    (2,)
+    """
     k = _check_key(key, "fold_in")
     if isinstance(data, (int, np.integer)) and not isinstance(data, bool):
         d = fnp.asarray(np.array(int(data) & 0xFFFFFFFF, dtype=_U32))
@@ -242,7 +261,11 @@ def _bits(k, shape, nbits):
 
 def bits(key, shape=(), dtype=np.uint32):
     """Uniform random bits: an unsigned integer array (uint8/16/32/64) of ``shape``.
-    Example: ``fnx.random.bits(fnx.random.key(0), (4,))``."""
+    Example: ``fnx.random.bits(fnx.random.key(0), (4,))``.
+
+    >>> fnx.random.bits(fnx.random.key(0), (4,)).dtype
+    dtype('uint32')
+    """
     k = _check_key(key, "bits")
     dtype = np.dtype(dtype)
     if dtype.kind != "u":
@@ -294,6 +317,10 @@ def uniform(key, shape=(), dtype=None, minval=0.0, maxval=1.0):
     Method: 23 (float32) random mantissa bits give ``f`` in [1, 2); ``(f - 1) * (maxval -
     minval) + minval``, clamped into ``[minval, maxval)`` against rounding.
     Example: ``fnx.random.uniform(fnx.random.key(0), (2, 3), minval=-1, maxval=1)``.
+
+    >>> x = fnx.random.uniform(fnx.random.key(0), (100,), minval=2.0, maxval=3.0)
+    >>> bool(((x >= 2) & (x < 3)).all())
+    True
     """
     k = _check_key(key, "uniform")
     dtype = _float_dtype(dtype, "uniform")
@@ -308,7 +335,11 @@ def uniform(key, shape=(), dtype=None, minval=0.0, maxval=1.0):
 
 def normal(key, shape=(), dtype=None):
     """Standard normal samples: ``sqrt(2) * erfinv(u)`` with ``u`` uniform in (-1, 1), as JAX.
-    Example: ``fnx.random.normal(fnx.random.key(0), (1000,)).std()`` is about 1."""
+    Example: ``fnx.random.normal(fnx.random.key(0), (1000,)).std()`` is about 1.
+
+    >>> fnx.random.normal(fnx.random.key(0), (2, 3)).shape
+    (2, 3)
+    """
     k = _check_key(key, "normal")
     dtype = _float_dtype(dtype, "normal")
     shape = _normalize_shape(shape, "normal")
@@ -321,7 +352,11 @@ def truncated_normal(key, lower, upper, shape=None, dtype=None):
     """Standard normal samples conditioned on ``lower < x < upper`` (inverse-CDF method:
     ``sqrt(2) * erfinv(u)``, ``u`` uniform in ``(erf(lower/sqrt2), erf(upper/sqrt2))``).
     ``shape`` defaults to the broadcast shape of ``lower`` and ``upper``.
-    Example: ``fnx.random.truncated_normal(fnx.random.key(0), -2.0, 2.0, (5,))``."""
+    Example: ``fnx.random.truncated_normal(fnx.random.key(0), -2.0, 2.0, (5,))``.
+
+    >>> bool((abs(fnx.random.truncated_normal(fnx.random.key(0), -1.0, 1.0, (100,))) < 1).all())
+    True
+    """
     k = _check_key(key, "truncated_normal")
     dtype = _float_dtype(dtype, "truncated_normal")
     shape = _normalize_shape(shape, "truncated_normal")
@@ -344,7 +379,11 @@ def truncated_normal(key, lower, upper, shape=None, dtype=None):
 
 def gumbel(key, shape=(), dtype=None):
     """Standard Gumbel samples ``-log(-log(u))``.
-    Example: ``fnx.random.gumbel(fnx.random.key(0), (3,))``."""
+    Example: ``fnx.random.gumbel(fnx.random.key(0), (3,))``.
+
+    >>> fnx.random.gumbel(fnx.random.key(0), (3,)).shape
+    (3,)
+    """
     k = _check_key(key, "gumbel")
     dtype = _float_dtype(dtype, "gumbel")
     shape = _normalize_shape(shape, "gumbel")
@@ -354,7 +393,11 @@ def gumbel(key, shape=(), dtype=None):
 
 def exponential(key, shape=(), dtype=None):
     """Standard exponential samples ``-log1p(-u)``.
-    Example: ``fnx.random.exponential(fnx.random.key(0), (3,))``."""
+    Example: ``fnx.random.exponential(fnx.random.key(0), (3,))``.
+
+    >>> bool((fnx.random.exponential(fnx.random.key(0), (100,)) >= 0).all())
+    True
+    """
     k = _check_key(key, "exponential")
     dtype = _float_dtype(dtype, "exponential")
     shape = _normalize_shape(shape, "exponential")
@@ -367,7 +410,11 @@ def exponential(key, shape=(), dtype=None):
 
 def bernoulli(key, p=0.5, shape=None):
     """Booleans that are True with probability ``p`` (``shape`` defaults to ``p``'s shape).
-    Example: ``fnx.random.bernoulli(fnx.random.key(0), 0.3, (10,))``."""
+    Example: ``fnx.random.bernoulli(fnx.random.key(0), 0.3, (10,))``.
+
+    >>> fnx.random.bernoulli(fnx.random.key(0), 0.3, (10,)).dtype
+    dtype('bool')
+    """
     k = _check_key(key, "bernoulli")
     dt = get_aval(p).dtype if _is_array(p) and get_aval(p).dtype.kind == "f" else None
     dt = _float_dtype(dt, "bernoulli")
@@ -402,6 +449,10 @@ def randint(key, shape, minval, maxval, dtype=None):
     ``maxval`` above it means "up to and including ``iinfo.max``" (``randint(k, s, -128, 128,
     int8)`` covers all of int8).
     Example: ``fnx.random.randint(fnx.random.key(0), (5,), 0, 10)``.
+
+    >>> x = fnx.random.randint(fnx.random.key(0), (100,), 3, 7)
+    >>> sorted(set(x.tolist()))
+    [3, 4, 5, 6]
     """
     k = _check_key(key, "randint")
     dtype = dtypes.default_int() if dtype is None else np.dtype(dtype)
@@ -451,6 +502,10 @@ def categorical(key, logits, axis=-1, shape=None):
     ``shape`` defaults to the batch shape (``logits.shape`` without ``axis``); a given shape
     must end with (a broadcast of) the batch shape, extra leading dimensions draw more samples.
     Example: ``fnx.random.categorical(fnx.random.key(0), fnx.numpy.log(p), shape=(100,))``.
+
+    >>> logits = fnp.asarray([0.0, -fnp.inf, -fnp.inf])
+    >>> fnx.random.categorical(fnx.random.key(0), logits, shape=(3,)).tolist()
+    [0, 0, 0]
     """
     k = _check_key(key, "categorical")
     logits = logits if _is_array(logits) else fnp.asarray(logits)
@@ -521,7 +576,11 @@ def _random_order(k, n):
 
 def permutation(key, x, axis=0):
     """A random permutation of ``range(x)`` (``x`` an int) or of ``x`` along ``axis``.
-    Example: ``fnx.random.permutation(fnx.random.key(0), 5)``."""
+    Example: ``fnx.random.permutation(fnx.random.key(0), 5)``.
+
+    >>> sorted(fnx.random.permutation(fnx.random.key(0), 5).tolist())
+    [0, 1, 2, 3, 4]
+    """
     k = _check_key(key, "permutation")
     if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
         if x < 0:
@@ -543,6 +602,9 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0):
     drawn by ``categorical(log p)``; without, by the Gumbel-top-k trick (``p=None``: the first
     entries of a random permutation).
     Example: ``fnx.random.choice(fnx.random.key(0), 10, (3,), replace=False)``.
+
+    >>> sorted(fnx.random.choice(fnx.random.key(0), 5, (5,), replace=False).tolist())
+    [0, 1, 2, 3, 4]
     """
     k = _check_key(key, "choice")
     shape = _normalize_shape(shape, "choice")

@@ -113,7 +113,11 @@ _builtin(collections.defaultdict, _defaultdict_flatten,
 
 def static_field(**kwargs):
     """A ``dataclasses.field`` whose value is part of the treedef (not a leaf): hyperparameters,
-    activation functions, shapes. Example: ``act: object = static_field(default=None)``."""
+    activation functions, shapes. Example: ``act: object = static_field(default=None)``.
+
+    >>> dict(fnx.tree.static_field(default='relu').metadata)
+    {'static': True}
+    """
     metadata = dict(kwargs.pop("metadata", None) or {})
     metadata["static"] = True
     return dataclasses.field(metadata=metadata, **kwargs)
@@ -363,12 +367,20 @@ def tree_structure(tree, is_leaf=None):
 
 def treedef_children(treedef):
     """The treedefs of the root's children.
-    Example: ``treedef_children(tree_structure((1, [2])))``."""
+    Example: ``treedef_children(tree_structure((1, [2])))``.
+
+    >>> fnx.tree.treedef_children(fnx.tree.structure((1, [2])))
+    [PyTreeDef(*), PyTreeDef([*])]
+    """
     return list(treedef.children)
 
 
 def treedef_is_leaf(treedef):
-    """Whether ``treedef`` is the structure of a single leaf."""
+    """Whether ``treedef`` is the structure of a single leaf.
+
+    >>> [fnx.tree.treedef_is_leaf(fnx.tree.structure(t)) for t in (1, [1])]
+    [True, False]
+    """
     return treedef.node is None
 
 
@@ -411,6 +423,9 @@ def tree_transpose(outer_treedef, inner_treedef, tree):
 
     Example: ``tree_transpose(tree_structure([0, 0]), tree_structure((0, 0)), [(1, 2), (3, 4)])``
     -> ``([1, 3], [2, 4])``.
+
+    >>> fnx.tree.transpose(fnx.tree.structure([0, 0]), fnx.tree.structure((0, 0)), [(1, 2), (3, 4)])
+    ([1, 3], [2, 4])
     """
     n_in = inner_treedef.num_leaves
     subtrees = outer_treedef.flatten_up_to(tree, what="tree_transpose: tree")
@@ -423,7 +438,11 @@ def tree_transpose(outer_treedef, inner_treedef, tree):
 
 
 def is_array(x):
-    """Whether ``x`` is an fnx Array (concrete or traced). Useful as a ``partition`` filter."""
+    """Whether ``x`` is an fnx Array (concrete or traced). Useful as a ``partition`` filter.
+
+    >>> fnx.tree.is_array(fnp.ones(2)), fnx.tree.is_array(1.0)
+    (True, False)
+    """
     from .array import Array
 
     return isinstance(x, Array)

@@ -66,7 +66,11 @@ def _flat(seq):
 
 
 def full(shape, fill_value, *, dtype=None, device=None):
-    """An array of ``shape`` filled with ``fill_value``."""
+    """An array of ``shape`` filled with ``fill_value``.
+
+    >>> fnp.full((2,), 7).tolist()
+    [7, 7]
+    """
     shape = _shape(shape)
     if is_array(fill_value):
         from ._manipulation import broadcast_to
@@ -78,17 +82,29 @@ def full(shape, fill_value, *, dtype=None, device=None):
 
 
 def zeros(shape, *, dtype=None, device=None):
-    """An array of zeros (default dtype float32)."""
+    """An array of zeros (default dtype float32).
+
+    >>> fnp.zeros((2,), dtype=fnp.int32).tolist()
+    [0, 0]
+    """
     return full(shape, 0, dtype=dtype or dtypes.default_float(), device=device)
 
 
 def ones(shape, *, dtype=None, device=None):
-    """An array of ones (default dtype float32)."""
+    """An array of ones (default dtype float32).
+
+    >>> fnp.ones((2,)).tolist()
+    [1.0, 1.0]
+    """
     return full(shape, 1, dtype=dtype or dtypes.default_float(), device=device)
 
 
 def empty(shape, *, dtype=None, device=None):
-    """Uninitialized in NumPy; zeros here (fnx arrays are values)."""
+    """Uninitialized in NumPy; zeros here (fnx arrays are values).
+
+    >>> fnp.empty((2,)).tolist()
+    [0.0, 0.0]
+    """
     return zeros(shape, dtype=dtype, device=device)
 
 
@@ -99,6 +115,11 @@ def _like(x, dtype, device):
 
 
 def full_like(x, /, fill_value, *, dtype=None, device=None):
+    """``fill_value`` with ``x``'s shape and dtype (unless ``dtype`` is given).
+
+    >>> fnp.full_like(fnp.asarray([1, 2]), 9).tolist()
+    [9, 9]
+    """
     shape, dt, device = _like(x, dtype, device)
     out = full(shape, fill_value, dtype=dt)
     if device is None and type(x) is Array and x.device.type != "cpu":
@@ -107,14 +128,29 @@ def full_like(x, /, fill_value, *, dtype=None, device=None):
 
 
 def zeros_like(x, /, *, dtype=None, device=None):
+    """Zeros with ``x``'s shape and dtype (unless ``dtype`` is given).
+
+    >>> fnp.zeros_like(fnp.asarray([1.5, 2.5])).tolist()
+    [0.0, 0.0]
+    """
     return full_like(x, 0, dtype=dtype, device=device)
 
 
 def ones_like(x, /, *, dtype=None, device=None):
+    """Ones with ``x``'s shape and dtype (unless ``dtype`` is given).
+
+    >>> fnp.ones_like(fnp.asarray([5, 6])).tolist()
+    [1, 1]
+    """
     return full_like(x, 1, dtype=dtype, device=device)
 
 
 def empty_like(x, /, *, dtype=None, device=None):
+    """Zeros with ``x``'s shape and dtype (fnx arrays are values: nothing is uninitialized).
+
+    >>> fnp.empty_like(fnp.asarray([1, 2])).tolist()
+    [0, 0]
+    """
     return zeros_like(x, dtype=dtype, device=device)
 
 
@@ -145,7 +181,11 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
 
 
 def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
-    """``num`` evenly spaced samples from ``start`` to ``stop``."""
+    """``num`` evenly spaced samples from ``start`` to ``stop``.
+
+    >>> fnp.linspace(0, 1, 5).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
     is_complex = any(isinstance(v, complex) or (is_array(v) and v.dtype.kind == "c")
                      for v in (start, stop))
     if dtype is None:
@@ -167,7 +207,11 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
 
 
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
-    """A 2-D array with ones on the ``k``-th diagonal."""
+    """A 2-D array with ones on the ``k``-th diagonal.
+
+    >>> fnp.eye(2, 3, k=1).tolist()
+    [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
     n_cols = n_rows if n_cols is None else n_cols
     k = max(min(int(k), n_cols), -n_rows)  # beyond the matrix every k gives zeros
     rows = iota_p.bind(dtype=np.dtype(np.int64), shape=(n_rows, n_cols), dimension=0)
@@ -177,13 +221,17 @@ def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
 
 
 def from_dlpack(x, /, *, device=None, copy=None):
-    """An Array sharing memory with a DLPack-capable array."""
+    """An Array sharing memory with a DLPack-capable array.
+
+    >>> fnp.from_dlpack(np.arange(3)).tolist()
+    [0, 1, 2]
+    """
     from ..core.array import from_dlpack as _from_dlpack
 
     return _from_dlpack(x, device=device, copy=copy)
 
 
-def aval_of(x):
+def _aval_of(x):
     return get_aval(x)
 
 

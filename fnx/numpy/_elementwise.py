@@ -1,11 +1,78 @@
 """Elementwise functions of the array API, each a thin wrapper over a primitive."""
 
 import math
+import re
 
 from ..core import dtypes
 from ..core.errors import DTypeError
 from ..core.ops import elementwise as ew
 from ._core import nary, promote_args, broadcast_args, to_array, unary
+
+
+# docstring examples of the factory-made functions: op -> (argument lists, result of .tolist())
+_EXAMPLES = {
+    "exp": (("[0.0]",), "[1.0]"),
+    "exp2": (("[3.0]",), "[8.0]"),
+    "expm1": (("[0.0]",), "[0.0]"),
+    "log": (("[1.0]",), "[0.0]"),
+    "log1p": (("[0.0]",), "[0.0]"),
+    "sin": (("[0.0]",), "[0.0]"),
+    "cos": (("[0.0]",), "[1.0]"),
+    "tan": (("[0.0]",), "[0.0]"),
+    "asin": (("[0.0]",), "[0.0]"),
+    "acos": (("[1.0]",), "[0.0]"),
+    "atan": (("[0.0]",), "[0.0]"),
+    "sinh": (("[0.0]",), "[0.0]"),
+    "cosh": (("[0.0]",), "[1.0]"),
+    "tanh": (("[0.0]",), "[0.0]"),
+    "asinh": (("[0.0]",), "[0.0]"),
+    "acosh": (("[1.0]",), "[0.0]"),
+    "atanh": (("[0.0]",), "[0.0]"),
+    "sqrt": (("[4.0, 9.0]",), "[2.0, 3.0]"),
+    "rsqrt": (("[4.0]",), "[0.5]"),
+    "cbrt": (("[8.0]",), "[2.0]"),
+    "add": (("[1, 2]", "[3, 4]"), "[4, 6]"),
+    "subtract": (("[1, 2]", "[3, 4]"), "[-2, -2]"),
+    "multiply": (("[1, 2]", "[3, 4]"), "[3, 8]"),
+    "maximum": (("[1, 5]", "[3, 4]"), "[3, 5]"),
+    "minimum": (("[1, 5]", "[3, 4]"), "[1, 4]"),
+    "equal": (("[1, 2]", "[1, 3]"), "[True, False]"),
+    "not_equal": (("[1, 2]", "[1, 3]"), "[False, True]"),
+    "less": (("[1, 2]", "[2, 2]"), "[True, False]"),
+    "less_equal": (("[1, 3]", "[2, 2]"), "[True, False]"),
+    "greater": (("[1, 3]", "[2, 2]"), "[False, True]"),
+    "greater_equal": (("[1, 2]", "[2, 2]"), "[False, True]"),
+    "bitwise_and": (("[12, 5]", "[10, 3]"), "[8, 1]"),
+    "bitwise_or": (("[12, 5]", "[10, 3]"), "[14, 7]"),
+    "bitwise_xor": (("[12, 5]", "[10, 3]"), "[6, 6]"),
+    "bitwise_left_shift": (("[1, 3]", "[2, 1]"), "[4, 6]"),
+    "bitwise_right_shift": (("[8, 7]", "[2, 1]"), "[2, 3]"),
+    "copysign": (("[1.0, 2.0]", "[-1.0, 1.0]"), "[-1.0, 2.0]"),
+    "nextafter": (("[1.0]", "[2.0]"), "[1.0000001192092896]"),
+    "divide": (("[1, 6]", "[2, 4]"), "[0.5, 1.5]"),
+    "pow": (("[2.0, 3.0]", "[2.0, 2.0]"), "[4.0, 9.0]"),
+    "atan2": (("[0.0, 0.0]", "[1.0, -1.0]"), "[0.0, 3.1416]"),
+    "floor": (("[-1.5, 1.5]",), "[-2.0, 1.0]"),
+    "ceil": (("[-1.5, 1.5]",), "[-1.0, 2.0]"),
+    "trunc": (("[-1.5, 1.5]",), "[-1.0, 1.0]"),
+    "isfinite": (("[1.0, inf, nan]",), "[True, False, False]"),
+    "isnan": (("[1.0, inf, nan]",), "[False, False, True]"),
+    "isinf": (("[1.0, -inf, nan]",), "[False, True, False]"),
+    "logical_and": (("[True, True, False]", "[True, False, False]"), "[True, False, False]"),
+    "logical_or": (("[True, True, False]", "[True, False, False]"), "[True, True, False]"),
+    "logical_xor": (("[True, True, False]", "[True, False, False]"), "[False, True, False]"),
+}
+
+
+def _example(op):
+    """The ``>>>`` example of a factory-made function (``inf``/``nan`` are fnx.numpy's; a
+    result with 4-decimal floats is the rounded one)."""
+    args, result = _EXAMPLES[op]
+    call = ", ".join(f"fnx.numpy.asarray({a})" for a in args)
+    call = re.sub(r"\b(inf|nan)\b", r"fnx.numpy.\1", f"fnx.numpy.{op}({call})")
+    if re.search(r"\.\d{4}\b", result):
+        return f">>> [round(v, 4) for v in {call}.tolist()]\n    {result}"
+    return f">>> {call}.tolist()\n    {result}"
 
 
 def _float_unary(op, prim):
@@ -15,8 +82,7 @@ def _float_unary(op, prim):
     fn.__name__ = op
     fn.__doc__ = f"""Elementwise ``{op}`` (integer inputs are promoted to the default float dtype).
 
-    >>> fnx.numpy.{op}(fnx.numpy.asarray([0.5])).shape
-    (1,)
+    {_example(op)}
     """
     return fn
 
@@ -68,18 +134,30 @@ arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
 
 def log2(x, /):
-    """Base-2 logarithm. ``fnp.log2(fnp.asarray([8.0]))`` -> ``[3.]``"""
+    """Base-2 logarithm. ``fnp.log2(fnp.asarray([8.0]))`` -> ``[3.]``
+
+    >>> fnp.log2(fnp.asarray([1.0, 8.0])).round().tolist()
+    [0.0, 3.0]
+    """
     x = to_array(x)
     return log(x) / math.log(2.0)
 
 
 def log10(x, /):
-    """Base-10 logarithm."""
+    """Base-10 logarithm.
+
+    >>> fnp.log10(fnp.asarray([1.0, 100.0])).round().tolist()
+    [0.0, 2.0]
+    """
     return log(x) / math.log(10.0)
 
 
 def logaddexp(x1, x2, /):
-    """``log(exp(x1) + exp(x2))`` without overflow."""
+    """``log(exp(x1) + exp(x2))`` without overflow.
+
+    >>> round(fnp.logaddexp(fnp.asarray(0.0), fnp.asarray(0.0)).item(), 4)
+    0.6931
+    """
     x1, x2 = broadcast_args("logaddexp", *promote_args("logaddexp", x1, x2))
     if x1.dtype.kind not in "fc":
         x1, x2 = x1.astype(dtypes.default_float()), x2.astype(dtypes.default_float())
@@ -97,8 +175,7 @@ def _binary(op, prim, kinds=None):
     fn.__name__ = op
     fn.__doc__ = f"""Elementwise ``{op}`` with broadcasting and array-API type promotion.
 
-    >>> fnx.numpy.{op}(fnx.numpy.asarray([1, 2]), fnx.numpy.asarray([3, 4])).shape
-    (2,)
+    {_example(op)}
     """
     return fn
 
@@ -132,7 +209,10 @@ def _float_binary(op, prim):
         return prim.bind(*broadcast_args(op, x1, x2))
 
     fn.__name__ = op
-    fn.__doc__ = f"""Elementwise ``{op}``; integer inputs promote to the default float dtype."""
+    fn.__doc__ = f"""Elementwise ``{op}``; integer inputs promote to the default float dtype.
+
+    {_example(op)}
+    """
     return fn
 
 
@@ -144,7 +224,11 @@ arctan2 = atan2
 
 
 def power(x1, x2, /):
-    """``x1 ** x2``; integer arrays to integer powers stay integers (as NumPy)."""
+    """``x1 ** x2``; integer arrays to integer powers stay integers (as NumPy).
+
+    >>> fnp.pow(fnp.asarray([2, 3]), 2).tolist()
+    [4, 9]
+    """
     if isinstance(x2, int) and not isinstance(x2, bool):
         x1 = to_array(x1)
         if x1.dtype.kind in "iu" and x2 < 0:
@@ -172,7 +256,11 @@ pow = power  # noqa: A001  (array API name)
 
 
 def negative(x, /):
-    """``-x``."""
+    """``-x``.
+
+    >>> fnp.negative(fnp.asarray([1, -2])).tolist()
+    [-1, 2]
+    """
     x = to_array(x)
     if x.dtype == dtypes.bool_:
         raise DTypeError("negative: not defined for bool arrays; use logical_not")
@@ -180,11 +268,20 @@ def negative(x, /):
 
 
 def positive(x, /):
+    """``+x``: ``x`` as an array, unchanged.
+
+    >>> fnp.positive(fnp.asarray([-1, 2])).tolist()
+    [-1, 2]
+    """
     return to_array(x)
 
 
 def abs(x, /):  # noqa: A001
-    """Absolute value; for complex inputs the modulus (a real array)."""
+    """Absolute value; for complex inputs the modulus (a real array).
+
+    >>> fnp.abs(fnp.asarray([-2, 3])).tolist()
+    [2, 3]
+    """
     x = to_array(x)
     if x.dtype == dtypes.bool_:
         return x
@@ -197,6 +294,11 @@ absolute = abs
 
 
 def sign(x, /):
+    """Elementwise sign: -1, 0 or 1 (``x / abs(x)`` for complex inputs).
+
+    >>> fnp.sign(fnp.asarray([-3, 0, 2])).tolist()
+    [-1, 0, 1]
+    """
     x = to_array(x)
     if x.dtype.kind == "c":
         mag = abs(x)
@@ -212,7 +314,10 @@ def _integer_passthrough(op, prim):
         return prim.bind(x)
 
     fn.__name__ = op
-    fn.__doc__ = f"Elementwise ``{op}`` (integers are returned unchanged)."
+    fn.__doc__ = f"""Elementwise ``{op}`` (integers are returned unchanged).
+
+    {_example(op)}
+    """
     return fn
 
 
@@ -222,7 +327,11 @@ trunc = _integer_passthrough("trunc", ew.trunc_p)
 
 
 def round(x, /, decimals=0):  # noqa: A001
-    """Round half to even, as NumPy."""
+    """Round half to even, as NumPy.
+
+    >>> fnp.round(fnp.asarray([0.5, 1.5, 2.25]), decimals=0).tolist()
+    [0.0, 2.0, 2.0]
+    """
     x = to_array(x)
     if x.dtype.kind in "biu":
         return x
@@ -235,16 +344,30 @@ def round(x, /, decimals=0):  # noqa: A001
 
 
 def square(x, /):
+    """Elementwise ``x * x`` (keeps ``x``'s dtype).
+
+    >>> fnp.square(fnp.asarray([2, -3])).tolist()
+    [4, 9]
+    """
     x = to_array(x)
     return x * x
 
 
 def reciprocal(x, /):
+    """Elementwise ``1 / x`` (integer inputs give floats).
+
+    >>> fnp.reciprocal(fnp.asarray([2.0, 4.0])).tolist()
+    [0.5, 0.25]
+    """
     return 1.0 / to_array(x)
 
 
 def floor_divide(x1, x2, /):
-    """Floor division (``//``), rounding toward minus infinity as Python."""
+    """Floor division (``//``), rounding toward minus infinity as Python.
+
+    >>> fnp.floor_divide(fnp.asarray([7, -7]), 2).tolist()
+    [3, -4]
+    """
     x1, x2 = broadcast_args("floor_divide", *promote_args("floor_divide", x1, x2))
     if x1.dtype.kind in "iu":
         q = ew.div_p.bind(x1, x2)
@@ -256,7 +379,11 @@ def floor_divide(x1, x2, /):
 
 
 def remainder(x1, x2, /):
-    """Remainder with the sign of the divisor (``%``), as Python and NumPy."""
+    """Remainder with the sign of the divisor (``%``), as Python and NumPy.
+
+    >>> fnp.remainder(fnp.asarray([7, -7]), 3).tolist()
+    [1, 2]
+    """
     x1, x2 = broadcast_args("remainder", *promote_args("remainder", x1, x2))
     if x1.dtype.kind == "b":
         raise DTypeError("remainder: not defined for bool arrays")
@@ -269,11 +396,20 @@ mod = remainder
 
 
 def fmod(x1, x2, /):
-    """C-style remainder with the sign of the dividend."""
+    """C-style remainder with the sign of the dividend.
+
+    >>> fnp.fmod(fnp.asarray([7, -7]), 3).tolist()
+    [1, -1]
+    """
     return nary("fmod", ew.rem_p, x1, x2)
 
 
 def hypot(x1, x2, /):
+    """Elementwise ``sqrt(x1**2 + x2**2)`` (the hypotenuse), with broadcasting.
+
+    >>> fnp.hypot(fnp.asarray([3.0]), fnp.asarray([4.0])).tolist()
+    [5.0]
+    """
     x1, x2 = promote_args("hypot", x1, x2)
     return sqrt(x1 * x1 + x2 * x2)
 
@@ -286,7 +422,10 @@ def _float_test(op, prim, integer_result):
         return prim.bind(x)
 
     fn.__name__ = op
-    fn.__doc__ = f"Elementwise ``{op}`` (always {integer_result} for integers and booleans)."
+    fn.__doc__ = f"""Elementwise ``{op}`` (always {integer_result} for integers and booleans).
+
+    {_example(op)}
+    """
     return fn
 
 
@@ -296,6 +435,11 @@ isinf = _float_test("isinf", ew.is_inf_p, False)
 
 
 def signbit(x, /):
+    """Whether the sign bit is set (True for -0.0 and negative values).
+
+    >>> fnp.signbit(fnp.asarray([-0.0, 0.0, -2.0])).tolist()
+    [True, False, True]
+    """
     x = to_array(x)
     if x.dtype.kind in "biu":
         return x < 0
@@ -303,6 +447,11 @@ def signbit(x, /):
 
 
 def logical_not(x, /):
+    """Elementwise logical NOT (non-zero values count as true).
+
+    >>> fnp.logical_not(fnp.asarray([0, 2])).tolist()
+    [True, False]
+    """
     return ew.not_p.bind(to_array(x, dtypes.bool_) if to_array(x).dtype != dtypes.bool_ else to_array(x))
 
 
@@ -314,7 +463,10 @@ def _logical(op, prim):
         return prim.bind(*broadcast_args(op, x1, x2))
 
     fn.__name__ = op
-    fn.__doc__ = f"Elementwise ``{op}`` on truth values."
+    fn.__doc__ = f"""Elementwise ``{op}`` on truth values (non-zero numbers count as true).
+
+    {_example(op)}
+    """
     return fn
 
 
@@ -324,6 +476,11 @@ logical_xor = _logical("logical_xor", ew.xor_p)
 
 
 def bitwise_invert(x, /):
+    """Elementwise bitwise NOT (``~x``; logical NOT for booleans).
+
+    >>> fnp.bitwise_invert(fnp.asarray([0, 5], dtype=fnp.uint8)).tolist()
+    [255, 250]
+    """
     return ew.not_p.bind(to_array(x))
 
 
@@ -331,16 +488,31 @@ bitwise_not = invert = bitwise_invert
 
 
 def real(x, /):
+    """The real part (real inputs are returned unchanged).
+
+    >>> fnp.real(fnp.asarray([1 + 2j])).tolist()
+    [1.0]
+    """
     x = to_array(x)
     return ew.real_p.bind(x) if x.dtype.kind == "c" else x
 
 
 def imag(x, /):
+    """The imaginary part (zeros for real inputs).
+
+    >>> fnp.imag(fnp.asarray([1 + 2j])).tolist()
+    [2.0]
+    """
     x = to_array(x)
     return ew.imag_p.bind(x) if x.dtype.kind == "c" else zeros_like(x)
 
 
 def conj(x, /):
+    """Complex conjugate (real inputs are returned unchanged).
+
+    >>> fnp.conj(fnp.asarray([1 + 2j])).tolist()
+    [(1-2j)]
+    """
     x = to_array(x)
     return ew.conj_p.bind(x) if x.dtype.kind == "c" else x
 
@@ -349,7 +521,11 @@ conjugate = conj
 
 
 def clip(x, /, min=None, max=None):  # noqa: A002
-    """Clamp ``x`` to ``[min, max]`` (either bound may be None), keeping ``x``'s dtype."""
+    """Clamp ``x`` to ``[min, max]`` (either bound may be None), keeping ``x``'s dtype.
+
+    >>> fnp.clip(fnp.asarray([-1, 5, 10]), 0, 6).tolist()
+    [0, 5, 6]
+    """
     x = to_array(x)
     out = x
     if min is not None:
@@ -362,7 +538,11 @@ def clip(x, /, min=None, max=None):  # noqa: A002
 
 
 def where(condition, x1, x2, /):
-    """Select ``x1`` where ``condition`` is true, else ``x2`` (broadcasting all three)."""
+    """Select ``x1`` where ``condition`` is true, else ``x2`` (broadcasting all three).
+
+    >>> fnp.where(fnp.asarray([True, False]), fnp.asarray([1, 2]), fnp.asarray([8, 9])).tolist()
+    [1, 9]
+    """
     condition = to_array(condition)
     if condition.dtype != dtypes.bool_:
         condition = condition != 0

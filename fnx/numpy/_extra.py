@@ -174,17 +174,29 @@ def copy(a):
 
 
 def shape(a):
-    """The shape of ``a`` as a tuple."""
+    """The shape of ``a`` as a tuple.
+
+    >>> fnp.shape(fnp.ones((2, 3)))
+    (2, 3)
+    """
     return to_array(a).shape
 
 
 def ndim(a):
-    """The number of dimensions of ``a``."""
+    """The number of dimensions of ``a``.
+
+    >>> fnp.ndim(fnp.ones((2, 3)))
+    2
+    """
     return to_array(a).ndim
 
 
 def size(a, axis=None):
-    """The number of elements (along ``axis`` if given)."""
+    """The number of elements (along ``axis`` if given).
+
+    >>> fnp.size(fnp.ones((2, 3))), fnp.size(fnp.ones((2, 3)), 1)
+    (6, 3)
+    """
     a = to_array(a)
     return a.size if axis is None else a.shape[axis]
 
@@ -314,7 +326,11 @@ def diag(v, k=0):
 
 
 def diagflat(v, k=0):
-    """A 2-D array with the flattened ``v`` on diagonal ``k``."""
+    """A 2-D array with the flattened ``v`` on diagonal ``k``.
+
+    >>> fnp.diagflat(fnp.asarray([1, 2])).tolist()
+    [[1, 0], [0, 2]]
+    """
     return diag(ravel(v), k)
 
 
@@ -358,7 +374,11 @@ def dot(a, b):
 
 
 def vdot(a, b):
-    """Dot product of flattened arrays, conjugating the first."""
+    """Dot product of flattened arrays, conjugating the first.
+
+    >>> fnp.vdot(fnp.asarray([1j, 2.0]), fnp.asarray([1j, 3.0])).item()
+    (7+0j)
+    """
     from ._elementwise import conj
 
     return sum(conj(ravel(a)) * ravel(b))
@@ -457,7 +477,12 @@ def _hvd_split(op, axis_fn):
         return split(x, indices_or_sections, axis=axis_fn(x))
 
     fn.__name__ = op
-    fn.__doc__ = f"``split`` along the {op[0]} axis."
+    axis = {"h": "1 (0 for 1-D arrays)", "v": "0", "d": "2"}[op[0]]
+    fn.__doc__ = f"""``split`` along axis {axis}: into equal sections or at indices.
+
+    >>> [a.shape for a in fnx.numpy.{op}(fnx.numpy.ones((4, 4, 4)), 2)]
+    {[tuple(2 if i == int(axis[0]) else 4 for i in range(3))] * 2}
+    """
     return fn
 
 
@@ -553,7 +578,11 @@ def roll(x, /, shift, *, axis=None):
 
 
 def rot90(m, k=1, axes=(0, 1)):
-    """Rotate by 90 degrees ``k`` times in the plane of ``axes``."""
+    """Rotate by 90 degrees ``k`` times in the plane of ``axes``.
+
+    >>> fnp.rot90(fnp.asarray([[1, 2], [3, 4]])).tolist()
+    [[2, 4], [1, 3]]
+    """
     m = to_array(m)
     a0, a1 = (normalize_axis(a, m.ndim, "rot90") for a in axes)
     k %= 4
@@ -569,12 +598,20 @@ def rot90(m, k=1, axes=(0, 1)):
 
 
 def fliplr(m):
-    """Flip along axis 1."""
+    """Flip along axis 1.
+
+    >>> fnp.fliplr(fnp.asarray([[1, 2], [3, 4]])).tolist()
+    [[2, 1], [4, 3]]
+    """
     return flip(m, axis=1)
 
 
 def flipud(m):
-    """Flip along axis 0."""
+    """Flip along axis 0.
+
+    >>> fnp.flipud(fnp.asarray([[1, 2], [3, 4]])).tolist()
+    [[3, 4], [1, 2]]
+    """
     return flip(m, axis=0)
 
 
@@ -697,7 +734,11 @@ def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 def array_equal(a1, a2, equal_nan=False):
-    """Whether two arrays have the same shape and elements."""
+    """Whether two arrays have the same shape and elements.
+
+    >>> fnp.array_equal(fnp.asarray([1, 2]), fnp.asarray([1, 2]))
+    True
+    """
     a1, a2 = to_array(a1), to_array(a2)
     if a1.shape != a2.shape:
         return False
@@ -738,7 +779,11 @@ def meshgrid(*arrays, indexing="xy"):
 
 
 def indices(dimensions, dtype=None):
-    """A stack of index grids for an array of shape ``dimensions``."""
+    """A stack of index grids for an array of shape ``dimensions``.
+
+    >>> fnp.indices((2, 2)).tolist()
+    [[[0, 0], [1, 1]], [[0, 1], [0, 1]]]
+    """
     dt = dtypes.default_int() if dtype is None else dtypes.canonicalize(dtype)
     dims = tuple(int(d) for d in dimensions)
     grids = [sh.iota_p.bind(dtype=dt, shape=dims, dimension=i) for i in range(len(dims))]
@@ -746,14 +791,22 @@ def indices(dimensions, dtype=None):
 
 
 def identity(n, dtype=None):
-    """The ``n`` x ``n`` identity matrix."""
+    """The ``n`` x ``n`` identity matrix.
+
+    >>> fnp.identity(2).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
     from ._creation import eye
 
     return eye(n, dtype=dtype)
 
 
 def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None):
-    """``base ** linspace(start, stop, num)``."""
+    """``base ** linspace(start, stop, num)``.
+
+    >>> fnp.logspace(0, 2, 3).tolist()
+    [1.0, 10.0, 100.0]
+    """
     from ._creation import linspace
     from ._elementwise import pow
 
@@ -801,7 +854,11 @@ def _as_slab(v, x, axis):
 
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     """Replace NaN with ``nan`` and infinities with ``posinf``/``neginf`` (default: the
-    dtype's largest finite values)."""
+    dtype's largest finite values).
+
+    >>> fnp.nan_to_num(fnp.asarray([fnp.nan, 1.0])).tolist()
+    [0.0, 1.0]
+    """
     from ._elementwise import isinf
 
     x = to_array(x)
@@ -821,13 +878,21 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
 
 
 def heaviside(x1, x2, /):
-    """Heaviside step: 0 for x1 < 0, ``x2`` at 0, 1 for x1 > 0."""
+    """Heaviside step: 0 for x1 < 0, ``x2`` at 0, 1 for x1 > 0.
+
+    >>> fnp.heaviside(fnp.asarray([-1.0, 0.0, 2.0]), 0.5).tolist()
+    [0.0, 0.5, 1.0]
+    """
     x1, x2 = promote_args("heaviside", x1, x2)
     return where(x1 < 0, 0, where(x1 > 0, 1, x2))
 
 
 def sinc(x, /):
-    """``sin(pi x) / (pi x)``, 1 at 0."""
+    """``sin(pi x) / (pi x)``, 1 at 0.
+
+    >>> fnp.sinc(fnp.asarray([0.0])).tolist()
+    [1.0]
+    """
     from ._elementwise import sin
 
     x = to_array(x)
@@ -838,7 +903,11 @@ def sinc(x, /):
 
 
 def deg2rad(x, /):
-    """Degrees to radians."""
+    """Degrees to radians.
+
+    >>> round(fnp.deg2rad(fnp.asarray(180.0)).item(), 4)
+    3.1416
+    """
     from ._elementwise import multiply
 
     x = to_array(x)
@@ -847,7 +916,11 @@ def deg2rad(x, /):
 
 
 def rad2deg(x, /):
-    """Radians to degrees."""
+    """Radians to degrees.
+
+    >>> round(fnp.degrees(fnp.asarray(fnp.pi)).item(), 3)
+    180.0
+    """
     from ._elementwise import multiply
 
     x = to_array(x)
@@ -866,7 +939,11 @@ def _nan_reduction(op, fn, fill):
         return fn(a, axis=axis, keepdims=keepdims, **kwargs)
 
     reduce.__name__ = op
-    reduce.__doc__ = f"``{fn.__name__}`` ignoring NaNs."
+    reduce.__doc__ = f"""``{fn.__name__}`` ignoring NaNs (they count as {fill(np.dtype("f8"))}).
+
+    >>> fnx.numpy.{op}(fnx.numpy.asarray([1.0, fnx.numpy.nan, 3.0])).item()
+    4.0
+    """
     return reduce
 
 
@@ -874,7 +951,11 @@ nansum = _nan_reduction("nansum", sum, lambda dt: 0)
 
 
 def nanmax(a, axis=None, keepdims=False):
-    """``max`` ignoring NaNs (NaN where every element is NaN)."""
+    """``max`` ignoring NaNs (NaN where every element is NaN).
+
+    >>> fnp.nanmax(fnp.asarray([1.0, fnp.nan, 3.0])).item()
+    3.0
+    """
     from ._statistical import max
 
     a = to_array(a)
@@ -885,7 +966,11 @@ def nanmax(a, axis=None, keepdims=False):
 
 
 def nanmin(a, axis=None, keepdims=False):
-    """``min`` ignoring NaNs (NaN where every element is NaN)."""
+    """``min`` ignoring NaNs (NaN where every element is NaN).
+
+    >>> fnp.nanmin(fnp.asarray([1.0, fnp.nan, 3.0])).item()
+    1.0
+    """
     from ._statistical import min
 
     a = to_array(a)
@@ -896,7 +981,11 @@ def nanmin(a, axis=None, keepdims=False):
 
 
 def nanmean(a, axis=None, keepdims=False):
-    """``mean`` ignoring NaNs."""
+    """``mean`` ignoring NaNs.
+
+    >>> fnp.nanmean(fnp.asarray([1.0, fnp.nan, 3.0])).item()
+    2.0
+    """
     a = to_array(a)
     if a.dtype.kind not in "fc":
         a = a.astype(dtypes.default_float())
@@ -906,7 +995,11 @@ def nanmean(a, axis=None, keepdims=False):
 
 
 def average(a, axis=None, weights=None, keepdims=False):
-    """Weighted mean along ``axis``."""
+    """Weighted mean along ``axis``.
+
+    >>> fnp.average(fnp.asarray([1.0, 4.0]), weights=fnp.asarray([2.0, 1.0])).item()
+    2.0
+    """
     from ._statistical import mean
 
     if weights is None:
@@ -924,7 +1017,11 @@ def average(a, axis=None, weights=None, keepdims=False):
 
 
 def cov(m, rowvar=True, bias=False, ddof=None):
-    """Covariance matrix of the variables in the rows (or columns) of ``m``."""
+    """Covariance matrix of the variables in the rows (or columns) of ``m``.
+
+    >>> fnp.cov(fnp.asarray([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])).tolist()
+    [[1.0, 2.0], [2.0, 4.0]]
+    """
     from ._elementwise import conj
     from ._statistical import mean
 
@@ -942,7 +1039,11 @@ def cov(m, rowvar=True, bias=False, ddof=None):
 
 
 def corrcoef(x, rowvar=True):
-    """Pearson correlation coefficients."""
+    """Pearson correlation coefficients.
+
+    >>> fnp.corrcoef(fnp.asarray([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])).round().tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
     from ._elementwise import sqrt
 
     c = cov(x, rowvar=rowvar)
@@ -1089,7 +1190,11 @@ def einsum(subscripts, /, *operands):
 
 
 def einsum_path(subscripts, *operands, optimize="greedy"):
-    """The contraction order einsum uses (left to right), in NumPy's format."""
+    """The contraction order einsum uses (left to right), in NumPy's format.
+
+    >>> fnp.einsum_path('ij,jk->ik', fnp.ones((2, 3)), fnp.ones((3, 4)))[0]
+    ['einsum_path', (0, 1)]
+    """
     del optimize  # unused: fnx always contracts left to right
     n = len(operands)
     return ["einsum_path"] + [(0, 1)] * (n - 1), f"left-to-right contraction of {subscripts}"

@@ -102,7 +102,11 @@ def fft(x, /, *, n=None, axis=-1, norm="backward"):
 
 
 def ifft(x, /, *, n=None, axis=-1, norm="backward"):
-    """One-dimensional inverse discrete Fourier transform."""
+    """One-dimensional inverse discrete Fourier transform.
+
+    >>> fnp.real(fnp.fft.ifft(fnp.asarray([4.0, 0.0, 0.0, 0.0]))).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
     return _c2c("ifft", x, n, axis, norm, inverse=True)
 
 
@@ -126,12 +130,20 @@ def _c2c_n(op, x, s, axes, norm, inverse):
 
 
 def fftn(x, /, *, s=None, axes=None, norm="backward"):
-    """N-dimensional discrete Fourier transform over ``axes``."""
+    """N-dimensional discrete Fourier transform over ``axes``.
+
+    >>> fnp.abs(fnp.fft.fftn(fnp.ones((2, 2)))).round().tolist()
+    [[4.0, 0.0], [0.0, 0.0]]
+    """
     return _c2c_n("fftn", x, s, axes, norm, inverse=False)
 
 
 def ifftn(x, /, *, s=None, axes=None, norm="backward"):
-    """N-dimensional inverse discrete Fourier transform over ``axes``."""
+    """N-dimensional inverse discrete Fourier transform over ``axes``.
+
+    >>> fnp.real(fnp.fft.ifftn(fnp.asarray([[4.0, 0.0], [0.0, 0.0]]))).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
     return _c2c_n("ifftn", x, s, axes, norm, inverse=True)
 
 
@@ -152,7 +164,11 @@ def rfft(x, /, *, n=None, axis=-1, norm="backward"):
 
 
 def irfft(x, /, *, n=None, axis=-1, norm="backward"):
-    """Inverse of ``rfft``: a real signal of length ``n`` (default ``2 * (m - 1)``)."""
+    """Inverse of ``rfft``: a real signal of length ``n`` (default ``2 * (m - 1)``).
+
+    >>> fnp.fft.irfft(fnp.asarray([4.0, 0.0, 0.0])).round().tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
     from ._elementwise import real
 
     x = _complex("irfft", x)
@@ -174,7 +190,11 @@ def irfft(x, /, *, n=None, axis=-1, norm="backward"):
 
 
 def rfftn(x, /, *, s=None, axes=None, norm="backward"):
-    """N-dimensional ``rfft``: real transform on the last axis, complex on the others."""
+    """N-dimensional ``rfft``: real transform on the last axis, complex on the others.
+
+    >>> fnp.fft.rfftn(fnp.ones((2, 4))).shape
+    (2, 3)
+    """
     x = _real("rfftn", x)
     axes, s = _axes_sizes("rfftn", x, s, axes)
     out = rfft(x, n=s[-1], axis=axes[-1], norm=norm)
@@ -184,7 +204,11 @@ def rfftn(x, /, *, s=None, axes=None, norm="backward"):
 
 
 def irfftn(x, /, *, s=None, axes=None, norm="backward"):
-    """Inverse of ``rfftn``."""
+    """Inverse of ``rfftn``.
+
+    >>> fnp.fft.irfftn(fnp.asarray([[4.0, 0.0], [0.0, 0.0]])).round().tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
     x = _complex("irfftn", x)
     if axes is None and s is None:
         axes = tuple(range(x.ndim))
@@ -201,7 +225,11 @@ _SWAP = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
 
 
 def hfft(x, /, *, n=None, axis=-1, norm="backward"):
-    """DFT of a Hermitian-symmetric signal given by its first half: a real spectrum."""
+    """DFT of a Hermitian-symmetric signal given by its first half: a real spectrum.
+
+    >>> fnp.fft.hfft(fnp.asarray([1.0, 0.0, 0.0])).round().tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
     from ._elementwise import conj
 
     if norm not in _NORMS:
@@ -210,7 +238,11 @@ def hfft(x, /, *, n=None, axis=-1, norm="backward"):
 
 
 def ihfft(x, /, *, n=None, axis=-1, norm="backward"):
-    """Inverse of ``hfft``."""
+    """Inverse of ``hfft``.
+
+    >>> fnp.abs(fnp.fft.ihfft(fnp.asarray([4.0, 4.0, 4.0, 4.0]))).round().tolist()
+    [4.0, 0.0, 0.0]
+    """
     from ._elementwise import conj
 
     if norm not in _NORMS:
@@ -236,7 +268,11 @@ def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
 
 
 def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
-    """Sample frequencies of ``rfft``: ``[0, 1, ..., n // 2] / (d * n)``."""
+    """Sample frequencies of ``rfft``: ``[0, 1, ..., n // 2] / (d * n)``.
+
+    >>> fnp.fft.rfftfreq(4).tolist()
+    [0.0, 0.25, 0.5]
+    """
     from ._creation import asarray
 
     n = int(n)
@@ -266,7 +302,11 @@ def fftshift(x, /, *, axes=None):
 
 
 def ifftshift(x, /, *, axes=None):
-    """Inverse of ``fftshift``."""
+    """Inverse of ``fftshift``.
+
+    >>> fnp.fft.ifftshift(fnp.asarray([-2, -1, 0, 1, 2])).tolist()
+    [0, 1, 2, -2, -1]
+    """
     return _shift("ifftshift", x, axes, inverse=True)
 
 

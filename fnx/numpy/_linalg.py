@@ -60,7 +60,11 @@ def matmul(x1, x2, /):
 
 
 def tensordot(x1, x2, /, *, axes=2):
-    """Contract the last ``axes`` dims of ``x1`` with the first of ``x2`` (or explicit lists)."""
+    """Contract the last ``axes`` dims of ``x1`` with the first of ``x2`` (or explicit lists).
+
+    >>> fnp.tensordot(fnp.ones((2, 3)), fnp.ones((3, 4)), axes=1).tolist()[0]
+    [3.0, 3.0, 3.0, 3.0]
+    """
     x1, x2 = promote_args("tensordot", x1, x2)
     if isinstance(axes, (int, np.integer)):
         if not 0 <= axes <= min(x1.ndim, x2.ndim):
@@ -599,35 +603,55 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002
 
 
 def diagonal(x, /, *, offset=0):
-    """The ``offset`` diagonal of the last two axes (array API ``linalg.diagonal``)."""
+    """The ``offset`` diagonal of the last two axes (array API ``linalg.diagonal``).
+
+    >>> fnp.linalg.diagonal(fnp.asarray([[1, 2], [3, 4]])).tolist()
+    [1, 4]
+    """
     from ._extra import diagonal as _diagonal
 
     return _diagonal(x, offset=offset)
 
 
 def trace(x, /, *, offset=0, dtype=None):
-    """Sum of the ``offset`` diagonal of the last two axes."""
+    """Sum of the ``offset`` diagonal of the last two axes.
+
+    >>> fnp.linalg.trace(fnp.asarray([[1, 2], [3, 4]])).item()
+    5
+    """
     from ._extra import trace as _trace
 
     return _trace(x, offset=offset, dtype=dtype)
 
 
 def cross(x1, x2, /, *, axis=-1):
-    """Cross product of 3-vectors along ``axis``."""
+    """Cross product of 3-vectors along ``axis``.
+
+    >>> fnp.linalg.cross(fnp.asarray([1, 0, 0]), fnp.asarray([0, 1, 0])).tolist()
+    [0, 0, 1]
+    """
     from ._extra import cross as _cross
 
     return _cross(x1, x2, axis=axis)
 
 
 def outer(x1, x2, /):
-    """Outer product of two vectors."""
+    """Outer product of two vectors.
+
+    >>> fnp.linalg.outer(fnp.asarray([1, 2]), fnp.asarray([3, 4])).tolist()
+    [[3, 4], [6, 8]]
+    """
     from ._extra import outer as _outer
 
     return _outer(x1, x2)
 
 
 def matrix_transpose(x, /):
-    """Swap the last two axes."""
+    """Swap the last two axes.
+
+    >>> fnp.linalg.matrix_transpose(fnp.asarray([[1, 2], [3, 4]])).tolist()
+    [[1, 3], [2, 4]]
+    """
     from ._manipulation import matrix_transpose as _mt
 
     return _mt(x)
@@ -655,7 +679,11 @@ linalg = _Namespace(
 
 
 def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
-    """NumPy's ``linalg.norm``: vector norm, or matrix norm for 2-D/with a pair of axes."""
+    """NumPy's ``linalg.norm``: vector norm, or matrix norm for 2-D/with a pair of axes.
+
+    >>> fnp.linalg.norm(fnp.asarray([3.0, 4.0])).item()
+    5.0
+    """
     x = to_array(x)
     if axis is None and x.ndim == 2 and ord is not None:
         return matrix_norm(x, ord=ord, keepdims=keepdims)

@@ -30,14 +30,22 @@ def reshape(x, /, shape, *, copy=None):
 
 
 def permute_dims(x, /, axes):
-    """Permute the axes of ``x``."""
+    """Permute the axes of ``x``.
+
+    >>> fnp.permute_dims(fnp.ones((2, 3, 4)), (2, 0, 1)).shape
+    (4, 2, 3)
+    """
     x = to_array(x)
     axes = tuple(normalize_axis(a, x.ndim, "permute_dims") for a in axes)
     return sh.transpose(x, axes)
 
 
 def broadcast_to(x, /, shape):
-    """Broadcast ``x`` to ``shape`` (NumPy rules)."""
+    """Broadcast ``x`` to ``shape`` (NumPy rules).
+
+    >>> fnp.broadcast_to(fnp.asarray([1, 2]), (2, 2)).tolist()
+    [[1, 2], [1, 2]]
+    """
     x = to_array(x)
     shape = tuple(int(s) for s in shape)
     if broadcast_shapes("broadcast_to", x.shape, shape) != shape:
@@ -46,13 +54,22 @@ def broadcast_to(x, /, shape):
 
 
 def broadcast_arrays(*arrays):
+    """The arrays broadcast against each other to one common shape.
+
+    >>> [a.shape for a in fnp.broadcast_arrays(fnp.ones((2, 1)), fnp.ones(3))]
+    [(2, 3), (2, 3)]
+    """
     arrays = [to_array(a) for a in arrays]
     shape = broadcast_shapes("broadcast_arrays", *[a.shape for a in arrays])
     return [broadcast_to_shape(a, shape) for a in arrays]
 
 
 def expand_dims(x, /, axis=0):
-    """Insert a size-1 axis at ``axis``."""
+    """Insert a size-1 axis at ``axis``.
+
+    >>> fnp.expand_dims(fnp.ones((2, 3)), axis=1).shape
+    (2, 1, 3)
+    """
     x = to_array(x)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out_ndim = x.ndim + len(axes)
@@ -64,7 +81,11 @@ def expand_dims(x, /, axis=0):
 
 
 def squeeze(x, /, axis=None):
-    """Remove size-1 axes (all of them when ``axis`` is None)."""
+    """Remove size-1 axes (all of them when ``axis`` is None).
+
+    >>> fnp.squeeze(fnp.ones((1, 3, 1))).shape
+    (3,)
+    """
     x = to_array(x)
     if axis is None:
         axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
@@ -76,7 +97,11 @@ def squeeze(x, /, axis=None):
 
 
 def concat(arrays, /, *, axis=0):
-    """Join arrays along an existing axis (``axis=None`` flattens first)."""
+    """Join arrays along an existing axis (``axis=None`` flattens first).
+
+    >>> fnp.concat([fnp.asarray([1, 2]), fnp.asarray([3])]).tolist()
+    [1, 2, 3]
+    """
     arrays = promote_args("concat", *arrays)
     if axis is None:
         arrays = [reshape(a, (-1,)) for a in arrays]
@@ -91,7 +116,11 @@ concatenate = concat
 
 
 def stack(arrays, /, *, axis=0):
-    """Join arrays along a new axis."""
+    """Join arrays along a new axis.
+
+    >>> fnp.stack([fnp.asarray([1, 2]), fnp.asarray([3, 4])], axis=1).tolist()
+    [[1, 3], [2, 4]]
+    """
     arrays = [to_array(a) for a in arrays]
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
@@ -100,13 +129,22 @@ def stack(arrays, /, *, axis=0):
 
 
 def flip(x, /, *, axis=None):
+    """Reverse the order of elements along ``axis`` (all axes when None).
+
+    >>> fnp.flip(fnp.asarray([1, 2, 3])).tolist()
+    [3, 2, 1]
+    """
     x = to_array(x)
     axes = normalize_axes(axis, x.ndim, "flip")
     return sh.rev_p.bind(x, dimensions=axes) if axes else x
 
 
 def moveaxis(x, source, destination, /):
-    """Move axes to new positions."""
+    """Move axes to new positions.
+
+    >>> fnp.moveaxis(fnp.ones((2, 3, 4)), 0, -1).shape
+    (3, 4, 2)
+    """
     x = to_array(x)
     src = (source,) if isinstance(source, int) else tuple(source)
     dst = (destination,) if isinstance(destination, int) else tuple(destination)
@@ -119,6 +157,11 @@ def moveaxis(x, source, destination, /):
 
 
 def swapaxes(x, axis1, axis2, /):
+    """Swap two axes of ``x``.
+
+    >>> fnp.swapaxes(fnp.ones((2, 3, 4)), 0, 2).shape
+    (4, 3, 2)
+    """
     x = to_array(x)
     perm = list(range(x.ndim))
     a, b = normalize_axis(axis1, x.ndim, "swapaxes"), normalize_axis(axis2, x.ndim, "swapaxes")
@@ -127,6 +170,11 @@ def swapaxes(x, axis1, axis2, /):
 
 
 def matrix_transpose(x, /):
+    """Swap the last two axes (a batch of matrices stays a batch).
+
+    >>> fnp.matrix_transpose(fnp.ones((5, 2, 3))).shape
+    (5, 3, 2)
+    """
     x = to_array(x)
     if x.ndim < 2:
         raise ShapeError(f"matrix_transpose: needs at least 2 dims, got shape {x.shape}")

@@ -50,6 +50,11 @@ def sum(x, /, *, axis=None, dtype=None, keepdims=False):  # noqa: A001
 
 
 def prod(x, /, *, axis=None, dtype=None, keepdims=False):
+    """Product over ``axis`` (all axes when None); small integers accumulate in int64.
+
+    >>> fnp.prod(fnp.asarray([[1, 2], [3, 4]]), axis=1).tolist()
+    [2, 12]
+    """
     x = to_array(x)
     x = ew.convert_element_type(x, _sum_dtype(x, dtype))
     return _reduce(red.reduce_prod_p, x, axis, keepdims)
@@ -62,12 +67,20 @@ def _extremum(name, prim, bool_prim, x, axis, keepdims):
 
 
 def max(x, /, *, axis=None, keepdims=False):  # noqa: A001
-    """Maximum over ``axis`` (all axes when None); ``any`` for booleans."""
+    """Maximum over ``axis`` (all axes when None); ``any`` for booleans.
+
+    >>> fnp.max(fnp.asarray([[1, 5], [7, 2]]), axis=0).tolist()
+    [7, 5]
+    """
     return _extremum("max", red.reduce_max_p, red.reduce_or_p, x, axis, keepdims)
 
 
 def min(x, /, *, axis=None, keepdims=False):  # noqa: A001
-    """Minimum over ``axis`` (all axes when None); ``all`` for booleans."""
+    """Minimum over ``axis`` (all axes when None); ``all`` for booleans.
+
+    >>> fnp.min(fnp.asarray([[1, 5], [7, 2]]), axis=1).tolist()
+    [1, 2]
+    """
     return _extremum("min", red.reduce_min_p, red.reduce_and_p, x, axis, keepdims)
 
 
@@ -82,7 +95,11 @@ amax, amin = max, min
 
 
 def mean(x, /, *, axis=None, keepdims=False, dtype=None):
-    """Arithmetic mean; integer inputs give the default float dtype."""
+    """Arithmetic mean; integer inputs give the default float dtype.
+
+    >>> fnp.mean(fnp.asarray([[1, 2], [3, 4]]), axis=0).tolist()
+    [2.0, 3.0]
+    """
     x = to_array(x)
     if dtype is not None:
         x = x.astype(dtypes.canonicalize(dtype))
@@ -95,7 +112,12 @@ def mean(x, /, *, axis=None, keepdims=False, dtype=None):
 
 
 def var(x, /, *, axis=None, correction=0.0, keepdims=False):
-    """Variance with ``correction`` degrees of freedom subtracted from N."""
+    """Variance with ``correction`` degrees of freedom subtracted from N.
+
+    >>> x = fnp.asarray([1.0, 3.0])
+    >>> fnp.var(x).item(), fnp.var(x, correction=1).item()
+    (1.0, 2.0)
+    """
     x = to_array(x)
     if x.dtype.kind not in "fc":
         x = x.astype(dtypes.default_float())
@@ -111,17 +133,33 @@ def var(x, /, *, axis=None, correction=0.0, keepdims=False):
 
 
 def std(x, /, *, axis=None, correction=0.0, keepdims=False):
+    """Standard deviation with ``correction`` degrees of freedom subtracted from N (default 0,
+    as the array API; torch's ``x.std()`` uses 1).
+
+    >>> fnp.std(fnp.asarray([1.0, 3.0])).item()
+    1.0
+    """
     from ._elementwise import sqrt
 
     return sqrt(var(x, axis=axis, correction=correction, keepdims=keepdims))
 
 
 def all(x, /, *, axis=None, keepdims=False):  # noqa: A001
+    """Whether every element along ``axis`` (all axes when None) is true.
+
+    >>> fnp.all(fnp.asarray([[True, False], [True, True]]), axis=1).tolist()
+    [False, True]
+    """
     x = to_array(x)
     return _reduce(red.reduce_and_p, x if x.dtype == dtypes.bool_ else x != 0, axis, keepdims)
 
 
 def any(x, /, *, axis=None, keepdims=False):  # noqa: A001
+    """Whether any element along ``axis`` (all axes when None) is true.
+
+    >>> fnp.any(fnp.asarray([[True, False], [False, False]]), axis=1).tolist()
+    [True, False]
+    """
     x = to_array(x)
     return _reduce(red.reduce_or_p, x if x.dtype == dtypes.bool_ else x != 0, axis, keepdims)
 
@@ -144,12 +182,20 @@ def _arg(prim, name, x, axis, keepdims):
 
 
 def argmax(x, /, *, axis=None, keepdims=False):
-    """Index of the first maximum along ``axis`` (flattened when None)."""
+    """Index of the first maximum along ``axis`` (flattened when None).
+
+    >>> fnp.argmax(fnp.asarray([[1, 5], [7, 2]]), axis=1).tolist()
+    [1, 0]
+    """
     return _arg(red.argmax_p, "argmax", x, axis, keepdims)
 
 
 def argmin(x, /, *, axis=None, keepdims=False):
-    """Index of the first minimum along ``axis`` (flattened when None)."""
+    """Index of the first minimum along ``axis`` (flattened when None).
+
+    >>> fnp.argmin(fnp.asarray([3, 1, 2])).item()
+    1
+    """
     return _arg(red.argmin_p, "argmin", x, axis, keepdims)
 
 

@@ -155,7 +155,11 @@ def logit(p):
 
 
 def log_expit(x):
-    """``log(expit(x))`` without underflow: ``-logaddexp(0, -x)``."""
+    """``log(expit(x))`` without underflow: ``-logaddexp(0, -x)``.
+
+    >>> round(fnx.scipy.special.log_expit(fnp.asarray(0.0)).item(), 4)
+    -0.6931
+    """
     x = _real_float("log_expit", x)
     return -fnp.logaddexp(fnp.zeros_like(x), -x)
 
@@ -194,7 +198,11 @@ def xlogy(x, y):
 
 
 def xlog1py(x, y):
-    """``x * log1p(y)``, with 0 where ``x == 0``."""
+    """``x * log1p(y)``, with 0 where ``x == 0``.
+
+    >>> fnx.scipy.special.xlog1py(fnp.asarray([0.0, 2.0]), fnp.asarray([-1.0, 0.0])).tolist()
+    [0.0, 0.0]
+    """
     x, y = fnp.broadcast_arrays(_float(x), _float(y))
     x, y = (v.astype(fnp.result_type(x, y)) for v in (x, y))
     safe_y = fnp.where(x == 0, fnp.zeros_like(y), y)
@@ -202,25 +210,41 @@ def xlog1py(x, y):
 
 
 def entr(x):
-    """Elementwise entropy ``-x log x`` (0 at 0, -inf for x < 0)."""
+    """Elementwise entropy ``-x log x`` (0 at 0, -inf for x < 0).
+
+    >>> round(fnx.scipy.special.entr(fnp.asarray(0.5)).item(), 4)
+    0.3466
+    """
     x = _real_float("entr", x)
     return fnp.where(x < 0, -math.inf, -xlogy(x, x))
 
 
 def ndtr(x):
-    """Standard normal CDF."""
+    """Standard normal CDF.
+
+    >>> fnx.scipy.special.ndtr(fnp.asarray([0.0])).tolist()
+    [0.5]
+    """
     x = _real_float("ndtr", x)
     return 0.5 * erfc(x * (-1 / math.sqrt(2)))
 
 
 def ndtri(p):
-    """Inverse of the standard normal CDF."""
+    """Inverse of the standard normal CDF.
+
+    >>> fnx.scipy.special.ndtri(fnp.asarray([0.5])).tolist()
+    [0.0]
+    """
     p = _real_float("ndtri", p)
     return math.sqrt(2) * ew.erf_inv_p.bind(2 * p - 1)
 
 
 def log_ndtr(x):
-    """``log(ndtr(x))``; uses the asymptotic expansion for very negative ``x``."""
+    """``log(ndtr(x))``; uses the asymptotic expansion for very negative ``x``.
+
+    >>> round(fnx.scipy.special.log_ndtr(fnp.asarray(0.0)).item(), 4)
+    -0.6931
+    """
     x = _real_float("log_ndtr", x)
     xc = fnp.maximum(x, -10.0)
     direct = fnp.where(xc > 0, fnp.log1p(-ndtr(-xc)), fnp.log(ndtr(xc)))

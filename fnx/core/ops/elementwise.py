@@ -452,7 +452,11 @@ convert_element_type_p.transpose = _convert_transpose
 
 
 def convert_element_type(x, dtype):
-    """Convert ``x`` to ``dtype`` (a no-op when it already has it)."""
+    """Convert ``x`` to ``dtype`` (a no-op when it already has it).
+
+    >>> fnx.lax.convert_element_type(fnp.asarray([1.7, -1.7]), fnp.int32).tolist()
+    [1, -1]
+    """
     # hot path: a module-level check, no per-call import or ShapedArray for concrete arrays
     if (x._buf.dtype if type(x) is _Array else _get_aval(x).dtype) == dtype:
         return x
@@ -477,7 +481,11 @@ bitcast_convert_type_p.differentiable = False
 
 
 def full(shape, value, dtype):
-    """An array of ``shape`` filled with the Python scalar ``value`` (a broadcast constant)."""
+    """An array of ``shape`` filled with the Python scalar ``value`` (a broadcast constant).
+
+    >>> fnx.lax.full((2,), 3.0, fnp.float32).tolist()
+    [3.0, 3.0]
+    """
     from ..array import wrap
     from .shape import broadcast_in_dim
 

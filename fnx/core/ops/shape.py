@@ -70,6 +70,12 @@ broadcast_in_dim_p = _layout("broadcast_in_dim", _broadcast_in_dim_impl,
 
 
 def broadcast_in_dim(x, shape, broadcast_dimensions):
+    """Broadcast ``x`` to ``shape``, operand axis ``i`` becoming output axis
+    ``broadcast_dimensions[i]`` (as ``jax.lax.broadcast_in_dim``).
+
+    >>> fnx.lax.broadcast_in_dim(fnp.asarray([1, 2]), (3, 2), (1,)).tolist()
+    [[1, 2], [1, 2], [1, 2]]
+    """
     from ..tracing import get_aval
 
     if get_aval(x).shape == tuple(shape) and tuple(broadcast_dimensions) == tuple(range(len(shape))):
@@ -112,6 +118,12 @@ reshape_p = _layout(
 
 
 def reshape(x, shape):
+    """``x`` with a new ``shape`` of the same size (row-major; no -1 entries, as
+    ``jax.lax.reshape``).
+
+    >>> fnx.lax.reshape(fnp.arange(6), (2, 3)).tolist()
+    [[0, 1, 2], [3, 4, 5]]
+    """
     from ..tracing import get_aval
 
     if get_aval(x).shape == tuple(shape):
@@ -146,6 +158,11 @@ transpose_p = _layout(
 
 
 def transpose(x, permutation):
+    """Permute the axes of ``x``: output axis ``i`` is input axis ``permutation[i]``.
+
+    >>> fnx.lax.transpose(fnp.ones((2, 3, 4)), (2, 0, 1)).shape
+    (4, 2, 3)
+    """
     permutation = tuple(int(p) for p in permutation)
     if permutation == tuple(range(len(permutation))):
         return x
@@ -403,4 +420,9 @@ iota_p.scalar_expr = "index({dimension})"
 
 
 def iota(dtype, size):
+    """``[0, 1, ..., size - 1]`` in ``dtype`` (as ``jax.lax.iota``).
+
+    >>> fnx.lax.iota(fnp.int32, 4).tolist()
+    [0, 1, 2, 3]
+    """
     return iota_p.bind(dtype=np.dtype(dtype), shape=(int(size),), dimension=0)
