@@ -577,7 +577,7 @@ _EXAMPLES = {
     "remainder": ('fnx.remainder(fnx.tensor([7, -7]), 3).tolist()', '[1, 2]'),
     "fmod": ('fnx.fmod(fnx.tensor([7, -7]), 3).tolist()', '[1, -1]'),
     "pow": ('fnx.pow(fnx.tensor([2, 3]), 2).tolist()', '[4, 9]'),
-    "float_power": ('fnx.float_power(fnx.tensor([2, 3]), 2).tolist()', '[4, 9]'),
+    "float_power": ('fnx.float_power(fnx.tensor([2, 3]), 2).tolist()', '[4.0, 9.0]'),
     "maximum": ('fnx.maximum(fnx.tensor([1, 5]), fnx.tensor([3, 4])).tolist()', '[3, 5]'),
     "minimum": ('fnx.minimum(fnx.tensor([1, 5]), fnx.tensor([3, 4])).tolist()', '[1, 4]'),
     "eq": ('fnx.eq(fnx.tensor([1, 2]), 2).tolist()', '[False, True]'),

@@ -584,3 +584,11 @@ def test_from_pytorch_doc_snippets_run():
     assert len(blocks) >= 3
     for block in blocks:
         exec(compile(block, "from-pytorch.md", "exec"), {"fnx": fnx, "np": np})
+
+
+def test_float_power_computes_in_double_precision_like_torch():
+    x = fnx.tensor([2, 3])
+    out = fnx.float_power(x, 2)
+    assert out.dtype == np.float64 and out.tolist() == [4.0, 9.0]
+    assert fnx.tensor([4.0], dtype=fnx.float32).float_power(fnx.tensor([0.5])).dtype == np.float64
+    assert fnx.tensor([1.0]).float_power(2j).dtype == np.complex128

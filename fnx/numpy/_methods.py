@@ -308,6 +308,22 @@ def _pow(self, exponent):
     return self**exponent
 
 
+def _float_power(self, exponent):
+    """``self ** exponent`` computed in double precision (float64, or complex128), as torch.
+
+    >>> fnx.tensor([2, 3]).float_power(2).tolist()
+    [4.0, 9.0]
+    """
+    from ._core import to_array
+
+    wide = "complex128" if self.dtype.kind == "c" or (
+        hasattr(exponent, "dtype") and exponent.dtype.kind == "c") or isinstance(
+        exponent, complex) else "float64"
+    if hasattr(exponent, "dtype") or not isinstance(exponent, (int, float, complex)):
+        exponent = to_array(exponent).astype(wide)
+    return self.astype(wide) ** exponent
+
+
 def _rpow(self, base):
     return base**self
 
@@ -902,7 +918,7 @@ METHODS = {
     "remainder": el.remainder,
     "fmod": el.fmod,
     "pow": _pow,
-    "float_power": _pow,
+    "float_power": _float_power,
     "maximum": el.maximum,
     "minimum": el.minimum,
     "eq": el.equal,
