@@ -1,6 +1,7 @@
 """Fusion plans and IR passes."""
 
 import numpy as np
+import pytest
 
 import fnx
 import fnx.numpy as fnp
@@ -135,3 +136,184 @@ def test_max_reduction_and_maximum_propagate_nan():
     np.testing.assert_array_equal(mn._buf, x.min(0))
     np.testing.assert_array_equal(relu._buf, np.maximum(x, 0))
     assert "_cm.fmaximum" in f.lower(fnp.asarray(x)).source
+
+
+# --- one-hot picks (passes.pick_onehot) --------------------------------------------------------
+
+
+def _pick_forms(c):
+    # (the arange is traced: a closed-over constant array is not recognised as an iota)
+    return {
+        "z*onehot": lambda z, lab: fnp.sum(
+            z * (lab[..., None] == fnp.arange(c)).astype(z.dtype), axis=-1),
+        "onehot*z": lambda z, lab: fnp.sum(
+            (fnp.arange(c) == lab[..., None]).astype(z.dtype) * z, axis=-1),
+        "where": lambda z, lab: fnp.sum(fnp.where(lab[..., None] == fnp.arange(c), z, 0),
+                                        axis=-1),
+    }
+
+
+def _kernel_src(lo):
+    return lo.source.split("# orchestrator")[0]
+
+
+def _ce_with(pick):
+    def ce(logits, labels):
+        z = logits - fnp.max(logits, axis=1, keepdims=True)
+        return fnp.mean(fnp.log(fnp.sum(fnp.exp(z), axis=1)) - pick(z, labels))
+
+    return ce
+
+
+def test_cross_entropy_label_pick_is_a_gather_not_a_row_compare():
+    rng = np.random.default_rng(1)
+    logits = fnp.asarray(rng.standard_normal((7, 11)).astype(np.float32))
+    for dt in (np.int64, np.int32, np.uint8):
+        lab = rng.integers(0, 11, 7)
+        if np.dtype(dt).kind == "i":
+            lab[:3] = [-1, 11, -30]  # out of range, negative ones too: the pick is 0
+        else:
+            lab[:2] = [11, 200]
+        labels = fnp.asarray(lab.astype(dt))
+        for name, pick in _pick_forms(11).items():
+            ce = _ce_with(pick)
+            lo = fnx.jit(ce).lower(logits, labels)
+            assert "onehot_pick" in lo.ir and " eq " not in lo.ir, (name, dt, lo.ir)
+            src = _kernel_src(lo)
+            assert "==" not in src and "< n1" in src, (name, dt, src)
+            assert len(_kernels(fnx.jit(ce), logits, labels)) == 2, lo.kernels  # row + mean
+            np.testing.assert_allclose(float(fnx.jit(ce)(logits, labels)),
+                                       float(ce(logits, labels)), rtol=1e-6)
+    # the benchmark's loss (tests/_ce): the same
+    labels = fnp.asarray(rng.integers(-2, 13, 7))
+    lo = fnx.jit(_ce).lower(logits, labels)
+    assert "onehot_pick" in lo.ir and "==" not in _kernel_src(lo)
+    np.testing.assert_allclose(float(fnx.jit(_ce)(logits, labels)),
+                               float(_ce(logits, labels)), rtol=1e-6)
+    x = logits._buf - logits._buf.max(1, keepdims=True)
+    lab = labels._buf
+    picked = np.where((lab >= 0) & (lab < 11), x[np.arange(7), np.clip(lab, 0, 10)], 0)
+    want = np.mean(np.log(np.exp(x).sum(1)) - picked)
+    np.testing.assert_allclose(float(fnx.jit(_ce)(logits, labels)), want, rtol=1e-5)
+
+
+def test_one_hot_pick_of_computed_and_plain_values():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 6)).astype(np.float32)
+    lab = rng.integers(-1, 7, (2, 3))
+    xa, la = fnp.asarray(x), fnp.asarray(lab)
+    ok = (lab >= 0) & (lab < 6)
+    at = np.take_along_axis(x, np.clip(lab, 0, 5)[..., None], -1)[..., 0]
+
+    def scaled(z, lab):  # z computed in the row from the column index: recomputed at the label
+        w = z * fnp.arange(6).astype(z.dtype) + 1.0
+        return fnp.sum(w * (lab[..., None] == fnp.arange(6)).astype(w.dtype), axis=-1)
+
+    f = fnx.jit(scaled)
+    assert "==" not in _kernel_src(f.lower(xa, la))
+    np.testing.assert_allclose(f(xa, la)._buf, np.where(ok, at * np.clip(lab, 0, 5) + 1, 0),
+                               rtol=1e-6)
+    np.testing.assert_allclose(f(xa, la)._buf, scaled(xa, la)._buf, rtol=1e-6)
+
+    for name, pick in _pick_forms(6).items():  # rank 3, z a plain input
+        g = fnx.jit(pick)
+        assert "onehot_pick" in g.lower(xa, la).ir, name
+        np.testing.assert_array_equal(g(xa, la)._buf, np.where(ok, at, 0))
+    zi = fnp.asarray(rng.integers(-9, 9, (2, 3, 6)).astype(np.int32))  # integer z
+    g = fnx.jit(_pick_forms(6)["z*onehot"])
+    np.testing.assert_array_equal(g(zi, la)._buf, _pick_forms(6)["z*onehot"](zi, la)._buf)
+
+    def per_step(z, lab_t):  # one label per position of axis 1, broadcast over axis 0
+        return fnp.sum(z * (lab_t[None, :, None] == fnp.arange(6)).astype(z.dtype), axis=-1)
+
+    def diagonal(z):  # the label is an iota of the kept axis: z[i, i]
+        return fnp.sum(z * (fnp.arange(3)[:, None] == fnp.arange(6)).astype(z.dtype), axis=-1)
+
+    d = fnx.jit(diagonal)
+    assert "onehot_pick" in d.lower(xa[0]).ir
+    np.testing.assert_array_equal(d(xa[0])._buf, x[0][np.arange(3), np.arange(3)])
+
+    lt = fnp.asarray(np.array([5, -1, 2]))
+    h = fnx.jit(per_step)
+    assert "onehot_pick" in h.lower(xa, lt).ir
+    np.testing.assert_array_equal(h(xa, lt)._buf, per_step(xa, lt)._buf)
+
+
+def test_non_pick_patterns_are_left_alone():
+    rng = np.random.default_rng(3)
+    x = fnp.asarray(rng.standard_normal((4, 5)).astype(np.float32))
+    lab = fnp.asarray(rng.integers(0, 5, 4))
+    cases = [
+        # the reduction is not over the iota's axis
+        lambda z, lab: fnp.sum(z * (lab[:, None] == fnp.arange(5)).astype(z.dtype), axis=0),
+        # the "label" varies along the reduced axis
+        lambda z, lab: fnp.sum(z * (z.astype(lab.dtype) == fnp.arange(5)).astype(z.dtype),
+                               axis=1),
+        # where with a nonzero default
+        lambda z, lab: fnp.sum(fnp.where(lab[:, None] == fnp.arange(5), z, 1.0), axis=1),
+        # a compare other than ==
+        lambda z, lab: fnp.sum(z * (lab[:, None] <= fnp.arange(5)).astype(z.dtype), axis=1),
+    ]
+    for f in cases:
+        lo = fnx.jit(f).lower(x, lab)
+        assert "onehot_pick" not in lo.ir
+        np.testing.assert_allclose(fnx.jit(f)(x, lab)._buf, f(x, lab)._buf, rtol=1e-6)
+
+
+def test_cross_entropy_grad_through_the_pick_matches_eager():
+    rng = np.random.default_rng(4)
+    logits = fnp.asarray(rng.standard_normal((6, 9)).astype(np.float32))
+    for lab in (rng.integers(0, 9, 6), np.array([0, 8, -1, 9, 4, -5])):
+        labels = fnp.asarray(lab)
+        for loss in (_ce, _ce_with(_pick_forms(9)["where"])):
+            g = fnx.jit(fnx.grad(loss))
+            np.testing.assert_allclose(g(logits, labels)._buf,
+                                       fnx.grad(loss)(logits, labels)._buf, rtol=1e-5,
+                                       atol=1e-7)
+            vg = fnx.jit(fnx.value_and_grad(loss))
+            assert "onehot_pick" in vg.lower(logits, labels).ir
+            v, gr = vg(logits, labels)
+            v0, g0 = fnx.value_and_grad(loss)(logits, labels)
+            np.testing.assert_allclose(float(v), float(v0), rtol=1e-6)
+            np.testing.assert_allclose(gr._buf, g0._buf, rtol=1e-5, atol=1e-7)
+
+
+def test_onehot_pick_primitive_rules():
+    from fnx.core.errors import DTypeError, ShapeError
+    from fnx.jit.passes import onehot_pick_p
+
+    x = np.arange(12.0).reshape(3, 4)
+    idx = np.array([1, -1, 4])
+    np.testing.assert_array_equal(onehot_pick_p.impl(x, idx), [1.0, 0.0, 0.0])
+    assert onehot_pick_p.impl(np.zeros((2, 0)), np.array([0, 1])).shape == (2,)
+    with pytest.raises(ShapeError, match="onehot_pick: the indices"):
+        onehot_pick_p.bind(fnp.asarray(x), fnp.asarray(np.array([0, 1])))
+    with pytest.raises(DTypeError, match="onehot_pick: the indices must be integers"):
+        onehot_pick_p.bind(fnp.asarray(x), fnp.asarray(np.array([0.0, 1.0, 2.0])))
+    xa, ia = fnp.asarray(x), fnp.asarray(idx)
+    g = fnx.grad(lambda a: fnp.sum(onehot_pick_p.bind(a, ia) * fnp.asarray([1.0, 2.0, 3.0])))(xa)
+    want = np.zeros((3, 4))
+    want[0, 1] = 1.0
+    np.testing.assert_array_equal(g._buf, want)
+    _, t = fnx.jvp(lambda a: onehot_pick_p.bind(a, ia), (xa,), (fnp.asarray(np.ones((3, 4))),))
+    np.testing.assert_array_equal(t._buf, [1.0, 0.0, 0.0])
+    xb = np.arange(24.0).reshape(2, 3, 4)
+    ib = np.array([[0, 3, 9], [2, -2, 1]])
+    out = fnx.vmap(lambda a, i: onehot_pick_p.bind(a, i), in_axes=(1, 0))(
+        fnp.asarray(xb.transpose(1, 0, 2)), fnp.asarray(ib))
+    np.testing.assert_array_equal(out._buf, onehot_pick_p.impl(xb, ib))
+
+
+def test_cuda_kernel_of_the_pick_has_no_row_compare():
+    from fnx.jit.codegen import cuda, loops
+
+    rng = np.random.default_rng(5)
+    logits = fnp.asarray(rng.standard_normal((3, 8)).astype(np.float32))
+    labels = fnp.asarray(rng.integers(0, 8, 3).astype(np.int32))
+    lo = fnx.jit(_ce).lower(logits, labels)
+    g = lo.plan.groups[0]
+    outs = [v for e in g.eqns for v in e.out_binders][-1:]
+    nest, _, _ = loops.build(g, lo.plan, outs)
+    for strategy in ("thread", "block"):
+        src = cuda.render(nest, strategy, 32)
+        assert "==" not in src.replace("_tid == 0", "") and "< n1:" in src, src

@@ -28,7 +28,7 @@ EAGER_LOWERINGS = {
     "rev", "transpose", "reshape", "squeeze", "expand_dims", "iota", "broadcast_in_dim",
     "select_n", "clamp", "top_k", "random_bits", "random_seed", "random_wrap", "random_unwrap",
     "threefry2x32", "cond", "while", "scan", "custom_jvp_call", "custom_vjp_call",
-    "stop_gradient", "copy", "reduce_precision", "device_put",
+    "stop_gradient", "copy", "reduce_precision", "device_put", "onehot_pick",
 }
 VIEW_LOWERINGS = {"transpose", "reshape", "squeeze", "slice", "rev"}
 FUSED_REDUCERS = {"add", "max", "min", "mul", "and", "or", "argmax", "argmin"}
@@ -229,6 +229,22 @@ def plan(program):
                 steps.append(Call(len(steps), eqn, "view"))
                 producer[out] = steps[-1]
                 continue
+        if p.name == "onehot_pick" and all(_fusible_dtype(x.aval.dtype) for x in eqn.inputs):
+            # a one-hot pick (passes.pick_onehot): an outer value of a row group over the
+            # picked axis, like a reduction of it, computed from z at the label's column
+            z, lab = eqn.inputs
+            axes = (z.aval.ndim - 1,)
+            g = producer.get(z) if isinstance(z, Var) else None
+            if not (isinstance(g, Group) and z in g.internal):
+                cands = [h for h in open_groups[-1:] if h.mode == "row"]
+                g = cands[0] if cands else None
+            if g is None or not (_can_reduce_in(g, z, axes, True) and input_ok(g, z, "full")
+                                 and input_ok(g, lab, "outer")):
+                g = new_group(z.aval.shape)
+            if not g.reduce_axes:
+                g.reduce_axes, g.mode = axes, "row"
+            add(g, eqn, "outer")
+            continue
         kind = _eqn_fusible(eqn)
         if kind == "elementwise":
             shape = out.aval.shape

@@ -1,6 +1,7 @@
 """IR passes run by jit before fusion: inlining of nested jit calls (and custom-rule /
 checkpoint calls, constant-index conds), DCE, CSE, constant folding and algebraic
-simplification. Each pass returns a new Program and ends with ``typecheck``."""
+simplification, and the one-hot pick rewrite (``pick_onehot``: a cross-entropy's label
+term as a gather). Each pass returns a new Program and ends with ``typecheck``."""
 
 import numpy as np
 
@@ -238,6 +239,311 @@ def simplify(program):
     return _rebuild(program, eqns, env)
 
 
+
+# --- one-hot picks ----------------------------------------------------------------------------
+#
+# ``sum(z * (label[..., None] == iota), axis=-1)`` (a cross-entropy's label term) is a gather:
+# ``z[..., label]``, 0 where the label is out of range. ``onehot_pick`` is that gather, an
+# internal primitive that only this pass creates (after every transform has run); fusion lowers
+# it in a ``row`` group as one scalar load per row (``loops``: statement kind ``pick``) instead
+# of a compare, convert, multiply and add per element.
+
+
+def _onehot_pick_impl(x, idx):
+    from ..core.devices import array_module
+
+    xp = array_module(x)
+    if idx.dtype.kind not in "iu":
+        raise TypeError("integer indices expected")  # (eval_impl reports abstract_eval's error)
+    n = x.shape[-1]
+    if n == 0 or x.size == 0:
+        return xp.zeros(x.shape[:-1], x.dtype)
+    ok = (idx >= 0) & (idx < n)
+    safe = xp.where(ok, idx, 0).astype(np.int64)
+    v = xp.take_along_axis(x, safe[..., None], axis=-1)[..., 0]
+    return xp.ascontiguousarray(xp.where(ok, v, xp.zeros((), x.dtype)).astype(x.dtype))
+
+
+def _onehot_pick_abstract_eval(x, idx):
+    from ..core.abstract import ShapedArray
+    from ..core.errors import DTypeError, ShapeError
+
+    if x.ndim == 0 or tuple(idx.shape) != tuple(x.shape[:-1]):
+        raise ShapeError(f"onehot_pick: the indices (shape {idx.shape}) must have the shape of "
+                         f"x (shape {x.shape}) without its last axis; reshape the indices")
+    if np.dtype(idx.dtype).kind not in "iu":
+        raise DTypeError(f"onehot_pick: the indices must be integers, got {idx.dtype}; "
+                         f"convert them with astype")
+    return ShapedArray(x.shape[:-1], x.dtype)
+
+
+def _onehot_pick_jvp(primals, tangents):
+    from ..core.ad_util import Zero
+
+    x, idx = primals
+    ans = onehot_pick_p.bind(x, idx)
+    if type(tangents[0]) is Zero:
+        return ans, Zero(_aval_of(ans))
+    return ans, onehot_pick_p.bind(tangents[0], idx)
+
+
+def _aval_of(x):
+    from ..core.tracing import get_aval
+
+    return get_aval(x)
+
+
+def _onehot_pick_transpose(ct, x, idx):
+    from ..core.ad_util import Zero, is_undefined
+    from ..core.ops import elementwise as ew
+    from ..core.ops.shape import broadcast_in_dim_p, iota_p
+
+    if is_undefined(idx):
+        raise TypeError("onehot_pick: the indices cannot be a linear input")
+    shape, dt = tuple(x.aval.shape), x.aval.dtype
+    zeros = ew.full(shape, 0, dt)
+    if type(ct) is Zero:
+        return [zeros, None]
+    kept = tuple(range(len(shape) - 1))
+    idt = _aval_of(idx).dtype
+    cols = iota_p.bind(dtype=idt, shape=shape, dimension=len(shape) - 1)
+    hit = ew.eq_p.bind(broadcast_in_dim_p.bind(idx, shape=shape, broadcast_dimensions=kept),
+                       cols)
+    ct_full = broadcast_in_dim_p.bind(ct, shape=shape, broadcast_dimensions=kept)
+    return [ew.select_p.bind(hit, ct_full, zeros), None]
+
+
+def _onehot_pick_batch(axis_size, args, dims):
+    from ..core.ops.shape import broadcast_batched, move_axis
+
+    x, idx = args
+    x = broadcast_batched(x, axis_size) if dims[0] is None else move_axis(x, dims[0], 0)
+    idx = broadcast_batched(idx, axis_size) if dims[1] is None else move_axis(idx, dims[1], 0)
+    return onehot_pick_p.bind(x, idx), 0
+
+
+def _make_onehot_pick():
+    from ..core.primitive import PRIMITIVES, Primitive
+
+    if "onehot_pick" in PRIMITIVES:  # a reloaded module: keep the one object
+        return PRIMITIVES["onehot_pick"]
+    p = Primitive("onehot_pick")
+    p.impl = _onehot_pick_impl
+    p.abstract_eval = _onehot_pick_abstract_eval
+    p.jvp = _onehot_pick_jvp
+    p.transpose = _onehot_pick_transpose
+    p.batch = _onehot_pick_batch
+    return p
+
+
+# ``onehot_pick(x, idx)[...] = x[..., idx[...]]`` where ``0 <= idx < x.shape[-1]``, else 0
+onehot_pick_p = _make_onehot_pick()
+
+
+def _int_widening(src, dst):
+    """Whether converting integer dtype ``src`` to ``dst`` keeps every value."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    return src.kind in "iu" and dst.kind in "iu" and np.can_cast(src, dst, "safe")
+
+
+def _iota_axis(x, producer):
+    """The axis of ``x`` along which it is ``0, 1, .., n-1`` (an iota seen through broadcasts,
+    unit reshapes and exact integer converts), constant along the others; else None."""
+    from ..core.ops import elementwise as ew
+    from ..core.ops import shape as sh
+    from .fusion import _unit_reshape_map
+
+    e = producer.get(x) if isinstance(x, Var) else None
+    if e is None:
+        return None
+    p, src = e.primitive, (e.inputs[0] if e.inputs else None)
+    shape = tuple(x.aval.shape)
+    if p is sh.iota_p:
+        a = e.params["dimension"]
+        dt = np.dtype(e.params["dtype"])
+        return a if dt.kind in "iu" and shape[a] - 1 <= np.iinfo(dt).max else None
+    if p is ew.convert_element_type_p:
+        a = _iota_axis(src, producer)
+        dt = np.dtype(e.params["new_dtype"])
+        ok = a is not None and src.aval.dtype.kind in "iu" and dt.kind in "iu" and \
+            shape[a] - 1 <= np.iinfo(dt).max
+        return a if ok else None
+    if p is sh.broadcast_in_dim_p:
+        a = _iota_axis(src, producer)
+        if a is None:
+            return None
+        d = e.params["broadcast_dimensions"][a]
+        return d if src.aval.shape[a] == shape[d] else None
+    if p in (sh.reshape_p, sh.squeeze_p):
+        a = _iota_axis(src, producer)
+        m = _unit_reshape_map(src.aval.shape, shape) if a is not None else None
+        return None if m is None or m[a] is None else m[a]
+    return None
+
+
+def _label_root(x, producer, last):
+    """``(root, dims)`` when ``x`` is a Var ``root`` seen through broadcasts, unit reshapes and
+    value-preserving integer converts that is constant along axis ``last`` of ``x``:
+    ``dims[i]`` is the axis of ``x`` that ``root``'s axis i follows (None: a size-1 axis that
+    does not). Else None."""
+    from ..core.ops import elementwise as ew
+    from ..core.ops import shape as sh
+    from .fusion import _unit_reshape_map
+
+    if not isinstance(x, Var):
+        return None
+    e = producer.get(x)
+    shape = tuple(x.aval.shape)
+    p = e.primitive if e is not None else None
+    if p is ew.convert_element_type_p and _int_widening(e.inputs[0].aval.dtype, x.aval.dtype):
+        return _label_root(e.inputs[0], producer, last)
+    if p is sh.broadcast_in_dim_p or p in (sh.reshape_p, sh.squeeze_p):
+        src = e.inputs[0]
+        if p is sh.broadcast_in_dim_p:
+            bd = e.params["broadcast_dimensions"]
+            m = tuple(d if src.aval.shape[i] == shape[d] else None for i, d in enumerate(bd))
+        else:
+            m = _unit_reshape_map(src.aval.shape, shape)
+        inner = _label_root(src, producer, None) if m is not None else None
+        if inner is None:
+            return None
+        root, dims = inner
+        dims = tuple(None if d is None else m[d] for d in dims)
+    elif x.aval.dtype.kind in "iu":
+        root, dims = x, tuple(i if s != 1 else None for i, s in enumerate(shape))
+    else:
+        return None
+    if last is not None and (last in dims or np.dtype(root.aval.dtype).kind not in "iu"):
+        return None
+    return root, dims
+
+
+def _through_layout(x, producer):
+    """``(base, m)``: ``x`` is ``base`` seen through broadcasts and unit reshapes, base axis i
+    at axis ``m[i]`` of ``x`` (None: a size-1 axis expanded)."""
+    from ..core.ops import shape as sh
+    from .fusion import _unit_reshape_map
+
+    m = tuple(range(x.aval.ndim))
+    while isinstance(x, Var):
+        e = producer.get(x)
+        if e is None or not isinstance(e.inputs[0] if e.inputs else None, Var):
+            break
+        src, shape = e.inputs[0], tuple(x.aval.shape)
+        if e.primitive is sh.broadcast_in_dim_p:
+            step = tuple(d if src.aval.shape[i] == shape[d] else None
+                         for i, d in enumerate(e.params["broadcast_dimensions"]))
+        elif e.primitive in (sh.reshape_p, sh.squeeze_p):
+            step = _unit_reshape_map(src.aval.shape, shape)
+            if step is None:
+                break
+        else:
+            break
+        x, m = src, tuple(None if d is None else m[d] for d in step)
+    return x, m
+
+
+def _pick_operands(e, producer, bcast):
+    """``(z, root, dims)`` when reduce ``e`` sums ``z`` times a one-hot mask of a label over
+    its last axis (``z * convert(label == iota)`` in either order, or ``select(label == iota,
+    z, 0)``, the mask possibly broadcast); the label is ``root`` with its axis i at axis
+    ``dims[i]`` of ``z`` (None: size 1). Else None."""
+    from ..core.ops import elementwise as ew
+    from ..core.ops import reduction as rd
+
+    x = e.inputs[0]
+    last = x.aval.ndim - 1
+    if e.primitive is not rd.reduce_sum_p or last < 0 or tuple(e.params["axes"]) != (last,) \
+            or np.dtype(x.aval.dtype).kind not in "iuf" or x.aval.shape[last] == 0:
+        return None
+    q = producer.get(x)
+    if q is None:
+        return None
+    cands = []  # (z, the boolean mask, its map into z's axes)
+    if q.primitive is ew.mul_p:
+        for zi in (0, 1):
+            if not isinstance(q.inputs[1 - zi], Var):
+                continue
+            base, m1 = _through_layout(q.inputs[1 - zi], producer)
+            c = producer.get(base)
+            if c is not None and c.primitive is ew.convert_element_type_p and \
+                    c.inputs[0].aval.dtype == np.dtype(bool):
+                cands.append((q.inputs[zi], c.inputs[0], m1))
+    elif q.primitive is ew.select_p:
+        s = _scalar_of(q.inputs[2], bcast)
+        if s is not None and _is_value(s, 0) and isinstance(q.inputs[0], Var):
+            cands.append((q.inputs[1], q.inputs[0], tuple(range(x.aval.ndim))))
+    for z, mask, m1 in cands:
+        if not isinstance(mask, Var) or z.aval != x.aval:
+            continue
+        base, m2 = _through_layout(mask, producer)
+        m = tuple(None if d is None else m1[d] for d in m2)  # eq's axes -> z's axes
+        eq = producer.get(base)
+        if eq is None or eq.primitive is not ew.eq_p:
+            continue
+        for li in (0, 1):
+            lab, col = eq.inputs[li], eq.inputs[1 - li]
+            a = _iota_axis(col, producer)
+            if a is None or m[a] != last:
+                continue
+            found = _label_root(lab, producer, None)
+            if found is None:
+                continue
+            root, dims = found
+            dims = tuple(None if d is None else m[d] for d in dims)
+            if last not in dims:
+                return z, root, dims
+    return None
+
+
+def pick_onehot(program):
+    """Rewrite ``sum(z * (label[..., None] == iota), axis=-1)`` (and the ``where(label ==
+    iota, z, 0)`` form) into ``onehot_pick(z, label)``: one read of ``z`` per row instead of a
+    compare, convert, multiply and add per element. Out-of-range labels (negative ones too)
+    give 0, as the sum does. Unlike the product form, entries of ``z`` off the label do not
+    propagate: an infinite or NaN ``z[j]`` with ``j != label`` no longer turns the sum into
+    NaN (the ``where`` form never did). The unused mask is left to ``dce``."""
+    from ..core.abstract import ShapedArray
+    from ..core.ops import shape as sh
+
+    producer, bcast = {}, {}
+    for e in program.eqns:
+        for v in e.out_binders:
+            producer[v] = e
+        if e.primitive is sh.broadcast_in_dim_p and isinstance(e.inputs[0], Literal):
+            bcast[e.out_binders[0]] = e.inputs[0]
+    eqns, changed = [], False
+    for e in program.eqns:
+        found = _pick_operands(e, producer, bcast) if e.primitive.name == "reduce_sum" else None
+        if found is None:
+            eqns.append(e)
+            continue
+        z, root, dims = found
+        out = e.out_binders[0]
+        outer = tuple(out.aval.shape)
+        # the label as an outer-shaped array: drop root's unit axes, then broadcast
+        keep = [i for i, d in enumerate(dims) if d is not None]
+        bd = tuple(dims[i] for i in keep)
+        if list(bd) != sorted(set(bd)):  # (layout chains without transposes keep the order)
+            eqns.append(e)
+            continue
+        lab = root
+        squeezed = tuple(root.aval.shape[i] for i in keep)
+        if squeezed != tuple(root.aval.shape):
+            v = Var(ShapedArray(squeezed, root.aval.dtype))
+            eqns.append(Eqn(sh.reshape_p, [lab], dict(new_sizes=squeezed), [v]))
+            lab = v
+        if squeezed != outer or bd != tuple(range(len(outer))):
+            v = Var(ShapedArray(outer, root.aval.dtype))
+            eqns.append(Eqn(sh.broadcast_in_dim_p, [lab], dict(shape=outer,
+                                                               broadcast_dimensions=bd), [v]))
+            lab = v
+        eqns.append(Eqn(onehot_pick_p, [z, lab], {}, [out]))
+        changed = True
+    if not changed:
+        return program
+    return _rebuild(program, eqns, {})
+
 def optimize(program):
     """The pass pipeline jit runs before fusion."""
     program = inline_jit_calls(program)
@@ -245,5 +551,5 @@ def optimize(program):
     inlined = inline_jit_calls(program)  # conds whose index folded to a constant
     if inlined is not program:
         program = simplify(fold_constants(inlined))
-    program = dce(cse(program))
+    program = dce(pick_onehot(cse(program)))
     return program

@@ -13,7 +13,7 @@ from ..scalar import npname
 from . import loops
 from .loops import indent
 
-CODEGEN_VERSION = "3"
+CODEGEN_VERSION = "4"
 
 
 def const_src(value, dt):

@@ -46,7 +46,7 @@ from ..executable import Executable, matmul_form
 from . import loops
 from .loops import indent as ind
 
-CODEGEN_VERSION = "cuda-2"
+CODEGEN_VERSION = "cuda-3"
 
 _lock = threading.Lock()
 _modules = {}  # source hash -> module

@@ -8,7 +8,10 @@ axes that every array treats alike are collapsed, so a same-shape elementwise ch
 is a single flat loop. Statements are SSA scalars:
 
 * ``load``  (input k), ``const`` (value), ``index`` (domain axis), ``op`` (vocabulary name),
-* ``reduce`` (reducer name over the reduced axes, row/acc modes).
+* ``reduce`` (reducer name over the reduced axes, row/acc modes),
+* ``pick`` (row mode: ``args`` = (z, label), ``statics`` = (reduced axis,)): the outer value
+  ``z`` at column ``label`` of the row, 0 when the label is out of range; the statements ``z``
+  needs are recomputed once at that column (``Emitter.pick``), not in the row loop.
 
 Each statement has ``outer`` (does not vary over reduced axes, row mode) and a pass number:
 full statements run in pass ``p`` of the row loop, outer ones become available after pass
@@ -150,6 +153,13 @@ def build(group, plan, outputs):
         if p.fusion_kind == "layout":  # outer <-> keepdims reshape, outer -> full broadcast
             env[out] = env[eqn.inputs[0]]
             continue
+        if p.name == "onehot_pick":
+            z, lab = eqn.inputs
+            s = new("pick", out.aval.dtype, args=(read(z, z.aval.shape),
+                                                  read(lab, lab.aval.shape)),
+                    in_dtypes=(z.aval.dtype, lab.aval.dtype), statics=(n - 1,))
+            env[out] = s.name
+            continue
         if p.fusion_kind == "reduce":
             x = read(eqn.inputs[0], eqn.inputs[0].aval.shape)
             s = new("reduce", out.aval.dtype, op=p.reducer[0], args=(x,),
@@ -205,6 +215,9 @@ def _levels(nest):
             src = by[s.args[0]]
             s.outer = True
             s.level = (src.level + 1) if not src.outer else src.level + 1
+        elif s.kind == "pick":  # z is computable at the outer level once its level is
+            s.outer = True
+            s.level = max(by[a].level for a in s.args)
         else:
             deps = [by[a] for a in s.args]
             s.outer = all(d.outer for d in deps)
@@ -215,13 +228,13 @@ def _levels(nest):
         return
     passes = [by[s.args[0]].level + 1 for s in nest.stmts if s.kind == "reduce"]
     passes += [by[o[2]].level + 1 for o in nest.outputs if o[3] == "full"]
-    nest.npasses = max(passes, default=1)
+    nest.npasses = max(passes, default=0 if any(s.kind == "pick" for s in nest.stmts) else 1)
 
 
 def _collapse(nest, sizes):
     """Merge adjacent domain axes that every array and index treats alike."""
     axis_sets = [set(ax) for _, ax in nest.inputs] + [set(o[1]) for o in nest.outputs]
-    pinned = {s.statics[0] for s in nest.stmts if s.kind == "index"}
+    pinned = {s.statics[0] for s in nest.stmts if s.kind in ("index", "pick")}
     groups = [[0]] if nest.ndim else []
     for a in range(1, nest.ndim):
         prev = groups[-1][-1]
@@ -241,6 +254,8 @@ def _collapse(nest, sizes):
     for s in nest.stmts:
         if s.kind == "index":
             s.statics = [new_of[s.statics[0]], s.statics[1]]
+        elif s.kind == "pick":
+            s.statics = [new_of[s.statics[0]]]
     nest.reduced = [nest.reduced[g[0]] for g in groups]
     nest.ndim = len(groups)
     sizes[:] = [int(np.prod([sizes[a] for a in g], dtype=np.int64)) for g in groups]
@@ -249,14 +264,16 @@ def _collapse(nest, sizes):
 # --- statement emission shared by the code generators --------------------------------------
 
 
-def index_src(axes):
-    """Flat C-order index over domain ``axes`` from loop indices ``i<a>`` and sizes ``n<a>``."""
+def index_src(axes, sub=None):
+    """Flat C-order index over domain ``axes`` from loop indices ``i<a>`` (or the variable
+    ``sub[a]``) and sizes ``n<a>``."""
     axes = list(axes)
+    sub = sub or {}
     if not axes:
         return "0"
     terms = []
     for j, a in enumerate(axes):
-        terms.append(" * ".join([f"i{a}"] + [f"n{b}" for b in axes[j + 1:]]))
+        terms.append(" * ".join([sub.get(a, f"i{a}")] + [f"n{b}" for b in axes[j + 1:]]))
     return " + ".join(terms)
 
 
@@ -275,6 +292,7 @@ class Emitter:
     def __init__(self, nest=None):
         self.nest = nest
         self.by = {s.name: s for s in nest.stmts} if nest is not None else {}
+        self.sub = {}  # domain axis -> the variable standing for its index (``pick``)
 
     def op(self, s):
         raise NotImplementedError
@@ -307,17 +325,55 @@ class Emitter:
         return self.const(info.min if op == "argmax" else info.max, dt)
 
     def stmt(self, s):
-        """Source lines of a load/const/index/op statement."""
+        """Source lines of a load/const/index/op/pick statement."""
         if s.kind == "load":
             k = s.args[0]
-            return [f"{s.name} = {self.inp.format(k)}[{index_src(self.nest.inputs[k][1])}]"]
+            idx = index_src(self.nest.inputs[k][1], self.sub)
+            return [f"{s.name} = {self.inp.format(k)}[{idx}]"]
         if s.kind == "const":
             return [f"{s.name} = {self.const(s.value, s.dtype)}"]
         if s.kind == "index":
-            return [f"{s.name} = np.{s.dtype.name}(i{s.statics[0]})"]
+            a = s.statics[0]
+            return [f"{s.name} = np.{s.dtype.name}({self.sub.get(a, f'i{a}')})"]
         if s.kind == "op":
             return [f"{s.name} = {self.op(s)}"]
+        if s.kind == "pick":
+            return self.pick(s)
         raise AssertionError(s.kind)
+
+    def pick(self, s):
+        """Lines of ``pick`` statement ``s`` (at the outer level of a row): the row statements
+        that its ``z`` needs, renamed ``<name>_<pick>`` and evaluated once with the picked
+        axis's index set to the label, under a range guard (0 outside)."""
+        z, lab = s.args
+        a = s.statics[0]
+        col = f"{s.name}c"
+        chain, todo = set(), [z]
+        while todo:
+            name = todo.pop()
+            st = self.by[name]
+            if st.outer or name in chain:
+                continue
+            chain.add(name)
+            todo.extend(st.args if st.kind == "op" else [])
+        ren = {n: f"{n}_{s.name}" for n in chain}
+        guard = f"{lab} < n{a}"
+        if np.dtype(s.in_dtypes[1]).kind == "i":
+            guard = f"{lab} >= 0 and {guard}"
+        inner = [f"{col} = np.int64({lab})"]
+        self.sub = {a: col}
+        try:
+            for st in self.nest.stmts:
+                if st.name in chain:
+                    copy = Stmt(ren[st.name], st.kind, st.dtype, st.op,
+                                [ren.get(x, x) for x in st.args] if st.kind == "op" else
+                                st.args, st.in_dtypes, st.statics, st.value)
+                    inner += self.stmt(copy)
+        finally:
+            self.sub = {}
+        inner.append(f"{s.name} = {ren.get(z, z)}")
+        return ([f"{s.name} = {self.const(0, s.dtype)}", f"if {guard}:"]
+                + indent(inner, 1))
 
     def store(self, j, name):
         return f"{self.out.format(j)}[{index_src(self.nest.outputs[j][1])}] = {name}"
