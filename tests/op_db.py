@@ -398,6 +398,15 @@ if "indexing" in OPTIONAL_OP_MODULES:
         rec("scatter_add", lambda x, i, u: _ix.scatter_add_p.bind(x, i, u, oob="clip"),
             _scatter_add_ref, ("any", "index", "any"),
             shapes=(((4, 3), (5, 1), (5, 3)), ((3, 3), (4, 2), (4,))), prims=("scatter_add",))
+    def _onehot_pick_ref(x, idx):
+        n = x.shape[-1]
+        ok = (idx >= 0) & (idx < n)
+        picked = np.take_along_axis(x, np.where(ok, idx, 0)[..., None].astype(np.int64), -1)
+        return np.where(ok, picked[..., 0], 0).astype(x.dtype)
+
+    rec("onehot_pick", lambda x, i: _ix.onehot_pick_p.bind(x, i), _onehot_pick_ref,
+        ("any", "index"), shapes=(((4, 3), (4,)), ((2, 3, 5), (2, 3)), ((3,), ())),
+        prims=("onehot_pick",))
     if hasattr(_ix, "dynamic_slice_p"):
         rec("dynamic_slice",
             lambda x, i: _ix.dynamic_slice_p.bind(x, i, i, slice_sizes=(2, 2)),

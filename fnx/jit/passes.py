@@ -246,98 +246,11 @@ def simplify(program):
 # ``z[..., label]``, 0 where the label is out of range. ``onehot_pick`` is that gather, an
 # internal primitive that only this pass creates (after every transform has run); fusion lowers
 # it in a ``row`` group as one scalar load per row (``loops``: statement kind ``pick``) instead
-# of a compare, convert, multiply and add per element.
+# of a compare, convert, multiply and add per element. The primitive lives with the other
+# indexing primitives (fnx/core/ops/indexing.py).
 
 
-def _onehot_pick_impl(x, idx):
-    from ..core.devices import array_module
-
-    xp = array_module(x)
-    if idx.dtype.kind not in "iu":
-        raise TypeError("integer indices expected")  # (eval_impl reports abstract_eval's error)
-    n = x.shape[-1]
-    if n == 0 or x.size == 0:
-        return xp.zeros(x.shape[:-1], x.dtype)
-    ok = (idx >= 0) & (idx < n)
-    safe = xp.where(ok, idx, 0).astype(np.int64)
-    v = xp.take_along_axis(x, safe[..., None], axis=-1)[..., 0]
-    return xp.ascontiguousarray(xp.where(ok, v, xp.zeros((), x.dtype)).astype(x.dtype))
-
-
-def _onehot_pick_abstract_eval(x, idx):
-    from ..core.abstract import ShapedArray
-    from ..core.errors import DTypeError, ShapeError
-
-    if x.ndim == 0 or tuple(idx.shape) != tuple(x.shape[:-1]):
-        raise ShapeError(f"onehot_pick: the indices (shape {idx.shape}) must have the shape of "
-                         f"x (shape {x.shape}) without its last axis; reshape the indices")
-    if np.dtype(idx.dtype).kind not in "iu":
-        raise DTypeError(f"onehot_pick: the indices must be integers, got {idx.dtype}; "
-                         f"convert them with astype")
-    return ShapedArray(x.shape[:-1], x.dtype)
-
-
-def _onehot_pick_jvp(primals, tangents):
-    from ..core.ad_util import Zero
-
-    x, idx = primals
-    ans = onehot_pick_p.bind(x, idx)
-    if type(tangents[0]) is Zero:
-        return ans, Zero(_aval_of(ans))
-    return ans, onehot_pick_p.bind(tangents[0], idx)
-
-
-def _aval_of(x):
-    from ..core.tracing import get_aval
-
-    return get_aval(x)
-
-
-def _onehot_pick_transpose(ct, x, idx):
-    from ..core.ad_util import Zero, is_undefined
-    from ..core.ops import elementwise as ew
-    from ..core.ops.shape import broadcast_in_dim_p, iota_p
-
-    if is_undefined(idx):
-        raise TypeError("onehot_pick: the indices cannot be a linear input")
-    shape, dt = tuple(x.aval.shape), x.aval.dtype
-    zeros = ew.full(shape, 0, dt)
-    if type(ct) is Zero:
-        return [zeros, None]
-    kept = tuple(range(len(shape) - 1))
-    idt = _aval_of(idx).dtype
-    cols = iota_p.bind(dtype=idt, shape=shape, dimension=len(shape) - 1)
-    hit = ew.eq_p.bind(broadcast_in_dim_p.bind(idx, shape=shape, broadcast_dimensions=kept),
-                       cols)
-    ct_full = broadcast_in_dim_p.bind(ct, shape=shape, broadcast_dimensions=kept)
-    return [ew.select_p.bind(hit, ct_full, zeros), None]
-
-
-def _onehot_pick_batch(axis_size, args, dims):
-    from ..core.ops.shape import broadcast_batched, move_axis
-
-    x, idx = args
-    x = broadcast_batched(x, axis_size) if dims[0] is None else move_axis(x, dims[0], 0)
-    idx = broadcast_batched(idx, axis_size) if dims[1] is None else move_axis(idx, dims[1], 0)
-    return onehot_pick_p.bind(x, idx), 0
-
-
-def _make_onehot_pick():
-    from ..core.primitive import PRIMITIVES, Primitive
-
-    if "onehot_pick" in PRIMITIVES:  # a reloaded module: keep the one object
-        return PRIMITIVES["onehot_pick"]
-    p = Primitive("onehot_pick")
-    p.impl = _onehot_pick_impl
-    p.abstract_eval = _onehot_pick_abstract_eval
-    p.jvp = _onehot_pick_jvp
-    p.transpose = _onehot_pick_transpose
-    p.batch = _onehot_pick_batch
-    return p
-
-
-# ``onehot_pick(x, idx)[...] = x[..., idx[...]]`` where ``0 <= idx < x.shape[-1]``, else 0
-onehot_pick_p = _make_onehot_pick()
+from ..core.ops.indexing import onehot_pick_p  # noqa: E402
 
 
 def _int_widening(src, dst):

@@ -618,3 +618,77 @@ def take_along_axis(x, idx, axis):
         cols.append(reshape(col, shape + (1,)))
     full_idx = concatenate_p.bind(*cols, dimension=len(shape)) if len(cols) > 1 else cols[0]
     return gather_p.bind(x, full_idx, oob="clip")
+
+
+# --- onehot_pick -----------------------------------------------------------------------------
+
+
+def _onehot_pick_impl(x, idx):
+    from ..devices import array_module
+
+    xp = array_module(x)
+    if idx.dtype.kind not in "iu":
+        raise TypeError("integer indices expected")  # (eval_impl reports abstract_eval's error)
+    n = x.shape[-1]
+    if n == 0 or x.size == 0:
+        return xp.zeros(x.shape[:-1], x.dtype)
+    ok = (idx >= 0) & (idx < n)
+    safe = xp.where(ok, idx, 0).astype(np.int64)
+    v = xp.take_along_axis(x, safe[..., None], axis=-1)[..., 0]
+    # (np.where allocates a fresh C-contiguous result; ascontiguousarray would make 0-d 1-d)
+    return xp.where(ok, v, xp.zeros((), x.dtype)).astype(x.dtype)
+
+
+def _onehot_pick_abstract_eval(x, idx):
+    if x.ndim == 0 or tuple(idx.shape) != tuple(x.shape[:-1]):
+        raise ShapeError(f"onehot_pick: the indices (shape {idx.shape}) must have the shape of "
+                         f"x (shape {x.shape}) without its last axis; reshape the indices")
+    if np.dtype(idx.dtype).kind not in "iu":
+        raise DTypeError(f"onehot_pick: the indices must be integers, got {idx.dtype}; "
+                         f"convert them with astype")
+    return ShapedArray(x.shape[:-1], x.dtype)
+
+
+def _onehot_pick_jvp(primals, tangents):
+    x, idx = primals
+    ans = onehot_pick_p.bind(x, idx)
+    if type(tangents[0]) is Zero:
+        return ans, Zero(_aval(ans))
+    return ans, onehot_pick_p.bind(tangents[0], idx)
+
+
+def _onehot_pick_transpose(ct, x, idx):
+    from . import elementwise as ew
+    from .shape import broadcast_in_dim_p
+
+    if is_undefined(idx):
+        raise TypeError("onehot_pick: the indices cannot be a linear input")
+    shape, dt = tuple(x.aval.shape), x.aval.dtype
+    zeros = ew.full(shape, 0, dt)
+    if type(ct) is Zero:
+        return [zeros, None]
+    kept = tuple(range(len(shape) - 1))
+    idt = _aval(idx).dtype
+    cols = iota_p.bind(dtype=idt, shape=shape, dimension=len(shape) - 1)
+    hit = ew.eq_p.bind(broadcast_in_dim_p.bind(idx, shape=shape, broadcast_dimensions=kept),
+                       cols)
+    ct_full = broadcast_in_dim_p.bind(ct, shape=shape, broadcast_dimensions=kept)
+    return [ew.select_p.bind(hit, ct_full, zeros), None]
+
+
+def _onehot_pick_batch(axis_size, args, dims):
+    x, idx = args
+    x = broadcast_batched(x, axis_size) if dims[0] is None else move_axis(x, dims[0], 0)
+    idx = broadcast_batched(idx, axis_size) if dims[1] is None else move_axis(idx, dims[1], 0)
+    return onehot_pick_p.bind(x, idx), 0
+
+
+# ``onehot_pick(x, idx)[...] = x[..., idx[...]]`` where ``0 <= idx < x.shape[-1]``, else 0.
+# Created only by jit's one-hot pass (fnx/jit/passes.py), which fusion lowers as one scalar
+# load per row; linear in x.
+onehot_pick_p = Primitive("onehot_pick")
+onehot_pick_p.impl = _onehot_pick_impl
+onehot_pick_p.abstract_eval = _onehot_pick_abstract_eval
+onehot_pick_p.jvp = _onehot_pick_jvp
+onehot_pick_p.transpose = _onehot_pick_transpose
+onehot_pick_p.batch = _onehot_pick_batch
