@@ -18,19 +18,23 @@ from .partial_eval import backward_pass, linearize_flat
 from .vmap import move_batch_axis, vmap_flat
 
 
-def _as_arrays(leaves, what):
+def _as_arrays(leaves, what, noun="arguments",
+               fix="mark non-array arguments static or close over them", lists=True):
+    """Arrays for the leaves of a transform's arguments: Arrays and tracers pass, Python and
+    NumPy scalars/arrays (and, with ``lists``, Python lists) convert; anything else is a
+    TypeError naming ``what`` and suggesting ``fix``."""
     import fnx.numpy as fnp
 
+    convertible = (int, float, complex, bool, np.ndarray, np.generic) + ((list,) if lists else ())
     out = []
     for x in leaves:
         if isinstance(x, (Array, Tracer)):
             out.append(x)
-        elif isinstance(x, (int, float, complex, bool, np.ndarray, np.generic, list)):
+        elif isinstance(x, convertible):
             out.append(fnp.asarray(x))
         else:
-            raise TypeError(f"{what}: arguments must be arrays or pytrees of arrays, got "
-                            f"{type(x).__name__}; mark non-array arguments static or close over "
-                            f"them")
+            raise TypeError(f"{what}: {noun} must be arrays or pytrees of arrays, got "
+                            f"{type(x).__name__}; {fix}")
     return out
 
 

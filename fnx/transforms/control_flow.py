@@ -38,11 +38,12 @@ from ..core.errors import DTypeError, ShapeError, TraceError
 from ..core.ir import Var, to_shaped
 from ..core.primitive import Primitive
 from ..core.pytree import tree_flatten, tree_unflatten
-from ..core.tracing import Tracer, get_aval
+from ..core.tracing import get_aval
 from .program_transforms import (closed_call, dce_program, in_avals, jvp_program,
                                  out_avals, partial_eval_program, program_from_fun,
                                  reorder_program, trace_hoisted, transpose_program,
                                  vmap_program)
+from .api import _as_arrays as as_arrays
 from .vmap import move_batch_axis
 
 __all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map",
@@ -55,18 +56,8 @@ INDEX_DTYPE = np.dtype(np.int32)
 
 
 def _as_arrays(leaves, what):
-    import fnx.numpy as fnp
-
-    out = []
-    for x in leaves:
-        if isinstance(x, (Array, Tracer)):
-            out.append(x)
-        elif isinstance(x, (bool, int, float, complex, np.ndarray, np.generic)):
-            out.append(fnp.asarray(x))
-        else:
-            raise TypeError(f"{what}: operands must be arrays or pytrees of arrays, got "
-                            f"{type(x).__name__}; close over non-array values instead")
-    return out
+    return as_arrays(leaves, what, noun="operands", fix="close over non-array values instead",
+                     lists=False)
 
 
 def _trace_fun(f, in_tree, avals, what):

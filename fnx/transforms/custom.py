@@ -34,6 +34,7 @@ from ..core.tracing import Tracer, get_aval
 from .program_transforms import (as_closed, closed_call, dce_program, jvp_program,
                                  partial_eval_program, trace_hoisted, transpose_program,
                                  vmap_program)
+from .api import _as_arrays as as_arrays
 from .vmap import move_batch_axis, vmap_flat
 
 __all__ = ["stop_gradient", "custom_jvp", "custom_vjp", "checkpoint", "remat",
@@ -42,19 +43,8 @@ __all__ = ["stop_gradient", "custom_jvp", "custom_vjp", "checkpoint", "remat",
 
 
 def _as_arrays(leaves, what):
-    import fnx.numpy as fnp
-
-    out = []
-    for x in leaves:
-        if isinstance(x, (Array, Tracer)):
-            out.append(x)
-        elif isinstance(x, (bool, int, float, complex, np.ndarray, np.generic)):
-            out.append(fnp.asarray(x))
-        else:
-            raise TypeError(f"{what}: arguments must be arrays or pytrees of arrays, got "
-                            f"{type(x).__name__}; pass non-array arguments through "
-                            f"nondiff_argnums or close over them")
-    return out
+    return as_arrays(leaves, what, lists=False,
+                     fix="pass non-array arguments through nondiff_argnums or close over them")
 
 
 def _shaped(x):
