@@ -535,34 +535,13 @@ def categorical(key, logits, axis=-1, shape=None):
 
 def _argsort(keys):
     """Indices that sort the 1-D ``keys`` (stable)."""
-    if hasattr(fnp, "argsort"):
-        return fnp.argsort(keys, stable=True)
-    # TODO(sorting): fallback until fnx.numpy.argsort lands; O(n^2) memory and time.
-    n = get_aval(keys).shape[0]
-    a, b = fnp.expand_dims(keys, axis=1), fnp.expand_dims(keys, axis=0)  # a: k_i, b: k_j
-    i, j = fnp.expand_dims(fnp.arange(n), axis=1), fnp.expand_dims(fnp.arange(n), axis=0)
-    before = fnp.logical_or(b < a, fnp.logical_and(b == a, j < i))
-    rank = fnp.sum(fnp.astype(before, dtypes.default_int()), axis=1)      # rank of element i
-    onehot = fnp.expand_dims(rank, axis=0) == fnp.expand_dims(fnp.arange(n), axis=1)
-    return fnp.sum(fnp.where(onehot, fnp.expand_dims(fnp.arange(n), axis=0), 0), axis=1)
+    return fnp.argsort(keys, stable=True)
 
 
 def _take(a, idx, axis):
     """``a`` indexed by the integer array ``idx`` along ``axis`` (``numpy.take``)."""
     ashape, ishape = get_aval(a).shape, get_aval(idx).shape
-    flat = fnp.reshape(idx, (-1,))
-    if hasattr(fnp, "take"):
-        picked = fnp.take(a, flat, axis=axis)
-    else:
-        # TODO(gather): fallback until fnx.numpy.take lands; O(size(idx) * n) memory.
-        x = fnp.moveaxis(a, axis, 0)
-        n, rest = ashape[axis], get_aval(x).shape[1:]
-        onehot = fnp.reshape(flat, (-1, 1) + (1,) * len(rest)) == fnp.reshape(
-            fnp.arange(n), (1, n) + (1,) * len(rest))
-        picked = fnp.sum(fnp.where(onehot, fnp.expand_dims(x, axis=0),
-                                   fnp.zeros((), dtype=x.dtype)), axis=1)
-        picked = picked != 0 if x.dtype == dtypes.bool_ else fnp.astype(picked, x.dtype)
-        picked = fnp.moveaxis(picked, 0, axis)
+    picked = fnp.take(a, fnp.reshape(idx, (-1,)), axis=axis)
     return fnp.reshape(picked, ashape[:axis] + ishape + ashape[axis + 1:])
 
 

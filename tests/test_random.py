@@ -300,7 +300,6 @@ def test_choice():
 # --- transforms -------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not hasattr(fnx, "vmap"), reason="fnx.vmap not available yet")
 def test_vmap_over_keys_matches_loop():
     ks = R.split(R.key(3), 5)
 
@@ -321,7 +320,6 @@ def test_vmap_over_keys_matches_loop():
         assert perms[i].tolist() == a(R.permutation(ks[i], 6)).tolist()
 
 
-@pytest.mark.skipif(not hasattr(fnx, "jit"), reason="fnx.jit not available yet")
 def test_jit_matches_eager():
     k = R.key(21)
 
@@ -330,20 +328,3 @@ def test_jit_matches_eager():
 
     for j, e in zip(fnx.jit(draw)(k), draw(k)):
         np.testing.assert_array_equal(a(j), a(e))
-
-
-def test_sort_based_path_matches_fallback(monkeypatch):
-    # permutation/choice use fnx.numpy.argsort once it exists; a stable argsort must give
-    # exactly the numbers of the O(n^2) fallback used until then
-    sorting = pytest.importorskip("fnx.core.ops.sorting")
-    k = R.key(31)
-    expected = a(R.permutation(k, 40)), a(R.choice(k, 9, (4,), replace=False))
-    if hasattr(fnp, "argsort"):
-        monkeypatch.delattr(fnp, "argsort")
-        expected = a(R.permutation(k, 40)), a(R.choice(k, 9, (4,), replace=False))
-        monkeypatch.undo()
-    else:
-        monkeypatch.setattr(fnp, "argsort", lambda x, stable=True: sorting.argsort(x, 0),
-                            raising=False)
-    assert a(R.permutation(k, 40)).tolist() == expected[0].tolist()
-    assert a(R.choice(k, 9, (4,), replace=False)).tolist() == expected[1].tolist()
