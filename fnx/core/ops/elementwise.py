@@ -32,6 +32,25 @@ deflinear(add_p, lambda ct, x, y: [ct, ct])
 sub_p = elementwise("sub", 2, np.subtract, "({0} - {1})", "numeric")
 deflinear(sub_p, lambda ct, x, y: [ct, neg_p.bind(ct)])
 
+
+def _skip_zero_jvp(prim, only_y):
+    """add/sub tangents without materializing a zero: ``t + 0 = t``, ``t - 0 = t``,
+    ``0 - t = -t`` (keeps linearized programs free of zero arrays and their transposes)."""
+    dense = prim.jvp
+
+    def jvp(primals, tangents, **params):
+        tx, ty = tangents
+        if (type(tx) is Zero) != (type(ty) is Zero):
+            ans = prim.bind(*primals, **params)
+            return ans, (only_y(ty) if type(tx) is Zero else tx)
+        return dense(primals, tangents, **params)
+
+    prim.jvp = jvp
+
+
+_skip_zero_jvp(add_p, lambda ty: ty)
+_skip_zero_jvp(sub_p, lambda ty: neg_p.bind(ty))
+
 mul_p = elementwise("mul", 2, np.multiply, "({0} * {1})", "numeric")
 defjvp(mul_p, lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
 
