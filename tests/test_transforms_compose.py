@@ -406,3 +406,31 @@ def test_per_example_gradients_are_vectorized():
     for eqn in ir.program.eqns:
         if eqn.primitive.name == "broadcast_in_dim":
             assert eqn.params["shape"] != (64, 20, 8), str(ir)
+
+
+def test_aux_outputs_are_plain_arrays_not_tracers():
+    """has_aux values leave every transform as concrete Arrays (never a finished tracer)."""
+    x = fnp.asarray([1.0, 2.0])
+
+    def f(x):
+        return (x ** 2).sum(), {"double": x * 2, "total": x.sum()}
+
+    def vec(x):
+        return x * 3.0, x.sum()
+
+    results = [
+        fnx.grad(f, has_aux=True)(x)[1],
+        fnx.value_and_grad(f, has_aux=True)(x)[0][1],
+        fnx.vjp(f, x, has_aux=True)[2],
+        fnx.jvp(f, (x,), (fnp.ones(2),), has_aux=True)[2],
+        fnx.jacfwd(vec, has_aux=True)(x)[1],
+        fnx.jacrev(vec, has_aux=True)(x)[1],
+        fnx.jit(fnx.grad(f, has_aux=True))(x)[1],
+    ]
+    for aux in results:
+        for leaf in fnx.tree.leaves(aux):
+            assert type(leaf) is fnx.Array, type(leaf)
+    np.testing.assert_allclose(results[0]["double"].numpy(), [2.0, 4.0])
+    assert results[4].item() == 3.0 and results[5].item() == 3.0
+    batched = fnx.vmap(fnx.grad(f, has_aux=True))(fnp.ones((3, 2)))[1]["total"]
+    assert type(batched) is fnx.Array and batched.tolist() == [2.0, 2.0, 2.0]

@@ -160,7 +160,43 @@ def vjp(f, *primals, has_aux=False):
 
 
 def _strip(aux):
-    return aux
+    """Aux outputs are not differentiated: unwrap them from the transforms that have returned
+    (JVP pairs to their primal, known partial values to their value, unbatched values to
+    themselves), so no tracer of a finished transform escapes to the caller."""
+    from ..core.tracing import trace_stack
+    from .partial_eval import PartialEvalTracer
+    from .vmap import BatchTracer
+    from .jvp import JVPTracer
+
+    live = {id(main) for main in trace_stack}
+
+    def lower(x):
+        while isinstance(x, Tracer) and id(x._trace.main) not in live:
+            if isinstance(x, JVPTracer):
+                x = x.primal
+            elif isinstance(x, PartialEvalTracer) and x.pval.is_known:
+                x = x.pval.const
+            elif isinstance(x, BatchTracer) and x.batch_dim is None:
+                x = x.val
+            else:
+                raise TypeError(f"an auxiliary output depends on a value of a finished "
+                                f"transform ({x!r}); return it as a regular output instead")
+        return x
+
+    return tree_map(lower, aux)
+
+
+def _with_args_replaced(f, args, nums, kwargs=None):
+    """``f`` as a function of the arguments at positions ``nums`` (the others fixed)."""
+    kwargs = kwargs or {}
+
+    def partial_f(*dargs):
+        full = list(args)
+        for i, a in zip(nums, dargs):
+            full[i] = a
+        return f(*full, **kwargs)
+
+    return partial_f
 
 
 def _check_argnums(argnums, nargs, what):
@@ -195,12 +231,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     def value_and_grad_f(*args, **kwargs):
         multi, nums = _check_argnums(argnums, len(args), "grad")
         diff_args = tuple(args[i] for i in nums)
-
-        def partial_f(*dargs):
-            full = list(args)
-            for i, a in zip(nums, dargs):
-                full[i] = a
-            return f(*full, **kwargs)
+        partial_f = _with_args_replaced(f, args, nums, kwargs)
 
         leaves, tree = tree_flatten(diff_args)
         leaves = _as_arrays(leaves, "grad")
@@ -233,7 +264,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         value = tree_unflatten(store[-1], outs)
         g = grads if multi else grads[0]
         if has_aux:
-            return (value, aux_box[-1]), g
+            return (value, _strip(aux_box[-1])), g
         return value, g
 
     return value_and_grad_f
@@ -290,26 +321,17 @@ def jacfwd(f, argnums=0, has_aux=False):
         leaves, tree = tree_flatten(diff)
         leaves = _as_arrays(leaves, "jacfwd")
         _check_float_inputs(leaves, "jacfwd")
-        aux_box = []
+        partial_f = _with_args_replaced(f, args, nums)
 
         def pushfwd(*tangent_leaves):
-            def partial_f(*dargs):
-                full = list(args)
-                for i, a in zip(nums, dargs):
-                    full[i] = a
-                out = f(*full)
-                if has_aux:
-                    out, aux = out
-                    aux_box.append(aux)
-                return out
-
-            y, t = jvp(partial_f, tree_unflatten(tree, leaves),
-                       tree_unflatten(tree, list(tangent_leaves)))
-            return y, t
+            # (y, jvp) or (y, jvp, aux); aux does not depend on the tangents: out_axes None
+            return jvp(partial_f, tree_unflatten(tree, leaves),
+                       tree_unflatten(tree, list(tangent_leaves)), has_aux=has_aux)
 
         basis, total = _std_basis(leaves)
-        y, jac_t = vmap(pushfwd, in_axes=0, out_axes=(None, -1))(*basis)
-        del y
+        out_axes = (None, -1, None) if has_aux else (None, -1)
+        pushed = vmap(pushfwd, in_axes=0, out_axes=out_axes)(*basis)
+        jac_t = pushed[1]
         in_shapes = [get_aval(x).shape for x in leaves]
 
         def split(j):
@@ -324,7 +346,7 @@ def jacfwd(f, argnums=0, has_aux=False):
             return res if multi else res[0]
 
         out = tree_map(split, jac_t)
-        return (out, aux_box[0]) if has_aux else out
+        return (out, pushed[2]) if has_aux else out
 
     return jac_f
 
@@ -343,12 +365,7 @@ def jacrev(f, argnums=0, has_aux=False):
         leaves = _as_arrays(leaves, "jacrev")
         _check_float_inputs(leaves, "jacrev")
 
-        def partial_f(*dargs):
-            full = list(args)
-            for i, a in zip(nums, dargs):
-                full[i] = a
-            return f(*full)
-
+        partial_f = _with_args_replaced(f, args, nums)
         if has_aux:
             y, f_vjp, aux = vjp(partial_f, *tree_unflatten(tree, leaves), has_aux=True)
         else:
