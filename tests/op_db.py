@@ -394,10 +394,11 @@ if "indexing" in OPTIONAL_OP_MODULES:
             ("any", "perm" if _mode != "add" else "index", "any"),
             shapes=(((4, 3), (3, 1), (3, 3)), ((3, 3), (2, 2), (2,))),
             grad=2 if _mode in ("add", "set", "mul") else 1, prims=(_sp.name,))
-    if False:
-        rec("scatter_add", lambda x, i, u: _ix.scatter_add_p.bind(x, i, u, oob="clip"),
-            _scatter_add_ref, ("any", "index", "any"),
-            shapes=(((4, 3), (5, 1), (5, 3)), ((3, 3), (4, 2), (4,))), prims=("scatter_add",))
+    # more updates than rows: every row receives several (duplicate indices accumulate)
+    rec("scatter_add_duplicates", lambda x, i, u: _ix.scatter_add_p.bind(x, i, u, oob="clip"),
+        _scatter_add_ref, ("any", "index", "any"),
+        shapes=(((4, 3), (5, 1), (5, 3)), ((3, 3), (4, 2), (4,))), prims=("scatter_add",))
+
     def _onehot_pick_ref(x, idx):
         n = x.shape[-1]
         ok = (idx >= 0) & (idx < n)
