@@ -140,7 +140,9 @@ class ArrayOps:
 
     def __array__(self, dtype=None, copy=None):
         host = self.concrete_value()._host()
-        return host if dtype is None else host.astype(dtype, copy=False)
+        if dtype is not None:
+            return host.astype(dtype, copy=bool(copy))
+        return host.copy() if copy else host
 
     # --- properties --------------------------------------------------------------------------
     @property
