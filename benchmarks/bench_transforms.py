@@ -3,7 +3,10 @@ Python loop of ``grad`` calls, and the per-call overhead of ``grad`` on a tiny f
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_transforms.py [--quick]
 
-Prints a markdown table.
+Prints a markdown table. When JAX and/or PyTorch import, the same per-example gradients are
+also timed with ``jax.jit(jax.vmap(jax.grad(loss)))`` (and eager ``jax.vmap``) and
+``torch.func.vmap(torch.func.grad(loss))``, after checking that they agree with fnx's; JAX is
+forced onto the CPU and every library runs on one thread.
 """
 
 import argparse
@@ -12,6 +15,10 @@ import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")  # compare CPU with CPU even on a GPU machine
+os.environ.setdefault("XLA_FLAGS",
+                      "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import sys  # noqa: E402
 
@@ -85,6 +92,69 @@ def jit_per_example_grads(batch, repeat):
     return best_time(lambda: jvg(params, xs, ys), repeat * 3)
 
 
+def peer_per_example_grads(batch, repeat):
+    """The same per-example gradients in JAX and PyTorch, where they import: a list of
+    (benchmark, seconds, notes) rows, each checked against fnx's ``vmap(grad)`` first."""
+    rng = np.random.default_rng(0)
+    params = init(rng)
+    xs_np = rng.standard_normal((batch, 100)).astype(np.float32)
+    ys_np = rng.standard_normal((batch, 1)).astype(np.float32)
+    ref = fnx.vmap(fnx.grad(mlp_loss), in_axes=(None, 0, 0))(params, fnp.asarray(xs_np),
+                                                              fnp.asarray(ys_np))
+    ref = {k: np.asarray(ref[k]) for k in params}
+    p_np = {k: np.asarray(v) for k, v in params.items()}
+
+    def check(out, who):
+        for k in params:
+            np.testing.assert_allclose(np.asarray(out[k]), ref[k], rtol=1e-3, atol=1e-5,
+                                       err_msg=f"{who}: per-example gradient of {k}")
+
+    rows = []
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        rows.append((f"jax.jit(vmap(grad(mlp))) batch {batch}", None, "jax not installed"))
+    else:
+        def jloss(params, x, y):
+            h = jnp.tanh(x @ params["w1"] + params["b1"])
+            pred = h @ params["w2"] + params["b2"]
+            return jnp.sum((pred - y) ** 2)
+
+        pj = {k: jnp.asarray(v) for k, v in p_np.items()}
+        xj, yj = jnp.asarray(xs_np), jnp.asarray(ys_np)
+        vg = jax.vmap(jax.grad(jloss), in_axes=(None, 0, 0))
+        jvg = jax.jit(vg)
+        check(jvg(pj, xj, yj), "jax.jit(vmap(grad))")
+        check(vg(pj, xj, yj), "jax.vmap(grad)")
+        t_jit = best_time(lambda: jax.block_until_ready(jvg(pj, xj, yj)), repeat * 3)
+        t_eager = best_time(lambda: jax.block_until_ready(vg(pj, xj, yj)), repeat)
+        rows.append((f"jax.jit(vmap(grad(mlp))) batch {batch}", t_jit,
+                     f"jax {jax.__version__}, CPU, one thread"))
+        rows.append((f"jax.vmap(grad(mlp)) batch {batch}, no jit", t_eager, "op-by-op"))
+    try:
+        import torch
+        import torch.func
+    except ImportError:
+        rows.append((f"torch.func.vmap(grad(mlp)) batch {batch}", None, "torch not installed"))
+    else:
+        torch.set_num_threads(1)
+
+        def tloss(params, x, y):
+            h = torch.tanh(x @ params["w1"] + params["b1"])
+            pred = h @ params["w2"] + params["b2"]
+            return torch.sum((pred - y) ** 2)
+
+        pt = {k: torch.from_numpy(v.copy()) for k, v in p_np.items()}
+        xt, yt = torch.from_numpy(xs_np.copy()), torch.from_numpy(ys_np.copy())
+        tvg = torch.func.vmap(torch.func.grad(tloss), in_dims=(None, 0, 0))
+        check(tvg(pt, xt, yt), "torch.func.vmap(grad)")
+        rows.append((f"torch.func.vmap(grad(mlp)) batch {batch}",
+                     best_time(lambda: tvg(pt, xt, yt), repeat * 3),
+                     f"torch {torch.__version__}, eager, one thread"))
+    return rows
+
+
 def grad_overhead(repeat):
     x = fnp.asarray(np.float32(0.5))
     f = fnx.grad(lambda x: fnp.sin(x) * x)
@@ -126,6 +196,7 @@ def main():
             t_old, _ = per_example_grads(args.batch, repeat)
         finally:
             dot_general_p.batch = rule
+    peer_rows = peer_per_example_grads(args.batch, repeat)
     t_grad, t_eval = grad_overhead(repeat)
     print("| benchmark | time | notes |")
     print("|---|---|---|")
@@ -133,6 +204,8 @@ def main():
           f"squared loss, float32, eager |")
     print(f"| jit(vmap(grad(mlp))) batch {args.batch} | {t_jit * 1e3:.2f} ms | compiled; target "
           f"<= torch.func 2.4 ms |")
+    for name, t, note in peer_rows:
+        print(f"| {name} | {'-' if t is None else f'{t * 1e3:.2f} ms'} | {note} |")
     print(f"| loop of grad(mlp) x {args.batch} | {t_loop * 1e3:.1f} ms | |")
     if t_old is not None:
         print(f"| vmap(grad(mlp)), old broadcasting dot_general batch rule | "
