@@ -71,10 +71,14 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _subprocess_env(cache_dir):
+    return dict(os.environ, FNX_CACHE_DIR=str(cache_dir), OPENBLAS_NUM_THREADS="1",
+                NUMBA_NUM_THREADS="1",
+                PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(fnx.__file__))))
+
+
 def test_disk_cache_is_reused_by_a_subprocess(tmp_path):
-    env = dict(os.environ, FNX_CACHE_DIR=str(tmp_path), OPENBLAS_NUM_THREADS="1",
-               NUMBA_NUM_THREADS="1",
-               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(fnx.__file__))))
+    env = _subprocess_env(tmp_path)
 
     def run():
         out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
@@ -87,3 +91,22 @@ def test_disk_cache_is_reused_by_a_subprocess(tmp_path):
     assert int(compiled1) >= 1
     assert int(compiled2) == 0 and int(loaded2) == int(compiled1) + int(loaded1)
     assert v1 == v2 and np.isclose(float(v1), 3.0)
+
+
+def test_concurrent_processes_share_one_cache_without_corrupting_it(tmp_path):
+    """Three processes compile the same new kernels into one empty cache at once; all get the
+    right answer, and a fourth process then loads everything and compiles nothing."""
+    env = _subprocess_env(tmp_path)
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert np.isclose(float(out.split()[2]), 3.0)
+    leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".tmp_")]
+    assert leftovers == []
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    compiled, loaded, value = out.stdout.split()
+    assert out.returncode == 0 and int(compiled) == 0 and int(loaded) >= 1
+    assert np.isclose(float(value), 3.0)
