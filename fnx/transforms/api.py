@@ -209,6 +209,17 @@ def _check_argnums(argnums, nargs, what):
     return multi, tuple(a % nargs for a in nums)
 
 
+def _differentiated(f, args, kwargs, argnums, what):
+    """What grad/jacfwd/jacrev share: ``(multi, leaves, tree, partial_f)`` — the checked float
+    leaves of the arguments at ``argnums`` (and their treedef), and ``f`` as a function of
+    just those arguments."""
+    multi, nums = _check_argnums(argnums, len(args), what)
+    leaves, tree = tree_flatten(tuple(args[i] for i in nums))
+    leaves = _as_arrays(leaves, what)
+    _check_float_inputs(leaves, what)
+    return multi, leaves, tree, _with_args_replaced(f, args, nums, kwargs)
+
+
 def _check_float_inputs(leaves, what):
     for x in leaves:
         dt = get_aval(x).dtype
@@ -229,13 +240,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
-        multi, nums = _check_argnums(argnums, len(args), "grad")
-        diff_args = tuple(args[i] for i in nums)
-        partial_f = _with_args_replaced(f, args, nums, kwargs)
-
-        leaves, tree = tree_flatten(diff_args)
-        leaves = _as_arrays(leaves, "grad")
-        _check_float_inputs(leaves, "grad")
+        multi, leaves, tree, partial_f = _differentiated(f, args, kwargs, argnums, "grad")
         aux_box = []
 
         def call(*dargs):
@@ -316,12 +321,7 @@ def jacfwd(f, argnums=0, has_aux=False):
     """
 
     def jac_f(*args):
-        multi, nums = _check_argnums(argnums, len(args), "jacfwd")
-        diff = tuple(args[i] for i in nums)
-        leaves, tree = tree_flatten(diff)
-        leaves = _as_arrays(leaves, "jacfwd")
-        _check_float_inputs(leaves, "jacfwd")
-        partial_f = _with_args_replaced(f, args, nums)
+        multi, leaves, tree, partial_f = _differentiated(f, args, {}, argnums, "jacfwd")
 
         def pushfwd(*tangent_leaves):
             # (y, jvp) or (y, jvp, aux); aux does not depend on the tangents: out_axes None
@@ -359,13 +359,7 @@ def jacrev(f, argnums=0, has_aux=False):
     """
 
     def jac_f(*args):
-        multi, nums = _check_argnums(argnums, len(args), "jacrev")
-        diff = tuple(args[i] for i in nums)
-        leaves, tree = tree_flatten(diff)
-        leaves = _as_arrays(leaves, "jacrev")
-        _check_float_inputs(leaves, "jacrev")
-
-        partial_f = _with_args_replaced(f, args, nums)
+        multi, leaves, tree, partial_f = _differentiated(f, args, {}, argnums, "jacrev")
         if has_aux:
             y, f_vjp, aux = vjp(partial_f, *tree_unflatten(tree, leaves), has_aux=True)
         else:
