@@ -13,10 +13,7 @@ Each number is the median over many repeats of the mean time per call. Run with
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("JAX_PLATFORMS", "cpu")  # compare CPU with CPU even on a GPU machine
+import _one_thread  # noqa: E402,F401  (before numpy/numba/jax/torch)
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

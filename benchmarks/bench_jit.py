@@ -6,12 +6,7 @@ it is timed. JAX is forced onto the CPU and every library runs on one thread."""
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("JAX_PLATFORMS", "cpu")  # compare CPU with CPU even on a GPU machine
-os.environ.setdefault("XLA_FLAGS",
-                      "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+import _one_thread  # noqa: E402,F401  (before numpy/numba/jax/torch)
 
 import subprocess  # noqa: E402
 import sys  # noqa: E402

@@ -17,8 +17,7 @@ import os
 import sys
 import time
 
-for _v in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+import _one_thread  # noqa: E402,F401  (before numpy/numba)
 
 import numpy as np  # noqa: E402
 import numba  # noqa: E402
