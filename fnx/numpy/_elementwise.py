@@ -7,6 +7,7 @@ from ..core import dtypes
 from ..core.errors import DTypeError
 from ..core.ops import elementwise as ew
 from ._core import nary, promote_args, broadcast_args, to_array, unary
+from ._ufunc import call_ufunc, check_out
 
 
 # docstring examples of the factory-made functions: op -> (argument lists, result of .tolist())
@@ -76,7 +77,9 @@ def _example(op):
 
 
 def _float_unary(op, prim):
-    def fn(x, /):
+    def fn(x, /, out=None, *, dtype=None):
+        if out is not None or dtype is not None:
+            return call_ufunc(op, fn, out, dtype, x)
         return unary(op, prim, x, float_only=True)
 
     fn.__name__ = op
@@ -92,12 +95,14 @@ exp2 = _float_unary("exp2", ew.exp2_p)
 _expm1_real = _float_unary("expm1", ew.expm1_p)
 
 
-def expm1(x, /):
+def expm1(x, /, out=None, *, dtype=None):
     """``exp(x) - 1``, accurate near 0 (complex inputs follow the array API special cases).
 
     >>> fnx.numpy.expm1(fnx.numpy.asarray([0.0])).tolist()
     [0.0]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("expm1", expm1, out, dtype, x)
     x = to_array(x)
     if x.dtype.kind != "c":
         return _expm1_real(x)
@@ -133,43 +138,107 @@ arcsin, arccos, arctan = asin, acos, atan
 arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
 
-def log2(x, /):
+def log2(x, /, out=None, *, dtype=None):
     """Base-2 logarithm. ``fnp.log2(fnp.asarray([8.0]))`` -> ``[3.]``
 
     >>> fnp.log2(fnp.asarray([1.0, 8.0])).round().tolist()
     [0.0, 3.0]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("log2", log2, out, dtype, x)
     x = to_array(x)
     return log(x) / math.log(2.0)
 
 
-def log10(x, /):
+def log10(x, /, out=None, *, dtype=None):
     """Base-10 logarithm.
 
     >>> fnp.log10(fnp.asarray([1.0, 100.0])).round().tolist()
     [0.0, 2.0]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("log10", log10, out, dtype, x)
     return log(x) / math.log(10.0)
 
 
-def logaddexp(x1, x2, /):
+def logaddexp(x1, x2, /, out=None, *, dtype=None):
     """``log(exp(x1) + exp(x2))`` without overflow.
 
     >>> round(fnp.logaddexp(fnp.asarray(0.0), fnp.asarray(0.0)).item(), 4)
     0.6931
     """
-    x1, x2 = broadcast_args("logaddexp", *promote_args("logaddexp", x1, x2))
+    if out is not None or dtype is not None:
+        return call_ufunc("logaddexp", logaddexp, out, dtype, x1, x2)
+    return _logaddexp("logaddexp", x1, x2, base2=False)
+
+
+def logaddexp2(x1, x2, /, out=None, *, dtype=None):
+    """``log2(2**x1 + 2**x2)`` without overflow.
+
+    >>> fnp.logaddexp2(fnp.asarray([1.0, -fnp.inf]), fnp.asarray([1.0, 3.0])).tolist()
+    [2.0, 3.0]
+    """
+    if out is not None or dtype is not None:
+        return call_ufunc("logaddexp2", logaddexp2, out, dtype, x1, x2)
+    return _logaddexp("logaddexp2", x1, x2, base2=True)
+
+
+def _logaddexp(op, x1, x2, base2):
+    x1, x2 = broadcast_args(op, *promote_args(op, x1, x2))
     if x1.dtype.kind not in "fc":
         x1, x2 = x1.astype(dtypes.default_float()), x2.astype(dtypes.default_float())
     hi = maximum(x1, x2)
     safe = where(isfinite(hi), hi, 0)
     # equal infinities give inf - inf = nan; their gap is 0 (log(2 e^inf) = inf)
     gap = where(x1 == x2, 0, abs(x1 - x2))
-    return safe + log1p(exp(-gap)) + where(isfinite(hi), 0, hi)
+    tail = log1p(exp2(-gap)) / math.log(2.0) if base2 else log1p(exp(-gap))
+    return safe + tail + where(isfinite(hi), 0, hi)
 
 
-def _binary(op, prim, kinds=None):
-    def fn(x1, x2, /):
+def fabs(x, /, out=None, *, dtype=None):
+    """Absolute value of real numbers as floats (integers promote to the default float
+    dtype; complex inputs are refused, as NumPy: use ``abs`` for their modulus).
+
+    >>> fnp.fabs(fnp.asarray([-1.5, 2])).tolist()
+    [1.5, 2.0]
+    """
+    if out is not None or dtype is not None:
+        return call_ufunc("fabs", fabs, out, dtype, x)
+    x = to_array(x)
+    if x.dtype.kind == "c":
+        raise DTypeError(f"fabs: not defined for complex input ({x.dtype}); use fnp.abs for "
+                         f"the modulus")
+    if x.dtype.kind != "f":
+        x = x.astype(dtypes.default_float())
+    return ew.abs_p.bind(x)
+
+
+def _nan_ignoring(op, pick):
+    def fn(x1, x2, /, out=None, *, dtype=None):
+        if out is not None or dtype is not None:
+            return call_ufunc(op, fn, out, dtype, x1, x2)
+        x1, x2 = broadcast_args(op, *promote_args(op, x1, x2))
+        both = pick(x1, x2)
+        if x1.dtype.kind not in "fc":
+            return both
+        # a NaN loses to a number; two NaNs give NaN (pick propagates NaN)
+        return where(isnan(x2), x1, where(isnan(x1), x2, both))
+
+    fn.__name__ = op
+    word = "maximum" if op == "fmax" else "minimum"
+    fn.__doc__ = f"""Elementwise {word} that ignores NaNs: where one input is NaN the other is
+    returned (NaN only where both are).
+
+    >>> fnp.{op}(fnp.asarray([1.0, fnp.nan, fnp.nan]), fnp.asarray([2.0, 3.0, fnp.nan])).tolist()
+    {[2.0 if op == "fmax" else 1.0, 3.0, float("nan")]}
+    """
+    return fn
+
+
+def _binary(op, prim):
+    def fn(x1, x2, /, out=None, *, dtype=None):
+        if out is not None or dtype is not None:
+            return call_ufunc(op, fn, out, dtype, x1, x2)
         return nary(op, prim, x1, x2)
 
     fn.__name__ = op
@@ -197,11 +266,15 @@ bitwise_xor = _binary("bitwise_xor", ew.xor_p)
 bitwise_left_shift = _binary("bitwise_left_shift", ew.shift_left_p)
 bitwise_right_shift = _binary("bitwise_right_shift", ew.shift_right_p)
 copysign = _binary("copysign", ew.copysign_p)
+fmax = _nan_ignoring("fmax", maximum)
+fmin = _nan_ignoring("fmin", minimum)
 nextafter = _binary("nextafter", ew.nextafter_p)
 
 
 def _float_binary(op, prim):
-    def fn(x1, x2, /):
+    def fn(x1, x2, /, out=None, *, dtype=None):
+        if out is not None or dtype is not None:
+            return call_ufunc(op, fn, out, dtype, x1, x2)
         x1, x2 = promote_args(op, x1, x2)
         if x1.dtype.kind not in "fc":
             x1 = x1.astype(dtypes.default_float())
@@ -223,12 +296,14 @@ atan2 = _float_binary("atan2", ew.atan2_p)
 arctan2 = atan2
 
 
-def power(x1, x2, /):
+def power(x1, x2, /, out=None, *, dtype=None):
     """``x1 ** x2``; integer arrays to integer powers stay integers (as NumPy).
 
     >>> fnp.pow(fnp.asarray([2, 3]), 2).tolist()
     [4, 9]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("power", power, out, dtype, x1, x2)
     if isinstance(x2, int) and not isinstance(x2, bool):
         x1 = to_array(x1)
         if x1.dtype.kind in "iu" and x2 < 0:
@@ -255,33 +330,39 @@ def _int_pow(x, y):
 pow = power  # noqa: A001  (array API name)
 
 
-def negative(x, /):
+def negative(x, /, out=None, *, dtype=None):
     """``-x``.
 
     >>> fnp.negative(fnp.asarray([1, -2])).tolist()
     [-1, 2]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("negative", negative, out, dtype, x)
     x = to_array(x)
     if x.dtype == dtypes.bool_:
         raise DTypeError("negative: not defined for bool arrays; use logical_not")
     return ew.neg_p.bind(x)
 
 
-def positive(x, /):
+def positive(x, /, out=None, *, dtype=None):
     """``+x``: ``x`` as an array, unchanged.
 
     >>> fnp.positive(fnp.asarray([-1, 2])).tolist()
     [-1, 2]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("positive", positive, out, dtype, x)
     return to_array(x)
 
 
-def abs(x, /):  # noqa: A001
+def abs(x, /, out=None, *, dtype=None):  # noqa: A001
     """Absolute value; for complex inputs the modulus (a real array).
 
     >>> fnp.abs(fnp.asarray([-2, 3])).tolist()
     [2, 3]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("abs", abs, out, dtype, x)
     x = to_array(x)
     if x.dtype == dtypes.bool_:
         return x
@@ -293,12 +374,14 @@ def abs(x, /):  # noqa: A001
 absolute = abs
 
 
-def sign(x, /):
+def sign(x, /, out=None, *, dtype=None):
     """Elementwise sign: -1, 0 or 1 (``x / abs(x)`` for complex inputs).
 
     >>> fnp.sign(fnp.asarray([-3, 0, 2])).tolist()
     [-1, 0, 1]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("sign", sign, out, dtype, x)
     x = to_array(x)
     if x.dtype.kind == "c":
         mag = abs(x)
@@ -307,7 +390,9 @@ def sign(x, /):
 
 
 def _integer_passthrough(op, prim):
-    def fn(x, /):
+    def fn(x, /, out=None, *, dtype=None):
+        if out is not None or dtype is not None:
+            return call_ufunc(op, fn, out, dtype, x)
         x = to_array(x)
         if x.dtype.kind in "biu":
             return x
@@ -326,13 +411,14 @@ ceil = _integer_passthrough("ceil", ew.ceil_p)
 trunc = _integer_passthrough("trunc", ew.trunc_p)
 
 
-def round(x, /, decimals=0):  # noqa: A001
+def round(a, decimals=0, out=None):  # noqa: A001
     """Round half to even, as NumPy.
 
     >>> fnp.round(fnp.asarray([0.5, 1.5, 2.25]), decimals=0).tolist()
     [0.0, 2.0, 2.0]
     """
-    x = to_array(x)
+    check_out("round", out)
+    x = to_array(a)
     if x.dtype.kind in "biu":
         return x
     if x.dtype.kind == "c":
@@ -343,31 +429,37 @@ def round(x, /, decimals=0):  # noqa: A001
     return ew.round_p.bind(x)
 
 
-def square(x, /):
+def square(x, /, out=None, *, dtype=None):
     """Elementwise ``x * x`` (keeps ``x``'s dtype).
 
     >>> fnp.square(fnp.asarray([2, -3])).tolist()
     [4, 9]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("square", square, out, dtype, x)
     x = to_array(x)
     return x * x
 
 
-def reciprocal(x, /):
+def reciprocal(x, /, out=None, *, dtype=None):
     """Elementwise ``1 / x`` (integer inputs give floats).
 
     >>> fnp.reciprocal(fnp.asarray([2.0, 4.0])).tolist()
     [0.5, 0.25]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("reciprocal", reciprocal, out, dtype, x)
     return 1.0 / to_array(x)
 
 
-def floor_divide(x1, x2, /):
+def floor_divide(x1, x2, /, out=None, *, dtype=None):
     """Floor division (``//``), rounding toward minus infinity as Python.
 
     >>> fnp.floor_divide(fnp.asarray([7, -7]), 2).tolist()
     [3, -4]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("floor_divide", floor_divide, out, dtype, x1, x2)
     x1, x2 = broadcast_args("floor_divide", *promote_args("floor_divide", x1, x2))
     if x1.dtype.kind in "iu":
         q = ew.div_p.bind(x1, x2)
@@ -378,44 +470,57 @@ def floor_divide(x1, x2, /):
     return ew.floor_p.bind(ew.div_p.bind(x1, x2))
 
 
-def remainder(x1, x2, /):
+def remainder(x1, x2, /, out=None, *, dtype=None):
     """Remainder with the sign of the divisor (``%``), as Python and NumPy.
 
     >>> fnp.remainder(fnp.asarray([7, -7]), 3).tolist()
     [1, 2]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("remainder", remainder, out, dtype, x1, x2)
     x1, x2 = broadcast_args("remainder", *promote_args("remainder", x1, x2))
     if x1.dtype.kind == "b":
         raise DTypeError("remainder: not defined for bool arrays")
     r = ew.rem_p.bind(x1, x2)
     fix = (r != 0) & ((r < 0) != (x2 < 0))
-    return where(fix, r + x2, r)
+    out = where(fix, r + x2, r)
+    if out.dtype.kind == "f":
+        # a zero result takes the divisor's sign (-0.0 % 3.0 == +0.0, 0.0 % -3.0 == -0.0), as
+        # Python, NumPy and the array API's special cases; fmod gave it the dividend's
+        out = where(out == 0, ew.copysign_p.bind(out, x2), out)
+    return out
 
 
 mod = remainder
 
 
-def fmod(x1, x2, /):
+def fmod(x1, x2, /, out=None, *, dtype=None):
     """C-style remainder with the sign of the dividend.
 
     >>> fnp.fmod(fnp.asarray([7, -7]), 3).tolist()
     [1, -1]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("fmod", fmod, out, dtype, x1, x2)
     return nary("fmod", ew.rem_p, x1, x2)
 
 
-def hypot(x1, x2, /):
+def hypot(x1, x2, /, out=None, *, dtype=None):
     """Elementwise ``sqrt(x1**2 + x2**2)`` (the hypotenuse), with broadcasting.
 
     >>> fnp.hypot(fnp.asarray([3.0]), fnp.asarray([4.0])).tolist()
     [5.0]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("hypot", hypot, out, dtype, x1, x2)
     x1, x2 = promote_args("hypot", x1, x2)
     return sqrt(x1 * x1 + x2 * x2)
 
 
 def _float_test(op, prim, integer_result):
-    def fn(x, /):
+    def fn(x, /, out=None, *, dtype=None):
+        if out is not None or dtype is not None:
+            return call_ufunc(op, fn, out, dtype, x)
         x = to_array(x)
         if x.dtype.kind in "biu":
             return full_like(x, integer_result, dtype=dtypes.bool_)
@@ -434,29 +539,35 @@ isnan = _float_test("isnan", ew.is_nan_p, False)
 isinf = _float_test("isinf", ew.is_inf_p, False)
 
 
-def signbit(x, /):
+def signbit(x, /, out=None, *, dtype=None):
     """Whether the sign bit is set (True for -0.0 and negative values).
 
     >>> fnp.signbit(fnp.asarray([-0.0, 0.0, -2.0])).tolist()
     [True, False, True]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("signbit", signbit, out, dtype, x)
     x = to_array(x)
     if x.dtype.kind in "biu":
         return x < 0
     return ew.copysign_p.bind(ones_like(x), x) < 0
 
 
-def logical_not(x, /):
+def logical_not(x, /, out=None, *, dtype=None):
     """Elementwise logical NOT (non-zero values count as true).
 
     >>> fnp.logical_not(fnp.asarray([0, 2])).tolist()
     [True, False]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("logical_not", logical_not, out, dtype, x)
     return ew.not_p.bind(to_array(x, dtypes.bool_) if to_array(x).dtype != dtypes.bool_ else to_array(x))
 
 
 def _logical(op, prim):
-    def fn(x1, x2, /):
+    def fn(x1, x2, /, out=None, *, dtype=None):
+        if out is not None or dtype is not None:
+            return call_ufunc(op, fn, out, dtype, x1, x2)
         x1, x2 = to_array(x1), to_array(x2)
         x1 = x1 if x1.dtype == dtypes.bool_ else (x1 != 0)
         x2 = x2 if x2.dtype == dtypes.bool_ else (x2 != 0)
@@ -475,44 +586,48 @@ logical_or = _logical("logical_or", ew.or_p)
 logical_xor = _logical("logical_xor", ew.xor_p)
 
 
-def bitwise_invert(x, /):
+def bitwise_invert(x, /, out=None, *, dtype=None):
     """Elementwise bitwise NOT (``~x``; logical NOT for booleans).
 
     >>> fnp.bitwise_invert(fnp.asarray([0, 5], dtype=fnp.uint8)).tolist()
     [255, 250]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("bitwise_invert", bitwise_invert, out, dtype, x)
     return ew.not_p.bind(to_array(x))
 
 
 bitwise_not = invert = bitwise_invert
 
 
-def real(x, /):
+def real(val):
     """The real part (real inputs are returned unchanged).
 
     >>> fnp.real(fnp.asarray([1 + 2j])).tolist()
     [1.0]
     """
-    x = to_array(x)
+    x = to_array(val)
     return ew.real_p.bind(x) if x.dtype.kind == "c" else x
 
 
-def imag(x, /):
+def imag(val):
     """The imaginary part (zeros for real inputs).
 
     >>> fnp.imag(fnp.asarray([1 + 2j])).tolist()
     [2.0]
     """
-    x = to_array(x)
+    x = to_array(val)
     return ew.imag_p.bind(x) if x.dtype.kind == "c" else zeros_like(x)
 
 
-def conj(x, /):
+def conj(x, /, out=None, *, dtype=None):
     """Complex conjugate (real inputs are returned unchanged).
 
     >>> fnp.conj(fnp.asarray([1 + 2j])).tolist()
     [(1-2j)]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("conj", conj, out, dtype, x)
     x = to_array(x)
     return ew.conj_p.bind(x) if x.dtype.kind == "c" else x
 
@@ -520,13 +635,22 @@ def conj(x, /):
 conjugate = conj
 
 
-def clip(x, /, min=None, max=None):  # noqa: A002
-    """Clamp ``x`` to ``[min, max]`` (either bound may be None), keeping ``x``'s dtype.
+def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None):  # noqa: A002
+    """Clamp ``a`` to ``[min, max]`` (either bound may be None), keeping ``a``'s dtype.
+    The bounds go by NumPy's names ``a_min``/``a_max`` or the array API's ``min``/``max``.
 
     >>> fnp.clip(fnp.asarray([-1, 5, 10]), 0, 6).tolist()
     [0, 5, 6]
+    >>> fnp.clip(fnp.asarray([-1, 5, 10]), a_max=6).tolist()
+    [-1, 5, 6]
     """
-    x = to_array(x)
+    check_out("clip", out)
+    if a_min is not None and min is not None or a_max is not None and max is not None:
+        raise TypeError("clip: pass each bound once, as a_min/a_max (NumPy) or min/max "
+                        "(array API), not both")
+    min = a_min if min is None else min  # noqa: A001
+    max = a_max if max is None else max  # noqa: A001
+    x = to_array(a)
     out = x
     if min is not None:
         out = where(out < min, to_array(min).astype(x.dtype) if not isinstance(min, (int, float))
@@ -537,16 +661,23 @@ def clip(x, /, min=None, max=None):  # noqa: A002
     return out
 
 
-def where(condition, x1, x2, /):
-    """Select ``x1`` where ``condition`` is true, else ``x2`` (broadcasting all three).
+def where(condition, x=None, y=None, /):
+    """Select ``x`` where ``condition`` is true, else ``y`` (broadcasting all three); with
+    ``condition`` alone, ``nonzero(condition)``.
 
     >>> fnp.where(fnp.asarray([True, False]), fnp.asarray([1, 2]), fnp.asarray([8, 9])).tolist()
     [1, 9]
     """
+    if x is None and y is None:
+        from ._searching_sorting import nonzero
+
+        return nonzero(condition)
+    if x is None or y is None:
+        raise ValueError("where: pass both x and y, or neither (then it is nonzero(condition))")
     condition = to_array(condition)
     if condition.dtype != dtypes.bool_:
         condition = condition != 0
-    x1, x2 = promote_args("where", x1, x2)
+    x1, x2 = promote_args("where", x, y)
     condition, x1, x2 = broadcast_args("where", condition, x1, x2)
     return ew.select_p.bind(condition, x1, x2)
 
