@@ -179,7 +179,11 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
     [2.0, 4.0]
     """
 
-    __slots__ = ("_buf", "_autograd", "__weakref__")
+    # ``_version`` counts in-place updates (every replacement of ``_buf``): jit re-reads
+    # closed-over arrays whose version moved, and the eager tape detects modified saved values.
+    # ``_weak``: weakly typed (a Python scalar at a transform boundary, or computed only from
+    # weak values); it promotes like a Python scalar of its kind (docs/transforms.md).
+    __slots__ = ("_buf", "_autograd", "_version", "_weak", "__weakref__")
 
     def __init__(self, data, dtype=None, device=None):
         buf = asarray_buffer(data._buf if type(data) is Array else data,
@@ -188,6 +192,8 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
             buf = devices.put_buffer(buf, device)
         self._buf = buf
         self._autograd = None
+        self._version = 0
+        self._weak = False
 
     shape = property(lambda self: self._buf.shape)
     dtype = property(lambda self: self._buf.dtype)
@@ -214,7 +220,7 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
     def aval(self):
         from .abstract import ShapedArray
 
-        return ShapedArray(self._buf.shape, self._buf.dtype)
+        return ShapedArray(self._buf.shape, self._buf.dtype, self._weak)
 
     def _host(self):
         buf = self._buf
@@ -270,8 +276,13 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
             )
         if new._buf.dtype != self._buf.dtype:
             new = Array(new._buf.astype(self._buf.dtype))
-        self._buf = new._buf
+        self._set_buffer(new._buf)
         return self
+
+    def _set_buffer(self, buf):
+        """Replace the buffer in place (every holder of this Array sees the new value)."""
+        self._buf = buf
+        self._version += 1
 
     def __reduce__(self):
         return (Array, (self._host(),))
@@ -287,6 +298,15 @@ def wrap(buf):
     a = object.__new__(Array)
     a._buf = buf
     a._autograd = None
+    a._version = 0
+    a._weak = False
+    return a
+
+
+def wrap_weak(buf):
+    """``wrap`` for a weakly typed value (one made from a Python scalar)."""
+    a = wrap(buf)
+    a._weak = True
     return a
 
 

@@ -6,14 +6,15 @@ and jit primitives carry as params, and what ``fnx/jit`` optimises and compiles.
 """
 
 import itertools
+import weakref
 
 import numpy as np
 
 from .abstract import ShapedArray
-from .array import Array
+from .array import Array, wrap
 from .errors import ConcretizationError, TraceError
 from .tracing import (Trace, Tracer, bind, concretization_message, full_raise, get_aval,
-                      new_dynamic, new_main)
+                      new_dynamic, new_main, note_inlined)
 
 _var_ids = itertools.count()
 
@@ -115,7 +116,7 @@ def typecheck(program):
             if isinstance(x, Var) and x not in env:
                 raise TypeError(f"typecheck: {eqn.primitive.name} reads unbound variable {x}")
             in_avals.append(x.aval)
-        out = eqn.primitive.abstract_eval(*in_avals, **eqn.params)
+        out = eqn.primitive.out_avals(in_avals, eqn.params)
         out = out if eqn.primitive.multiple_results else [out]
         for v, aval in zip(eqn.out_binders, out, strict=True):
             if v.aval != aval:
@@ -267,7 +268,7 @@ class StagingTrace(Trace):
     def process_primitive(self, primitive, tracers, params):
         builder = self.main.global_data
         avals_in = [t.aval for t in tracers]
-        avals_out = primitive.abstract_eval(*avals_in, **params)
+        avals_out = primitive.out_avals(avals_in, params)
         avals_out = avals_out if primitive.multiple_results else [avals_out]
         out_tracers = [builder.new_tracer(self, a) for a in avals_out]
         inputs = [builder.get_var(t) for t in tracers]
@@ -290,15 +291,17 @@ def substitute_inputs(program, in_binders, subst):
 
 def _inline_scalar_literals(program, consts):
     """Turn scalar constants into Literals so the printed IR and the fused kernels see values."""
-    keep_binders, keep_consts, lits = [], [], {}
+    keep_binders, keep_consts, lits, baked = [], [], {}, []
     n_consts = len(consts)
     for v, val in zip(program.in_binders[:n_consts], consts, strict=True):
         if v.aval.shape == () and type(val) is Array:
-            lits[v] = Literal(val)
+            lits[v] = Literal(wrap(val._buf))  # a snapshot: in-place updates of val retrace
+            baked.append((weakref.ref(val), val._version))
         else:
             keep_binders.append(v)
             keep_consts.append(val)
     new = substitute_inputs(program, keep_binders + program.in_binders[n_consts:], lits)
+    note_inlined(baked)  # a jit being traced re-traces when one of them is updated in place
     return new, keep_consts
 
 

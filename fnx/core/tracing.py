@@ -6,6 +6,8 @@ transforms never confuse each other's values (no perturbation confusion).
 
 import contextlib
 import itertools
+import os
+import threading
 import traceback
 
 import numpy as np
@@ -18,12 +20,18 @@ from .primitive import Primitive
 
 
 class MainTrace:
-    """One active transform: its nesting level, Trace class and per-transform data."""
+    """One active transform: its nesting level, Trace class and per-transform data.
 
-    __slots__ = ("level", "trace_type", "global_data")
+    ``level`` orders transforms (a later, inner transform has a higher level); ``owner`` is
+    the trace stack of the thread that runs it and ``live`` is False once the transform returned,
+    so a tracer used from another thread or after its transform is caught, not reinterpreted.
+    """
 
-    def __init__(self, level, trace_type, global_data):
+    __slots__ = ("level", "trace_type", "global_data", "owner", "live")
+
+    def __init__(self, level, trace_type, global_data, owner=None):
         self.level, self.trace_type, self.global_data = level, trace_type, global_data
+        self.owner, self.live = owner, True
 
     def __repr__(self):
         return f"MainTrace({self.level}, {self.trace_type.__name__})"
@@ -54,32 +62,103 @@ class EvalTrace(Trace):
         return eval_impl(primitive, tracers, params)
 
 
-trace_stack = [MainTrace(0, EvalTrace, None)]
-# The staging trace of the innermost jit/make_ir, which captures even ops on constants.
-_dynamic = [None]
+# Levels come from one process-wide counter, so no two transforms ever share a level and an
+# inner transform (created later) always outranks the ones around it.
+_levels = itertools.count(1)
+
+
+class _TraceState(threading.local):
+    """The interpreter stack of one thread. Transforms never yield to other code mid-trace
+    (they are synchronous), so per-thread state is exactly the right scope: a server thread,
+    a data-loader thread and a notebook's main thread each trace on their own.
+
+    ``dynamic`` is the staging trace of the innermost jit/make_ir, which captures even ops on
+    constants; ``eager`` caches "no transform active", the test on every op's hot path;
+    ``inlined`` collects, while a jit traces, the closed-over 0-d Arrays whose values were
+    written into the program as literals (see ``watch_inlined``).
+    """
+
+    def __init__(self):
+        self.stack = []  # also this thread's identity: MainTrace.owner
+        self.stack.append(MainTrace(0, EvalTrace, None, self.stack))
+        self.dynamic = None
+        self.eager = True
+        self.inlined = None
+
+    def refresh(self):
+        self.eager = len(self.stack) == 1 and self.dynamic is None
+
+
+_state = _TraceState()
+
+
+def is_eager():
+    """True when no transform is active in this thread (ops run their ``impl`` directly)."""
+    return _state.eager
+
+
+def active_mains():
+    """The transforms active in this thread, outermost first (the eager base included)."""
+    return list(_state.stack)
 
 
 @contextlib.contextmanager
 def new_main(trace_type, global_data=None):
-    main = MainTrace(len(trace_stack), trace_type, global_data)
-    trace_stack.append(main)
+    st = _state
+    main = MainTrace(next(_levels), trace_type, global_data, st.stack)
+    st.stack.append(main)
+    st.eager = False
     try:
         yield main
     finally:
-        trace_stack.pop()
+        main.live = False
+        # pop this transform's own entry, even if an inner one was left behind by an error
+        if st.stack[-1] is main:
+            st.stack.pop()
+        else:
+            st.stack.remove(main)
+        st.refresh()
 
 
 @contextlib.contextmanager
 def new_dynamic(main):
-    prev, _dynamic[0] = _dynamic[0], main
+    st = _state
+    prev, st.dynamic = st.dynamic, main
+    st.eager = False
     try:
         yield
     finally:
-        _dynamic[0] = prev
+        st.dynamic = prev
+        st.refresh()
 
 
 def current_dynamic():
-    return _dynamic[0]
+    return _state.dynamic
+
+
+@contextlib.contextmanager
+def watch_inlined():
+    """Collect the Arrays whose values programs staged in this block baked in as literals.
+
+    Yields a list of ``(weakref to array, version)``; what an enclosing block watches gets
+    them too, so an outer jit whose program contains an inner one guards the inner one's
+    literals. Weak references, because most such arrays are temporaries of the trace (Python
+    scalars converted by an op) that die with it; only arrays someone else holds need a guard.
+    """
+    st = _state
+    prev, st.inlined = st.inlined, []
+    try:
+        yield st.inlined
+    finally:
+        mine, st.inlined = st.inlined, prev
+        if prev is not None:
+            prev.extend(mine)
+
+
+def note_inlined(guards):
+    """Record ``(weakref to array, version)`` pairs baked into a program being staged."""
+    if _state.inlined is not None:
+        _state.inlined.extend(guards)
 
 
 class Tracer(ArrayOps):
@@ -135,14 +214,30 @@ def _user_frame():
     return None
 
 
+def _foreign_tracer_error(tracer, st):
+    main = tracer._trace.main
+    if main.owner is not st.stack:
+        return TraceError(
+            f"A tracer {tracer!r} of a transform running in another thread was used in this "
+            f"thread. fnx traces per thread; pass concrete arrays between threads, not values "
+            f"from inside a transform.")
+    return TraceError(
+        f"A tracer {tracer!r} was used after its transform returned (a leaked tracer). "
+        f"Traced values must not be stored in globals or module attributes inside "
+        f"fnx.grad/vmap/jit; return them instead.")
+
+
 def find_top_trace(args):
-    top = trace_stack[0]
+    st = _state
+    top = st.stack[0]
     for x in args:
         if isinstance(x, Tracer):
             main = x._trace.main
+            if not main.live or main.owner is not st.stack:
+                raise _foreign_tracer_error(x, st)
             if main.level > top.level:
                 top = main
-    dyn = _dynamic[0]
+    dyn = st.dynamic
     if dyn is not None and dyn.level > top.level:
         top = dyn
     return top.trace_type(top)
@@ -157,13 +252,12 @@ def full_raise(trace, val):
         return val
     if vmain.level < level:
         return trace.lift(val)
-    if vmain.level > level:
-        raise TraceError(
-            f"A tracer from an inner transform ({vmain.trace_type.__name__}) escaped into an "
-            f"outer one. This happens when a traced value is stored in a global or a closure and "
-            f"used after its transform returned; pass it as an argument instead."
-        )
-    raise TraceError("Different traces at the same level")
+    # levels are unique, so a higher one is an inner transform's tracer in an outer trace
+    raise TraceError(
+        f"A tracer from an inner transform ({vmain.trace_type.__name__}) escaped into an "
+        f"outer one. This happens when a traced value is stored in a global or a closure and "
+        f"used after its transform returned; pass it as an argument instead."
+    )
 
 
 def full_lower(val):
@@ -181,7 +275,7 @@ def as_array(x):
 
 def bind(primitive, *args, **params):
     """Apply ``primitive`` to ``args``: the one interception point of every transform."""
-    if len(trace_stack) == 1 and _dynamic[0] is None:
+    if _state.eager:
         return eval_impl(primitive, args, params)
     trace = find_top_trace(args)
     tracers = [full_raise(trace, a) for a in args]
@@ -198,11 +292,7 @@ def _buffer_of(x):
     if type(x) is Array:
         return x._buf
     if isinstance(x, Tracer):
-        raise TraceError(
-            f"A tracer {x!r} was used after its transform returned (a leaked tracer). Traced "
-            f"values must not be stored in globals or module attributes inside fnx.grad/vmap/jit; "
-            f"return them instead."
-        )
+        raise _foreign_tracer_error(x, _state)
     return asarray_buffer(x)
 
 
@@ -218,9 +308,51 @@ def eval_impl(primitive, args, params):
         raise
     except Exception as err:
         raise_impl_error(primitive, bufs, params, err)
-    if primitive.multiple_results:
-        return [wrap(o) for o in out]
-    return wrap(out)
+    out = [wrap(o) for o in out] if primitive.multiple_results else wrap(out)
+    if primitive.weak_type_rule is None:
+        # the default weak-type rule inline: most operands are strong, so one test decides
+        for a in args:
+            if type(a) is not Array or not a._weak:
+                break
+        else:
+            if args:
+                _set_weak(out, True)
+    else:
+        _set_weak(out, primitive.weak_type_rule(
+            [type(a) is Array and a._weak for a in args], **params))
+    if check_rules:
+        _check_rule(primitive, args, bufs, params, out)
+    return out
+
+
+# Tests set this (tests/conftest.py; or FNX_CHECK_RULES=1): every eager primitive call then
+# also runs the primitive's shape/dtype rule and checks that ``impl`` produced exactly that,
+# so eager and traced code cannot disagree silently. Off by default: it costs a rule per op.
+check_rules = os.environ.get("FNX_CHECK_RULES", "") not in ("", "0")
+
+
+def _set_weak(out, weak):
+    if type(out) is Array:
+        out._weak = bool(weak)
+        return
+    flags = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
+    for o, w in zip(out, flags, strict=True):
+        o._weak = bool(w)
+
+
+def _check_rule(primitive, args, bufs, params, out):
+    avals = [ShapedArray(b.shape, b.dtype, type(a) is Array and a._weak)
+             for a, b in zip(args, bufs, strict=True)]
+    expected = primitive.out_avals(avals, params)
+    outs = out if primitive.multiple_results else [out]
+    expected = expected if primitive.multiple_results else [expected]
+    got = [o.aval for o in outs]
+    if got != list(expected):
+        shown = ", ".join(a.str_short() for a in avals)
+        raise AssertionError(
+            f"{primitive.name}: impl and abstract_eval disagree on inputs ({shown}) with params "
+            f"{params}: impl gave {[a.str_short() for a in got]}, the shape/dtype rule says "
+            f"{[a.str_short() for a in expected]}")
 
 
 def raise_impl_error(primitive, bufs, params, err):
@@ -239,7 +371,7 @@ def get_aval(x):
     if isinstance(x, Tracer):
         return x.aval
     if type(x) is Array:
-        return ShapedArray(x._buf.shape, x._buf.dtype)
+        return ShapedArray(x._buf.shape, x._buf.dtype, x._weak)
     buf = asarray_buffer(x)
     return ShapedArray(buf.shape, buf.dtype)
 

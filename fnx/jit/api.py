@@ -70,7 +70,7 @@ def _call(closed, args, name):
 
 def _shaped(x):
     a = get_aval(x)
-    return ShapedArray(a.shape, a.dtype)
+    return ShapedArray(a.shape, a.dtype, a.weak_type)
 
 
 def _jit_call_jvp(primals, tangents, *, program, name):
@@ -131,30 +131,77 @@ jit_call_p.fusion_kind = "opaque"  # inlined into the caller by passes.inline_ji
 
 
 class _Entry:
-    __slots__ = ("program", "consts", "out_tree", "exe", "run", "unflatten", "nflat", "device")
+    """One trace of a jitted function: its Program, the arrays it reads at every call and
+    the guards that say when it is stale.
 
-    def __init__(self, program, consts, out_tree, device="cpu"):
+    ``consts`` are the Arrays the function closed over (or read from globals): they are
+    operands of every call, re-read whenever their ``_version`` moved (an in-place update or
+    a donation), so ``w.mul_(5)`` is seen by the next call without a re-trace. ``guards`` are
+    ``(weakref, version)`` for the live 0-d Arrays whose values the program baked in as
+    literals (fusion and constant folding see them): an in-place update of one makes the
+    entry stale and the call re-traces.
+
+    Rebinding a name or attribute to a NEW Array is not seen by an eager call (the trace read
+    the old object), as in JAX; pass such values as arguments. Under an enclosing transform
+    (grad, vmap, an outer jit) an entry that read any outside array (``reads_state``) is
+    re-traced at every call, since the closure may now hold that transform's tracers (a
+    functional_call-style parameter swap); the compiled executables are still shared.
+    """
+
+    __slots__ = ("program", "consts", "guards", "out_tree", "exe", "run", "unflatten",
+                 "device", "_seen")
+
+    def __init__(self, program, consts, guards, out_tree, device="cpu"):
         self.program, self.consts, self.out_tree = program, consts, out_tree
+        # arrays that died with the trace (temporaries) need no guard
+        self.guards = tuple({id(r): (r, v) for r, v in guards if r() is not None}.values())
         self.device = device
-        self.exe = self.run = None
-        n = out_tree.num_leaves
+        self.exe = self.run = self._seen = None
         if out_tree.node is None:
             self.unflatten = lambda outs: wrap(outs[0])
         else:
             self.unflatten = lambda outs: tree_unflatten(out_tree, [wrap(o) for o in outs])
-        self.nflat = n
+
+    @property
+    def reads_state(self):
+        """Whether the trace read arrays from outside its arguments (closures, globals)."""
+        return bool(self.consts or self.guards)
+
+    @property
+    def holds_tracers(self):
+        """Whether the trace closed over values of an enclosing transform: such an entry is
+        valid for that one call only and is never cached."""
+        return any(isinstance(c, Tracer) for c in self.consts)
 
     def executable(self):
         """The (structurally cached) executable; ``self.run(*bufs)`` passes the constants."""
         if self.exe is None:
-            exe = executable_for(self.program, self.device)
-            cbufs = tuple(c._buf if type(c) is Array else np.asarray(c) for c in self.consts)
-            if self.device == "cuda":
-                cbufs = tuple(cuda_backend().on_device(b) for b in cbufs)
-            run = exe.run
-            self.run = run if not cbufs else (lambda *bufs: run(*cbufs, *bufs))
-            self.exe = exe
+            self.exe = executable_for(self.program, self.device)
+            self._bind_consts()
         return self.exe
+
+    def _bind_consts(self):
+        for c in self.consts:
+            if type(c._buf) is _DonatedBuffer:
+                raise DonatedArrayError(c._buf._msg)
+        cbufs = tuple(c._buf for c in self.consts)
+        if self.device == "cuda":
+            cbufs = tuple(cuda_backend().on_device(b) for b in cbufs)
+        run = self.exe.run
+        self.run = run if not cbufs else (lambda *bufs: run(*cbufs, *bufs))
+        self._seen = tuple(c._version for c in self.consts)
+
+    def current(self):
+        """False when a baked-in literal was updated in place (the caller re-traces); re-binds
+        the closed-over arrays that were."""
+        for ref, v in self.guards:
+            a = ref()
+            if a is not None and a._version != v:
+                return False
+        if self.consts and self._seen is not None and \
+                tuple([c._version for c in self.consts]) != self._seen:
+            self._bind_consts()
+        return True
 
 
 class CacheInfo:
@@ -254,25 +301,46 @@ class JitFunction:
         self._stats = {"traces": 0, "hits": 0, "misses": [], "kernels_compiled": 0,
                        "kernels_loaded": 0, "kernels_reused": 0, "executables_compiled": 0,
                        "executables_reused": 0}
-        self._simple = (not self.static_argnums and not self.static_argnames
-                        and not self.donate_argnums)
         try:
             self._sig = inspect.signature(fun)
         except (TypeError, ValueError):
             self._sig = None
+        self._link_static_names()
+        self._simple = (not self.static_argnums and not self.static_argnames
+                        and not self.donate_argnums)
+
+    def _link_static_names(self):
+        """As in JAX, a static argument is static however it is passed: infer the names of
+        ``static_argnums`` and the positions of ``static_argnames`` from the signature."""
+        if self._sig is None:
+            return
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
+        positional = [p for p in self._sig.parameters.values() if p.kind in kinds]
+        names = list(self.static_argnames)
+        nums = list(self.static_argnums)
+        if not any(p.kind is inspect.Parameter.VAR_POSITIONAL
+                   for p in self._sig.parameters.values()):
+            nums = [i + len(positional) if i < 0 else i for i in nums]
+        for i in list(nums):
+            if 0 <= i < len(positional) and positional[i].kind is kinds[0]:
+                names.append(positional[i].name)
+        for i, p in enumerate(positional):
+            if p.name in names:
+                nums.append(i)
+        self.static_argnames = tuple(dict.fromkeys(names))
+        self.static_argnums = tuple(dict.fromkeys(nums))
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)
 
     def __call__(self, *args, **kwargs):
-        if self._simple and not kwargs and len(tracing.trace_stack) == 1 and \
-                tracing._dynamic[0] is None:
+        if self._simple and not kwargs and tracing._state.eager:
             try:
                 key = tuple([(a._buf.shape, a._buf.dtype, type(a._buf)) for a in args])
             except AttributeError:
                 key = None
             entry = self._fast.get(key) if key is not None else None
-            if entry is not None:
+            if entry is not None and entry.current():
                 self._stats["hits"] += 1
                 return entry.unflatten(entry.run(*[a._buf for a in args]))
         return self._call_slow(args, kwargs)
@@ -281,7 +349,7 @@ class JitFunction:
     def _split(self, args, kwargs):
         static = self.static_argnums
         nargs = len(args)
-        static = tuple(a % nargs if nargs else a for a in static)
+        static = tuple(a + nargs if a < 0 else a for a in static)
         dyn_args = tuple(a for i, a in enumerate(args) if i not in static)
         static_vals = tuple((i, args[i]) for i in static if i < nargs)
         dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
@@ -308,6 +376,8 @@ class JitFunction:
         last = self._last_key
         if last is None:
             return "first call"
+        if key == last:
+            return "the last trace held an enclosing transform's values and was not kept"
         reasons = []
         if key[0] != last[0]:
             reasons.append("new pytree structure")
@@ -325,16 +395,31 @@ class JitFunction:
     def _get_entry(self, args, kwargs):
         key, leaves, in_tree, avals, static_pos = self._trace_key(args, kwargs)
         entry = self._entries.get(key)
+        reason = None
+        if entry is not None and not entry.current():
+            reason = "a 0-d array the program baked in as a constant was updated in place"
+            self._forget(key, entry)
+            entry = None
+        elif entry is not None and entry.reads_state and not tracing._state.eager:
+            reason = "called under a transform, and the trace read arrays outside its arguments"
+            entry = None
         if entry is None:
-            self._stats["misses"].append(self._miss_reason(key))
+            self._stats["misses"].append(reason or self._miss_reason(key))
             device = "cuda" if any(d.startswith("cuda") for d in key[2]) else "cpu"
             entry = self._trace(args, kwargs, in_tree, avals, static_pos, device)
-            self._entries[key] = entry
+            if not entry.holds_tracers:
+                self._entries[key] = entry
             self._stats["traces"] += 1
         else:
             self._stats["hits"] += 1
+            tracing.note_inlined(entry.guards)  # an enclosing trace bakes them in too
         self._last_key = key
         return entry, leaves, key
+
+    def _forget(self, key, entry):
+        del self._entries[key]
+        for k in [k for k, e in self._fast.items() if e is entry]:
+            del self._fast[k]
 
     def _trace(self, args, kwargs, in_tree, avals, static_pos, device="cpu"):
         store = []
@@ -348,19 +433,28 @@ class JitFunction:
             out = self.fun(*full, **kw)
             out_leaves, out_tree = tree_flatten(out)
             store.append(out_tree)
-            return out_leaves
+            return [self._check_output(x, i, out_tree) for i, x in enumerate(out_leaves)]
 
         try:
-            program, consts = make_program(flat_f, list(avals))
+            with tracing.watch_inlined() as guards:
+                program, consts = make_program(flat_f, list(avals))
         except ConcretizationError as err:
             raise ConcretizationError(
                 f"in the function {self.__name__!r} compiled by fnx.jit: {err}") from None
-        return _Entry(program, consts, store[-1], device)
+        return _Entry(program, consts, guards, store[-1], device)
+
+    def _check_output(self, leaf, i, out_tree):
+        if isinstance(leaf, (Array, Tracer, bool, int, float, complex, np.ndarray, np.generic)):
+            return leaf
+        where = "" if out_tree.node is None else f" (leaf {i} of the returned {out_tree})"
+        raise TypeError(
+            f"jit({self.__name__}): the function returned a {type(leaf).__name__} "
+            f"({leaf!r:.60}){where}; a jitted function returns arrays (or pytrees of them). "
+            f"Return non-array values from a plain Python function around the jitted one.")
 
     def _call_slow(self, args, kwargs):
         entry, leaves, key = self._get_entry(args, kwargs)
-        eager = len(tracing.trace_stack) == 1 and tracing._dynamic[0] is None and not any(
-            isinstance(x, Tracer) for x in leaves)
+        eager = tracing._state.eager and not any(isinstance(x, Tracer) for x in leaves)
         if eager:
             self._compile(entry)
             if self._simple and not kwargs and all(type(a) is Array for a in args):
@@ -368,7 +462,7 @@ class JitFunction:
                     entry
             outs = entry.run(*[x._buf for x in leaves])
             if self.donate_argnums:
-                self._donate(args)
+                self._donate(args, kwargs)
             return entry.unflatten(outs)
         outs = jit_call_p.bind(*entry.consts, *leaves, program=entry.program, name=self.__name__)
         return tree_unflatten(entry.out_tree, list(outs))
@@ -384,15 +478,22 @@ class JitFunction:
                 self._stats[k] += control_flow.STATS[k] - before_exe[k]
         return entry.exe
 
-    def _donate(self, args):
-        """Delete the Arrays passed at ``donate_argnums`` (after the call succeeded)."""
+    def _donate(self, args, kwargs):
+        """Delete the Arrays passed at ``donate_argnums``, by position or by name (after the
+        call succeeded): their buffers are released and every later use raises."""
         nargs = len(args)
+        donated = []
         for i in self.donate_argnums:
-            if not -nargs <= i < nargs or (i % nargs) in self.static_argnums:
-                continue
-            for leaf in tree_flatten(args[i])[0]:
-                if type(leaf) is Array and not isinstance(leaf._buf, _DonatedBuffer):
-                    leaf._buf = _DonatedBuffer(self.__name__, leaf.aval)
+            j = i + nargs if i < 0 else i
+            if 0 <= j < nargs and j not in self.static_argnums:
+                donated.append(args[j])
+            elif self._sig is not None and i >= 0:
+                params = list(self._sig.parameters)
+                if i < len(params) and params[i] in kwargs:
+                    donated.append(kwargs[params[i]])
+        for leaf in tree_flatten(donated)[0]:
+            if type(leaf) is Array and not isinstance(leaf._buf, _DonatedBuffer):
+                leaf._set_buffer(_DonatedBuffer(self.__name__, leaf.aval))
 
     # --- introspection ---------------------------------------------------------------------
     def lower(self, *args, **kwargs):

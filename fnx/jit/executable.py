@@ -270,7 +270,8 @@ class Executable:
                     self._warn_fallback(eqn)
                 call = self._call(eqn, f"_impl{len(ns)}", ins, ns)
             lines.append(f"    {lhs} = {call}")
-        outs = [name(x) for x in program.outs]
+        # a literal output is one buffer of this executable: every call returns a fresh copy
+        outs = [f"{name(x)}.copy()" if isinstance(x, Literal) else name(x) for x in program.outs]
         lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         src = "\n".join(lines) + "\n"
         self.orchestrator = src

@@ -94,8 +94,7 @@ def broadcast_args(op, *args):
 _WEAK = (float, int)
 
 
-def _eager():
-    return len(_tracing.trace_stack) == 1 and _tracing._dynamic[0] is None
+_eager = _tracing.is_eager
 
 
 def nary(op, prim, *args):

@@ -163,15 +163,12 @@ def _strip(aux):
     """Aux outputs are not differentiated: unwrap them from the transforms that have returned
     (JVP pairs to their primal, known partial values to their value, unbatched values to
     themselves), so no tracer of a finished transform escapes to the caller."""
-    from ..core.tracing import trace_stack
     from .partial_eval import PartialEvalTracer
     from .vmap import BatchTracer
     from .jvp import JVPTracer
 
-    live = {id(main) for main in trace_stack}
-
     def lower(x):
-        while isinstance(x, Tracer) and id(x._trace.main) not in live:
+        while isinstance(x, Tracer) and not x._trace.main.live:
             if isinstance(x, JVPTracer):
                 x = x.primal
             elif isinstance(x, PartialEvalTracer) and x.pval.is_known:
@@ -489,7 +486,7 @@ def make_ir(f, static_argnums=()):
             return f(*full)
 
         flat_f, store = _flatten_fun(rebuild, tree)
-        avals = [ShapedArray(get_aval(x).shape, get_aval(x).dtype) for x in leaves]
+        avals = [get_aval(x) for x in leaves]
         program, consts = make_program(flat_f, avals)
         return IRListing(program, consts)
 

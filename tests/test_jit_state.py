@@ -1,0 +1,132 @@
+"""fnx.jit and state: arrays a jitted function reads from its closure or globals are inputs
+of every call, in-place updates are seen, tracers of enclosing transforms are never cached,
+donated arrays are gone, and outputs are fresh arrays."""
+
+import numpy as np
+import pytest
+
+import fnx
+import fnx.numpy as fnp
+from fnx.jit.api import DonatedArrayError
+
+
+def test_in_place_updates_of_closed_over_arrays_are_seen():
+    w, s = fnp.ones(3), fnp.asarray(1.0)
+    f = fnx.jit(lambda x: x * w + s)
+    np.testing.assert_allclose(f(fnp.ones(3)).numpy(), [2, 2, 2])
+    w.mul_(5.0)
+    s.add_(100.0)
+    np.testing.assert_allclose(f(fnp.ones(3)).numpy(), [106, 106, 106])
+    np.testing.assert_allclose(f(fnp.ones((1, 3))).numpy(), [[106, 106, 106]])
+    w[1] = -1.0  # item assignment is an in-place update too
+    np.testing.assert_allclose(f(fnp.ones(3)).numpy(), [106, 100, 106])
+
+
+def test_unchanged_state_does_not_retrace():
+    w, s = fnp.ones(3), fnp.asarray(2.0)
+    f = fnx.jit(lambda x: x * w * s)
+    for _ in range(3):
+        f(fnp.ones(3))
+    assert f.cache_info().traces == 1
+    w.add_(1.0)  # a non-scalar array is re-read: no new trace
+    np.testing.assert_allclose(f(fnp.ones(3)).numpy(), [4, 4, 4])
+    assert f.cache_info().traces == 1
+    s.add_(1.0)  # a 0-d array was baked in as a literal: one new trace
+    np.testing.assert_allclose(f(fnp.ones(3)).numpy(), [6, 6, 6])
+    info = f.cache_info()
+    assert info.traces == 2 and "updated in place" in info.misses[-1]
+
+
+def test_literal_in_a_control_flow_body_and_an_inner_jit_is_guarded():
+    s = fnp.asarray(2.0)
+    inner = fnx.jit(lambda x: x * s)
+    scan_f = fnx.jit(lambda x: fnx.lax.fori_loop(0, 3, lambda i, c: c * s, x))
+    outer = fnx.jit(lambda x: inner(x) + 1.0)
+    x = fnp.ones(2)
+    np.testing.assert_allclose(scan_f(x).numpy(), [8, 8])
+    np.testing.assert_allclose(outer(x).numpy(), [3, 3])
+    s.mul_(3.0)
+    np.testing.assert_allclose(scan_f(x).numpy(), [216, 216])
+    np.testing.assert_allclose(outer(x).numpy(), [7, 7])
+    np.testing.assert_allclose(inner(x).numpy(), [6, 6])
+
+
+def test_parameter_swap_under_grad_sees_the_tracer():
+    class Model:
+        pass
+
+    m = Model()
+    m.w = fnp.asarray(7.0)
+    fwd = fnx.jit(lambda x: x * m.w)
+
+    def loss(w):  # a functional_call-style parameter swap
+        old, m.w = m.w, w
+        try:
+            return fwd(fnp.asarray(3.0))
+        finally:
+            m.w = old
+
+    assert fnx.grad(loss)(fnp.asarray(2.0)).item() == 3.0
+    assert fwd(fnp.asarray(3.0)).item() == 21.0
+    assert fnx.grad(loss)(fnp.asarray(2.0)).item() == 3.0
+    assert fnx.jit(fnx.grad(loss))(fnp.asarray(2.0)).item() == 3.0
+    assert fwd(fnp.asarray(3.0)).item() == 21.0
+    np.testing.assert_allclose(
+        fnx.vmap(loss)(fnp.asarray([1.0, 2.0])).numpy(), [3.0, 6.0])
+
+
+def test_closure_over_a_transform_value_is_not_cached():
+    def outer(a):
+        f = fnx.jit(lambda x: x * a)
+        return f(fnp.asarray(2.0))
+
+    assert fnx.grad(outer)(fnp.asarray(5.0)).item() == 2.0
+    assert fnx.grad(outer)(fnp.asarray(1.0)).item() == 2.0
+
+
+def test_donated_array_captured_by_another_function_is_gone():
+    w = fnp.ones(3)
+    reads_w = fnx.jit(lambda x: x + w)
+    reads_w(fnp.ones(3))
+    consume = fnx.jit(lambda a: a * 2.0, donate_argnums=0)
+    np.testing.assert_allclose(consume(w).numpy(), [2, 2, 2])
+    with pytest.raises(DonatedArrayError, match="donated"):
+        reads_w(fnp.ones(3))
+    with pytest.raises(DonatedArrayError):
+        w.numpy()
+
+
+def test_donation_by_keyword():
+    consume = fnx.jit(lambda a, b: a * b, donate_argnums=0)
+    a = fnp.ones(2)
+    consume(a=a, b=fnp.ones(2))
+    with pytest.raises(DonatedArrayError):
+        a + 1.0
+
+
+def test_constant_outputs_are_fresh_arrays():
+    f = fnx.jit(lambda x: (x.sum(), fnp.zeros(()), fnp.asarray(1.5)))
+    _, zero, c = f(fnp.ones(3))
+    np.asarray(zero)[...] = 5.0
+    np.asarray(c)[...] = -1.0
+    _, zero2, c2 = f(fnp.ones(3))
+    assert zero2.item() == 0.0 and c2.item() == 1.5
+
+
+def test_static_argnums_passed_by_keyword():
+    x = fnp.ones(2)
+    f = fnx.jit(lambda x, n: x * n, static_argnums=1)
+    np.testing.assert_allclose(f(x, n=3).numpy(), [3, 3])
+    np.testing.assert_allclose(f(x, 4).numpy(), [4, 4])
+    g = fnx.jit(lambda x, n: fnp.full((n,), 1.0) * x[0], static_argnames="n")
+    assert g(x, 3).shape == (3,) and g(x, n=2).shape == (2,)
+    h = fnx.jit(lambda x, n: x * n, static_argnums=-1)
+    np.testing.assert_allclose(h(x, n=5).numpy(), [5, 5])
+
+
+def test_non_array_output_names_function_and_position():
+    def returns_a_string(x):
+        return x, "hello"
+
+    with pytest.raises(TypeError, match=r"jit\(returns_a_string\).*returned a str.*leaf 1"):
+        fnx.jit(returns_a_string)(fnp.ones(2))
