@@ -317,3 +317,57 @@ def test_cuda_kernel_of_the_pick_has_no_row_compare():
     for strategy in ("thread", "block"):
         src = cuda.render(nest, strategy, 32)
         assert "==" not in src.replace("_tid == 0", "") and "< n1:" in src, src
+
+
+# --- reductions of a value computed in the same group, broadcast back (issue 7, item 1) -------
+#
+# The planner once put ``broadcast(sum(a * a, axis=0))`` back into the column-sum (acc) group
+# that computes it, and the emitter produced a kernel reading the sum before it existed
+# (``NameError: name 't2' is not defined``). Every axis set of 2-D and 3-D values, keepdims or
+# not, is checked against eager here.
+
+_AXES = {2: [0, 1, -1, (0, 1), None], 3: [0, 1, 2, (0, 1), (0, 2), (1, 2), None]}
+_REDUCERS = {"sum": fnp.sum, "max": fnp.max, "min": fnp.min, "mean": fnp.mean}
+
+
+def _reduce_back(red, axis, keepdims):
+    def f(a):
+        b = a * a + a  # computed in the group that reduces it
+        r = _REDUCERS[red](b, axis=axis, keepdims=keepdims)
+        back = r if keepdims or axis is None else fnp.expand_dims(r, axis)
+        return (a * 2.0) - back, r
+
+    return f
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("red", list(_REDUCERS))
+def test_reduce_and_broadcast_back_in_one_group_matches_eager(ndim, keepdims, red):
+    rng = np.random.default_rng(ndim)
+    x = fnp.asarray(rng.standard_normal((5, 4, 3)[:ndim]).astype(np.float32))
+    for axis in _AXES[ndim]:
+        f = _reduce_back(red, axis, keepdims)
+        for got, want in zip(fnx.jit(f)(x), f(x), strict=True):
+            np.testing.assert_allclose(got._buf, want._buf, rtol=1e-5, atol=1e-5,
+                                       err_msg=f"{red} axis={axis} keepdims={keepdims}")
+
+
+@pytest.mark.parametrize("shape, axis", [((30, 8), 0), ((30, 8), 1), ((4, 5, 6), 0),
+                                         ((4, 5, 6), 1), ((4, 5, 6), 2)])
+def test_issue_snippets_reduce_leading_axis(shape, axis):
+    x = fnp.asarray(np.random.default_rng(1).standard_normal(shape).astype(np.float32))
+    fns = [lambda a: a + fnp.expand_dims(fnp.sum(a * a, axis=axis), axis),
+           lambda a: (a * 2) + fnp.expand_dims(fnp.sum(a * 2, axis=axis), axis),
+           lambda a: a - fnp.max(a * 2, axis=axis, keepdims=True),
+           fnx.grad(lambda a: fnp.sum(fnp.max(a * a, axis=axis))),
+           lambda a: fnp.argmax(a * a, axis=axis) + fnp.sum(a * a, axis=axis).astype(int)]
+    for f in fns:
+        np.testing.assert_allclose(fnx.jit(f)(x)._buf, f(x)._buf, rtol=1e-5, atol=1e-5)
+
+
+def test_column_reduction_feeding_its_own_group_splits_the_group():
+    f = fnx.jit(lambda a: a + fnp.sum(a * a, axis=0))
+    groups = _kernels(f, fnp.ones((30, 8)))
+    acc = [g for g in groups if g.mode == "acc"]
+    assert len(acc) == 1 and [e.primitive.name for e in acc[0].eqns] == ["mul", "reduce_sum"]

@@ -185,11 +185,27 @@ def plan(program):
         return g
 
     def add(g, eqn, space):
+        """Put ``eqn`` into ``g`` at ``space`` if the emitter can express that (else False:
+        the caller starts a new group, so a group is split where its loop nest would fail)."""
+        if not _expressible(g, eqn, space):
+            return False
         g.eqns.append(eqn)
         g.clusters.update(cluster(v) for v in eqn.out_binders)
         for v in eqn.out_binders:
             g.internal[v] = space
             producer[v] = g
+        return True
+
+    def reduce_into(g, eqn, axes):
+        """Add reduction (or one-hot pick) ``eqn`` over ``axes`` to ``g``, which reduces them
+        from now on (row mode for trailing axes, else acc)."""
+        before = g.reduce_axes, g.mode
+        if not g.reduce_axes:
+            g.reduce_axes, g.mode = axes, _mode_for(g.domain, axes)
+        if add(g, eqn, "outer" if g.mode == "row" else "acc"):
+            return True
+        g.reduce_axes, g.mode = before
+        return False
 
     eqns = _schedule(program)
     cluster = _clusters(eqns)
@@ -201,8 +217,8 @@ def plan(program):
         if p is broadcast_in_dim_p:
             g = producer.get(x0) if isinstance(x0, Var) else None
             if isinstance(g, Group) and g.internal.get(x0) == "outer" and \
-                    tuple(out.aval.shape) == g.domain and _is_outer_bcast(g, eqn):
-                add(g, eqn, "full")
+                    tuple(out.aval.shape) == g.domain and _is_outer_bcast(g, eqn) and \
+                    add(g, eqn, "full"):
                 continue
             if _fusible_dtype(out.aval.dtype):
                 bd = eqn.params["broadcast_dimensions"]
@@ -220,8 +236,7 @@ def plan(program):
         if p in (reshape_p, squeeze_p) and isinstance(x0, Var):
             g = producer.get(x0)
             if isinstance(g, Group) and g.internal.get(x0) == "outer" and \
-                    g.space_of_shape(out.aval.shape) == "outer":
-                add(g, eqn, "outer")
+                    g.space_of_shape(out.aval.shape) == "outer" and add(g, eqn, "outer"):
                 continue
             m = _unit_reshape_map(x0.aval.shape, out.aval.shape)
             if m is not None and _fusible_dtype(out.aval.dtype):
@@ -241,9 +256,8 @@ def plan(program):
             if g is None or not (_can_reduce_in(g, z, axes, True) and input_ok(g, z, "full")
                                  and input_ok(g, lab, "outer")):
                 g = new_group(z.aval.shape)
-            if not g.reduce_axes:
-                g.reduce_axes, g.mode = axes, "row"
-            add(g, eqn, "outer")
+            if not reduce_into(g, eqn, axes):
+                reduce_into(new_group(z.aval.shape), eqn, axes)
             continue
         kind = _eqn_fusible(eqn)
         if kind == "elementwise":
@@ -267,11 +281,7 @@ def plan(program):
                 space = g.space_of_shape(shape)
                 if space is None or not all(input_ok(g, x, space) for x in eqn.inputs):
                     continue
-                if space == "full" and any(g.internal.get(x) == "outer" for x in eqn.inputs
-                                           if isinstance(x, Var)):
-                    continue
-                add(g, eqn, space)
-                joined = True
+                joined = add(g, eqn, space)
             if not joined:
                 add(new_group(shape), eqn, "full")
             continue
@@ -283,21 +293,12 @@ def plan(program):
             if not (isinstance(g, Group) and x0 in g.internal):
                 cands = [h for h in open_groups[-1:] if h.mode == "row"]
                 g = cands[0] if cands else None
-            if g is not None and _can_reduce_in(g, x0, axes, is_arg) and input_ok(g, x0, "full"):
-                if not g.reduce_axes:
-                    g.reduce_axes = axes
-                    g.mode = _mode_for(g.domain, axes)
-                add(g, eqn, "outer")
+            if g is not None and _can_reduce_in(g, x0, axes, is_arg) and \
+                    input_ok(g, x0, "full") and reduce_into(g, eqn, axes):
                 continue
-            g = new_group(x0.aval.shape)
-            g.reduce_axes = axes
-            g.mode = _mode_for(g.domain, axes)
-            if is_arg and g.mode != "row" or (g.mode == "acc" and
-                                              eqn.primitive.reducer[0] in ("argmax", "argmin")):
-                steps.pop()
-                open_groups.pop()
-            else:
-                add(g, eqn, "outer" if g.mode == "row" else "acc")
+            # argmax/argmin fuse only over trailing axes (a row group); otherwise eager
+            if not is_arg or _mode_for(x0.aval.shape, axes) == "row":
+                reduce_into(new_group(x0.aval.shape), eqn, axes)
                 continue
         # everything else runs from the orchestrator
         if p.name == "dot_general" and all(_fusible_dtype(x.aval.dtype) for x in eqn.inputs):
@@ -418,8 +419,39 @@ def _can_reduce_in(g, x, axes, is_arg):
     if g.reduce_axes and tuple(g.reduce_axes) != tuple(axes):
         return False
     mode = g.mode if g.reduce_axes else _mode_for(g.domain, axes)
-    if is_arg and mode != "row":
+    return not (is_arg and mode != "row")
+
+
+def _expressible(g, eqn, space):
+    """Whether the loop-nest emitter (``codegen/loops.py``) can compute ``eqn`` inside group
+    ``g`` at ``space`` ('full': over the domain; 'outer': once per kept index of a row group;
+    'acc': accumulated over the reduced axes of an acc group). The planner adds nothing
+    without asking, so it never builds a group the emitter cannot express.
+
+    * map and acc groups are one pass over the domain in memory order; an acc reduction is
+      complete only after that pass, so nothing in its group may read it (``x + sum(x * x,
+      axis=0)``: the sum is a group output, the add another group).
+    * row groups walk each row in passes: reductions and one-hot picks read full values,
+      outer values come from outer values (and labels), full values read outer ones through
+      a broadcast (the next pass).
+    """
+    def reads(xs, want):
+        return all(g.internal.get(x, want) == want for x in xs if isinstance(x, Var))
+
+    if g.mode != "row":
+        return space != "outer" and reads(eqn.inputs, "full")
+    if space == "acc":
         return False
-    if mode == "acc" and g.mode == "map" and any(s == "outer" for s in g.internal.values()):
-        return False
-    return True
+    x0, rest = eqn.inputs[0], eqn.inputs[1:]
+    if space == "outer" and (eqn.primitive.fusion_kind == "reduce" or
+                             eqn.primitive is _onehot_pick()):
+        return reads([x0], "full") and reads(rest, "outer")
+    if space == "full" and eqn.primitive.fusion_kind == "layout":
+        return reads(eqn.inputs, "outer")
+    return reads(eqn.inputs, space)
+
+
+def _onehot_pick():
+    from ..core.ops.indexing import onehot_pick_p
+
+    return onehot_pick_p
