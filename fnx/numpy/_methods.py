@@ -25,6 +25,7 @@ from . import _linalg as la
 from . import _manipulation as man
 from . import _statistical as st
 from ._core import is_array, nary, to_array, unary
+from ._ufunc import check_out
 
 # --- shapes: the dual-use ``size`` and ``Size`` ------------------------------------------------
 
@@ -126,48 +127,63 @@ def _keep(keepdim, keepdims):
 # --- reductions ----------------------------------------------------------------------------
 
 
-def _sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+# The NumPy keywords (``out=None``, ``initial``, ``where``, ``ddof``) are what
+# ``np.sum(fnx_array)`` and the other NumPy reductions pass on to these methods.
+
+
+def _sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None,
+         initial=None, where=None):
     """``x.sum(dim=None, keepdim=False, dtype=None)``; ``axis``/``keepdims`` are aliases."""
     if dim is None and axis is None and not keepdim and not keepdims:
-        return st.sum(self, dtype=dtype)  # the common x.sum(): skip the argument mapping
+        # the common x.sum(): skip the argument mapping
+        return st.sum(self, dtype=dtype, out=out, initial=initial, where=where)
     return st.sum(self, axis=_axis("sum", dim, axis), keepdims=_keep(keepdim, keepdims),
-                  dtype=dtype)
+                  dtype=dtype, out=out, initial=initial, where=where)
 
 
-def _prod(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+def _prod(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None,
+          initial=None, where=None):
     return st.prod(self, axis=_axis("prod", dim, axis), keepdims=_keep(keepdim, keepdims),
-                   dtype=dtype)
+                   dtype=dtype, out=out, initial=initial, where=where)
 
 
-def _mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+def _mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None, out=None,
+          where=None):
     return st.mean(self, axis=_axis("mean", dim, axis), keepdims=_keep(keepdim, keepdims),
-                   dtype=dtype)
+                   dtype=dtype, out=out, where=where)
 
 
-def _correction(op, unbiased, correction):
-    if correction is not None:
-        if unbiased is not None:
-            raise TypeError(f"{op}: pass either unbiased or correction, not both")
-        return correction
+def _correction(op, unbiased, correction, ddof=None):
+    given = [n for n, v in (("unbiased", unbiased), ("correction", correction), ("ddof", ddof))
+             if v is not None]
+    if len(given) > 1:
+        raise TypeError(f"{op}: pass either unbiased or correction (or NumPy's ddof), not "
+                        f"several; got {', '.join(given)}")
+    if correction is not None or ddof is not None:
+        return ddof if correction is None else correction
     return 1 if unbiased is None or unbiased else 0
 
 
 def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
-         keepdims=None):
-    """Variance; unbiased (``correction=1``) by default, as ``torch.Tensor.var``."""
+         keepdims=None, dtype=None, out=None, ddof=None, where=None, mean=None):
+    """Variance; unbiased (``correction=1``) by default, as ``torch.Tensor.var`` (NumPy's
+    ``np.var(x)`` passes ``ddof=0``)."""
     if isinstance(dim, bool):  # torch's legacy x.var(unbiased) overload
         dim, unbiased = None, dim
     return st.var(self, axis=_axis("var", dim, axis), keepdims=_keep(keepdim, keepdims),
-                  correction=_correction("var", unbiased, correction))
+                  correction=_correction("var", unbiased, correction, ddof), dtype=dtype,
+                  out=out, where=where, mean=mean)
 
 
 def _std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None,
-         keepdims=None):
-    """Standard deviation; unbiased (``correction=1``) by default, as ``torch.Tensor.std``."""
+         keepdims=None, dtype=None, out=None, ddof=None, where=None, mean=None):
+    """Standard deviation; unbiased (``correction=1``) by default, as ``torch.Tensor.std``
+    (NumPy's ``np.std(x)`` passes ``ddof=0``)."""
     if isinstance(dim, bool):
         dim, unbiased = None, dim
     return st.std(self, axis=_axis("std", dim, axis), keepdims=_keep(keepdim, keepdims),
-                  correction=_correction("std", unbiased, correction))
+                  correction=_correction("std", unbiased, correction, ddof), dtype=dtype,
+                  out=out, where=where, mean=mean)
 
 
 MaxResult = collections.namedtuple("max", ["values", "indices"])
@@ -176,13 +192,17 @@ MaxResult.__module__ = MinResult.__module__ = "fnx.return_types"
 
 
 def _extremum(op, reduce, arg, elementwise, result):
-    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None,
+               initial=None, where=None):
+        check_out(op, out)
         if is_array(dim):  # x.max(other): elementwise, as torch.max(x, y)
             return elementwise(self, dim)
         keep = _keep(keepdim, keepdims)
-        if axis is not None or isinstance(dim, (tuple, list)):
-            # NumPy-style calls (axis=, or several dims) return the values only
-            return reduce(self, axis=_axis(op, dim, axis), keepdims=keep)
+        if axis is not None or isinstance(dim, (tuple, list)) or initial is not None or \
+                where is not None:
+            # NumPy-style calls (axis=, several dims, NumPy keywords) return the values only
+            return reduce(self, axis=_axis(op, dim, axis), keepdims=keep, initial=initial,
+                          where=where)
         if dim is None:
             return reduce(self)
         return result(reduce(self, axis=dim, keepdims=keep), arg(self, axis=dim, keepdims=keep))
@@ -198,28 +218,36 @@ _max = _extremum("max", st.max, st.argmax, el.maximum, MaxResult)
 _min = _extremum("min", st.min, st.argmin, el.minimum, MinResult)
 
 
-def _amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return st.max(self, axis=_axis("amax", dim, axis), keepdims=_keep(keepdim, keepdims))
+def _amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None, initial=None,
+          where=None):
+    return st.max(self, axis=_axis("amax", dim, axis), keepdims=_keep(keepdim, keepdims),
+                  out=out, initial=initial, where=where)
 
 
-def _amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return st.min(self, axis=_axis("amin", dim, axis), keepdims=_keep(keepdim, keepdims))
+def _amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None, initial=None,
+          where=None):
+    return st.min(self, axis=_axis("amin", dim, axis), keepdims=_keep(keepdim, keepdims),
+                  out=out, initial=initial, where=where)
 
 
-def _argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return st.argmax(self, axis=_axis("argmax", dim, axis), keepdims=_keep(keepdim, keepdims))
+def _argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+    return st.argmax(self, axis=_axis("argmax", dim, axis), keepdims=_keep(keepdim, keepdims),
+                     out=out)
 
 
-def _argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return st.argmin(self, axis=_axis("argmin", dim, axis), keepdims=_keep(keepdim, keepdims))
+def _argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
+    return st.argmin(self, axis=_axis("argmin", dim, axis), keepdims=_keep(keepdim, keepdims),
+                     out=out)
 
 
-def _all(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return st.all(self, axis=_axis("all", dim, axis), keepdims=_keep(keepdim, keepdims))
+def _all(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None, where=None):
+    return st.all(self, axis=_axis("all", dim, axis), keepdims=_keep(keepdim, keepdims),
+                  out=out, where=where)
 
 
-def _any(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return st.any(self, axis=_axis("any", dim, axis), keepdims=_keep(keepdim, keepdims))
+def _any(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None, where=None):
+    return st.any(self, axis=_axis("any", dim, axis), keepdims=_keep(keepdim, keepdims),
+                  out=out, where=where)
 
 
 def _float_input(x):
@@ -348,11 +376,11 @@ def _lgamma(self):
     return unary("lgamma", ew.lgamma_p, self, float_only=True)
 
 
-def _clamp(self, min=None, max=None):  # noqa: A002
+def _clamp(self, min=None, max=None, out=None):  # noqa: A002
     """Clamp to ``[min, max]`` (either bound may be None), as ``torch.clamp``."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return el.clip(self, min, max)
+    return el.clip(self, min, max, out)
 
 
 def _where(self, condition, other):
