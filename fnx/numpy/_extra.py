@@ -1117,13 +1117,50 @@ def _einsum_diagonal(x, labels):
         labels = "".join(labels[k] for k in rest) + dup
 
 
+def _einsum_sublists(args):
+    """NumPy's interleaved form ``einsum(x, [0, 1], y, [1, 2], [0, 2])`` as a subscripts
+    string and the operands. Label ``k`` becomes the ``k``-th of ``A..Za..z``, so the
+    implicit output (labels sorted as characters) keeps NumPy's integer order."""
+    import operator
+
+    symbols = string.ascii_uppercase + string.ascii_lowercase
+
+    def letters(sublist):
+        out = ""
+        for k in sublist:
+            if k is Ellipsis:
+                out += "..."
+                continue
+            try:
+                k = operator.index(k)
+            except TypeError:
+                k = -1
+            if not 0 <= k < len(symbols):
+                raise ValueError(f"einsum: sublist labels must be integers in [0, 52) or "
+                                 f"Ellipsis, got {sublist!r}")
+            out += symbols[k]
+        return out
+
+    out = args[-1] if len(args) % 2 else None
+    pairs = args[:-1] if len(args) % 2 else args
+    subscripts = ",".join(letters(s) for s in pairs[1::2])
+    if out is not None:
+        subscripts += "->" + letters(out)
+    return subscripts, pairs[0::2]
+
+
 def einsum(subscripts, /, *operands):
     """Einstein summation, lowered to diagonals, sums and pairwise ``dot_general``
-    contractions (left to right); supports ``...`` and implicit output.
+    contractions (left to right); supports ``...``, implicit output and NumPy's interleaved
+    form ``einsum(x, [0, 1], y, [1, 2], [0, 2])``.
 
     >>> fnx.numpy.einsum("ij,jk->ik", fnx.numpy.ones((2, 3)), fnx.numpy.ones((3, 4))).shape
     (2, 4)
+    >>> fnx.numpy.einsum(fnx.numpy.ones((2, 3)), [0, 1], [1]).tolist()
+    [2.0, 2.0, 2.0]
     """
+    if not isinstance(subscripts, str):
+        subscripts, operands = _einsum_sublists((subscripts,) + operands)
     if not operands:
         raise ValueError("einsum: needs at least one operand")
     ops = promote_args("einsum", *operands) if len(operands) > 1 else [to_array(operands[0])]
