@@ -57,7 +57,7 @@ def test_kernel_files_are_content_addressed(tmp_path, monkeypatch):
     files = [p for p in os.listdir(tmp_path) if p.startswith("fnx_") and p.endswith(".py")]
     assert files, "no kernel written"
     text = (tmp_path / files[0]).read_text()
-    assert cache.backend_version() in text and "vecmath=" in text
+    assert cache.backend_key() in text and "runtime=" in text and "numba=" in text
     assert cache.source_hash(text) in files[0]
     assert lo.source.split("# orchestrator")[0].strip().split("\n", 1)[1] in text
 

@@ -1,7 +1,8 @@
 """Scalar runtime helpers called from generated CPU kernels (``_rt.<name>`` in the vocabulary).
 
-Inlined at the Numba IR level so they vectorize inside the caller's loop. Bump
-``RT_VERSION`` whenever a result can change: Numba's cache does not see edits here.
+Inlined at the Numba IR level so they vectorize inside the caller's loop. Numba's cache does
+not see edits here; fnx's kernel cache keys kernels on this file's content
+(``fnx.jit.cache.RUNTIME_SOURCES``), so a new import from fnx must be added there.
 
 The CUDA backend emits the Python source of the plain scalar helpers here (``codegen.cuda
 ._SHARED``: idiv, irem, ipow, fmax_nan, fmin_nan, shl, shr, digamma, erf_inv) as its device
@@ -13,8 +14,6 @@ import numpy as np
 from llvmlite import ir  # noqa: F401
 from numba import njit, types
 from numba.extending import intrinsic
-
-RT_VERSION = "1"
 
 _inl = njit(inline="always", error_model="numpy")
 

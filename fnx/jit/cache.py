@@ -6,9 +6,15 @@ Layout of ``FNX_CACHE_DIR`` (default ``$XDG_CACHE_HOME/fnx`` or ``~/.cache/fnx``
     fnx_<sha256 of the source>.py    one kernel module, written atomically (tmp + os.replace)
     __pycache__/                     Numba's cache (index + object code per signature)
 
-Kernel sources are canonical (arguments ``n*/a*/o*``, temporaries ``t*``) and carry a backend
-version header (fnx, numba, vecmath, runtime and codegen versions), so the same group in any
-program or process maps to the same file and the same compiled code.
+Keys are content: a kernel source is canonical (arguments ``n*/a*/o*``, temporaries ``t*``) and
+starts with a header naming ``backend_key()`` -- a hash of the source text of every fnx module
+whose code the generated kernels run (``RUNTIME_SOURCES``) plus the numba, llvmlite, NumPy and
+Python versions. So the same group in any program or process maps to the same file, and any
+edit to a helper a kernel calls (Numba's cache only sees the kernel's own file) or a new Numba
+gives new files instead of stale machine code. The eager ufuncs of ``fnx.core.ops`` go through
+the same path (``load_ufunc``).
+
+Numba is imported by the first kernel load, never by ``import fnx``.
 """
 
 import hashlib
@@ -18,26 +24,48 @@ import sys
 import tempfile
 import threading
 
-import numba
 import numpy as np
-from numba.core import types as nbtypes
-
-from .codegen import cpu
 
 _lock = threading.Lock()
-_modules = {}      # hash -> kernel dispatcher
+_modules = {}      # source hash -> imported kernel module
 _compiled = {}     # (hash, signature) -> dispatcher
 STATS = {"kernels_compiled": 0, "kernels_loaded": 0, "kernels_reused": 0, "sources_written": 0}
 
 
-def backend_version():
-    from .. import __version__ as fnx_version
-    from . import _rt, vecmath
-    from .codegen import cpu_math
+# The fnx modules whose code runs inside generated kernels, relative to the fnx package: what
+# the kernel headers import (``codegen.cpu.header``, the ufunc header below) and what those
+# modules import from fnx. tests/test_jit_cache.py checks that this list is closed under imports.
+RUNTIME_SOURCES = ("jit/_rt.py", "jit/vecmath.py", "jit/codegen/cpu_math.py",
+                   "core/ops/_scalar_special.py")
+_FNX_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_backend_key = None
 
-    return (f"fnx={fnx_version} numba={numba.__version__} vecmath={vecmath.VECMATH_VERSION} "
-            f"rt={_rt.RT_VERSION} codegen={cpu.CODEGEN_VERSION} "
-            f"cm={cpu_math.CPU_MATH_VERSION}")
+
+def runtime_digest(root=None, sources=None):
+    """sha256 (hex, 24 digits) of the text of ``sources`` (default ``RUNTIME_SOURCES``) under
+    the fnx package directory ``root`` (default: this installation's)."""
+    h = hashlib.sha256()
+    for rel in sources or RUNTIME_SOURCES:
+        with open(os.path.join(root or _FNX_ROOT, rel), "rb") as f:
+            data = f.read()
+        h.update(f"{rel}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()[:24]
+
+
+def backend_key():
+    """What generated code depends on besides its own text: ``runtime_digest()`` and the
+    numba / llvmlite / NumPy / Python versions. Computed once per process (reading four files,
+    under a millisecond), at the first kernel load; it imports Numba."""
+    global _backend_key
+    if _backend_key is None:
+        import llvmlite
+        import numba
+
+        _backend_key = (f"runtime={runtime_digest()} numba={numba.__version__} "
+                        f"llvmlite={llvmlite.__version__} numpy={np.__version__} "
+                        f"python={sys.implementation.cache_tag}")
+    return _backend_key
 
 
 def cache_dir():
@@ -71,35 +99,55 @@ def _write_atomic(path, text):
     STATS["sources_written"] += 1
 
 
-def load_kernel(body):
-    """The dispatcher for a kernel body (from ``cpu.render``): written, imported, cached."""
-    source = cpu.header(backend_version()) + body
+def _load_module(source):
+    """``(hash, module)`` of generated ``source``: written to the cache directory (once per
+    content) and imported from there, so Numba's cache sits beside it."""
     h = source_hash(source)
-    disp = _modules.get(h)
-    if disp is not None:
-        return h, disp
+    module = _modules.get(h)
+    if module is not None:
+        return h, module
     with _lock:
-        d = cache_dir()
-        path = os.path.join(d, f"fnx_{h}.py")
-        _write_atomic(path, source)
-        name = f"fnx_kernels.fnx_{h}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        disp = module.kernel
-        _modules[h] = disp
-    return h, disp
+        module = _modules.get(h)
+        if module is None:
+            path = os.path.join(cache_dir(), f"fnx_{h}.py")
+            _write_atomic(path, source)
+            name = f"fnx_kernels.fnx_{h}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            _modules[h] = module
+    return h, module
 
 
-def numba_type(x):
-    if isinstance(x, (int, np.integer)):
-        return nbtypes.int64
-    return nbtypes.Array(numba.from_dtype(x.dtype), x.ndim, "C")
+def load_kernel(body):
+    """``(hash, dispatcher)`` of a kernel body (from ``cpu.render``): written, imported,
+    cached."""
+    from .codegen import cpu
+
+    h, module = _load_module(cpu.header(backend_key()) + body)
+    return h, module.kernel
+
+
+def load_ufunc(expr, signatures, imports=()):
+    """A ``numba.vectorize`` ufunc computing ``expr`` (Python source in the scalar ``x``) for
+    ``signatures`` (e.g. ``["float32(float32)"]``), loaded from Numba's cache when it has it;
+    ``imports``: modules named in ``expr`` (``"from fnx.core.ops import _scalar_special"``)."""
+    source = (f"# fnx eager ufunc; backend {backend_key()}\n"
+              "import math  # noqa: F401\n"
+              "import numba\n"
+              + "".join(f"{line}  # noqa: F401\n" for line in imports) + "\n\n"
+              f"@numba.vectorize({list(signatures)!r}, cache=True)\n"
+              f"def kernel(x):\n"
+              f"    return {expr}\n")
+    return _load_module(source)[1].kernel
 
 
 def signature_of(shapes_dtypes, nsizes):
     """Signature from ``nsizes`` int64 sizes and ``(ndim, dtype)`` per array argument."""
+    import numba
+    from numba.core import types as nbtypes
+
     return tuple([nbtypes.int64] * nsizes + [nbtypes.Array(numba.from_dtype(np.dtype(dt)), nd,
                                                            "C") for nd, dt in shapes_dtypes])
 

@@ -13,17 +13,19 @@ import numpy as np
 from ..core.array import Array
 from ..core.errors import CompileError
 from ..core.ir import Literal, Var, pp_program
-from . import cache, fusion, passes
+from . import cache, control_flow, fusion, passes
 from .codegen import cpu, loops
 
 _warned = set()
 
 
+@functools.cache
 def _tune_malloc():
     """Keep large buffers on glibc's heap instead of fresh mmaps. Every run allocates its
     outputs; with the default threshold a 1.6 MB buffer is a new mapping whose page faults
     (first touch inside a kernel) cost more than the kernel (MLP Adam update: 4.5 ms ->
-    0.9 ms). Opt out with FNX_NO_MALLOPT=1."""
+    0.9 ms). Done once, when the first executable is built -- never at ``import fnx``, which
+    must not change process-wide settings. Opt out with FNX_NO_MALLOPT=1."""
     import ctypes
     import os
     import sys
@@ -38,7 +40,6 @@ def _tune_malloc():
         pass
 
 
-_tune_malloc()
 _executables = weakref.WeakKeyDictionary()  # Program -> {n_baked: Executable}
 
 
@@ -56,6 +57,7 @@ class Executable:
     _filename = "<fnx.jit orchestrator>"
 
     def __init__(self, program, consts):
+        _tune_malloc()
         self.program = passes.optimize(program)
         self.ir = pp_program(self.program)
         self.plan = fusion.plan(self.program)

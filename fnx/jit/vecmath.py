@@ -26,9 +26,9 @@ Usage (from generated kernels)::
 Every helper takes one float32 or float64 scalar and returns the same type
 (integers and bools are computed in float64).  They are also callable from
 plain Python on scalars.  ``NAMES`` maps fnx op names to helper names for
-the code generator, and ``VECMATH_VERSION`` must be written into generated
-kernel headers: Numba's cache does not notice changes in functions that a
-cached kernel calls, so bump it whenever the math here changes.
+the code generator.  Numba's cache does not notice changes in functions that a
+cached kernel calls, so fnx's kernel cache keys every kernel on the content of
+this file (``fnx.jit.cache.RUNTIME_SOURCES``).
 
 Design notes
 ------------
@@ -48,8 +48,7 @@ Design notes
   process a freshly generated kernel only links them: first use of a helper
   costs ~0.1-0.4 s cold and ~2 ms cached.  The cached code keeps its LLVM
   IR, so it is still inlined and vectorized.  That cache is keyed on this
-  file's content; kernels that *call* the helpers are keyed on
-  ``VECMATH_VERSION`` by the code generator.
+  file's content, and so are fnx's kernels that *call* the helpers.
 * Integer bit manipulation (2**n scaling, exponent/mantissa split) is done
   inside tiny ``@intrinsic`` s so that float32 code does not get promoted to
   int64/float64 by Numba's typing rules.  Rounding, fma and copysign map to
@@ -111,13 +110,10 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 __all__ = [
-    "VECMATH_VERSION", "NAMES",
+    "NAMES",
     "vexp", "vexpm1", "vlog", "vlog1p", "vtanh", "vsigmoid", "verf",
     "vsin", "vcos",
 ]
-
-#: Bump whenever any result of this module can change (kernel caches key on it).
-VECMATH_VERSION = "3"
 
 #: fnx op name -> helper name in this module (for the code generator).
 NAMES = {

@@ -4,8 +4,8 @@ source text, by jit's CUDA kernels (``fnx.jit.codegen.cuda`` emits each function
 as a ``cuda.jit(device=True)`` helper, so keep them plain ``math.*`` code).
 
 They are ``inline="always"`` njit functions, so each caller compiles them into its own loop.
-Bump ``fnx.jit._rt.RT_VERSION`` when a result here can change (Numba's caches do not see
-edits to called functions).
+Numba's caches do not see edits to called functions; fnx's kernel cache keys every kernel and
+eager ufunc on this file's content (``fnx.jit.cache.RUNTIME_SOURCES``).
 """
 
 import math

@@ -6,14 +6,12 @@ differentiable and higher derivatives come for free.
 
 import math
 
-import numba
 import numpy as np
 
 from ..abstract import ShapedArray
 from ..ad_util import Zero, instantiate, is_undefined
 from ..errors import DTypeError
 from ..primitive import Primitive
-from . import _scalar_special
 from .family import deflinear, defjvp, elementwise, errstate
 
 
@@ -220,32 +218,22 @@ rsqrt_p = _unary("rsqrt", _rsqrt_impl, "(1 / sqrt({0}))", lambda t, ans, x: t * 
 cbrt_p = _unary("cbrt", np.cbrt, "cbrt({0})", lambda t, ans, x: t / (3 * ans * ans), "float")
 
 # erf / lgamma / digamma / erf_inv are not in NumPy: Numba ufuncs are their eager kernels,
-# built (or loaded from Numba's cache) on first use so that `import fnx` stays fast.
+# built (or loaded from the kernel cache) on first use so that `import fnx` does not import
+# Numba. They live in generated modules keyed by content, like jit's kernels, so an edit to
+# _scalar_special invalidates them too (fnx.jit.cache).
 _F = ["float32(float32)", "float64(float64)"]
 
 
-def _erf_scalar(x):
-    return math.erf(x)
-
-
-def _lgamma_scalar(x):
-    return math.lgamma(x)
-
-
-def _digamma_scalar(x):
-    return _scalar_special.digamma(x)
-
-
-def _erf_inv_scalar(y):
-    return _scalar_special.erf_inv(y)
-
-
-def _numba_unary(scalar_fn):
+def _numba_unary(expr):
+    """The eager impl computing ``expr``, Python source in the scalar ``x``."""
     ufunc = []
+    imports = ["from fnx.core.ops import _scalar_special"] if "_scalar_special." in expr else []
 
     def impl(x):
         if not ufunc:
-            ufunc.append(numba.vectorize(_F, cache=True)(scalar_fn))
+            from ...jit import cache
+
+            ufunc.append(cache.load_ufunc(expr, _F, imports))
         if x.dtype == np.float16:
             return ufunc[0](x.astype(np.float32)).astype(np.float16)
         return ufunc[0](x) if isinstance(x, np.ndarray) else _cuda_fallback(ufunc[0], x)
@@ -261,14 +249,15 @@ def _cuda_fallback(ufunc, x):
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
-erf_p = _unary("erf", _numba_unary(_erf_scalar), "erf({0})",
+erf_p = _unary("erf", _numba_unary("math.erf(x)"), "erf({0})",
                lambda t, ans, x: t * (_TWO_OVER_SQRT_PI * exp_p.bind(-(x * x))), "float")
-erf_inv_p = _unary("erf_inv", _numba_unary(_erf_inv_scalar), "erf_inv({0})",
+erf_inv_p = _unary("erf_inv", _numba_unary("_scalar_special.erf_inv(x)"), "erf_inv({0})",
                    lambda t, ans, x: t * ((math.sqrt(math.pi) / 2) * exp_p.bind(ans * ans)),
                    "float")
-lgamma_p = _unary("lgamma", _numba_unary(_lgamma_scalar), "lgamma({0})",
+lgamma_p = _unary("lgamma", _numba_unary("math.lgamma(x)"), "lgamma({0})",
                   lambda t, ans, x: t * digamma_p.bind(x), "float")
-digamma_p = _unary("digamma", _numba_unary(_digamma_scalar), "digamma({0})", None, "float")
+digamma_p = _unary("digamma", _numba_unary("_scalar_special.digamma(x)"), "digamma({0})", None,
+                   "float")
 digamma_p.differentiable = False  # polygamma(1) is not a primitive yet
 
 # Nonsmooth ops: sign, floor, ceil, round have zero derivative almost everywhere.

@@ -13,8 +13,6 @@ from ..scalar import npname
 from . import loops
 from .loops import indent
 
-CODEGEN_VERSION = "4"
-
 
 def const_src(value, dt):
     """Source of a dtype-exact constant (``np.float32(0.5)``)."""

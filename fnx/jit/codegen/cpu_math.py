@@ -5,15 +5,13 @@ needs other LLVM lowering than NumPy-style Python gives.
   ``maximum``/``max``). LLVM vectorizes reductions over them without fast-math flags; the
   ``a if (a > b or a != a) else b`` form never vectorized (row max 7.2 ms -> 0.5 ms).
 
-Bump ``CPU_MATH_VERSION`` when a result can change: it is part of the kernel backend version,
-Numba's cache does not track this file.
+Numba's cache does not track this file; fnx's kernel cache keys kernels on its content
+(``fnx.jit.cache.RUNTIME_SOURCES``).
 """
 
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
-
-CPU_MATH_VERSION = "2"
 
 
 def _is_float(t):
