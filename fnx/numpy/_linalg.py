@@ -19,6 +19,7 @@ from ..core.ops import elementwise as ew
 from ..core.ops import shape as sh
 from ..core.ops.linalg import dot_general_p
 from ._core import broadcast_shapes, broadcast_to_shape, promote_args, to_array
+from ._statistical import _sqrt_of_sum_of_squares
 
 
 def matmul(x1, x2, /):
@@ -556,7 +557,8 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
     axes = normalize_axes(axis, x.ndim, "vector_norm")
     a = fnp.abs(x)
     if ord == 2:
-        out = fnp.sqrt(fnp.sum(a * a, axis=axes, keepdims=keepdims))
+        # derivative 0 at the zero vector, as abs at 0 (plain sqrt gives nan there)
+        out = _sqrt_of_sum_of_squares(fnp.sum(a * a, axis=axes, keepdims=keepdims))
     elif ord == 1:
         out = fnp.sum(a, axis=axes, keepdims=keepdims)
     elif ord == math.inf:
@@ -585,7 +587,7 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002
         raise ShapeError(f"matrix_norm: expects (..., m, n), got shape {x.shape}")
     a = fnp.abs(x)
     if ord == "fro":
-        out = fnp.sqrt(fnp.sum(a * a, axis=(-2, -1)))
+        out = _sqrt_of_sum_of_squares(fnp.sum(a * a, axis=(-2, -1)))
     elif ord == "nuc":
         out = fnp.sum(svdvals(x), axis=-1)
     elif ord in (2, -2):

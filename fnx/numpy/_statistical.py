@@ -209,10 +209,21 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     >>> fnp.std(fnp.asarray([1.0, 3.0])).item()
     1.0
     """
-    from ._elementwise import sqrt
+    return _sqrt_of_sum_of_squares(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof,
+                                       keepdims=keepdims, where=where, mean=mean,
+                                       correction=correction))
 
-    return sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
-                    where=where, mean=mean, correction=correction))
+
+def _sqrt_of_sum_of_squares(s):
+    """``sqrt(s)`` for an ``s`` that is a sum of squares (a variance, a squared norm), with
+    derivative 0 where ``s == 0``. There the function (``std``, a 2-norm) has a kink like
+    ``abs`` at 0: 0 is its central difference and matches ``abs``'s ``sign(0) = 0``, where
+    plain ``sqrt`` would give ``0 * inf = nan`` (JAX's answer). A ``std`` over a single
+    element is the constant 0, so its derivative 0 is exact."""
+    from ._elementwise import sqrt, where
+
+    positive = s > 0
+    return where(positive, sqrt(where(positive, s, 1)), s * 0)
 
 
 def all(a, axis=None, out=None, keepdims=False, *, where=None):  # noqa: A001
