@@ -1,6 +1,9 @@
 """Trace cache, kernel cache (in-process and on disk, shared across processes)."""
 
+import ast
+import collections
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,7 +12,9 @@ import numpy as np
 
 import fnx
 import fnx.numpy as fnp
-from fnx.jit import cache
+import fnx.scipy.special
+from fnx.jit import cache, control_flow
+from fnx.jit.codegen import cpu
 
 
 def _f(x, w):
@@ -62,12 +67,100 @@ def test_kernel_files_are_content_addressed(tmp_path, monkeypatch):
     assert lo.source.split("# orchestrator")[0].strip().split("\n", 1)[1] in text
 
 
+def _copy_runtime(root):
+    for rel in cache.RUNTIME_SOURCES:
+        os.makedirs(os.path.dirname(root / rel), exist_ok=True)
+        shutil.copyfile(os.path.join(cache._FNX_ROOT, rel), root / rel)
+
+
+def test_runtime_digest_follows_the_content_of_every_helper(tmp_path):
+    """The key is content, not location or a version string: a copy hashes the same, and any
+    edit to any helper module (here a comment) changes it."""
+    _copy_runtime(tmp_path)
+    assert cache.runtime_digest(str(tmp_path)) == cache.runtime_digest()
+    seen = {cache.runtime_digest()}
+    for rel in cache.RUNTIME_SOURCES:
+        with open(tmp_path / rel, "a") as f:
+            f.write("\n# edited\n")
+        seen.add(cache.runtime_digest(str(tmp_path)))
+    assert len(seen) == len(cache.RUNTIME_SOURCES) + 1
+    assert cache.runtime_digest() in cache.backend_key()
+
+
+def _fnx_imports(source, module):
+    """fnx modules that ``source`` (of module ``module``) imports, as paths under fnx/."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(module.split(".")[:-node.level] + ([base] if base else []))
+            names = [f"{base}.{a.name}" for a in node.names] + [base]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            rel = name.split(".")[1:]
+            if name.startswith("fnx.") and os.path.isfile(os.path.join(cache._FNX_ROOT, *rel)
+                                                          + ".py"):
+                found.add("/".join(rel) + ".py")
+    return found
+
+
+def test_runtime_sources_cover_everything_generated_kernels_import():
+    """RUNTIME_SOURCES is closed: the kernel header's fnx imports, the eager ufuncs' helper
+    module, and whatever those import from fnx are all hashed into the key."""
+    listed = set(cache.RUNTIME_SOURCES)
+    todo = _fnx_imports(cpu.header("x"), "fnx.jit.generated")
+    todo.add("core/ops/_scalar_special.py")  # imported by the eager ufuncs' modules
+    assert todo <= listed
+    for rel in listed:
+        with open(os.path.join(cache._FNX_ROOT, rel)) as f:
+            module = "fnx." + rel[:-3].replace("/", ".")
+            assert _fnx_imports(f.read(), module) <= listed, rel
+
+
+def test_a_helper_edit_gives_new_kernel_and_ufunc_files(tmp_path, monkeypatch):
+    """Kernels and eager ufuncs written under one runtime are not reused once a helper they
+    call changes (simulated with an edited copy of the runtime modules)."""
+    monkeypatch.setenv("FNX_CACHE_DIR", str(tmp_path / "cache"))
+    x = np.array([0.5, 1.0, 1.5, 2.0, 3.0])
+    gamma, ln2 = 0.5772156649015329, np.log(2.0)
+    expected = np.array([-gamma - 2 * ln2, -gamma, 2 - gamma - 2 * ln2, 1 - gamma, 1.5 - gamma])
+
+    def run():
+        monkeypatch.setattr(control_flow, "_exes", collections.OrderedDict())  # build anew
+        f = fnx.jit(lambda a: fnx.scipy.special.digamma(a) * 2.0)
+        out = np.asarray(f(fnp.asarray(x)))
+        ufunc = cache.load_ufunc("_scalar_special.digamma(x)", ["float64(float64)"],
+                                 ["from fnx.core.ops import _scalar_special"])
+        np.testing.assert_allclose(out, 2 * expected, rtol=1e-10)
+        np.testing.assert_allclose(ufunc(x), expected, rtol=1e-10)
+        return {p for p in os.listdir(tmp_path / "cache") if p.endswith(".py")}
+
+    before = run()
+    assert run() == before  # same runtime: same files
+    root = tmp_path / "fnx_copy"
+    _copy_runtime(root)
+    with open(root / "core/ops/_scalar_special.py", "a") as f:
+        f.write("\n# a changed helper\n")
+    monkeypatch.setattr(cache, "_FNX_ROOT", str(root))
+    monkeypatch.setattr(cache, "_backend_key", None)
+    new = run() - before
+    assert len(new) == len(before)  # a new module for each kernel and for the ufunc
+    key = cache.backend_key()
+    assert all(key in (tmp_path / "cache" / p).read_text() for p in new)
+
+
 SCRIPT = textwrap.dedent("""
-    import numpy as np, fnx, fnx.numpy as fnp
+    import numpy as np, fnx, fnx.numpy as fnp, fnx.scipy.special
     from fnx.jit import cache
     f = fnx.jit(lambda x, b: fnp.sum(fnp.exp(x - b) * 0.75, axis=1))
     out = f(fnp.ones((3, 4)), fnp.ones(4))
-    print(cache.STATS["kernels_compiled"], cache.STATS["kernels_loaded"], float(out[0]))
+    psi = fnx.scipy.special.digamma(fnp.ones(2, dtype=fnx.float64))  # an eager Numba ufunc
+    print(cache.STATS["kernels_compiled"], cache.STATS["kernels_loaded"], float(out[0]),
+          float(psi[0]))
 """)
 
 
@@ -86,16 +179,18 @@ def test_disk_cache_is_reused_by_a_subprocess(tmp_path):
         assert out.returncode == 0, out.stderr
         return out.stdout.split()
 
-    compiled1, loaded1, v1 = run()
-    compiled2, loaded2, v2 = run()
+    compiled1, loaded1, v1, psi1 = run()
+    compiled2, loaded2, v2, psi2 = run()
     assert int(compiled1) >= 1
     assert int(compiled2) == 0 and int(loaded2) == int(compiled1) + int(loaded1)
     assert v1 == v2 and np.isclose(float(v1), 3.0)
+    assert psi1 == psi2 and np.isclose(float(psi1), -0.5772156649015329)
 
 
 def test_concurrent_processes_share_one_cache_without_corrupting_it(tmp_path):
-    """Three processes compile the same new kernels into one empty cache at once; all get the
-    right answer, and a fourth process then loads everything and compiles nothing."""
+    """Three processes compile the same new kernels and eager ufunc into one empty cache at
+    once; all get the right answer, and a fourth process then loads everything and compiles
+    nothing (Numba's cache files are left as they were)."""
     env = _subprocess_env(tmp_path)
     procs = [subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
@@ -105,8 +200,17 @@ def test_concurrent_processes_share_one_cache_without_corrupting_it(tmp_path):
         assert np.isclose(float(out.split()[2]), 3.0)
     leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".tmp_")]
     assert leftovers == []
+
+    def numba_files():
+        d = tmp_path / "__pycache__"
+        return {n: os.stat(d / n).st_mtime_ns for n in os.listdir(d) if n.endswith((".nbi",
+                                                                                    ".nbc"))}
+
+    files = numba_files()
+    assert any(".kernel-" in n for n in files)
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                          text=True, timeout=300)
-    compiled, loaded, value = out.stdout.split()
+    compiled, loaded, value, psi = out.stdout.split()
     assert out.returncode == 0 and int(compiled) == 0 and int(loaded) >= 1
-    assert np.isclose(float(value), 3.0)
+    assert np.isclose(float(value), 3.0) and np.isclose(float(psi), -0.5772156649015329)
+    assert numba_files() == files
