@@ -6,6 +6,10 @@ unsigned, float, complex); across kinds it follows JAX and PyTorch: an integer o
 combined with a floating array takes the floating dtype (``int64 + float32 -> float32``).
 
 Python scalars are *weak*: they never widen an array (``float32_array * 2.0`` stays float32).
+Only Python's own ``bool``/``int``/``float``/``complex`` are weak, not NumPy scalars (``np.float64``
+subclasses ``float`` but is a float64, as in NumPy and JAX); values computed only from weak
+operands stay weak, and a transform's Python-scalar arguments are weak arrays (the aval's
+``weak_type``), so eager code, jit, vmap and grad promote alike.
 """
 
 import numpy as np
@@ -128,6 +132,39 @@ def promote_types(a, b):
     dtype('int16')
     """
     return _PROMOTE[a, b]
+
+
+# exact types: subclasses such as np.float64 or IntEnum members are not weak
+WEAK_SCALAR_TYPES = (bool, int, float, complex)
+
+
+def is_weak_scalar(x):
+    """Whether ``x`` is a Python scalar, which promotes weakly."""
+    return type(x) in WEAK_SCALAR_TYPES
+
+
+def result_dtype(strong, weak):
+    """``(dtype, is_weak)`` of an operation on operands of the ``strong`` dtypes and of the
+    ``weak`` ones (weak arrays, Python scalars at their default dtypes): the strong operands
+    promote by the table and weak ones only lift the kind (``int8 * 2.5 -> float32``); with
+    no strong operand the weak ones promote among themselves and the result stays weak.
+
+    >>> fnx.core.dtypes.result_dtype([fnx.float16], [fnx.float32])
+    (dtype('float16'), False)
+    """
+    if not strong:
+        dt = weak[0]
+        for d in weak[1:]:
+            if d != dt:
+                dt = _PROMOTE[dt, d]
+        return dt, True
+    dt = strong[0]
+    for d in strong[1:]:
+        if d != dt:
+            dt = _PROMOTE[dt, d]
+    for d in weak:
+        dt = weak_result(dt, "i" if d.kind == "u" else d.kind)
+    return dt, False
 
 
 _SCALAR_KIND = {bool: "b", int: "i", float: "f", complex: "c"}

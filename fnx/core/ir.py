@@ -10,8 +10,8 @@ import weakref
 
 import numpy as np
 
-from .abstract import ShapedArray
-from .array import Array, wrap
+from .abstract import ShapedArray, typematch
+from .array import Array, wrap, wrap_weak
 from .errors import ConcretizationError, TraceError
 from .tracing import (Trace, Tracer, bind, concretization_message, full_raise, get_aval,
                       new_dynamic, new_main, note_inlined)
@@ -119,7 +119,10 @@ def typecheck(program):
         out = eqn.primitive.out_avals(in_avals, eqn.params)
         out = out if eqn.primitive.multiple_results else [out]
         for v, aval in zip(eqn.out_binders, out, strict=True):
-            if v.aval != aval:
+            # Weak types are not checked (JAX's typecompat): they steer promotion while a
+            # program is traced, and what flows into an input may differ in them alone (a
+            # strong cotangent for a weakly typed output; a pass that drops a no-op convert).
+            if not typematch(v.aval, aval):
                 raise TypeError(f"typecheck: {eqn.primitive.name} produces {aval}, "
                                 f"binder says {v.aval}")
             if v in env:
@@ -295,7 +298,8 @@ def _inline_scalar_literals(program, consts):
     n_consts = len(consts)
     for v, val in zip(program.in_binders[:n_consts], consts, strict=True):
         if v.aval.shape == () and type(val) is Array:
-            lits[v] = Literal(wrap(val._buf))  # a snapshot: in-place updates of val retrace
+            # a snapshot (in-place updates of val retrace) of the same (weak) type
+            lits[v] = Literal((wrap_weak if val._weak else wrap)(val._buf))
             baked.append((weakref.ref(val), val._version))
         else:
             keep_binders.append(v)

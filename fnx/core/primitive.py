@@ -54,3 +54,25 @@ class Primitive:
         return self.name
 
 from . import tracing as _tracing  # noqa: E402,F401  (installs Primitive.bind)
+        # Weak types (docs/transforms.md): an output is weakly typed iff every input is, unless
+        # ``weak_type_rule(weak_in, **params)`` (``weak_in``: one bool per input) says otherwise,
+        # returning a bool for every output or a list with one per output (explicit
+        # conversions; higher-order primitives, whose outputs follow their programs).
+        self.weak_type_rule = None
+
+    def weak_outputs(self, weak_in, params):
+        """Whether the outputs are weakly typed: one bool for all of them, or a list."""
+        if self.weak_type_rule is not None:
+            return self.weak_type_rule(weak_in, **params)
+        return bool(weak_in) and all(weak_in)
+
+    def out_avals(self, avals, params):
+        """``abstract_eval`` with the weak types of the outputs filled in: what staging,
+        partial evaluation and ``typecheck`` use, so every transform types outputs alike."""
+        out = self.abstract_eval(*avals, **params)
+        weak = self.weak_outputs([a.weak_type for a in avals], params)
+        if not self.multiple_results:
+            return out if out.weak_type == weak else out.update(weak_type=weak)
+        flags = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
+        return [a if a.weak_type == w else a.update(weak_type=w)
+                for a, w in zip(out, flags, strict=True)]

@@ -15,7 +15,7 @@ import numpy as np
 from ..core import tracing
 from ..core.abstract import ShapedArray
 from ..core.ad_util import Zero, instantiate, is_undefined
-from ..core.array import Array, wrap
+from ..core.array import Array, wrap, wrap_weak
 from ..core.errors import ConcretizationError, FnxError
 from ..core.ir import make_program, pp_program
 from ..core.primitive import Primitive
@@ -121,6 +121,8 @@ def _jit_call_transpose(cts, *args, program, name):
 
 jit_call_p.impl = _jit_call_impl
 jit_call_p.abstract_eval = _jit_call_abstract_eval
+jit_call_p.weak_type_rule = lambda weak, *, program, name: [x.aval.weak_type
+                                                           for x in program.outs]
 jit_call_p.jvp = _jit_call_jvp
 jit_call_p.batch = _jit_call_batch
 jit_call_p.partial_eval = _jit_call_partial_eval
@@ -157,10 +159,14 @@ class _Entry:
         self.guards = tuple({id(r): (r, v) for r, v in guards if r() is not None}.values())
         self.device = device
         self.exe = self.run = self._seen = None
+        # an output the program types as weak (computed from weak values only) comes back weak
+        wraps = [wrap_weak if x.aval.weak_type else wrap for x in program.outs]
         if out_tree.node is None:
-            self.unflatten = lambda outs: wrap(outs[0])
+            wrap0 = wraps[0]
+            self.unflatten = lambda outs: wrap0(outs[0])
         else:
-            self.unflatten = lambda outs: tree_unflatten(out_tree, [wrap(o) for o in outs])
+            self.unflatten = lambda outs: tree_unflatten(
+                out_tree, [w(o) for w, o in zip(wraps, outs, strict=True)])
 
     @property
     def reads_state(self):
@@ -336,7 +342,7 @@ class JitFunction:
     def __call__(self, *args, **kwargs):
         if self._simple and not kwargs and tracing._state.eager:
             try:
-                key = tuple([(a._buf.shape, a._buf.dtype, type(a._buf)) for a in args])
+                key = tuple([(a._buf.shape, a._buf.dtype, type(a._buf), a._weak) for a in args])
             except AttributeError:
                 key = None
             entry = self._fast.get(key) if key is not None else None
@@ -369,7 +375,9 @@ class JitFunction:
         except TypeError as err:
             raise TypeError(f"jit({self.__name__}): static arguments must be hashable, got "
                             f"{statics!r}") from err
-        key = (in_tree, tuple((a.shape, a.dtype) for a in avals), devs, statics)
+        # weak types key the trace too: f(x, 2) and f(x, np.int64(2)) promote differently
+        key = (in_tree, tuple((a.shape, a.dtype) for a in avals), devs, statics,
+               tuple(a.weak_type for a in avals))
         return key, leaves, in_tree, avals, static_pos
 
     def _miss_reason(self, key):
@@ -390,6 +398,9 @@ class JitFunction:
             reasons.append(f"new devices {key[2]}")
         if key[3] != last[3]:
             reasons.append(f"new static values {key[3]!r}")
+        if key[4] != last[4]:
+            reasons.append("new weak types (Python scalars vs arrays) "
+                           f"{[i for i, w in enumerate(key[4]) if w]}")
         return "; ".join(reasons) or "new signature"
 
     def _get_entry(self, args, kwargs):
@@ -458,8 +469,8 @@ class JitFunction:
         if eager:
             self._compile(entry)
             if self._simple and not kwargs and all(type(a) is Array for a in args):
-                self._fast[tuple((a._buf.shape, a._buf.dtype, type(a._buf)) for a in args)] = \
-                    entry
+                self._fast[tuple((a._buf.shape, a._buf.dtype, type(a._buf), a._weak)
+                                 for a in args)] = entry
             outs = entry.run(*[x._buf for x in leaves])
             if self.donate_argnums:
                 self._donate(args, kwargs)

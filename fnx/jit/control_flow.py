@@ -70,6 +70,12 @@ def _param_key(value, keepalive):
     return f"id:{type(value).__name__}:{id(value)}"
 
 
+def _type_key(aval):
+    # weak types are part of a program's type: the programs jit derives from it (jvp, vmap,
+    # ...) and memoizes by this key type their outputs by them
+    return np.dtype(aval.dtype).str + ("w" if aval.weak_type else "")
+
+
 def structural_key(program, keepalive=None):
     """A hex digest of ``program``'s structure: equal for programs that compute the same
     thing the same way (variables are numbered by position, literals and params by value).
@@ -88,12 +94,12 @@ def structural_key(program, keepalive=None):
     def ref(x):
         if isinstance(x, Literal):
             val = x.val._buf if type(x.val) is Array else x.val
-            return f"lit:{np.dtype(x.aval.dtype).str}:" + _array_key(val, keep)
+            return f"lit:{_type_key(x.aval)}:" + _array_key(val, keep)
         return f"v{names[x]}"
 
     def bind(v):
         names[v] = len(names)
-        return f"v{names[v]}:{np.dtype(v.aval.dtype).str}{tuple(v.aval.shape)}"
+        return f"v{names[v]}:{_type_key(v.aval)}{tuple(v.aval.shape)}"
 
     parts = ["in " + " ".join(bind(v) for v in program.in_binders)]
     for e in program.eqns:

@@ -4,7 +4,7 @@ and explicit broadcasting (R3). Everything here ends in primitive ``bind`` calls
 import numpy as np
 
 from ..core import dtypes
-from ..core.array import Array, asarray_buffer, wrap
+from ..core.array import Array, asarray_buffer, wrap, wrap_weak
 from ..core.errors import ShapeError
 from ..core.ops import elementwise as ew
 from ..core.ops.shape import broadcast_in_dim_p
@@ -17,9 +17,12 @@ def is_array(x):
 
 
 def to_array(x, dtype=None):
-    """An Array or tracer for ``x`` (Python scalars/lists take fnx's default dtypes)."""
+    """An Array or tracer for ``x`` (Python scalars/lists take fnx's default dtypes; a Python
+    scalar given no dtype is weakly typed, as in JAX)."""
     if type(x) is Array or isinstance(x, Tracer):
         return x if dtype is None else ew.convert_element_type(x, dtype)
+    if dtype is None and type(x) in dtypes.WEAK_SCALAR_TYPES:
+        return wrap_weak(asarray_buffer(x))
     return wrap(asarray_buffer(x, dtype))
 
 
@@ -47,38 +50,40 @@ def broadcast_to_shape(x, shape):
 
 
 def promote_args(op, *args):
-    """Convert ``args`` (arrays and Python scalars) to arrays of one dtype, with weak scalars."""
-    arrays = [a for a in args if is_array(a)]
-    if not arrays:
-        dts = [dtypes.scalar_dtype(a) if dtypes.scalar_kind(a) else asarray_buffer(a).dtype
-               for a in args]
-        arrays_dt = dts[0]
-        for d in dts[1:]:
-            arrays_dt = dtypes.promote_types(arrays_dt, d)
-        return [to_array(a, arrays_dt) for a in args]
-    dt = arrays[0].dtype
-    for a in arrays[1:]:
-        if a.dtype != dt:
-            dt = dtypes.promote_types(dt, a.dtype)
+    """Convert ``args`` to arrays of one dtype: THE promotion routine of fnx.numpy.
+
+    Arrays and tracers promote by their dtypes, NumPy scalars and arrays by theirs; weak
+    operands (Python scalars, weakly typed arrays and tracers) only lift the kind
+    (``dtypes.result_dtype``), and when every operand is weak the results stay weak.
+    """
+    strong, weak = [], []
     for a in args:
-        if not is_array(a):
-            k = dtypes.scalar_kind(a)
-            if k is None:
-                buf = asarray_buffer(a)
-                dt = dtypes.promote_types(dt, buf.dtype) if buf.ndim else dtypes.weak_result(
-                    dt, buf.dtype.kind if buf.dtype.kind != "u" else "i")
-            else:
-                dt = dtypes.weak_result(dt, k)
-    return [_scalar_or_convert(op, a, dt) for a in args]
+        if type(a) is Array:
+            (weak if a._weak else strong).append(a._buf.dtype)
+        elif isinstance(a, Tracer):
+            aval = a.aval
+            (weak if aval.weak_type else strong).append(aval.dtype)
+        elif type(a) in dtypes.WEAK_SCALAR_TYPES:
+            weak.append(dtypes.scalar_dtype(a))
+        else:
+            strong.append(asarray_buffer(a).dtype)
+    dt, all_weak = dtypes.result_dtype(strong, weak)
+    return [_as_dtype(op, a, dt, all_weak) for a in args]
 
 
-def _scalar_or_convert(op, a, dt):
+def _as_dtype(op, a, dt, all_weak):
     if is_array(a):
-        return a if a.dtype == dt else ew.convert_element_type(a, dt)
-    if dt.kind in "iu" and isinstance(a, (int, np.integer)) and not isinstance(a, bool):
-        info = np.iinfo(dt)
-        if not info.min <= a <= info.max:
-            raise OverflowError(f"{op}: Python int {a} is out of range for dtype {dt}")
+        if a.dtype == dt:
+            return a
+        if all_weak:  # weak operands promoting among themselves stay weak
+            return ew.convert_element_type_p.bind(a, new_dtype=dt, weak_type=True)
+        return ew.convert_element_type(a, dt)
+    if type(a) in dtypes.WEAK_SCALAR_TYPES:
+        if dt.kind in "iu" and type(a) is int:
+            info = np.iinfo(dt)
+            if not info.min <= a <= info.max:
+                raise OverflowError(f"{op}: Python int {a} is out of range for dtype {dt}")
+        return wrap_weak(asarray_buffer(a, dt))
     return wrap(asarray_buffer(a, dt))
 
 
@@ -94,7 +99,9 @@ def broadcast_args(op, *args):
 _WEAK = (float, int)
 
 
-_eager = _tracing.is_eager
+def _scalar_fast_path():
+    # outside transforms only (primitives are strict), and not while rules are checked
+    return _tracing.is_eager() and not _tracing.check_rules
 
 
 def nary(op, prim, *args):
@@ -106,12 +113,14 @@ def nary(op, prim, *args):
             bx, by = x._buf, y._buf
             if bx.dtype == by.dtype and bx.shape == by.shape:
                 return prim.bind(x, y)
-        elif type(x) is Array and type(y) in _WEAK and x._buf.dtype.kind in "fc" and _eager():
+        elif type(x) is Array and type(y) in _WEAK and x._buf.dtype.kind in "fc" and \
+                _scalar_fast_path():
             # eager `array op python_scalar`: the weak scalar keeps the array's dtype and the
-            # NumPy impl broadcasts a 0-d operand (only outside transforms: primitives are strict)
-            return prim.bind(x, wrap(np.asarray(y, x._buf.dtype)))
-        elif type(y) is Array and type(x) in _WEAK and y._buf.dtype.kind in "fc" and _eager():
-            return prim.bind(wrap(np.asarray(x, y._buf.dtype)), y)
+            # NumPy impl broadcasts a 0-d operand
+            return prim.bind(x, wrap_weak(np.asarray(y, x._buf.dtype)))
+        elif type(y) is Array and type(x) in _WEAK and y._buf.dtype.kind in "fc" and \
+                _scalar_fast_path():
+            return prim.bind(wrap_weak(np.asarray(x, y._buf.dtype)), y)
     args = promote_args(op, *args)
     args = broadcast_args(op, *args)
     return prim.bind(*args)

@@ -30,6 +30,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     >>> fnx.numpy.asarray([1.0, 2.0]).dtype
     dtype('float32')
     """
+    A Python scalar given no ``dtype`` becomes a weakly typed 0-d array, which promotes like
+    the scalar itself (as in JAX); with a ``dtype`` (or from a NumPy scalar) it is strong.
+
     dtype = None if dtype is None else dtypes.canonicalize(dtype)
     if is_array(obj):
         out = obj if dtype is None else ew.convert_element_type(obj, dtype)
@@ -61,6 +64,7 @@ def _flat(seq):
     for o in seq:
         if isinstance(o, (list, tuple)):
             yield from _flat(o)
+    out._weak = dtype is None and type(obj) in dtypes.WEAK_SCALAR_TYPES
         else:
             yield o
 

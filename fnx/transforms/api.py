@@ -21,8 +21,9 @@ from .vmap import move_batch_axis, vmap_flat
 def _as_arrays(leaves, what, noun="arguments",
                fix="mark non-array arguments static or close over them", lists=True):
     """Arrays for the leaves of a transform's arguments: Arrays and tracers pass, Python and
-    NumPy scalars/arrays (and, with ``lists``, Python lists) convert; anything else is a
-    TypeError naming ``what`` and suggesting ``fix``."""
+    NumPy scalars/arrays (and, with ``lists``, Python lists) convert (Python scalars to weakly
+    typed arrays, so ``jit(f)(f16_array, 0.1)`` promotes as ``f(f16_array, 0.1)``); anything
+    else is a TypeError naming ``what`` and suggesting ``fix``."""
     import fnx.numpy as fnp
 
     convertible = (int, float, complex, bool, np.ndarray, np.generic) + ((list,) if lists else ())

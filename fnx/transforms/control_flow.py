@@ -30,7 +30,7 @@ may produce ClosedPrograms whose constants are concrete arrays.
 
 import numpy as np
 
-from ..core.abstract import ShapedArray
+from ..core.abstract import ShapedArray, typematch
 from ..core.ad_util import Zero, add_tangents, instantiate, is_undefined
 from ..core.array import Array, wrap
 from ..core.devices import array_module
@@ -72,6 +72,15 @@ def _trace_fun(f, in_tree, avals, what):
 
     program, consts = trace_hoisted(flat_f, avals)
     return program, consts, store[-1]
+
+
+def _same_types(avals, others):
+    """Equal shapes and dtypes. Weak types may differ (a carry initialised from a Python scalar
+    and updated with arrays): loop carries are traced strong (``to_shaped``), and the weak
+    types of the outputs follow the programs (each primitive's ``weak_type_rule``)."""
+    avals, others = list(avals), list(others)
+    return len(avals) == len(others) and all(
+        typematch(a, b) for a, b in zip(avals, others, strict=True))
 
 
 def _avals_str(avals):
@@ -127,10 +136,10 @@ def _cond_abstract_eval(index, *operands, branches):
     ops = list(operands)
     outs0 = out_avals(branches[0])
     for i, br in enumerate(branches):
-        if list(in_avals(br)) != ops:
+        if not _same_types(in_avals(br), ops):
             raise TypeError(f"cond: branch {i} takes {_avals_str(in_avals(br))} but the "
                             f"operands are {_avals_str(ops)}")
-        if list(out_avals(br)) != list(outs0):
+        if not _same_types(out_avals(br), outs0):
             raise TypeError(f"cond: branch outputs must have identical types, got "
                             f"{_avals_str(outs0)} from branch 0 and "
                             f"{_avals_str(out_avals(br))} from branch {i}")
@@ -256,6 +265,9 @@ def _cond_transpose(cts, index, *ops, branches):
 
 cond_p.impl = _cond_impl
 cond_p.abstract_eval = _cond_abstract_eval
+# an output is weakly typed when it is in every branch
+cond_p.weak_type_rule = lambda weak, *, branches: [
+    all(flags) for flags in zip(*[[a.weak_type for a in out_avals(br)] for br in branches])]
 cond_p.jvp = _cond_jvp
 cond_p.batch = _cond_batch
 cond_p.partial_eval = _cond_partial_eval
@@ -272,7 +284,7 @@ def _trace_branches(funs, operands, what):
         if tree != out_tree:
             raise TypeError(f"{what}: branch outputs must have the same pytree structure, got "
                             f"{out_tree} from branch 0 and {tree} from branch {i}")
-        if out_avals(prog) != out_avals(traced[0][0]):
+        if not _same_types(out_avals(prog), out_avals(traced[0][0])):
             raise TypeError(f"{what}: branch outputs must have identical types (shapes and "
                             f"dtypes), got {_avals_str(out_avals(traced[0][0]))} from branch 0 "
                             f"and {_avals_str(out_avals(prog))} from branch {i}; convert with "
@@ -344,17 +356,17 @@ _WHILE_REVERSE_MSG = (
 
 def _while_abstract_eval(*args, cond_program, body_program, cond_nconsts, body_nconsts):
     cc, bc, init = _split(args, cond_nconsts, body_nconsts)
-    if list(in_avals(cond_program)) != cc + init:
+    if not _same_types(in_avals(cond_program), cc + init):
         raise TypeError(f"while: cond_program takes {_avals_str(in_avals(cond_program))}, got "
                         f"{_avals_str(cc + init)}")
     pred = out_avals(cond_program)
     if len(pred) != 1 or pred[0].shape != () or pred[0].dtype.kind != "b":
         raise TypeError(f"while_loop: cond_fun must return a boolean scalar, got "
                         f"{_avals_str(pred)}")
-    if list(in_avals(body_program)) != bc + init:
+    if not _same_types(in_avals(body_program), bc + init):
         raise TypeError(f"while: body_program takes {_avals_str(in_avals(body_program))}, got "
                         f"{_avals_str(bc + init)}")
-    if list(out_avals(body_program)) != init:
+    if not _same_types(out_avals(body_program), init):
         raise TypeError(f"while_loop: body_fun output and input must have identical types, got "
                         f"input {_avals_str(init)} and output "
                         f"{_avals_str(out_avals(body_program))}")
@@ -486,6 +498,14 @@ def _while_transpose(cts, *args, **params):
 
 while_p.impl = _while_impl
 while_p.abstract_eval = _while_abstract_eval
+
+
+def _while_weak_type_rule(weak, *, cond_program, body_program, cond_nconsts, body_nconsts):
+    del weak, cond_program, cond_nconsts  # unused: the carry's traced types decide
+    return [a.weak_type for a in in_avals(body_program)[body_nconsts:]]
+
+
+while_p.weak_type_rule = _while_weak_type_rule
 while_p.jvp = _while_jvp
 while_p.batch = _while_batch
 while_p.partial_eval = _while_partial_eval
@@ -514,7 +534,7 @@ def while_loop(cond_fun, body_fun, init_val):
     if body_tree != in_tree:
         raise TypeError(f"while_loop: body_fun must return the same pytree structure as "
                         f"init_val, got {body_tree} for {in_tree}")
-    if list(out_avals(body_prog)) != avals:
+    if not _same_types(out_avals(body_prog), avals):
         raise TypeError(f"while_loop: body_fun output and input must have identical types, got "
                         f"input {_avals_str(avals)} and output "
                         f"{_avals_str(out_avals(body_prog))}; convert with .astype() so the "
@@ -539,11 +559,11 @@ def _scan_abstract_eval(*args, program, num_consts, num_carry, length, reverse, 
             raise ShapeError(f"scan: every xs array needs a leading axis of length {length}, "
                              f"got {x.str_short()}")
     x_avals = [ShapedArray(x.shape[1:], x.dtype) for x in xs]
-    if body_in != consts + init + x_avals:
+    if not _same_types(body_in, consts + init + x_avals):
         raise TypeError(f"scan: the body takes {_avals_str(body_in)}, got "
                         f"{_avals_str(consts + init + x_avals)}")
     body_out = list(out_avals(program))
-    if body_out[:num_carry] != init:
+    if not _same_types(body_out[:num_carry], init):
         raise TypeError(f"scan: the body function's carry output must have the same types as "
                         f"its carry input, got input {_avals_str(init)} and output "
                         f"{_avals_str(body_out[:num_carry])}")
@@ -763,6 +783,15 @@ def _scan_transpose(cts, *args, program, num_consts, num_carry, length, reverse,
 
 scan_p.impl = _scan_impl
 scan_p.abstract_eval = _scan_abstract_eval
+
+
+def _scan_weak_type_rule(weak, *, program, num_consts, num_carry, length, reverse, unroll):
+    del weak, length, reverse, unroll  # unused: the carry's traced types and the body's ys
+    carry = in_avals(program)[num_consts:num_consts + num_carry]
+    return [a.weak_type for a in [*carry, *out_avals(program)[num_carry:]]]
+
+
+scan_p.weak_type_rule = _scan_weak_type_rule
 scan_p.jvp = _scan_jvp
 scan_p.batch = _scan_batch
 scan_p.partial_eval = _scan_partial_eval
@@ -827,7 +856,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
 
     program, consts = trace_hoisted(flat_f, carry_avals + x_avals)
     body_carry_out = list(out_avals(program)[:n_carry])
-    if body_carry_out != carry_avals:
+    if not _same_types(body_carry_out, carry_avals):
         raise TypeError(f"scan: the body function's carry output must have the same types as "
                         f"its carry input, got input {_avals_str(carry_avals)} and output "
                         f"{_avals_str(body_carry_out)}; convert with .astype() so the carry "

@@ -49,7 +49,12 @@ def _as_arrays(leaves, what):
 
 def _shaped(x):
     aval = get_aval(x)
-    return ShapedArray(aval.shape, aval.dtype)
+    return ShapedArray(aval.shape, aval.dtype, aval.weak_type)
+
+
+def _weak_outs(program):
+    """The weak types of a program's outputs: those of the primitives that call it."""
+    return [a.weak_type for a in as_closed(program).program.out_avals]
 
 
 def _buffers_impl(program_param):
@@ -183,6 +188,7 @@ custom_jvp_call_p.impl = _buffers_impl("call")
 custom_jvp_call_p.abstract_eval = lambda *avals, call, jvp, num_consts: list(
     as_closed(call).program.out_avals)
 
+custom_jvp_call_p.weak_type_rule = lambda weak, *, call, jvp, num_consts: _weak_outs(call)
 
 def _custom_jvp_call_jvp(primals, tangents, *, call, jvp, num_consts):
     del num_consts  # unused
@@ -306,6 +312,8 @@ _FORWARD_MODE_MSG = (
 custom_lin_p = Primitive("custom_lin", multiple_results=True)
 custom_lin_p.abstract_eval = lambda *avals, num_res, bwd, out_avals: list(out_avals)
 
+custom_lin_p.weak_type_rule = lambda weak, *, num_res, bwd, out_avals: [
+    a.weak_type for a in out_avals]
 
 def _custom_lin_impl(*bufs, num_res, bwd, out_avals):
     del bufs, num_res, bwd, out_avals  # unused
@@ -356,6 +364,7 @@ custom_vjp_call_p.abstract_eval = lambda *avals, call, fwd, bwd, num_consts: lis
     as_closed(call).program.out_avals)
 
 
+custom_vjp_call_p.weak_type_rule = lambda weak, *, call, fwd, bwd, num_consts: _weak_outs(call)
 def _custom_vjp_call_jvp(primals, tangents, *, call, fwd, bwd, num_consts):
     outs, res, res_tree = fwd(list(primals))
     arg_tangents = [instantiate(t) for t in tangents[num_consts:]]
@@ -499,6 +508,7 @@ checkpoint_p.abstract_eval = lambda *avals, program: list(as_closed(program).pro
 
 
 def _checkpoint_jvp(primals, tangents, *, program):
+checkpoint_p.weak_type_rule = lambda weak, *, program: _weak_outs(program)
     nonzeros = [type(t) is not Zero for t in tangents]
     jvp_prog, nz_out = jvp_program(program, nonzeros, instantiate=False)
     outs = checkpoint_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],

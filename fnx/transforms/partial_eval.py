@@ -95,7 +95,7 @@ class PartialEvalTrace(Trace):
     def default_process(self, primitive, tracers, params):
         tracers_in = [self.instantiate_const(t) for t in tracers]
         avals_in = [t.aval for t in tracers_in]
-        avals_out = primitive.abstract_eval(*avals_in, **params)
+        avals_out = primitive.out_avals(avals_in, params)
         avals_out = avals_out if primitive.multiple_results else [avals_out]
         tracers_out = [PartialEvalTracer(self, PartialVal.unknown(a), None) for a in avals_out]
         import weakref

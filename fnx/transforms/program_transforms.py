@@ -73,7 +73,7 @@ def _bools(flags, n, what):
 
 
 def _shaped(aval):
-    return ShapedArray(aval.shape, aval.dtype)
+    return ShapedArray(aval.shape, aval.dtype, aval.weak_type)
 
 
 def _close(f, avals):
@@ -121,7 +121,7 @@ def _batched_aval(aval, dim, axis_size):
         return aval
     shape = list(aval.shape)
     shape.insert(dim, axis_size)
-    return ShapedArray(shape, aval.dtype)
+    return aval.update(shape=tuple(shape))
 
 
 def vmap_program(program, axis_size, in_dims, out_dims_wanted=None):

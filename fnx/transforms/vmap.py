@@ -19,7 +19,7 @@ class BatchTracer(Tracer):
         if self.batch_dim is None:
             return aval
         shape = aval.shape[:self.batch_dim] + aval.shape[self.batch_dim + 1:]
-        return ShapedArray(shape, aval.dtype)
+        return aval.update(shape=shape)
 
     def full_lower(self):
         return full_lower(self.val) if self.batch_dim is None else self

@@ -425,7 +425,8 @@ select_p.transpose = _select_transpose
 # --- dtype conversion ---------------------------------------------------------------------
 
 
-def _convert_impl(x, *, new_dtype):
+def _convert_impl(x, *, new_dtype, weak_type=False):
+    del weak_type  # unused: only the aval carries it
     if x.dtype.kind == "c" and new_dtype.kind != "c":
         x = x.real
     with np.errstate(all="ignore"):
@@ -434,23 +435,27 @@ def _convert_impl(x, *, new_dtype):
 
 convert_element_type_p = Primitive("convert_element_type")
 convert_element_type_p.impl = _convert_impl
-convert_element_type_p.abstract_eval = lambda x, *, new_dtype: ShapedArray(x.shape, new_dtype)
+convert_element_type_p.abstract_eval = lambda x, *, new_dtype, weak_type=False: ShapedArray(
+    x.shape, new_dtype)
+# Explicit conversions make strong values; fnx.numpy's promotion of weak operands among
+# themselves (``weak_int * 2.5``) passes ``weak_type=True`` to keep the result weak.
+convert_element_type_p.weak_type_rule = lambda weak, *, new_dtype, weak_type=False: weak_type
 convert_element_type_p.batch = lambda axis_size, args, dims, **params: (
     convert_element_type_p.bind(*args, **params), dims[0])
 convert_element_type_p.fusion_kind = "elementwise"
 convert_element_type_p.scalar_expr = "cast({0}, {new_dtype})"
 
 
-def _convert_jvp(primals, tangents, *, new_dtype):
+def _convert_jvp(primals, tangents, *, new_dtype, **weak):
     (x,), (t,) = primals, tangents
-    ans = convert_element_type_p.bind(x, new_dtype=new_dtype)
+    ans = convert_element_type_p.bind(x, new_dtype=new_dtype, **weak)
     if type(t) is Zero or new_dtype.kind not in "fc" or x.dtype.kind not in "fc":
         return ans, Zero(ShapedArray(x.shape, new_dtype))
     return ans, convert_element_type_p.bind(t, new_dtype=new_dtype)
 
 
-def _convert_transpose(ct, x, *, new_dtype):
-    del new_dtype  # unused
+def _convert_transpose(ct, x, *, new_dtype, weak_type=False):
+    del new_dtype, weak_type  # unused
     return [convert_element_type_p.bind(ct, new_dtype=x.aval.dtype)]
 
 
@@ -465,9 +470,15 @@ def convert_element_type(x, dtype):
     >>> fnx.lax.convert_element_type(fnp.asarray([1.7, -1.7]), fnp.int32).tolist()
     [1, -1]
     """
-    # hot path: a module-level check, no per-call import or ShapedArray for concrete arrays
-    if (x._buf.dtype if type(x) is _Array else _get_aval(x).dtype) == dtype:
-        return x
+    # hot path: a module-level check, no per-call import or ShapedArray for concrete arrays;
+    # a weak value is converted even to its own dtype (explicit conversions make it strong)
+    if type(x) is _Array:
+        if x._buf.dtype == dtype and not x._weak:
+            return x
+    else:
+        aval = _get_aval(x)
+        if aval.dtype == dtype and not aval.weak_type:
+            return x
     dtype = np.dtype(dtype)
     return convert_element_type_p.bind(x, new_dtype=dtype)
 
