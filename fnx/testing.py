@@ -46,12 +46,15 @@ def _random_like(rng, x):
 
 
 def _inner(a_leaves, b_leaves):
+    # The real part of the bilinear sum(a * b), without conjugation: fnx's cotangents follow
+    # JAX's convention (the VJP of a holomorphic f multiplies by f'(z), grad of |z|^2 is
+    # 2 conj(z)), for which <u, J v> = <J^T u, v> holds in this pairing.
     total = 0.0
     for a, b in zip(a_leaves, b_leaves, strict=True):
         a, b = np.asarray(a), np.asarray(b)
         if a.dtype.kind not in "fc":
             continue
-        total = total + np.sum(np.real(np.conj(a) * b))
+        total = total + np.sum(np.real(a * b))
     return total
 
 

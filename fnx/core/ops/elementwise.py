@@ -262,7 +262,20 @@ digamma_p.differentiable = False  # polygamma(1) is not a primitive yet
 
 # Nonsmooth ops: sign, floor, ceil, round have zero derivative almost everywhere.
 sign_p = elementwise("sign", 1, np.sign, "sign({0})", "numeric")
-defjvp(sign_p, lambda t, ans, x: t * 0)
+
+
+def _sign_jvp(t, ans, x):
+    # piecewise constant for reals; a complex sign(x) = x / |x| moves on the unit circle:
+    # d sign = (dx - sign Re(conj(sign) dx)) / |x| (0 at x == 0, as abs)
+    if _get_aval(x).dtype.kind == "c":
+        from fnx import numpy as fnp
+
+        r = fnp.abs(x)
+        return (t - ans * fnp.real(fnp.conj(ans) * t)) / fnp.where(r == 0, 1, r)
+    return t * 0
+
+
+defjvp(sign_p, _sign_jvp)
 floor_p = elementwise("floor", 1, np.floor, "floor({0})", "float")
 defjvp(floor_p, lambda t, ans, x: t * 0)
 ceil_p = elementwise("ceil", 1, np.ceil, "ceil({0})", "float")
@@ -286,8 +299,19 @@ def _abs_abstract_eval(x):
 
 abs_p = elementwise("abs", 1, _abs_impl, "abs({0})", "numeric")
 abs_p.abstract_eval = _abs_abstract_eval
-# d|x| = sign(x): 0 at x == 0, the convention of JAX and PyTorch
-defjvp(abs_p, lambda t, ans, x: t * sign_p.bind(x))
+
+
+def _abs_jvp(t, ans, x):
+    # d|x| = sign(x): 0 at x == 0, the convention of JAX and PyTorch (and the central
+    # difference there). |x| is real for complex x too: its tangent is Re(conj(x) dx) / |x|.
+    if _get_aval(x).dtype.kind == "c":
+        from fnx import numpy as fnp
+
+        return fnp.real(fnp.conj(x) * t) / fnp.where(ans == 0, 1, ans)
+    return t * sign_p.bind(x)
+
+
+defjvp(abs_p, _abs_jvp)
 
 # --- complex parts ----------------------------------------------------------------------------
 
