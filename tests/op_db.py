@@ -596,8 +596,7 @@ _FNP_UNARY = [
                                            "any", None, 2),
     ("fliplr", None, "any", None, 2), ("flipud", None, "any", None, 2),
     ("tril", None, "any", None, 2), ("triu", None, "any", None, 2),
-    ("diagonal", lambda x: np.diagonal(x, axis1=-2, axis2=-1), "any", None, 2),
-    ("trace", lambda x: np.trace(x, axis1=-2, axis2=-1), "any", None, 2),
+    ("diagonal", None, "any", None, 2), ("trace", None, "any", None, 2),
 ]
 _MAT_ONLY = {"matrix_transpose", "fliplr", "flipud", "tril", "triu", "diagonal", "trace"}
 for _name, _ref, _dom, _gdom, _order in _FNP_UNARY:

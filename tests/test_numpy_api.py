@@ -176,7 +176,9 @@ def test_triangles_diagonals_meshgrid_split():
     for k in (-2, -1, 0, 1, 3):
         _close(fnp.tril(fnp.asarray(x), k=k), np.tril(x, k))
         _close(fnp.triu(fnp.asarray(x), k=k), np.triu(x, k))
-        _close(fnp.diagonal(fnp.asarray(x), offset=k), np.diagonal(x, k, -2, -1))
+        _close(fnp.diagonal(fnp.asarray(x), offset=k, axis1=-2, axis2=-1),
+               np.diagonal(x, k, -2, -1))
+        _close(fnp.diagonal(fnp.asarray(x), k), np.diagonal(x, k))  # NumPy's axes 0 and 1
         _close(fnp.diag(fnp.asarray(x[0, 0]), k), np.diag(x[0, 0], k))
     _close(fnp.trace(fnp.asarray(x[0])), np.trace(x[0]))
     a, b = np.arange(2.0, dtype=np.float32), np.arange(3, dtype=np.int32)

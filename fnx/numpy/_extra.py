@@ -16,7 +16,8 @@ from ..core.ops import shape as sh
 from ..core.ops.linalg import dot_general_p
 from ..core.ops.reduction import reduce_sum_p
 from ._core import broadcast_to_shape, is_array, promote_args, to_array
-from ._creation import asarray, zeros
+from ._ufunc import call_ufunc, check_order, check_out
+from ._creation import asarray, full_like, zeros
 from ._elementwise import abs, isnan, logical_and, where
 from ._manipulation import broadcast_to, concat, expand_dims, flip, permute_dims, reshape, stack
 from ._statistical import all, sum
@@ -36,13 +37,13 @@ def _slice_axis(x, axis, start, stop, step=1):
                            strides=None if step == 1 else tuple(strides))
 
 
-def ravel(x, /):
-    """``x`` flattened to 1-D.
+def ravel(a, order="C"):
+    """``a`` flattened to 1-D (``order="F"``: first index fastest).
 
     >>> fnx.numpy.ravel(fnx.numpy.ones((2, 3))).shape
     (6,)
     """
-    return reshape(to_array(x), (-1,))
+    return reshape(to_array(a), (-1,), order=order)
 
 
 def atleast_1d(*arys):
@@ -87,26 +88,26 @@ def atleast_3d(*arys):
     return out[0] if len(out) == 1 else out
 
 
-def vstack(tup):
+def vstack(tup, *, dtype=None):
     """Stack arrays row-wise (along axis 0 after atleast_2d).
 
     >>> fnx.numpy.vstack([fnx.numpy.ones(2), fnx.numpy.zeros(2)]).shape
     (2, 2)
     """
-    return concat([atleast_2d(a) for a in tup], axis=0)
+    return concat([atleast_2d(a) for a in tup], axis=0, dtype=dtype)
 
 
 row_stack = vstack
 
 
-def hstack(tup):
+def hstack(tup, *, dtype=None):
     """Stack arrays column-wise (axis 1, or axis 0 for 1-D inputs).
 
     >>> fnx.numpy.hstack([fnx.numpy.ones(2), fnx.numpy.zeros(3)]).shape
     (5,)
     """
     arrs = [atleast_1d(a) for a in tup]
-    return concat(arrs, axis=0 if arrs[0].ndim == 1 else 1)
+    return concat(arrs, axis=0 if arrs[0].ndim == 1 else 1, dtype=dtype)
 
 
 def dstack(tup):
@@ -155,22 +156,26 @@ def transpose(a, axes=None):
     return permute_dims(a, tuple(range(a.ndim))[::-1] if axes is None else axes)
 
 
-def array(obj, dtype=None, *, copy=True, device=None):
-    """NumPy's ``array``: a new array (copy by default) from ``obj``.
+def array(object, dtype=None, *, copy=True, order="K", ndmin=0, device=None):  # noqa: A002
+    """NumPy's ``array``: a new array (copy by default) from ``object``, with at least
+    ``ndmin`` dimensions (size-1 axes in front).
 
     >>> fnx.numpy.array([1, 2]).dtype
     dtype('int64')
+    >>> fnp.array([1, 2], ndmin=3).shape
+    (1, 1, 2)
     """
-    return asarray(obj, dtype=dtype, copy=copy, device=device)
+    out = asarray(object, dtype=dtype, order=order, copy=copy, device=device)
+    return reshape(out, (1,) * (ndmin - out.ndim) + out.shape) if out.ndim < ndmin else out
 
 
-def copy(a):
+def copy(a, order="K"):
     """A copy of ``a`` (arrays are immutable, so only concrete buffers are copied).
 
     >>> fnx.numpy.copy(fnx.numpy.ones(2)).tolist()
     [1.0, 1.0]
     """
-    return asarray(a, copy=True)
+    return asarray(a, order=order, copy=True)
 
 
 def shape(a):
@@ -243,22 +248,22 @@ def _triangle(op, x, k, lower):
     return ew.select_p.bind(mask, x, zeros(x.shape, dtype=x.dtype))
 
 
-def tril(x, /, *, k=0):
+def tril(m, k=0):
     """The lower triangle of the last two axes (elements above diagonal ``k`` zeroed).
 
     >>> fnx.numpy.tril(fnx.numpy.ones((2, 2))).tolist()
     [[1.0, 0.0], [1.0, 1.0]]
     """
-    return _triangle("tril", x, k, True)
+    return _triangle("tril", m, k, True)
 
 
-def triu(x, /, *, k=0):
+def triu(m, k=0):
     """The upper triangle of the last two axes (elements below diagonal ``k`` zeroed).
 
     >>> fnx.numpy.triu(fnx.numpy.ones((2, 2))).tolist()
     [[1.0, 1.0], [0.0, 1.0]]
     """
-    return _triangle("triu", x, k, False)
+    return _triangle("triu", m, k, False)
 
 
 def _diagonal_last2(x, offset):
@@ -277,14 +282,14 @@ def _diagonal_last2(x, offset):
     return _slice_axis(flat, flat.ndim - 1, start, stop, m + 1)
 
 
-def diagonal(x, /, *, offset=0, axis1=-2, axis2=-1):
-    """The ``offset`` diagonal over ``axis1``/``axis2`` (by default the last two axes),
-    appended as the last axis.
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """The ``offset`` diagonal over ``axis1``/``axis2`` (by default the first two axes, as
+    NumPy; ``fnp.linalg.diagonal`` takes the last two), appended as the last axis.
 
     >>> fnx.numpy.diagonal(fnx.numpy.eye(3)).tolist()
     [1.0, 1.0, 1.0]
     """
-    x = to_array(x)
+    x = to_array(a)
     if x.ndim < 2:
         raise ShapeError(f"diagonal: needs an array of at least 2 dims, got shape {x.shape}")
     a1, a2 = normalize_axis(axis1, x.ndim, "diagonal"), normalize_axis(axis2, x.ndim, "diagonal")
@@ -294,13 +299,15 @@ def diagonal(x, /, *, offset=0, axis1=-2, axis2=-1):
     return _diagonal_last2(permute_dims(x, tuple(rest) + (a1, a2)), int(offset))
 
 
-def trace(x, /, *, offset=0, dtype=None, axis1=-2, axis2=-1):
-    """Sum of the ``offset`` diagonal of the last two axes.
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    """Sum of the ``offset`` diagonal over ``axis1``/``axis2`` (by default the first two
+    axes, as NumPy).
 
     >>> fnx.numpy.trace(fnx.numpy.eye(3)).item()
     3.0
     """
-    return sum(diagonal(x, offset=offset, axis1=axis1, axis2=axis2), axis=-1, dtype=dtype)
+    check_out("trace", out)
+    return sum(diagonal(a, offset=offset, axis1=axis1, axis2=axis2), axis=-1, dtype=dtype)
 
 
 def diag(v, k=0):
@@ -334,13 +341,14 @@ def diagflat(v, k=0):
     return diag(ravel(v), k)
 
 
-def outer(x1, x2, /):
+def outer(a, b, out=None):
     """Outer product of two vectors (inputs are flattened).
 
     >>> fnx.numpy.outer(fnx.numpy.ones(2), fnx.numpy.ones(3)).shape
     (2, 3)
     """
-    x1, x2 = promote_args("outer", x1, x2)
+    check_out("outer", out)
+    x1, x2 = promote_args("outer", a, b)
     return reshape(x1, (-1, 1)) * reshape(x2, (1, -1))
 
 
@@ -356,13 +364,14 @@ def inner(a, b):
     return dot_general_p.bind(a, b, dimension_numbers=(((a.ndim - 1,), (b.ndim - 1,)), ((), ())))
 
 
-def dot(a, b):
+def dot(a, b, out=None):
     """NumPy ``dot``: matmul for 1-D/2-D, scalars multiply, N-D contracts last with
     second-to-last.
 
     >>> fnx.numpy.dot(fnx.numpy.ones((2, 3)), fnx.numpy.ones(3)).tolist()
     [3.0, 3.0]
     """
+    check_out("dot", out)
     a, b = promote_args("dot", a, b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
@@ -399,12 +408,32 @@ def kron(a, b):
     return reshape(a_exp * b_exp, tuple(p * q for p, q in zip(a.shape, b.shape)))
 
 
-def cross(x1, x2, /, *, axis=-1):
-    """Cross product of 3-vectors along ``axis`` (with broadcasting).
+def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Cross product of 3-vectors: the vectors of ``a`` lie along ``axisa``, those of ``b``
+    along ``axisb``, the results along ``axisc`` (``axis`` sets all three); the other axes
+    broadcast.
 
     >>> fnx.numpy.cross(fnx.numpy.asarray([1.0, 0, 0]), fnx.numpy.asarray([0.0, 1, 0])).tolist()
     [0.0, 0.0, 1.0]
+    >>> fnp.cross(fnp.asarray([[1.0], [0.0], [0.0]]), fnp.asarray([0.0, 1.0, 0.0]), axisa=0).tolist()
+    [[0.0, 0.0, 1.0]]
     """
+    from ._manipulation import moveaxis
+
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = promote_args("cross", a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"cross: needs at least 1-D inputs, got {a.shape} and {b.shape}")
+    a = moveaxis(a, normalize_axis(axisa, a.ndim, "cross"), -1)
+    b = moveaxis(b, normalize_axis(axisb, b.ndim, "cross"), -1)
+    out = _cross_last(a, b, -1)
+    return moveaxis(out, -1, normalize_axis(axisc, out.ndim, "cross"))
+
+
+def _cross_last(x1, x2, axis):
+    """The cross product along one ``axis`` of the broadcast inputs (the array API's
+    ``linalg.cross``)."""
     from ._manipulation import broadcast_arrays
 
     x1, x2 = promote_args("cross", x1, x2)
@@ -491,15 +520,14 @@ vsplit = _hvd_split("vsplit", lambda x: 0)
 dsplit = _hvd_split("dsplit", lambda x: 2)
 
 
-def tile(x, repetitions, /):
-    """Repeat the whole of ``x`` ``repetitions`` times along each axis.
+def tile(A, reps):
+    """Repeat the whole of ``A`` ``reps`` times along each axis.
 
     >>> fnx.numpy.tile(fnx.numpy.asarray([1, 2]), (2,)).tolist()
     [1, 2, 1, 2]
     """
-    x = to_array(x)
-    reps = (int(repetitions),) if isinstance(repetitions, (int, np.integer)) else tuple(
-        int(r) for r in repetitions)
+    x = to_array(A)
+    reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
     if builtins.any(r < 0 for r in reps):
         raise ValueError(f"tile: repetitions must be non-negative, got {reps}")
     nd = builtins.max(x.ndim, len(reps))
@@ -512,14 +540,14 @@ def tile(x, repetitions, /):
     return reshape(big, tuple(r * d for r, d in zip(reps, shp)))
 
 
-def repeat(x, repeats, /, *, axis=None):
+def repeat(a, repeats, axis=None):
     """Repeat each element ``repeats`` times (an int, or one count per element along
     ``axis``; ``axis=None`` flattens first).
 
     >>> fnx.numpy.repeat(fnx.numpy.asarray([1, 2]), 2).tolist()
     [1, 1, 2, 2]
     """
-    x = to_array(x)
+    x = to_array(a)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     axis = normalize_axis(axis, x.ndim, "repeat")
@@ -551,13 +579,13 @@ def repeat(x, repeats, /, *, axis=None):
     return concat(parts, axis=axis) if len(parts) > 1 else parts[0]
 
 
-def roll(x, /, shift, *, axis=None):
+def roll(a, shift, axis=None):
     """Shift elements cyclically along ``axis`` (the flattened array when None).
 
     >>> fnx.numpy.roll(fnx.numpy.asarray([1, 2, 3]), 1).tolist()
     [3, 1, 2]
     """
-    x = to_array(x)
+    x = to_array(a)
     if axis is None:
         return reshape(roll(reshape(x, (-1,)), shift, axis=0), x.shape)
     shifts = (shift,) if isinstance(shift, (int, np.integer)) else tuple(shift)
@@ -751,18 +779,22 @@ def array_equal(a1, a2, equal_nan=False):
 # --- grids ---------------------------------------------------------------------------------
 
 
-def meshgrid(*arrays, indexing="xy"):
+def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     """Coordinate matrices from 1-D coordinate vectors ('xy' Cartesian or 'ij' matrix
-    indexing); the inputs promote to one dtype.
+    indexing); the inputs promote to one dtype. ``sparse=True`` returns each grid with size-1
+    axes instead of broadcasting it; ``copy`` changes nothing (fnx arrays are values).
 
     >>> [g.shape for g in fnx.numpy.meshgrid(fnx.numpy.ones(2), fnx.numpy.ones(3))]
     [(3, 2), (3, 2)]
+    >>> [g.shape for g in fnp.meshgrid(fnp.ones(2), fnp.ones(3), sparse=True)]
+    [(1, 2), (3, 1)]
     """
+    del copy  # unused: fnx arrays are immutable, so a view and a copy are the same value
     if indexing not in ("xy", "ij"):
         raise ValueError(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}")
-    if not arrays:
+    if not xi:
         return []
-    arrays = promote_args("meshgrid", *arrays)
+    arrays = promote_args("meshgrid", *xi)
     for a in arrays:
         if a.ndim != 1:
             raise ShapeError(f"meshgrid: inputs must be 1-D, got shape {a.shape}")
@@ -774,18 +806,29 @@ def meshgrid(*arrays, indexing="xy"):
         dim = i
         if indexing == "xy" and len(arrays) > 1 and i < 2:
             dim = 1 - i
-        out.append(sh.broadcast_in_dim_p.bind(a, shape=tuple(shape), broadcast_dimensions=(dim,)))
+        if sparse:
+            out.append(reshape(a, tuple(s if d == dim else 1 for d, s in enumerate(shape))))
+        else:
+            out.append(sh.broadcast_in_dim_p.bind(a, shape=tuple(shape),
+                                                  broadcast_dimensions=(dim,)))
     return out
 
 
-def indices(dimensions, dtype=None):
-    """A stack of index grids for an array of shape ``dimensions``.
+def indices(dimensions, dtype=None, sparse=False):
+    """A stack of index grids for an array of shape ``dimensions`` (``sparse=True``: a tuple
+    of grids with size-1 axes, one per dimension).
 
     >>> fnp.indices((2, 2)).tolist()
     [[[0, 0], [1, 1]], [[0, 1], [0, 1]]]
+    >>> [g.shape for g in fnp.indices((2, 3), sparse=True)]
+    [(2, 1), (1, 3)]
     """
     dt = dtypes.default_int() if dtype is None else dtypes.canonicalize(dtype)
     dims = tuple(int(d) for d in dimensions)
+    if sparse:
+        return tuple(sh.iota_p.bind(dtype=dt, shape=tuple(s if j == i else 1 for j, s in
+                                                        enumerate(dims)), dimension=i)
+                     for i in range(len(dims)))
     grids = [sh.iota_p.bind(dtype=dt, shape=dims, dimension=i) for i in range(len(dims))]
     return stack(grids) if grids else zeros((0,), dtype=dt)
 
@@ -801,8 +844,9 @@ def identity(n, dtype=None):
     return eye(n, dtype=dtype)
 
 
-def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None):
-    """``base ** linspace(start, stop, num)``.
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    """``base ** linspace(start, stop, num)`` (array endpoints: one sequence per element,
+    along ``axis``).
 
     >>> fnp.logspace(0, 2, 3).tolist()
     [1.0, 10.0, 100.0]
@@ -810,20 +854,23 @@ def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None):
     from ._creation import linspace
     from ._elementwise import pow
 
-    out = pow(base, linspace(start, stop, num, endpoint=endpoint, dtype=dtype))
+    exponents = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    if is_array(base) and base.ndim:
+        base = expand_dims(base, axis)
+    out = pow(base, exponents)
     return out if dtype is None else out.astype(dtypes.canonicalize(dtype))
 
 
 # --- misc elementwise helpers ------------------------------------------------------------------
 
 
-def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+def diff(a, n=1, axis=-1, prepend=None, append=None):
     """``n``-th discrete difference along ``axis``.
 
     >>> fnx.numpy.diff(fnx.numpy.asarray([1, 4, 9])).tolist()
     [3, 5]
     """
-    x = to_array(x)
+    x = to_array(a)
     axis = normalize_axis(axis, x.ndim, "diff")
     if prepend is not None or append is not None:
         parts = []
@@ -877,17 +924,19 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return where(isinf(out) & (out < 0), neginf, out)
 
 
-def heaviside(x1, x2, /):
+def heaviside(x1, x2, /, out=None, *, dtype=None):
     """Heaviside step: 0 for x1 < 0, ``x2`` at 0, 1 for x1 > 0.
 
     >>> fnp.heaviside(fnp.asarray([-1.0, 0.0, 2.0]), 0.5).tolist()
     [0.0, 0.5, 1.0]
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("heaviside", heaviside, out, dtype, x1, x2)
     x1, x2 = promote_args("heaviside", x1, x2)
     return where(x1 < 0, 0, where(x1 > 0, 1, x2))
 
 
-def sinc(x, /):
+def sinc(x):
     """``sin(pi x) / (pi x)``, 1 at 0.
 
     >>> fnp.sinc(fnp.asarray([0.0])).tolist()
@@ -902,12 +951,14 @@ def sinc(x, /):
     return where(x == 0, 1, sin(math.pi * safe) / (math.pi * safe))
 
 
-def deg2rad(x, /):
+def deg2rad(x, /, out=None, *, dtype=None):
     """Degrees to radians.
 
     >>> round(fnp.deg2rad(fnp.asarray(180.0)).item(), 4)
     3.1416
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("deg2rad", deg2rad, out, dtype, x)
     from ._elementwise import multiply
 
     x = to_array(x)
@@ -915,12 +966,14 @@ def deg2rad(x, /):
                     math.pi / 180)
 
 
-def rad2deg(x, /):
+def rad2deg(x, /, out=None, *, dtype=None):
     """Radians to degrees.
 
     >>> round(fnp.degrees(fnp.asarray(fnp.pi)).item(), 3)
     180.0
     """
+    if out is not None or dtype is not None:
+        return call_ufunc("rad2deg", rad2deg, out, dtype, x)
     from ._elementwise import multiply
 
     x = to_array(x)
@@ -931,71 +984,74 @@ def rad2deg(x, /):
 radians, degrees = deg2rad, rad2deg
 
 
-def _nan_reduction(op, fn, fill):
-    def reduce(a, axis=None, keepdims=False, **kwargs):
-        a = to_array(a)
-        if a.dtype.kind in "fc":
-            a = where(isnan(a), fill(a.dtype), a)
-        return fn(a, axis=axis, keepdims=keepdims, **kwargs)
+def _not_nan(a, where):
+    """The ``where`` mask of a NaN-ignoring reduction: the non-NaN elements (and only those
+    the caller's ``where`` keeps)."""
+    ok = ~isnan(a)
+    return ok if where is None else ok & to_array(where, dtypes.bool_)
 
-    reduce.__name__ = op
-    reduce.__doc__ = f"""``{fn.__name__}`` ignoring NaNs (they count as {fill(np.dtype("f8"))}).
 
-    >>> fnx.numpy.{op}(fnx.numpy.asarray([1.0, fnx.numpy.nan, 3.0])).item()
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    """``sum`` ignoring NaNs (they count as 0).
+
+    >>> fnx.numpy.nansum(fnx.numpy.asarray([1.0, fnx.numpy.nan, 3.0])).item()
     4.0
     """
-    return reduce
+    a = to_array(a)
+    if a.dtype.kind in "fc":
+        where = _not_nan(a, where)
+    return sum(a, axis, dtype, out, keepdims, initial, where)
 
 
-nansum = _nan_reduction("nansum", sum, lambda dt: 0)
+def _nan_extremum(op, a, axis, out, keepdims, initial, mask, fill):
+    from ._statistical import any as any_, max, min
+
+    reduce = max if op == "nanmax" else min
+    a = to_array(a)
+    if a.dtype.kind not in "fc":
+        return reduce(a, axis, out, keepdims, initial, mask)
+    ok = _not_nan(a, mask)
+    check_out(op, out)
+    result = reduce(a, axis, None, keepdims, fill if initial is None else initial, ok)
+    # NaN where nothing was left to compare (every element NaN, or masked out), as NumPy
+    return result if initial is not None else where(any_(ok, axis, keepdims=keepdims), result,
+                                                      math.nan)
 
 
-def nanmax(a, axis=None, keepdims=False):
+def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     """``max`` ignoring NaNs (NaN where every element is NaN).
 
     >>> fnp.nanmax(fnp.asarray([1.0, fnp.nan, 3.0])).item()
     3.0
     """
-    from ._statistical import max
-
-    a = to_array(a)
-    if a.dtype.kind not in "fc":
-        return max(a, axis=axis, keepdims=keepdims)
-    out = max(where(isnan(a), -math.inf, a), axis=axis, keepdims=keepdims)
-    return where(all(isnan(a), axis=axis, keepdims=keepdims), math.nan, out)
+    return _nan_extremum("nanmax", a, axis, out, keepdims, initial, where, -math.inf)
 
 
-def nanmin(a, axis=None, keepdims=False):
+def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
     """``min`` ignoring NaNs (NaN where every element is NaN).
 
     >>> fnp.nanmin(fnp.asarray([1.0, fnp.nan, 3.0])).item()
     1.0
     """
-    from ._statistical import min
-
-    a = to_array(a)
-    if a.dtype.kind not in "fc":
-        return min(a, axis=axis, keepdims=keepdims)
-    out = min(where(isnan(a), math.inf, a), axis=axis, keepdims=keepdims)
-    return where(all(isnan(a), axis=axis, keepdims=keepdims), math.nan, out)
+    return _nan_extremum("nanmin", a, axis, out, keepdims, initial, where, math.inf)
 
 
-def nanmean(a, axis=None, keepdims=False):
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     """``mean`` ignoring NaNs.
 
     >>> fnp.nanmean(fnp.asarray([1.0, fnp.nan, 3.0])).item()
     2.0
     """
+    from ._statistical import mean
+
     a = to_array(a)
-    if a.dtype.kind not in "fc":
-        a = a.astype(dtypes.default_float())
-    ok = ~isnan(a)
-    total = sum(where(ok, a, 0), axis=axis, keepdims=keepdims)
-    return total / sum(ok, axis=axis, keepdims=keepdims).astype(total.dtype)
+    if a.dtype.kind in "fc":
+        where = _not_nan(a, where)
+    return mean(a, axis, dtype, out, keepdims, where=where)
 
 
-def average(a, axis=None, weights=None, keepdims=False):
-    """Weighted mean along ``axis``.
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    """Weighted mean along ``axis``; ``returned=True`` also gives the sum of the weights.
 
     >>> fnp.average(fnp.asarray([1.0, 4.0]), weights=fnp.asarray([2.0, 1.0])).item()
     2.0
@@ -1003,7 +1059,12 @@ def average(a, axis=None, weights=None, keepdims=False):
     from ._statistical import mean
 
     if weights is None:
-        return mean(a, axis=axis, keepdims=keepdims)
+        avg = mean(a, axis=axis, keepdims=keepdims)
+        if not returned:
+            return avg
+        x = to_array(a)
+        count = x.size // builtins.max(avg.size, 1) if x.size else 0
+        return avg, full_like(avg, count)
     a, w = promote_args("average", a, weights)
     if a.dtype.kind not in "fc":
         a, w = a.astype(dtypes.default_float()), w.astype(dtypes.default_float())
@@ -1013,32 +1074,64 @@ def average(a, axis=None, weights=None, keepdims=False):
                              f"{a.shape}")
         ax = normalize_axis(axis, a.ndim, "average")
         w = sh.broadcast_in_dim_p.bind(w, shape=a.shape, broadcast_dimensions=(ax,))
-    return sum(a * w, axis=axis, keepdims=keepdims) / sum(w, axis=axis, keepdims=keepdims)
+    total = sum(w, axis=axis, keepdims=keepdims)
+    avg = sum(a * w, axis=axis, keepdims=keepdims) / total
+    return (avg, total) if returned else avg
 
 
-def cov(m, rowvar=True, bias=False, ddof=None):
-    """Covariance matrix of the variables in the rows (or columns) of ``m``.
+def _variables(op, v, rowvar, dtype):
+    """``v`` as a 2-D array with one variable per row, in an inexact dtype."""
+    x = atleast_2d(to_array(v))
+    if dtype is not None:
+        x = x.astype(dtypes.canonicalize(dtype))
+    elif x.dtype.kind not in "fc":
+        x = x.astype(dtypes.default_float())
+    if x.ndim > 2:
+        raise ShapeError(f"{op}: the input has more than 2 dimensions (shape {x.shape})")
+    return x if rowvar or x.shape[0] == 1 else permute_dims(x, (1, 0))
+
+
+def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *,
+        dtype=None):
+    """Covariance matrix of the variables in the rows (or columns) of ``m`` (and ``y``),
+    optionally weighted by integer frequencies ``fweights`` and observation weights
+    ``aweights``, as NumPy.
 
     >>> fnp.cov(fnp.asarray([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])).tolist()
     [[1.0, 2.0], [2.0, 4.0]]
     """
     from ._elementwise import conj
-    from ._statistical import mean
 
-    x = atleast_2d(to_array(m))
-    if x.dtype.kind not in "fc":
-        x = x.astype(dtypes.default_float())
-    if not rowvar and x.shape[0] != 1:
-        x = permute_dims(x, (1, 0))
-    n = x.shape[1]
+    x = _variables("cov", m, rowvar, dtype)
+    if y is not None:
+        x = concat(promote_args("cov", x, _variables("cov", y, rowvar, dtype)), axis=0)
     ddof = (0 if bias else 1) if ddof is None else ddof
-    xc = x - mean(x, axis=1, keepdims=True)
-    c = dot_general_p.bind(xc, conj(xc), dimension_numbers=(((1,), (1,)), ((), ())))
-    c = c / (n - ddof)
+    w = None
+    for weights in (fweights, aweights):
+        if weights is not None:
+            weights = to_array(weights, x.dtype if x.dtype.kind == "f" else None)
+            if weights.shape != (x.shape[1],):
+                raise ShapeError(f"cov: weights of shape {weights.shape} do not match the "
+                                 f"{x.shape[1]} observations")
+            w = weights if w is None else w * weights
+    avg, w_sum = average(x, axis=1, weights=None if w is None else broadcast_to(w, x.shape),
+                         returned=True)
+    w_sum = w_sum[0]
+    if w is None:
+        fact = x.shape[1] - ddof
+    elif ddof == 0:
+        fact = w_sum
+    elif aweights is None:
+        fact = w_sum - ddof
+    else:
+        fact = w_sum - ddof * sum(w * to_array(aweights, w.dtype)) / w_sum
+    xc = x - reshape(avg, (-1, 1))
+    xw = xc if w is None else xc * w
+    c = dot_general_p.bind(xc, conj(xw), dimension_numbers=(((1,), (1,)), ((), ()))) / fact
     return reshape(c, ()) if c.shape == (1, 1) else c
 
 
-def corrcoef(x, rowvar=True):
+def corrcoef(x, y=None, rowvar=True, *, dtype=None):
     """Pearson correlation coefficients.
 
     >>> fnp.corrcoef(fnp.asarray([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])).round().tolist()
@@ -1046,7 +1139,7 @@ def corrcoef(x, rowvar=True):
     """
     from ._elementwise import sqrt
 
-    c = cov(x, rowvar=rowvar)
+    c = cov(x, y, rowvar, dtype=dtype)
     if c.ndim == 0:
         return c / c
     d = sqrt(diagonal(c))
@@ -1149,7 +1242,7 @@ def _einsum_sublists(args):
     return subscripts, pairs[0::2]
 
 
-def einsum(subscripts, /, *operands):
+def einsum(subscripts, /, *operands, out=None, optimize=False, dtype=None):
     """Einstein summation, lowered to diagonals, sums and pairwise ``dot_general``
     contractions (left to right); supports ``...``, implicit output and NumPy's interleaved
     form ``einsum(x, [0, 1], y, [1, 2], [0, 2])``.
@@ -1159,8 +1252,12 @@ def einsum(subscripts, /, *operands):
     >>> fnx.numpy.einsum(fnx.numpy.ones((2, 3)), [0, 1], [1]).tolist()
     [2.0, 2.0, 2.0]
     """
+    del optimize  # unused: fnx contracts left to right
+    check_out("einsum", out)
     if not isinstance(subscripts, str):
         subscripts, operands = _einsum_sublists((subscripts,) + operands)
+    if dtype is not None:
+        operands = [to_array(o, dtypes.canonicalize(dtype)) for o in operands]
     if not operands:
         raise ValueError("einsum: needs at least one operand")
     ops = promote_args("einsum", *operands) if len(operands) > 1 else [to_array(operands[0])]
@@ -1226,13 +1323,15 @@ def einsum(subscripts, /, *operands):
     return permute_dims(x, tuple(t.index(c) for c in out)) if t != out else x
 
 
-def einsum_path(subscripts, *operands, optimize="greedy"):
+def einsum_path(subscripts, /, *operands, optimize="greedy", einsum_call=False):
     """The contraction order einsum uses (left to right), in NumPy's format.
 
     >>> fnp.einsum_path('ij,jk->ik', fnp.ones((2, 3)), fnp.ones((3, 4)))[0]
     ['einsum_path', (0, 1)]
     """
-    del optimize  # unused: fnx always contracts left to right
+    del optimize, einsum_call  # unused: fnx always contracts left to right
+    if not isinstance(subscripts, str):
+        subscripts, operands = _einsum_sublists((subscripts,) + operands)
     n = len(operands)
     return ["einsum_path"] + [(0, 1)] * (n - 1), f"left-to-right contraction of {subscripts}"
 

@@ -612,7 +612,7 @@ def diagonal(x, /, *, offset=0):
     """
     from ._extra import diagonal as _diagonal
 
-    return _diagonal(x, offset=offset)
+    return _diagonal(x, offset=offset, axis1=-2, axis2=-1)
 
 
 def trace(x, /, *, offset=0, dtype=None):
@@ -623,7 +623,7 @@ def trace(x, /, *, offset=0, dtype=None):
     """
     from ._extra import trace as _trace
 
-    return _trace(x, offset=offset, dtype=dtype)
+    return _trace(x, offset=offset, dtype=dtype, axis1=-2, axis2=-1)
 
 
 def cross(x1, x2, /, *, axis=-1):
@@ -632,9 +632,9 @@ def cross(x1, x2, /, *, axis=-1):
     >>> fnp.linalg.cross(fnp.asarray([1, 0, 0]), fnp.asarray([0, 1, 0])).tolist()
     [0, 0, 1]
     """
-    from ._extra import cross as _cross
+    from ._extra import _cross_last
 
-    return _cross(x1, x2, axis=axis)
+    return _cross_last(x1, x2, axis)
 
 
 def outer(x1, x2, /):

@@ -24,6 +24,7 @@ class OutArgumentError(FnxError, TypeError):
 def check_out(op, out):
     """Accept NumPy's ``out=None`` (also ``(None,)``, as ufuncs do); refuse an output array.
 
+    >>> from fnx.numpy._ufunc import check_out
     >>> check_out("add", None)
     >>> check_out("add", fnp.zeros(2))
     Traceback (most recent call last):
@@ -39,7 +40,7 @@ def check_order(op, order, allowed=("C", "F", "A", "K")):
     """Validate a NumPy memory-layout ``order`` (accepted for compatibility; fnx arrays have no
     layout to choose, so it changes nothing).
 
-    >>> check_order("zeros", "F")
+    >>> fnx.numpy._ufunc.check_order("zeros", "F")
     """
     if order is not None and order not in allowed:
         raise ValueError(f"{op}: order must be one of {allowed}, got {order!r}")
@@ -52,6 +53,7 @@ def call_ufunc(op, fn, out, dtype, *args):
     input dtype and return booleans); any other ``dtype`` converts the inputs first. Either way
     the result must have ``dtype``, or there is no such loop (NumPy raises too).
 
+    >>> from fnx.numpy._ufunc import call_ufunc
     >>> call_ufunc("add", fnp.add, None, fnp.int64, fnp.asarray([1], dtype=fnp.int8), 2).dtype
     dtype('int64')
     """
