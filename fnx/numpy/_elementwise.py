@@ -187,12 +187,16 @@ def _logaddexp(op, x1, x2, base2):
     x1, x2 = broadcast_args(op, *promote_args(op, x1, x2))
     if x1.dtype.kind not in "fc":
         x1, x2 = x1.astype(dtypes.default_float()), x2.astype(dtypes.default_float())
-    hi = maximum(x1, x2)
-    safe = where(isfinite(hi), hi, 0)
+    # Select the larger operand instead of taking maximum(x1, x2) and |x1 - x2|: their kinks
+    # at x1 == x2 cancel in the value but not in the derivative rules (the second derivative
+    # came out 0 at ties). Each selected expression here is smooth.
+    first = x1 >= x2
+    hi, lo = where(first, x1, x2), where(first, x2, x1)
+    finite = isfinite(hi)
     # equal infinities give inf - inf = nan; their gap is 0 (log(2 e^inf) = inf)
-    gap = where(x1 == x2, 0, abs(x1 - x2))
-    tail = log1p(exp2(-gap)) / math.log(2.0) if base2 else log1p(exp(-gap))
-    return safe + tail + where(isfinite(hi), 0, hi)
+    gap = where(finite | (lo != hi), lo - hi, 0)
+    tail = log1p(exp2(gap)) / math.log(2.0) if base2 else log1p(exp(gap))
+    return where(finite, hi, 0) + tail + where(finite, 0, hi)
 
 
 def fabs(x, /, out=None, *, dtype=None):
