@@ -201,11 +201,10 @@ def test_python_control_flow_on_traced_value_names_the_function():
 
 def test_fallback_warning_names_primitive(monkeypatch):
     from fnx.core.ops.elementwise import sin_p
-    from fnx.jit import executable, fusion
+    from fnx.jit import executable
 
     monkeypatch.setattr(sin_p, "fusion_kind", "opaque")
     monkeypatch.setattr(executable, "_warned", set())
-    monkeypatch.setattr(fusion, "EAGER_LOWERINGS", set())
     with pytest.warns(UserWarning, match="primitive 'sin' has no compiled lowering"):
         out = fnx.jit(lambda x: fnp.sin(x) + 1.0)(fnp.zeros(2))
     np.testing.assert_allclose(out._buf, [1.0, 1.0])

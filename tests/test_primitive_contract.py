@@ -15,6 +15,11 @@ from op_db import RECORDS, UNRECORDED, covered_primitives, sample_args
 NO_BATCH_RULE = {
     "iota": "has no operands, so vmap never sees it with a batched argument",
 }
+# Opaque primitives that jit never runs from its orchestrator (so they declare no call_kind).
+NOT_ORCHESTRATED = {
+    "jit_call": "nested jit calls are inlined into the caller (fnx/jit/passes.py)",
+    "custom_lin": "linearized custom_vjp rules are transposed before jit sees a program",
+}
 # Primitives defined by tests (e.g. deliberately wrong rules) are not part of the library.
 _TEST_PREFIX = "test_"
 
@@ -42,6 +47,12 @@ def test_primitive_has_all_rules(name):
         assert prim.scalar_expr, f"{name}: elementwise but no scalar_expr"
     if prim.fusion_kind == "reduce":
         assert prim.reducer is not None, f"{name}: reduce but no reducer"
+    assert prim.call_kind in (None, "impl", "view", "blas"), prim.call_kind
+    if prim.fusion_kind == "opaque" and name not in NOT_ORCHESTRATED:
+        # jit runs it from the orchestrator: the primitive says how (no silent fallback)
+        assert prim.call_kind or prim.lower or prim.call_program, (
+            f"{name}: opaque with no jit lowering; set call_kind='impl' (its eager impl), "
+            f"'view' or 'blas', a compiled lower(eqn), or call_program")
 
 
 def test_every_primitive_has_an_op_db_record():

@@ -8,7 +8,8 @@ A primitive's module section sets, on the one ``Primitive`` object:
   (tangents may be the symbolic ``Zero``); linear primitives set ``linear=True`` instead;
 * ``transpose(cts, *args, **params)``: for primitives that can appear in linearized programs;
 * ``batch(axis_size, args, dims, **params)``: the vmap rule;
-* ``fusion_kind`` and ``scalar_expr`` / ``reducer``: how jit lowers it into fused loops.
+* ``fusion_kind`` and ``scalar_expr`` / ``reducer``: how jit lowers it into fused loops;
+  ``call_kind`` / ``call_program`` / ``lower``: how jit runs it outside fused loops.
 
 Transforms look rules up on the primitive and never keep tables of their own.
 """
@@ -40,20 +41,22 @@ class Primitive:
         self.differentiable = True
         # Higher-order primitives (jit, cond, scan, custom rules) add partial-evaluation rules.
         self.partial_eval = None
-        # jit lowering: 'elementwise' | 'reduce' | 'layout' | 'opaque' (+ scalar_expr/reducer).
+        # jit lowering (docs/architecture.md): 'elementwise' | 'reduce' | 'layout' | 'opaque'
+        # (+ scalar_expr / reducer for the fused kinds).
         self.fusion_kind = "opaque"
         self.scalar_expr = None
         self.reducer = None
+        # How jit's orchestrator runs an equation outside fused loops: 'impl' (its eager impl,
+        # on purpose), 'view' (its impl returns a view of the input, no copy) or 'blas' (a
+        # matrix product: np.matmul / cuBLAS). None: fused kinds run their impl where they
+        # cannot fuse (complex, float16), other primitives warn once that they fell back.
+        self.call_kind = None
+        # Higher-order primitives that call one program: the name of the param holding it
+        # (jit splices it into the caller or compiles it).
+        self.call_program = None
+        # ``lower(eqn) -> callable(*buffers)``: a compiled lowering the CPU orchestrator runs
+        # instead of ``impl`` (cond/while/scan: fnx/jit/control_flow.py).
         self.lower = None
-
-    def bind(self, *args, **params):
-        """Apply the primitive (``fnx.core.tracing`` replaces this with the real ``bind``)."""
-        raise NotImplementedError
-
-    def __repr__(self):
-        return self.name
-
-from . import tracing as _tracing  # noqa: E402,F401  (installs Primitive.bind)
         # Weak types (docs/transforms.md): an output is weakly typed iff every input is, unless
         # ``weak_type_rule(weak_in, **params)`` (``weak_in``: one bool per input) says otherwise,
         # returning a bool for every output or a list with one per output (explicit
@@ -76,3 +79,12 @@ from . import tracing as _tracing  # noqa: E402,F401  (installs Primitive.bind)
         flags = weak if isinstance(weak, (list, tuple)) else [weak] * len(out)
         return [a if a.weak_type == w else a.update(weak_type=w)
                 for a, w in zip(out, flags, strict=True)]
+
+    def bind(self, *args, **params):
+        """Apply the primitive (``fnx.core.tracing`` replaces this with the real ``bind``)."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return self.name
+
+from . import tracing as _tracing  # noqa: E402,F401  (installs Primitive.bind)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core.array import Array
 from ..core.ir import ClosedProgram, Literal, Program
-from .executable import get_executable
+from ..transforms.control_flow import cond_p, scan_p, while_p
 
 # --- structural keys ---------------------------------------------------------------------------
 
@@ -138,6 +138,8 @@ def executable_for(program, device="cpu"):
 
         exe = CudaExecutable(program, ())
     else:
+        from .executable import get_executable
+
         exe = get_executable(program)
     STATS["executables_compiled"] += 1
     _exes[key] = (exe, keep)
@@ -167,6 +169,11 @@ def runner(closed):
 
 
 # --- lowerings: eqn -> callable over buffers ----------------------------------------------------
+#
+# Set as ``prim.lower`` on the primitives (their other rules live in fnx/transforms/
+# control_flow.py): these compile the sub-programs with jit's own machinery, as jit_call_p's
+# rules live in fnx/jit/api.py. Primitives that call one program (``prim.call_program``:
+# custom_jvp_call, custom_vjp_call, checkpoint) need no rule of their own: ``runner``.
 
 
 def _lower_cond(eqn):
@@ -217,20 +224,6 @@ def _lower_scan(eqn):
     return scan
 
 
-def _lower_call(param):
-    def lower(eqn):
-        return runner(eqn.params[param])
-
-    return lower
-
-
-LOWERINGS = {
-    "cond": _lower_cond,
-    "while": _lower_while,
-    "scan": _lower_scan,
-    "custom_jvp_call": _lower_call("call"),
-    "custom_vjp_call": _lower_call("call"),
-    "checkpoint": _lower_call("program"),
-}
-"""Primitive name -> ``lower(eqn) -> callable(*buffers) -> buffers`` (used by the
-orchestrator; see ``executable._lowered_call``)."""
+cond_p.lower = _lower_cond
+while_p.lower = _lower_while
+scan_p.lower = _lower_scan

@@ -141,14 +141,16 @@ class Executable:
         return f"{fname}({', '.join(ins)})"
 
     def _warn_fallback(self, eqn):
-        if eqn.primitive.name not in _warned:
-            _warned.add(eqn.primitive.name)
+        if eqn.primitive not in _warned:
+            _warned.add(eqn.primitive)
             warnings.warn(f"fnx.jit: primitive '{eqn.primitive.name}' has no compiled "
                           f"lowering; it runs its eager implementation", stacklevel=5)
 
     # --- the orchestrator ---------------------------------------------------------------------
 
     def _build(self, consts):
+        from ..core.ops.shape import transpose_p
+
         program, plan = self.program, self.plan
         names, ns = {}, self._namespace()
         n_consts = len(consts)
@@ -202,7 +204,7 @@ class Executable:
                 uses[x] = uses.get(x, 0) + 2
         blas_t = {}  # id(blas step) -> transposed output var
         for step in plan.steps:
-            if isinstance(step, fusion.Call) and step.eqn.primitive.name == "transpose" and \
+            if isinstance(step, fusion.Call) and step.eqn.primitive is transpose_p and \
                     step.eqn.params["permutation"] == (1, 0):
                 x = step.eqn.inputs[0]
                 src = plan.producer.get(x) if isinstance(x, Var) else None
@@ -293,14 +295,14 @@ def _flat(x):
 
 def _lowered_call(eqn):
     """The callable an orchestrator step runs for ``eqn`` (buffers in, buffers out): the
-    compiled lowering of a higher-order primitive (``control_flow.LOWERINGS``: cond, while,
-    scan, custom calls, checkpoint), else the primitive's eager impl."""
-    from . import control_flow
-
-    lower = control_flow.LOWERINGS.get(eqn.primitive.name)
-    if lower is not None:
-        return lower(eqn)
-    return functools.partial(eqn.primitive.impl, **eqn.params)
+    primitive's compiled lowering (``prim.lower``: cond, while, scan), the compiled program it
+    calls (``prim.call_program``: custom rules, checkpoint), else its eager impl."""
+    p = eqn.primitive
+    if p.lower is not None:
+        return p.lower(eqn)
+    if p.call_program is not None:
+        return control_flow.runner(eqn.params[p.call_program])
+    return functools.partial(p.impl, **eqn.params)
 
 
 def matmul_form(eqn):

@@ -18,20 +18,7 @@ from outside the group is produced by an earlier step, which keeps that order va
 import numpy as np
 
 from ..core.ir import Literal, Var
-
-# Primitives with no fused lowering that run their eager impl from the orchestrator on
-# purpose (a declared lowering, so no warning).
-EAGER_LOWERINGS = {
-    "conv_general_dilated", "conv", "gather", "scatter", "scatter_add", "scatter_mul",
-    "scatter_min", "scatter_max", "sort", "argsort", "cumsum", "cumprod", "cummax", "cummin",
-    "cumlogsumexp", "dynamic_slice", "dynamic_update_slice", "pad", "concatenate", "slice",
-    "rev", "transpose", "reshape", "squeeze", "expand_dims", "iota", "broadcast_in_dim",
-    "select_n", "clamp", "top_k", "random_bits", "random_seed", "random_wrap", "random_unwrap",
-    "threefry2x32", "cond", "while", "scan", "custom_jvp_call", "custom_vjp_call",
-    "stop_gradient", "copy", "reduce_precision", "device_put", "onehot_pick",
-}
-VIEW_LOWERINGS = {"transpose", "reshape", "squeeze", "slice", "rev"}
-FUSED_REDUCERS = {"add", "max", "min", "mul", "and", "or", "argmax", "argmin"}
+from . import scalar
 
 
 def _fusible_dtype(dt):
@@ -114,9 +101,7 @@ def _eqn_fusible(eqn):
     avals = [x.aval for x in eqn.inputs] + [v.aval for v in eqn.out_binders]
     if not all(_fusible_dtype(a.dtype) for a in avals):
         return None
-    if p.fusion_kind == "elementwise" and p.scalar_expr is not None and p.name != "iota":
-        from . import scalar
-
+    if p.fusion_kind == "elementwise" and p.scalar_expr is not None:
         try:
             tree = scalar.parse(p.scalar_expr, eqn.params)
         except (ValueError, KeyError):
@@ -124,14 +109,26 @@ def _eqn_fusible(eqn):
         if not _tree_supported(tree, [x.aval.dtype for x in eqn.inputs]):
             return None
         return "elementwise"
-    if p.fusion_kind == "reduce" and p.reducer is not None and p.reducer[0] in FUSED_REDUCERS:
+    if p.fusion_kind == "reduce" and p.reducer is not None and (
+            p.reducer[0] in scalar.REDUCER_OPS or p.reducer[0] in ("argmax", "argmin")):
         return "reduce"
     return None
 
 
-def _tree_supported(tree, dts):
-    from . import scalar
+def _call_how(eqn):
+    """How the orchestrator runs ``eqn`` (see ``Primitive.call_kind``): 'blas', 'view',
+    'eager' (a declared impl or compiled lowering; fused kinds that could not fuse) or
+    'fallback' (undeclared: jit warns once)."""
+    p = eqn.primitive
+    if p.call_kind == "blas":
+        return "blas" if all(_fusible_dtype(x.aval.dtype) for x in eqn.inputs) else "eager"
+    if p.call_kind == "view":
+        return "view"
+    declared = p.call_kind is not None or p.lower is not None or p.call_program is not None
+    return "eager" if declared or p.fusion_kind != "opaque" else "fallback"
 
+
+def _tree_supported(tree, dts):
     try:
         _, types = scalar.infer(tree, dts)
     except Exception:  # noqa: BLE001  (an unknown combination: run it eagerly)
@@ -151,6 +148,7 @@ def _tree_supported(tree, dts):
 
 def plan(program):
     """Group the equations of ``program`` into fused loops and orchestrator calls."""
+    from ..core.ops.indexing import onehot_pick_p
     from ..core.ops.shape import broadcast_in_dim_p, iota_p, reshape_p, squeeze_p
 
     steps, lazy, producer = [], {}, {}
@@ -244,7 +242,7 @@ def plan(program):
                 steps.append(Call(len(steps), eqn, "view"))
                 producer[out] = steps[-1]
                 continue
-        if p.name == "onehot_pick" and all(_fusible_dtype(x.aval.dtype) for x in eqn.inputs):
+        if p is onehot_pick_p and all(_fusible_dtype(x.aval.dtype) for x in eqn.inputs):
             # a one-hot pick (passes.pick_onehot): an outer value of a row group over the
             # picked axis, like a reduction of it, computed from z at the label's column
             z, lab = eqn.inputs
@@ -300,16 +298,8 @@ def plan(program):
             if not is_arg or _mode_for(x0.aval.shape, axes) == "row":
                 reduce_into(new_group(x0.aval.shape), eqn, axes)
                 continue
-        # everything else runs from the orchestrator
-        if p.name == "dot_general" and all(_fusible_dtype(x.aval.dtype) for x in eqn.inputs):
-            how = "blas"
-        elif p.name in VIEW_LOWERINGS:
-            how = "view"
-        elif p.name in EAGER_LOWERINGS or p.fusion_kind in ("elementwise", "reduce", "layout"):
-            how = "eager"
-        else:
-            how = "fallback"
-        step = Call(len(steps), eqn, how)
+        # everything else runs from the orchestrator, as the primitive declares
+        step = Call(len(steps), eqn, _call_how(eqn))
         steps.append(step)
         for v in eqn.out_binders:
             producer[v] = step
@@ -435,6 +425,8 @@ def _expressible(g, eqn, space):
       outer values come from outer values (and labels), full values read outer ones through
       a broadcast (the next pass).
     """
+    from ..core.ops.indexing import onehot_pick_p
+
     def reads(xs, want):
         return all(g.internal.get(x, want) == want for x in xs if isinstance(x, Var))
 
@@ -442,16 +434,10 @@ def _expressible(g, eqn, space):
         return space != "outer" and reads(eqn.inputs, "full")
     if space == "acc":
         return False
-    x0, rest = eqn.inputs[0], eqn.inputs[1:]
     if space == "outer" and (eqn.primitive.fusion_kind == "reduce" or
-                             eqn.primitive is _onehot_pick()):
-        return reads([x0], "full") and reads(rest, "outer")
+                             eqn.primitive is onehot_pick_p):
+        return reads(eqn.inputs[:1], "full") and reads(eqn.inputs[1:], "outer")
     if space == "full" and eqn.primitive.fusion_kind == "layout":
         return reads(eqn.inputs, "outer")
     return reads(eqn.inputs, space)
 
-
-def _onehot_pick():
-    from ..core.ops.indexing import onehot_pick_p
-
-    return onehot_pick_p

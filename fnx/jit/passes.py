@@ -23,22 +23,21 @@ def _rebuild(program, eqns, env):
     return out
 
 
-# Higher-order primitives whose (constant-free) program param is spliced into the caller: once
-# compiled, no transform will see them again, so only their primal program matters.
-_CALL_PARAMS = {"custom_jvp_call": "call", "custom_vjp_call": "call", "checkpoint": "program"}
-
-
 def _inlinable(e):
-    """``(program, inputs)`` to splice in place of equation ``e``, or None."""
+    """``(program, inputs)`` to splice in place of equation ``e``, or None. Higher-order
+    primitives that call one program (``prim.call_program``: custom rules, checkpoint) are
+    spliced when it is constant-free: once compiled, no transform will see them again, so
+    only their primal program matters."""
+    from ..transforms.control_flow import cond_p
     from .api import jit_call_p
 
-    if e.primitive is jit_call_p:
+    p = e.primitive
+    if p is jit_call_p:
         return e.params["program"], e.inputs
-    name = e.primitive.name
-    if name in _CALL_PARAMS:
-        closed = e.params[_CALL_PARAMS[name]]
+    if p.call_program is not None:
+        closed = e.params[p.call_program]
         inputs = e.inputs
-    elif name == "cond" and isinstance(e.inputs[0], Literal):
+    elif p is cond_p and isinstance(e.inputs[0], Literal):
         # a constant branch index (e.g. a Python bool predicate): keep only that branch
         branches = e.params["branches"]
         i = min(max(int(_buf(e.inputs[0])), 0), len(branches) - 1)
@@ -364,9 +363,11 @@ def _pick_operands(e, producer, bcast):
     from ..core.ops import elementwise as ew
     from ..core.ops import reduction as rd
 
+    if e.primitive is not rd.reduce_sum_p:
+        return None
     x = e.inputs[0]
     last = x.aval.ndim - 1
-    if e.primitive is not rd.reduce_sum_p or last < 0 or tuple(e.params["axes"]) != (last,) \
+    if last < 0 or tuple(e.params["axes"]) != (last,) \
             or np.dtype(x.aval.dtype).kind not in "iuf" or x.aval.shape[last] == 0:
         return None
     q = producer.get(x)
@@ -427,7 +428,7 @@ def pick_onehot(program):
             bcast[e.out_binders[0]] = e.inputs[0]
     eqns, changed = [], False
     for e in program.eqns:
-        found = _pick_operands(e, producer, bcast) if e.primitive.name == "reduce_sum" else None
+        found = _pick_operands(e, producer, bcast)
         if found is None:
             eqns.append(e)
             continue

@@ -4,7 +4,8 @@ Each entry maps a vocabulary name to
 
 * ``cpu``: Numba source for one scalar (a function of the operand source strings, the operand
   dtypes, the result dtype and the static arguments);
-* ``cuda``: ``numba.cuda`` source (``math.*``), for the CUDA backend;
+* ``cuda``: ``numba.cuda`` source (``math.*`` and device helpers), for the CUDA backend, or
+  None where it has no lowering;
 * ``ref``: a pure-Python/NumPy-scalar reference evaluator, the oracle of the codegen tests;
 * ``result``: the result-dtype rule; ``kinds``: operand dtype kinds the CPU backend lowers
   (anything else makes the equation fall back to its eager impl).
@@ -76,27 +77,21 @@ def _ref_np(fn):
     return ref
 
 
-def _binop(sym, cuda_sym=None):
+def _cu(src, out):
+    # CUDA: results are cast to the exact dtype (math.* and Python-int arithmetic promote)
+    return src if out.kind == "b" else f"{npname(out)}({src})"
+
+
+def _binop(sym, bool_sym=None):
+    """An infix operator; ``bool_sym``: the CUDA spelling on booleans (``or`` for ``+``)."""
+
     def cpu(a, dts, out, st):
         return _wrap(f"({a[0]} {sym} {a[1]})", out)
 
     def cuda(a, dts, out, st):
-        return f"({a[0]} {cuda_sym or sym} {a[1]})"
-
-    return cpu, cuda
-
-
-def _call(np_fn, cuda_fn=None, vec=None, wrap_float=False):
-    """A call ``np_fn(args)``; float32/float64 operands use ``vecmath.<vec>`` when given."""
-
-    def cpu(a, dts, out, st):
-        if vec is not None and dts[0].kind == "f":
-            return f"_vm.{vec}({', '.join(a)})"
-        src = f"{np_fn}({', '.join(a)})"
-        return f"{npname(out)}({src})" if (wrap_float or out.kind in "iu") else src
-
-    def cuda(a, dts, out, st):
-        return f"{cuda_fn or np_fn.replace('np.', 'math.')}({', '.join(a)})"
+        if bool_sym is not None and out.kind == "b":
+            return f"({a[0]} {bool_sym} {a[1]})"
+        return _cu(f"({a[0]} {sym} {a[1]})", out)
 
     return cpu, cuda
 
@@ -199,13 +194,37 @@ def _ref_logistic(x, out, statics):
         return out.type(1 / (1 + np.exp(-x)))
 
 
-# --- CPU source for the dtype-dependent ops ----------------------------------------------
+# --- CPU (Numba) and CUDA (numba.cuda) source of the dtype-dependent ops ----------------------
+#
+# A ``cuda`` rule returns None where the CUDA backend has no lowering (the fused group is then a
+# compile error naming the op). CUDA device helpers (``_idiv``, ``_fmax_nan``, ...) are called by
+# name; ``codegen/cuda.py`` emits the ones a kernel uses.
+
+
+def _float_only(cuda):
+    """A CUDA rule for float operands only (complex has no ``math.*`` lowering)."""
+
+    def rule(a, dts, out, st):
+        return cuda(a, dts, out, st) if dts[0].kind == "f" else None
+
+    return rule
+
+
+def _cuda_call(fn):
+    """CUDA ``fn(args)`` (a ``math.*`` function or a device helper), cast to the result."""
+    return _float_only(lambda a, dts, out, st: _cu(f"{fn}({', '.join(a)})", out))
 
 
 def _cpu_div(a, dts, out, st):
     if out.kind in "iu":
         return f"{npname(out)}(_rt.idiv({a[0]}, {a[1]}))"
     return f"({a[0]} / {a[1]})"
+
+
+def _cuda_div(a, dts, out, st):
+    if out.kind in "iu":
+        return _cu(f"_idiv({a[0]}, {a[1]})", out)
+    return _cu(f"({a[0]} / {a[1]})", out)
 
 
 def _cpu_truediv(a, dts, out, st):
@@ -218,6 +237,12 @@ def _cpu_fmod(a, dts, out, st):
     return f"np.fmod({a[0]}, {a[1]})"
 
 
+def _cuda_fmod(a, dts, out, st):
+    if out.kind in "iu":
+        return _cu(f"_irem({a[0]}, {a[1]})", out)
+    return _cu(f"math.fmod({a[0]}, {a[1]})", out)
+
+
 def _cpu_power(a, dts, out, st):
     return f"{npname(out)}({a[0]} ** {a[1]})"
 
@@ -228,14 +253,25 @@ def _cpu_ipow(a, dts, out, st):
     return f"{npname(out)}(_rt.ipow({a[0]}, {int(st[0])}))"
 
 
-def _cpu_max(a, dts, out, st):
-    fn = "_rt.fmax_nan" if out.kind == "f" else "max"
-    return _wrap(f"{fn}({a[0]}, {a[1]})", out)
+def _cuda_ipow(a, dts, out, st):
+    if out.kind == "b":
+        return a[0]
+    return _cu(f"_ipow({a[0]}, {int(st[0])})", out)
 
 
-def _cpu_min(a, dts, out, st):
-    fn = "_rt.fmin_nan" if out.kind == "f" else "min"
-    return _wrap(f"{fn}({a[0]}, {a[1]})", out)
+def _minmax(fn, helper, bool_sym):
+    """maximum/minimum: NaN-propagating helpers on floats, Python's max/min on integers."""
+
+    def cpu(a, dts, out, st):
+        name = f"_rt.{helper}" if out.kind == "f" else fn
+        return _wrap(f"{name}({a[0]}, {a[1]})", out)
+
+    def cuda(a, dts, out, st):
+        if out.kind == "b":
+            return f"({a[0]} {bool_sym} {a[1]})"
+        return _cu(f"{'_' + helper if out.kind == 'f' else fn}({a[0]}, {a[1]})", out)
+
+    return cpu, cuda
 
 
 def _cpu_logistic(a, dts, out, st):
@@ -245,11 +281,24 @@ def _cpu_logistic(a, dts, out, st):
     return f"({one} / ({one} + np.exp(-{a[0]})))"
 
 
+def _cuda_logistic(a, dts, out, st):
+    one = f"{npname(out)}(1.0)"
+    return _cu(f"({one} / ({one} + math.exp(-{a[0]})))", out)
+
+
 def _cpu_sign(a, dts, out, st):
     if out.kind in "iu":
         return f"{npname(out)}(({a[0]} > 0) - ({a[0]} < 0))" if out.kind == "i" else \
             f"{npname(out)}({a[0]} > 0)"
     return f"np.sign({a[0]})"
+
+
+def _cuda_sign(a, dts, out, st):
+    if out.kind == "f":
+        return _cu(f"_fsign({a[0]})", out)
+    if out.kind == "i":
+        return _cu(f"(({a[0]} > 0) - ({a[0]} < 0))", out)
+    return _cu(f"({a[0]} > 0)", out)
 
 
 def _cpu_abs(a, dts, out, st):
@@ -268,36 +317,55 @@ def _cpu_conj(a, dts, out, st):
     return f"np.conj({a[0]})" if dts[0].kind == "c" else a[0]
 
 
+def _real_only(cpu):
+    """The CUDA rule of real/imag/conj: the CPU spelling for real operands, none for complex."""
+
+    def cuda(a, dts, out, st):
+        return cpu(a, dts, out, st) if dts[0].kind != "c" else None
+
+    return cuda
+
+
 def _cpu_complex(a, dts, out, st):
     return f"{npname(out)}(complex({a[0]}, {a[1]}))"
 
 
-def _cpu_pred(fn, int_value):
+def _pred(fn, int_value):
+    """isfinite/isnan/isinf: constant on integers and booleans."""
+
     def cpu(a, dts, out, st):
-        if dts[0].kind in "biu":
-            return int_value
-        return f"{fn}({a[0]})"
+        return int_value if dts[0].kind in "biu" else f"np.{fn}({a[0]})"
 
-    return cpu
+    def cuda(a, dts, out, st):
+        return int_value if dts[0].kind in "biu" else f"math.{fn}({a[0]})"
 
-
-def _cpu_bnot(a, dts, out, st):
-    return f"(not {a[0]})" if dts[0].kind == "b" else _wrap(f"(~{a[0]})", out)
+    return cpu, cuda
 
 
-def _cpu_shift(left):
+def _bnot(cast):
+    def rule(a, dts, out, st):
+        return f"(not {a[0]})" if dts[0].kind == "b" else cast(f"(~{a[0]})", out)
+
+    return rule
+
+
+def _shift(left):
+    fn = "shl" if left else "shr"
+
     def cpu(a, dts, out, st):
-        fn = "shl" if left else "shr"
         return f"{npname(out)}(_rt.{fn}({a[0]}, {a[1]}, {out.itemsize * 8}))"
 
-    return cpu
+    def cuda(a, dts, out, st):
+        return _cu(f"_{fn}({a[0]}, {a[1]}, {out.itemsize * 8})", out)
+
+    return cpu, cuda
 
 
 def _cpu_popcount(a, dts, out, st):
     return f"{npname(out)}(_rt.popcount({a[0]}))"
 
 
-def _cpu_where(a, dts, out, st):
+def _where(a, dts, out, st):
     return f"({a[1]} if {a[0]} else {a[2]})"
 
 
@@ -310,35 +378,23 @@ def _cpu_cast(a, dts, out, st):
     return f"{npname(out)}({src})"
 
 
+def _cuda_cast(a, dts, out, st):
+    if dts[0].kind == "c":
+        return None
+    return f"({a[0]} != 0)" if out.kind == "b" else _cu(a[0], out)
+
+
 def _cpu_bitcast(a, dts, out, st):
     if out == dts[0]:
         return a[0]
     return f"_rt.bitcast({a[0]}, {npname(out)})"
 
 
-def _cpu_unary_float(np_fn):
-    # libm calls promote float32 to float64 in Numba: cast back to the result dtype
-    def cpu(a, dts, out, st):
-        return f"{npname(out)}({np_fn}({a[0]}))"
-
-    return cpu
-
-
-def _cuda_generic(fn):
-    def cuda(a, dts, out, st):
-        return f"{fn}({', '.join(a)})"
-
-    return cuda
-
-
-def _same_cuda(cpu):
-    return cpu
-
-
-def _transcendental(np_name, vec=None, cuda=None, kinds="fc", result=_same, ref=None,
+def _transcendental(np_name, vec=None, cuda="math", kinds="fc", result=_same, ref=None,
                     vec_dtypes="f"):
-    """A float math function: vecmath when it has one for the dtype, NumPy otherwise.
-    ``vec_dtypes`` is 'f' (float32 and float64) or 'f4' (float32 only)."""
+    """A float math function: vecmath when it has one for the dtype, NumPy otherwise (CPU);
+    ``cuda``: its CUDA function (``math.<np name>`` by default, a device helper ``_name``, or
+    a rule). ``vec_dtypes`` is 'f' (float32 and float64) or 'f4' (float32 only)."""
 
     def cpu(a, dts, out, st):
         if vec is not None and dts[0].kind == "f" and (
@@ -346,20 +402,26 @@ def _transcendental(np_name, vec=None, cuda=None, kinds="fc", result=_same, ref=
             return f"_vm.{vec}({a[0]})"
         return f"{npname(out)}({np_name}({a[0]}))"
 
+    if cuda == "math":
+        cuda = "math." + np_name.split(".")[-1]
     fn = getattr(np, np_name.split(".")[-1], None)
-    return ScalarOp(1, 0, cpu, _cuda_generic(cuda or np_name.replace("np.", "math.")),
+    return ScalarOp(1, 0, cpu, _cuda_call(cuda) if isinstance(cuda, str) else cuda,
                     ref or _ref_np(fn), result, kinds)
+
+
+def _no_cuda(a, dts, out, st):
+    return None
 
 
 OPS = {
     # operators (template syntax)
-    "+": _u(_binop("+"), _ref_np(np.add), nargs=2, kinds="biufc"),
+    "+": _u(_binop("+", "or"), _ref_np(np.add), nargs=2, kinds="biufc"),
     "-": _u(_binop("-"), _ref_np(np.subtract), nargs=2, kinds="iufc"),
-    "*": _u(_binop("*"), _ref_np(np.multiply), nargs=2, kinds="biufc"),
-    "/": ScalarOp(2, 0, _cpu_truediv, _binop("/")[1], _ref_np(np.true_divide), _same, "fc"),
+    "*": _u(_binop("*", "and"), _ref_np(np.multiply), nargs=2, kinds="biufc"),
+    "/": ScalarOp(2, 0, _cpu_truediv, _cuda_div, _ref_np(np.true_divide), _same, "fc"),
     "%": _u(_binop("%"), _ref_np(np.remainder), nargs=2, kinds="iuf"),
-    "&": _u(_binop("&"), _ref_np(np.bitwise_and), nargs=2, kinds="biu"),
-    "|": _u(_binop("|"), _ref_np(np.bitwise_or), nargs=2, kinds="biu"),
+    "&": _u(_binop("&", "and"), _ref_np(np.bitwise_and), nargs=2, kinds="biu"),
+    "|": _u(_binop("|", "or"), _ref_np(np.bitwise_or), nargs=2, kinds="biu"),
     "^": _u(_binop("^"), _ref_np(np.bitwise_xor), nargs=2, kinds="biu"),
     "<": _u(_binop("<"), _ref_np(np.less), _bool, "biuf", nargs=2),
     "<=": _u(_binop("<="), _ref_np(np.less_equal), _bool, "biuf", nargs=2),
@@ -368,32 +430,31 @@ OPS = {
     "==": _u(_binop("=="), _ref_np(np.equal), _bool, nargs=2),
     "!=": _u(_binop("!="), _ref_np(np.not_equal), _bool, nargs=2),
     "neg": ScalarOp(1, 0, lambda a, d, o, s: _wrap(f"(-{a[0]})", o),
-                    lambda a, d, o, s: f"(-{a[0]})", _ref_np(np.negative), _same, "iufc"),
+                    lambda a, d, o, s: _cu(f"(-{a[0]})", o), _ref_np(np.negative), _same, "iufc"),
     # functions
-    "div": ScalarOp(2, 0, _cpu_div, _binop("/")[1], _ref_div, _same, "iufc"),
-    "fmod": ScalarOp(2, 0, _cpu_fmod, _cuda_generic("math.fmod"), _ref_fmod, _same, "iuf"),
-    "power": ScalarOp(2, 0, _cpu_power, _cuda_generic("math.pow"), _ref_np(np.power), _same,
-                      "fc"),
-    "ipow": ScalarOp(1, 1, _cpu_ipow, lambda a, d, o, s: f"({a[0]} ** {s[0]})", _ref_ipow,
-                     _same, "biufc"),
-    "maximum": ScalarOp(2, 0, _cpu_max, _cuda_generic("max"), _ref_minmax(np.maximum), _same,
-                        "biuf"),
-    "minimum": ScalarOp(2, 0, _cpu_min, _cuda_generic("min"), _ref_minmax(np.minimum), _same,
-                        "biuf"),
+    "div": ScalarOp(2, 0, _cpu_div, _cuda_div, _ref_div, _same, "iufc"),
+    "fmod": ScalarOp(2, 0, _cpu_fmod, _cuda_fmod, _ref_fmod, _same, "iuf"),
+    "power": ScalarOp(2, 0, _cpu_power, _cuda_call("math.pow"), _ref_np(np.power), _same, "fc"),
+    "ipow": ScalarOp(1, 1, _cpu_ipow, _cuda_ipow, _ref_ipow, _same, "biufc"),
+    "maximum": _u(_minmax("max", "fmax_nan", "or"), _ref_minmax(np.maximum), nargs=2,
+                  kinds="biuf"),
+    "minimum": _u(_minmax("min", "fmin_nan", "and"), _ref_minmax(np.minimum), nargs=2,
+                  kinds="biuf"),
     "arctan2": ScalarOp(2, 0, lambda a, d, o, s: f"{npname(o)}(np.arctan2({a[0]}, {a[1]}))",
-                        _cuda_generic("math.atan2"), _ref_np(np.arctan2), _same, "f"),
+                        _cuda_call("math.atan2"), _ref_np(np.arctan2), _same, "f"),
     "nextafter": ScalarOp(2, 0, lambda a, d, o, s: f"{npname(o)}(np.nextafter({a[0]}, {a[1]}))",
-                          _cuda_generic("nextafter"), _ref_np(np.nextafter), _same, "f"),
+                          _no_cuda, _ref_np(np.nextafter), _same, "f"),
     "copysign": ScalarOp(2, 0, lambda a, d, o, s: f"{npname(o)}(np.copysign({a[0]}, {a[1]}))",
-                         _cuda_generic("math.copysign"), _ref_np(np.copysign), _same, "f"),
+                         _cuda_call("math.copysign"), _ref_np(np.copysign), _same, "f"),
     "exp": _transcendental("np.exp", "vexp"),
-    "exp2": _transcendental("np.exp2", cuda="exp2"),
+    "exp2": _transcendental("np.exp2", cuda=_float_only(
+        lambda a, d, o, s: _cu(f"math.pow({npname(o)}(2.0), {a[0]})", o))),
     "log": _transcendental("np.log", "vlog"),
     "expm1": _transcendental("np.expm1", "vexpm1", kinds="f"),
     "log1p": _transcendental("np.log1p", "vlog1p", kinds="f"),
     "tanh": _transcendental("np.tanh", "vtanh"),
-    "logistic": ScalarOp(1, 0, _cpu_logistic, lambda a, d, o, s: f"(1 / (1 + math.exp(-{a[0]})))",
-                         _ref_logistic, _same, "fc"),
+    "logistic": ScalarOp(1, 0, _cpu_logistic, _float_only(_cuda_logistic), _ref_logistic, _same,
+                         "fc"),
     # float64 vsin/vcos give NaN beyond |x| > 2**45 (no table-based reduction): libm keeps
     # jit equal to eager there
     "sin": _transcendental("np.sin", "vsin", vec_dtypes="f4"),
@@ -408,50 +469,50 @@ OPS = {
     "arccosh": _transcendental("np.arccosh", cuda="math.acosh"),
     "arctanh": _transcendental("np.arctanh", cuda="math.atanh"),
     "sqrt": _transcendental("np.sqrt"),
-    "cbrt": _transcendental("np.cbrt", kinds="f", cuda="cbrt"),
+    "cbrt": _transcendental("np.cbrt", kinds="f", cuda=_float_only(
+        lambda a, d, o, s: _cu(f"math.copysign(math.pow(abs({a[0]}), 1.0 / 3.0), {a[0]})", o))),
     "erf": _transcendental("math.erf", "verf", kinds="f", ref=_ref_erf),
-    "erf_inv": _transcendental("_rt.erf_inv", kinds="f", cuda="erfinv", ref=_ref_erf_inv),
+    "erf_inv": _transcendental("_rt.erf_inv", kinds="f", cuda="_erf_inv", ref=_ref_erf_inv),
     "lgamma": _transcendental("math.lgamma", kinds="f", ref=_ref_lgamma),
-    "digamma": _transcendental("_rt.digamma", kinds="f", cuda="digamma", ref=_ref_digamma),
-    "sign": ScalarOp(1, 0, _cpu_sign, _cuda_generic("sign"), _ref_np(np.sign), _same, "iuf"),
-    "floor": _transcendental("np.floor", kinds="f"),
-    "ceil": _transcendental("np.ceil", kinds="f"),
-    "rint": _transcendental("np.rint", kinds="f", cuda="rint"),
-    "trunc": _transcendental("np.trunc", kinds="f"),
-    "abs": ScalarOp(1, 0, _cpu_abs, _cuda_generic("abs"), _ref_np(np.abs), _real, "iufc"),
-    "real": ScalarOp(1, 0, _cpu_real, lambda a, d, o, s: f"{a[0]}.real", _ref_np(np.real),
-                     _real),
-    "imag": ScalarOp(1, 0, _cpu_imag, lambda a, d, o, s: f"{a[0]}.imag", _ref_np(np.imag),
-                     _real),
-    "conj": ScalarOp(1, 0, _cpu_conj, lambda a, d, o, s: f"{a[0]}.conjugate()",
-                     _ref_np(np.conjugate), _same),
-    "complex": ScalarOp(2, 0, _cpu_complex, _cuda_generic("complex"),
-                        _ref_np(lambda x, y: x + 1j * y), _complex, "f"),
-    "isfinite": ScalarOp(1, 0, _cpu_pred("np.isfinite", "True"), _cuda_generic("math.isfinite"),
-                         _ref_np(np.isfinite), _bool),
-    "isnan": ScalarOp(1, 0, _cpu_pred("np.isnan", "False"), _cuda_generic("math.isnan"),
-                      _ref_np(np.isnan), _bool),
-    "isinf": ScalarOp(1, 0, _cpu_pred("np.isinf", "False"), _cuda_generic("math.isinf"),
-                      _ref_np(np.isinf), _bool),
-    "bnot": ScalarOp(1, 0, _cpu_bnot, lambda a, d, o, s: f"(~{a[0]})",
+    "digamma": _transcendental("_rt.digamma", kinds="f", cuda="_digamma", ref=_ref_digamma),
+    "sign": ScalarOp(1, 0, _cpu_sign, _cuda_sign, _ref_np(np.sign), _same, "iuf"),
+    # math.floor/ceil/trunc return int64 in Numba CUDA (Python semantics): device helpers
+    "floor": _transcendental("np.floor", kinds="f", cuda="_ffloor"),
+    "ceil": _transcendental("np.ceil", kinds="f", cuda="_fceil"),
+    "rint": _transcendental("np.rint", kinds="f", cuda="_rint"),
+    "trunc": _transcendental("np.trunc", kinds="f", cuda="_ftrunc"),
+    "abs": ScalarOp(1, 0, _cpu_abs, _real_only(lambda a, d, o, s: _cu(f"abs({a[0]})", o)),
+                    _ref_np(np.abs), _real, "iufc"),
+    "real": ScalarOp(1, 0, _cpu_real, _real_only(_cpu_real), _ref_np(np.real), _real),
+    "imag": ScalarOp(1, 0, _cpu_imag, _real_only(_cpu_imag), _ref_np(np.imag), _real),
+    "conj": ScalarOp(1, 0, _cpu_conj, _real_only(_cpu_conj), _ref_np(np.conjugate), _same),
+    "complex": ScalarOp(2, 0, _cpu_complex, _no_cuda, _ref_np(lambda x, y: x + 1j * y),
+                        _complex, "f"),
+    "isfinite": _u(_pred("isfinite", "True"), _ref_np(np.isfinite), _bool),
+    "isnan": _u(_pred("isnan", "False"), _ref_np(np.isnan), _bool),
+    "isinf": _u(_pred("isinf", "False"), _ref_np(np.isinf), _bool),
+    "bnot": ScalarOp(1, 0, _bnot(_wrap), _bnot(_cu),
                      _ref_np(lambda x: np.logical_not(x) if x.dtype == BOOL else np.invert(x)),
                      _same, "biu"),
-    "shl": ScalarOp(2, 0, _cpu_shift(True), _binop("<<")[1], _ref_shift(True), _same, "iu"),
-    "shr": ScalarOp(2, 0, _cpu_shift(False), _binop(">>")[1], _ref_shift(False), _same, "iu"),
-    "popcount": ScalarOp(1, 0, _cpu_popcount, _cuda_generic("cuda.popc"), _ref_popcount, _same,
-                         "iu"),
-    "where": ScalarOp(3, 0, _cpu_where, lambda a, d, o, s: f"({a[1]} if {a[0]} else {a[2]})",
-                      lambda c, x, y, out, statics: x if c else y,
+    "shl": _u(_shift(True), _ref_shift(True), nargs=2, kinds="iu"),
+    "shr": _u(_shift(False), _ref_shift(False), nargs=2, kinds="iu"),
+    "popcount": ScalarOp(1, 0, _cpu_popcount, lambda a, d, o, s: _cu(f"_popcount({a[0]})", o),
+                         _ref_popcount, _same, "iu"),
+    "where": ScalarOp(3, 0, _where, _where, lambda c, x, y, out, statics: x if c else y,
                       lambda dts, st: dts[1]),
-    "cast": ScalarOp(1, 1, _cpu_cast, lambda a, d, o, s: f"{npname(o)}({a[0]})".replace(
-        "np.", ""), _ref_cast, _param_dtype),
-    "bitcast": ScalarOp(1, 1, _cpu_bitcast, _cuda_generic("bitcast"),
+    "cast": ScalarOp(1, 1, _cpu_cast, _cuda_cast, _ref_cast, _param_dtype),
+    "bitcast": ScalarOp(1, 1, _cpu_bitcast, lambda a, d, o, s: a[0] if o == d[0] else None,
                         lambda x, out, statics: np.asarray(x).view(out)[()], _param_dtype,
                         "iuf"),
     # index(dim): the loop index along a domain axis; code generators substitute it.
     "index": ScalarOp(0, 2, lambda a, d, o, s: f"{npname(o)}({a[0]})",
                       lambda a, d, o, s: a[0], None, _idx_dtype),
 }
+
+# Reducers (``prim.reducer[0]``) -> the vocabulary op that folds an element into the
+# accumulator; both code generators spell combines through it.
+REDUCER_OPS = {"add": "+", "mul": "*", "max": "maximum", "min": "minimum", "and": "&",
+               "or": "|"}
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%",
            ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}

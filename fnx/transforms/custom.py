@@ -185,10 +185,11 @@ def _match_dtype(x, aval):
 
 custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
 custom_jvp_call_p.impl = _buffers_impl("call")
+custom_jvp_call_p.call_program = "call"
 custom_jvp_call_p.abstract_eval = lambda *avals, call, jvp, num_consts: list(
     as_closed(call).program.out_avals)
-
 custom_jvp_call_p.weak_type_rule = lambda weak, *, call, jvp, num_consts: _weak_outs(call)
+
 
 def _custom_jvp_call_jvp(primals, tangents, *, call, jvp, num_consts):
     del num_consts  # unused
@@ -311,9 +312,9 @@ _FORWARD_MODE_MSG = (
 
 custom_lin_p = Primitive("custom_lin", multiple_results=True)
 custom_lin_p.abstract_eval = lambda *avals, num_res, bwd, out_avals: list(out_avals)
-
 custom_lin_p.weak_type_rule = lambda weak, *, num_res, bwd, out_avals: [
     a.weak_type for a in out_avals]
+
 
 def _custom_lin_impl(*bufs, num_res, bwd, out_avals):
     del bufs, num_res, bwd, out_avals  # unused
@@ -360,11 +361,12 @@ custom_lin_p.batch = _custom_lin_batch
 
 custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
 custom_vjp_call_p.impl = _buffers_impl("call")
+custom_vjp_call_p.call_program = "call"
 custom_vjp_call_p.abstract_eval = lambda *avals, call, fwd, bwd, num_consts: list(
     as_closed(call).program.out_avals)
-
-
 custom_vjp_call_p.weak_type_rule = lambda weak, *, call, fwd, bwd, num_consts: _weak_outs(call)
+
+
 def _custom_vjp_call_jvp(primals, tangents, *, call, fwd, bwd, num_consts):
     outs, res, res_tree = fwd(list(primals))
     arg_tangents = [instantiate(t) for t in tangents[num_consts:]]
@@ -504,11 +506,12 @@ class custom_vjp(_CustomFunction):
 
 checkpoint_p = Primitive("checkpoint", multiple_results=True)
 checkpoint_p.impl = _buffers_impl("program")
+checkpoint_p.call_program = "program"
 checkpoint_p.abstract_eval = lambda *avals, program: list(as_closed(program).program.out_avals)
+checkpoint_p.weak_type_rule = lambda weak, *, program: _weak_outs(program)
 
 
 def _checkpoint_jvp(primals, tangents, *, program):
-checkpoint_p.weak_type_rule = lambda weak, *, program: _weak_outs(program)
     nonzeros = [type(t) is not Zero for t in tangents]
     jvp_prog, nz_out = jvp_program(program, nonzeros, instantiate=False)
     outs = checkpoint_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],

@@ -271,4 +271,5 @@ conv_general_dilated_p.abstract_eval = _conv_abstract_eval
 conv_general_dilated_p.jvp = _conv_jvp
 conv_general_dilated_p.transpose = _conv_transpose
 conv_general_dilated_p.batch = _conv_batch
-conv_general_dilated_p.fusion_kind = "opaque"  # im2col + BLAS
+conv_general_dilated_p.fusion_kind = "opaque"
+conv_general_dilated_p.call_kind = "impl"  # im2col + BLAS

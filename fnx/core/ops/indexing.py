@@ -160,6 +160,7 @@ gather_p.jvp = _gather_jvp
 gather_p.linear = True  # in the operand; the indices are integer
 gather_p.transpose = _gather_transpose
 gather_p.batch = _gather_batch
+gather_p.call_kind = "impl"
 
 
 def gather(operand, indices, oob="clip"):
@@ -248,6 +249,7 @@ def _scatter_family(name, mode):
     prim.abstract_eval = _scatter_abstract_eval_for(name, mode)
     prim.impl = checked(prim.abstract_eval, _scatter_impl_for(mode))
     prim.batch = _scatter_batch_for(prim)
+    prim.call_kind = "impl"
     return prim
 
 
@@ -507,6 +509,7 @@ dynamic_slice_p.jvp = _dynamic_slice_jvp
 dynamic_slice_p.linear = True  # in the operand
 dynamic_slice_p.transpose = _dynamic_slice_transpose
 dynamic_slice_p.batch = _dynamic_slice_batch
+dynamic_slice_p.call_kind = "impl"
 
 
 def dynamic_slice(operand, start_indices, slice_sizes):
@@ -586,6 +589,7 @@ dynamic_update_slice_p.jvp = _dynamic_update_slice_jvp
 dynamic_update_slice_p.linear = True  # in (operand, update) jointly
 dynamic_update_slice_p.transpose = _dynamic_update_slice_transpose
 dynamic_update_slice_p.batch = _dynamic_update_slice_batch
+dynamic_update_slice_p.call_kind = "impl"
 
 
 def dynamic_update_slice(operand, update, start_indices):
@@ -692,3 +696,4 @@ onehot_pick_p.abstract_eval = _onehot_pick_abstract_eval
 onehot_pick_p.jvp = _onehot_pick_jvp
 onehot_pick_p.transpose = _onehot_pick_transpose
 onehot_pick_p.batch = _onehot_pick_batch
+onehot_pick_p.call_kind = "impl"  # where fusion has no row group for it (fnx/jit/fusion.py)

@@ -141,4 +141,5 @@ dot_general_p.abstract_eval = _dot_general_abstract_eval
 dot_general_p.jvp = _dot_general_jvp
 dot_general_p.transpose = _dot_general_transpose
 dot_general_p.batch = _dot_general_batch
-dot_general_p.fusion_kind = "opaque"  # jit calls BLAS for it
+dot_general_p.fusion_kind = "opaque"
+dot_general_p.call_kind = "blas"  # np.matmul / cuBLAS where it is a matrix product

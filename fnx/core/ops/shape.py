@@ -10,12 +10,15 @@ from ..primitive import Primitive
 from .family import deflinear
 
 
-def _layout(name, impl, abstract_eval, batch, transpose):
+def _layout(name, impl, abstract_eval, batch, transpose, call_kind="view"):
+    """A layout primitive; ``call_kind``: 'view' when its impl returns a view of the input
+    (jit's orchestrator then copies nothing), 'impl' when it builds a new array."""
     prim = Primitive(name)
     prim.impl = impl
     prim.abstract_eval = abstract_eval
     prim.batch = batch
     prim.fusion_kind = "layout"
+    prim.call_kind = call_kind
     deflinear(prim, transpose)
     return prim
 
@@ -259,6 +262,7 @@ concatenate_p = _layout(
     _concatenate_abstract_eval,
     _concatenate_batch,
     _concatenate_transpose,
+    call_kind="impl",
 )
 
 # --- pad -----------------------------------------------------------------------------------
@@ -334,7 +338,8 @@ def _pad_transpose(ct, x, padding_value, *, padding_config):
     return [t if is_undefined(x) else None, pv_ct]
 
 
-pad_p = _layout("pad", _pad_impl, _pad_abstract_eval, _pad_batch, _pad_transpose)
+pad_p = _layout("pad", _pad_impl, _pad_abstract_eval, _pad_batch, _pad_transpose,
+                call_kind="impl")
 
 # --- slice (static) ------------------------------------------------------------------------
 

@@ -82,6 +82,7 @@ sort_p.impl = checked(_sort_abstract_eval, _sort_impl)
 sort_p.abstract_eval = _sort_abstract_eval
 sort_p.jvp = _sort_jvp
 sort_p.batch = _sort_batch
+sort_p.call_kind = "impl"
 
 
 def sort(operands, dimension):
@@ -127,6 +128,7 @@ def _cumulative(name, accumulate, kinds):
     prim.impl = checked(abstract_eval, impl)
     prim.abstract_eval = abstract_eval
     prim.batch = batch
+    prim.call_kind = "impl"
     return prim
 
 

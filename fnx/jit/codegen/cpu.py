@@ -19,25 +19,6 @@ def const_src(value, dt):
     return _NO_NEST.const(value, dt)
 
 
-def _combine(op, acc, v, dt):
-    dt = np.dtype(dt)
-    if op == "add":
-        src = f"{acc} + {v}"
-    elif op == "mul":
-        src = f"{acc} * {v}"
-    elif op in ("max", "min"):
-        # llvm.maximum/minimum: NaN-propagating and vectorizable as a reduction
-        fn = {"max": "_cm.fmaximum", "min": "_cm.fminimum"}[op] if dt.kind == "f" else op
-        src = f"{fn}({acc}, {v})"
-    elif op == "and":
-        src = f"{acc} and {v}" if dt.kind == "b" else f"{acc} & {v}"
-    elif op == "or":
-        src = f"{acc} or {v}" if dt.kind == "b" else f"{acc} | {v}"
-    else:
-        raise AssertionError(op)
-    return f"{npname(dt)}({src})" if dt.kind in "iu" else src
-
-
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -62,9 +43,6 @@ def fastmath_flags(nest):
 class _Cpu(loops.Emitter):
     def op(self, s):
         return op_src(s)
-
-    def combine(self, op, acc, v, dt):
-        return _combine(op, acc, v, dt)
 
 
 _NO_NEST = _Cpu()
@@ -114,7 +92,7 @@ def render(nest):
                 for j in out_of.get(s.name, []):
                     idx = loops.index_src(nest.outputs[j][1])
                     body += indent([f"o{j}_[{idx}] = "
-                                    f"{_combine(s.op, f'o{j}_[{idx}]', v, s.dtype)}"], d)
+                                    f"{em.combine(s.op, f'o{j}_[{idx}]', v, s.dtype)}"], d)
                 continue
             if s.name not in hoisted:
                 body += indent(em.stmt(s), d)

@@ -14,10 +14,12 @@ The same ``loops.LoopNest`` the CPU backend consumes becomes one of two kernels:
 
 Buffers are passed flat (1-D views of C-contiguous arrays); broadcasting is index arithmetic
 from the sizes ``n0..``. Statements and the pass structure of a row come from
-``loops.Emitter`` (shared with the CPU backend). Transcendentals use ``math.*`` (CUDA
-libdevice), constants are typed (``np.float32(c)``), and small device helpers (NaN-propagating
-max, C-style integer division, digamma, ...) are emitted into the kernel module that uses
-them; those the CPU backend also has are the source text of its ``fnx.jit._rt`` functions.
+``loops.Emitter`` (shared with the CPU backend); each scalar op is spelled by the ``cuda``
+rule of the one scalar table (``fnx/jit/scalar.py``), reducer combines through the same table.
+Transcendentals use ``math.*`` (CUDA libdevice), constants are typed (``np.float32(c)``), and
+the small device helpers those rules call (NaN-propagating max, C-style integer division,
+digamma, ...) are emitted into the kernel module that uses them; those the CPU backend also
+has are the source text of its ``fnx.jit._rt`` functions.
 
 Kernel modules are written to ``<fnx cache dir>/cuda/fnx_cuda_<sha256>.py`` and imported (never
 exec'd), so Numba's ``cache=True`` can keep the PTX between processes on a real GPU.
@@ -42,6 +44,7 @@ import numpy as np
 
 from ...core.array import Array
 from .. import cuda_runtime as crt
+from .. import scalar
 from ..executable import Executable, matmul_form
 from . import loops
 from .loops import indent as ind
@@ -67,18 +70,6 @@ def _tyname(dt):
 
 def _np(dt):
     return f"np.{np.dtype(dt).name}"
-
-
-def const_src(value, dt):
-    """Source of a dtype-exact constant (``np.float32(0.5)``, ``math.inf`` spellings)."""
-    return _NO_NEST.const(value, dt)
-
-
-def _cast(src, out):
-    out = np.dtype(out)
-    if out.kind == "b":
-        return src
-    return f"{_np(out)}({src})"
 
 
 # device helpers written only for CUDA; ``_SHARED`` ones are the CPU backend's own functions
@@ -150,128 +141,22 @@ def _helper_src(h):
     return "\n" + "\n".join(lines[start:]) + "\n"
 
 
-# float functions with a direct math.* lowering (libdevice on the GPU)
-_MATH = {
-    "exp": "math.exp", "log": "math.log", "expm1": "math.expm1", "log1p": "math.log1p",
-    "tanh": "math.tanh", "sin": "math.sin", "cos": "math.cos", "tan": "math.tan",
-    "arcsin": "math.asin", "arccos": "math.acos", "arctan": "math.atan", "sinh": "math.sinh",
-    "cosh": "math.cosh", "arcsinh": "math.asinh", "arccosh": "math.acosh",
-    "arctanh": "math.atanh", "sqrt": "math.sqrt", "erf": "math.erf", "lgamma": "math.lgamma",
-    "arctan2": "math.atan2", "copysign": "math.copysign", "power": "math.pow",
-}
 _HELPER_DEPS = {"_ffloor": ("_ftrunc",), "_fceil": ("_ftrunc",), "_rint": ("_ffloor", "_ftrunc")}
-# math.floor/ceil/trunc return int64 in Numba (Python semantics): NaN/inf/huge values break
-_ROUNDING = {"floor": "_ffloor", "ceil": "_fceil", "trunc": "_ftrunc", "rint": "_rint"}
-_BIN = {"+", "-", "*", "%", "&", "|", "^"}
-_CMP = {"<", "<=", ">", ">=", "==", "!="}
+_CALLS = re.compile(r"\b(_\w+)\(")
 
 
 def op_src(op, a, dts, out, statics, use):
-    """CUDA source of vocabulary op ``op`` on operand sources ``a``; ``use(h)`` records a
-    helper. Raises CudaLoweringError for ops with no CUDA lowering."""
+    """CUDA source of vocabulary op ``op`` on operand sources ``a``: the ``cuda`` rule of the
+    scalar table (``fnx/jit/scalar.py``); ``use(h)`` records each device helper it calls.
+    Raises CudaLoweringError for ops with no CUDA lowering."""
     dts = [np.dtype(d) for d in dts]
-    out = np.dtype(out)
-    k0 = dts[0].kind if dts else "f"
-
-    def helper(name, *args):
-        use(name)
-        return f"{name}({', '.join(args)})"
-
-    if op in _BIN:
-        if out.kind == "b" and op in ("+", "*"):
-            return f"({a[0]} {'or' if op == '+' else 'and'} {a[1]})"
-        return _cast(f"({a[0]} {op} {a[1]})", out)
-    if op in _CMP:
-        return f"({a[0]} {op} {a[1]})"
-    if op == "neg":
-        return _cast(f"(-{a[0]})", out)
-    if op in ("/", "div"):
-        if out.kind in "iu":
-            return _cast(helper("_idiv", *a), out)
-        return _cast(f"({a[0]} / {a[1]})", out)
-    if op == "fmod":
-        if out.kind in "iu":
-            return _cast(helper("_irem", *a), out)
-        return _cast(f"math.fmod({a[0]}, {a[1]})", out)
-    if op in _MATH and k0 == "f":
-        return _cast(f"{_MATH[op]}({', '.join(a)})", out)
-    if op == "exp2" and k0 == "f":
-        return _cast(f"math.pow({_np(out)}(2.0), {a[0]})", out)
-    if op == "cbrt" and k0 == "f":
-        return _cast(f"math.copysign(math.pow(abs({a[0]}), 1.0 / 3.0), {a[0]})", out)
-    if op in _ROUNDING and k0 == "f":
-        return _cast(helper(_ROUNDING[op], *a), out)
-    if op == "digamma" and k0 == "f":
-        return _cast(helper("_digamma", *a), out)
-    if op == "erf_inv" and k0 == "f":
-        return _cast(helper("_erf_inv", *a), out)
-    if op == "logistic" and k0 == "f":
-        one = f"{_np(out)}(1.0)"
-        return _cast(f"({one} / ({one} + math.exp(-{a[0]})))", out)
-    if op == "ipow":
-        if out.kind == "b":
-            return a[0]
-        return _cast(helper("_ipow", a[0], str(int(statics[0]))), out)
-    if op in ("maximum", "minimum"):
-        if out.kind == "f":
-            return _cast(helper("_fmax_nan" if op == "maximum" else "_fmin_nan", *a), out)
-        return _cast(f"{'max' if op == 'maximum' else 'min'}({a[0]}, {a[1]})", out)
-    if op == "sign":
-        if out.kind == "f":
-            return _cast(helper("_fsign", *a), out)
-        if out.kind == "i":
-            return _cast(f"(({a[0]} > 0) - ({a[0]} < 0))", out)
-        return _cast(f"({a[0]} > 0)", out)
-    if op == "abs" and k0 in "biuf":
-        return _cast(f"abs({a[0]})", out)
-    if op == "real" and k0 != "c":
-        return a[0]
-    if op == "imag" and k0 != "c":
-        return const_src(0, out)
-    if op == "conj" and k0 != "c":
-        return a[0]
-    if op in ("isfinite", "isnan", "isinf"):
-        if k0 in "biu":
-            return "True" if op == "isfinite" else "False"
-        return f"math.{op}({a[0]})"
-    if op == "bnot":
-        return f"(not {a[0]})" if k0 == "b" else _cast(f"(~{a[0]})", out)
-    if op in ("shl", "shr"):
-        return _cast(helper("_" + op, a[0], a[1], str(out.itemsize * 8)), out)
-    if op == "popcount":
-        return _cast(helper("_popcount", *a), out)
-    if op == "where":
-        return f"({a[1]} if {a[0]} else {a[2]})"
-    if op == "cast":
-        if k0 == "c":
-            raise CudaLoweringError("cast from complex")
-        if out.kind == "b":
-            return f"({a[0]} != 0)"
-        return _cast(a[0], out)
-    if op == "bitcast" and out == dts[0]:
-        return a[0]
-    raise CudaLoweringError(f"no CUDA lowering for '{op}' on {[d.name for d in dts]}")
-
-
-def _combine(op, acc, v, dt, use):
-    dt = np.dtype(dt)
-    if op == "add":
-        return f"({acc} or {v})" if dt.kind == "b" else _cast(f"{acc} + {v}", dt)
-    if op == "mul":
-        return f"({acc} and {v})" if dt.kind == "b" else _cast(f"{acc} * {v}", dt)
-    if op in ("max", "min"):
-        if dt.kind == "f":
-            fn = "_fmax_nan" if op == "max" else "_fmin_nan"
-            use(fn)
-            return f"{fn}({acc}, {v})"
-        if dt.kind == "b":
-            return f"({acc} or {v})" if op == "max" else f"({acc} and {v})"
-        return _cast(f"{op}({acc}, {v})", dt)
-    if op == "and":
-        return f"({acc} and {v})" if dt.kind == "b" else _cast(f"{acc} & {v}", dt)
-    if op == "or":
-        return f"({acc} or {v})" if dt.kind == "b" else _cast(f"{acc} | {v}", dt)
-    raise CudaLoweringError(f"no CUDA combine for reducer '{op}'")
+    src = scalar.OPS[op].cuda(a, dts, np.dtype(out), statics)
+    if src is None:
+        raise CudaLoweringError(f"no CUDA lowering for '{op}' on {[d.name for d in dts]}")
+    for h in _CALLS.findall(src):
+        if h in _HELPERS or h in _SHARED:
+            use(h)
+    return src
 
 
 class _Cuda(loops.Emitter):
@@ -291,12 +176,6 @@ class _Cuda(loops.Emitter):
 
     def op(self, s):
         return op_src(s.op, s.args, s.in_dtypes, s.dtype, s.statics, self.use)
-
-    def combine(self, op, acc, v, dt):
-        return _combine(op, acc, v, dt, self.use)
-
-
-_NO_NEST = _Cuda()
 
 
 def _decompose(var, axes):
@@ -326,7 +205,6 @@ def render(nest, strategy="thread", block=None):
         raise ValueError("the block strategy is for row groups")
     nin, nout = len(nest.inputs), len(nest.outputs)
     em = _Cuda(nest)
-    use = em.use
     args = (["M", "R"] + [f"n{i}" for i in range(nest.ndim)] + [f"a{k}" for k in range(nin)]
             + [f"o{j}" for j in range(nout)])
     all_axes = list(range(nest.ndim))
@@ -401,8 +279,8 @@ def render(nest, strategy="thread", block=None):
                                      f"    _sh_{s.name}[_tid] = _bv",
                                      f"    _si_{s.name}[_tid] = _bi"], d)
                     else:
-                        c = _combine(s.op, f"_sh_{s.name}[_tid]", f"_sh_{s.name}[_tid + _s]",
-                                     s.dtype, use)
+                        c = em.combine(s.op, f"_sh_{s.name}[_tid]", f"_sh_{s.name}[_tid + _s]",
+                                       s.dtype)
                         body += ind([f"_sh_{s.name}[_tid] = {c}"], d)
                 body += ind(["cuda.syncthreads()", "_s //= 2"], d0 + 1)
                 for s in in_pass:
@@ -606,4 +484,4 @@ def _blas_call(eqn, ins):
 
 
 __all__ = ["CudaExecutable", "CudaKernel", "CudaLoweringError", "compile_nest", "render",
-           "op_src", "const_src"]
+           "op_src"]

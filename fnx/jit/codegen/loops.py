@@ -83,6 +83,7 @@ def build(group, plan, outputs):
     inputs and the domain sizes after collapsing.
     """
     from ...core.ir import Literal
+    from ...core.ops.indexing import onehot_pick_p
 
     domain = group.domain
     n = len(domain)
@@ -153,7 +154,7 @@ def build(group, plan, outputs):
         if p.fusion_kind == "layout":  # outer <-> keepdims reshape, outer -> full broadcast
             env[out] = env[eqn.inputs[0]]
             continue
-        if p.name == "onehot_pick":
+        if p is onehot_pick_p:
             z, lab = eqn.inputs
             s = new("pick", out.aval.dtype, args=(read(z, z.aval.shape),
                                                   read(lab, lab.aval.shape)),
@@ -283,7 +284,7 @@ def indent(lines, depth):
 
 class Emitter:
     """How one backend spells a nest's statements. Subclasses set the buffer names and the
-    spelling of NaN/inf and define ``op(stmt)`` and ``combine(op, acc, v, dtype)``."""
+    spelling of NaN/inf and define ``op(stmt)`` (from the scalar table)."""
 
     inp = "a{}_"  # input buffer k
     out = "o{}_"  # output buffer j
@@ -298,7 +299,10 @@ class Emitter:
         raise NotImplementedError
 
     def combine(self, op, acc, v, dt):
-        raise NotImplementedError
+        """Source folding ``v`` into accumulator ``acc`` of reducer ``op`` (dtype ``dt``): the
+        reducer's vocabulary op (``scalar.REDUCER_OPS``)."""
+        dt = np.dtype(dt)
+        return self.op(Stmt("", "op", dt, scalar.REDUCER_OPS[op], (acc, v), (dt, dt)))
 
     def const(self, value, dt):
         dt = np.dtype(dt)
