@@ -51,9 +51,11 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         a, b = fnp.broadcast_arrays(a, fnp.asarray(b, dtype=a.dtype))
     m = fnp.max(a, axis=axis, keepdims=True) if a.size else fnp.zeros(
         tuple(1 for _ in a.shape), dtype=a.dtype)
-    # the shift's derivative cancels analytically; infinite maxima shift by 0 instead (so an
-    # all -inf slice gives -inf, and -inf entries get exactly zero gradient)
-    m = fnp.where(fnp.isfinite(m), m, fnp.zeros_like(m))
+    # the shift's derivative cancels analytically, so it is stopped (as in softmax): through
+    # max's tie-splitting rule the second derivative came out wrong at ties. Infinite maxima
+    # shift by 0 instead (so an all -inf slice gives -inf, and -inf entries get exactly zero
+    # gradient)
+    m = _stop_gradient(fnp.where(fnp.isfinite(m), m, fnp.zeros_like(m)))
     e = fnp.exp(a - m)
     if b is not None:
         e = e * b
@@ -68,7 +70,11 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         k = fnp.sum((a == m).astype(a.dtype), axis=axis, keepdims=True)
         rest = fnp.sum(fnp.where(a == m, fnp.zeros_like(e), e), axis=axis, keepdims=True)
         k_safe = fnp.where(k > 0, k, fnp.ones_like(k))
-        out = fnp.where(k > 0, m + fnp.log(k_safe) + fnp.log1p(rest / k_safe), out)
+        accurate = m + fnp.log(k_safe) + fnp.log1p(rest / k_safe)
+        # its value, with the derivatives of the plain form (k and the mask of maxima are
+        # piecewise constant, so the accurate form's own derivatives miss the maxima's terms)
+        use = (k > 0) & fnp.isfinite(out)
+        out = out + _stop_gradient(fnp.where(use, accurate - out, fnp.zeros_like(out)))
     if not keepdims:
         axes = tuple(range(a.ndim)) if axis is None else axis
         out = fnp.squeeze(out, axis=axes)
