@@ -947,8 +947,16 @@ def sinc(x):
     x = to_array(x)
     if x.dtype.kind not in "fc":
         x = x.astype(dtypes.default_float())
-    safe = where(x == 0, 1, x)
-    return where(x == 0, 1, sin(math.pi * safe) / (math.pi * safe))
+    y = math.pi * x
+    # Near 0 the Maclaurin series (exact to rounding for |y| < 0.1): its derivatives of every
+    # order are right at 0, where sin(y) / y is 0/0 and a constant 1 would give a zero second
+    # derivative; nearby, the derivatives of sin(y) / y cancel catastrophically.
+    small = ew.abs_p.bind(y) < 0.1
+    y2 = y * y
+    series = 1 + y2 * (-1 / 6 + y2 * (1 / 120 + y2 * (-1 / 5040 + y2 * (
+        1 / 362880 - y2 / 39916800))))
+    safe = where(small, 1, y)
+    return where(small, series, sin(safe) / safe)
 
 
 def deg2rad(x, /, out=None, *, dtype=None):
