@@ -656,12 +656,12 @@ def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None):  # noqa: A
     max = a_max if max is None else max  # noqa: A001
     x = to_array(a)
     out = x
+    # maximum/minimum, as NumPy and JAX: a NaN bound gives NaN, and at a bound the derivative
+    # is split evenly between a and the bound (the central difference there)
     if min is not None:
-        out = where(out < min, to_array(min).astype(x.dtype) if not isinstance(min, (int, float))
-                    else min, out)
+        out = maximum(out, min if isinstance(min, (int, float)) else to_array(min).astype(x.dtype))
     if max is not None:
-        out = where(out > max, to_array(max).astype(x.dtype) if not isinstance(max, (int, float))
-                    else max, out)
+        out = minimum(out, max if isinstance(max, (int, float)) else to_array(max).astype(x.dtype))
     return out
 
 
