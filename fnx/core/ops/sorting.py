@@ -11,8 +11,8 @@ Cumulative JVP rules:
 * cumprod's tangent is a prefix scan over dual numbers ``(a, da) * (b, db) = (ab, a db + da b)``
   (Hillis-Steele, ``log2(n)`` shifted products in primitives), exact also at zeros, where the
   common ``cumprod(x) * cumsum(t / x)`` is not;
-* cummax / cummin take the tangent of the element the running extremum came from (the latest
-  one among ties).
+* cummax / cummin average the tangents of the elements attaining the running extremum (its
+  ties), as reduce_max: segmented prefix sums over the runs where the extremum is constant.
 """
 
 import numpy as np
@@ -193,32 +193,44 @@ def _cumprod_jvp(primals, tangents, *, axis, reverse):
 cumprod_p.jvp = _cumprod_jvp
 
 
+def _segmented_cumsums(starts, values, axis):
+    """Inclusive prefix sums of each array in ``values`` along ``axis``, restarting where
+    ``starts`` is true: log2(n) Hillis-Steele steps of shifted adds (after the step with shift
+    ``k`` a position holds the sum over (i - 2k, i] within its segment). Exact where one
+    cumsum minus its value at the segment start would cancel."""
+    from .elementwise import or_p, select_p
+
+    n, k = _aval(starts).shape[axis], 1
+    while k < n:
+        values = [select_p.bind(starts, v, _shift(v, axis, k, 0) + v) for v in values]
+        starts = or_p.bind(starts, _shift(starts, axis, k, False))
+        k *= 2
+    return values
+
+
 def _cum_extremum_jvp_for(prim):
+    # The tangent is the mean of the tangents of the elements attaining the running extremum
+    # (all of its ties), as reduce_max's rule, so cummax(x)[-1] and max(x) agree and a tie of
+    # two gets the central difference. The running extremum is constant over runs; the
+    # elements attaining it are those equal to it inside the run so far.
     def jvp(primals, tangents, *, axis, reverse):
         (x,), (t,) = primals, tangents
         ans = prim.bind(x, axis=axis, reverse=reverse)
         if type(t) is Zero:
             return ans, Zero(_aval(ans))
-        from .elementwise import eq_p, full, select_p
-        from .indexing import take_along_axis
+        from .elementwise import convert_element_type, eq_p, full, ne_p, select_p
 
-        shape = _aval(x).shape
-        i64 = np.dtype(np.int64)
-        pos = iota_p.bind(dtype=i64, shape=shape, dimension=axis)
+        run = ans
         if reverse:
-            pos = rev_p.bind(pos, dimensions=(axis,))
-        # where x equals the running result, x is (one of) the extremum so far; the latest
-        # such position (earliest in the scan order for reverse) is where out comes from
-        marked = select_p.bind(eq_p.bind(x, ans), pos, full(shape, -1, i64))
-        src = cummax_p.bind(marked, axis=axis, reverse=reverse)
-        if reverse:
-            # in reverse scans the 'latest' position is the smallest index; undo the flip
-            n = shape[axis]
-            src = full(shape, n - 1, i64) - src
-        src = select_p.bind(eq_p.bind(src, full(shape, -1, i64)) if not reverse
-                            else eq_p.bind(src, full(shape, shape[axis], i64)),
-                            iota_p.bind(dtype=i64, shape=shape, dimension=axis), src)
-        return ans, take_along_axis(t, src, axis)
+            x, run, t = (rev_p.bind(v, dimensions=(axis,)) for v in (x, ans, t))
+        hit = eq_p.bind(x, run)
+        # position 0 needs no start: nothing before it is summed
+        starts = ne_p.bind(run, _shift(run, axis, 1, 0))
+        total, count = _segmented_cumsums(
+            starts, [select_p.bind(hit, t, full(_aval(t).shape, 0, _aval(t).dtype)),
+                     convert_element_type(hit, _aval(t).dtype)], axis)
+        t_out = total / count
+        return ans, rev_p.bind(t_out, dimensions=(axis,)) if reverse else t_out
 
     prim.jvp = jvp
 
