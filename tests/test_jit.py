@@ -230,3 +230,97 @@ def test_no_warnings_for_declared_lowerings():
         warnings.simplefilter("error")
         f = fnx.jit(lambda x: fnp.transpose(x) @ x + fnp.arange(3.0))
         f(fnp.ones((3, 3)))
+
+
+# --- integer division and remainder edge cases, float remainder's sign of zero (issue 7) -------
+
+INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+
+
+def _edge_pairs(dtype):
+    """Every pair of the edge values of an integer dtype (its extremes, 0, +-1, 7)."""
+    info = np.iinfo(dtype)
+    vals = {int(info.min), int(info.min) + 1, 0, 1, 7, int(info.max) - 1, int(info.max)}
+    if info.min < 0:
+        vals |= {-1, -7}
+    vals = sorted(vals)
+    a = np.array([x for x in vals for _ in vals], dtype)
+    b = np.array([y for _ in vals for y in vals], dtype)
+    return a, b
+
+
+def _div(x, y):
+    from fnx.core.ops.elementwise import div_p
+
+    return div_p.bind(x, y)
+
+
+def _rem(x, y):
+    from fnx.core.ops.elementwise import rem_p
+
+    return rem_p.bind(x, y)
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+def test_integer_division_edge_cases_jit_matches_eager_and_numpy(dtype):
+    # INT_MIN // -1 wraps to INT_MIN and x // 0 == x % 0 == 0, as NumPy (jit gave 0 for
+    # INT64_MIN // -1, and lost precision on uint64 quotients above 2**53)
+    a, b = _edge_pairs(dtype)
+    fa, fb = fnp.asarray(a), fnp.asarray(b)
+    with np.errstate(all="ignore"):
+        cases = [(fnp.floor_divide, np.floor_divide(a, b)), (fnp.remainder, np.remainder(a, b)),
+                 (fnp.fmod, np.fmod(a, b)), (_rem, np.fmod(a, b)), (_div, None)]
+    for f, ref in cases:
+        eager, jitted = f(fa, fb)._buf, fnx.jit(f)(fa, fb)._buf
+        assert jitted.dtype == eager.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(jitted, eager, err_msg=f"{f.__name__} {a} {b}")
+        if ref is not None:
+            np.testing.assert_array_equal(eager, ref, err_msg=f"{f.__name__} {a} {b}")
+    assert fnx.jit(_div)(fa, fb)._buf[(a == np.iinfo(dtype).max) & (b == 1)].item() == \
+        np.iinfo(dtype).max
+
+
+def _same_floats(x, y):
+    return np.array_equal(x, y, equal_nan=True) and np.array_equal(np.signbit(x), np.signbit(y))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_remainder_sign_of_zero_jit_matches_eager(dtype):
+    # array API 2024.12: -0.0 % 3.0 is +0.0 and 0.0 % -3.0 is -0.0 (the divisor's sign);
+    # fmod keeps the dividend's
+    vals = [-0.0, 0.0, 3.0, -3.0, 6.0, -6.0, 1.5, np.inf, -np.inf, np.nan]
+    a = np.array([x for x in vals for _ in vals], dtype)
+    b = np.array([y for _ in vals for y in vals], dtype)
+    fa, fb = fnp.asarray(a), fnp.asarray(b)
+    for f, ref in [(fnp.remainder, np.remainder), (fnp.fmod, np.fmod), (_rem, np.fmod)]:
+        eager, jitted = f(fa, fb)._buf, fnx.jit(f)(fa, fb)._buf
+        with np.errstate(all="ignore"):
+            want = ref(a, b)
+        assert _same_floats(jitted, eager) and _same_floats(eager, want), f.__name__
+    got = fnx.jit(lambda x, y: x % y)(fnp.asarray(np.array([-0.0, 0.0], dtype)),
+                                      fnp.asarray(np.array([3.0, -3.0], dtype)))._buf
+    assert got.tolist() == [0.0, 0.0] and np.signbit(got).tolist() == [False, True]
+
+
+def test_remainder_template_matches_numpy_remainder():
+    # the scalar vocabulary's '%' (Python's remainder: the divisor's sign, also on zeros)
+    from fnx.core.ops.family import elementwise
+
+    prim = elementwise("test_pymod", 2, np.remainder, "({0} % {1})", "real")
+    try:
+        f = fnx.jit(lambda x, y: prim.bind(x, y))
+        for dtype in (np.float32, np.float64, np.int32, np.int64, np.uint8):
+            if np.dtype(dtype).kind == "f":
+                a = np.array([-0.0, 0.0, 7.0, -7.0, 7.0, np.inf, 2.0], dtype)
+                b = np.array([3.0, -3.0, -3.0, 3.0, np.inf, 3.0, 0.0], dtype)
+            else:
+                a, b = _edge_pairs(dtype)
+            with np.errstate(all="ignore"):
+                want = np.remainder(a, b)
+            got = f(fnp.asarray(a), fnp.asarray(b))._buf
+            assert _same_floats(got, want), (dtype, got, want)
+            for i in range(len(a)):
+                ref = scalar.evaluate("({0} % {1})", {}, [a[i], b[i]])
+                assert _same_floats(np.asarray(ref), want[i:i + 1][0]), (a[i], b[i], ref)
+    finally:
+        PRIMITIVES.pop("test_pymod", None)

@@ -192,6 +192,23 @@ def test_scalars_iota_and_mixed_dtypes(rng):
 
 
 @needs_cuda
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the simulator wraps in NumPy scalars
+@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint64])
+def test_integer_division_edge_cases(dtype):
+    # the device helpers are _rt's idiv/udiv/irem: INT_MIN // -1 wraps, x // 0 == x % 0 == 0
+    info = np.iinfo(dtype)
+    vals = sorted({int(info.min), 0, 1, 7, int(info.max)} | ({-1} if info.min < 0 else set()))
+    a = np.array([x for x in vals for _ in vals], dtype)
+    b = np.array([y for _ in vals for y in vals], dtype)
+    got, want, _ = run_both(lambda x, y: (x // y, x % y, fnp.fmod(x, y)), a, b)
+    with np.errstate(all="ignore"):
+        refs = [np.floor_divide(a, b), np.remainder(a, b), np.fmod(a, b)]
+    for g, w, r in zip(got, want, refs, strict=True):
+        np.testing.assert_array_equal(g, w)
+        np.testing.assert_array_equal(g, r)
+
+
+@needs_cuda
 def test_zero_dim_and_empty(rng):
     check(lambda a, b: a * b + 1.0, np.float32(3.0), np.float32(2.0))
     check(lambda a: fnp.exp(a), np.zeros((0, 3), np.float32))

@@ -5,7 +5,7 @@ not see edits here; fnx's kernel cache keys kernels on this file's content
 (``fnx.jit.cache.RUNTIME_SOURCES``), so a new import from fnx must be added there.
 
 The CUDA backend emits the Python source of the plain scalar helpers here (``codegen.cuda
-._SHARED``: idiv, irem, ipow, fmax_nan, fmin_nan, shl, shr, digamma, erf_inv) as its device
+._SHARED``: idiv, udiv, irem, ipow, fmax_nan, fmin_nan, shl, shr, digamma, erf_inv) as its device
 functions, so those must stay code that ``numba.cuda`` compiles too (``math.*``, no
 intrinsics); edits reach CUDA kernels through their source hash.
 """
@@ -20,13 +20,25 @@ _inl = njit(inline="always", error_model="numpy")
 
 @_inl
 def idiv(x, y):
-    # C-style truncating integer division; x / 0 gives 0 (as the eager impl)
+    # C-style truncating signed division, as the eager impl: x / 0 gives 0 and INT_MIN / -1
+    # wraps to INT_MIN (as NumPy; Numba's // gives 0 there)
     if y == 0:
         return x - x
+    if y == -1:
+        return -x
     q = x // y
     if (x % y != 0) and ((x < 0) != (y < 0)):
         q += 1
     return q
+
+
+@_inl
+def udiv(x, y):
+    # unsigned division, x / 0 gives 0; not idiv, whose ``q += 1`` would make Numba compute a
+    # uint64 quotient in float64
+    if y == 0:
+        return x - x
+    return x // y
 
 
 @_inl

@@ -217,13 +217,13 @@ def _cuda_call(fn):
 
 def _cpu_div(a, dts, out, st):
     if out.kind in "iu":
-        return f"{npname(out)}(_rt.idiv({a[0]}, {a[1]}))"
+        return f"{npname(out)}(_rt.{'i' if out.kind == 'i' else 'u'}div({a[0]}, {a[1]}))"
     return f"({a[0]} / {a[1]})"
 
 
 def _cuda_div(a, dts, out, st):
     if out.kind in "iu":
-        return _cu(f"_idiv({a[0]}, {a[1]})", out)
+        return _cu(f"_{'i' if out.kind == 'i' else 'u'}div({a[0]}, {a[1]})", out)
     return _cu(f"({a[0]} / {a[1]})", out)
 
 

@@ -121,9 +121,9 @@ def _rint(x):
 
 # device helpers whose source is the plain-Python body of the CPU runtime's function (one source
 # of truth: the njit functions of ``fnx.jit._rt``, which re-exports ``_scalar_special``'s)
-_SHARED = {"_fmax_nan": "fmax_nan", "_fmin_nan": "fmin_nan", "_idiv": "idiv", "_irem": "irem",
-           "_ipow": "ipow", "_shl": "shl", "_shr": "shr", "_digamma": "digamma",
-           "_erf_inv": "erf_inv"}
+_SHARED = {"_fmax_nan": "fmax_nan", "_fmin_nan": "fmin_nan", "_idiv": "idiv", "_udiv": "udiv",
+           "_irem": "irem", "_ipow": "ipow", "_shl": "shl", "_shr": "shr",
+           "_digamma": "digamma", "_erf_inv": "erf_inv"}
 
 
 @functools.cache
