@@ -311,7 +311,9 @@ def matmul_form(eqn):
     None (batch dimensions or other contractions: the general impl)."""
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
     a, b = eqn.inputs
-    if lb:
+    # A matrix product contracts exactly one axis: outer products (no contraction) and full
+    # contractions of 2-D operands take the general impl.
+    if lb or len(lc) != 1:
         return None
     if a.aval.ndim == 2 and b.aval.ndim == 2:
         return ("mm", lc == (0,), rc == (1,))
