@@ -204,7 +204,7 @@ def _extremum(op, reduce, arg, elementwise, result):
             return reduce(self, axis=_axis(op, dim, axis), keepdims=keep, initial=initial,
                           where=where)
         if dim is None:
-            return reduce(self)
+            return reduce(self, keepdims=keep)
         return result(reduce(self, axis=dim, keepdims=keep), arg(self, axis=dim, keepdims=keep))
 
     method.__name__ = op
