@@ -102,6 +102,13 @@ class ArrayOps:
     def __getitem__(self, idx):
         return _np()._getitem(self, idx)
 
+    def __setitem__(self, idx, value):
+        # Array overrides this (eager item assignment rebinds its buffer); a tracer is a value
+        raise TraceError(
+            f"x[{_show_index(idx)}] = ...: in-place update of a traced array. Inside fnx "
+            f"transforms (grad, vmap, jit) arrays are immutable values: use the out-of-place "
+            f"form x = x.at[{_show_index(idx)}].set({_show_value(value)}) instead")
+
     def __len__(self):
         if not self.shape:
             raise TypeError("len() of a 0-d array")
@@ -172,6 +179,39 @@ class ArrayOps:
         return method.__get__(self, type(self))
 
 
+def _show_index(idx):
+    """``idx`` as written between brackets (``0``, ``1:3``, ``..., 0``), for messages."""
+    def one(i):
+        if isinstance(i, slice):
+            parts = ["" if v is None else str(v) for v in (i.start, i.stop, i.step)]
+            return ":".join(parts[:2] if i.step is None else parts)
+        if i is Ellipsis:
+            return "..."
+        return repr(i) if isinstance(i, (int, type(None))) else "idx"
+
+    return ", ".join(one(i) for i in idx) if isinstance(idx, tuple) else one(idx)
+
+
+def _show_value(value):
+    return repr(value) if type(value) in (int, float, complex, bool) else "v"
+
+
+class AutogradMeta:
+    """What the eager autograd layer knows about one concrete Array; ``Array._autograd`` is
+    ``None`` for the (common) arrays it knows nothing about, so they pay nothing.
+
+    ``is_parameter`` marks ``fnx.nn.Parameter``s (an Array, so every fast path keeps working);
+    ``grad_fn`` is the tape node that produced the array (``None`` for leaves).
+    """
+
+    __slots__ = ("requires_grad", "is_parameter", "grad", "grad_fn", "retains_grad", "hooks")
+
+    def __init__(self, requires_grad, is_parameter=False):
+        self.requires_grad, self.is_parameter = requires_grad, is_parameter
+        self.grad = self.grad_fn = self.hooks = None
+        self.retains_grad = False
+
+
 class Array(ArrayOps, metaclass=_ArrayMeta):
     """An fnx array. Create one with ``fnx.asarray``/``fnx.tensor``/``fnp.zeros``...
 
@@ -206,11 +246,34 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
 
     @property
     def requires_grad(self):
-        return self._autograd is not None
+        meta = self._autograd
+        return meta is not None and meta.requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value):
         _np()._methods.METHODS["requires_grad_"](self, value)
+
+    @property
+    def grad(self):
+        """The accumulated gradient (``None`` until a backward pass or an assignment)."""
+        meta = self._autograd
+        return None if meta is None else meta.grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None and type(value) is not Array:
+            raise TypeError(f"assigned grad must be an fnx Array or None, got "
+                            f"{type(value).__name__}")
+        if value is not None and (value.shape != self.shape or value.dtype != self.dtype):
+            raise ValueError(f"assigned grad has shape {value.shape} and dtype {value.dtype}, "
+                             f"but the array has shape {self.shape} and dtype {self.dtype}")
+        self._meta().grad = value
+
+    def _meta(self):
+        """This array's autograd record, created on first need."""
+        if self._autograd is None:
+            self._autograd = AutogradMeta(False)
+        return self._autograd
 
     @property
     def device(self):

@@ -768,7 +768,7 @@ def _data(self):
 
 
 def _requires_grad(self):
-    return type(self) is Array and self._autograd is not None
+    return type(self) is Array and self.requires_grad
 
 
 def _requires_grad_(self, requires_grad=True):
@@ -776,8 +776,12 @@ def _requires_grad_(self, requires_grad=True):
     if type(self) is not Array:
         raise TraceError("requires_grad_: traced values cannot be marked; inside transforms "
                          "use fnx.grad on a function instead")
-    # The autograd issue owns what ``_autograd`` holds; any non-None value means "tracked".
-    self._autograd = (self._autograd or True) if requires_grad else None
+    if requires_grad and self.dtype.kind not in "fc":
+        raise TypeError(f"requires_grad_: only floating-point and complex arrays can require "
+                        f"gradients, got dtype {self.dtype}; convert first, e.g. "
+                        f"x.float().requires_grad_()")
+    if requires_grad or self._autograd is not None:
+        self._meta().requires_grad = bool(requires_grad)
     return self
 
 
