@@ -10,13 +10,14 @@ import string
 import numpy as np
 
 from ..core import dtypes
-from ..core.errors import AxisError, ShapeError, normalize_axis
+from ..core.errors import (AxisError, ConcretizationError, ShapeError, TraceError, normalize_axes,
+                           normalize_axis)
 from ..core.ops import elementwise as ew
 from ..core.ops import shape as sh
 from ..core.ops.linalg import dot_general_p
 from ..core.ops.reduction import reduce_sum_p
 from ._core import broadcast_to_shape, is_array, promote_args, to_array
-from ._ufunc import call_ufunc, check_order, check_out
+from ._ufunc import call_ufunc, check_out
 from ._creation import asarray, full_like, zeros
 from ._elementwise import abs, isnan, logical_and, where
 from ._manipulation import broadcast_to, concat, expand_dims, flip, permute_dims, reshape, stack
@@ -415,7 +416,8 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
 
     >>> fnx.numpy.cross(fnx.numpy.asarray([1.0, 0, 0]), fnx.numpy.asarray([0.0, 1, 0])).tolist()
     [0.0, 0.0, 1.0]
-    >>> fnp.cross(fnp.asarray([[1.0], [0.0], [0.0]]), fnp.asarray([0.0, 1.0, 0.0]), axisa=0).tolist()
+    >>> a = fnp.asarray([[1.0], [0.0], [0.0]])  # one vector, along axis 0
+    >>> fnp.cross(a, fnp.asarray([0.0, 1.0, 0.0]), axisa=0).tolist()
     [[0.0, 0.0, 1.0]]
     """
     from ._manipulation import moveaxis
@@ -992,6 +994,57 @@ def rad2deg(x, /, out=None, *, dtype=None):
 radians, degrees = deg2rad, rad2deg
 
 
+def angle(z, deg=False):
+    """The angle of complex ``z`` from the positive real axis, ``atan2(imag, real)``, in
+    radians (degrees with ``deg=True``); real inputs give 0 or pi.
+
+    >>> [round(v, 4) for v in fnp.angle(fnp.asarray([1.0, 1j, -1.0])).tolist()]
+    [0.0, 1.5708, 3.1416]
+    >>> fnp.angle(1j, deg=True).item()
+    90.0
+    """
+    from ._elementwise import atan2, imag, real
+
+    z = to_array(z)
+    if z.dtype.kind not in "fc":
+        z = z.astype(dtypes.default_float())
+    out = atan2(imag(z), real(z))
+    return out * (180 / math.pi) if deg else out
+
+
+MSG_REAL_IF_CLOSE_TRACED = (
+    "real_if_close: whether the result is real (its dtype) depends on the values of the "
+    "input, which are unknown while tracing (fnx.jit / fnx.vmap / grad). Use fnp.real(a) when "
+    "the imaginary parts are known to be negligible, or call real_if_close outside the "
+    "transform."
+)
+
+
+def real_if_close(a, tol=100):
+    """The real part of complex ``a`` if every imaginary part is below ``tol`` (in machine
+    epsilons when ``tol > 1``, else absolute), else ``a`` unchanged. The result's dtype
+    depends on the values, so ``a`` must be concrete.
+
+    >>> fnp.real_if_close(fnp.asarray([2.0 + 1e-15j, 1.0])).tolist()
+    [2.0, 1.0]
+    >>> fnp.real_if_close(fnp.asarray([2.0 + 0.1j])).dtype
+    dtype('complex64')
+    """
+    from ._elementwise import imag, real
+
+    a = to_array(a)
+    if a.dtype.kind != "c":
+        return a
+    if tol > 1:
+        tol = tol * float(np.finfo(a.dtype).eps)
+    small = all(abs(imag(a)) < tol)
+    try:
+        is_real = bool(small)
+    except TraceError as err:
+        raise ConcretizationError(MSG_REAL_IF_CLOSE_TRACED) from err
+    return real(a) if is_real else a
+
+
 def _not_nan(a, where):
     """The ``where`` mask of a NaN-ignoring reduction: the non-NaN elements (and only those
     the caller's ``where`` keeps)."""
@@ -1344,6 +1397,233 @@ def einsum_path(subscripts, /, *operands, optimize="greedy", einsum_call=False):
     return ["einsum_path"] + [(0, 1)] * (n - 1), f"left-to-right contraction of {subscripts}"
 
 
+# --- NumPy conveniences: append, select, rollaxis, gradient, r_ / c_ ---------------------------
+
+
+def append(arr, values, axis=None):
+    """``arr`` with ``values`` appended along ``axis`` (both flattened when None).
+
+    >>> fnp.append(fnp.asarray([1, 2]), [[3, 4]]).tolist()
+    [1, 2, 3, 4]
+    >>> fnp.append(fnp.ones((1, 2)), fnp.zeros((1, 2)), axis=0).tolist()
+    [[1.0, 1.0], [0.0, 0.0]]
+    """
+    if axis is None:
+        return concat([ravel(arr), ravel(values)], axis=0)
+    return concat([arr, values], axis=axis)
+
+
+def select(condlist, choicelist, default=0):
+    """Elementwise, the entry of the first ``choicelist`` array whose condition in
+    ``condlist`` is true, else ``default`` (all broadcast together).
+
+    >>> x = fnp.arange(6)
+    >>> fnp.select([x < 2, x > 3], [x, x ** 2], 42).tolist()
+    [0, 1, 42, 42, 16, 25]
+    """
+    if len(condlist) != len(choicelist):
+        raise ValueError(f"select: {len(condlist)} conditions for {len(choicelist)} choices; "
+                         f"list one choice per condition")
+    if not condlist:
+        raise ValueError("select: condlist and choicelist must not be empty")
+    conds = [to_array(c) for c in condlist]
+    for i, c in enumerate(conds):
+        if c.dtype != dtypes.bool_:
+            raise TypeError(f"select: condition {i} has dtype {c.dtype}; conditions must be "
+                            f"boolean arrays (compare explicitly, e.g. x != 0)")
+    # the first true condition wins, so the earliest choice is applied last
+    choices = promote_args("select", *choicelist, default)
+    out = choices[-1]
+    for c, choice in zip(conds[::-1], choices[-2::-1]):
+        out = where(c, choice, out)
+    return out
+
+
+def rollaxis(a, axis, start=0):
+    """Move ``axis`` to just before position ``start`` (NumPy's older ``moveaxis``).
+
+    >>> fnp.rollaxis(fnp.ones((3, 4, 5, 6)), 3, 1).shape
+    (3, 6, 4, 5)
+    """
+    x = to_array(a)
+    n = x.ndim
+    axis = normalize_axis(axis, n, "rollaxis")
+    if start < 0:
+        start += n
+    if not 0 <= start < n + 1:
+        raise AxisError(f"rollaxis: start must be in [{-n}, {n}] for an array of rank {n}, got "
+                        f"{start - n if start < 0 else start}")
+    if axis < start:
+        start -= 1
+    if axis == start:
+        return x
+    axes = [i for i in range(n) if i != axis]
+    axes.insert(start, axis)
+    return permute_dims(x, tuple(axes))
+
+
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """The gradient of ``f`` sampled on a grid: central differences inside, one-sided
+    differences of order ``edge_order`` (1 or 2) at the ends, as NumPy. ``varargs`` give the
+    spacing: nothing (unit steps), one scalar for every axis, or one scalar or coordinate
+    array per axis. Returns one array per axis (a single array for one axis).
+
+    >>> fnp.gradient(fnp.asarray([1.0, 2.0, 4.0, 7.0])).tolist()
+    [1.0, 1.5, 2.5, 3.0]
+    >>> fnp.gradient(fnp.asarray([1.0, 2.0, 4.0, 7.0]), 2.0, edge_order=2).tolist()
+    [0.25, 0.75, 1.25, 1.75]
+    """
+    f = to_array(f)
+    if f.dtype.kind not in "fc":
+        f = f.astype(dtypes.default_float())
+    axes = tuple(range(f.ndim)) if axis is None else normalize_axes(axis, f.ndim, "gradient")
+    if edge_order not in (1, 2):
+        raise ValueError(f"gradient: edge_order must be 1 or 2, got {edge_order}")
+    if not varargs:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacings = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = list(varargs)
+    else:
+        raise TypeError(f"gradient: {len(varargs)} spacings given for {len(axes)} axes; pass "
+                        f"none, one scalar, or one per axis")
+    out = []
+    for ax, h in zip(axes, spacings):
+        n = f.shape[ax]
+        if n < edge_order + 1:
+            raise ValueError(f"gradient: axis {ax} of shape {f.shape} has {n} points; "
+                             f"edge_order={edge_order} needs at least {edge_order + 1}")
+        out.append(_gradient_along(f, ax, n, h, edge_order))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _gradient_along(f, ax, n, h, edge_order):
+    """``f``'s derivative along ``ax`` with step ``h`` (a scalar) or at coordinates ``h``
+    (NumPy's formulas: second order inside, ``edge_order`` at the two ends)."""
+    def part(lo, hi):
+        return _slice_axis(f, ax, lo, hi)
+
+    f0, f1, f2 = part(0, 1), part(1, 2), part(2, 3) if n > 2 else None
+    z0, z1, z2 = part(n - 1, n), part(n - 2, n - 1), part(n - 3, n - 2) if n > 2 else None
+    below, here, above = part(0, n - 2), part(1, n - 1), part(2, n)
+    if np.ndim(h) == 0:
+        mid = (above - below) / (2 * h)
+        if edge_order == 1:
+            return concat(promote_args("gradient", (f1 - f0) / h, mid, (z0 - z1) / h), axis=ax)
+        head = (-1.5 * f0 + 2 * f1 - 0.5 * f2) / h
+        tail = (0.5 * z2 - 2 * z1 + 1.5 * z0) / h
+        return concat(promote_args("gradient", head, mid, tail), axis=ax)
+    x = to_array(h)
+    if x.ndim != 1 or x.shape[0] != n:
+        raise ShapeError(f"gradient: coordinates of shape {x.shape} for axis {ax} of length "
+                         f"{n}; they must be 1-D with one entry per point")
+    if x.dtype.kind not in "fc":
+        x = x.astype(f.dtype)
+    dx = diff(x)
+    lay = tuple(-1 if d == ax else 1 for d in range(f.ndim))  # a vector along ``ax``
+    d1, d2 = reshape(dx[:-1], lay), reshape(dx[1:], lay)
+    mid = (-d2 / (d1 * (d1 + d2)) * below + (d2 - d1) / (d1 * d2) * here
+           + d1 / (d2 * (d1 + d2)) * above)
+    if edge_order == 1:
+        head, tail = (f1 - f0) / dx[0], (z0 - z1) / dx[-1]
+    else:
+        a1, a2, b1, b2 = dx[0], dx[1], dx[-2], dx[-1]
+        head = (-(2 * a1 + a2) / (a1 * (a1 + a2)) * f0 + (a1 + a2) / (a1 * a2) * f1
+                - a1 / (a2 * (a1 + a2)) * f2)
+        tail = (b2 / (b1 * (b1 + b2)) * z2 - (b2 + b1) / (b1 * b2) * z1
+                + (2 * b2 + b1) / (b2 * (b1 + b2)) * z0)
+    return concat(promote_args("gradient", head, mid, tail), axis=ax)
+
+
+class AxisConcatenator:
+    """NumPy's ``r_`` / ``c_``: index the object to concatenate arrays, scalars and slices
+    (``start:stop:step`` is ``arange``, a complex step ``start:stop:nj`` is ``linspace`` with
+    ``n`` points). A leading string ``"axis[,ndmin[,trans1d]]"`` sets the concatenation axis,
+    the minimum rank and where 1-D inputs go; matrix directives (``"r"``, ``"c"``) are not
+    supported (fnx has no matrix type).
+
+    >>> fnp.r_[1:4, 0, fnp.asarray([7, 8])].tolist()
+    [1, 2, 3, 0, 7, 8]
+    >>> fnp.r_[0:1:3j].tolist()
+    [0.0, 0.5, 1.0]
+    >>> fnp.c_[fnp.asarray([1, 2]), fnp.asarray([3, 4])].tolist()
+    [[1, 3], [2, 4]]
+    >>> fnp.r_["0,2", [1, 2], [3, 4]].tolist()
+    [[1, 2], [3, 4]]
+    """
+
+    def __init__(self, name, axis, ndmin, trans1d):
+        self._name, self._axis, self._ndmin, self._trans1d = name, axis, ndmin, trans1d
+
+    def __repr__(self):
+        return f"fnx.numpy.{self._name}"
+
+    def __len__(self):
+        return 0
+
+    def __getitem__(self, key):
+        from ._creation import arange, linspace
+
+        key = key if isinstance(key, tuple) else (key,)
+        axis, ndmin, trans1d = self._axis, self._ndmin, self._trans1d
+        parts, scalars = [], []
+        for k, item in enumerate(key):
+            if isinstance(item, str):
+                if k:
+                    raise ValueError(f"{self._name}: a string directive must come first, got "
+                                     f"{item!r} at position {k}")
+                if item in ("r", "c"):
+                    raise ValueError(f"{self._name}: the matrix directive {item!r} is not "
+                                     f"supported (fnx has no matrix type)")
+                try:
+                    vec = [int(v) for v in item.split(",")]
+                except ValueError:
+                    raise ValueError(f"{self._name}: unknown directive {item!r}; expected "
+                                     f"'axis[,ndmin[,trans1d]]'") from None
+                axis = vec[0]
+                ndmin = vec[1] if len(vec) > 1 else ndmin
+                trans1d = vec[2] if len(vec) > 2 else trans1d
+                continue
+            if isinstance(item, slice):
+                start = 0 if item.start is None else item.start
+                step = 1 if item.step is None else item.step
+                if isinstance(step, complex):
+                    new = linspace(start, item.stop, int(builtins.abs(step)))
+                else:
+                    new = arange(start, item.stop, step)
+                parts.append(self._lift(new, ndmin, trans1d))
+            elif np.ndim(item) == 0 and not is_array(item):
+                scalars.append(len(parts))
+                parts.append(item)
+            else:
+                parts.append(self._lift(to_array(item), ndmin, trans1d))
+        if not parts:
+            return zeros((0,))
+        parts = promote_args(self._name, *parts)
+        for i in scalars:
+            parts[i] = reshape(parts[i], (1,) * builtins.max(ndmin, 1))
+        return concat(parts, axis=axis)
+
+    @staticmethod
+    def _lift(x, ndmin, trans1d):
+        """``x`` with at least ``ndmin`` dims, its own axes placed at ``trans1d``."""
+        if x.ndim >= ndmin:
+            return x
+        k2, k1 = ndmin - x.ndim, trans1d
+        x = reshape(x, (1,) * k2 + x.shape)
+        if trans1d == -1:
+            return x
+        if k1 < 0:
+            k1 += k2 + 1
+        axes = list(range(ndmin))
+        return permute_dims(x, tuple(axes[:k1] + axes[k2:] + axes[k1:k2]))
+
+
+r_ = AxisConcatenator("r_", 0, 1, -1)
+c_ = AxisConcatenator("c_", -1, 2, 0)
+
+
 # the public surface: every public function or class defined here
 __all__ = [_n for _n, _v in list(globals().items()) if not _n.startswith("_") and callable(_v)
-           and getattr(_v, "__module__", None) == __name__]
+           and getattr(_v, "__module__", None) == __name__] + ["r_", "c_"]

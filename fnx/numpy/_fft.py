@@ -15,6 +15,7 @@ from ..core.ops import elementwise as ew
 from ..core.ops import shape as sh
 from ..core.ops.linalg import dot_general_p
 from ._core import to_array
+from ._ufunc import check_out
 
 _NORMS = ("backward", "ortho", "forward")
 _COMPLEX_OF = {dtypes.float32: dtypes.complex64, dtypes.float64: dtypes.complex128,
@@ -41,6 +42,7 @@ def _real(op, x):
 
 
 def _scale(norm, n, inverse):
+    norm = "backward" if norm is None else norm  # NumPy's default, by its name
     if norm not in _NORMS:
         raise ValueError(f"fft: norm must be one of {_NORMS}, got {norm!r}")
     if norm == "ortho":
@@ -92,22 +94,24 @@ def _c2c(op, x, n, axis, norm, inverse):
     return _apply(x, axis, mat)
 
 
-def fft(x, /, *, n=None, axis=-1, norm="backward"):
+def fft(a, n=None, axis=-1, norm=None, out=None):
     """One-dimensional discrete Fourier transform.
 
     >>> [round(abs(v), 6) for v in fnx.numpy.fft.fft(fnx.numpy.ones(4)).tolist()]
     [4.0, 0.0, 0.0, 0.0]
     """
-    return _c2c("fft", x, n, axis, norm, inverse=False)
+    check_out("fft", out)
+    return _c2c("fft", a, n, axis, norm, inverse=False)
 
 
-def ifft(x, /, *, n=None, axis=-1, norm="backward"):
+def ifft(a, n=None, axis=-1, norm=None, out=None):
     """One-dimensional inverse discrete Fourier transform.
 
     >>> fnp.real(fnp.fft.ifft(fnp.asarray([4.0, 0.0, 0.0, 0.0]))).tolist()
     [1.0, 1.0, 1.0, 1.0]
     """
-    return _c2c("ifft", x, n, axis, norm, inverse=True)
+    check_out("ifft", out)
+    return _c2c("ifft", a, n, axis, norm, inverse=True)
 
 
 def _axes_sizes(op, x, s, axes):
@@ -129,31 +133,34 @@ def _c2c_n(op, x, s, axes, norm, inverse):
     return x
 
 
-def fftn(x, /, *, s=None, axes=None, norm="backward"):
+def fftn(a, s=None, axes=None, norm=None, out=None):
     """N-dimensional discrete Fourier transform over ``axes``.
 
     >>> fnp.abs(fnp.fft.fftn(fnp.ones((2, 2)))).round().tolist()
     [[4.0, 0.0], [0.0, 0.0]]
     """
-    return _c2c_n("fftn", x, s, axes, norm, inverse=False)
+    check_out("fftn", out)
+    return _c2c_n("fftn", a, s, axes, norm, inverse=False)
 
 
-def ifftn(x, /, *, s=None, axes=None, norm="backward"):
+def ifftn(a, s=None, axes=None, norm=None, out=None):
     """N-dimensional inverse discrete Fourier transform over ``axes``.
 
     >>> fnp.real(fnp.fft.ifftn(fnp.asarray([[4.0, 0.0], [0.0, 0.0]]))).tolist()
     [[1.0, 1.0], [1.0, 1.0]]
     """
-    return _c2c_n("ifftn", x, s, axes, norm, inverse=True)
+    check_out("ifftn", out)
+    return _c2c_n("ifftn", a, s, axes, norm, inverse=True)
 
 
-def rfft(x, /, *, n=None, axis=-1, norm="backward"):
+def rfft(a, n=None, axis=-1, norm=None, out=None):
     """DFT of a real signal: the ``n // 2 + 1`` non-negative frequency terms.
 
     >>> fnx.numpy.fft.rfft(fnx.numpy.ones(4)).shape
     (3,)
     """
-    x = _real("rfft", x)
+    check_out("rfft", out)
+    x = _real("rfft", a)
     if x.ndim == 0:
         raise ShapeError("rfft: expects at least a 1-D array")
     axis = normalize_axis(axis, x.ndim, "rfft")
@@ -163,7 +170,7 @@ def rfft(x, /, *, n=None, axis=-1, norm="backward"):
     return _apply(x, axis, mat)
 
 
-def irfft(x, /, *, n=None, axis=-1, norm="backward"):
+def irfft(a, n=None, axis=-1, norm=None, out=None):
     """Inverse of ``rfft``: a real signal of length ``n`` (default ``2 * (m - 1)``).
 
     >>> fnp.fft.irfft(fnp.asarray([4.0, 0.0, 0.0])).round().tolist()
@@ -171,7 +178,8 @@ def irfft(x, /, *, n=None, axis=-1, norm="backward"):
     """
     from ._elementwise import real
 
-    x = _complex("irfft", x)
+    check_out("irfft", out)
+    x = _complex("irfft", a)
     if x.ndim == 0:
         raise ShapeError("irfft: expects at least a 1-D array")
     axis = normalize_axis(axis, x.ndim, "irfft")
@@ -189,13 +197,14 @@ def irfft(x, /, *, n=None, axis=-1, norm="backward"):
     return real(_apply(x, axis, mat.astype(x.dtype)))
 
 
-def rfftn(x, /, *, s=None, axes=None, norm="backward"):
+def rfftn(a, s=None, axes=None, norm=None, out=None):
     """N-dimensional ``rfft``: real transform on the last axis, complex on the others.
 
     >>> fnp.fft.rfftn(fnp.ones((2, 4))).shape
     (2, 3)
     """
-    x = _real("rfftn", x)
+    check_out("rfftn", out)
+    x = _real("rfftn", a)
     axes, s = _axes_sizes("rfftn", x, s, axes)
     out = rfft(x, n=s[-1], axis=axes[-1], norm=norm)
     for a, n in zip(axes[:-1], s[:-1]):
@@ -203,13 +212,14 @@ def rfftn(x, /, *, s=None, axes=None, norm="backward"):
     return out
 
 
-def irfftn(x, /, *, s=None, axes=None, norm="backward"):
+def irfftn(a, s=None, axes=None, norm=None, out=None):
     """Inverse of ``rfftn``.
 
     >>> fnp.fft.irfftn(fnp.asarray([[4.0, 0.0], [0.0, 0.0]])).round().tolist()
     [[1.0, 1.0], [1.0, 1.0]]
     """
-    x = _complex("irfftn", x)
+    check_out("irfftn", out)
+    x = _complex("irfftn", a)
     if axes is None and s is None:
         axes = tuple(range(x.ndim))
     if s is None:
@@ -221,10 +231,10 @@ def irfftn(x, /, *, s=None, axes=None, norm="backward"):
     return irfft(x, n=s[-1], axis=axes[-1], norm=norm)
 
 
-_SWAP = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
+_SWAP = {"backward": "forward", "forward": "backward", "ortho": "ortho", None: "forward"}
 
 
-def hfft(x, /, *, n=None, axis=-1, norm="backward"):
+def hfft(a, n=None, axis=-1, norm=None, out=None):
     """DFT of a Hermitian-symmetric signal given by its first half: a real spectrum.
 
     >>> fnp.fft.hfft(fnp.asarray([1.0, 0.0, 0.0])).round().tolist()
@@ -232,12 +242,13 @@ def hfft(x, /, *, n=None, axis=-1, norm="backward"):
     """
     from ._elementwise import conj
 
-    if norm not in _NORMS:
+    if norm not in _SWAP:
         raise ValueError(f"hfft: norm must be one of {_NORMS}, got {norm!r}")
-    return irfft(conj(_complex("hfft", x)), n=n, axis=axis, norm=_SWAP[norm])
+    check_out("hfft", out)
+    return irfft(conj(_complex("hfft", a)), n=n, axis=axis, norm=_SWAP[norm])
 
 
-def ihfft(x, /, *, n=None, axis=-1, norm="backward"):
+def ihfft(a, n=None, axis=-1, norm=None, out=None):
     """Inverse of ``hfft``.
 
     >>> fnp.abs(fnp.fft.ihfft(fnp.asarray([4.0, 4.0, 4.0, 4.0]))).round().tolist()
@@ -245,12 +256,13 @@ def ihfft(x, /, *, n=None, axis=-1, norm="backward"):
     """
     from ._elementwise import conj
 
-    if norm not in _NORMS:
+    if norm not in _SWAP:
         raise ValueError(f"ihfft: norm must be one of {_NORMS}, got {norm!r}")
-    return conj(rfft(x, n=n, axis=axis, norm=_SWAP[norm]))
+    check_out("ihfft", out)
+    return conj(rfft(a, n=n, axis=axis, norm=_SWAP[norm]))
 
 
-def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
+def fftfreq(n, d=1.0, device=None, *, dtype=None):
     """Sample frequencies of an ``n``-point DFT: ``[0, 1, ..., -1] / (d * n)``.
 
     >>> fnx.numpy.fft.fftfreq(4).tolist()
@@ -267,7 +279,7 @@ def fftfreq(n, /, *, d=1.0, dtype=None, device=None):
     return asarray(vals.astype(dt), device=device)
 
 
-def rfftfreq(n, /, *, d=1.0, dtype=None, device=None):
+def rfftfreq(n, d=1.0, device=None, *, dtype=None):
     """Sample frequencies of ``rfft``: ``[0, 1, ..., n // 2] / (d * n)``.
 
     >>> fnp.fft.rfftfreq(4).tolist()
@@ -292,7 +304,7 @@ def _shift(op, x, axes, inverse):
     return roll(x, shifts, axis=axes) if axes else x
 
 
-def fftshift(x, /, *, axes=None):
+def fftshift(x, axes=None):
     """Move the zero frequency to the centre.
 
     >>> fnx.numpy.fft.fftshift(fnx.numpy.asarray([0, 1, -2, -1])).tolist()
@@ -301,7 +313,7 @@ def fftshift(x, /, *, axes=None):
     return _shift("fftshift", x, axes, inverse=False)
 
 
-def ifftshift(x, /, *, axes=None):
+def ifftshift(x, axes=None):
     """Inverse of ``fftshift``.
 
     >>> fnp.fft.ifftshift(fnp.asarray([-2, -1, 0, 1, 2])).tolist()

@@ -20,15 +20,20 @@ from ..core.ops import shape as sh
 from ..core.ops.linalg import dot_general_p
 from ._core import broadcast_shapes, broadcast_to_shape, promote_args, to_array
 from ._statistical import _sqrt_of_sum_of_squares
+from ._ufunc import call_ufunc
 
 
-def matmul(x1, x2, /):
-    """Matrix product with NumPy's rules for 1-D operands and batch broadcasting.
+def matmul(x1, x2, /, out=None, *, dtype=None):
+    """Matrix product with NumPy's rules for 1-D operands and batch broadcasting (in
+    ``dtype`` when given).
 
     >>> fnx.numpy.matmul(fnx.numpy.ones((2, 3)), fnx.numpy.ones((3, 4))).shape
     (2, 4)
     """
     from ._manipulation import expand_dims, squeeze
+
+    if out is not None or dtype is not None:
+        return call_ufunc("matmul", matmul, out, dtype, x1, x2)
 
     x1, x2 = promote_args("matmul", x1, x2)
     if x1.ndim == 0 or x2.ndim == 0:
@@ -60,13 +65,13 @@ def matmul(x1, x2, /):
     return out
 
 
-def tensordot(x1, x2, /, *, axes=2):
-    """Contract the last ``axes`` dims of ``x1`` with the first of ``x2`` (or explicit lists).
+def tensordot(a, b, axes=2):
+    """Contract the last ``axes`` dims of ``a`` with the first of ``b`` (or explicit lists).
 
     >>> fnp.tensordot(fnp.ones((2, 3)), fnp.ones((3, 4)), axes=1).tolist()[0]
     [3.0, 3.0, 3.0, 3.0]
     """
-    x1, x2 = promote_args("tensordot", x1, x2)
+    x1, x2 = promote_args("tensordot", a, b)
     if isinstance(axes, (int, np.integer)):
         if not 0 <= axes <= min(x1.ndim, x2.ndim):
             raise ShapeError(f"tensordot: axes={axes} does not fit shapes {x1.shape} and "
@@ -85,7 +90,7 @@ def tensordot(x1, x2, /, *, axes=2):
     return dot_general_p.bind(x1, x2, dimension_numbers=((a1, a2), ((), ())))
 
 
-def vecdot(x1, x2, /, *, axis=-1):
+def vecdot(x1, x2, /, out=None, *, axis=-1, dtype=None):
     """Conjugated dot product along ``axis``, broadcasting the other dims.
 
     >>> fnx.numpy.vecdot(fnx.numpy.ones((2, 3)), fnx.numpy.ones(3)).tolist()
@@ -94,6 +99,8 @@ def vecdot(x1, x2, /, *, axis=-1):
     from ._elementwise import conj
     from ._statistical import sum
 
+    if out is not None or dtype is not None:
+        return call_ufunc("vecdot", lambda a, b: vecdot(a, b, axis=axis), out, dtype, x1, x2)
     x1, x2 = promote_args("vecdot", x1, x2)
     if x1.ndim == 0 or x2.ndim == 0:
         raise ShapeError(f"vecdot: operands must be at least 1-D, got {x1.shape} and {x2.shape}")
@@ -212,14 +219,14 @@ def _gauss_jordan(a, b):
     return a, b, sign
 
 
-def solve(x1, x2, /):
-    """Solve ``x1 @ x = x2`` (``x2`` of shape (n,) is one vector, else a stack of (n, k)).
+def solve(a, b):
+    """Solve ``a @ x = b`` (``b`` of shape (n,) is one vector, else a stack of (n, k)).
 
     >>> fnx.numpy.linalg.solve(2 * fnx.numpy.eye(2), fnx.numpy.ones(2)).tolist()
     [0.5, 0.5]
     """
     fnp = _fnp()
-    x1, x2 = promote_args("solve", x1, x2)
+    x1, x2 = promote_args("solve", a, b)
     x1 = _square("solve", x1)
     x2 = ew.convert_element_type(x2, x1.dtype)
     n = x1.shape[-1]
@@ -239,24 +246,24 @@ def solve(x1, x2, /):
     return x[..., 0] if vector else x
 
 
-def inv(x, /):
+def inv(a):
     """Inverse of a stack of square matrices.
 
     >>> fnx.numpy.linalg.inv(2 * fnx.numpy.eye(2)).tolist()
     [[0.5, 0.0], [0.0, 0.5]]
     """
-    x = _square("inv", x)
+    x = _square("inv", a)
     return solve(x, _eye_like(x, x.shape[-1]))
 
 
-def det(x, /):
+def det(a):
     """Determinant of a stack of square matrices.
 
     >>> fnx.numpy.linalg.det(2 * fnx.numpy.eye(2)).item()
     4.0
     """
     fnp = _fnp()
-    x = _square("det", x)
+    x = _square("det", a)
     a, _, sign = _gauss_jordan(x, x[..., :, :0])
     return fnp.prod(diagonal(a), axis=-1) * ew.convert_element_type(sign, x.dtype)
 
@@ -266,14 +273,14 @@ class SlogdetResult(NamedTuple):
     logabsdet: Array
 
 
-def slogdet(x, /):
+def slogdet(a):
     """Sign (unit phase for complex) and log of the absolute determinant.
 
     >>> fnx.numpy.linalg.slogdet(2 * fnx.numpy.eye(2)).sign.item()
     1.0
     """
     fnp = _fnp()
-    x = _square("slogdet", x)
+    x = _square("slogdet", a)
     a, _, sign = _gauss_jordan(x, x[..., :, :0])
     d = diagonal(a)
     mag = fnp.abs(d)
@@ -307,7 +314,7 @@ def cholesky(x, /, *, upper=False):
     return _mH(low) if upper else low
 
 
-def qr(x, /, *, mode="reduced"):
+def qr(a, mode="reduced"):
     """Householder QR: ``Q`` with orthonormal columns and upper-triangular ``R``.
 
     >>> [a.shape for a in fnx.numpy.linalg.qr(fnx.numpy.ones((3, 2)))]
@@ -318,7 +325,7 @@ def qr(x, /, *, mode="reduced"):
 
     if mode not in ("reduced", "complete"):
         raise ValueError(f"qr: mode must be 'reduced' or 'complete', got {mode!r}")
-    x = _inexact("qr", x)
+    x = _inexact("qr", a)
     if x.ndim < 2:
         raise ShapeError(f"qr: expects a stack of matrices (..., m, n), got shape {x.shape}")
     m, n = x.shape[-2:]
@@ -417,28 +424,47 @@ def _sweeps(dt):
     return 10 if _real_dtype(dt) == dtypes.float64 else 7
 
 
-def eigh(x, /):
-    """Eigenvalues (ascending) and eigenvectors of a stack of Hermitian matrices (cyclic
-    Jacobi).
+def _hermitian(op, a, UPLO):
+    """The Hermitian matrices whose lower (``UPLO="L"``) or upper (``"U"``) triangle ``a``
+    holds; as in NumPy (LAPACK) the other triangle and the diagonal's imaginary part are not
+    read."""
+    from ._elementwise import real, where
+    from ._extra import tril, triu
+
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
+    x = _square(op, a)
+    part = tril(x, -1) if UPLO == "L" else triu(x, 1)
+    n = x.shape[-1]
+    return where(_iota(n, (n, n), 0) == _iota(n, (n, n), 1), real(x).astype(x.dtype),
+                 part + _mH(part))
+
+
+def eigh(a, UPLO="L"):
+    """Eigenvalues (ascending) and eigenvectors of a stack of Hermitian matrices, read from
+    their lower (``UPLO="L"``) or upper (``"U"``) triangle (cyclic Jacobi).
 
     >>> fnx.numpy.linalg.eigh(fnx.numpy.eye(2)).eigenvalues.tolist()
     [1.0, 1.0]
+    >>> fnp.linalg.eigh(fnp.asarray([[2.0, 1.0], [7.0, 2.0]]), "U").eigenvalues.round(4).tolist()
+    [1.0, 3.0]
     """
     from ._elementwise import real
 
-    x = _square("eigh", x)
+    x = _hermitian("eigh", a, UPLO)
     a, v = _jacobi(x, _sweeps(x.dtype))
     w, v = _sort_ascending(real(diagonal(a)), v)
     return EighResult(w, v)
 
 
-def eigvalsh(x, /):
-    """Eigenvalues (ascending) of a stack of Hermitian matrices.
+def eigvalsh(a, UPLO="L"):
+    """Eigenvalues (ascending) of a stack of Hermitian matrices (read from the ``UPLO``
+    triangle, as ``eigh``).
 
     >>> fnx.numpy.linalg.eigvalsh(fnx.numpy.eye(2)).tolist()
     [1.0, 1.0]
     """
-    return eigh(x).eigenvalues
+    return eigh(a, UPLO).eigenvalues
 
 
 class SVDResult(NamedTuple):
@@ -447,15 +473,21 @@ class SVDResult(NamedTuple):
     Vh: Array
 
 
-def svd(x, /, *, full_matrices=True):
-    """Singular value decomposition ``x = U @ diag(S) @ Vh`` (S descending), from the
-    eigendecomposition of the Gram matrix.
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """Singular value decomposition ``a = U @ diag(S) @ Vh`` (S descending), from the
+    eigendecomposition of the Gram matrix; ``compute_uv=False`` returns ``S`` alone.
+    ``hermitian`` is a speed hint in NumPy and changes nothing here.
 
     >>> fnx.numpy.linalg.svd(fnx.numpy.eye(2)).S.tolist()
     [1.0, 1.0]
+    >>> fnp.linalg.svd(2 * fnp.eye(2), compute_uv=False).tolist()
+    [2.0, 2.0]
     """
+    del hermitian  # unused: the general algorithm gives the same factors
     fnp = _fnp()
-    x = _inexact("svd", x)
+    x = _inexact("svd", a)
+    if not compute_uv:
+        return svd(x, full_matrices=False).S
     if x.ndim < 2:
         raise ShapeError(f"svd: expects a stack of matrices (..., m, n), got shape {x.shape}")
     m, n = x.shape[-2:]
@@ -484,14 +516,22 @@ def svdvals(x, /):
     return svd(x, full_matrices=False).S
 
 
-def pinv(x, /, *, rtol=None):
-    """Moore-Penrose pseudo-inverse; singular values below ``rtol * max(S)`` are dropped.
+def pinv(a, rcond=None, hermitian=False, *, rtol=None):
+    """Moore-Penrose pseudo-inverse; singular values below ``rtol * max(S)`` are dropped
+    (``rcond`` is NumPy's older name for ``rtol``). The default ``rtol`` is the array API's
+    ``max(m, n) * eps``: NumPy's 1e-15 would keep rounding noise in float32. ``hermitian``
+    changes nothing here.
 
     >>> fnx.numpy.linalg.pinv(2 * fnx.numpy.eye(2)).tolist()
     [[0.5, 0.0], [0.0, 0.5]]
     """
+    del hermitian  # unused: the general algorithm gives the same result
+    if rcond is not None:
+        if rtol is not None:
+            raise ValueError("pinv: pass rtol or its older name rcond, not both")
+        rtol = rcond
     fnp = _fnp()
-    x = _inexact("pinv", x)
+    x = _inexact("pinv", a)
     m, n = x.shape[-2:]
     if rtol is None:
         rtol = max(m, n) * float(np.finfo(_real_dtype(x.dtype)).eps)
@@ -503,33 +543,40 @@ def pinv(x, /, *, rtol=None):
     return matmul(_mH(vh) * fnp.expand_dims(sinv, axis=-2), _mH(u))
 
 
-def matrix_rank(x, /, *, rtol=None):
-    """Number of singular values above ``rtol * max(S)``.
+def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    """Number of singular values above ``tol`` (absolute) or ``rtol * max(S)`` (relative;
+    default ``max(m, n) * eps``). A vector has rank 1 unless it is all zeros, as NumPy.
 
     >>> fnx.numpy.linalg.matrix_rank(fnx.numpy.eye(3)).item()
     3
     """
+    del hermitian  # unused: the singular values are the same
     fnp = _fnp()
-    x = _inexact("matrix_rank", x)
+    x = _inexact("matrix_rank", A)
     if x.ndim < 2:
-        raise ShapeError(f"matrix_rank: expects (..., m, n), got shape {x.shape}")
+        return fnp.any(x != 0).astype(dtypes.default_int())
+    if tol is not None and rtol is not None:
+        raise ValueError("matrix_rank: pass tol (absolute) or rtol (relative), not both")
     m, n = x.shape[-2:]
     s = svdvals(x)
-    if rtol is None:
-        rtol = max(m, n) * float(np.finfo(_real_dtype(x.dtype)).eps)
     if not s.shape[-1]:
         return fnp.zeros(s.shape[:-1], dtype=dtypes.default_int())
-    tol = fnp.expand_dims(to_array(rtol), axis=-1) * fnp.max(s, axis=-1, keepdims=True)
+    if tol is None:
+        if rtol is None:
+            rtol = max(m, n) * float(np.finfo(_real_dtype(x.dtype)).eps)
+        tol = fnp.expand_dims(to_array(rtol), axis=-1) * fnp.max(s, axis=-1, keepdims=True)
+    else:
+        tol = fnp.expand_dims(to_array(tol), axis=-1)
     return fnp.sum(s > tol, axis=-1, dtype=dtypes.default_int())
 
 
-def matrix_power(x, n, /):
-    """``x`` raised to the integer power ``n`` (negative powers invert first).
+def matrix_power(a, n):
+    """``a`` raised to the integer power ``n`` (negative powers invert first).
 
     >>> fnx.numpy.linalg.matrix_power(2 * fnx.numpy.eye(2), 3).tolist()
     [[8.0, 0.0], [0.0, 8.0]]
     """
-    x = to_array(x)
+    x = to_array(a)
     if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
         raise ShapeError(f"matrix_power: expects a stack of square matrices, got {x.shape}")
     n = int(n)

@@ -12,12 +12,14 @@ from ..core.ops import shape as sh
 from ..core.ops import sorting as so
 from ..core.tracing import get_aval
 from ._core import broadcast_shapes, broadcast_to_shape, to_array
+from ._ufunc import check_out
 
 _I64 = np.dtype(np.int64)
 
 __all__ = [
-    "sort", "argsort", "searchsorted", "nonzero", "take", "take_along_axis", "cumsum",
-    "cumprod", "cumulative_sum", "cumulative_prod", "cummax", "cummin", "count_nonzero",
+    "sort", "argsort", "partition", "argpartition", "searchsorted", "nonzero", "take",
+    "take_along_axis", "cumsum", "cumprod", "cumulative_sum", "cumulative_prod", "cummax",
+    "cummin", "count_nonzero",
 ]
 
 
@@ -36,15 +38,32 @@ def _sort_pair(x, axis, descending):
     return _flip(values, axis), _flip(perm, axis)
 
 
-def sort(x, /, *, axis=-1, descending=False, stable=True):
-    """Sorted copy of ``x`` along ``axis`` (always stable; NaNs last when ascending).
+_KINDS = (None, "quicksort", "mergesort", "heapsort", "stable")
+
+
+def _sort_args(op, a, axis, kind, order):
+    """``a`` as an array and ``axis`` normalized (None sorts the flattened array), after
+    checking NumPy's ``kind`` (every kind gives the same stable sort here) and ``order``."""
+    if kind not in _KINDS:
+        raise ValueError(f"{op}: kind must be one of {_KINDS}, got {kind!r}")
+    if order is not None:
+        raise ValueError(f"{op}: order= names fields of structured arrays, which fnx does not "
+                         f"have")
+    x = to_array(a)
+    if axis is None:
+        x, axis = sh.reshape(x, (x.size,)), 0
+    return x, normalize_axis(axis, x.ndim, op)
+
+
+def sort(a, axis=-1, kind=None, order=None, *, stable=None, descending=False):
+    """Sorted copy of ``a`` along ``axis`` (the flattened array when None); always stable,
+    whatever ``kind``/``stable`` say; NaNs last when ascending.
 
     >>> fnx.numpy.sort(fnx.numpy.asarray([3, 1, 2])).tolist()
     [1, 2, 3]
     """
     del stable  # unused: the sort is always stable
-    x = to_array(x)
-    axis = normalize_axis(axis, x.ndim, "sort")
+    x, axis = _sort_args("sort", a, axis, kind, order)
     if x.shape[axis] <= 1:
         return x
     if not descending:
@@ -52,19 +71,56 @@ def sort(x, /, *, axis=-1, descending=False, stable=True):
     return _sort_pair(x, axis, True)[0]
 
 
-def argsort(x, /, *, axis=-1, descending=False, stable=True):
-    """Indices that sort ``x`` along ``axis`` (int64, stable).
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None, descending=False):
+    """Indices that sort ``a`` along ``axis`` (int64, always stable; the flattened array when
+    ``axis`` is None).
 
     >>> fnx.numpy.argsort(fnx.numpy.asarray([3, 1, 2])).tolist()
     [1, 2, 0]
     """
     del stable  # unused: the sort is always stable
-    x = to_array(x)
-    axis = normalize_axis(axis, x.ndim, "argsort")
+    x, axis = _sort_args("argsort", a, axis, kind, order)
     return _sort_pair(x, axis, descending)[1]
 
 
-def searchsorted(x1, x2, /, *, side="left", sorter=None):
+def _check_kth(op, kth, n):
+    for k in np.atleast_1d(np.asarray(kth)).reshape(-1):
+        if not -n <= int(k) < n:
+            raise ValueError(f"{op}: kth={int(k)} is out of bounds for an axis of size {n}")
+
+
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """``a`` rearranged along ``axis`` so that the element at each ``kth`` position is the
+    one a sort would put there, smaller ones before it and larger ones after. fnx returns
+    the fully sorted array, one valid partition (NumPy leaves the order within each side
+    unspecified), so it differentiates like ``sort``.
+
+    >>> fnp.partition(fnp.asarray([3, 4, 2, 1]), 2)[2].item()
+    3
+    """
+    if kind != "introselect":
+        raise ValueError(f"partition: kind must be 'introselect', got {kind!r}")
+    x, ax = _sort_args("partition", a, axis, None, order)
+    _check_kth("partition", kth, x.shape[ax])
+    return sort(x, axis=ax)
+
+
+def argpartition(a, kth, axis=-1, kind="introselect", order=None):
+    """Indices that ``partition`` ``a`` along ``axis`` (the stable sorting permutation, one
+    valid answer; NumPy leaves the order within each side unspecified).
+
+    >>> x = fnp.asarray([3, 4, 2, 1])
+    >>> x[fnp.argpartition(x, 1)][1].item()
+    2
+    """
+    if kind != "introselect":
+        raise ValueError(f"argpartition: kind must be 'introselect', got {kind!r}")
+    x, ax = _sort_args("argpartition", a, axis, None, order)
+    _check_kth("argpartition", kth, x.shape[ax])
+    return argsort(x, axis=ax)
+
+
+def searchsorted(a, v, side="left", sorter=None):
     """Insertion points of ``x2`` into the sorted 1-D ``x1`` (NumPy/array API semantics,
     NaNs sorted last). Compares every pair, so memory is ``x1.size * x2.size``.
 
@@ -75,7 +131,7 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None):
 
     if side not in ("left", "right"):
         raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
-    x1 = to_array(x1)
+    x1, x2 = to_array(a), v
     if x1.ndim != 1:
         raise ValueError(f"searchsorted: x1 must be 1-D, got shape {x1.shape}")
     if sorter is not None:
@@ -108,7 +164,7 @@ MSG_NONZERO_TRACED = (
 )
 
 
-def nonzero(x, /, *, size=None, fill_value=None):
+def nonzero(a, *, size=None, fill_value=None):
     """Indices of the nonzero entries of ``x``, one int64 array per dim.
 
     Without ``size`` the result's shape depends on the data, so ``x`` must be concrete; with
@@ -118,7 +174,7 @@ def nonzero(x, /, *, size=None, fill_value=None):
     >>> [i.tolist() for i in fnx.numpy.nonzero(fnx.numpy.asarray([0, 3, 0, 5]))]
     [[1, 3]]
     """
-    x = to_array(x)
+    x = to_array(a)
     if x.ndim == 0:
         raise ValueError("nonzero: 0-d arrays are not supported; use fnp.atleast_1d(x) first")
     if size is None:
@@ -172,13 +228,20 @@ def _wrap_negative(i, n):
     return ew.select_p.bind(neg, ew.add_p.bind(i, ew.full(shape, n, _I64)), i)
 
 
-def take(x, indices, /, *, axis=None):
-    """Elements of ``x`` at ``indices`` along ``axis`` (``x`` flattened when None).
+def take(a, indices, axis=None, out=None, mode="raise"):
+    """Elements of ``a`` at ``indices`` along ``axis`` (``a`` flattened when None). Indices
+    out of range raise (``mode="raise"``; traced ones are clamped, as JAX), wrap around
+    (``"wrap"``) or are clipped to the ends (``"clip"``, negative ones to 0), as NumPy.
 
     >>> fnx.numpy.take(fnx.numpy.asarray([10, 20, 30]), fnx.numpy.asarray([2, 0])).tolist()
     [30, 10]
+    >>> fnp.take(fnp.asarray([10, 20, 30]), [4, -4], mode="wrap").tolist()
+    [20, 30]
     """
-    x = to_array(x)
+    check_out("take", out)
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+    x = to_array(a)
     if axis is None:
         x = sh.reshape(x, (x.size,))
         axis = 0
@@ -186,6 +249,12 @@ def take(x, indices, /, *, axis=None):
     indices = indices if hasattr(indices, "dtype") else np.asarray(indices)
     if indices.dtype.kind not in "iu":
         raise FnxIndexError(f"take: indices must be integers, got {indices.dtype}")
+    n = x.shape[axis]
+    if mode != "raise" and n:
+        from ._elementwise import clip, remainder
+
+        indices = to_array(indices, _I64)
+        indices = remainder(indices, n) if mode == "wrap" else clip(indices, 0, n - 1)
     from ._advanced import advanced_getitem
 
     if get_aval(indices).ndim == 0:
@@ -195,7 +264,7 @@ def take(x, indices, /, *, axis=None):
     return advanced_getitem(x, (slice(None),) * axis + (indices,))
 
 
-def take_along_axis(x, indices, /, *, axis=-1):
+def take_along_axis(arr, indices, axis=-1):
     """``out[..., j, ...] = x[..., indices[..., j, ...], ...]`` along ``axis``; ``indices``
     broadcasts against ``x`` in the other dims.
 
@@ -203,7 +272,7 @@ def take_along_axis(x, indices, /, *, axis=-1):
     >>> fnx.numpy.take_along_axis(x, fnx.numpy.argsort(x, axis=1), axis=1).tolist()
     [[1, 3], [0, 4]]
     """
-    x = to_array(x)
+    x = to_array(arr)
     indices = to_array(indices)
     if indices.dtype.kind not in "iu":
         raise FnxIndexError(f"take_along_axis: indices must be integers, got {indices.dtype}")
@@ -228,7 +297,8 @@ def _cum_dtype(x, dtype):
     return _sum_dtype(x, dtype)
 
 
-def _cumulative(prim, name, x, axis, dtype, include_initial, initial, flatten_none):
+def _cumulative(prim, name, x, axis, dtype, out, include_initial, initial, flatten_none):
+    check_out(name, out)
     x = to_array(x)
     x = ew.convert_element_type(x, _cum_dtype(x, dtype))
     if axis is None:
@@ -247,42 +317,43 @@ def _cumulative(prim, name, x, axis, dtype, include_initial, initial, flatten_no
     return out
 
 
-def cumsum(x, /, *, axis=None, dtype=None, include_initial=False):
-    """Cumulative sum along ``axis`` (``x`` flattened when None); small integers accumulate
+def cumsum(a, axis=None, dtype=None, out=None, *, include_initial=False):
+    """Cumulative sum along ``axis`` (``a`` flattened when None); small integers accumulate
     in int64, as ``fnp.sum``.
 
     >>> fnx.numpy.cumsum(fnx.numpy.asarray([1, 2, 3])).tolist()
     [1, 3, 6]
     """
-    return _cumulative(so.cumsum_p, "cumsum", x, axis, dtype, include_initial, 0, True)
+    return _cumulative(so.cumsum_p, "cumsum", a, axis, dtype, out, include_initial, 0, True)
 
 
-def cumprod(x, /, *, axis=None, dtype=None, include_initial=False):
-    """Cumulative product along ``axis`` (``x`` flattened when None).
+def cumprod(a, axis=None, dtype=None, out=None, *, include_initial=False):
+    """Cumulative product along ``axis`` (``a`` flattened when None).
 
     >>> fnx.numpy.cumprod(fnx.numpy.asarray([1.0, 2.0, 3.0])).tolist()
     [1.0, 2.0, 6.0]
     """
-    return _cumulative(so.cumprod_p, "cumprod", x, axis, dtype, include_initial, 1, True)
+    return _cumulative(so.cumprod_p, "cumprod", a, axis, dtype, out, include_initial, 1, True)
 
 
-def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+def cumulative_sum(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
     """Array API ``cumulative_sum``: ``axis`` may be omitted only for 1-D ``x``.
 
     >>> fnx.numpy.cumulative_sum(fnx.numpy.asarray([1, 2]), include_initial=True).tolist()
     [0, 1, 3]
     """
-    return _cumulative(so.cumsum_p, "cumulative_sum", x, axis, dtype, include_initial, 0, False)
+    return _cumulative(so.cumsum_p, "cumulative_sum", x, axis, dtype, out, include_initial, 0,
+                       False)
 
 
-def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
+def cumulative_prod(x, /, *, axis=None, dtype=None, out=None, include_initial=False):
     """Array API ``cumulative_prod``: ``axis`` may be omitted only for 1-D ``x``.
 
     >>> fnx.numpy.cumulative_prod(fnx.numpy.asarray([2, 3])).tolist()
     [2, 6]
     """
-    return _cumulative(so.cumprod_p, "cumulative_prod", x, axis, dtype, include_initial, 1,
-                       False)
+    return _cumulative(so.cumprod_p, "cumulative_prod", x, axis, dtype, out, include_initial,
+                       1, False)
 
 
 def _cum_extremum(prim, name, x, axis):
@@ -314,7 +385,7 @@ def cummin(x, /, *, axis=None):
     return _cum_extremum(so.cummin_p, "cummin", x, axis)
 
 
-def count_nonzero(x, /, *, axis=None, keepdims=False):
+def count_nonzero(a, axis=None, *, keepdims=False):
     """Number of nonzero entries (int64) over ``axis`` (all axes when None).
 
     >>> fnx.numpy.count_nonzero(fnx.numpy.asarray([0, 1, 2])).item()
@@ -322,6 +393,6 @@ def count_nonzero(x, /, *, axis=None, keepdims=False):
     """
     from ._statistical import sum as _sum
 
-    x = to_array(x)
+    x = to_array(a)
     nz = x if x.dtype == dtypes.bool_ else ew.ne_p.bind(x, ew.full(x.shape, 0, x.dtype))
     return _sum(ew.convert_element_type(nz, _I64), axis=axis, keepdims=keepdims)

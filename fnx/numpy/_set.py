@@ -57,7 +57,7 @@ def _unique(op, x):
     return values, indices, inverse.reshape(h.shape), counts
 
 
-def unique_all(x, /):
+def unique_all(x):
     """Unique values with first indices, inverse indices (shaped like ``x``) and counts.
 
     >>> fnx.numpy.unique_all(fnx.numpy.asarray([2, 1, 2])).counts.tolist()
@@ -68,7 +68,7 @@ def unique_all(x, /):
                            asarray(inv.astype(np.int64)), asarray(c.astype(np.int64)))
 
 
-def unique_counts(x, /):
+def unique_counts(x):
     """Unique values and how often each occurs.
 
     >>> fnx.numpy.unique_counts(fnx.numpy.asarray([2, 1, 2])).values.tolist()
@@ -78,7 +78,7 @@ def unique_counts(x, /):
     return UniqueCountsResult(asarray(v), asarray(c.astype(np.int64)))
 
 
-def unique_inverse(x, /):
+def unique_inverse(x):
     """Unique values and, for each element of ``x``, the index of its value.
 
     >>> fnx.numpy.unique_inverse(fnx.numpy.asarray([2, 1, 2])).inverse_indices.tolist()
@@ -88,7 +88,7 @@ def unique_inverse(x, /):
     return UniqueInverseResult(asarray(v), asarray(inv.astype(np.int64)))
 
 
-def unique_values(x, /):
+def unique_values(x):
     """The sorted unique values of ``x`` (flattened).
 
     >>> fnx.numpy.unique_values(fnx.numpy.asarray([2, 1, 2])).tolist()
@@ -97,7 +97,20 @@ def unique_values(x, /):
     return asarray(_unique("unique_values", x)[0])
 
 
-unique = unique_values
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *,
+           equal_nan=True, sorted=True):  # noqa: A002
+    """NumPy's ``unique``: the sorted unique values (of the flattened array, or the unique
+    slices along ``axis``), with first indices, inverse indices and counts on request. NaNs
+    are one value unless ``equal_nan=False`` (``unique_values`` keeps them distinct, as the
+    array API).
+
+    >>> fnp.unique(fnp.asarray([2, 1, 2]), return_counts=True)[1].tolist()
+    [1, 2]
+    """
+    out = np.unique(_host("unique", ar), return_index=return_index,
+                    return_inverse=return_inverse, return_counts=return_counts, axis=axis,
+                    equal_nan=equal_nan, sorted=sorted)
+    return tuple(asarray(o) for o in out) if isinstance(out, tuple) else asarray(out)
 
 
 # the public surface: every public function or class defined here

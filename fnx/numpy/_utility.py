@@ -34,13 +34,14 @@ def _dtype_of(x):
     return dtypes.canonicalize(x)
 
 
-def can_cast(from_, to, /):
-    """Whether ``from_`` (a dtype or array) casts to ``to`` without losing values ("safe").
+def can_cast(from_, to, casting="safe"):
+    """Whether ``from_`` (a dtype or array) casts to ``to`` under NumPy's ``casting`` rule
+    (default "safe": without losing values).
 
     >>> fnx.numpy.can_cast(fnx.numpy.int8, fnx.numpy.int32)
     True
     """
-    return bool(np.can_cast(_dtype_of(from_), dtypes.canonicalize(to), casting="safe"))
+    return bool(np.can_cast(_dtype_of(from_), dtypes.canonicalize(to), casting=casting))
 
 
 def isdtype(dtype, kind):
@@ -127,25 +128,25 @@ class iinfo_object:
         return f"iinfo(bits={self.bits}, min={self.min}, max={self.max}, dtype={self.dtype.name})"
 
 
-def finfo(type, /):  # noqa: A002  (array API name)
+def finfo(dtype):
     """Limits of a floating dtype, or of an array's dtype.
 
     >>> fnx.numpy.finfo(fnx.numpy.float32).bits
     32
     """
-    dt = _dtype_of(type)
+    dt = _dtype_of(dtype)
     if dt.kind not in "fc":
         raise DTypeError(f"finfo: {dt} is not a floating dtype; use iinfo for integers")
     return finfo_object(dt)
 
 
-def iinfo(type, /):  # noqa: A002
+def iinfo(int_type):
     """Limits of an integer dtype, or of an array's dtype.
 
     >>> fnx.numpy.iinfo(fnx.numpy.int8).max
     127
     """
-    dt = _dtype_of(type)
+    dt = _dtype_of(int_type)
     if dt.kind not in "iu":
         raise DTypeError(f"iinfo: {dt} is not an integer dtype; use finfo for floats")
     return iinfo_object(dt)
