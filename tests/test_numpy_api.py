@@ -370,9 +370,10 @@ def test_vmap_and_grad_through_extras():
     check_grads(lambda m: fnp.sum(fnp.pad(fnp.tril(m), 1, mode="reflect") ** 2), (x,), order=1)
 
 
-def test_add_fast_path_is_fast():
+def test_add_fast_path_is_fast(monkeypatch):
     import timeit
 
+    monkeypatch.setattr(fnx.core.tracing, "check_rules", False)  # time what users run
     x, y = fnp.ones(16), fnp.ones(16)
     per_call = min(timeit.repeat(lambda: x + y, number=2000, repeat=3)) / 2000
     assert per_call < 20e-6  # target 5 us on a quiet machine; loose on a shared one

@@ -99,6 +99,12 @@ def broadcast_args(op, *args):
 _WEAK = (float, int)
 
 
+# NumPy's bool arithmetic: ``+`` is logical or and ``*`` logical and. The numeric primitives
+# reject bool (eagerly under check_rules, and under every transform), so route here.
+_BOOL_OPS = {ew.add_p: ew.or_p, ew.mul_p: ew.and_p}
+_BOOL = np.dtype(bool)
+
+
 def _scalar_fast_path():
     # outside transforms only (primitives are strict), and not while rules are checked
     return _tracing.is_eager() and not _tracing.check_rules
@@ -111,7 +117,7 @@ def nary(op, prim, *args):
         # fast path: two arrays of one dtype and shape (the common eager case)
         if type(x) is Array and type(y) is Array:
             bx, by = x._buf, y._buf
-            if bx.dtype == by.dtype and bx.shape == by.shape:
+            if bx.dtype == by.dtype and bx.shape == by.shape and bx.dtype is not _BOOL:
                 return prim.bind(x, y)
         elif type(x) is Array and type(y) in _WEAK and x._buf.dtype.kind in "fc" and \
                 _scalar_fast_path():
@@ -122,6 +128,8 @@ def nary(op, prim, *args):
                 _scalar_fast_path():
             return prim.bind(wrap_weak(np.asarray(x, y._buf.dtype)), y)
     args = promote_args(op, *args)
+    if prim in _BOOL_OPS and args[0].dtype == _BOOL:
+        prim = _BOOL_OPS[prim]
     args = broadcast_args(op, *args)
     return prim.bind(*args)
 
