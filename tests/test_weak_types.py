@@ -148,6 +148,8 @@ def test_explicit_conversions_are_strong():
         assert not strong.aval.weak_type
         assert (strong * f16).dtype == fnp.float32
     assert fnx.jit(lambda c: c.astype(fnp.float32) * f16)(2.0).dtype == fnp.float32
+    assert fnx.jit(lambda c: fnp.astype(c, fnp.float32) * f16)(2.0).dtype == fnp.float32
+    assert (fnp.astype(fnp.asarray(2.0), fnp.float32, copy=False) * f16).dtype == fnp.float32
 
 
 def test_control_flow_joins_weak_types():

@@ -6,6 +6,7 @@ from ..core import dtypes
 from ..core.array import Array, wrap
 from ..core.errors import DTypeError
 from ..core.ops import elementwise as ew
+from ..core.tracing import get_aval
 from ._core import is_array, to_array
 from ._info import _KIND_NAMES
 
@@ -19,7 +20,8 @@ def astype(x, dtype, /, *, copy=True, device=None):
     """
     x = to_array(x)
     dtype = dtypes.canonicalize(dtype)
-    if x.dtype == dtype:
+    # a conversion is explicit: it makes a weakly typed value strong even at the same dtype
+    if x.dtype == dtype and not get_aval(x).weak_type:
         out = wrap(x._buf.copy()) if copy and type(x) is Array else x
     else:
         out = ew.convert_element_type_p.bind(x, new_dtype=dtype)
@@ -66,7 +68,7 @@ def isdtype(dtype, kind):
 
 
 def result_type(*arrays_and_dtypes):
-    """The dtype the arguments (arrays, dtypes, and weak Python scalars) promote to.
+    """The dtype the arguments (arrays, dtypes, and weak Python scalars and arrays) promote to.
 
     >>> fnx.numpy.result_type(fnx.numpy.int8, fnx.numpy.int16, 1)
     dtype('int16')
@@ -75,21 +77,13 @@ def result_type(*arrays_and_dtypes):
         raise ValueError("result_type: at least one array or dtype is required")
     strong, weak = [], []
     for a in arrays_and_dtypes:
-        if dtypes.scalar_kind(a) is not None and not isinstance(a, np.generic):
-            weak.append(a)
+        if dtypes.is_weak_scalar(a):
+            weak.append(dtypes.scalar_dtype(a))
+        elif is_array(a) and get_aval(a).weak_type:
+            weak.append(get_aval(a).dtype)
         else:
             strong.append(_dtype_of(a))
-    if not strong:
-        dt = dtypes.scalar_dtype(weak[0])
-        for w in weak[1:]:
-            dt = dtypes.promote_types(dt, dtypes.scalar_dtype(w))
-        return dt
-    dt = strong[0]
-    for d in strong[1:]:
-        dt = dtypes.promote_types(dt, d)
-    for w in weak:
-        dt = dtypes.weak_result(dt, dtypes.scalar_kind(w))
-    return dt
+    return dtypes.result_dtype(strong, weak)[0]  # the rule fnx.numpy's operations use
 
 
 class finfo_object:
