@@ -350,6 +350,18 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
     def __reduce__(self):
         return (Array, (self._host(),))
 
+    def __deepcopy__(self, memo):
+        """A copy with its own buffer that keeps ``requires_grad``, the parameter mark and a
+        copy of ``.grad`` (as ``copy.deepcopy`` of a torch leaf tensor)."""
+        new = wrap(self._buf.copy())
+        meta = self._autograd
+        if meta is not None:
+            new._autograd = AutogradMeta(meta.requires_grad, meta.is_parameter)
+            if meta.grad is not None:
+                new._autograd.grad = meta.grad.__deepcopy__(memo)
+        memo[id(self)] = new
+        return new
+
     # Arrays are leaves for pytrees, hashable by identity only where needed (e.g. weakrefs)
 
 

@@ -1,0 +1,277 @@
+"""fnx.nn.Module: PyTorch's stateful contract, and modules as pytrees under transforms."""
+
+import copy
+
+import numpy as np
+import pytest
+
+import fnx
+import fnx.numpy as fnp
+from fnx import nn
+
+
+class Affine(nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = nn.Parameter(fnx.asarray(np.arange(n_in * n_out, dtype=np.float32)
+                                               .reshape(n_in, n_out) / 10))
+        self.bias = nn.Parameter(fnx.zeros(n_out))
+        self.register_buffer("calls", fnx.zeros(()))
+        self.register_buffer("scratch", fnx.zeros(2), persistent=False)
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(Affine(3, 4), nn.Identity(), Affine(4, 2))
+        self.head = nn.ModuleDict({"out": Affine(2, 1)})
+
+    def forward(self, x):
+        return self.head["out"](fnp.tanh(self.layers(x)))
+
+
+def test_registration_order_and_names():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias",
+                     "head.out.weight", "head.out.bias"]
+    assert list(net.state_dict()) == [
+        "layers.0.weight", "layers.0.bias", "layers.0.calls", "layers.2.weight",
+        "layers.2.bias", "layers.2.calls", "head.out.weight", "head.out.bias", "head.out.calls"]
+    assert [n for n, _ in net.named_buffers()][:2] == ["layers.0.calls", "layers.0.scratch"]
+    assert sum(p.numel() for p in net.parameters()) == 3 * 4 + 4 + 4 * 2 + 2 + 2 + 1
+    assert [n for n, _ in net.named_children()] == ["layers", "head"]
+    assert [n for n, _ in net.named_modules()] == [
+        "", "layers", "layers.0", "layers.1", "layers.2", "head", "head.out"]
+    assert all(isinstance(p, nn.Parameter) for p in net.parameters())
+    assert not isinstance(net.layers[0].calls, nn.Parameter)
+
+
+def test_shared_parameters_are_listed_once():
+    a = Affine(2, 2)
+    seq = nn.Sequential(a, a)
+    assert len(list(seq.parameters())) == 2
+    assert len(seq.state_dict()) == 6  # state_dict keeps every path, as torch
+
+
+def test_assignment_rules_and_errors():
+    m = Affine(2, 2)
+    with pytest.raises(TypeError, match="cannot assign 'Array' as parameter 'weight'"):
+        m.weight = fnx.ones(2, 2)
+    m.weight = None
+    assert m.weight is None and "weight" in dict(m._parameters)
+    m.extra = nn.Parameter(fnx.ones(1))
+    assert "extra" in dict(m.named_parameters())
+    del m.extra
+    assert "extra" not in dict(m.named_parameters())
+
+    class Early(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(fnx.ones(1))
+
+    with pytest.raises(AttributeError, match="before Module.__init__"):
+        Early()
+    with pytest.raises(TypeError, match="only floating-point"):
+        nn.Parameter(fnx.arange(3))
+    with pytest.raises(KeyError, match="already exists"):
+        m.register_buffer("forward", fnx.ones(1))
+
+
+def test_state_dict_round_trip_is_in_place():
+    src, dst = Net(), Net()
+    for p in src.parameters():
+        p.add_(1.0)
+    held = dst.layers[0].weight  # an optimizer would hold this object
+    result = dst.load_state_dict(src.state_dict())
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    assert held is dst.layers[0].weight
+    for (n, a), (_, b) in zip(src.state_dict().items(), dst.state_dict().items()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=n)
+    # no aliasing: changing the source afterwards leaves the destination alone
+    src.layers[0].weight.mul_(0.0)
+    assert float(dst.layers[0].weight.sum()) != 0.0
+
+
+def test_load_state_dict_errors_list_keys():
+    net = Net()
+    sd = net.state_dict()
+    sd.pop("head.out.bias")
+    sd["bogus.weight"] = fnx.ones(1)
+    sd["layers.0.weight"] = fnx.ones(5, 5)
+    with pytest.raises(RuntimeError) as info:
+        net.load_state_dict(sd)
+    msg = str(info.value)
+    assert 'Missing key(s) in state_dict: "head.out.bias"' in msg
+    assert 'Unexpected key(s) in state_dict: "bogus.weight"' in msg
+    assert "size mismatch for layers.0.weight: copying a param with shape (5, 5)" in msg
+    sd["layers.0.weight"] = fnx.ones(3, 4)
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    assert missing == ["head.out.bias"] and unexpected == ["bogus.weight"]
+
+
+def test_train_eval_apply_zero_grad_and_freezing():
+    net = Net()
+    assert net.training and net.layers[2].training
+    net.eval()
+    assert not any(m.training for m in net.modules())
+    net.train()
+    assert all(m.training for m in net.modules())
+    seen = []
+    net.apply(lambda m: seen.append(type(m).__name__))
+    assert seen[-1] == "Net" and seen[0] == "Affine"
+    for p in net.parameters():
+        p.grad = fnp.ones_like(p)
+    net.zero_grad(set_to_none=False)
+    assert all(float(p.grad.sum()) == 0.0 for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+    net.layers.requires_grad_(False)
+    assert [p.requires_grad for p in net.parameters()] == [False] * 4 + [True] * 2
+
+
+def test_to_dtype_keeps_objects():
+    net = Net()
+    w = net.layers[0].weight
+    net.double()
+    assert w is net.layers[0].weight and w.dtype == np.float64
+    assert net.layers[0].calls.dtype == np.float64
+    out = net(fnx.ones(2, 3, dtype=fnx.float64))
+    assert out.dtype == np.float64
+    net.to(fnx.float32)
+    assert w.dtype == np.float32
+
+
+def test_hooks_run_and_remove():
+    m = Affine(2, 2)
+    log = []
+    h1 = m.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+    h2 = m.register_forward_hook(lambda mod, args, out: log.append(out.shape) or out + 1)
+    out = m(fnx.ones(1, 2))
+    ref = (np.ones((1, 2)) * 2) @ m.weight.numpy() + 1
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-6)
+    assert log == [(1, 2)]
+    h1.remove()
+    h2.remove()
+    np.testing.assert_allclose(m(fnx.ones(1, 2)).numpy(), np.ones((1, 2)) @ m.weight.numpy(),
+                               rtol=1e-6)
+
+
+def test_repr_tree():
+    text = repr(Net())
+    assert text.startswith("Net(\n  (layers): Sequential(\n    (0): Affine()")
+    assert "(head): ModuleDict(\n    (out): Affine()\n  )" in text
+
+
+def test_containers_index_slice_and_mutate():
+    seq = nn.Sequential(nn.Identity(), nn.Flatten(), nn.Identity())
+    assert isinstance(seq[1], nn.Flatten) and isinstance(seq[-1], nn.Identity)
+    sub = seq[1:]
+    assert isinstance(sub, nn.Sequential) and len(sub) == 2
+    del seq[0]
+    assert list(seq._modules) == ["0", "1"] and isinstance(seq[0], nn.Flatten)
+    with pytest.raises(IndexError):
+        seq[5]
+    ml = nn.ModuleList([Affine(1, 1)])
+    ml.append(Affine(1, 1))
+    ml.insert(0, nn.Identity())
+    assert [type(m).__name__ for m in ml] == ["Identity", "Affine", "Affine"]
+    assert len(list(ml.parameters())) == 4
+    pl = nn.ParameterList([fnx.ones(2), fnx.zeros(3)])
+    assert all(isinstance(p, nn.Parameter) for p in pl) and len(pl) == 2
+    pd = nn.ParameterDict({"a": fnx.ones(1)})
+    pd["b"] = fnx.zeros(2)
+    assert list(pd) == ["a", "b"] and isinstance(pd["b"], nn.Parameter)
+    assert nn.Unflatten(1, (2, 3))(fnx.ones(4, 6)).shape == (4, 2, 3)
+    assert nn.Flatten(0, 1)(fnx.ones(4, 6, 2)).shape == (24, 2)
+
+
+def loss_fn(model, x, y):
+    return fnp.mean((model(x) - y) ** 2)
+
+
+def numeric_grads(model, x, y, eps=1e-6):
+    """Central differences of loss_fn with respect to every parameter (float64)."""
+    out = {}
+    for name, p in model.named_parameters():
+        base = p.numpy().copy()
+        g = np.zeros_like(base)
+        for idx in np.ndindex(base.shape):
+            for sign in (1, -1):
+                trial = base.copy()
+                trial[idx] += sign * eps
+                p._set_buffer(trial)
+                g[idx] += sign * float(loss_fn(model, x, y)) / (2 * eps)
+        p._set_buffer(base)
+        out[name] = g
+    return out
+
+
+def test_grad_over_a_module_is_module_shaped():
+    net = Net().double()
+    x = fnx.asarray(np.linspace(-1, 1, 12).reshape(4, 3))
+    y = fnx.asarray(np.linspace(0, 1, 4).reshape(4, 1))
+    g = fnx.grad(loss_fn)(net, x, y)
+    assert type(g) is Net
+    ref = numeric_grads(net, x, y)
+    for name, value in g.named_parameters():
+        np.testing.assert_allclose(value.numpy(), ref[name], rtol=1e-6, atol=1e-9,
+                                   err_msg=name)
+    gj = fnx.jit(fnx.grad(loss_fn))(net, x, y)
+    for (_, a), (_, b) in zip(g.named_parameters(), gj.named_parameters()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+
+
+def test_vmap_over_a_stacked_ensemble_equals_a_loop():
+    models = [Net() for _ in range(3)]
+    for i, m in enumerate(models):
+        for p in m.parameters():
+            p.add_(0.1 * i)
+    stacked = fnx.tree.map(lambda *xs: fnp.stack(xs), *models)
+    x = fnx.asarray(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+    out = fnx.vmap(lambda m, x: m(x), in_axes=(0, None))(stacked, x)
+    for i, m in enumerate(models):
+        np.testing.assert_allclose(out[i].numpy(), m(x).numpy(), rtol=1e-5)
+
+
+def test_jit_takes_modules_and_retraces_on_mode_change():
+    net = Net()
+    f = fnx.jit(lambda m, x: m(x))
+    x = fnx.ones(2, 3)
+    np.testing.assert_allclose(f(net, x).numpy(), net(x).numpy(), rtol=1e-6)
+    f(net, x)
+    assert f.cache_info().traces == 1
+    net.eval()
+    f(net, x)
+    assert f.cache_info().traces == 2
+    for p in net.parameters():  # new values, same structure: no retrace
+        p.mul_(2.0)
+    np.testing.assert_allclose(f(net, x).numpy(), net(x).numpy(), rtol=1e-6)
+    assert f.cache_info().traces == 2
+
+
+def test_functional_call_under_grad():
+    lin = Affine(2, 1).double()
+    x = fnx.asarray(np.array([[1.0, 2.0], [3.0, -1.0]]))
+    params = {k: v for k, v in lin.named_parameters()}
+
+    def loss(params):
+        return fnp.sum(nn.functional_call(lin, params, (x,)) ** 2)
+
+    g = fnx.grad(loss)(params)
+    out = x.numpy() @ lin.weight.numpy() + lin.bias.numpy()
+    np.testing.assert_allclose(g["weight"].numpy(), 2 * x.numpy().T @ out, rtol=1e-12)
+    np.testing.assert_allclose(g["bias"].numpy(), 2 * out.sum(0), rtol=1e-12)
+    assert isinstance(lin.weight, nn.Parameter)  # restored
+    with pytest.raises(KeyError, match="unexpected key"):
+        nn.functional_call(lin, {"nope": fnx.ones(1)}, (x,))
+
+
+def test_deepcopy_is_independent():
+    net = Net()
+    twin = copy.deepcopy(net)
+    twin.layers[0].weight.add_(1.0)
+    assert float((twin.layers[0].weight - net.layers[0].weight).sum()) == 12.0
+    assert isinstance(twin.layers[0].weight, nn.Parameter)
