@@ -606,6 +606,14 @@ for _name, _ref, _dom, _gdom, _order in _FNP_UNARY:
             grad=_order, grad_domains=(_gdom,) if _gdom else None,
             tol=LOOSE if _name in ("tan", "sinc", "log10", "log2") else TOL)
 _np_rec("logaddexp", fnp.logaddexp, np.logaddexp, ("any", "any"), shapes=BCAST_SHAPES2)
+_np_rec("logaddexp2", fnp.logaddexp2, np.logaddexp2, ("any", "any"), shapes=BCAST_SHAPES2)
+_np_rec("fabs", fnp.fabs, np.fabs, ("any",), grad_domains=("nonzero",))
+_np_rec("angle", fnp.angle, np.angle, ("nonzero",))
+_np_rec("angle_deg", lambda z: fnp.angle(z, deg=True), lambda z: np.angle(z, deg=True),
+        ("nonzero",), dtypes=(C64,), grad=0, why="complex input: grads are checked for reals")
+for _name in ("fmax", "fmin"):
+    _np_rec(_name, getattr(fnp, _name), getattr(np, _name), ("any", "any"),
+            shapes=BCAST_SHAPES2)
 
 _FNP_BINARY = [
     ("add", "any", "any"), ("subtract", "any", "any"), ("multiply", "any", "any"),
@@ -740,6 +748,30 @@ _np_rec("getitem_basic", lambda x: x[1:, ::2, None, -1], lambda x: x[1:, ::2, No
         ("any",), shapes=(((3, 4, 2),),))
 _np_rec("split", lambda x: tuple(fnp.split(x, 3, axis=1)),
         lambda x: tuple(np.split(x, 3, axis=1)), ("any",), shapes=(((2, 6),),))
+_np_rec("append", fnp.append, np.append, ("any", "any"),
+        shapes=(((2, 3), (4,)), ((), (2,)), ((0,), (3,))))
+_np_rec("append_axis", lambda a, b: fnp.append(a, b, axis=1),
+        lambda a, b: np.append(a, b, axis=1), ("any", "any"), shapes=(((2, 3), (2, 1)),))
+_np_rec("select", lambda c1, c2, x, y: fnp.select([c1, c2], [x, y], 0.5),
+        lambda c1, c2, x, y: np.select([c1, c2], [x, y], 0.5), ("bool", "bool", "any", "any"),
+        shapes=(((2, 3), (3,), (2, 3), ()), ((4,), (4,), (4,), (4,))))
+_np_rec("rollaxis", lambda x: fnp.rollaxis(x, 2, 0), lambda x: np.rollaxis(x, 2, 0), ("any",),
+        shapes=(((2, 3, 4),), ((2, 0, 1),)))
+# fnx's partition is the sorted array (one valid partition; NumPy's arrangement of the two
+# sides is unspecified), so the reference is the sort; test_numpy_compat checks the property
+_np_rec("partition", lambda x: fnp.partition(x, 1), lambda x: np.sort(x, axis=-1), ("any",),
+        shapes=(((2, 4),), ((3,),)))
+_np_rec("argpartition", lambda x: fnp.argpartition(x, 1, axis=0),
+        lambda x: np.argsort(x, axis=0, kind="stable"), ("any",), shapes=(((4, 2),),), grad=0)
+_np_rec("gradient", lambda f: fnp.gradient(f, 0.5, axis=1), lambda f: np.gradient(f, 0.5, axis=1),
+        ("any",), shapes=(((3, 4),), ((2, 2),)))
+_np_rec("gradient_edge2", lambda f: fnp.gradient(f, edge_order=2),
+        lambda f: np.gradient(f, edge_order=2), ("any",), shapes=(((3, 4),),), tol=LOOSE)
+# coordinates: a cumulative sum of positive steps is increasing (and differentiable)
+_np_rec("gradient_coordinates",
+        lambda f, h: fnp.gradient(f, fnp.cumsum(h), axis=0, edge_order=2),
+        lambda f, h: np.gradient(f, np.cumsum(h), axis=0, edge_order=2), ("any", "positive"),
+        shapes=(((4, 2), (4,)), ((3,), (3,))), tol=LOOSE)
 
 
 def by_name(name):
