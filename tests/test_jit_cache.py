@@ -154,13 +154,18 @@ def test_a_helper_edit_gives_new_kernel_and_ufunc_files(tmp_path, monkeypatch):
 
 
 SCRIPT = textwrap.dedent("""
+    import sys
     import numpy as np, fnx, fnx.numpy as fnp, fnx.scipy.special
     from fnx.jit import cache
     f = fnx.jit(lambda x, b: fnp.sum(fnp.exp(x - b) * 0.75, axis=1))
     out = f(fnp.ones((3, 4)), fnp.ones(4))
+    stats = dict(cache.STATS)
+    setup = "numba.np.arraymath" in sys.modules  # Numba's first-compile setup has run
     psi = fnx.scipy.special.digamma(fnp.ones(2, dtype=fnx.float64))  # an eager Numba ufunc
-    print(cache.STATS["kernels_compiled"], cache.STATS["kernels_loaded"], float(out[0]),
-          float(psi[0]))
+    # a kernel compiled after cached ones were loaded
+    new = fnx.jit(lambda x: fnp.sin(x) * 2.0)(fnp.ones(3)) if "--new" in sys.argv else [0.0]
+    print(stats["kernels_compiled"], stats["kernels_loaded"], int(setup), float(out[0]),
+          float(psi[0]), float(new[0]))
 """)
 
 
@@ -171,20 +176,24 @@ def _subprocess_env(cache_dir):
 
 
 def test_disk_cache_is_reused_by_a_subprocess(tmp_path):
+    """A second process loads every kernel from disk without Numba's first-compile setup
+    (cache._load_cached), and can still compile a new kernel afterwards."""
     env = _subprocess_env(tmp_path)
 
-    def run():
-        out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+    def run(*args):
+        out = subprocess.run([sys.executable, "-c", SCRIPT, *args], env=env, capture_output=True,
                              text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         return out.stdout.split()
 
-    compiled1, loaded1, v1, psi1 = run()
-    compiled2, loaded2, v2, psi2 = run()
-    assert int(compiled1) >= 1
+    compiled1, loaded1, setup1, v1, psi1, _ = run()
+    compiled2, loaded2, setup2, v2, psi2, new = run("--new")
+    assert int(compiled1) >= 1 and setup1 == "1"
     assert int(compiled2) == 0 and int(loaded2) == int(compiled1) + int(loaded1)
+    assert setup2 == "0"
     assert v1 == v2 and np.isclose(float(v1), 3.0)
     assert psi1 == psi2 and np.isclose(float(psi1), -0.5772156649015329)
+    assert np.isclose(float(new), 2 * np.sin(1.0))
 
 
 def test_concurrent_processes_share_one_cache_without_corrupting_it(tmp_path):
@@ -197,7 +206,7 @@ def test_concurrent_processes_share_one_cache_without_corrupting_it(tmp_path):
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-        assert np.isclose(float(out.split()[2]), 3.0)
+        assert np.isclose(float(out.split()[3]), 3.0)
     leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".tmp_")]
     assert leftovers == []
 
@@ -210,7 +219,7 @@ def test_concurrent_processes_share_one_cache_without_corrupting_it(tmp_path):
     assert any(".kernel-" in n for n in files)
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                          text=True, timeout=300)
-    compiled, loaded, value, psi = out.stdout.split()
+    compiled, loaded, _, value, psi, _ = out.stdout.split()
     assert out.returncode == 0 and int(compiled) == 0 and int(loaded) >= 1
     assert np.isclose(float(value), 3.0) and np.isclose(float(psi), -0.5772156649015329)
     assert numba_files() == files

@@ -159,12 +159,42 @@ def compile_kernel(h, disp, sig):
         STATS["kernels_reused"] += 1
         return _compiled[key]
     with _lock:
-        before_hits = sum(disp.stats.cache_hits.values())
-        disp.compile(sig)
-        hits = sum(disp.stats.cache_hits.values())
-        if hits > before_hits:
+        if _load_cached(disp, sig):
             STATS["kernels_loaded"] += 1
         else:
-            STATS["kernels_compiled"] += 1
+            before_hits = sum(disp.stats.cache_hits.values())
+            disp.compile(sig)
+            hits = sum(disp.stats.cache_hits.values())
+            STATS["kernels_loaded" if hits > before_hits else "kernels_compiled"] += 1
         _compiled[key] = disp
     return disp
+
+
+def _load_cached(disp, sig):
+    """Add ``sig``'s machine code from Numba's disk cache to ``disp``; False on a miss.
+
+    ``disp.compile`` does the same, but first runs Numba's whole first-compile setup (its
+    typing and lowering registries for all of NumPy, which also imports scipy.linalg): about
+    0.3 s of a new process's start that loading finished machine code does not need. The
+    code only needs the runtime (NRT) and the helper symbols the target context installs
+    when it is created, so this goes one level down in Numba's dispatcher (the steps of
+    ``Dispatcher.compile`` after its cache lookup). Those are internals: the kernel key pins
+    the Numba version, and any error here falls back to ``disp.compile``."""
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.runtime import rtsys
+
+        with global_compiler_lock:
+            if disp.overloads.get(tuple(sig)) is not None:
+                return False
+            ctx = disp.targetctx
+            rtsys.initialize(ctx)
+            cres = disp._cache._load_overload(sig, ctx)
+            if cres is None or cres.objectmode:
+                return False
+            ctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            disp.add_overload(cres)
+            disp._cache_hits[sig] += 1
+            return True
+    except Exception:  # noqa: BLE001 - Numba internals moved: take the public path
+        return False
