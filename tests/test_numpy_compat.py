@@ -102,11 +102,11 @@ def test_linspace_array_endpoints_axis_retstep():
 
 def test_cross_axes():
     a, b = RNG.standard_normal((3, 5)), RNG.standard_normal((5, 3))
-    for kw in (dict(axisa=0), dict(axisa=0, axisc=0), dict(axis=-1)):
-        bb = b if "axis" not in kw else b
-        aa = a.T if "axis" in kw else a
-        _close(fnp.cross(fnp.asarray(aa), fnp.asarray(bb), **kw), np.cross(aa, bb, **kw))
-    _close(fnp.cross(fnp.asarray(b.T), fnp.asarray(b.T), axis=0), np.cross(b.T, b.T, axis=0))
+    for kw in (dict(axisa=0), dict(axisa=0, axisc=0), dict(axisa=0, axisb=-1, axisc=1)):
+        _close(fnp.cross(fnp.asarray(a), fnp.asarray(b), **kw), np.cross(a, b, **kw))
+    _close(fnp.cross(fnp.asarray(b.T), fnp.asarray(a), axis=0), np.cross(b.T, a, axis=0))
+    check_grads(lambda x, y: fnp.cross(x, y, axisa=0), (fnp.asarray(a), fnp.asarray(b)),
+                order=1)
 
 
 def test_linalg_numpy_arguments():
