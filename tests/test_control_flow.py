@@ -378,7 +378,9 @@ def test_while_loop_errors():
     with pytest.raises(TypeError, match="boolean scalar"):
         lax.while_loop(lambda v: v, lambda v: v, arr(1.0))
     with pytest.raises(TypeError, match="identical types"):
-        lax.while_loop(lambda v: v < 3, lambda v: v + 1.0, 0)
+        lax.while_loop(lambda v: v < 3, lambda v: v + 1.0, np.int64(0))
+    # a carry started from a Python scalar takes its update's dtype instead (as JAX)
+    assert lax.while_loop(lambda v: v < 3, lambda v: v + 1.0, 0).item() == 3.0
     with pytest.raises(TypeError, match="same pytree structure"):
         lax.while_loop(lambda v: v[0] < 3, lambda v: [v[0] + 1, v[1]], (0, 1))
 
@@ -552,7 +554,7 @@ def test_scan_grad_property(n, reverse, seed):
 
 def test_scan_errors():
     with pytest.raises(TypeError, match="carry output must have the same types"):
-        lax.scan(lambda c, x: (c + x, None), 0, arr([1.0, 2.0]))
+        lax.scan(lambda c, x: (c + x, None), np.int64(0), arr([1.0, 2.0]))
     with pytest.raises(ShapeError, match="different leading axis sizes"):
         lax.scan(lambda c, x: (c, None), 0.0, (arr([1.0]), arr([1.0, 2.0])))
     with pytest.raises(ValueError, match="pass length="):

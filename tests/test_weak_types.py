@@ -152,17 +152,44 @@ def test_explicit_conversions_are_strong():
     assert (fnp.astype(fnp.asarray(2.0), fnp.float32, copy=False) * f16).dtype == fnp.float32
 
 
-def test_control_flow_joins_weak_types():
-    xs = fnp.arange(4.0)
-    carry, ys = fnx.lax.scan(lambda c, x: (c + x, c * x), 0.0, xs)
-    assert carry.item() == 6.0 and not carry.aval.weak_type
-    assert fnx.lax.fori_loop(0, 3, lambda i, c: c + xs[i], 0.0).item() == 3.0
-    assert fnx.lax.while_loop(lambda c: c < 10.0, lambda c: c * 2.0, 1.0).item() == 16.0
+def _python_scan(f, init, xs):
+    carry, ys = init, []
+    for x in xs:
+        carry, y = f(carry, x)
+        ys.append(y)
+    return carry, fnp.stack(ys)
+
+
+@pytest.mark.parametrize("dt", [np.float16, np.float32, np.int32], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("init", [0, 0.0, np.float32(0)], ids=_scalar_id)
+def test_loops_carry_what_the_python_loop_would(dt, init):
+    # a carry started from a Python scalar takes its update's dtype (JAX's rule)
+    xs = _array(dt, (4,))
+    body = lambda c, x: (c + x, c * 2)  # noqa: E731
+    expected = _python_scan(body, init, xs)
+    for scan in (fnx.lax.scan, fnx.jit(fnx.lax.scan, static_argnums=0)):
+        carry, ys = scan(body, init, xs)
+        assert (carry.dtype, ys.dtype) == (expected[0].dtype, expected[1].dtype)
+        np.testing.assert_array_equal(np.asarray(carry), np.asarray(expected[0]))
+    loop = fnx.lax.fori_loop(0, 4, lambda i, c: c + xs[i] * i, init)
+    while_ = fnx.lax.while_loop(lambda c: c[0] < 4, lambda c: (c[0] + 1, c[1] + xs[c[0]]),
+                                (0, init))[1]
+    assert loop.dtype == while_.dtype == expected[0].dtype
+
+
+def test_control_flow_weak_types():
     f16 = _array(np.float16)
+    xs = fnp.arange(4.0)
+    carry, _ = fnx.lax.scan(lambda c, x: (c + x, c * x), 0.0, xs)
+    assert carry.item() == 6.0 and carry.dtype == fnp.float32
+    assert fnx.lax.while_loop(lambda c: c < 10.0, lambda c: c * 2.0, 1.0).item() == 16.0
     out = fnx.lax.cond(True, lambda: 1.0, lambda: 2.0)
     assert out.aval.weak_type and (out * f16).dtype == fnp.float16
     out = fnx.jit(lambda p: fnx.lax.cond(p, lambda: 1.0, lambda: fnp.ones(())))(True)
     assert not out.aval.weak_type
+    # an operand promotes inside a branch as it would outside
+    assert fnx.lax.cond(True, lambda c: c * f16, lambda c: f16, 2.0).dtype == fnp.float16
+    assert fnx.lax.fori_loop(0, 3, lambda i, x: x + i, _array(np.int8)).dtype == fnp.int8
 
 
 @pytest.mark.parametrize("op, ref", [("add", np.add), ("multiply", np.multiply)])

@@ -30,6 +30,7 @@ may produce ClosedPrograms whose constants are concrete arrays.
 
 import numpy as np
 
+from ..core import dtypes
 from ..core.abstract import ShapedArray, typematch
 from ..core.ad_util import Zero, add_tangents, instantiate, is_undefined
 from ..core.array import Array, wrap
@@ -76,11 +77,32 @@ def _trace_fun(f, in_tree, avals, what):
 
 def _same_types(avals, others):
     """Equal shapes and dtypes. Weak types may differ (a carry initialised from a Python scalar
-    and updated with arrays): loop carries are traced strong (``to_shaped``), and the weak
-    types of the outputs follow the programs (each primitive's ``weak_type_rule``)."""
+    and updated with arrays); the weak types of the outputs follow the programs (each
+    primitive's ``weak_type_rule``)."""
     avals, others = list(avals), list(others)
     return len(avals) == len(others) and all(
         typematch(a, b) for a, b in zip(avals, others, strict=True))
+
+
+def _join_weak_carries(leaves, avals, outs):
+    """JAX's rule for a loop carry that starts weakly typed (from a Python scalar): where its
+    update has another dtype, the carry starts at the dtype they promote to, so
+    ``scan(lambda c, x: (c + x, None), 0.0, float16_xs)`` carries float16, as the Python loop
+    would. Returns ``(leaves, avals, changed)``; the caller re-traces when changed."""
+    from ..core.ops.elementwise import convert_element_type, convert_element_type_p
+
+    new_leaves, new_avals, changed = [], [], False
+    for x, a, o in zip(leaves, avals, outs, strict=True):
+        if a.weak_type and a.shape == o.shape and a.dtype != o.dtype:
+            strong, weak = ([], [a.dtype, o.dtype]) if o.weak_type else ([o.dtype], [a.dtype])
+            dt, still_weak = dtypes.result_dtype(strong, weak)
+            if dt != a.dtype:  # else the update cannot be carried: the type check says so
+                x = (convert_element_type_p.bind(x, new_dtype=dt, weak_type=True) if still_weak
+                     else convert_element_type(x, dt))
+                a, changed = get_aval(x), True
+        new_leaves.append(x)
+        new_avals.append(a)
+    return new_leaves, new_avals, changed
 
 
 def _avals_str(avals):
@@ -277,7 +299,7 @@ cond_p.transpose = _cond_transpose
 def _trace_branches(funs, operands, what):
     leaves, in_tree = tree_flatten(tuple(operands))
     leaves = _as_arrays(leaves, what)
-    avals = [to_shaped(x) for x in leaves]
+    avals = [get_aval(x) for x in leaves]  # a weak operand promotes in a branch as outside
     traced = [_trace_fun(f, in_tree, avals, what) for f in funs]
     out_tree = traced[0][2]
     for i, (prog, _, tree) in enumerate(traced):
@@ -523,17 +545,20 @@ def while_loop(cond_fun, body_fun, init_val):
     """
     leaves, in_tree = tree_flatten(init_val)
     leaves = _as_arrays(leaves, "while_loop")
-    avals = [to_shaped(x) for x in leaves]
+    avals = [get_aval(x) for x in leaves]
     arg_tree = tree_flatten((init_val,))[1]  # the functions take the carry as one argument
+    body_prog, body_consts, body_tree = _trace_fun(body_fun, arg_tree, avals, "while_loop")
+    if body_tree != in_tree:
+        raise TypeError(f"while_loop: body_fun must return the same pytree structure as "
+                        f"init_val, got {body_tree} for {in_tree}")
+    leaves, avals, changed = _join_weak_carries(leaves, avals, out_avals(body_prog))
+    if changed:
+        body_prog, body_consts, _ = _trace_fun(body_fun, arg_tree, avals, "while_loop")
     cond_prog, cond_consts, cond_tree = _trace_fun(cond_fun, arg_tree, avals, "while_loop")
     pred = out_avals(cond_prog)
     if cond_tree.num_leaves != 1 or pred[0].shape != () or pred[0].dtype.kind != "b":
         raise TypeError(f"while_loop: cond_fun must return a boolean scalar, got "
                         f"{_avals_str(pred)}")
-    body_prog, body_consts, body_tree = _trace_fun(body_fun, arg_tree, avals, "while_loop")
-    if body_tree != in_tree:
-        raise TypeError(f"while_loop: body_fun must return the same pytree structure as "
-                        f"init_val, got {body_tree} for {in_tree}")
     if not _same_types(out_avals(body_prog), avals):
         raise TypeError(f"while_loop: body_fun output and input must have identical types, got "
                         f"input {_avals_str(avals)} and output "
@@ -834,7 +859,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         raise ValueError("scan: xs is None (or empty), so pass length= to set the number of "
                          "iterations")
     length = lengths.pop()
-    carry_avals = [to_shaped(x) for x in init_leaves]
+    carry_avals = [get_aval(x) for x in init_leaves]
     x_avals = [ShapedArray(get_aval(x).shape[1:], get_aval(x).dtype) for x in xs_leaves]
     n_carry = len(init_leaves)
     store = []
@@ -855,6 +880,10 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         return _as_arrays(c_leaves, "scan") + _as_arrays(y_leaves, "scan")
 
     program, consts = trace_hoisted(flat_f, carry_avals + x_avals)
+    init_leaves, carry_avals, changed = _join_weak_carries(
+        init_leaves, carry_avals, out_avals(program)[:n_carry])
+    if changed:
+        program, consts = trace_hoisted(flat_f, carry_avals + x_avals)
     body_carry_out = list(out_avals(program)[:n_carry])
     if not _same_types(body_carry_out, carry_avals):
         raise TypeError(f"scan: the body function's carry output must have the same types as "
