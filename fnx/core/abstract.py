@@ -28,10 +28,6 @@ class ShapedArray:
                            self.dtype if dtype is None else dtype,
                            self.weak_type if weak_type is None else weak_type)
 
-    def strong(self):
-        """This aval without the weak flag."""
-        return ShapedArray(self.shape, self.dtype) if self.weak_type else self
-
     def __eq__(self, other):
         return (type(other) is ShapedArray and self.shape == other.shape
                 and self.dtype == other.dtype and self.weak_type == other.weak_type)

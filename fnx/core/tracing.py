@@ -310,13 +310,10 @@ def eval_impl(primitive, args, params):
         raise_impl_error(primitive, bufs, params, err)
     out = [wrap(o) for o in out] if primitive.multiple_results else wrap(out)
     if primitive.weak_type_rule is None:
-        # the default weak-type rule inline: most operands are strong, so one test decides
-        for a in args:
-            if type(a) is not Array or not a._weak:
-                break
-        else:
-            if args:
-                _set_weak(out, True)
+        # the default weak-type rule inline: most first operands are strong, so one test decides
+        if args and type(args[0]) is Array and args[0]._weak and all(
+                type(a) is Array and a._weak for a in args):
+            _set_weak(out, True)
     else:
         _set_weak(out, primitive.weak_type_rule(
             [type(a) is Array and a._weak for a in args], **params))

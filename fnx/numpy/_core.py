@@ -105,11 +105,6 @@ _BOOL_OPS = {ew.add_p: ew.or_p, ew.mul_p: ew.and_p}
 _BOOL = np.dtype(bool)
 
 
-def _scalar_fast_path():
-    # outside transforms only (primitives are strict), and not while rules are checked
-    return _tracing.is_eager() and not _tracing.check_rules
-
-
 def nary(op, prim, *args):
     """Promote, broadcast and bind an elementwise primitive (the path of every fnp operator)."""
     if len(args) == 2:
@@ -120,12 +115,13 @@ def nary(op, prim, *args):
             if bx.dtype == by.dtype and bx.shape == by.shape and bx.dtype is not _BOOL:
                 return prim.bind(x, y)
         elif type(x) is Array and type(y) in _WEAK and x._buf.dtype.kind in "fc" and \
-                _scalar_fast_path():
+                _tracing.is_eager() and not _tracing.check_rules:
             # eager `array op python_scalar`: the weak scalar keeps the array's dtype and the
-            # NumPy impl broadcasts a 0-d operand
+            # NumPy impl broadcasts a 0-d operand (so only outside transforms, where primitives
+            # are strict, and not while check_rules holds every call to its rule)
             return prim.bind(x, wrap_weak(np.asarray(y, x._buf.dtype)))
         elif type(y) is Array and type(x) in _WEAK and y._buf.dtype.kind in "fc" and \
-                _scalar_fast_path():
+                _tracing.is_eager() and not _tracing.check_rules:
             return prim.bind(wrap_weak(np.asarray(x, y._buf.dtype)), y)
     args = promote_args(op, *args)
     if prim in _BOOL_OPS and args[0].dtype == _BOOL:
