@@ -27,6 +27,24 @@ def select(pred, on_true, on_false):
     return select_p.bind(pred, on_true, on_false)
 
 
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                         rhs_dilation=None, feature_group_count=1):
+    """N-d convolution (cross-correlation) in PyTorch's layout: ``lhs (N, C, *spatial)``,
+    ``rhs (O, C // feature_group_count, *window)``, output ``(N, O, *out_spatial)``.
+
+    ``padding`` is one ``(lo, hi)`` pair per spatial dim (negative crops); ``lhs_dilation``
+    dilates the input (transposed convolution), ``rhs_dilation`` the kernel (atrous).
+
+    >>> x, w = fnx.numpy.ones((1, 1, 4)), fnx.numpy.ones((1, 1, 2))
+    >>> fnx.lax.conv_general_dilated(x, w, (1,), ((0, 0),)).tolist()
+    [[[2.0, 2.0, 2.0]]]
+    """
+    from .core.ops.conv import conv_general_dilated as conv
+
+    return conv(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                feature_group_count)
+
+
 __all__ = ["cond", "switch", "while_loop", "fori_loop", "scan", "map", "stop_gradient",
            "select", "convert_element_type", "full", "broadcast_in_dim", "iota", "reshape",
-           "transpose"]
+           "transpose", "conv_general_dilated"]
