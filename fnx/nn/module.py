@@ -595,10 +595,16 @@ def functional_call(module, parameters_and_buffers, args=(), kwargs=None, *, str
     module is restored afterwards; use it under ``fnx.grad``/``vmap``/``jit`` to
     differentiate or batch with respect to those values.
 
-    >>> lin = fnx.nn.Linear(2, 1)
-    >>> w = {"weight": fnx.ones(1, 2), "bias": fnx.zeros(1)}
-    >>> fnx.nn.functional_call(lin, w, (fnx.ones(1, 2),)).tolist()
-    [[2.0]]
+    >>> class Scale(fnx.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.s = fnx.nn.Parameter(fnx.ones(()))
+    ...     def forward(self, x):
+    ...         return x * self.s
+    >>> m = Scale()
+    >>> fnx.grad(lambda s: fnx.nn.functional_call(m, {"s": s}, (fnx.ones(2),)).sum())(
+    ...     fnx.asarray(3.0)).item()
+    2.0
     """
     if isinstance(parameters_and_buffers, (list, tuple)):
         merged = {}
