@@ -1,6 +1,9 @@
 """Start-up of a new process: ``import fnx`` alone, and ``import fnx`` plus the first call of
-a jitted MLP training step (value_and_grad + SGD update) whose kernels are already in the disk
-cache. Run: ``python benchmarks/bench_startup.py [--reps N]``.
+a jitted MLP training step (value_and_grad + SGD update; also bench_jit.py's MLP Adam step)
+whose kernels are already in the disk cache. Run: ``python benchmarks/bench_startup.py
+[--reps N]``. The last columns say whether ``import fnx`` imported Numba and whether the
+process ended up importing scipy.linalg (Numba's first-compile setup does; a start whose
+kernels all come from the cache should not).
 
 Every measurement is a fresh Python process (one BLAS and one Numba thread); the script first
 runs the step once in a scratch ``FNX_CACHE_DIR`` so that later processes find its kernels,
@@ -25,6 +28,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import bench_jit  # noqa: E402  (its MLP Adam step, row 5c there)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 IMPORT_ONLY = textwrap.dedent("""
@@ -32,16 +37,28 @@ IMPORT_ONLY = textwrap.dedent("""
     t0 = time.perf_counter()
     import fnx
     t1 = time.perf_counter()
-    print(t1 - t0, t1 - t0, int("numba" in sys.modules), int("scipy" in sys.modules))
+    print(t1 - t0, t1 - t0, int("numba" in sys.modules), int("scipy.linalg" in sys.modules))
 """)
 
-MLP_STEP = textwrap.dedent("""
+PROLOGUE = textwrap.dedent("""
     import sys, time
     t0 = time.perf_counter()
     import fnx
     import fnx.numpy as fnp
     t1 = time.perf_counter()
     numba_after_import = int("numba" in sys.modules)
+""")
+
+EPILOGUE = textwrap.dedent("""
+    t2 = time.perf_counter()
+    from fnx.jit import cache
+    assert cache.STATS["kernels_compiled"] == 0 or "--first" in sys.argv, (
+        f"kernels compiled in a warm start (fnx's source changed during the run?): {cache.STATS}")
+    print(t1 - t0, t2 - t0, numba_after_import, int("scipy.linalg" in sys.modules))
+""")
+
+# the issue's workload: a small MLP, value_and_grad and an SGD update under one fnx.jit
+MLP_STEP = PROLOGUE + textwrap.dedent("""
     import numpy as np
 
     def loss(params, x, y):
@@ -63,11 +80,13 @@ MLP_STEP = textwrap.dedent("""
     y = fnp.asarray(rng.standard_normal((256, 1)).astype(np.float32))
     value, params = step(params, x, y)
     value = float(value)
-    t2 = time.perf_counter()
-    from fnx.jit import cache
-    assert cache.STATS["kernels_compiled"] == 0 or "--first" in sys.argv, cache.STATS
-    print(t1 - t0, t2 - t0, numba_after_import, int("scipy" in sys.modules))
-""")
+""") + EPILOGUE
+
+# bench_jit.py's row 5c: the 784-512-512-10 ReLU MLP with softmax cross-entropy and Adam
+ADAM_STEP = PROLOGUE + bench_jit.MLP_SRC + textwrap.dedent("""
+    params, m, v, x, y = init(128)
+    params, m, v = fnx.jit(step)(params, m, v, fnp.asarray(np.float32(1.0)), x, y)
+""") + EPILOGUE
 
 
 def child(script, env, *args):
@@ -88,6 +107,7 @@ def child(script, env, *args):
 
 STEP = "import fnx + first call of a cached jitted MLP step"
 NO_PYC = STEP + ", no .pyc files"
+ADAM = "import fnx + first call of bench_jit's cached MLP Adam step (row 5c)"
 
 
 def main():
@@ -99,11 +119,13 @@ def main():
         no_pyc = {k: v for k, v in env.items() if k != "PYTHONPYCACHEPREFIX"}
         no_pyc["PYTHONDONTWRITEBYTECODE"] = "1"  # (installed packages keep their .pyc files)
         child(MLP_STEP, env, "--first")  # fills the kernel cache (and the bytecode cache)
-        runs = {"import fnx": [], STEP: [], NO_PYC: []}
+        child(ADAM_STEP, env, "--first")
+        cases = {"import fnx": (IMPORT_ONLY, env), STEP: (MLP_STEP, env),
+                 NO_PYC: (MLP_STEP, no_pyc), ADAM: (ADAM_STEP, env)}
+        runs = {name: [] for name in cases}
         for _ in range(reps):  # interleaved, so a burst of load on the machine hits all
-            runs["import fnx"].append(child(IMPORT_ONLY, env))
-            runs[STEP].append(child(MLP_STEP, env))
-            runs[NO_PYC].append(child(MLP_STEP, no_pyc))
+            for name, (script, e) in cases.items():
+                runs[name].append(child(script, e))
     try:
         load = open("/proc/loadavg").read().split()[0]
     except OSError:
@@ -111,7 +133,7 @@ def main():
     print(f"{reps} fresh processes each, medians (min-max); load average {load} (2 vCPUs: "
           f"above ~1 other work competes, and CPU time is the steadier column)\n")
     print("| measurement | in-process s | whole process s | whole process CPU s "
-          "| numba imported by `import fnx` | scipy imported |")
+          "| numba imported by `import fnx` | scipy.linalg imported |")
     print("|---|---|---|---|---|---|")
 
     def stat(xs):
