@@ -1,6 +1,6 @@
-"""`import fnx` is cheap and has no side effects: no Numba (or SciPy / llvmlite through it)
-until something compiles, and no process-wide setting changed. Timing lives in
-benchmarks/bench_startup.py, not here."""
+"""`import fnx` (and its public subpackages) is cheap and has no side effects: no Numba (or
+SciPy / llvmlite through it) until something compiles, and no process-wide setting changed.
+Timing lives in benchmarks/bench_startup.py, not here."""
 
 import json
 import os
@@ -21,7 +21,11 @@ PROBE = textwrap.dedent("""
                 "warnings": [repr(f) for f in warnings.filters]}
 
     before = state()
+    import importlib, importlib.util
     import fnx, fnx.numpy as fnp
+    for name in ("fnx.scipy.special", "fnx.nn", "fnx.optim", "fnx.lax", "fnx.random"):
+        if importlib.util.find_spec(name) is not None:  # the public packages that exist
+            importlib.import_module(name)
     loaded = sorted({m.split(".")[0] for m in sys.modules} & {"numba", "llvmlite", "scipy"})
     from fnx.jit import executable
     print(json.dumps({"loaded": loaded, "same": before == state(),
