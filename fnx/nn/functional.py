@@ -73,8 +73,9 @@ def _arr(x):
 
 
 def _is_concrete(x):
-    """An eager array (not a tracer of some transform): its values can be read."""
-    return isinstance(x, fnx.Array)
+    """An eager array, whose values can be read (tracers also pass ``isinstance(x,
+    fnx.Array)``, as PyTorch code expects of tensors, so the exact type is tested)."""
+    return type(x) is fnx.Array
 
 
 def _float(op, x):
