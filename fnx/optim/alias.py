@@ -37,8 +37,8 @@ def sgd(learning_rate, momentum=None, nesterov=False, *, dampening=0.0, weight_d
     >>> tx = optim.sgd(0.1)
     >>> params = {'w': fnp.asarray([1.0, 2.0])}
     >>> updates, state = tx.update({'w': fnp.asarray([1.0, 1.0])}, tx.init(params), params)
-    >>> optim.apply_updates(params, updates)['w'].tolist()
-    [0.8999999761581543, 1.899999976158142]
+    >>> [round(v, 6) for v in optim.apply_updates(params, updates)['w'].tolist()]
+    [0.9, 1.9]
     """
     return chain(
         _sign(maximize),

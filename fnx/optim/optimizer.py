@@ -281,7 +281,7 @@ class Optimizer:
         """
         for group in self.param_groups:
             for p in group["params"]:
-                grad = _grad_of(p, self)
+                grad = _grad_of(p)
                 if grad is not None:
                     if set_to_none:
                         p.grad = None
@@ -359,7 +359,7 @@ class Optimizer:
     def _step_group(self, group):
         params, grads = [], []
         for i, p in enumerate(group["params"]):
-            g = _grad_of(p, self)
+            g = _grad_of(p)
             if g is None:
                 continue
             if g.shape != p.shape:
@@ -482,15 +482,10 @@ def _load_value(p, key, value):
     return fnp.array(fnp.asarray(value), dtype=dtype, copy=True)
 
 
-def _grad_of(p, opt):
-    try:
-        return p.grad
-    except AttributeError:
-        raise AttributeError(
-            f"{type(opt).__name__} reads each parameter's .grad, and this fnx Array has no "
-            f"'grad' attribute: gradients come from the eager autograd tape "
-            f"(loss.backward()); with the functional API use fnx.grad and fnx.optim's "
-            f"transformations instead") from None
+def _grad_of(p):
+    """``p.grad``: None or an Array of ``p``'s shape, as the eager autograd tape leaves it
+    (None too while fnx has no tape, when Arrays have no ``grad`` at all)."""
+    return getattr(p, "grad", None)
 
 
 def _group_update(cls, static, in_keys, layout):
