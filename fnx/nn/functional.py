@@ -479,12 +479,27 @@ def _lowest(dtype):
     return -math.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def _flat_positions(nsp, spatial, positions):
+def _flat_positions(spatial, positions):
     """Row-major flat index of per-dim position grids (each of one output dim's length)."""
+    nsp = len(spatial)
     flat = np.zeros(tuple(len(q) for q in positions), np.int64)
     for j, q in enumerate(positions):
         flat = flat * spatial[j] + q.reshape((-1,) + (1,) * (nsp - j - 1))
     return flat
+
+
+def _max_step(best, index, v, positions, spatial, return_indices):
+    """One step of a running maximum over window elements ``v`` at ``positions``: the first
+    maximum wins and NaN propagates (PyTorch's ``val > max || isnan(val)``), and ``where``
+    sends the gradient to that one element."""
+    pick = v > best
+    if v.dtype.kind == "f":
+        pick = pick | fnp.isnan(v)
+    best = fnp.where(pick, v, best)
+    if return_indices:
+        flat = _flat_positions(spatial, positions)
+        index = fnp.where(pick, fnp.asarray(flat), index)
+    return best, index
 
 
 def _max_pool(op, nsp, input, kernel_size, stride, padding, dilation, ceil_mode,
@@ -497,17 +512,10 @@ def _max_pool(op, nsp, input, kernel_size, stride, padding, dilation, ceil_mode,
     best = fnp.full(x.shape[:-nsp] + out, low, dtype=x.dtype)
     # PyTorch's index of a window with no larger value: its first in-bounds position
     first = [st + (np.maximum(-st, 0) + dd - 1) // dd * dd for st, dd in zip(starts, d)]
-    index = fnp.asarray(_flat_positions(nsp, spatial, first))
+    index = fnp.asarray(_flat_positions(spatial, first))
     for offset, v in _windows(x, nsp, k, s, p, d, out, low):
-        # the first maximum wins, NaN propagates (PyTorch's `val > max || isnan(val)`); `where`
-        # sends the gradient to that one element
-        pick = v > best
-        if x.dtype.kind == "f":
-            pick = pick | fnp.isnan(v)
-        best = fnp.where(pick, v, best)
-        if return_indices:
-            pos = [st + i * dd for st, i, dd in zip(starts, offset, d)]
-            index = fnp.where(pick, fnp.asarray(_flat_positions(nsp, spatial, pos)), index)
+        pos = [st + i * dd for st, i, dd in zip(starts, offset, d)]
+        best, index = _max_step(best, index, v, pos, spatial, return_indices)
     if return_indices:
         return best, fnp.broadcast_to(index, best.shape)
     return best
@@ -662,7 +670,7 @@ def _adaptive_max(op, nsp, input, output_size, return_indices):
     bounds = [_adaptive_bounds(n, o) for n, o in zip(spatial, out)]
     widest = [int((end - start).max()) for start, end in bounds]
     best = fnp.full(x.shape[:-nsp] + out, _lowest(x.dtype), dtype=x.dtype)
-    index = fnp.asarray(_flat_positions(nsp, spatial, [start for start, _ in bounds]))
+    index = fnp.asarray(_flat_positions(spatial, [start for start, _ in bounds]))
     for offset in itertools.product(*(range(w) for w in widest)):
         # clamping to the window's last element repeats it in narrower windows (harmless for
         # a max, and not picked again since ties keep the first)
@@ -670,12 +678,7 @@ def _adaptive_max(op, nsp, input, output_size, return_indices):
         v = x
         for j, q in enumerate(pos):
             v = fnp.take(v, fnp.asarray(q), axis=x.ndim - nsp + j)
-        pick = v > best
-        if x.dtype.kind == "f":
-            pick = pick | fnp.isnan(v)
-        best = fnp.where(pick, v, best)
-        if return_indices:
-            index = fnp.where(pick, fnp.asarray(_flat_positions(nsp, spatial, pos)), index)
+        best, index = _max_step(best, index, v, pos, spatial, return_indices)
     if return_indices:
         return best, fnp.broadcast_to(index, best.shape)
     return best
