@@ -29,7 +29,6 @@ import numpy as np
 import fnx
 import fnx.numpy as fnp
 from fnx.core.array import Array, wrap_weak
-from fnx.core.errors import ShapeError
 from fnx.jit import jit
 
 from . import transforms
@@ -281,7 +280,7 @@ class Optimizer:
         """
         for group in self.param_groups:
             for p in group["params"]:
-                grad = _grad_of(p)
+                grad = p.grad
                 if grad is not None:
                     if set_to_none:
                         p.grad = None
@@ -358,15 +357,11 @@ class Optimizer:
 
     def _step_group(self, group):
         params, grads = [], []
-        for i, p in enumerate(group["params"]):
-            g = _grad_of(p)
-            if g is None:
-                continue
-            if g.shape != p.shape:
-                raise ShapeError(f"{type(self).__name__}.step: parameter {i} of its group has "
-                                 f"shape {p.shape} but its .grad has shape {g.shape}")
-            params.append(p)
-            grads.append(g)
+        for p in group["params"]:
+            g = p.grad
+            if g is not None:
+                params.append(p)
+                grads.append(g)
         if not params:
             return
         static = self._static(group)
@@ -480,12 +475,6 @@ def _load_value(p, key, value):
         return value
     dtype = p.dtype if fnp.isdtype(p.dtype, ("real floating", "complex floating")) else None
     return fnp.array(fnp.asarray(value), dtype=dtype, copy=True)
-
-
-def _grad_of(p):
-    """``p.grad``: None or an Array of ``p``'s shape, as the eager autograd tape leaves it
-    (None too while fnx has no tape, when Arrays have no ``grad`` at all)."""
-    return getattr(p, "grad", None)
 
 
 def _group_update(cls, static, in_keys, layout):
