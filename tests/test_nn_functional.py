@@ -487,9 +487,10 @@ def test_pad_modes(pad, mode, np_mode):
     close(F.pad(t(x), pad, mode=mode, value=value), np.pad(x, widths, mode=np_mode, **kw))
 
 
-def test_pad_negative_crops():
+def test_pad_negative_crops_and_replicate_has_no_size_limit():
     x = rand(2, 5)
     close(F.pad(t(x), (-1, 2, 1, -1)), np.pad(x[:1, 1:], ((1, 0), (0, 2))))
+    close(F.pad(t(x), (7, 9), mode="replicate"), np.pad(x, ((0, 0), (7, 9)), mode="edge"))
 
 
 @pytest.mark.parametrize("shape,kwargs,mats", [

@@ -1252,7 +1252,7 @@ def pad(input, pad, mode="constant", value=None):
     for n, (lo, hi) in zip(x.shape, widths):
         if min(lo, hi) < 0:
             raise ValueError(f"pad: mode {mode!r} needs non-negative widths, got {pad}")
-        limit = n - 1 if mode == "reflect" else n
+        limit = {"reflect": n - 1, "circular": n}.get(mode, math.inf)
         if max(lo, hi) > limit:
             raise ValueError(f"pad: {mode} padding {pad} must be at most {limit} for a "
                              f"dimension of size {n} (input {tuple(x.shape)})")
@@ -1288,13 +1288,16 @@ def _resample_axis(x, axis, n_out, mode, align_corners, scale):
     n_in = x.shape[axis]
     shape = (-1,) + (1,) * (x.ndim - axis - 1)
     if mode in ("nearest", "nearest-exact"):
-        if n_out == n_in:
-            return x
-        # PyTorch computes these source indices in float32
-        ratio = np.float32(1.0 / scale if scale is not None and scale > 0 else n_in / n_out)
-        dst = np.arange(n_out, dtype=np.float32) + np.float32(0.5 if mode == "nearest-exact"
-                                                              else 0.0)
-        src = np.minimum(np.floor(dst * ratio).astype(np.int64), n_in - 1)
+        # PyTorch's 2-D nearest kernel (only it) maps equal and doubled sizes exactly, which
+        # differs from the float32 formula when scale_factor is not exactly 1 or 2
+        if mode == "nearest" and x.ndim == 4 and n_out in (n_in, 2 * n_in):
+            src = np.arange(n_out) // (n_out // n_in)
+        else:
+            # PyTorch computes these source indices in float32
+            ratio = np.float32(1.0 / scale if scale is not None and scale > 0 else n_in / n_out)
+            dst = np.arange(n_out, dtype=np.float32) + np.float32(
+                0.5 if mode == "nearest-exact" else 0.0)
+            src = np.minimum(np.floor(dst * ratio).astype(np.int64), n_in - 1)
         return fnp.take(x, fnp.asarray(src), axis=axis)
     cubic = mode == "bicubic"
     src = _source_coords(n_in, n_out, align_corners, scale, cubic)
