@@ -39,6 +39,10 @@ class _PyOps:
     def count(c):
         return c
 
+    @staticmethod
+    def value(x):
+        return x
+
 
 class _ArrayOps:
     """The same vocabulary on arrays, in float64 (traceable: no Python branching)."""
@@ -50,6 +54,11 @@ class _ArrayOps:
     @staticmethod
     def count(c):
         return fnp.asarray(c, dtype=fnp.float64)
+
+    @staticmethod
+    def value(x):
+        # a Python number would become a weak float32 value: keep float64, as counts are
+        return fnp.asarray(x, dtype=fnp.float64) if isinstance(x, (int, float)) else x
 
 
 def _ops(count):
@@ -76,7 +85,7 @@ def constant_schedule(value):
     >>> schedules.constant_schedule(0.1)(5)
     0.1
     """
-    return lambda count: value
+    return lambda count: _ops(count).value(value)
 
 
 def linear_schedule(init_value, end_value, transition_steps, transition_begin=0):
@@ -200,7 +209,7 @@ def piecewise_constant_schedule(init_value, boundaries_and_scales=None):
 
     def schedule(count):
         ops = _ops(count)
-        value = init_value
+        value = ops.value(init_value)
         for boundary, factor in items:
             value = ops.where(count >= boundary, value * factor, value)
         return value
