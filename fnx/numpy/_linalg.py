@@ -18,6 +18,8 @@ from ..core.errors import AxisError, DTypeError, ShapeError, normalize_axes, nor
 from ..core.ops import elementwise as ew
 from ..core.ops import shape as sh
 from ..core.ops.linalg import dot_general_p
+from ..core.tracing import Tracer
+from ..transforms.custom import custom_jvp
 from ._core import broadcast_shapes, broadcast_to_shape, promote_args, to_array
 from ._statistical import _sqrt_of_sum_of_squares
 from ._ufunc import call_ufunc
@@ -440,6 +442,39 @@ def _hermitian(op, a, UPLO):
                  part + _mH(part))
 
 
+def _eigh_jacobi(x):
+    """Eigenvalues (ascending) and eigenvectors of Hermitian ``x`` by cyclic Jacobi."""
+    from ._elementwise import real
+
+    a, v = _jacobi(x, _sweeps(x.dtype))
+    return _sort_ascending(real(diagonal(a)), v)
+
+
+_eigh_custom = custom_jvp(_eigh_jacobi)
+
+
+def _eigh(x):
+    # an eager call is never differentiated: skip tracing the sweeps for the custom rule
+    return _eigh_custom(x) if isinstance(x, Tracer) else _eigh_jacobi(x)
+
+
+@_eigh_custom.defjvp
+def _eigh_jvp(primals, tangents):
+    # The derivative of the eigendecomposition, not of the Jacobi sweeps that compute it:
+    # those give 0 for a diagonal input (whose eigenvectors do move) and 0/0 once an
+    # off-diagonal entry underflows. dw = diag(V^H dX V), dV = V (F * V^H dX V) with
+    # F_ij = 1 / (w_j - w_i) off the diagonal, and 0 inside a degenerate eigenspace (whose
+    # basis is arbitrary; JAX gives inf there).
+    from ._elementwise import real, where
+
+    (x,), (dx,) = primals, tangents
+    w, v = _eigh(x)
+    vh_dx_v = matmul(_mH(v), matmul(dx, v))
+    gap = _fnp().expand_dims(w, axis=-2) - _fnp().expand_dims(w, axis=-1)
+    f = where(gap == 0, 0, 1 / where(gap == 0, 1, gap)).astype(v.dtype)
+    return (w, v), (real(diagonal(vh_dx_v)), matmul(v, f * vh_dx_v))
+
+
 def eigh(a, UPLO="L"):
     """Eigenvalues (ascending) and eigenvectors of a stack of Hermitian matrices, read from
     their lower (``UPLO="L"``) or upper (``"U"``) triangle (cyclic Jacobi).
@@ -449,12 +484,7 @@ def eigh(a, UPLO="L"):
     >>> fnp.linalg.eigh(fnp.asarray([[2.0, 1.0], [7.0, 2.0]]), "U").eigenvalues.round(4).tolist()
     [1.0, 3.0]
     """
-    from ._elementwise import real
-
-    x = _hermitian("eigh", a, UPLO)
-    a, v = _jacobi(x, _sweeps(x.dtype))
-    w, v = _sort_ascending(real(diagonal(a)), v)
-    return EighResult(w, v)
+    return EighResult(*_eigh(_hermitian("eigh", a, UPLO)))
 
 
 def eigvalsh(a, UPLO="L"):
