@@ -1768,14 +1768,17 @@ def logsigmoid(input):
 # --- losses ----------------------------------------------------------------------------------
 
 
-def _class_dim_shape(x, cdim):
-    return (-1,) + (1,) * (x.ndim - cdim - 1)
+def _reduce_weighted(loss, weights, reduction):
+    """Reduce ``loss``; ``mean`` divides by the summed ``weights`` (PyTorch's weighted mean)."""
+    if reduction == "mean":
+        return fnp.sum(loss) / fnp.sum(weights)
+    return _reduce(loss, reduction)
 
 
-def _nll(op, logp, target, weight, ignore_index, reduction, cdim):
-    """``-w[t] * logp[t]`` per element, reduced with PyTorch's weighted mean."""
+def _nll(op, logp, target, weight, ignore_index, cdim):
+    """Per element ``-w[t] * logp[t]``, and the weights ``w[t]`` (0 where ignored)."""
     n_classes = logp.shape[cdim]
-    classes = fnp.reshape(fnp.arange(n_classes, dtype=target.dtype), _class_dim_shape(logp, cdim))
+    classes = fnp.reshape(fnp.arange(n_classes, dtype=target.dtype), _channel_shape(logp, cdim))
     hit = fnp.expand_dims(target, cdim) == classes
     picked = fnp.sum(fnp.where(hit, logp, 0), axis=cdim)
     valid = (target != ignore_index).astype(logp.dtype)
@@ -1786,12 +1789,9 @@ def _nll(op, logp, target, weight, ignore_index, reduction, cdim):
         if w.shape != (n_classes,):
             raise ShapeError(f"{op}: weight must have one entry per class ({n_classes}), got "
                              f"shape {tuple(w.shape)}")
-        wt = fnp.sum(fnp.where(hit, fnp.reshape(w, _class_dim_shape(logp, cdim)), 0),
+        wt = fnp.sum(fnp.where(hit, fnp.reshape(w, _channel_shape(logp, cdim)), 0),
                      axis=cdim) * valid
-    loss = -picked * wt
-    if reduction == "mean":
-        return fnp.sum(loss) / fnp.sum(wt)
-    return _reduce(loss, reduction)
+    return -picked * wt, wt
 
 
 def _class_targets(op, x, t, cdim, ignore_index):
@@ -1825,7 +1825,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     x, cdim = _loss_input("nll_loss", input)
     t = _arr(target)
     _class_targets("nll_loss", x, t, cdim, ignore_index)
-    return _nll("nll_loss", x, t, weight, ignore_index, reduction, cdim)
+    return _reduce_weighted(*_nll("nll_loss", x, t, weight, ignore_index, cdim), reduction)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
@@ -1846,7 +1846,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     n_classes = x.shape[cdim]
     logp = special.log_softmax(x, axis=cdim)
-    w = None if weight is None else fnp.reshape(_arr(weight), _class_dim_shape(x, cdim))
+    w = None if weight is None else fnp.reshape(_arr(weight), _channel_shape(x, cdim))
     if t.dtype.kind == "f":
         if tuple(t.shape) != tuple(x.shape):
             raise ShapeError(
@@ -1862,23 +1862,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return total if reduction == "sum" else total / (x.size // n_classes if x.size
                                                          else math.nan)
     _class_targets(op, x, t, cdim, ignore_index)
-    nll = _nll(op, logp, t, weight, ignore_index, reduction, cdim)
+    loss, wt = _nll(op, logp, t, weight, ignore_index, cdim)
+    nll = _reduce_weighted(loss, wt, reduction)
     if label_smoothing == 0:
         return nll
-    # PyTorch: (1 - eps) * nll + eps / C * (reduced -sum_c w_c logp_c), ignored entries zeroed
+    # PyTorch: (1 - eps) * nll + eps / C * (-sum_c w_c logp_c, zero where ignored), the mean
+    # of both divided by the same target weights
     smooth = -fnp.sum(logp if w is None else logp * w, axis=cdim)
-    valid = t != ignore_index
-    smooth = fnp.where(valid, smooth, 0)
-    if reduction == "mean":
-        if weight is None:
-            denom = fnp.sum(valid.astype(x.dtype))
-        else:
-            classes = fnp.reshape(fnp.arange(n_classes, dtype=t.dtype), _class_dim_shape(x, cdim))
-            hit = fnp.expand_dims(t, cdim) == classes
-            denom = fnp.sum(fnp.where(hit & fnp.expand_dims(valid, cdim), w, 0))
-        smooth = fnp.sum(smooth) / denom
-    else:
-        smooth = _reduce(smooth, reduction)
+    smooth = _reduce_weighted(fnp.where(t != ignore_index, smooth, 0), wt, reduction)
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
 
 
@@ -1942,7 +1933,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(loss, reduction)
 
 
-def _weighted_reduce(op, loss, weight, reduction, input_shape, mean_by_weight):
+def _apply_loss_weight(op, loss, weight, reduction, input_shape, mean_by_weight):
     """Reduce ``loss * weight``; PyTorch's weighted ``mean`` divides by the summed weights in
     mse_loss and l1_loss but by the element count in huber_loss (``mean_by_weight``)."""
     if weight is None:
@@ -1952,9 +1943,7 @@ def _weighted_reduce(op, loss, weight, reduction, input_shape, mean_by_weight):
         raise ShapeError(f"{op}: weights and input must have the same size, got weight "
                          f"{tuple(w.shape)} and input {tuple(input_shape)}")
     loss = loss * w
-    if reduction == "mean" and mean_by_weight:
-        return fnp.sum(loss) / fnp.sum(w)
-    return _reduce(loss, reduction)
+    return _reduce_weighted(loss, w, reduction) if mean_by_weight else _reduce(loss, reduction)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -1969,7 +1958,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     shape = _arr(input).shape
     x, y = _pointwise_pair("mse_loss", input, target)
     d = x - y
-    return _weighted_reduce("mse_loss", d * d, weight, reduction, shape, True)
+    return _apply_loss_weight("mse_loss", d * d, weight, reduction, shape, True)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -1983,7 +1972,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     reduction = _reduction("l1_loss", size_average, reduce, reduction)
     shape = _arr(input).shape
     x, y = _pointwise_pair("l1_loss", input, target)
-    return _weighted_reduce("l1_loss", fnp.abs(x - y), weight, reduction, shape, True)
+    return _apply_loss_weight("l1_loss", fnp.abs(x - y), weight, reduction, shape, True)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -2019,7 +2008,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     x, y = _pointwise_pair("huber_loss", input, target)
     a = fnp.abs(x - y)
     loss = fnp.where(a < delta, 0.5 * a * a, delta * (a - 0.5 * delta))
-    return _weighted_reduce("huber_loss", loss, weight, reduction, shape, False)
+    return _apply_loss_weight("huber_loss", loss, weight, reduction, shape, False)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
