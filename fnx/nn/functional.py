@@ -72,6 +72,11 @@ def _arr(x):
     return fnp.asarray(x)
 
 
+def _const(values, like):
+    """A NumPy constant (indices, divisors, masks) as an array on ``like``'s device."""
+    return fnp.asarray(values, device=like.device)
+
+
 def _is_concrete(x):
     """An eager array, whose values can be read (tracers also pass ``isinstance(x,
     fnx.Array)``, as PyTorch code expects of tensors, so the exact type is tested)."""
@@ -411,7 +416,8 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                          f"for kernel_size {k} and output_size {size}, got {tuple(x.shape)}")
     c = ckk // (k[0] * k[1])
     cols = fnp.reshape(x, (n, c, k[0], k[1]) + blocks)
-    out = fnp.zeros((n, c, size[0] + 2 * p[0], size[1] + 2 * p[1]), dtype=x.dtype)
+    out = fnp.zeros((n, c, size[0] + 2 * p[0], size[1] + 2 * p[1]), dtype=x.dtype,
+                    device=x.device)
     for i in range(k[0]):
         for j in range(k[1]):
             out = out.at[:, :, _block_slice(i, d[0], s[0], blocks[0]),
@@ -498,7 +504,7 @@ def _max_step(best, index, v, positions, spatial, return_indices):
     best = fnp.where(pick, v, best)
     if return_indices:
         flat = _flat_positions(spatial, positions)
-        index = fnp.where(pick, fnp.asarray(flat), index)
+        index = fnp.where(pick, _const(flat, v), index)
     return best, index
 
 
@@ -509,10 +515,10 @@ def _max_pool(op, nsp, input, kernel_size, stride, padding, dilation, ceil_mode,
     spatial = x.shape[-nsp:]
     starts = [np.arange(o) * ss - pp for o, ss, pp in zip(out, s, p)]
     low = _lowest(x.dtype)
-    best = fnp.full(x.shape[:-nsp] + out, low, dtype=x.dtype)
+    best = fnp.full(x.shape[:-nsp] + out, low, dtype=x.dtype, device=x.device)
     # PyTorch's index of a window with no larger value: its first in-bounds position
     first = [st + (np.maximum(-st, 0) + dd - 1) // dd * dd for st, dd in zip(starts, d)]
-    index = fnp.asarray(_flat_positions(spatial, first))
+    index = _const(_flat_positions(spatial, first), x)
     for offset, v in _windows(x, nsp, k, s, p, d, out, low):
         pos = [st + i * dd for st, i, dd in zip(starts, offset, d)]
         best, index = _max_step(best, index, v, pos, spatial, return_indices)
@@ -568,7 +574,7 @@ def _avg_pool(op, nsp, input, kernel_size, stride, padding, ceil_mode, count_inc
         size = end - start if count_include_pad else \
             np.minimum(end, n) - np.maximum(start, 0)
         divisor = divisor * size.reshape((-1,) + (1,) * (nsp - j - 1))
-    return total / fnp.asarray(divisor.astype(x.dtype if x.dtype.kind == "f" else np.float32))
+    return total / _const(divisor.astype(x.dtype if x.dtype.kind == "f" else np.float32), x)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -638,7 +644,7 @@ def _adaptive_avg(op, nsp, input, output_size):
         start, end = _adaptive_bounds(n, o)
         cols = np.arange(n)
         avg = ((cols >= start[:, None]) & (cols < end[:, None])) / (end - start)[:, None]
-        mat = fnp.asarray(avg.T.astype(x.dtype))  # (n, o): windows overlap, so a matmul
+        mat = _const(avg.T.astype(x.dtype), x)  # (n, o): windows overlap, so a matmul
         x = _along(x, axis, lambda v, mat=mat: fnp.matmul(v, mat))
     return x
 
@@ -669,15 +675,15 @@ def _adaptive_max(op, nsp, input, output_size, return_indices):
     x, spatial, out = _adaptive_setup(op, nsp, input, output_size)
     bounds = [_adaptive_bounds(n, o) for n, o in zip(spatial, out)]
     widest = [int((end - start).max()) for start, end in bounds]
-    best = fnp.full(x.shape[:-nsp] + out, _lowest(x.dtype), dtype=x.dtype)
-    index = fnp.asarray(_flat_positions(spatial, [start for start, _ in bounds]))
+    best = fnp.full(x.shape[:-nsp] + out, _lowest(x.dtype), dtype=x.dtype, device=x.device)
+    index = _const(_flat_positions(spatial, [start for start, _ in bounds]), x)
     for offset in itertools.product(*(range(w) for w in widest)):
         # clamping to the window's last element repeats it in narrower windows (harmless for
         # a max, and not picked again since ties keep the first)
         pos = [np.minimum(start + i, end - 1) for (start, end), i in zip(bounds, offset)]
         v = x
         for j, q in enumerate(pos):
-            v = fnp.take(v, fnp.asarray(q), axis=x.ndim - nsp + j)
+            v = fnp.take(v, _const(q, x), axis=x.ndim - nsp + j)
         best, index = _max_step(best, index, v, pos, spatial, return_indices)
     if return_indices:
         return best, fnp.broadcast_to(index, best.shape)
@@ -951,8 +957,9 @@ def _check_p(op, p):
 
 
 def _dropout_mask(x, p, shape, key):
-    keep = random.bernoulli(_next_key(key), 1.0 - p, shape)
-    return keep.astype(x.dtype)
+    keep = random.bernoulli(_next_key(key), 1.0 - p, shape).astype(x.dtype)
+    # the global generator's keys live on the CPU: the mask follows the input
+    return keep if keep.device == x.device else fnp.asarray(keep, device=x.device)
 
 
 def dropout(input, p=0.5, training=True, inplace=False, *, key=None):
@@ -1106,7 +1113,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     out = fnp.take(w, idx, axis=0)
     if scale_grad_by_freq:
         flat = fnp.reshape(idx, (-1,))
-        counts = fnp.zeros((w.shape[0],), dtype=w.dtype).at[flat].add(1.0)
+        counts = fnp.zeros((w.shape[0],), dtype=w.dtype, device=w.device).at[flat].add(1.0)
         scale = fnp.expand_dims(fnp.take(counts, idx, axis=0), -1)
         # same value, gradient divided by the index's frequency
         out = out / scale + lax.stop_gradient(out - out / scale)
@@ -1145,7 +1152,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
             raise ValueError(f"{op}: offsets must be None for a 2-D input (each row is a bag), "
                              f"got offsets of shape {tuple(_arr(offsets).shape)}")
         bags, per_bag = idx.shape
-        bag_of = fnp.asarray(np.repeat(np.arange(bags), per_bag))
+        bag_of = _const(np.repeat(np.arange(bags), per_bag), w)
         idx = fnp.reshape(idx, (-1,))
         if per_sample_weights is not None:
             per_sample_weights = fnp.reshape(_arr(per_sample_weights), (-1,))
@@ -1161,14 +1168,15 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
             if o.size and (o[0] != 0 or np.any(np.diff(o) < 0)):
                 raise ValueError(f"{op}: offsets must start at 0 and be non-decreasing, got "
                                  f"{o.tolist()}")
-            bag_of = fnp.asarray(np.searchsorted(o[:bags], np.arange(idx.shape[0]),
-                                                 side="right") - 1)
+            bag_of = _const(np.searchsorted(o[:bags], np.arange(idx.shape[0]),
+                                            side="right") - 1, w)
         else:
-            positions = fnp.arange(idx.shape[0])
+            positions = fnp.arange(idx.shape[0], device=w.device)
             bag_of = fnp.sum(fnp.expand_dims(positions, 1) >= off[:bags], axis=1) - 1
         if include_last_offset:
             # entries at or past the last offset belong to no bag
-            bag_of = fnp.where(fnp.arange(idx.shape[0]) < off[bags], bag_of, bags)
+            bag_of = fnp.where(fnp.arange(idx.shape[0], device=w.device) < off[bags], bag_of,
+                               bags)
     else:
         raise ShapeError(f"{op}: expected a 1-D (with offsets) or 2-D input, got shape "
                          f"{tuple(idx.shape)}")
@@ -1177,22 +1185,23 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
         _renorm_rows(op, weight, idx, max_norm, norm_type)
         w = _arr(weight)
     rows = embedding(idx, w, scale_grad_by_freq=scale_grad_by_freq)
-    keep = fnp.ones(idx.shape, dtype=w.dtype)
+    keep = fnp.ones(idx.shape, dtype=w.dtype, device=w.device)
     padding_idx = _padding_idx(op, padding_idx, w.shape[0])
     if padding_idx is not None:
         keep = (idx != padding_idx).astype(w.dtype)
     dim = w.shape[1]
     if mode == "max":
-        init = fnp.full((bags + 1, dim), -math.inf, dtype=w.dtype)
+        init = fnp.full((bags + 1, dim), -math.inf, dtype=w.dtype, device=w.device)
         rows = fnp.where(fnp.expand_dims(keep > 0, -1), rows, -math.inf)
         out = init.at[bag_of].max(rows)[:bags]
         return fnp.where(out == -math.inf, 0, out)  # empty bags give zeros
     weights = keep if per_sample_weights is None else keep * _arr(per_sample_weights)
     # one extra bag collects the entries of no bag (include_last_offset), then is dropped
-    out = fnp.zeros((bags + 1, dim), dtype=w.dtype).at[bag_of].add(
+    out = fnp.zeros((bags + 1, dim), dtype=w.dtype, device=w.device).at[bag_of].add(
         rows * fnp.expand_dims(weights, -1))[:bags]
     if mode == "mean":
-        counts = fnp.zeros((bags + 1,), dtype=w.dtype).at[bag_of].add(keep)[:bags]
+        counts = fnp.zeros((bags + 1,), dtype=w.dtype, device=w.device).at[bag_of].add(
+            keep)[:bags]
         out = out / fnp.expand_dims(fnp.maximum(counts, 1), -1)
     return out
 
@@ -1214,7 +1223,7 @@ def one_hot(tensor, num_classes=-1):
             raise ValueError("one_hot: cannot infer num_classes of an empty tensor; pass it")
         num_classes = int(np.asarray(idx).max()) + 1
     _check_concrete_indices("one_hot", idx, 0, num_classes, "class value")
-    classes = fnp.arange(num_classes, dtype=idx.dtype)
+    classes = fnp.arange(num_classes, dtype=idx.dtype, device=idx.device)
     return (fnp.expand_dims(idx, -1) == classes).astype(fnp.int64)
 
 
@@ -1298,7 +1307,7 @@ def _resample_axis(x, axis, n_out, mode, align_corners, scale):
             dst = np.arange(n_out, dtype=np.float32) + np.float32(
                 0.5 if mode == "nearest-exact" else 0.0)
             src = np.minimum(np.floor(dst * ratio).astype(np.int64), n_in - 1)
-        return fnp.take(x, fnp.asarray(src), axis=axis)
+        return fnp.take(x, _const(src, x), axis=axis)
     cubic = mode == "bicubic"
     src = _source_coords(n_in, n_out, align_corners, scale, cubic)
     base = np.floor(src).astype(np.int64)
@@ -1309,8 +1318,8 @@ def _resample_axis(x, axis, n_out, mode, align_corners, scale):
         taps = [(base, 1.0 - t), (base + 1, t)]
     out = None
     for pos, weight in taps:
-        g = fnp.take(x, fnp.asarray(np.clip(pos, 0, n_in - 1)), axis=axis)
-        term = g * fnp.reshape(fnp.asarray(weight.astype(x.dtype)), shape)
+        g = fnp.take(x, _const(np.clip(pos, 0, n_in - 1), x), axis=axis)
+        term = g * fnp.reshape(_const(weight.astype(x.dtype), x), shape)
         out = term if out is None else out + term
     return out
 
@@ -1436,7 +1445,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if attn_mask is not None:
             raise ValueError(f"{op}: an explicit attn_mask should not be set when "
                              f"is_causal=True")
-        attn_mask = fnp.tril(fnp.ones((n_q, n_k), dtype=fnp.bool_))
+        attn_mask = _const(np.tril(np.ones((n_q, n_k), dtype=bool)), q)
     if attn_mask is not None:
         mask = _arr(attn_mask)
         if mask.dtype == fnp.bool_:
@@ -1778,7 +1787,8 @@ def _reduce_weighted(loss, weights, reduction):
 def _nll(op, logp, target, weight, ignore_index, cdim):
     """Per element ``-w[t] * logp[t]``, and the weights ``w[t]`` (0 where ignored)."""
     n_classes = logp.shape[cdim]
-    classes = fnp.reshape(fnp.arange(n_classes, dtype=target.dtype), _channel_shape(logp, cdim))
+    classes = fnp.reshape(fnp.arange(n_classes, dtype=target.dtype, device=logp.device),
+                          _channel_shape(logp, cdim))
     hit = fnp.expand_dims(target, cdim) == classes
     picked = fnp.sum(fnp.where(hit, logp, 0), axis=cdim)
     valid = (target != ignore_index).astype(logp.dtype)
