@@ -30,6 +30,14 @@ def _gradient(noise, p):
     return noise + 0.5 * p
 
 
+def _torch_grad(noise, p, maximize, weight_decay):
+    """The gradient as PyTorch's optimizers first transform it: negated with ``maximize``,
+    then L2 weight decay added."""
+    g = _gradient(noise, p)
+    g = -g if maximize else g
+    return g + weight_decay * p if weight_decay else g
+
+
 # --- NumPy references: PyTorch's single-tensor algorithms (torch.optim docs) -------------------
 
 def ref_sgd(init, noise, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
@@ -38,10 +46,7 @@ def ref_sgd(init, noise, lr, momentum=0, dampening=0, weight_decay=0, nesterov=F
     bufs = [None] * len(params)
     for step_noise in noise:
         for i, p in enumerate(params):
-            g = _gradient(step_noise[i], p)
-            g = -g if maximize else g
-            if weight_decay:
-                g = g + weight_decay * p
+            g = _torch_grad(step_noise[i], p, maximize, weight_decay)
             if momentum:
                 bufs[i] = g.copy() if bufs[i] is None else momentum * bufs[i] + (1 - dampening) * g
                 g = g + momentum * bufs[i] if nesterov else bufs[i]
@@ -58,12 +63,9 @@ def ref_adam(init, noise, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
     vmax = [np.zeros_like(p) for p in params]
     for t, step_noise in enumerate(noise, start=1):
         for i, p in enumerate(params):
-            g = _gradient(step_noise[i], p)
-            g = -g if maximize else g
-            if weight_decay and decoupled:
+            g = _torch_grad(step_noise[i], p, maximize, 0 if decoupled else weight_decay)
+            if decoupled:
                 p = p * (1 - lr * weight_decay)
-            elif weight_decay:
-                g = g + weight_decay * p
             m[i] = b1 * m[i] + (1 - b1) * g
             v[i] = b2 * v[i] + (1 - b2) * g * g
             vmax[i] = np.maximum(vmax[i], v[i])
@@ -80,10 +82,7 @@ def ref_rmsprop(init, noise, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, mome
     buf = [np.zeros_like(p) for p in params]
     for step_noise in noise:
         for i, p in enumerate(params):
-            g = _gradient(step_noise[i], p)
-            g = -g if maximize else g
-            if weight_decay:
-                g = g + weight_decay * p
+            g = _torch_grad(step_noise[i], p, maximize, weight_decay)
             sq[i] = alpha * sq[i] + (1 - alpha) * g * g
             var = sq[i]
             if centered:
@@ -103,10 +102,7 @@ def ref_adagrad(init, noise, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumu
     sums = [np.full_like(p, initial_accumulator_value) for p in params]
     for t, step_noise in enumerate(noise, start=1):
         for i, p in enumerate(params):
-            g = _gradient(step_noise[i], p)
-            g = -g if maximize else g
-            if weight_decay:
-                g = g + weight_decay * p
+            g = _torch_grad(step_noise[i], p, maximize, weight_decay)
             clr = lr / (1 + (t - 1) * lr_decay)
             sums[i] = sums[i] + g * g
             params[i] = p - clr * g / (np.sqrt(sums[i]) + eps)
@@ -119,10 +115,7 @@ def ref_adadelta(init, noise, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximiz
     acc = [np.zeros_like(p) for p in params]
     for step_noise in noise:
         for i, p in enumerate(params):
-            g = _gradient(step_noise[i], p)
-            g = -g if maximize else g
-            if weight_decay:
-                g = g + weight_decay * p
+            g = _torch_grad(step_noise[i], p, maximize, weight_decay)
             sq[i] = rho * sq[i] + (1 - rho) * g * g
             delta = np.sqrt(acc[i] + eps) / np.sqrt(sq[i] + eps) * g
             acc[i] = rho * acc[i] + (1 - rho) * delta * delta

@@ -36,11 +36,6 @@ class Adagrad(Optimizer):
                 self._init_state(p, group, self.state[p])
 
     @classmethod
-    def _static(cls, group):
-        return (("maximize", bool(group["maximize"])),
-                ("weight_decay_on", bool(group["weight_decay"] != 0)))
-
-    @classmethod
     def _state_keys(cls, options):
         return ("step", "sum")
 
@@ -51,7 +46,7 @@ class Adagrad(Optimizer):
     @classmethod
     def _transform(cls, h):
         return alias.adagrad(h["lr"], 0.0, h["eps"], eps_in_sqrt=False, lr_decay=h["lr_decay"],
-                             weight_decay=h["weight_decay"] if h["weight_decay_on"] else 0.0,
+                             weight_decay=h["weight_decay"],
                              maximize=h["maximize"])
 
     def _init_state(self, p, group, state):
@@ -82,11 +77,6 @@ class Adadelta(Optimizer):
         super().__init__(params, defaults)
 
     @classmethod
-    def _static(cls, group):
-        return (("maximize", bool(group["maximize"])),
-                ("weight_decay_on", bool(group["weight_decay"] != 0)))
-
-    @classmethod
     def _state_keys(cls, options):
         return ("step", "square_avg", "acc_delta")
 
@@ -98,7 +88,7 @@ class Adadelta(Optimizer):
     @classmethod
     def _transform(cls, h):
         return alias.adadelta(h["lr"], h["rho"], h["eps"],
-                              h["weight_decay"] if h["weight_decay_on"] else 0.0,
+                              h["weight_decay"],
                               maximize=h["maximize"])
 
     def _init_state(self, p, group, state):

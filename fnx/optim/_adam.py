@@ -38,9 +38,9 @@ class Adam(Optimizer):
 
     @classmethod
     def _static(cls, group):
-        return (("amsgrad", bool(group["amsgrad"])), ("maximize", bool(group["maximize"])),
-                ("decoupled", bool(group.get("decoupled_weight_decay", False))),
-                ("weight_decay_on", bool(group["weight_decay"] != 0)))
+        return super()._static(group) + (
+            ("amsgrad", bool(group["amsgrad"])),
+            ("decoupled", bool(group.get("decoupled_weight_decay", False))))
 
     @classmethod
     def _state_keys(cls, options):
@@ -57,7 +57,7 @@ class Adam(Optimizer):
 
     @classmethod
     def _transform(cls, h):
-        (b1, b2), wd = h["betas"], h["weight_decay"] if h["weight_decay_on"] else 0.0
+        (b1, b2), wd = h["betas"], h["weight_decay"]
         if h["decoupled"]:
             return alias.adamw(h["lr"], b1, b2, h["eps"], weight_decay=wd, amsgrad=h["amsgrad"],
                                maximize=h["maximize"])

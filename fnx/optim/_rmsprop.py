@@ -35,9 +35,8 @@ class RMSprop(Optimizer):
 
     @classmethod
     def _static(cls, group):
-        return (("momentum_on", bool(group["momentum"] > 0)),
-                ("centered", bool(group["centered"])), ("maximize", bool(group["maximize"])),
-                ("weight_decay_on", bool(group["weight_decay"] != 0)))
+        return super()._static(group) + (("momentum_on", bool(group["momentum"] > 0)),
+                                         ("centered", bool(group["centered"])))
 
     @classmethod
     def _state_keys(cls, options):
@@ -60,7 +59,7 @@ class RMSprop(Optimizer):
         return alias.rmsprop(h["lr"], decay=h["alpha"], eps=h["eps"], eps_in_sqrt=False,
                              centered=h["centered"],
                              momentum=h["momentum"] if h["momentum_on"] else None,
-                             weight_decay=h["weight_decay"] if h["weight_decay_on"] else 0.0,
+                             weight_decay=h["weight_decay"],
                              maximize=h["maximize"])
 
     def _init_state(self, p, group, state):

@@ -37,9 +37,8 @@ class SGD(Optimizer):
 
     @classmethod
     def _static(cls, group):
-        return (("momentum_on", bool(group["momentum"] != 0)),
-                ("weight_decay_on", bool(group["weight_decay"] != 0)),
-                ("nesterov", bool(group["nesterov"])), ("maximize", bool(group["maximize"])))
+        return super()._static(group) + (("momentum_on", bool(group["momentum"] != 0)),
+                                         ("nesterov", bool(group["nesterov"])))
 
     @classmethod
     def _state_keys(cls, options):
@@ -53,7 +52,7 @@ class SGD(Optimizer):
     def _transform(cls, h):
         return alias.sgd(h["lr"], h["momentum"] if h["momentum_on"] else None, h["nesterov"],
                          dampening=h["dampening"],
-                         weight_decay=h["weight_decay"] if h["weight_decay_on"] else 0.0,
+                         weight_decay=h["weight_decay"],
                          maximize=h["maximize"])
 
     def _init_state(self, p, group, state):

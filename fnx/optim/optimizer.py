@@ -312,8 +312,11 @@ class Optimizer:
     # --- the compiled update ---------------------------------------------------------------
     @classmethod
     def _static(cls, group):
-        """The group's structural options, as a hashable tuple of (name, value)."""
-        raise NotImplementedError
+        """The group's structural options, as a hashable tuple of (name, value): here the
+        ones every PyTorch optimizer has; subclasses add theirs. Weight decay is structural
+        at 0 because PyTorch skips it there (0 * inf would turn an inf parameter into NaN)."""
+        return (("maximize", bool(group["maximize"])),
+                ("weight_decay_on", bool(group["weight_decay"] != 0)))
 
     @classmethod
     def _state_keys(cls, options):
@@ -496,6 +499,8 @@ def _group_update(cls, static, in_keys, layout):
         h = dict(options)
         for name, size in zip(cls._hyper_keys, layout, strict=True):
             h[name] = next(rest) if size is None else tuple(next(rest) for _ in range(size))
+        if not h["weight_decay_on"]:
+            h["weight_decay"] = 0.0  # a Python 0 leaves the decay out of the chain
         new_params, new_states = [], []
         for p, g, state in zip(params, grads, states, strict=True):
             new_p, new_state = cls._update_one(h, p, g, state)
