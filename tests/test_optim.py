@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fnx
+import fnx.nn
 import fnx.numpy as fnp
 from fnx import optim
 from fnx.core.array import Array
@@ -493,3 +494,21 @@ def test_adagrad_state_exists_from_construction_and_defaults_match_pytorch():
     assert optim.RMSprop([w]).defaults["alpha"] == 0.99
     assert optim.Adadelta([w]).defaults["lr"] == 1.0
     assert math.isclose(optim.Adagrad([w]).defaults["eps"], 1e-10)
+
+
+def test_module_parameters_are_optimized_in_place():
+    class Affine(fnx.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = fnx.nn.Parameter(fnp.ones((2, 3)))
+            self.bias = fnx.nn.Parameter(fnp.zeros(3))
+
+    model = Affine()
+    opt = optim.Adam(model.parameters(), lr=0.1)
+    for p in model.parameters():
+        p.grad = fnp.ones(p.shape)
+    opt.step()
+    np.testing.assert_allclose(np.asarray(model.weight), np.full((2, 3), 0.9), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(model.bias), np.full(3, -0.1), rtol=1e-6)
+    assert isinstance(model.weight, fnx.nn.Parameter) and model.weight.requires_grad
+    assert sorted(opt.state_dict()["state"]) == [0, 1]
