@@ -204,11 +204,13 @@ class AutogradMeta:
     ``grad_fn`` is the tape node that produced the array (``None`` for leaves).
     """
 
-    __slots__ = ("requires_grad", "is_parameter", "grad", "grad_fn", "retains_grad", "hooks")
+    __slots__ = ("requires_grad", "is_parameter", "grad", "grad_fn", "output_nr",
+                 "retains_grad", "hooks")
 
     def __init__(self, requires_grad, is_parameter=False):
         self.requires_grad, self.is_parameter = requires_grad, is_parameter
         self.grad = self.grad_fn = self.hooks = None
+        self.output_nr = 0
         self.retains_grad = False
 
 
@@ -268,6 +270,44 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
             raise ValueError(f"assigned grad has shape {value.shape} and dtype {value.dtype}, "
                              f"but the array has shape {self.shape} and dtype {self.dtype}")
         self._meta().grad = value
+
+    # --- the eager autograd surface (fnx.autograd records and differentiates) ---------------
+    @property
+    def grad_fn(self):
+        """The tape node that produced this array (``None`` for leaves and untracked arrays)."""
+        meta = self._autograd
+        return None if meta is None else meta.grad_fn
+
+    @property
+    def is_leaf(self):
+        """True unless this array was computed from arrays that require grad."""
+        return self.grad_fn is None
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``torch.Tensor.backward``).
+
+        >>> w = fnx.tensor([1.0, 2.0], requires_grad=True); (3 * w).sum().backward()
+        >>> w.grad.tolist()
+        [3.0, 3.0]
+        """
+        from fnx.autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf array after ``backward`` (leaves always do)."""
+        meta = self._autograd
+        if meta is None or not meta.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if meta.grad_fn is not None:
+            meta.retains_grad = True
+
+    def register_hook(self, hook):
+        """``hook(grad) -> None or new grad`` runs when this array's gradient is computed,
+        before it is accumulated; returns a handle with ``.remove()``."""
+        from fnx.autograd import register_hook
+
+        return register_hook(self, hook)
 
     def _meta(self):
         """This array's autograd record, created on first need."""

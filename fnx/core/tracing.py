@@ -319,7 +319,24 @@ def eval_impl(primitive, args, params):
             [type(a) is Array and a._weak for a in args], **params))
     if check_rules:
         _check_rule(primitive, args, bufs, params, out)
+    if _recorder is not None:
+        for a in args:
+            if type(a) is Array and a._autograd is not None:
+                _recorder(primitive, params, args, bufs, out)
+                break
     return out
+
+
+# The eager autograd tape (fnx.autograd) records primitive calls with an input that has an
+# autograd record; arrays without one (the common case) cost one attribute test per operand.
+_recorder = None
+
+
+def set_eager_recorder(recorder):
+    """Install ``recorder(primitive, params, args, bufs, out)``, called after each eager
+    primitive call that has an operand with an autograd record."""
+    global _recorder
+    _recorder = recorder
 
 
 # Tests set this (tests/conftest.py; or FNX_CHECK_RULES=1): every eager primitive call then

@@ -173,6 +173,13 @@ class _Entry:
         """Whether the trace read arrays from outside its arguments (closures, globals)."""
         return bool(self.consts or self.guards)
 
+    def reads_autograd(self):
+        """Whether a closed-over array has an autograd record (the tape must see the call)."""
+        for c in self.consts:
+            if type(c) is Array and c._autograd is not None:
+                return True
+        return False
+
     @property
     def holds_tracers(self):
         """Whether the trace closed over values of an enclosing transform: such an entry is
@@ -342,11 +349,12 @@ class JitFunction:
     def __call__(self, *args, **kwargs):
         if self._simple and not kwargs and tracing._state.eager:
             try:
-                key = tuple([(a._buf.shape, a._buf.dtype, type(a._buf), a._weak) for a in args])
+                key = tuple([(a._buf.shape, a._buf.dtype, type(a._buf), a._weak,
+                               a._autograd is None) for a in args])
             except AttributeError:
                 key = None
             entry = self._fast.get(key) if key is not None else None
-            if entry is not None and entry.current():
+            if entry is not None and entry.current() and not entry.reads_autograd():
                 self._stats["hits"] += 1
                 return entry.unflatten(entry.run(*[a._buf for a in args]))
         return self._call_slow(args, kwargs)
@@ -465,16 +473,20 @@ class JitFunction:
 
     def _call_slow(self, args, kwargs):
         entry, leaves, key = self._get_entry(args, kwargs)
-        eager = tracing._state.eager and not any(isinstance(x, Tracer) for x in leaves)
+        eager = tracing._state.eager and not any(isinstance(x, Tracer) for x in leaves) \
+            and not entry.reads_autograd() and not any(
+                type(x) is Array and x._autograd is not None for x in leaves)
         if eager:
             self._compile(entry)
             if self._simple and not kwargs and all(type(a) is Array for a in args):
-                self._fast[tuple((a._buf.shape, a._buf.dtype, type(a._buf), a._weak)
-                                 for a in args)] = entry
+                self._fast[tuple((a._buf.shape, a._buf.dtype, type(a._buf), a._weak,
+                                  a._autograd is None) for a in args)] = entry
             outs = entry.run(*[x._buf for x in leaves])
             if self.donate_argnums:
                 self._donate(args, kwargs)
             return entry.unflatten(outs)
+        # under a transform, or with autograd-tracked operands (the eager tape records the
+        # call as one node): the higher-order primitive
         outs = jit_call_p.bind(*entry.consts, *leaves, program=entry.program, name=self.__name__)
         return tree_unflatten(entry.out_tree, list(outs))
 
