@@ -215,3 +215,40 @@ def test_tape_through_jitted_functions():
         np.testing.assert_allclose(w.grad.numpy(), ref.numpy(), rtol=1e-12)
     with fnx.no_grad():
         assert not closure(x).requires_grad
+
+
+class ScaledCube(fnx.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.save_for_backward(x)
+        ctx.k = k
+        return x ** 3 * k
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x ** 2 * ctx.k, None
+
+
+def test_custom_function_eager_and_under_transforms():
+    x = leaf([1.0, 2.0])
+    ScaledCube.apply(x, 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 24.0])
+    f = fnx.grad(lambda v: ScaledCube.apply(v, 2.0))
+    assert f(fnx.tensor(2.0)).item() == 24.0
+    assert fnx.jit(f)(fnx.tensor(2.0)).item() == 24.0
+    np.testing.assert_allclose(fnx.vmap(f)(fnx.tensor([1.0, 2.0])).numpy(), [6.0, 24.0])
+
+
+def test_custom_function_gradient_count_is_checked():
+    class Bad(fnx.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(TypeError, match="returned 1 gradients, but forward takes 2"):
+        Bad.apply(leaf([1.0]), leaf([2.0])).sum().backward()

@@ -6,8 +6,9 @@
 [2.0, 4.0, 6.0]
 """
 
+from .function import Function, FunctionCtx
 from .tape import (Node, backward, enable_grad, grad, inference_mode, is_grad_enabled,
                    no_grad, register_hook, set_grad_enabled)
 
-__all__ = ["Node", "backward", "grad", "no_grad", "enable_grad", "inference_mode",
+__all__ = ["Function", "FunctionCtx", "Node", "backward", "grad", "no_grad", "enable_grad", "inference_mode",
            "set_grad_enabled", "is_grad_enabled", "register_hook"]

@@ -13,6 +13,7 @@ second step on. With ``create_graph=True`` that call is itself recorded, so grad
 gradients work; without it the call runs with grad mode off.
 """
 
+import collections
 import threading
 
 import numpy as np
@@ -283,14 +284,19 @@ class _Graph:
             node.bufs = None
 
 
-_vjp_programs = {}
+# backward programs by forward structure; bounded, since a graph holding Python callables
+# (custom rules) is keyed by their identity and may be new on every step
+_vjp_programs = collections.OrderedDict()
+_MAX_VJP_PROGRAMS = 256
 
 
 def _vjp_program(program, n_diff):
     """``(diff..., consts..., cts...) -> grads of diff``, staged once per program structure."""
     key = (structural_key(program), n_diff)
     closed = _vjp_programs.get(key)
-    if closed is None:
+    if closed is not None:
+        _vjp_programs.move_to_end(key)
+    else:
         from fnx.transforms.api import vjp
 
         n_in = len(program.in_binders)
@@ -304,6 +310,8 @@ def _vjp_program(program, n_diff):
         avals = [v.aval for v in program.in_binders] + [x.aval for x in program.outs]
         prog, consts = make_program(lambda *a: f(*a), avals)
         closed = _vjp_programs[key] = ClosedProgram(prog, consts)
+        if len(_vjp_programs) > _MAX_VJP_PROGRAMS:
+            _vjp_programs.popitem(last=False)
     return closed
 
 
