@@ -371,3 +371,55 @@ def test_column_reduction_feeding_its_own_group_splits_the_group():
     groups = _kernels(f, fnp.ones((30, 8)))
     acc = [g for g in groups if g.mode == "acc"]
     assert len(acc) == 1 and [e.primitive.name for e in acc[0].eqns] == ["mul", "reduce_sum"]
+
+
+# --- row groups in several passes: the next row's first pass runs ahead, costly values are
+# kept in a row buffer (codegen: Emitter.ahead_parts, cpu._memo) ---------------------------
+
+
+def _softmax(x):
+    e = fnp.exp(x - fnp.max(x, axis=-1, keepdims=True))
+    return e / fnp.sum(e, axis=-1, keepdims=True)
+
+
+_MULTIPASS = {
+    "softmax": lambda x, s: _softmax(x),
+    "scaled softmax": lambda x, s: _softmax(x * s[:, None]),  # pass 0 reads a per-row input
+    "iota in pass 0": lambda x, s: _softmax(x + fnp.arange(x.shape[0])[:, None] * 0.5),
+    "argmax beside max": lambda x, s: (fnp.argmax(x, axis=1),
+                                       fnp.sum(fnp.exp(x - fnp.max(x, 1, keepdims=True)), 1)),
+    "layer norm": lambda x, s: (x - fnp.mean(x, 1, keepdims=True))
+    / fnp.sqrt(fnp.var(x, 1, keepdims=True) + 1e-5),
+    "tanh in three passes": lambda x, s: fnp.tanh(x) * fnp.sum(fnp.tanh(x), 1, keepdims=True)
+    / fnp.sum(fnp.tanh(x) * fnp.max(x, 1, keepdims=True), 1, keepdims=True),
+}
+
+
+@pytest.mark.parametrize("name, dtype", [(n, np.float32) for n in _MULTIPASS]
+                         + [("softmax", np.float64)])
+def test_multipass_row_groups_match_eager(name, dtype):
+    rng = np.random.default_rng(len(name))
+    f, jf = _MULTIPASS[name], fnx.jit(_MULTIPASS[name])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for shape in [(5, 7), (1, 33), (0, 4)]:  # one kernel serves every size
+        x = fnp.asarray(rng.standard_normal(shape).astype(dtype))
+        s = fnp.asarray(rng.uniform(0.5, 2.0, shape[:1]).astype(dtype))
+        for got, want in zip(fnx.tree.leaves(jf(x, s)), fnx.tree.leaves(f(x, s)), strict=True):
+            np.testing.assert_allclose(got._buf, want._buf, rtol=tol, atol=tol,
+                                       err_msg=f"{name} {shape}")
+
+
+def test_cross_entropy_gradient_computes_each_exp_once():
+    # the row max runs ahead (one pass over memory less), and exp(z - max), needed by the
+    # sum and by the gradient, is computed once and kept in a row buffer
+    rng = np.random.default_rng(0)
+    logits = fnp.asarray(rng.standard_normal((6, 9)).astype(np.float32))
+    labels = fnp.asarray(rng.integers(0, 9, 6))
+    lo = fnx.jit(fnx.value_and_grad(_ce)).lower(logits, labels)
+    row = [s for s in lo.source.split("# kernel") if "_vm.vexp" in s]
+    assert len(row) == 1 and row[0].count("_vm.vexp(") == 1
+    assert "i0n" in row[0]
+    v, g = fnx.jit(fnx.value_and_grad(_ce))(logits, labels)
+    v0, g0 = fnx.value_and_grad(_ce)(logits, labels)
+    np.testing.assert_allclose(g._buf, g0._buf, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v._buf, v0._buf, rtol=1e-6)

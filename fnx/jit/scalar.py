@@ -32,6 +32,7 @@ class ScalarOp(NamedTuple):
     ref: Callable       # (*numpy scalars, out_dtype=..., statics=...) -> numpy scalar
     result: Callable    # (in_dtypes, statics) -> dtype
     kinds: str = "biufc"
+    costly: bool = False  # a transcendental: worth keeping in a buffer over recomputing
 
 
 def npname(dt):
@@ -391,10 +392,11 @@ def _cpu_bitcast(a, dts, out, st):
 
 
 def _transcendental(np_name, vec=None, cuda="math", kinds="fc", result=_same, ref=None,
-                    vec_dtypes="f"):
+                    vec_dtypes="f", costly=True):
     """A float math function: vecmath when it has one for the dtype, NumPy otherwise (CPU);
     ``cuda``: its CUDA function (``math.<np name>`` by default, a device helper ``_name``, or
-    a rule). ``vec_dtypes`` is 'f' (float32 and float64) or 'f4' (float32 only)."""
+    a rule). ``vec_dtypes`` is 'f' (float32 and float64) or 'f4' (float32 only); ``costly``:
+    not a single instruction (rounding, sqrt)."""
 
     def cpu(a, dts, out, st):
         if vec is not None and dts[0].kind == "f" and (
@@ -406,7 +408,7 @@ def _transcendental(np_name, vec=None, cuda="math", kinds="fc", result=_same, re
         cuda = "math." + np_name.split(".")[-1]
     fn = getattr(np, np_name.split(".")[-1], None)
     return ScalarOp(1, 0, cpu, _cuda_call(cuda) if isinstance(cuda, str) else cuda,
-                    ref or _ref_np(fn), result, kinds)
+                    ref or _ref_np(fn), result, kinds, costly)
 
 
 def _no_cuda(a, dts, out, st):
@@ -434,7 +436,8 @@ OPS = {
     # functions
     "div": ScalarOp(2, 0, _cpu_div, _cuda_div, _ref_div, _same, "iufc"),
     "fmod": ScalarOp(2, 0, _cpu_fmod, _cuda_fmod, _ref_fmod, _same, "iuf"),
-    "power": ScalarOp(2, 0, _cpu_power, _cuda_call("math.pow"), _ref_np(np.power), _same, "fc"),
+    "power": ScalarOp(2, 0, _cpu_power, _cuda_call("math.pow"), _ref_np(np.power), _same, "fc",
+                      True),
     "ipow": ScalarOp(1, 1, _cpu_ipow, _cuda_ipow, _ref_ipow, _same, "biufc"),
     "maximum": _u(_minmax("max", "fmax_nan", "or"), _ref_minmax(np.maximum), nargs=2,
                   kinds="biuf"),
@@ -454,7 +457,7 @@ OPS = {
     "log1p": _transcendental("np.log1p", "vlog1p", kinds="f"),
     "tanh": _transcendental("np.tanh", "vtanh"),
     "logistic": ScalarOp(1, 0, _cpu_logistic, _float_only(_cuda_logistic), _ref_logistic, _same,
-                         "fc"),
+                         "fc", True),
     # float64 vsin/vcos give NaN beyond |x| > 2**45 (no table-based reduction): libm keeps
     # jit equal to eager there
     "sin": _transcendental("np.sin", "vsin", vec_dtypes="f4"),
@@ -468,7 +471,7 @@ OPS = {
     "arcsinh": _transcendental("np.arcsinh", cuda="math.asinh"),
     "arccosh": _transcendental("np.arccosh", cuda="math.acosh"),
     "arctanh": _transcendental("np.arctanh", cuda="math.atanh"),
-    "sqrt": _transcendental("np.sqrt"),
+    "sqrt": _transcendental("np.sqrt", costly=False),
     "cbrt": _transcendental("np.cbrt", kinds="f", cuda=_float_only(
         lambda a, d, o, s: _cu(f"math.copysign(math.pow(abs({a[0]}), 1.0 / 3.0), {a[0]})", o))),
     "erf": _transcendental("math.erf", "verf", kinds="f", ref=_ref_erf),
@@ -477,10 +480,10 @@ OPS = {
     "digamma": _transcendental("_rt.digamma", kinds="f", cuda="_digamma", ref=_ref_digamma),
     "sign": ScalarOp(1, 0, _cpu_sign, _cuda_sign, _ref_np(np.sign), _same, "iuf"),
     # math.floor/ceil/trunc return int64 in Numba CUDA (Python semantics): device helpers
-    "floor": _transcendental("np.floor", kinds="f", cuda="_ffloor"),
-    "ceil": _transcendental("np.ceil", kinds="f", cuda="_fceil"),
-    "rint": _transcendental("np.rint", kinds="f", cuda="_rint"),
-    "trunc": _transcendental("np.trunc", kinds="f", cuda="_ftrunc"),
+    "floor": _transcendental("np.floor", kinds="f", cuda="_ffloor", costly=False),
+    "ceil": _transcendental("np.ceil", kinds="f", cuda="_fceil", costly=False),
+    "rint": _transcendental("np.rint", kinds="f", cuda="_rint", costly=False),
+    "trunc": _transcendental("np.trunc", kinds="f", cuda="_ftrunc", costly=False),
     "abs": ScalarOp(1, 0, _cpu_abs, _real_only(lambda a, d, o, s: _cu(f"abs({a[0]})", o)),
                     _ref_np(np.abs), _real, "iufc"),
     "real": ScalarOp(1, 0, _cpu_real, _real_only(_cpu_real), _ref_np(np.real), _real),

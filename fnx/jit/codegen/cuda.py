@@ -239,7 +239,7 @@ def render(nest, strategy="thread", block=None):
         body += ind(_decompose("_row", kept), d0)
         body += ind([ln for s in outer if levels[s.name] == 0 for ln in stmt_src(s)], d0)
         for p in range(npasses):
-            in_pass, stores, needed = em.pass_parts(p, levels)
+            in_pass, stores, needed, _ = em.pass_parts(p, levels)
             for s in in_pass:  # argmax/argmin: the position in <name>i (a row offset)
                 body += ind(em.reduce_init(s, "0", s.name + "i"), d0)
             body += ind(["_r = _tid", "while _r < R:"], d0)
