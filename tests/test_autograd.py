@@ -252,3 +252,31 @@ def test_custom_function_gradient_count_is_checked():
 
     with pytest.raises(TypeError, match="returned 1 gradients, but forward takes 2"):
         Bad.apply(leaf([1.0]), leaf([2.0])).sum().backward()
+
+
+def test_hooks_on_intermediate_values_see_their_whole_gradient():
+    x = leaf([1.0, 2.0])
+    a = x * 2.0               # hooked, used twice: directly and through b
+    b = a * a                 # hooked too, created later
+    seen = {}
+    a.register_hook(lambda g: seen.setdefault("a", g.numpy().copy()))
+    b.register_hook(lambda g: g * 10)  # scales everything that flows through b
+    (b + 3 * a).sum().backward()
+    xs = np.array([1.0, 2.0])
+    grad_a = 10 * 2 * (2 * xs) + 3  # through b (scaled by its hook) plus the direct use
+    np.testing.assert_allclose(seen["a"], grad_a)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * grad_a)
+
+
+def test_backward_inputs_and_non_leaf_retained_grad_with_hooks():
+    x = leaf([3.0])
+    y = x * x
+    y.retain_grad()
+    y.register_hook(lambda g: g + 1)
+    (y * 2).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [3.0])  # the hook's result is retained
+    np.testing.assert_allclose(x.grad.numpy(), [18.0])
+    z = leaf([1.0])
+    w = leaf([2.0])
+    (z * w).sum().backward(inputs=[z])
+    assert w.grad is None and z.grad.item() == 2.0

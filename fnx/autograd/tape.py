@@ -14,6 +14,7 @@ gradients work; without it the call runs with grad mode off.
 """
 
 import collections
+import itertools
 import threading
 
 import numpy as np
@@ -148,6 +149,9 @@ class inference_mode(_ModeContext):
 # --- recording -------------------------------------------------------------------------------
 
 
+_node_seq = itertools.count()
+
+
 def _camel(name):
     return "".join(part.capitalize() for part in name.split("_"))
 
@@ -155,11 +159,12 @@ def _camel(name):
 class Node:
     """One recorded primitive application (an array's ``grad_fn``)."""
 
-    __slots__ = ("primitive", "params", "in_metas", "bufs", "out_avals", "__weakref__")
+    __slots__ = ("primitive", "params", "in_metas", "bufs", "out_avals", "seq", "__weakref__")
 
     def __init__(self, primitive, params, in_metas, bufs, out_avals):
         self.primitive, self.params = primitive, params
         self.in_metas, self.bufs, self.out_avals = in_metas, bufs, out_avals
+        self.seq = next(_node_seq)  # creation order is a topological order
 
     def name(self):
         """PyTorch-style name for debugging, e.g. ``'MulBackward'``."""
@@ -203,8 +208,9 @@ _FREED = (
     "calling backward.")
 
 
-def _collect(roots):
-    """The nodes reachable from ``roots`` (metas), producers before consumers."""
+def _collect(roots, cuts=frozenset()):
+    """The nodes reachable from ``roots`` (metas) without passing a meta in ``cuts``,
+    producers before consumers."""
     order, state = [], {}
     for root in roots:
         if root.grad_fn is None:
@@ -225,20 +231,21 @@ def _collect(roots):
             state[key] = 1
             stack.append((node, True))
             for m in node.in_metas:
-                if m is not None and m.grad_fn is not None and id(m.grad_fn) not in state:
+                if m is not None and m.grad_fn is not None and id(m) not in cuts and \
+                        id(m.grad_fn) not in state:
                     stack.append((m.grad_fn, False))
     return order
 
 
 class _Graph:
-    """The recorded nodes as one Program: inputs are the differentiated leaves (one per
-    distinct buffer: a leaf updated in place between uses is two inputs), then ``delta``
-    inputs added to the non-leaf targets (the gradient in ``delta`` is the gradient in that
-    value), then the constants (operands that require no grad)."""
+    """The recorded nodes between ``roots`` and the leaves as one Program. Its inputs are the
+    differentiated leaves (one per distinct buffer: a leaf updated in place between uses is
+    two inputs; a value in ``cuts`` counts as a leaf), then ``delta`` inputs added to the
+    non-leaf targets (the gradient in ``delta`` is the gradient in that value), then the
+    constants (operands that require no grad). ``roots``: ``(meta, buffer)`` pairs."""
 
-    def __init__(self, roots, targets):
-        root_metas = [t._autograd for t in roots]
-        self.nodes = _collect(root_metas)
+    def __init__(self, roots, targets, cuts):
+        self.nodes = _collect([m for m, _ in roots], cuts)
         self.leaf_vars, self.leaf_metas, self.leaf_bufs = [], [], []
         self.const_vars, self.const_bufs = [], []
         self.delta_vars, self.delta_metas = [], []
@@ -252,7 +259,7 @@ class _Graph:
                     self.const_vars.append(v)
                     self.const_bufs.append(buf)
                 return const_index[id(buf)]
-            if meta.grad_fn is None:
+            if meta.grad_fn is None or id(meta) in cuts:
                 key = (id(meta), id(buf))
                 if key not in leaf_index:
                     leaf_index[key] = v = Var(ShapedArray(buf.shape, buf.dtype))
@@ -276,12 +283,9 @@ class _Graph:
                     produced[id(node), i] = shifted
                     self.delta_vars.append(delta)
                     self.delta_metas.append(meta)
-        outs = [operand(m, t._buf) for m, t in zip(root_metas, roots, strict=True)]
+        outs = [produced[id(m.grad_fn), m.output_nr] if m.grad_fn is not None and
+                id(m) not in cuts else operand(m, buf) for m, buf in roots]
         self.program = Program(self.leaf_vars + self.delta_vars + self.const_vars, eqns, outs)
-
-    def free(self):
-        for node in self.nodes:
-            node.bufs = None
 
 
 # backward programs by forward structure; bounded, since a graph holding Python callables
@@ -308,20 +312,20 @@ def _vjp_program(program, n_diff):
             return list(pullback(list(cts)))
 
         avals = [v.aval for v in program.in_binders] + [x.aval for x in program.outs]
-        prog, consts = make_program(lambda *a: f(*a), avals)
+        prog, consts = make_program(f, avals)
         closed = _vjp_programs[key] = ClosedProgram(prog, consts)
         if len(_vjp_programs) > _MAX_VJP_PROGRAMS:
             _vjp_programs.popitem(last=False)
     return closed
 
 
-def _run_backward(roots, root_cts, targets, retain_graph, create_graph):
-    """Gradients of the arrays ``roots`` with cotangents ``root_cts`` for the leaf and
-    non-leaf ``targets`` (metas): a dict id(meta) -> gradient (summed over a leaf's buffers)."""
-    graph = _Graph(roots, targets)
+def _phase(roots, root_cts, targets, cuts, create_graph):
+    """One compiled backward from ``roots`` to the leaves, stopping at ``cuts``: gradients
+    by id(meta) for the targets and the cut values reached; the graph's nodes."""
+    graph = _Graph(roots, targets, cuts)
     diff_metas = graph.leaf_metas + graph.delta_metas
     if not diff_metas:
-        return {}
+        return {}, graph.nodes
     closed = _vjp_program(graph.program, len(diff_metas))
 
     def operand(buf, meta):
@@ -340,9 +344,67 @@ def _run_backward(roots, root_cts, targets, retain_graph, create_graph):
     for meta, g in zip(diff_metas, grads, strict=True):
         key = id(meta)
         out[key] = g if key not in out else out[key] + g
+    return out, graph.nodes
+
+
+def _hooked_values(metas):
+    """The non-leaf values under ``metas`` that carry hooks (``register_hook``)."""
+    found = {}
+    for node in _collect(metas):
+        for m in node.in_metas:
+            if m is not None and m.grad_fn is not None and m.hooks:
+                found[id(m)] = m
+    for m in metas:
+        if m.grad_fn is not None and m.hooks:
+            found[id(m)] = m
+    return found
+
+
+def _run_hooks(meta, g):
+    for hook in list(meta.hooks.values()):
+        new = hook(g)
+        if new is not None:
+            g = new
+    return g
+
+
+def _add(grads, key, g):
+    grads[key] = g if key not in grads else grads[key] + g
+
+
+def _run_backward(roots, root_cts, targets, retain_graph, create_graph):
+    """Gradients of the arrays ``roots`` with cotangents ``root_cts`` for the leaf and
+    non-leaf ``targets`` (metas): a dict id(meta) -> gradient (summed over a leaf's buffers).
+
+    Without hooks on intermediate values this is one compiled call. A hooked value cuts the
+    graph: the part above it runs first, then its hooks see its complete gradient (hooked
+    values are taken latest-created first, so every contribution has arrived) and the part
+    below runs from it with the gradient the hooks returned."""
+    metas = [t._autograd for t in roots]
+    hooked = _hooked_values(metas)
+    grads, nodes = {}, []
+    pending = [((m, t._buf), c) for m, t, c in zip(metas, roots, root_cts, strict=True)]
+    processed = set()
+    while pending:
+        cuts = frozenset(k for k in hooked if k not in processed)
+        wanted = [m for m in targets + list(hooked.values()) if id(m) not in processed]
+        found, phase_nodes = _phase([r for r, _ in pending], [c for _, c in pending], wanted,
+                                    cuts, create_graph)
+        nodes += phase_nodes
+        for key, g in found.items():
+            _add(grads, key, g)
+        ready = sorted((hooked[k] for k in cuts if k in grads),
+                       key=lambda m: m.grad_fn.seq, reverse=True)
+        if not ready:
+            break
+        meta = ready[0]
+        processed.add(id(meta))
+        g = grads[id(meta)] = _run_hooks(meta, grads[id(meta)])
+        pending = [((meta, None), g)]
     if not retain_graph:
-        graph.free()
-    return out
+        for node in nodes:
+            node.bufs = None
+    return grads
 
 
 def _root_ct(tensor, gradient, what):
@@ -364,11 +426,8 @@ def _root_ct(tensor, gradient, what):
 
 
 def _accumulate(meta, g):
-    if meta.hooks:
-        for hook in list(meta.hooks.values()):
-            new = hook(g)
-            if new is not None:
-                g = new
+    if meta.hooks and meta.grad_fn is None:  # a non-leaf's hooks ran during backward
+        g = _run_hooks(meta, g)
     meta.grad = g if meta.grad is None else meta.grad + g
 
 
