@@ -105,6 +105,13 @@ def sample(rng, domain, shape, dtype):
         x = rng.integers(-3, 3, shape) + rng.uniform(0.2, 0.4, shape)
     elif domain == "small":  # exp2, cosh...: keep values moderate
         x = rng.uniform(-2.0, 2.0, shape)
+    elif domain in ("wellcond", "spd", "sym"):  # stacks of square matrices (last two dims)
+        a = rng.uniform(-1.0, 1.0, shape)
+        n = shape[-1]
+        x = {"wellcond": lambda: a + (n + 1) * np.eye(n),  # diagonally dominant: |eig| >= 1
+             "spd": lambda: a @ np.swapaxes(a, -1, -2) + np.eye(n),
+             # eigenvalues about 3 apart, so eigenvectors are well defined
+             "sym": lambda: a + np.swapaxes(a, -1, -2) + np.diag(3.0 * np.arange(n))}[domain]()
     else:
         raise ValueError(f"unknown domain {domain!r}")
     if dtype.kind == "c":
@@ -585,7 +592,7 @@ _FNP_UNARY = [
     ("trunc", None, "any", "noninteger", 2), ("round", None, "any", "noninteger", 2),
     ("sign", None, "nonzero", None, 2), ("deg2rad", None, "any", None, 2),
     ("rad2deg", None, "any", None, 2), ("degrees", None, "any", None, 2),
-    ("radians", None, "any", None, 2), ("sinc", None, "nonzero", None, 2),
+    ("radians", None, "any", None, 2), ("sinc", None, "any", None, 2),
     ("conj", None, "any", None, 2), ("conjugate", None, "any", None, 2),
     ("real", None, "any", None, 2), ("imag", None, "any", None, 0),
     ("nan_to_num", None, "any", None, 2), ("signbit", None, "nonzero", None, 0),
@@ -651,13 +658,10 @@ for _name, _order, _empty in [("sum", 2, True), ("prod", 2, True), ("mean", 2, F
                               ("nanmin", 2, False)]:
     for _kw in _RED_CASES:
         _tag = "_".join(f"{k}{v}" for k, v in _kw.items()).replace(" ", "")
-        # std's derivative is infinite where the variance is 0 (a size-1 axis), as in JAX
-        _shapes = (((2, 3, 4),),) + ((((3, 1, 2),),) if _name != "std" else ()) \
-            + ((((2, 0, 3),),) if _empty else ())
+        _shapes = (((2, 3, 4),), ((3, 1, 2),)) + ((((2, 0, 3),),) if _empty else ())
         _np_rec(f"{_name}[{_tag}]", functools.partial(getattr(fnp, _name), **_kw),
                 functools.partial(getattr(np, _name), **_kw), ("any",), shapes=_shapes,
-                grad=_order, tol=LOOSE,
-                grad_domains=("positive",) if _name == "std" else None)
+                grad=_order, tol=LOOSE)
 for _name in ("argmax", "argmin"):
     _np_rec(_name, functools.partial(getattr(fnp, _name), axis=1),
             functools.partial(getattr(np, _name), axis=1), ("any",),
@@ -700,6 +704,96 @@ _np_rec("einsum_trace", lambda a: fnp.einsum("ii->", a), lambda a: np.einsum("ii
 _np_rec("kron", fnp.kron, np.kron, ("any", "any"), shapes=(((2, 2), (3, 1)),), tol=LOOSE)
 _np_rec("cross", fnp.cross, np.cross, ("any", "any"), shapes=(((3,), (3,)), ((2, 3), (3,))),
         tol=LOOSE)
+_L = fnp.linalg
+
+
+def _qr_canonical(q, r, xp):
+    # Q and R up to the signs of R's diagonal (NumPy's LAPACK and fnx pick differently)
+    sign = xp.sign(xp.diagonal(r, axis1=-2, axis2=-1))
+    return q * sign[..., None, :], r * sign[..., :, None]
+
+
+def _vectors_canonical(v, xp):
+    # eigen/singular vectors up to sign: make each column's first entry positive
+    return v * xp.sign(v[..., :1, :])
+
+
+# Linear algebra is built from primitives by loops (Gauss-Jordan, Householder, Jacobi
+# sweeps): order 1 here (order 2 follows from the primitives' rules and takes seconds per
+# draw), vmap on the factorizations, not again on what is built from them.
+_LA = dict(grad=1, tol=LOOSE)
+_NO_VMAP = dict(vmap=False, why="built from a factorization whose record checks vmap")
+_SQUARE = (((3, 3),), ((2, 2, 2),))
+for _name, _op, _ref, _dom, _kw in [
+    ("det", _L.det, np.linalg.det, "wellcond", {}),
+    ("slogdet", lambda x: tuple(_L.slogdet(x)), lambda x: tuple(np.linalg.slogdet(x)),
+     "wellcond", _NO_VMAP),
+    ("inv", _L.inv, np.linalg.inv, "wellcond", _NO_VMAP),
+    ("cholesky", _L.cholesky, np.linalg.cholesky, "spd", {}),
+    ("matrix_power_3", lambda x: _L.matrix_power(x, 3), lambda x: np.linalg.matrix_power(x, 3),
+     "any", _NO_VMAP),
+    ("matrix_power_m2", lambda x: _L.matrix_power(x, -2),
+     lambda x: np.linalg.matrix_power(x, -2), "wellcond", _NO_VMAP),
+]:
+    _np_rec(f"linalg.{_name}", _op, _ref, (_dom,), shapes=_SQUARE, **_LA, **_kw)
+_np_rec("linalg.solve", _L.solve, np.linalg.solve, ("wellcond", "any"),
+        shapes=(((3, 3), (3, 2)), ((2, 2), (2,)), ((2, 2, 2), (2, 2, 1))), **_LA,
+        vmap=False, why="Gauss-Jordan, as det, whose record checks vmap")
+_np_rec("linalg.qr", lambda x: _qr_canonical(*_L.qr(x), fnp),
+        lambda x: _qr_canonical(*np.linalg.qr(x), np), ("any",),
+        shapes=(((4, 3),), ((3, 3),), ((2, 3, 2),)), **_LA)
+_np_rec("linalg.eigh", lambda x: (lambda w, v: (w, _vectors_canonical(v, fnp)))(*_L.eigh(x)),
+        lambda x: (lambda w, v: (w, _vectors_canonical(v, np)))(*np.linalg.eigh(x)), ("sym",),
+        shapes=(((2, 2, 2),),), **_LA, vmap=False, why="svd is built on it and checks vmap")
+_np_rec("linalg.svd", lambda x: (lambda u, s, vh: (_vectors_canonical(u, fnp), s))(
+            *_L.svd(x, full_matrices=False)),
+        lambda x: (lambda u, s, vh: (_vectors_canonical(u, np), s))(
+            *np.linalg.svd(x, full_matrices=False)),
+        ("any",), shapes=(((3, 2),),), **_LA)
+for _name, _op, _ref in [
+    ("pinv", _L.pinv, np.linalg.pinv),
+    ("matrix_norm[nuc]", functools.partial(_L.matrix_norm, ord="nuc"),
+     functools.partial(np.linalg.matrix_norm, ord="nuc")),
+]:
+    _np_rec(f"linalg.{_name}", _op, _ref, ("any",), shapes=(((3, 2),),), **_LA, **_NO_VMAP)
+for _ord in (2, 1, 3, np.inf, -np.inf):
+    _np_rec(f"linalg.vector_norm[{_ord}]",
+            functools.partial(_L.vector_norm, axis=-1, ord=_ord),
+            functools.partial(np.linalg.vector_norm, axis=-1, ord=_ord), ("nonzero",),
+            shapes=(((3,),), ((2, 3),)), tol=LOOSE)
+_np_rec("linalg.norm", _L.norm, np.linalg.norm, ("any",), shapes=(((3,),), ((2, 3),)), tol=LOOSE)
+for _ord in ("fro", 1, np.inf):
+    _np_rec(f"linalg.matrix_norm[{_ord}]", functools.partial(_L.matrix_norm, ord=_ord),
+            functools.partial(np.linalg.matrix_norm, ord=_ord), ("any",),
+            shapes=(((2, 3),), ((2, 3, 3),)), tol=LOOSE)
+
+# sorting, cumulative ops and indexing, through fnx.numpy
+_np_rec("sort", functools.partial(fnp.sort, axis=-1), functools.partial(np.sort, axis=-1),
+        ("any",), shapes=(((2, 4),), ((5,),)))
+_np_rec("sort_descending", functools.partial(fnp.sort, axis=0, descending=True),
+        lambda x: np.flip(np.sort(x, axis=0), axis=0), ("any",), shapes=(((3, 2),),))
+_np_rec("take_along_axis_argsort",
+        lambda x: fnp.take_along_axis(x, fnp.argsort(x, axis=1), axis=1),
+        lambda x: np.take_along_axis(x, np.argsort(x, axis=1), axis=1), ("any",),
+        shapes=(((2, 4),),))
+for _name, _ref in [("cumsum", np.cumsum), ("cumprod", np.cumprod),
+                    ("cummax", np.maximum.accumulate), ("cummin", np.minimum.accumulate)]:
+    _np_rec(_name, functools.partial(getattr(fnp, _name), axis=-1),
+            functools.partial(_ref, axis=-1), ("any",), shapes=(((2, 4),), ((3,),)), tol=LOOSE)
+_np_rec("cumsum_flat", fnp.cumsum, np.cumsum, ("any",), shapes=(((2, 3),),))
+_np_rec("take", lambda x, i: fnp.take(x, i, axis=0), lambda x, i: np.take(x, i, axis=0),
+        ("any", "index"), shapes=(((3, 2), (4,)), ((3,), ())))
+_np_rec("take_along_axis", lambda x, i: fnp.take_along_axis(x, i, axis=1),
+        lambda x, i: np.take_along_axis(x, i, axis=1), ("any", "index"),
+        shapes=(((2, 3), (2, 4)),))
+
+# FFTs (real inputs; complex outputs are compared whole)
+for _name in ("fft", "ifft", "rfft", "fftn", "rfftn"):
+    _np_rec(f"fft.{_name}", getattr(fnp.fft, _name), getattr(np.fft, _name), ("any",),
+            shapes=(((4,),), ((2, 3),)) if _name.endswith("n") else (((5,),), ((2, 4),)),
+            tol=LOOSE)
+_np_rec("fft.irfft", lambda x: fnp.fft.irfft(x + 0j), lambda x: np.fft.irfft(x + 0j),
+        ("any",), shapes=(((4,),), ((2, 3),)), tol=LOOSE)
 
 # shape manipulation
 _np_rec("reshape", lambda x: fnp.reshape(x, (3, -1)), lambda x: np.reshape(x, (3, -1)),
