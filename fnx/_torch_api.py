@@ -268,8 +268,14 @@ class Generator:
         return self
 
     def next_key(self):
-        """A new subkey; the generator advances."""
-        self._key, sub = _random().split(self._key)
+        """A new subkey; the generator advances. Inside a transform the generator still
+        advances on concrete keys (at trace time), so no traced value is stored in it: a
+        jitted function reuses the subkey it drew while tracing (pass keys in for fresh
+        numbers on every call)."""
+        from .core.tracing import eager_eval
+
+        with eager_eval():
+            self._key, sub = _random().split(self._key)
         return sub
 
 

@@ -280,3 +280,9 @@ def test_backward_inputs_and_non_leaf_retained_grad_with_hooks():
     w = leaf([2.0])
     (z * w).sum().backward(inputs=[z])
     assert w.grad is None and z.grad.item() == 2.0
+
+
+def test_python_scalars_in_recorded_ops():
+    x = fnx.randn(2, 4).requires_grad_()
+    ((x * 2.0 + 1) / 4 - 3.0 ** x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 0.5 - np.log(3.0) * 3.0 ** x.numpy(), rtol=1e-5)

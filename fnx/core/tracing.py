@@ -137,6 +137,20 @@ def current_dynamic():
 
 
 @contextlib.contextmanager
+def eager_eval():
+    """Run the ops inside on concrete values even while a transform traces (a stateful
+    object advancing its own concrete state, e.g. a random generator's key, must not capture
+    the trace's values). Any tracer reaching an op inside is a leaked-tracer error."""
+    st = _state
+    prev_dynamic, prev_eager = st.dynamic, st.eager
+    st.dynamic, st.eager = None, True
+    try:
+        yield
+    finally:
+        st.dynamic, st.eager = prev_dynamic, prev_eager
+
+
+@contextlib.contextmanager
 def watch_inlined():
     """Collect the Arrays whose values programs staged in this block baked in as literals.
 

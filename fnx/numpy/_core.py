@@ -115,13 +115,14 @@ def nary(op, prim, *args):
             if bx.dtype == by.dtype and bx.shape == by.shape and bx.dtype is not _BOOL:
                 return prim.bind(x, y)
         elif type(x) is Array and type(y) in _WEAK and x._buf.dtype.kind in "fc" and \
-                _tracing.is_eager() and not _tracing.check_rules:
+                x._autograd is None and _tracing.is_eager() and not _tracing.check_rules:
             # eager `array op python_scalar`: the weak scalar keeps the array's dtype and the
             # NumPy impl broadcasts a 0-d operand (so only outside transforms, where primitives
-            # are strict, and not while check_rules holds every call to its rule)
+            # are strict, not while check_rules holds every call to its rule, and not for an
+            # array the autograd tape records: its program must be strict too)
             return prim.bind(x, wrap_weak(np.asarray(y, x._buf.dtype)))
         elif type(y) is Array and type(x) in _WEAK and y._buf.dtype.kind in "fc" and \
-                _tracing.is_eager() and not _tracing.check_rules:
+                y._autograd is None and _tracing.is_eager() and not _tracing.check_rules:
             return prim.bind(wrap_weak(np.asarray(x, y._buf.dtype)), y)
     args = promote_args(op, *args)
     if prim in _BOOL_OPS and args[0].dtype == _BOOL:
