@@ -512,3 +512,31 @@ def test_module_parameters_are_optimized_in_place():
     np.testing.assert_allclose(np.asarray(model.bias), np.full(3, -0.1), rtol=1e-6)
     assert isinstance(model.weight, fnx.nn.Parameter) and model.weight.requires_grad
     assert sorted(opt.state_dict()["state"]) == [0, 1]
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("RMSprop", dict(centered=True)), ("Adagrad", dict(initial_accumulator_value=0.2)),
+    ("Adadelta", {}),
+])
+def test_complex_parameters_update_as_real_pairs(name, kwargs):
+    # PyTorch updates a complex parameter as view_as_real: (re, im) pairs, moments per part
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))
+    noise = [rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2)) for _ in range(5)]
+    pairs = [np.stack([x.real, x.imag], -1) for x in [z, *noise]]
+    cz, cr = fnp.asarray(z), fnp.asarray(pairs[0])
+    opt_c, opt_r = getattr(optim, name)([cz], **kwargs), getattr(optim, name)([cr], **kwargs)
+    for n, n_pairs in zip(noise, pairs[1:], strict=True):
+        cz.grad = _gradient(fnp.asarray(n), cz)
+        cr.grad = _gradient(fnp.asarray(n_pairs), cr)
+        opt_c.step()
+        opt_r.step()
+    assert cz.dtype == np.complex128
+    got = np.asarray(cz)
+    np.testing.assert_allclose(np.stack([got.real, got.imag], -1), np.asarray(cr), rtol=1e-12)
+    for key, value in opt_c.state[cz].items():
+        if key != "step":
+            v = np.asarray(value)
+            np.testing.assert_allclose(np.stack([v.real, v.imag], -1),
+                                       np.asarray(opt_r.state[cr][key]), rtol=1e-12)

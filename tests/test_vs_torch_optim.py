@@ -167,3 +167,23 @@ def test_reduce_lr_on_plateau_matches_torch(kwargs):
             seq.append(sched.get_last_lr())
         seqs.append(seq)
     assert seqs[0] == seqs[1]
+
+
+@pytest.mark.parametrize("name, kwargs", [CASES[1], CASES[6], CASES[8], CASES[10], CASES[13],
+                                          CASES[15]],
+                         ids=["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
+def test_complex_parameters_match_torch(name, kwargs):
+    rng = np.random.default_rng(3)
+
+    def cplx():
+        return rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))
+
+    init, noise = [cplx()], [[cplx()] for _ in range(10)]
+    tparams = [torch.tensor(init[0], requires_grad=True)]
+    fparams = [fnp.asarray(init[0])]
+    topt = getattr(torch.optim, name)(tparams, **kwargs)
+    fopt = getattr(optim, name)(fparams, **kwargs)
+    _step_both(topt, tparams, fopt, fparams, noise)
+    _close(tparams[0].detach().numpy(), fparams[0], "float64")
+    for key, value in topt.state[tparams[0]].items():
+        _close(value.numpy(), fopt.state[fparams[0]][key], "float64")

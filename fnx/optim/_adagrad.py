@@ -52,7 +52,10 @@ class Adagrad(Optimizer):
     def _init_state(self, p, group, state):
         del group  # unused: a group added later starts from the constructor's value, as PyTorch
         state["step"] = fnp.zeros((), dtype=fnp.float32)
-        state["sum"] = fnp.full_like(p, self.defaults["initial_accumulator_value"])
+        value = self.defaults["initial_accumulator_value"]
+        if fnp.isdtype(p.dtype, "complex floating"):
+            value = complex(value, value)  # each component starts there, as in PyTorch
+        state["sum"] = fnp.full_like(p, value)
 
 
 class Adadelta(Optimizer):

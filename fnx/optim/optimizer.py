@@ -348,7 +348,17 @@ class Optimizer:
     @classmethod
     def _update_one(cls, h, p, g, state):
         """``(new_param, new_state)`` for one parameter: the class's transformation run on
-        the parameter's own state, read from and written back to PyTorch's dict layout."""
+        the parameter's own state, read from and written back to PyTorch's dict layout. A
+        complex parameter is updated as the real pairs of its components, as PyTorch's
+        ``view_as_real`` does (its second moments are per component, not of ``|g|**2``)."""
+        if fnp.isdtype(p.dtype, "complex floating"):
+            def real(x):
+                return fnp.stack([fnp.real(x), fnp.imag(x)], axis=-1)
+
+            real_state = {k: real(v) if k != "step" else v for k, v in state.items()}
+            new_p, new_state = cls._update_one(h, real(p), real(g), real_state)
+            return _complex(new_p, p), {k: _complex(v, p) if k != "step" else v
+                                        for k, v in new_state.items()}
         tx, slots = cls._transform(h), cls._slots(h)
         chain_state = _seed_state(tx.init(p), slots, state, cls._count(state))
         updates, chain_state = tx.update(g, chain_state, p)
@@ -478,6 +488,11 @@ def _load_value(p, key, value):
         return value
     dtype = p.dtype if fnp.isdtype(p.dtype, ("real floating", "complex floating")) else None
     return fnp.array(fnp.asarray(value), dtype=dtype, copy=True)
+
+
+def _complex(pairs, like):
+    """The complex array (``like``'s dtype) whose components are the last axis of ``pairs``."""
+    return (pairs[..., 0] + 1j * pairs[..., 1]).astype(like.dtype)
 
 
 def _group_update(cls, static, in_keys, layout):
