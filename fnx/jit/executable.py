@@ -59,12 +59,16 @@ class Executable:
     def __init__(self, program, consts):
         _tune_malloc()
         self.program = passes.optimize(program)
-        self.ir = pp_program(self.program)
         self.plan = fusion.plan(self.program)
         self.kernel_sources = []
         self.kernel_hashes = []
         self.orchestrator = ""
         self.run = self._build(consts)
+
+    @functools.cached_property
+    def ir(self):
+        """The optimised program, pretty-printed (on demand: a start-up need not pay for it)."""
+        return pp_program(self.program)
 
     @property
     def kernels(self):
