@@ -1,0 +1,42 @@
+"""Helpers shared by the layer modules: parameter creation and buffer updates."""
+
+import numbers
+
+import fnx
+
+
+def new_parameter(shape, dtype=None, device=None):
+    """An uninitialised ``Parameter`` of ``shape`` (the layer's ``reset_parameters`` fills it,
+    as PyTorch's ``torch.empty`` + ``init``), with the layer's ``dtype``/``device`` keywords."""
+    return fnx.nn.Parameter(fnx.empty(*shape, dtype=dtype, device=device))
+
+
+def ntuple(value, n):
+    """``value`` (an int or a sequence of ``n``) as an ``n``-tuple (PyTorch's ``_pair``...)."""
+    if isinstance(value, numbers.Integral):
+        return (int(value),) * n
+    value = tuple(value)
+    return value * n if len(value) == 1 else value
+
+
+def is_concrete(*values):
+    """True when every value is an eager array: a transform's tracers also pass
+    ``isinstance(x, fnx.Array)``, so the exact type is tested."""
+    return all(type(v) is fnx.Array for v in values)
+
+
+def write_buffers(module, new):
+    """Store updated buffers ``{name: array}`` (e.g. BatchNorm's running statistics).
+
+    Eagerly every value is concrete: the buffers are updated IN PLACE, so every holder of them
+    (an optimizer, a copy of ``state_dict()``) sees the new values, as in PyTorch. Under a
+    transform the new values are tracers, which cannot be written into concrete arrays: the
+    buffers are rebound on the module instead, and the transform's machinery writes rebinds
+    back to the caller's module."""
+    old = [getattr(module, name) for name in new]
+    if is_concrete(*old, *new.values()):
+        for buf, value in zip(old, new.values(), strict=True):
+            buf.copy_(value)
+    else:
+        for name, value in new.items():
+            setattr(module, name, value)
