@@ -517,8 +517,10 @@ def hypot(x1, x2, /, out=None, *, dtype=None):
     """
     if out is not None or dtype is not None:
         return call_ufunc("hypot", hypot, out, dtype, x1, x2)
+    from ._statistical import _norm_root
+
     x1, x2 = promote_args("hypot", x1, x2)
-    return sqrt(x1 * x1 + x2 * x2)
+    return _norm_root(x1 * x1 + x2 * x2)  # derivative 0 at (0, 0), as a 2-norm
 
 
 def _float_test(op, prim, integer_result):

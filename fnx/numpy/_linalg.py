@@ -21,7 +21,7 @@ from ..core.ops.linalg import dot_general_p
 from ..core.tracing import Tracer
 from ..transforms.custom import custom_jvp
 from ._core import broadcast_shapes, broadcast_to_shape, promote_args, to_array
-from ._statistical import _sqrt_of_sum_of_squares
+from ._statistical import _norm_root
 from ._ufunc import call_ufunc
 
 
@@ -635,7 +635,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
     a = fnp.abs(x)
     if ord == 2:
         # derivative 0 at the zero vector, as abs at 0 (plain sqrt gives nan there)
-        out = _sqrt_of_sum_of_squares(fnp.sum(a * a, axis=axes, keepdims=keepdims))
+        out = _norm_root(fnp.sum(a * a, axis=axes, keepdims=keepdims))
     elif ord == 1:
         out = fnp.sum(a, axis=axes, keepdims=keepdims)
     elif ord == math.inf:
@@ -646,7 +646,7 @@ def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
     elif ord == 0:
         out = fnp.sum((a != 0).astype(a.dtype), axis=axes, keepdims=keepdims)
     else:
-        out = fnp.sum(a ** ord, axis=axes, keepdims=keepdims) ** (1.0 / ord)
+        out = _norm_root(fnp.sum(a ** ord, axis=axes, keepdims=keepdims), ord)
     if axis is None and keepdims:
         out = fnp.reshape(out, (1,) * x.ndim)
     return out
@@ -664,7 +664,7 @@ def matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002
         raise ShapeError(f"matrix_norm: expects (..., m, n), got shape {x.shape}")
     a = fnp.abs(x)
     if ord == "fro":
-        out = _sqrt_of_sum_of_squares(fnp.sum(a * a, axis=(-2, -1)))
+        out = _norm_root(fnp.sum(a * a, axis=(-2, -1)))
     elif ord == "nuc":
         out = fnp.sum(svdvals(x), axis=-1)
     elif ord in (2, -2):

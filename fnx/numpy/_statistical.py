@@ -209,21 +209,21 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     >>> fnp.std(fnp.asarray([1.0, 3.0])).item()
     1.0
     """
-    return _sqrt_of_sum_of_squares(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof,
-                                       keepdims=keepdims, where=where, mean=mean,
-                                       correction=correction))
+    return _norm_root(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                          where=where, mean=mean, correction=correction))
 
 
-def _sqrt_of_sum_of_squares(s):
-    """``sqrt(s)`` for an ``s`` that is a sum of squares (a variance, a squared norm), with
-    derivative 0 where ``s == 0``. There the function (``std``, a 2-norm) has a kink like
-    ``abs`` at 0: 0 is its central difference and matches ``abs``'s ``sign(0) = 0``, where
-    plain ``sqrt`` would give ``0 * inf = nan`` (JAX's answer). A ``std`` over a single
-    element is the constant 0, so its derivative 0 is exact."""
+def _norm_root(s, p=2):
+    """``s ** (1 / p)`` for an ``s`` that is a sum of ``|x_i| ** p`` (a variance, a p-norm to
+    the p-th power), with derivative 0 where ``s == 0``. There the function (``std``, a norm)
+    has a kink like ``abs`` at 0: 0 is its central difference and matches ``abs``'s
+    ``sign(0) = 0``, where the plain root gives ``0 * inf = nan`` (JAX's answer). A ``std``
+    over a single element is the constant 0, so its derivative 0 is exact."""
     from ._elementwise import sqrt, where
 
-    positive = s > 0
-    return where(positive, sqrt(where(positive, s, 1)), s * 0)
+    zero = s == 0
+    safe = where(zero, 1, s)
+    return where(zero, 0, sqrt(safe) if p == 2 else safe ** (1.0 / p))
 
 
 def all(a, axis=None, out=None, keepdims=False, *, where=None):  # noqa: A001
