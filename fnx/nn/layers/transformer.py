@@ -39,10 +39,6 @@ def _clones(module, n):
     return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
-def _square_subsequent_mask(sz, device=None, dtype=None):
-    return fnp.triu(fnp.full((sz, sz), -math.inf, dtype=dtype, device=device), k=1)
-
-
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual connection and
     LayerNorm (after the residual sum by default, before the block with ``norm_first``).
@@ -268,4 +264,4 @@ class Transformer(Module):
         >>> fnx.nn.Transformer.generate_square_subsequent_mask(3).tolist()
         [[0.0, -inf, -inf], [0.0, 0.0, -inf], [0.0, 0.0, 0.0]]
         """
-        return _square_subsequent_mask(sz, device=device, dtype=dtype)
+        return fnp.triu(fnp.full((sz, sz), -math.inf, dtype=dtype, device=device), k=1)
