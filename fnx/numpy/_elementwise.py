@@ -490,8 +490,13 @@ def remainder(x1, x2, /, out=None, *, dtype=None):
     out = where(fix, r + x2, r)
     if out.dtype.kind == "f":
         # a zero result takes the divisor's sign (-0.0 % 3.0 == +0.0, 0.0 % -3.0 == -0.0), as
-        # Python, NumPy and the array API's special cases; fmod gave it the dividend's
-        out = where(out == 0, ew.copysign_p.bind(out, x2), out)
+        # Python, NumPy and the array API's special cases; fmod gave it the dividend's.
+        # Subtracting the zero ``stop_gradient(out) - out`` keeps that sign and restores out's
+        # derivative (1 in x1, as between the jumps), which copysign's kink at 0 would drop.
+        from ..transforms.custom import stop_gradient_p
+
+        signed = ew.copysign_p.bind(out, x2) - (stop_gradient_p.bind(out) - out)
+        out = where(out == 0, signed, out)
     return out
 
 
