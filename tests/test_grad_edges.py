@@ -110,6 +110,17 @@ def test_remainders_with_divisors_of_both_signs(fn):
     check_grads(fn, (f64(2.5), f64([0.7, -0.9])), order=2)
 
 
+def test_remainder_at_exact_multiples_keeps_the_derivative_between_the_jumps():
+    # a zero result takes the divisor's sign, but its derivative stays d/dx1 = 1,
+    # d/dx2 = -floor(x1 / x2), as everywhere else (copysign's kink at 0 gave 0)
+    x, y = f64([6.0, -6.0, 6.0, -6.0]), f64([3.0, 3.0, -3.0, -3.0])
+    _, t = fnx.jvp(fnp.remainder, (x, y), (fnp.ones_like(x), fnp.zeros_like(y)))
+    np.testing.assert_array_equal(t, [1.0, 1.0, 1.0, 1.0])
+    _, t = fnx.jvp(fnp.remainder, (x, y), (fnp.zeros_like(x), fnp.ones_like(y)))
+    np.testing.assert_array_equal(t, [-2.0, 2.0, 2.0, -2.0])
+    np.testing.assert_array_equal(np.signbit(fnp.remainder(x, y)), [False, False, True, True])
+
+
 def test_einsum_under_jvp_in_both_forms():
     rng = np.random.default_rng(3)
     a, b = f64(rng.standard_normal((2, 3))), f64(rng.standard_normal((3, 4)))
@@ -190,6 +201,8 @@ KINKS = {
     "vector_norm_at_0": (fnp.linalg.norm, f64([0.0, 0.0])),
     "matrix_norm_at_0": (fnp.linalg.matrix_norm, f64([[0.0, 0.0]])),
     "norm_of_one_element": (fnp.linalg.norm, f64([0.0])),
+    "p_norm_at_0": (lambda x: fnp.linalg.vector_norm(x, ord=3), f64([0.0, 0.0])),
+    "hypot_at_0": (lambda x: fnp.hypot(x[0], x[1]), f64([[0.0, 3.0], [0.0, -4.0]])),
 }
 
 
