@@ -216,7 +216,7 @@ class RNNBase(Module):
             batched = True
         else:
             x = fnp.asarray(input)
-            self._check_input(name, x, (2, 3), "(L, N, H_in) or unbatched (L, H_in)")
+            self._check_input(name, x, (2, 3), "input (L, N, H_in) or unbatched (L, H_in)")
             batched, mask, sorted_indices = x.ndim == 3, None, None
             x = (fnp.swapaxes(x, 0, 1) if self.batch_first else x) if batched else x[:, None]
         _check_dtype(name, "input", x, weight)
@@ -234,11 +234,10 @@ class RNNBase(Module):
             out = fnp.swapaxes(out, 0, 1)
         return out, (state if self.mode == "LSTM" else state[0])
 
-    def _check_input(self, name, x, ranks, layout):
+    def _check_input(self, name, x, ranks, what):
         if x.ndim not in ranks:
             want = " or ".join(f"{r}-D" for r in ranks)
-            raise ShapeError(f"{name} expected {want} input {layout}, got shape "
-                             f"{tuple(x.shape)}")
+            raise ShapeError(f"{name} expected {want} {what}, got shape {tuple(x.shape)}")
         if x.shape[-1] != self.input_size:
             raise ShapeError(f"{name} expected input with last dimension {self.input_size}, "
                              f"got shape {tuple(x.shape)}")
