@@ -252,11 +252,17 @@ def log_ndtr(x):
     -0.6931
     """
     x = _real_float("log_ndtr", x)
-    xc = fnp.maximum(x, -10.0)
-    direct = fnp.where(xc > 0, fnp.log1p(-ndtr(-xc)), fnp.log(ndtr(xc)))
+    # Each branch sees inputs inside its own range, so that an unselected branch (log1p(-1)
+    # below x = -9) cannot put 0 * inf = nan into the reverse pass; selects rather than
+    # maximum/minimum, whose tie at x = -10 would halve the derivative.
+    far = x < -10.0
+    xc = fnp.where(far, -10.0, x)
+    pos = xc > 0
+    direct = fnp.where(pos, fnp.log1p(-ndtr(-fnp.where(pos, xc, 0.0))),
+                       fnp.log(ndtr(fnp.where(pos, 0.0, xc))))
     # log Phi(x) ~ -x^2/2 - log(-x) - log(sqrt(2 pi)) + log(1 - 1/x^2 + 3/x^4 - 15/x^6 + ...)
-    xs = fnp.minimum(x, -10.0)
+    xs = fnp.where(far, x, -10.0)
     r = 1 / (xs * xs)
     series = r * (-1 + r * (3 + r * (-15 + r * 105)))
     tail = -0.5 * xs * xs - fnp.log(-xs) - 0.5 * math.log(2 * math.pi) + fnp.log1p(series)
-    return fnp.where(x < -10.0, tail, direct)
+    return fnp.where(far, tail, direct)
