@@ -232,6 +232,17 @@ def test_smooth_functions_at_their_branch_points_to_second_order(name):
     check_grads(fn, args, order=2)
 
 
+def test_log_ndtr_gradient_in_the_far_tail():
+    # the unselected branch's log1p(-1) gave 0 * inf = nan in the reverse pass below x = -9
+    import scipy.special
+
+    x = np.array([-40.0, -20.0, -10.0, -9.5, -5.0, 0.0, 3.0])
+    g = fnx.vmap(fnx.grad(sps.log_ndtr))(f64(x))
+    expected = np.exp(-x * x / 2 - scipy.special.log_ndtr(x)) / np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(g, expected, rtol=1e-6)
+    check_grads(sps.log_ndtr, (f64([-20.0, -9.0, 3.0]),), order=2)
+
+
 def test_eigh_derivative_at_a_diagonal_matrix():
     # the eigenvectors of diag(1, 2) turn under an off-diagonal perturbation; differentiating
     # the Jacobi sweeps gave 0 there
