@@ -361,7 +361,8 @@ def _sigmoid(self):
 
 
 def _relu(self):
-    return el.maximum(self, 0)
+    # gradient 0 at 0, as PyTorch (maximum would split the tie 0.5/0.5); NaN stays NaN
+    return el.where((self > 0) | (self != self), self, 0)
 
 
 def _erf(self):
