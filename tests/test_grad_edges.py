@@ -182,6 +182,15 @@ def test_three_way_ties_get_a_third_each():
     np.testing.assert_allclose(fnx.jit(fnx.grad(fnp.max))(x), third)
 
 
+def test_pytorch_style_relu_has_gradient_0_at_0():
+    # fnx.relu / Tensor.relu follow PyTorch (and jax.nn.relu); fnp.maximum(x, 0) splits the tie
+    x = f64([-1.0, 0.0, 2.0])
+    for relu in (fnx.relu, lambda v: v.relu()):
+        np.testing.assert_array_equal(fnx.grad(lambda v: fnp.sum(relu(v)))(x), [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(fnx.grad(lambda v: fnp.sum(fnp.maximum(v, 0.0)))(x),
+                                  [0.0, 0.5, 1.0])
+
+
 def test_sort_ties_follow_the_stable_permutation():
     # sort's derivative permutes the tangents, as JAX; at a tie the central difference would
     # average the tied tangents instead (documented)
@@ -221,6 +230,7 @@ SMOOTH = {
     "softmax_ties": (lambda x: sps.softmax(x, axis=1), (_PAIRS,)),
     "log_softmax_ties": (lambda x: sps.log_softmax(x, axis=1), (_PAIRS,)),
     "sinc_at_0": (fnp.sinc, (f64([0.0, 0.03, -0.04, 0.5]),)),
+    "erfc_at_3": (sps.erfc, (f64([3.0, 2.5]),)),
     "complex_abs": (fnp.abs, (fnp.asarray(np.array([3 + 4j, -1 + 0.5j])),)),
     "complex_sign": (fnp.sign, (fnp.asarray(np.array([3 + 4j, -1 + 0.5j])),)),
 }
