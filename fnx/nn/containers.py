@@ -25,7 +25,32 @@ def _renumber(container, modules):
         container.add_module(str(i), m)
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: modules registered under "0", "1", ..."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        items = list(self._modules.values())
+        items.insert(index, module)
+        _renumber(self, items)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; indexing gives a module, slicing a new Sequential.
 
     >>> net = fnx.nn.Sequential(fnx.nn.Flatten(), fnx.nn.Identity())
@@ -65,32 +90,11 @@ class Sequential(Module):
         if all(k.isdigit() for k in self._modules):  # keep the numbering contiguous, as torch
             _renumber(self, list(self._modules.values()))
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        items = list(self._modules.values())
-        items.insert(index, module)
-        _renumber(self, items)
-        return self
-
     def __add__(self, other):
         return Sequential(*self, *other)
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered so their parameters are found.
 
     >>> layers = fnx.nn.ModuleList([fnx.nn.Identity() for _ in range(3)]); len(layers)
@@ -115,88 +119,81 @@ class ModuleList(Module):
         del items[idx if isinstance(idx, slice) else _index(idx, len(items), "ModuleList")]
         _renumber(self, items)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __iadd__(self, modules):
         return self.extend(modules)
 
     def __add__(self, other):
         return ModuleList([*self, *other])
 
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        items = list(self._modules.values())
-        items.insert(index, module)
-        _renumber(self, items)
-
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over its modules")
 
 
-class ModuleDict(Module):
+class _RegistryDict(Module):
+    """The dict protocol over one of a Module's registries (``_registry`` names it); the
+    subclass says how a value is inserted (``__setitem__``)."""
+
+    _registry = "_modules"
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.update(values)
+
+    def _items(self):
+        return getattr(self, self._registry)
+
+    def __getitem__(self, key):
+        return self._items()[key]
+
+    def __delitem__(self, key):
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._items())
+
+    def __iter__(self):
+        return iter(self._items())
+
+    def __contains__(self, key):
+        return key in self._items()
+
+    def keys(self):
+        return self._items().keys()
+
+    def items(self):
+        return self._items().items()
+
+    def values(self):
+        return self._items().values()
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self):
+        for key in list(self._items()):
+            del self[key]
+
+    def update(self, values):
+        items = values.items() if hasattr(values, "items") else values
+        for key, value in items:
+            self[key] = value
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward(); index it by key")
+
+
+class ModuleDict(_RegistryDict):
     """A dict of modules (insertion-ordered).
 
     >>> heads = fnx.nn.ModuleDict({"a": fnx.nn.Identity()}); list(heads.keys())
     ['a']
     """
 
-    def __init__(self, modules=None):
-        super().__init__()
-        if modules is not None:
-            self.update(modules)
-
-    def __getitem__(self, key):
-        return self._modules[key]
-
     def __setitem__(self, key, module):
         self.add_module(key, module)
-
-    def __delitem__(self, key):
-        del self._modules[key]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def items(self):
-        return self._modules.items()
-
-    def values(self):
-        return self._modules.values()
-
-    def pop(self, key):
-        return self._modules.pop(key)
-
-    def clear(self):
-        self._modules.clear()
-
-    def update(self, modules):
-        items = modules.items() if hasattr(modules, "items") else modules
-        for key, module in items:
-            self[key] = module
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleDict has no forward(); index it by key")
 
 
 def _as_parameter(value):
@@ -259,20 +256,14 @@ class ParameterList(Module):
         raise NotImplementedError("ParameterList has no forward(); iterate over it")
 
 
-class ParameterDict(Module):
+class ParameterDict(_RegistryDict):
     """A dict of parameters (arrays become ``Parameter``s on insertion).
 
     >>> pd = fnx.nn.ParameterDict({"scale": fnx.ones(1)}); list(pd), pd["scale"].requires_grad
     (['scale'], True)
     """
 
-    def __init__(self, parameters=None):
-        super().__init__()
-        if parameters is not None:
-            self.update(parameters)
-
-    def __getitem__(self, key):
-        return getattr(self, key)
+    _registry = "_parameters"
 
     def __setitem__(self, key, value):
         value = _as_parameter(value)
@@ -280,40 +271,6 @@ class ParameterDict(Module):
             self.register_parameter(key, value)
         else:
             setattr(self, key, value)
-
-    def __delitem__(self, key):
-        delattr(self, key)
-
-    def __len__(self):
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key):
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def items(self):
-        return self._parameters.items()
-
-    def values(self):
-        return self._parameters.values()
-
-    def pop(self, key):
-        value = self[key]
-        del self[key]
-        return value
-
-    def update(self, parameters):
-        items = parameters.items() if hasattr(parameters, "items") else parameters
-        for key, value in items:
-            self[key] = value
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ParameterDict has no forward(); index it by key")
 
 
 class Identity(Module):
