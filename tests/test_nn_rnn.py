@@ -403,6 +403,13 @@ def test_vmap_over_unbatched_sequences_equals_batched(rng):
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(h), np.swapaxes(np.asarray(want_h), 0, 1),
                                rtol=1e-5, atol=1e-6)
+    # an ensemble: vmap over a stack of modules equals a loop over them
+    models = [nn.LSTM(3, 4, bidirectional=True) for _ in range(3)]
+    stacked = fnx.tree.map(lambda *leaves: fnp.stack(leaves), *models)
+    x = xs[0][:, None]
+    out = fnx.vmap(lambda m, x: m(x)[0], in_axes=(0, None))(stacked, x)
+    want = np.stack([np.asarray(m(x)[0]) for m in models])
+    np.testing.assert_allclose(np.asarray(out), want, rtol=1e-5, atol=1e-6)
 
 
 def test_dropout_between_layers_only_in_training():
