@@ -264,15 +264,15 @@ class RNNBase(Module):
         states = []
         for (what, shape), h in zip(shapes, hx if self.mode == "LSTM" else (hx,), strict=True):
             h = fnp.asarray(h)
-            if not batched:
-                if h.ndim != 2:
-                    raise ShapeError(f"{name}: for unbatched 2-D input, {what} should also be "
-                                     f"2-D {(shape[0], shape[2])}, got shape {tuple(h.shape)}")
-                h = h[:, None]
-            if tuple(h.shape) != shape:
-                raise ShapeError(f"{name} expected {what} of shape {shape}, got shape "
+            want = shape if batched else (shape[0], shape[2])
+            if not batched and h.ndim != 2:
+                raise ShapeError(f"{name}: for unbatched 2-D input, {what} should also be "
+                                 f"2-D {want}, got shape {tuple(h.shape)}")
+            if tuple(h.shape) != want:
+                raise ShapeError(f"{name} expected {what} of shape {want}, got shape "
                                  f"{tuple(h.shape)}")
             _check_dtype(name, what, h, self._parameters["weight_ih_l0"])
+            h = h if batched else h[:, None]
             if sorted_indices is not None:
                 h = fnp.take(h, fnp.asarray(sorted_indices.numpy(), device=h.device), axis=1)
             states.append(h)
