@@ -1,15 +1,16 @@
 """Derivatives where random draws do not go, against central differences in float64, forward
 and reverse mode (the conventions are in docs/transforms.md, "Gradient conventions at kinks"):
 
-* every differentiable op_db record at each of its shape cases and at their size-1, 0-d and
-  1-d variants, wherever NumPy's reference takes the variant (a reduction over a size-1 axis,
-  a contraction of length 1, a scalar through ``dot`` or ``kron``);
+* every differentiable op_db record at size-1, 0-d and 1-d variants of its shape cases (which
+  test_ops_grad draws), wherever NumPy's reference takes the variant (a reduction over a
+  size-1 axis, a contraction of length 1, a scalar through ``dot`` or ``kron``);
 * tied values. With two tied, the even split of the conventions (as JAX: ``max``, ``min``,
   ``maximum``, ``cummax``, ``clip`` at a bound, scatter_max) *is* the central difference, so it
   is checked like any derivative; with three tied, against the stated split;
-* kinks whose convention is the central difference (``abs`` and 2-norms at 0, ``std`` at zero
-  variance) and smooth functions written with branches or shifts (``logaddexp``,
-  ``logsumexp``, ``softmax``, ``sinc``), to second order at their branch points.
+* kinks whose convention is the central difference (``abs``, norms and ``hypot`` at 0, ``std``
+  at zero variance) and smooth functions written with branches or shifts (``logaddexp``,
+  ``logsumexp``, ``softmax``, ``sinc``, ``erfc``, ``log_ndtr``), to second order at their
+  branch points.
 """
 
 import warnings
@@ -126,7 +127,7 @@ def test_einsum_under_jvp_in_both_forms():
     a, b = f64(rng.standard_normal((2, 3))), f64(rng.standard_normal((3, 4)))
     check_grads(lambda a, b: fnp.einsum("ij,jk->ik", a, b), (a, b), order=2)
     check_grads(lambda a, b: fnp.einsum(a, [0, 1], b, [1, 2], [2, 0]), (a, b), order=2)
-    out, t = fnx.jvp(lambda a: fnp.einsum(a, [0, 1], b, [1, 2]), (a,), (fnp.ones_like(a),))
+    _, t = fnx.jvp(lambda a: fnp.einsum(a, [0, 1], b, [1, 2]), (a,), (fnp.ones_like(a),))
     np.testing.assert_allclose(t, np.ones((2, 3)) @ np.asarray(b))
     check_grads(lambda x: fnp.einsum(x, [Ellipsis, 0, 0]), (f64(rng.standard_normal((2, 3, 3))),))
 
@@ -148,18 +149,26 @@ TIE2 = {
     "cummin": lambda x: fnp.cummin(x, axis=1),
     "cummax_reverse": lambda x: so.cummax_p.bind(x, axis=1, reverse=True),
     "cummin_reverse": lambda x: so.cummin_p.bind(x, axis=1, reverse=True),
-    "maximum": lambda x: fnp.maximum(x[0], x[1]), "minimum": lambda x: fnp.minimum(x[0], x[1]),
-    "fmax": lambda x: fnp.fmax(x[0], x[1]), "fmin": lambda x: fnp.fmin(x[0], x[1]),
-    "max_p": lambda x: ew.max_p.bind(x[0], x[1]), "min_p": lambda x: ew.min_p.bind(x[0], x[1]),
     "relu_at_0": lambda x: fnp.maximum(x - 2.0, 0.0),
     "clip_at_bounds": lambda x: fnp.clip(x, 1.0, 2.0),
-    "clip_array_bounds": lambda x: fnp.clip(x[0], x[1, :1], x[0, 1:2]),
+}
+# elementwise pairs, equal at positions 0 and 2
+_A, _B = f64([1.0, 3.0, 2.0, 0.5]), f64([1.0, 2.0, 2.0, 4.0])
+TIE2_BINARY = {
+    "maximum": fnp.maximum, "minimum": fnp.minimum, "fmax": fnp.fmax, "fmin": fnp.fmin,
+    "max_p": ew.max_p.bind, "min_p": ew.min_p.bind,
+    "clip_array_bounds": lambda x, lo: fnp.clip(x, lo[:1], lo[2:3]),
 }
 
 
 @pytest.mark.parametrize("name", list(TIE2))
 def test_two_way_ties_split_evenly_as_central_differences(name):
     check_grads(TIE2[name], (_PAIRS,), order=1)
+
+
+@pytest.mark.parametrize("name", list(TIE2_BINARY))
+def test_two_way_elementwise_ties_split_evenly(name):
+    check_grads(TIE2_BINARY[name], (_A, _B), order=1)
 
 
 def test_scatter_max_tie_between_operand_and_update():
