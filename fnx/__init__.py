@@ -25,3 +25,13 @@ from .jit import jit  # noqa: F401,E402
 from . import autograd  # noqa: F401,E402  (installs the eager tape's recorder)
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401,E402
                        set_grad_enabled)
+
+
+def __getattr__(name):
+    # fnx.nn and fnx.optim load on first use, so `import fnx as torch; torch.nn.Linear`
+    # works without making every `import fnx` pay for them
+    if name in ("nn", "optim"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'fnx' has no attribute {name!r}")
