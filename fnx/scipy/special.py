@@ -198,10 +198,7 @@ def xlogy(x, y):
     >>> fnx.scipy.special.xlogy(0.0, fnx.numpy.asarray(0.0)).item()
     0.0
     """
-    x, y = fnp.broadcast_arrays(_float(x), _float(y))
-    x, y = (v.astype(fnp.result_type(x, y)) for v in (x, y))
-    safe_y = fnp.where(x == 0, fnp.ones_like(y), y)
-    return fnp.where(x == 0, fnp.zeros_like(x), x * fnp.log(safe_y))
+    return _x_times(fnp.log, x, y, neutral=1.0, low=0.0)
 
 
 def xlog1py(x, y):
@@ -210,10 +207,19 @@ def xlog1py(x, y):
     >>> fnx.scipy.special.xlog1py(fnp.asarray([0.0, 2.0]), fnp.asarray([-1.0, 0.0])).tolist()
     [0.0, 0.0]
     """
+    return _x_times(fnp.log1p, x, y, neutral=0.0, low=-1.0)
+
+
+def _x_times(log, x, y, neutral, low):
+    """``x * log(y)``, 0 where ``x == 0`` (unless y is NaN, as SciPy), with the product's
+    derivative there too: d/dx is log(y) where that is finite (a where on x == 0 alone gave
+    0). ``log`` is finite on (``low``, inf); ``neutral`` is a point where it is 0."""
     x, y = fnp.broadcast_arrays(_float(x), _float(y))
     x, y = (v.astype(fnp.result_type(x, y)) for v in (x, y))
-    safe_y = fnp.where(x == 0, fnp.zeros_like(y), y)
-    return fnp.where(x == 0, fnp.zeros_like(x), x * fnp.log1p(safe_y))
+    infinite_log = ~((y > low) & (y < math.inf)) & ~fnp.isnan(y)
+    prod = x * log(fnp.where((x == 0) & infinite_log, neutral, y))
+    # at x == 0 the value is +0 (prod may be -0) and the derivative is prod's
+    return fnp.where(x == 0, prod - _stop_gradient(prod), prod)
 
 
 def entr(x):
