@@ -240,6 +240,8 @@ SMOOTH = {
     "log_softmax_ties": (lambda x: sps.log_softmax(x, axis=1), (_PAIRS,)),
     "sinc_at_0": (fnp.sinc, (f64([0.0, 0.03, -0.04, 0.5]),)),
     "erfc_at_3": (sps.erfc, (f64([3.0, 2.5]),)),
+    "xlogy_at_x_0": (sps.xlogy, (f64([0.0, 1.5]), f64([2.0, 0.3]))),
+    "xlog1py_at_x_0": (sps.xlog1py, (f64([0.0, 1.5]), f64([0.3, -0.4]))),
     "complex_abs": (fnp.abs, (fnp.asarray(np.array([3 + 4j, -1 + 0.5j])),)),
     "complex_sign": (fnp.sign, (fnp.asarray(np.array([3 + 4j, -1 + 0.5j])),)),
 }
