@@ -9,8 +9,8 @@ and reverse mode (the conventions are in docs/transforms.md, "Gradient conventio
   is checked like any derivative; with three tied, against the stated split;
 * kinks whose convention is the central difference (``abs``, norms and ``hypot`` at 0, ``std``
   at zero variance) and smooth functions written with branches or shifts (``logaddexp``,
-  ``logsumexp``, ``softmax``, ``sinc``, ``erfc``, ``log_ndtr``), to second order at their
-  branch points.
+  ``logsumexp``, ``softmax``, ``sinc``, ``erfc``, ``log_ndtr``, ``xlogy``), to second order at
+  their branch points.
 """
 
 import warnings
