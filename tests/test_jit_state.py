@@ -141,3 +141,25 @@ def test_global_generator_inside_jit_keeps_concrete_state():
     assert type(after) is fnx.Array and after.shape == (2,)
     g = fnx.grad(lambda x: (x * fnx.randn(())).sum())
     assert type(g(fnp.ones(2))) is fnx.Array
+
+
+def test_outputs_never_share_a_buffer_with_constants_or_inputs():
+    f = fnx.jit(lambda x: (x + 1, fnp.asarray(np.arange(3.0, dtype=np.float32))))
+    _, t = f(fnp.zeros(2))
+    np.asarray(t)[0] = -100.0
+    assert f(fnp.zeros(2))[1].tolist() == [0.0, 1.0, 2.0]
+    c = fnp.asarray([1.0, 2.0, 3.0])
+    g = fnx.jit(lambda x: c * 1)  # the simplifier removes the multiply
+    np.asarray(g(fnp.zeros(2)))[...] = -7.0
+    assert c.tolist() == [1.0, 2.0, 3.0]
+    x = fnp.ones(2)
+    np.asarray(fnx.jit(lambda x: x)(x))[...] = 5.0
+    assert x.tolist() == [1.0, 1.0]
+
+
+def test_python_scalar_literals_do_not_force_retraces_under_transforms():
+    f = fnx.jit(lambda x: fnp.tanh(x) * 2.0)
+    x = fnp.ones(3)
+    for _ in range(4):
+        fnx.grad(lambda x: fnp.sum(f(x)))(x)
+    assert f.cache_info().traces == 1

@@ -170,7 +170,10 @@ class _Entry:
 
     @property
     def reads_state(self):
-        """Whether the trace read arrays from outside its arguments (closures, globals)."""
+        """Whether the trace read arrays from outside its arguments (closures, globals).
+        Guards of arrays that have died since (temporaries of the trace) are dropped."""
+        if self.guards:
+            self.guards = tuple(g for g in self.guards if g[0]() is not None)
         return bool(self.consts or self.guards)
 
     def reads_autograd(self):

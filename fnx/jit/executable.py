@@ -278,8 +278,12 @@ class Executable:
                     self._warn_fallback(eqn)
                 call = self._call(eqn, f"_impl{len(ns)}", ins, ns)
             lines.append(f"    {lhs} = {call}")
-        # a literal output is one buffer of this executable: every call returns a fresh copy
-        outs = [f"{name(x)}.copy()" if isinstance(x, Literal) else name(x) for x in program.outs]
+        # an output that is a literal or an input (a closed-over constant, an argument
+        # returned unchanged or after an op the simplifier removed) would share a buffer
+        # with every call or with its holder: return a fresh copy
+        inputs = set(program.in_binders)
+        outs = [f"{name(x)}.copy()" if isinstance(x, Literal) or x in inputs else name(x)
+                for x in program.outs]
         lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         src = "\n".join(lines) + "\n"
         self.orchestrator = src
