@@ -29,6 +29,7 @@ arguments bounded away from zero), for checks against finite differences.
 """
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -49,9 +50,7 @@ POSITIVE = 0.25
 # Generator features switched off because they hit a known, not yet fixed bug (issue 7).
 # Each entry names the bug; delete it once the bug is fixed and the xfail regression case in
 # tests/test_programs.py passes.
-KNOWN_BUGS = {
-    "bool_arith": "bool + bool / bool * bool raise DTypeError under jit (issue 7, item 6)",
-}
+KNOWN_BUGS = {}
 
 HEADER = ("import numpy as np\nimport fnx\nimport fnx.numpy as fnp\n"
           "from fnx.scipy.special import logsumexp\n")
@@ -126,10 +125,12 @@ class Val:
 class Config:
     dtypes: tuple = DTYPES
     smooth: bool = False
+    min_ops: int = 1
     max_ops: int = 6
     control_flow: bool = True
     scalar_args: bool = True
     allow_empty: bool = True
+    specials: bool = False   # float inputs may hold nan, +-inf and -0.0
     avoid: dict = field(default_factory=lambda: dict(KNOWN_BUGS))
 
 
@@ -190,6 +191,10 @@ class Builder:
             self.inputs = []     # (Val, source of its make_args expression)
             self.counter = 0
             self.precision = "float64"   # float32 once any value is float32
+            self.used = set()            # names some expression reads
+            # Once an input holds nan/inf, no float is cast to an integer (undefined in C and
+            # NumPy alike): comparisons turn floats into integers instead.
+            self.has_special = False
 
     # --- drawing helpers ------------------------------------------------------------------
 
@@ -221,6 +226,7 @@ class Builder:
         name = self.fresh()
         self.line(f"{name} = {expr}")
         self.note_dtype(dtype)
+        self.root.used.update(re.findall(r"\b[vxac]\d+\b", expr))
         v = Val(name, tuple(shape), dtype, float(lo), float(hi), diff)
         self.scope.append(v)
         return v
@@ -235,14 +241,22 @@ class Builder:
         root = self.root
         name = root.fresh("x")
         shape = tuple(shape)
-        if kind(dtype) == "f":
-            src = f'fnp.asarray(rng.uniform({lo}, {hi}, {shape}), dtype="{dtype}")'
+        # Sometimes a transposed (non-contiguous) buffer, as a NumPy view handed to fnx.
+        transposed = len(shape) >= 2 and self.flag(0.15)
+        gen_shape, t = (shape[::-1], ".T") if transposed else (shape, "")
+        if kind(dtype) == "f" and self.cfg.specials and self.flag(0.3):
+            special = self.choice(("np.nan", "np.inf", "-np.inf", "-0.0"))
+            self.root.has_special = True
+            src = (f"fnp.asarray(np.where(rng.random({gen_shape}) < 0.3, {special}, "
+                   f'rng.uniform({lo}, {hi}, {gen_shape})){t}, dtype="{dtype}")')
+        elif kind(dtype) == "f":
+            src = f'fnp.asarray(rng.uniform({lo}, {hi}, {gen_shape}){t}, dtype="{dtype}")'
         elif kind(dtype) == "i":
             lo, hi = int(math.ceil(lo)), int(math.floor(hi))
-            src = f'fnp.asarray(rng.integers({lo}, {hi + 1}, {shape}), dtype="{dtype}")'
+            src = f'fnp.asarray(rng.integers({lo}, {hi + 1}, {gen_shape}){t}, dtype="{dtype}")'
         else:
             lo, hi = 0, 1
-            src = f"fnp.asarray(rng.random({shape}) < 0.5)"
+            src = f"fnp.asarray(rng.random({gen_shape}){t} < 0.5)"
         v = Val(name, shape, dtype, float(lo), float(hi), diff=kind(dtype) == "f")
         self.note_dtype(dtype)
         root.inputs.append((v, src))
@@ -291,7 +305,7 @@ class Builder:
             self.new_input(self.variant(self.base), self.choice(self.cfg.dtypes))
         if self.cfg.scalar_args and self.flag(0.2):
             self.new_scalar_arg()
-        self.gen_ops(self.integer(1, self.cfg.max_ops))
+        self.gen_ops(self.integer(self.cfg.min_ops, self.cfg.max_ops))
         outs = self.choose_outputs()
         return self.render(outs)
 
@@ -299,9 +313,11 @@ class Builder:
         rank = self.integer(0, 3)
         dims = []
         for _ in range(rank):
-            d = self.choice((3, 2, 1, 4, 0) if self.cfg.allow_empty else (3, 2, 1, 4))
-            if d == 0 and not self.flag(0.3):
+            d = self.choice((3, 2, 1, 4, 0, 5, 17))
+            if d == 0 and not (self.cfg.allow_empty and self.flag(0.3)):
                 d = 2
+            if d == 17 and self.flag(0.5):
+                d = 33     # longer than a SIMD vector: remainder loops of the kernels
             dims.append(d)
         return tuple(dims)
 
@@ -323,10 +339,12 @@ class Builder:
 
     def choose_outputs(self):
         vals = [v for v in self.scope if not v.literal]
-        outs = [vals[-1]]
-        for _ in range(self.integer(0, 2)):
+        # Every value nothing reads is an output (jit would otherwise drop it as dead code).
+        outs = [v for v in vals if v.name not in self.used and v.name.startswith("v")][-4:]
+        outs = outs or [vals[-1]]
+        for _ in range(self.integer(0, 1)):
             v = self.pick()
-            if v not in outs:
+            if v not in outs or self.flag(0.2):   # the same value twice: two output buffers
                 outs.append(v)
         if not any(v.kind == "f" for v in outs):
             floats = [v for v in vals if v.kind == "f"]
@@ -367,7 +385,7 @@ class Builder:
         if v is None:
             return False
         fn = self.choice(("tanh", "exp", "log", "sin", "sqrt", "neg", "square", "pow", "abs",
-                          "cos"))
+                          "cos", "floor", "sign", "clip"))
         lo, hi, m = v.lo, v.hi, v.mag
         pos = lo >= POSITIVE
         smooth_pos = f"{v.name} * {v.name} + 1.0"
@@ -407,9 +425,16 @@ class Builder:
                 iv = (0 if e == 2 and lo <= 0 <= hi else min(lo ** e, hi ** e),
                       max(lo ** e, hi ** e, 0 if e == 2 else hi ** e))
             expr = self.choice((f"{v.name} ** {p}", f"fnp.power({v.name}, {p})"))
+        elif not self.smooth_ok(v):
+            return False
+        elif fn == "floor":
+            expr, iv = self.choice((f"fnp.floor({v.name})", f"fnp.round({v.name})")), (
+                math.floor(lo), math.ceil(hi))
+        elif fn == "sign":
+            expr, iv = f"fnp.sign({v.name})", (-1, 1)
+        elif fn == "clip":
+            expr, iv = f"fnp.clip({v.name}, -1, 1)", (max(-1, min(lo, 1)), min(1, max(hi, -1)))
         else:  # abs
-            if not self.smooth_ok(v):
-                return False
             expr, iv = f"fnp.abs({v.name})", (0 if lo <= 0 <= hi else min(abs(lo), abs(hi)), m)
         dt = self.probe(expr.replace(v.name, "{0}"), v)
         if not self.dtype_allowed(dt) or not _bounded(*iv, dt):
@@ -526,8 +551,9 @@ class Builder:
 
     def op_where(self):
         c = self.pick(lambda v: v.kind == "b")
-        if c is None:
+        if c is None and not self.op_compare():
             return False
+        c = c or self.scope[-1]
         a = self.pick_partner(c, kinds="fi")
         if a is None:
             return False
@@ -546,6 +572,8 @@ class Builder:
         dt = self.choice(self.cfg.dtypes)
         if dt == v.dtype or (kind(dt) != "f" and not self.smooth_ok(v)):
             return False
+        if kind(dt) == "i" and v.kind == "f" and self.root.has_special:
+            return False
         if kind(dt) == "b":
             iv = (0, 1)
         elif kind(dt) == "i":
@@ -555,6 +583,36 @@ class Builder:
             iv = (v.lo, v.hi)
         expr = self.choice((f"{v.name}.astype('{dt}')", f"fnp.asarray({v.name}, dtype='{dt}')"))
         return self.emit(expr, v.shape, dt, *iv, v.diff and kind(dt) == "f")
+
+    def op_const(self):
+        """An array created inside ``f`` (a constant to jit), combined with a value."""
+        v = self.pick(lambda v: v.kind in "fi")
+        if v is None:
+            return False
+        dt = self.choice(self.cfg.dtypes)
+        how = self.choice(("ones", "zeros_like", "full", "arange", "eye"))
+        shape, iv = v.shape, (0, 1)
+        if how == "ones":
+            expr = f"fnp.ones({v.shape}, dtype='{dt}')"
+        elif how == "zeros_like":
+            expr = self.choice((f"fnp.zeros_like({v.name})", f"fnp.ones_like({v.name})"))
+            dt, iv = v.dtype, (0, 1)
+        elif how == "full":
+            expr, iv = f"fnp.full({v.shape}, 2, dtype='{dt}')", (2, 2)
+        elif how == "arange":
+            if not v.shape:
+                return False
+            shape = v.shape[-1:]
+            expr, iv = f"fnp.arange({shape[0]}, dtype='{dt}')", (0, max(shape[0] - 1, 0))
+        else:
+            if len(v.shape) < 2:
+                return False
+            shape = v.shape[-2:]
+            expr = f"fnp.eye({shape[0]}, {shape[1]}, dtype='{dt}')"
+        if kind(dt) == "b":
+            iv = (0, 1)
+        c = self.emit(expr, shape, dt, *iv, False)
+        return bool(self.binary(v, c, self.choice(("add", "mul", "sub")))) or True
 
     # --- reductions -----------------------------------------------------------------------
 
@@ -578,8 +636,8 @@ class Builder:
         axes = (range(len(v.shape)) if axis is None else
                 [axis] if isinstance(axis, int) else axis)
         n = math.prod(v.shape[a] for a in axes)
-        if n == 0 and fn != "sum":
-            return False
+        if n == 0 and fn != "sum" or n == 1 and fn == "var":
+            return False   # x.var() is unbiased (torch): one element gives nan
         if fn in ("max", "min", "argmax", "argmin") and not self.smooth_ok(v):
             return False
         if fn in ("logsumexp", "var") and v.kind != "f":
@@ -597,7 +655,7 @@ class Builder:
             return False
         lo, hi = v.lo, v.hi
         iv = {"sum": (n * lo, n * hi), "mean": (lo, hi), "max": (lo, hi), "min": (lo, hi),
-              "var": (0, ((hi - lo) / 2) ** 2),
+              "var": (0, (hi - lo) ** 2 / 2),
               "logsumexp": (lo, hi + math.log(max(n, 1))),
               "argmax": (0, n - 1), "argmin": (0, n - 1)}[fn]
         if not _bounded(*iv, dt):
@@ -853,7 +911,8 @@ class Builder:
                 picks = [0]
             idx = f"fnp.asarray({picks})"
             slab = (len(picks),) + v.shape[1:]
-        w = self.pick(lambda u: u.kind in "fi" and _bshape(u.shape, slab) == tuple(slab))
+        w = self.pick(lambda u: u.kind in "fi" and _bshape(u.shape, slab) == tuple(slab)
+                      and not (u.kind == "f" and v.kind == "i" and self.root.has_special))
         if w is None or self.flag(0.3):
             w = literal_val(self.choice(LITERALS["f" if v.kind == "f" else "i"]))
         iv = (_hull((v.lo, v.hi), (w.lo, w.hi)) if how == "set"
@@ -893,6 +952,8 @@ class Builder:
             e = f"fnp.tanh({e})"
             if mix is not None and self.flag(0.5):
                 e = f"0.5 * {mix.name} + 0.5 * {e}"
+        elif kind(dtype) == "i" and vkind == "f" and self.root.has_special:
+            e = f"({e} > 0)"
         elif kind(dtype) == "i":
             e = f"fnp.clip({e}, {int(lo)}, {int(hi)})"
         else:
@@ -911,6 +972,7 @@ class Builder:
             lambda v: not self.cfg.smooth or v.kind == "f")
 
     def write_def(self, name, params, sub, ret):
+        self.root.used.update(re.findall(r"\b[vxac]\d+\b", ret))
         self.line(f"def {name}({', '.join(params)}):")
         sub.line(f"return {ret}")
         self.lines.extend(sub.lines)
@@ -1004,7 +1066,8 @@ class Builder:
 # Draw weights by repetition; the simplest ops come first, so hypothesis shrinks toward them.
 OPS = (["unary"] * 4 + ["binary"] * 6 + ["reduce"] * 4 + ["compare"] * 2 + ["where"] * 2
        + ["matmul"] * 2 + ["einsum", "transpose", "reshape", "slice", "concat", "cumsum",
-                           "take_along", "at", "astype", "logical", "cond", "scan", "fori"])
+                           "take_along", "at", "astype", "logical", "const", "cond", "scan",
+                           "fori"])
 
 
 class Program:

@@ -136,6 +136,25 @@ def check_vmap(program, batch_size, raw_axes):
                 program.precision)
 
 
+def check_compose(program, batch_size, raw_axes):
+    """Transforms of jitted functions and jit of transforms agree with the eager ones."""
+    f, make_args = program.load()
+    args = make_args(np.random.default_rng(0))
+    argnums = _float_args(args)
+    loss = _loss(f, args)
+    assert_same(fnx.grad(fnx.jit(loss), argnums=argnums)(*args),
+                fnx.grad(loss, argnums=argnums)(*args), "grad(jit(loss . f)) vs grad",
+                program.precision)
+    axes = _in_axes(args, raw_axes)
+    batched = [a if ax is None else fnp.stack([a] * max(batch_size, 1), axis=ax)
+               for a, ax in zip(args, axes, strict=True)]
+    want = fnx.vmap(f, in_axes=axes)(*batched)
+    assert_same(fnx.jit(fnx.vmap(f, in_axes=axes))(*batched), want, "jit(vmap(f)) vs vmap(f)",
+                program.precision)
+    assert_same(fnx.vmap(fnx.jit(f), in_axes=axes)(*batched), want, "vmap(jit(f)) vs vmap(f)",
+                program.precision)
+
+
 def check_finite_differences(program):
     f, make_args = program.load()
     args = make_args(np.random.default_rng(0))
@@ -152,7 +171,7 @@ SMOOTH = dict(dtypes=("float64", "int64", "bool"), smooth=True, scalar_args=Fals
 
 
 @ci
-@given(programs(max_ops=5))
+@given(programs(max_ops=5, specials=True))
 def test_jit_matches_eager(program):
     check_jit(program)
 
@@ -183,28 +202,35 @@ sweep = settings(max_examples=int(os.environ.get("FNX_SWEEP_EXAMPLES", "1000")),
 
 @pytest.mark.slow
 @sweep
-@given(programs(max_ops=8))
+@given(programs(min_ops=3, max_ops=12, specials=True))
 def test_sweep_jit(program):
     check_jit(program)
 
 
 @pytest.mark.slow
 @sweep
-@given(programs(max_ops=6))
+@given(programs(min_ops=2, max_ops=8, specials=True))
 def test_sweep_jit_grad(program):
     check_grad(program)
 
 
 @pytest.mark.slow
 @sweep
-@given(programs(max_ops=8), batch)
+@given(programs(min_ops=3, max_ops=12, specials=True), batch)
 def test_sweep_vmap(program, b):
     check_vmap(program, *b)
 
 
 @pytest.mark.slow
 @sweep
-@given(programs(max_ops=8, **SMOOTH))
+@given(programs(min_ops=3, max_ops=10), batch)
+def test_sweep_compose(program, b):
+    check_compose(program, *b)
+
+
+@pytest.mark.slow
+@sweep
+@given(programs(min_ops=3, max_ops=12, **SMOOTH))
 def test_sweep_finite_differences(program):
     check_finite_differences(program)
 
