@@ -11,6 +11,13 @@ def new_parameter(shape, dtype=None, device=None):
     return fnx.nn.Parameter(fnx.empty(*shape, dtype=dtype, device=device))
 
 
+def optional_parameter(module, name, present, shape, dtype=None, device=None):
+    """Register a new parameter ``name`` of ``shape`` on ``module``, or ``None`` when not
+    ``present`` (PyTorch's ``register_parameter(name, None)``: ``bias=False``,
+    ``affine=False``)."""
+    module.register_parameter(name, new_parameter(shape, dtype, device) if present else None)
+
+
 def ntuple(value, n):
     """``value`` (an int or a sequence of ``n``) as an ``n``-tuple (PyTorch's ``_pair``...)."""
     if isinstance(value, numbers.Integral):

@@ -6,7 +6,7 @@ from ...core.errors import ShapeError
 from .. import functional as F
 from .. import init
 from ..module import Module
-from ._util import new_parameter, ntuple
+from ._util import new_parameter, ntuple, optional_parameter
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -69,10 +69,7 @@ class _ConvNd(Module):
         shape = ((in_channels, out_channels // groups) if self._transposed else
                  (out_channels, in_channels // groups)) + self.kernel_size
         self.weight = new_parameter(shape, dtype, device)
-        if bias:
-            self.bias = new_parameter((out_channels,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
+        optional_parameter(self, "bias", bias, (out_channels,), dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -6,7 +6,7 @@ from ...core.errors import ShapeError
 from .. import functional as F
 from .. import init
 from ..module import Module
-from ._util import new_parameter
+from ._util import new_parameter, optional_parameter
 
 __all__ = ["Linear", "Bilinear"]
 
@@ -26,10 +26,7 @@ class Linear(Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = new_parameter((out_features, in_features), dtype, device)
-        if bias:
-            self.bias = new_parameter((out_features,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
+        optional_parameter(self, "bias", bias, (out_features,), dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -67,10 +64,7 @@ class Bilinear(Module):
         self.in1_features, self.in2_features = in1_features, in2_features
         self.out_features = out_features
         self.weight = new_parameter((out_features, in1_features, in2_features), dtype, device)
-        if bias:
-            self.bias = new_parameter((out_features,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
+        optional_parameter(self, "bias", bias, (out_features,), dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self):

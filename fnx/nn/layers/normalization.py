@@ -15,7 +15,7 @@ from ...core.errors import ShapeError
 from .. import functional as F
 from .. import init
 from ..module import Module
-from ._util import is_concrete, new_parameter, write_buffers
+from ._util import is_concrete, optional_parameter, write_buffers
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
            "InstanceNorm3d", "LayerNorm", "GroupNorm", "RMSNorm"]
@@ -32,12 +32,8 @@ class _NormBase(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = new_parameter((num_features,), dtype, device)
-            self.bias = new_parameter((num_features,), dtype, device)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        optional_parameter(self, "weight", affine, (num_features,), dtype, device)
+        optional_parameter(self, "bias", affine, (num_features,), dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", fnx.zeros(num_features, dtype=dtype,
                                                            device=device))
@@ -236,15 +232,10 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = new_parameter(self.normalized_shape, dtype, device)
-            if bias:
-                self.bias = new_parameter(self.normalized_shape, dtype, device)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        optional_parameter(self, "weight", elementwise_affine, self.normalized_shape, dtype,
+                           device)
+        optional_parameter(self, "bias", elementwise_affine and bias, self.normalized_shape,
+                           dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -280,12 +271,8 @@ class GroupNorm(Module):
                              f"num_groups ({num_groups})")
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
-        if affine:
-            self.weight = new_parameter((num_channels,), dtype, device)
-            self.bias = new_parameter((num_channels,), dtype, device)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        optional_parameter(self, "weight", affine, (num_channels,), dtype, device)
+        optional_parameter(self, "bias", affine, (num_channels,), dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -319,10 +306,8 @@ class RMSNorm(Module):
         super().__init__()
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = new_parameter(self.normalized_shape, dtype, device)
-        else:
-            self.register_parameter("weight", None)
+        optional_parameter(self, "weight", elementwise_affine, self.normalized_shape, dtype,
+                           device)
         self.reset_parameters()
 
     def reset_parameters(self):

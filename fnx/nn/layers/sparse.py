@@ -10,29 +10,6 @@ from ._util import new_parameter
 __all__ = ["Embedding", "EmbeddingBag"]
 
 
-def _padding_index(name, padding_idx, num_embeddings):
-    if padding_idx is None:
-        return None
-    if not -num_embeddings <= padding_idx < num_embeddings:
-        raise ValueError(f"{name}: padding_idx ({padding_idx}) must be within num_embeddings "
-                         f"({num_embeddings})")
-    return padding_idx % num_embeddings
-
-
-def _table(name, num_embeddings, embedding_dim, _weight, freeze, dtype, device):
-    """The table: a new ``N(0, 1)`` draw, or the given ``_weight`` (shape-checked)."""
-    if _weight is None:
-        weight = new_parameter((num_embeddings, embedding_dim), dtype, device)
-        init.normal_(weight)
-    else:
-        if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-            raise ShapeError(f"{name}: shape of weight {tuple(_weight.shape)} does not match "
-                             f"num_embeddings and embedding_dim ({num_embeddings}, "
-                             f"{embedding_dim})")
-        weight = Parameter(_weight)
-    return weight.requires_grad_(not freeze)
-
-
 def _pretrained_shape(name, embeddings):
     if embeddings.ndim != 2:
         raise ShapeError(f"{name}.from_pretrained: embeddings are expected to be 2-dimensional "
@@ -40,13 +17,38 @@ def _pretrained_shape(name, embeddings):
     return embeddings.shape
 
 
-def _zero_row(weight, index):
-    if index is not None:
-        with fnx.no_grad():
-            weight[index] = 0
+class _EmbeddingTable(Module):
+    """The table both lookups share: ``weight (num_embeddings, embedding_dim)`` drawn
+    ``N(0, 1)`` with the ``padding_idx`` row zeroed, or the given ``_weight``."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
+                 scale_grad_by_freq, sparse, _weight, freeze, device, dtype):
+        super().__init__()
+        name = type(self).__name__
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = F._padding_idx(name, padding_idx, num_embeddings)
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        if _weight is None:
+            self.weight = new_parameter((num_embeddings, embedding_dim), dtype, device)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ShapeError(f"{name}: shape of weight {tuple(_weight.shape)} does not "
+                                 f"match num_embeddings and embedding_dim ({num_embeddings}, "
+                                 f"{embedding_dim})")
+            self.weight = Parameter(_weight)
+        self.weight.requires_grad_(not freeze)
+
+    def reset_parameters(self):
+        """``N(0, 1)`` draws, with the ``padding_idx`` row zeroed."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with fnx.no_grad():
+                self.weight[self.padding_idx] = 0
 
 
-class Embedding(Module):
+class Embedding(_EmbeddingTable):
     """A lookup table: integer ``input (*)`` -> rows of ``weight (num_embeddings,
     embedding_dim)``, drawn ``N(0, 1)``. ``padding_idx``'s row starts at zero and gets no
     gradient; ``max_norm`` renormalizes looked-up rows in place.
@@ -59,20 +61,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
                  norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
                  _freeze=False, device=None, dtype=None):
-        super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.padding_idx = _padding_index("Embedding", padding_idx, num_embeddings)
-        self.max_norm, self.norm_type = max_norm, norm_type
-        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
-        self.weight = _table("Embedding", num_embeddings, embedding_dim, _weight, _freeze,
-                              dtype, device)
-        if _weight is None:
-            _zero_row(self.weight, self.padding_idx)
-
-    def reset_parameters(self):
-        """``N(0, 1)`` draws, with the ``padding_idx`` row zeroed."""
-        init.normal_(self.weight)
-        _zero_row(self.weight, self.padding_idx)
+        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
+                         scale_grad_by_freq, sparse, _weight, _freeze, device, dtype)
 
     def forward(self, input):
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
@@ -107,7 +97,7 @@ class Embedding(Module):
                    _weight=embeddings, _freeze=freeze)
 
 
-class EmbeddingBag(Module):
+class EmbeddingBag(_EmbeddingTable):
     """Sums, means or maxima of bags of embeddings: a 2-D ``input (B, n)`` is ``B`` bags of
     ``n`` indices; a 1-D ``input`` is split into bags at ``offsets``. ``per_sample_weights``
     scale each lookup (``mode='sum'``).
@@ -120,23 +110,11 @@ class EmbeddingBag(Module):
     def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
                  scale_grad_by_freq=False, mode="mean", sparse=False, _weight=None,
                  include_last_offset=False, padding_idx=None, device=None, dtype=None):
-        super().__init__()
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.max_norm, self.norm_type = max_norm, norm_type
-        self.scale_grad_by_freq, self.mode, self.sparse = scale_grad_by_freq, mode, sparse
-        self.include_last_offset = include_last_offset
-        self.padding_idx = _padding_index("EmbeddingBag", padding_idx, num_embeddings)
-        self.weight = _table("EmbeddingBag", num_embeddings, embedding_dim, _weight, False,
-                              dtype, device)
-        if _weight is None:
-            _zero_row(self.weight, self.padding_idx)
-
-    def reset_parameters(self):
-        """``N(0, 1)`` draws, with the ``padding_idx`` row zeroed."""
-        init.normal_(self.weight)
-        _zero_row(self.weight, self.padding_idx)
+        super().__init__(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type,
+                         scale_grad_by_freq, sparse, _weight, False, device, dtype)
+        self.mode, self.include_last_offset = mode, include_last_offset
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
