@@ -757,11 +757,9 @@ def _detach(self):
     bookkeeping. On a concrete array: a new Array sharing the buffer, as torch."""
     if type(self) is Array:
         return wrap(self._buf)
-    import fnx
+    from ..transforms.custom import stop_gradient
 
-    stop_gradient = getattr(fnx, "stop_gradient", None)
-    # Until fnx.stop_gradient lands (autograd issue) detach of a tracer is the identity.
-    return self if stop_gradient is None else stop_gradient(self)
+    return stop_gradient(self)
 
 
 def _data(self):
