@@ -21,6 +21,14 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "Insta
            "InstanceNorm3d", "LayerNorm", "GroupNorm", "RMSNorm"]
 
 
+def _reset_affine(module):
+    """``weight = 1`` and ``bias = 0``, for those the module has."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class _NormBase(Module):
     """Parameters and running-statistic buffers shared by BatchNorm and InstanceNorm."""
 
@@ -28,12 +36,12 @@ class _NormBase(Module):
     _layout = ""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         optional_parameter(self, "weight", affine, (num_features,), dtype, device)
-        optional_parameter(self, "bias", affine, (num_features,), dtype, device)
+        optional_parameter(self, "bias", affine and bias, (num_features,), dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", fnx.zeros(num_features, dtype=dtype,
                                                            device=device))
@@ -57,9 +65,7 @@ class _NormBase(Module):
     def reset_parameters(self):
         """Reset the running statistics, and ``weight = 1``, ``bias = 0``."""
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def _check_input_dim(self, input, channel_dim):
         label = f"{type(self).__name__}({self.num_features})"
@@ -77,7 +83,8 @@ class _NormBase(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class _BatchNorm(_NormBase):
@@ -123,7 +130,7 @@ class BatchNorm2d(_BatchNorm):
 
     >>> bn = fnx.nn.BatchNorm2d(num_features=64)
     >>> bn
-    BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+    BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
     >>> list(bn.state_dict())
     ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
     """
@@ -145,9 +152,9 @@ class BatchNorm3d(_BatchNorm):
 
 class _InstanceNorm(_NormBase):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
-                 track_running_stats=False, device=None, dtype=None):
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
-                         dtype)
+                         dtype, bias=bias)
 
     def forward(self, input):
         unbatched = input.ndim == self._ranks[0]
@@ -187,7 +194,7 @@ class InstanceNorm2d(_InstanceNorm):
     """Normalize each ``(n, c)`` plane of ``(N, C, H, W)`` (or unbatched ``(C, H, W)``).
 
     >>> fnx.nn.InstanceNorm2d(num_features=64)
-    InstanceNorm2d(64, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)
+    InstanceNorm2d(64, eps=1e-05, momentum=0.1, affine=False, bias=False, track_running_stats=False)
     """
 
     _ranks = (3, 4)
@@ -224,7 +231,7 @@ class LayerNorm(Module):
 
     >>> ln = fnx.nn.LayerNorm(normalized_shape=[128])
     >>> ln, ln(fnx.randn(4, 128)).shape
-    (LayerNorm((128,), eps=1e-05, elementwise_affine=True), (4, 128))
+    (LayerNorm((128,), eps=1e-05, elementwise_affine=True, bias=True), (4, 128))
     """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
@@ -240,10 +247,7 @@ class LayerNorm(Module):
 
     def reset_parameters(self):
         """``weight = 1``, ``bias = 0``."""
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         _check_trailing(f"LayerNorm({self.normalized_shape})", input, self.normalized_shape)
@@ -251,7 +255,7 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
 class GroupNorm(Module):
@@ -260,11 +264,11 @@ class GroupNorm(Module):
 
     >>> gn = fnx.nn.GroupNorm(num_groups=8, num_channels=64)
     >>> gn, gn(fnx.randn(2, 64, 4, 4)).shape
-    (GroupNorm(8, 64, eps=1e-05, affine=True), (2, 64, 4, 4))
+    (GroupNorm(8, 64, eps=1e-05, affine=True, bias=True), (2, 64, 4, 4))
     """
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
-                 dtype=None):
+                 dtype=None, *, bias=True):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
@@ -272,14 +276,12 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
         optional_parameter(self, "weight", affine, (num_channels,), dtype, device)
-        optional_parameter(self, "bias", affine, (num_channels,), dtype, device)
+        optional_parameter(self, "bias", affine and bias, (num_channels,), dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self):
         """``weight = 1``, ``bias = 0``."""
-        if self.affine:
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         if input.ndim < 2 or input.shape[1] != self.num_channels:
@@ -289,7 +291,8 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class RMSNorm(Module):

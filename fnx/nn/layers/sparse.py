@@ -104,7 +104,7 @@ class EmbeddingBag(_EmbeddingTable):
 
     >>> bag = fnx.nn.EmbeddingBag(10, 3, mode="sum")
     >>> bag, bag(fnx.tensor([1, 2, 4, 5, 4, 3]), fnx.tensor([0, 4])).shape
-    (EmbeddingBag(10, 3, mode=sum), (2, 3))
+    (EmbeddingBag(10, 3, mode='sum'), (2, 3))
     """
 
     def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0,
@@ -129,7 +129,7 @@ class EmbeddingBag(_EmbeddingTable):
             s += f", norm_type={self.norm_type}"
         if self.scale_grad_by_freq:
             s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
-        s += f", mode={self.mode}"
+        s += f", mode={self.mode!r}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
         return s

@@ -1,0 +1,209 @@
+"""fnx.nn layers, losses and utils against PyTorch itself, when torch is importable (skipped
+otherwise): each layer is built with the same arguments in both libraries, torch's state_dict
+is copied into the fnx layer, and the outputs, input and parameter gradients, updated buffers
+(BatchNorm running statistics), state_dict keys and reprs must agree, in float64."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import fnx  # noqa: E402
+from fnx import nn  # noqa: E402
+
+R = np.random.default_rng(0)
+
+
+def close(got, want, rtol=1e-10, atol=1e-12):
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=rtol, atol=atol)
+
+
+def pair(name, *args, **kwargs):
+    """The same layer in both libraries, fnx's holding torch's parameters and buffers."""
+    theirs = getattr(torch.nn, name)(*args, **kwargs).double()
+    ours = getattr(nn, name)(*args, **kwargs)
+    sd = {k: fnx.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()}
+    ours.load_state_dict(sd)
+    ours.double()
+    return theirs, ours
+
+
+# (layer name, args, kwargs, input shapes; "int:<high>" marks integer inputs)
+LAYERS = [
+    ("Linear", (5, 3), {}, [(4, 5)]),
+    ("Bilinear", (3, 4, 2), {}, [(5, 3), (5, 4)]),
+    ("Conv1d", (4, 6, 3), dict(stride=2, padding=2, dilation=2, groups=2), [(2, 4, 11)]),
+    ("Conv1d", (3, 4, 4), dict(padding="same", padding_mode="circular"), [(2, 3, 9)]),
+    ("Conv2d", (4, 6, (3, 2)), dict(stride=(2, 1), padding=(1, 2), groups=2,
+                                     padding_mode="reflect"), [(2, 4, 7, 6)]),
+    ("Conv2d", (3, 4, 4), dict(padding="same", dilation=(1, 2), padding_mode="replicate"),
+     [(1, 3, 8, 9)]),
+    ("Conv2d", (3, 4, 3), dict(padding="valid", bias=False), [(3, 7, 7)]),
+    ("ConvTranspose1d", (4, 6, 3), dict(stride=2, padding=1, output_padding=1, groups=2),
+     [(2, 4, 5)]),
+    ("ConvTranspose2d", (4, 2, (3, 2)), dict(stride=(2, 3), padding=(1, 0), dilation=(2, 1)),
+     [(2, 4, 4, 3)]),
+    ("MaxPool1d", (3,), dict(stride=2, padding=1, dilation=2), [(2, 3, 11)]),
+    ("MaxPool2d", (3,), dict(stride=2, padding=1, ceil_mode=True), [(2, 3, 8, 7)]),
+    ("AvgPool1d", (3,), dict(stride=2, padding=1, count_include_pad=False), [(2, 3, 10)]),
+    ("AvgPool2d", ((3, 2),), dict(stride=2, padding=1, ceil_mode=True, divisor_override=None),
+     [(2, 3, 8, 7)]),
+    ("AdaptiveAvgPool1d", (4,), {}, [(2, 3, 10)]),
+    ("AdaptiveAvgPool2d", ((3, None),), {}, [(2, 3, 8, 7)]),
+    ("AdaptiveMaxPool1d", (3,), {}, [(2, 3, 10)]),
+    ("AdaptiveMaxPool2d", ((3, 4),), {}, [(2, 3, 8, 7)]),
+    ("BatchNorm1d", (3,), {}, [(5, 3)]),
+    ("BatchNorm1d", (3,), dict(momentum=None, affine=False), [(5, 3, 4)]),
+    ("BatchNorm2d", (3,), dict(eps=1e-3, momentum=0.3), [(4, 3, 2, 3)]),
+    ("BatchNorm2d", (3,), dict(track_running_stats=False), [(4, 3, 2, 3)]),
+    ("InstanceNorm1d", (3,), dict(affine=True, track_running_stats=True), [(2, 3, 6)]),
+    ("InstanceNorm2d", (3,), {}, [(2, 3, 4, 5)]),
+    ("LayerNorm", ((3, 4),), dict(eps=1e-3), [(2, 5, 3, 4)]),
+    ("LayerNorm", (4,), dict(bias=False), [(2, 4)]),
+    ("GroupNorm", (2, 4), {}, [(3, 4, 5)]),
+    ("RMSNorm", (4,), {}, [(3, 4)]),
+    ("Embedding", (10, 3), dict(padding_idx=2), ["int:10"]),
+    ("EmbeddingBag", (10, 3), dict(mode="max"), ["int:10"]),
+    ("PReLU", (3,), dict(init=0.1), [(4, 3, 2)]),
+    ("GELU", (), dict(approximate="tanh"), [(3, 4)]),
+    ("Softplus", (2.0, 3.0), {}, [(3, 4)]),
+    ("GLU", (1,), {}, [(3, 4)]),
+    ("Upsample", (), dict(scale_factor=2, mode="bilinear", align_corners=True),
+     [(1, 2, 3, 4)]),
+    ("PixelShuffle", (2,), {}, [(1, 8, 2, 3)]),
+    ("PixelUnshuffle", (2,), {}, [(1, 2, 4, 6)]),
+]
+
+
+def _inputs(specs):
+    ours, theirs = [], []
+    for spec in specs:
+        if isinstance(spec, str):
+            a = R.integers(0, int(spec.split(":")[1]), (4, 3))
+            ours.append(fnx.tensor(a))
+            theirs.append(torch.tensor(a))
+        else:
+            a = R.standard_normal(spec)
+            ours.append(fnx.tensor(a, requires_grad=True))
+            theirs.append(torch.tensor(a, requires_grad=True))
+    return ours, theirs
+
+
+@pytest.mark.parametrize("name,args,kwargs,shapes", LAYERS,
+                         ids=[f"{n}-{i}" for i, (n, *_) in enumerate(LAYERS)])
+def test_layer_matches_torch(name, args, kwargs, shapes):
+    theirs, ours = pair(name, *args, **kwargs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert repr(ours) == repr(theirs)
+    x_ours, x_theirs = _inputs(shapes)
+    out_theirs = theirs(*x_theirs)
+    out_ours = ours(*x_ours)
+    close(out_ours, out_theirs.detach().numpy())
+    ct = R.standard_normal(tuple(out_theirs.shape))
+    (out_theirs * torch.tensor(ct)).sum().backward()
+    (out_ours * fnx.tensor(ct)).sum().backward()
+    for a, b in zip(x_ours, x_theirs, strict=True):
+        if b.grad is not None:
+            close(a.grad, b.grad.numpy())
+    params = dict(theirs.named_parameters())
+    for k, p in ours.named_parameters():
+        close(p.grad, params[k].grad.numpy())
+    buffers = dict(theirs.named_buffers())
+    for k, b in ours.named_buffers():
+        close(b, buffers[k].numpy())
+
+
+def test_batch_norm_sequence_and_eval_match_torch():
+    theirs, ours = pair("BatchNorm2d", 3, momentum=None)
+    for step in range(3):
+        x = R.standard_normal((4, 3, 2, 2)) * (step + 1)
+        close(ours(fnx.tensor(x)), theirs(torch.tensor(x)).detach().numpy())
+    close(ours.running_var, theirs.running_var.numpy())
+    assert ours.num_batches_tracked.item() == theirs.num_batches_tracked.item() == 3
+    x = R.standard_normal((2, 3, 2, 2))
+    close(ours.eval()(fnx.tensor(x)), theirs.eval()(torch.tensor(x)).detach().numpy())
+
+
+def test_conv_transpose_output_size_matches_torch():
+    theirs, ours = pair("ConvTranspose2d", 3, 2, 3, stride=3, padding=1)
+    x = R.standard_normal((1, 3, 4, 5))
+    for size in ([10, 13], [12, 15], (1, 2, 11, 14)):
+        close(ours(fnx.tensor(x), output_size=size),
+              theirs(torch.tensor(x), output_size=size).detach().numpy())
+
+
+def test_default_initialisation_distributions_match_torch():
+    # the same bounds: the largest magnitudes of big weights agree to a few percent
+    for name, args in [("Linear", (300, 200)), ("Conv2d", (16, 32, 3)),
+                       ("ConvTranspose2d", (32, 16, 3)), ("Bilinear", (20, 30, 40))]:
+        theirs, ours = getattr(torch.nn, name)(*args), getattr(nn, name)(*args)
+        for k, p in theirs.named_parameters():
+            if p.numel() < 1000:  # too few draws for the maximum to pin the bound down
+                continue
+            want = p.detach().abs().max().item()
+            got = float(dict(ours.named_parameters())[k].abs().max())
+            assert abs(got - want) < 0.05 * want, (name, k, got, want)
+
+
+LOSSES = [
+    ("CrossEntropyLoss", dict(weight=[0.5, 2.0, 1.0], ignore_index=1, label_smoothing=0.2),
+     (5, 3), "class:3"),
+    ("CrossEntropyLoss", dict(label_smoothing=0.1), (4, 3, 2), "class:3"),
+    ("NLLLoss", dict(weight=[1.0, 2.0, 0.5]), (5, 3), "class:3"),
+    ("BCEWithLogitsLoss", dict(pos_weight=[1.0, 3.0, 0.5]), (5, 3), "prob"),
+    ("BCELoss", dict(weight=[1.0, 3.0, 0.5]), (5, 3), "prob"),
+    ("MSELoss", {}, (4, 3), "real"),
+    ("L1Loss", dict(reduction="sum"), (4, 3), "real"),
+    ("SmoothL1Loss", dict(beta=0.5), (4, 3), "real"),
+    ("HuberLoss", dict(delta=0.7, reduction="none"), (4, 3), "real"),
+    ("KLDivLoss", dict(reduction="batchmean", log_target=True), (4, 3), "real"),
+    ("PoissonNLLLoss", dict(full=True), (4, 3), "count"),
+    ("HingeEmbeddingLoss", dict(margin=0.5), (6,), "sign"),
+]
+
+
+def _target(kind, shape):
+    if kind.startswith("class"):
+        c = int(kind.split(":")[1])
+        a = R.integers(0, c, (shape[0],) + shape[2:])
+        return fnx.tensor(a), torch.tensor(a)
+    a = {"prob": lambda: R.uniform(0, 1, shape), "real": lambda: R.standard_normal(shape),
+         "count": lambda: R.poisson(2.0, shape).astype(float),
+         "sign": lambda: R.choice([-1.0, 1.0], shape)}[kind]()
+    return fnx.tensor(a), torch.tensor(a)
+
+
+@pytest.mark.parametrize("name,kwargs,shape,target", LOSSES,
+                         ids=[f"{n}-{i}" for i, (n, *_) in enumerate(LOSSES)])
+def test_loss_matches_torch(name, kwargs, shape, target):
+    tensors = {k: v for k, v in kwargs.items() if isinstance(v, list)}
+    theirs = getattr(torch.nn, name)(**{**kwargs, **{k: torch.tensor(v, dtype=torch.float64)
+                                                     for k, v in tensors.items()}})
+    ours = getattr(nn, name)(**{**kwargs, **{k: fnx.tensor(v, dtype=fnx.float64)
+                                             for k, v in tensors.items()}})
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert repr(ours) == repr(theirs)
+    x = R.uniform(0.05, 0.95, shape) if name == "BCELoss" else R.standard_normal(shape)
+    y_ours, y_theirs = _target(target, shape)
+    x_ours, x_theirs = fnx.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_theirs = theirs(x_theirs, y_theirs)
+    out_ours = ours(x_ours, y_ours)
+    close(out_ours, out_theirs.detach().numpy())
+    out_theirs.sum().backward()
+    out_ours.sum().backward()
+    close(x_ours.grad, x_theirs.grad.numpy())
+
+
+def test_clip_grad_norm_matches_torch():
+    grads = [R.standard_normal(s) for s in [(3, 4), (5,), (2, 2)]]
+    for norm_type in (2.0, 1.0, float("inf"), 3.0):
+        ours = [nn.Parameter(fnx.zeros(*g.shape, dtype=fnx.float64)) for g in grads]
+        theirs = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+        for p, q, g in zip(ours, theirs, grads, strict=True):
+            p.grad, q.grad = fnx.tensor(g), torch.tensor(g)
+        close(nn.utils.clip_grad_norm_(ours, 0.5, norm_type),
+              torch.nn.utils.clip_grad_norm_(theirs, 0.5, norm_type).numpy())
+        for p, q in zip(ours, theirs, strict=True):
+            close(p.grad, q.grad.numpy())
+    vec = torch.nn.utils.parameters_to_vector(theirs)
+    close(nn.utils.parameters_to_vector(ours), vec.detach().numpy())
