@@ -163,3 +163,54 @@ def test_python_scalar_literals_do_not_force_retraces_under_transforms():
     for _ in range(4):
         fnx.grad(lambda x: fnp.sum(f(x)))(x)
     assert f.cache_info().traces == 1
+
+
+def test_values_read_in_python_while_tracing_are_guarded():
+    # int(n), if flag:, .item(), indexing with a 0-d array, loop bounds: all read a concrete
+    # value at trace time, so an in-place update must re-trace
+    n, flag, step, bound = fnp.asarray(2), fnp.asarray(True), fnp.asarray(0), fnp.asarray(3)
+    table = fnp.asarray([0.0, 0.5, 0.75])
+    funcs = {
+        "int": lambda x: x * int(n),
+        "bool": lambda x: x if flag else -x,
+        "index": lambda x: x * table[step],
+        "fori": lambda x: fnx.lax.fori_loop(0, bound, lambda i, c: c + 1.0, x),
+    }
+    jitted = {k: fnx.jit(f) for k, f in funcs.items()}
+    x = fnp.ones(2)
+    for k in funcs:
+        jitted[k](x)
+    n.add_(3)
+    flag.fill_(False)
+    step.add_(2)
+    bound.add_(2)
+    for k, f in funcs.items():
+        np.testing.assert_array_equal(jitted[k](x).numpy(), f(x).numpy(), err_msg=k)
+
+
+def test_augmented_assignment_updates_in_place():
+    w = fnp.asarray([1.0, 2.0])
+    alias = w
+    f = fnx.jit(lambda x: x * w)
+    f(fnp.ones(2))
+    w -= 0.5 * fnp.ones(2)
+    assert alias is w and alias.tolist() == [0.5, 1.5]
+    assert f(fnp.ones(2)).tolist() == [0.5, 1.5]
+    i = fnp.asarray([3, 4])
+    i //= 2
+    assert i.dtype == np.int64 and i.tolist() == [1, 2]
+    w.data = fnp.asarray([9.0, 9.0])
+    assert alias.tolist() == [9.0, 9.0]
+    with pytest.raises(fnx.core.errors.ShapeError):
+        w += fnp.ones((2, 2))
+    # inside a transform, += rebinds a traced value (arrays are immutable there)
+    def g(x):
+        x += 1.0
+        return x.sum()
+    assert fnx.grad(g)(fnp.ones(2)).tolist() == [1.0, 1.0]
+
+
+def test_non_array_outputs_named_by_every_transform():
+    for transform in (fnx.grad, fnx.vmap, fnx.jit):
+        with pytest.raises(TypeError, match="returned a str"):
+            transform(lambda x: (x.sum(), "tag"))(fnp.ones(2))

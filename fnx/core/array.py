@@ -326,6 +326,8 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
         return ShapedArray(self._buf.shape, self._buf.dtype, self._weak)
 
     def _host(self):
+        if _on_host_read is not None:
+            _on_host_read(self)
         buf = self._buf
         return buf if isinstance(buf, np.ndarray) else buf.get()
 
@@ -366,6 +368,35 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
             return format(self._host().item(), spec)
         return format(str(self), spec)
 
+    # Augmented assignment updates in place, as PyTorch and NumPy (``p -= lr * g`` changes
+    # the parameter every holder sees); inside transforms, tracers rebind as plain values.
+    def __iadd__(self, other): return self._augment(self + other, "+=")
+    def __isub__(self, other): return self._augment(self - other, "-=")
+    def __imul__(self, other): return self._augment(self * other, "*=")
+    def __itruediv__(self, other): return self._augment(self / other, "/=")
+    def __ifloordiv__(self, other): return self._augment(self // other, "//=")
+    def __imod__(self, other): return self._augment(self % other, "%=")
+    def __ipow__(self, other): return self._augment(self ** other, "**=")
+    def __iand__(self, other): return self._augment(self & other, "&=")
+    def __ior__(self, other): return self._augment(self | other, "|=")
+    def __ixor__(self, other): return self._augment(self ^ other, "^=")
+    def __ilshift__(self, other): return self._augment(self << other, "<<=")
+    def __irshift__(self, other): return self._augment(self >> other, ">>=")
+
+    def _augment(self, new, op):
+        return _np()._methods.assign(self, new, f"x {op} y")
+
+    @property
+    def data(self):
+        """The array itself without autograd history (``torch.Tensor.data``)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value):
+        """``p.data = t`` replaces the values in place (shape and dtype kept, as torch)."""
+        _np()._methods.assign(self, value if isinstance(value, Array) else Array(value),
+                              "x.data = y")
+
     def __setitem__(self, idx, value):
         """Eager item assignment, as in PyTorch: replaces this array's buffer with the update."""
         self._replace(self.at[idx].set(value), "__setitem__")
@@ -403,6 +434,11 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
         return new
 
     # Arrays are leaves for pytrees, hashable by identity only where needed (e.g. weakrefs)
+
+
+# Set by fnx.core.tracing: a jit being traced that reads a concrete array's VALUE in Python
+# (int(n), if flag:, x.item(), table[step]) depends on it, and must re-trace when it changes.
+_on_host_read = None
 
 
 def wrap(buf):

@@ -329,6 +329,10 @@ def make_program(f, in_avals):
     in_vars = [builder.get_var(t) for t in tracers_in]
     out_vars = [builder.get_var(t) for t in tracers_out]
     program = Program(const_vars + in_vars, builder.eqns, out_vars)
+    # the builder, its tracers and the main trace form a cycle: drop it, so the trace's
+    # temporaries (and the weak guards jit keeps on them) die now, not at the next gc
+    main.global_data = None
+    builder.__init__()
     program, consts = _inline_scalar_literals(program, consts)
     typecheck(program)
     return program, consts

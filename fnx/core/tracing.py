@@ -8,12 +8,14 @@ import contextlib
 import itertools
 import os
 import threading
+import weakref
 import traceback
 
 import numpy as np
 
 from . import devices
 from .abstract import ShapedArray
+from . import array as array_module
 from .array import Array, ArrayOps, asarray_buffer, wrap
 from .errors import ConcretizationError, FnxError, TraceError
 from .primitive import Primitive
@@ -173,6 +175,16 @@ def note_inlined(guards):
     """Record ``(weakref to array, version)`` pairs baked into a program being staged."""
     if _state.inlined is not None:
         _state.inlined.extend(guards)
+
+
+def _note_host_read(array):
+    # a value read in Python while a jit traces is baked into its program like a literal
+    watch = _state.inlined
+    if watch is not None:
+        watch.append((weakref.ref(array), array._version))
+
+
+array_module._on_host_read = _note_host_read
 
 
 class Tracer(ArrayOps):

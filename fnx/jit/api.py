@@ -22,6 +22,7 @@ from ..core.primitive import Primitive
 from ..core.pytree import tree_flatten, tree_unflatten
 from ..core.tracing import Tracer, get_aval
 from ..transforms import program_transforms as pt
+from ..transforms.api import check_output_leaves
 from . import cache, control_flow
 from .control_flow import executable_for, structural_key
 from .cuda_runtime import backend as cuda_backend, device_kind
@@ -455,7 +456,7 @@ class JitFunction:
             out = self.fun(*full, **kw)
             out_leaves, out_tree = tree_flatten(out)
             store.append(out_tree)
-            return [self._check_output(x, i, out_tree) for i, x in enumerate(out_leaves)]
+            return check_output_leaves(out_leaves, out_tree, f"jit({self.__name__})")
 
         try:
             with tracing.watch_inlined() as guards:
@@ -464,15 +465,6 @@ class JitFunction:
             raise ConcretizationError(
                 f"in the function {self.__name__!r} compiled by fnx.jit: {err}") from None
         return _Entry(program, consts, guards, store[-1], device)
-
-    def _check_output(self, leaf, i, out_tree):
-        if isinstance(leaf, (Array, Tracer, bool, int, float, complex, np.ndarray, np.generic)):
-            return leaf
-        where = "" if out_tree.node is None else f" (leaf {i} of the returned {out_tree})"
-        raise TypeError(
-            f"jit({self.__name__}): the function returned a {type(leaf).__name__} "
-            f"({leaf!r:.60}){where}; a jitted function returns arrays (or pytrees of them). "
-            f"Return non-array values from a plain Python function around the jitted one.")
 
     def _call_slow(self, args, kwargs):
         entry, leaves, key = self._get_entry(args, kwargs)

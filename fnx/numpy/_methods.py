@@ -762,10 +762,6 @@ def _detach(self):
     return stop_gradient(self)
 
 
-def _data(self):
-    return self
-
-
 def _requires_grad(self):
     return type(self) is Array and self.requires_grad
 
@@ -915,7 +911,6 @@ METHODS = {
     "is_contiguous": _true,
     "get_device": _get_device,
     "is_cuda": _prop(_is_cuda),
-    "data": _prop(_data),
     "requires_grad": _prop(_requires_grad),
     "requires_grad_": _requires_grad_,
     # reductions

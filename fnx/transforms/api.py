@@ -39,6 +39,20 @@ def _as_arrays(leaves, what, noun="arguments",
     return out
 
 
+def check_output_leaves(leaves, out_tree, what):
+    """The output leaves of a transformed function, or a TypeError naming the function
+    (``what``), the leaf's position and its type for a value that is not an array."""
+    for i, leaf in enumerate(leaves):
+        if not isinstance(leaf, (Array, Tracer, bool, int, float, complex, np.ndarray,
+                                 np.generic)):
+            where = "" if out_tree.node is None else f" (leaf {i} of the returned {out_tree})"
+            raise TypeError(
+                f"{what}: the function returned a {type(leaf).__name__} ({leaf!r:.60})"
+                f"{where}; a transformed function returns arrays (or pytrees of them). Return "
+                f"other values from a plain Python function around it, or use has_aux=True")
+    return leaves
+
+
 def _flatten_fun(f, in_tree):
     """``f`` as a function of flat leaves; the output treedef is stored in ``store[0]``."""
     store = []
@@ -47,7 +61,7 @@ def _flatten_fun(f, in_tree):
         out = f(*tree_unflatten(in_tree, list(leaves)))
         out_leaves, out_tree = tree_flatten(out)
         store.append(out_tree)
-        return out_leaves
+        return check_output_leaves(out_leaves, out_tree, getattr(f, "__name__", "function"))
 
     return flat_f, store
 
@@ -219,6 +233,12 @@ def _differentiated(f, args, kwargs, argnums, what):
 
 
 def _check_float_inputs(leaves, what):
+    """Differentiated arguments must hold floating-point arrays. Integer and bool leaves
+    beside float ones (a Module's step counter, BatchNorm's num_batches_tracked) are allowed:
+    they are constants of the function and get zero gradients of their own dtype."""
+    kinds = [get_aval(x).dtype.kind for x in leaves]
+    if any(k in "fc" for k in kinds):
+        return
     for x in leaves:
         dt = get_aval(x).dtype
         if dt.kind not in "fc":
@@ -248,7 +268,8 @@ def value_and_grad(f, argnums=0, has_aux=False):
                     raise TypeError("grad(has_aux=True): the function must return (value, aux)")
                 out, aux = out
                 aux_box.append(aux)
-            out_leaves = tree_leaves(out)
+            out_leaves, out_tree = tree_flatten(out)
+            check_output_leaves(out_leaves, out_tree, f"grad({getattr(f, '__name__', 'f')})")
             if len(out_leaves) != 1 or get_aval(out_leaves[0]).shape != ():
                 shapes = [get_aval(o).shape for o in out_leaves]
                 raise TypeError(

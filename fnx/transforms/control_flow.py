@@ -914,7 +914,7 @@ def _static_int(x):
     if isinstance(x, (int, np.integer)):
         return int(x)
     if type(x) is Array and x.ndim == 0 and x.dtype.kind in "iu":
-        return int(x._buf)
+        return int(x)  # a host read: a jit being traced guards on it
     return None
 
 
