@@ -275,3 +275,13 @@ def test_deepcopy_is_independent():
     twin.layers[0].weight.add_(1.0)
     assert float((twin.layers[0].weight - net.layers[0].weight).sum()) == 12.0
     assert isinstance(twin.layers[0].weight, nn.Parameter)
+
+
+def test_grad_over_a_module_with_integer_buffers():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    x = fnx.randn(8, 3)
+    g = fnx.grad(lambda m, x: m(x).sum())(model, x)
+    assert g[1].num_batches_tracked.dtype == np.int64 and g[1].num_batches_tracked.item() == 0
+    ref = fnx.grad(lambda w: nn.functional_call(model, {"0.weight": w}, (x,)).sum())(
+        model[0].weight)
+    np.testing.assert_allclose(g[0].weight.numpy(), ref.numpy(), rtol=1e-5)
