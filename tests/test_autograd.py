@@ -286,3 +286,19 @@ def test_python_scalars_in_recorded_ops():
     x = fnx.randn(2, 4).requires_grad_()
     ((x * 2.0 + 1) / 4 - 3.0 ** x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 0.5 - np.log(3.0) * 3.0 ** x.numpy(), rtol=1e-5)
+
+
+def test_in_place_updates_keep_the_recorded_history():
+    x = leaf([1.0, 2.0])
+    out = x * 3.0
+    out += x * x            # the residual-block pattern: in place on a recorded value
+    out.mul_(2.0)
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (3 + 2 * np.array([1.0, 2.0])))
+    with pytest.raises(RuntimeError, match="leaf array that requires grad"):
+        x.add_(x * 2)
+    with fnx.no_grad():
+        x.add_(1.0)         # an optimizer-style update keeps the leaf a leaf
+    assert x.is_leaf and x.requires_grad
+    stats = fnx.stop_gradient(x * 2)
+    assert not stats.requires_grad  # running statistics do not join the graph

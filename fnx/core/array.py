@@ -388,8 +388,8 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
 
     @property
     def data(self):
-        """The array itself without autograd history (``torch.Tensor.data``)."""
-        return self.detach()
+        """The array itself (``torch.Tensor.data``): ``p.data.add_(1)`` updates ``p``."""
+        return self
 
     @data.setter
     def data(self, value):
@@ -408,10 +408,27 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
                 f"fnx transforms arrays are immutable: use the out-of-place form (x = x + y, "
                 f"x.at[idx].set(v)) instead"
             )
+        self._take_history(new, op)
         if new._buf.dtype != self._buf.dtype:
             new = Array(new._buf.astype(self._buf.dtype))
         self._set_buffer(new._buf)
         return self
+
+    def _take_history(self, new, op):
+        """The autograd record an in-place update leaves, as PyTorch: the array now stands
+        for the recorded result; a leaf that requires grad may only be updated untracked
+        (under ``fnx.no_grad()``, as an optimizer does)."""
+        mine, theirs = self._autograd, new._autograd
+        if theirs is not None and theirs.grad_fn is not None:
+            if mine is not None and mine.grad_fn is None and mine.requires_grad:
+                raise RuntimeError(
+                    f"{op}: a leaf array that requires grad is being used in an in-place "
+                    f"operation; wrap the update in `with fnx.no_grad():` (as optimizers do)")
+            if new._buf.dtype == self._buf.dtype:
+                self._autograd = theirs
+                return
+        if mine is not None and mine.grad_fn is not None:
+            self._autograd = None  # overwritten by an untracked value: no history left
 
     def _set_buffer(self, buf):
         """Replace the buffer in place (every holder of this Array sees the new value)."""

@@ -75,14 +75,9 @@ def _broadcast_all(axis_size, args, dims):
 # --- stop_gradient -----------------------------------------------------------------------------
 
 stop_gradient_p = elementwise("stop_gradient", 1, lambda x: x, "{0}", "any")
-
-
-def _stop_gradient_jvp(primals, tangents):
-    (x,), _ = primals, tangents
-    return stop_gradient_p.bind(x), Zero(_shaped(x))
-
-
-stop_gradient_p.jvp = _stop_gradient_jvp
+# its tangent is always zero: every transform (and the eager tape) treats it as it treats
+# integer-valued primitives
+stop_gradient_p.differentiable = False
 
 
 def stop_gradient(x):

@@ -68,7 +68,7 @@ class AlphaDropout(_DropoutNd):
 
     >>> x = fnx.randn(20000, generator=fnx.Generator().manual_seed(0))
     >>> y = fnx.nn.AlphaDropout(p=0.2)(x)
-    >>> round(y.mean().item(), 1), round(y.std().item(), 1)
+    >>> abs(round(y.mean().item(), 1)), round(y.std().item(), 1)
     (0.0, 1.0)
     """
 
