@@ -259,3 +259,29 @@ def test_eager_scalar_fast_path_types_like_the_general_path(monkeypatch):
         for a, b in zip(outs_fast, outs_general, strict=True):
             assert a.aval == b.aval  # shape, dtype and weak type
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("f", [fnp.sqrt, fnp.cos, fnp.exp, fnp.log, lambda t: fnp.true_divide(t, 3),
+                               lambda t: fnp.asarray(t) / 2],
+                         ids=["sqrt", "cos", "exp", "log", "true_divide", "asarray_div"])
+def test_float_op_of_weak_int_stays_weak(f):
+    # the op's own int->float promotion of a weak value keeps it weak (JAX: f32[]{weak})
+    for out in (f(3), fnx.jit(f)(3)):
+        assert out.aval.dtype == np.float32 and out.aval.weak_type
+    assert not f(np.int32(3)).aval.weak_type  # a strong int stays strong
+    h = fnp.ones(2, dtype=fnp.float16)
+    assert (h * f(3)).dtype == np.float16
+
+
+def test_lr_schedule_from_python_int_step_keeps_float16():
+    p = fnp.asarray(np.array([1.0, 2.0], np.float16))
+    g = fnp.asarray(np.array([0.5, -1.0], np.float16))
+
+    def step(p, g, lr, t):
+        return p - lr / fnp.sqrt(t) * g
+
+    expected = np.array([1.0, 2.0], np.float16) - np.float16(0.1 / np.sqrt(3)) * \
+        np.array([0.5, -1.0], np.float16)
+    for out in (step(p, g, 0.1, 3), fnx.jit(step)(p, g, 0.1, 3)):
+        assert out.dtype == np.float16
+        np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-3)

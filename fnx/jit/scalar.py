@@ -291,7 +291,7 @@ def _cpu_sign(a, dts, out, st):
     if out.kind in "iu":
         return f"{npname(out)}(({a[0]} > 0) - ({a[0]} < 0))" if out.kind == "i" else \
             f"{npname(out)}({a[0]} > 0)"
-    return f"np.sign({a[0]})"
+    return f"(np.sign({a[0]}) + {npname(out)}(0))"  # + 0 turns sign(-0.0) into +0.0, as NumPy
 
 
 def _cuda_sign(a, dts, out, st):

@@ -87,6 +87,15 @@ def _as_dtype(op, a, dt, all_weak):
     return wrap(asarray_buffer(a, dt))
 
 
+def convert_keep_weak(x, dt):
+    """``x`` converted to ``dt`` by an op's own promotion (ints to float for ``sqrt``, bool to
+    int8 for shifts): a weak ``x`` stays weak, as in JAX, so ``lr / sqrt(step)`` with Python
+    scalars does not upcast float16 data. Explicit casts (``astype``) make values strong."""
+    if get_aval(x).weak_type:
+        return ew.convert_element_type_p.bind(x, new_dtype=dt, weak_type=True)
+    return ew.convert_element_type(x, dt)
+
+
 def broadcast_args(op, *args):
     shapes = [get_aval(a).shape for a in args]
     first = shapes[0]
@@ -134,5 +143,5 @@ def nary(op, prim, *args):
 def unary(op, prim, x, float_only=False):
     x = to_array(x)
     if float_only and x.dtype.kind not in "fc":
-        x = ew.convert_element_type(x, dtypes.default_float())
+        x = convert_keep_weak(x, dtypes.default_float())
     return prim.bind(x)

@@ -3,10 +3,12 @@
 import math
 import re
 
+import numpy as np
+
 from ..core import dtypes
 from ..core.errors import DTypeError
 from ..core.ops import elementwise as ew
-from ._core import nary, promote_args, broadcast_args, to_array, unary
+from ._core import nary, promote_args, broadcast_args, convert_keep_weak, to_array, unary
 from ._ufunc import call_ufunc, check_out
 
 
@@ -267,30 +269,45 @@ greater_equal = _binary("greater_equal", ew.ge_p)
 bitwise_and = _binary("bitwise_and", ew.and_p)
 bitwise_or = _binary("bitwise_or", ew.or_p)
 bitwise_xor = _binary("bitwise_xor", ew.xor_p)
-bitwise_left_shift = _binary("bitwise_left_shift", ew.shift_left_p)
-bitwise_right_shift = _binary("bitwise_right_shift", ew.shift_right_p)
-copysign = _binary("copysign", ew.copysign_p)
 fmax = _nan_ignoring("fmax", maximum)
 fmin = _nan_ignoring("fmin", minimum)
-nextafter = _binary("nextafter", ew.nextafter_p)
 
 
-def _float_binary(op, prim):
+def _converting_binary(op, prim, kinds, to, doc):
+    """A binary op whose promoted inputs convert to ``to()`` unless of a kind in ``kinds``."""
+
     def fn(x1, x2, /, out=None, *, dtype=None):
         if out is not None or dtype is not None:
             return call_ufunc(op, fn, out, dtype, x1, x2)
         x1, x2 = promote_args(op, x1, x2)
-        if x1.dtype.kind not in "fc":
-            x1 = x1.astype(dtypes.default_float())
-            x2 = x2.astype(dtypes.default_float())
+        if x1.dtype.kind not in kinds:
+            x1 = convert_keep_weak(x1, to())
+            x2 = convert_keep_weak(x2, to())
         return prim.bind(*broadcast_args(op, x1, x2))
 
     fn.__name__ = op
-    fn.__doc__ = f"""Elementwise ``{op}``; integer inputs promote to the default float dtype.
+    fn.__doc__ = f"""Elementwise ``{op}``; {doc}.
 
     {_example(op)}
     """
     return fn
+
+
+def _float_binary(op, prim):
+    # NumPy promotes integer and bool inputs to a float (fnx: the default float)
+    return _converting_binary(op, prim, "fc", dtypes.default_float,
+                              "integer inputs promote to the default float dtype")
+
+
+_INT8 = np.dtype(np.int8)
+bitwise_left_shift = _converting_binary(
+    "bitwise_left_shift", ew.shift_left_p, "iu", lambda: _INT8,
+    "bool inputs promote to int8, as NumPy")
+bitwise_right_shift = _converting_binary(
+    "bitwise_right_shift", ew.shift_right_p, "iu", lambda: _INT8,
+    "bool inputs promote to int8, as NumPy")
+copysign = _float_binary("copysign", ew.copysign_p)
+nextafter = _float_binary("nextafter", ew.nextafter_p)
 
 
 divide = _float_binary("divide", ew.div_p)

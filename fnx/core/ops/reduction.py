@@ -31,7 +31,12 @@ def _reduction(name, impl, kinds, reducer, identity_of):
         x = move_axis(x, d, 0)
         return prim.bind(x, axes=tuple(a + 1 for a in axes)), 0
 
-    prim.impl = impl
+    def checked_impl(x, *, axes):
+        if x.dtype.kind not in allowed:  # eager calls raise the rule's DTypeError too
+            abstract_eval(x, axes=axes)
+        return impl(x, axes=axes)
+
+    prim.impl = checked_impl
     prim.abstract_eval = abstract_eval
     prim.batch = batch
     prim.fusion_kind = "reduce"
@@ -156,7 +161,7 @@ def _arg_reduction(name, np_fn, reducer):
         return ShapedArray(_reduced_shape(name, x, (axis,)), index_dtype)
 
     def impl(x, *, axis, index_dtype):
-        if x.shape[axis] == 0:
+        if x.shape[axis] == 0 or x.dtype.kind == "c":  # the rule's designed errors, eagerly too
             abstract_eval(ShapedArray(x.shape, x.dtype), axis=axis, index_dtype=index_dtype)
         # NaN counts as the extremum (first NaN wins), as NumPy and JAX
         return np_fn(x, axis=axis).astype(index_dtype)

@@ -92,7 +92,7 @@ def _fsign(x):
         return x - x + 1
     if x < 0:
         return x - x - 1
-    return x
+    return x - x  # +0.0 for -0.0 (as NumPy), NaN for NaN
 """,
     "_ftrunc": """
 def _ftrunc(x):
