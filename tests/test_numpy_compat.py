@@ -382,3 +382,27 @@ def test_r_c_under_jit_and_errors():
         fnp.r_["r", [1, 2]]
     with pytest.raises(ValueError, match="a string directive must come first"):
         fnp.r_[[1], "0"]
+
+
+def test_hypot_scales_instead_of_squaring_and_converts_ints_first():
+    from fnx.testing import check_grads
+
+    cases = [(np.float32([3e30, 0, 3, 1e-30]), np.float32([4e30, -0.0, -4, 1e-30])),
+             (np.float16([300]), np.float16([400])),
+             (np.float64([np.inf, np.nan, -np.inf, np.nan]), np.float64([np.nan, np.inf, 1, 2]))]
+    for x, y in cases:
+        for f in (fnp.hypot, fnx.jit(fnp.hypot)):
+            out = f(fnp.asarray(x), fnp.asarray(y))
+            assert out.dtype == x.dtype
+            np.testing.assert_allclose(np.asarray(out), np.hypot(x, y), rtol=1e-6)
+    # ints convert (to fnx's default float; NumPy picks float16 for int8) before squaring:
+    # int8 127**2 and int64 3e9**2 wrap otherwise
+    for x, y in [(np.int8([12, 127]), np.int8([0, -128])),
+                 (np.int64([3_000_000_000]), np.int64([4_000_000_000]))]:
+        expected = np.hypot(x.astype(np.float64), y.astype(np.float64))
+        for f in (fnp.hypot, fnx.jit(fnp.hypot)):
+            np.testing.assert_allclose(np.asarray(f(fnp.asarray(x), fnp.asarray(y))), expected,
+                                       rtol=1e-6)
+    check_grads(fnp.hypot, (np.array([3.0, -1e-3, 2.0]), np.array([-4.0, 2e-3, 2.0])), order=2)
+    g = fnx.grad(lambda x, y: fnp.hypot(x, y), argnums=(0, 1))(0.0, 0.0)  # docs/transforms.md
+    assert [float(v) for v in g] == [0.0, 0.0]

@@ -539,10 +539,18 @@ def hypot(x1, x2, /, out=None, *, dtype=None):
     """
     if out is not None or dtype is not None:
         return call_ufunc("hypot", hypot, out, dtype, x1, x2)
-    from ._statistical import _norm_root
-
     x1, x2 = promote_args("hypot", x1, x2)
-    return _norm_root(x1 * x1 + x2 * x2)  # derivative 0 at (0, 0), as a 2-norm
+    if x1.dtype.kind not in "fc":  # NumPy converts ints first (squaring int8 127 wraps)
+        x1 = convert_keep_weak(x1, dtypes.default_float())
+        x2 = convert_keep_weak(x2, dtypes.default_float())
+    a, b = abs(x1), abs(x2)
+    # scale by the larger magnitude so the square neither overflows (3e30 in float32) nor
+    # underflows: big * sqrt(1 + (small / big)**2); big == 0 gives 0 with derivative 0 at
+    # (0, 0), as a 2-norm (abs has derivative 0 at 0)
+    big, small = maximum(a, b), minimum(a, b)
+    ratio = small / where(big == 0, 1, big)
+    out = big * sqrt(1 + ratio * ratio)
+    return where(isinf(a) | isinf(b), float("inf"), out)  # inf even beside a NaN, as NumPy
 
 
 def _float_test(op, prim, integer_result):
