@@ -82,8 +82,9 @@ def test_assignment_rules_and_errors():
 
 def test_state_dict_round_trip_is_in_place():
     src, dst = Net(), Net()
-    for p in src.parameters():
-        p.add_(1.0)
+    with fnx.no_grad():  # as PyTorch: parameters are updated in place only untracked
+        for p in src.parameters():
+            p.add_(1.0)
     held = dst.layers[0].weight  # an optimizer would hold this object
     result = dst.load_state_dict(src.state_dict())
     assert result.missing_keys == [] and result.unexpected_keys == []
@@ -91,7 +92,8 @@ def test_state_dict_round_trip_is_in_place():
     for (n, a), (_, b) in zip(src.state_dict().items(), dst.state_dict().items()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=n)
     # no aliasing: changing the source afterwards leaves the destination alone
-    src.layers[0].weight.mul_(0.0)
+    with fnx.no_grad():
+        src.layers[0].weight.mul_(0.0)
     assert float(dst.layers[0].weight.sum()) != 0.0
 
 
@@ -227,8 +229,9 @@ def test_grad_over_a_module_is_module_shaped():
 def test_vmap_over_a_stacked_ensemble_equals_a_loop():
     models = [Net() for _ in range(3)]
     for i, m in enumerate(models):
-        for p in m.parameters():
-            p.add_(0.1 * i)
+        with fnx.no_grad():
+            for p in m.parameters():
+                p.add_(0.1 * i)
     stacked = fnx.tree.map(lambda *xs: fnp.stack(xs), *models)
     x = fnx.asarray(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
     out = fnx.vmap(lambda m, x: m(x), in_axes=(0, None))(stacked, x)
@@ -246,8 +249,9 @@ def test_jit_takes_modules_and_retraces_on_mode_change():
     net.eval()
     f(net, x)
     assert f.cache_info().traces == 2
-    for p in net.parameters():  # new values, same structure: no retrace
-        p.mul_(2.0)
+    with fnx.no_grad():
+        for p in net.parameters():  # new values, same structure: no retrace
+            p.mul_(2.0)
     np.testing.assert_allclose(f(net, x).numpy(), net(x).numpy(), rtol=1e-6)
     assert f.cache_info().traces == 2
 
@@ -272,7 +276,8 @@ def test_functional_call_under_grad():
 def test_deepcopy_is_independent():
     net = Net()
     twin = copy.deepcopy(net)
-    twin.layers[0].weight.add_(1.0)
+    with fnx.no_grad():
+        twin.layers[0].weight.add_(1.0)
     assert float((twin.layers[0].weight - net.layers[0].weight).sum()) == 12.0
     assert isinstance(twin.layers[0].weight, nn.Parameter)
 
