@@ -546,8 +546,11 @@ def hypot(x1, x2, /, out=None, *, dtype=None):
     a, b = abs(x1), abs(x2)
     # scale by the larger magnitude so the square neither overflows (3e30 in float32) nor
     # underflows: big * sqrt(1 + (small / big)**2); big == 0 gives 0 with derivative 0 at
-    # (0, 0), as a 2-norm (abs has derivative 0 at 0)
-    big, small = maximum(a, b), minimum(a, b)
+    # (0, 0), as a 2-norm (abs has derivative 0 at 0). Select rather than maximum/minimum:
+    # big * sqrt(1 + (small / big)**2) equals sqrt(big**2 + small**2) for any order, so
+    # derivatives of every order are exact, also at ties (maximum's tie rule averages)
+    a_big = a >= b
+    big, small = where(a_big, a, b), where(a_big, b, a)
     ratio = small / where(big == 0, 1, big)
     out = big * sqrt(1 + ratio * ratio)
     return where(isinf(a) | isinf(b), float("inf"), out)  # inf even beside a NaN, as NumPy
