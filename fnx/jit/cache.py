@@ -109,15 +109,20 @@ def _load_module(source):
     with _lock:
         module = _modules.get(h)
         if module is None:
-            path = os.path.join(cache_dir(), f"fnx_{h}.py")
-            _write_atomic(path, source)
-            name = f"fnx_kernels.fnx_{h}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-            _modules[h] = module
+            module = _modules[h] = import_generated(
+                os.path.join(cache_dir(), f"fnx_{h}.py"), source, f"fnx_kernels.fnx_{h}")
     return h, module
+
+
+def import_generated(path, source, name):
+    """Write ``source`` to ``path`` (atomically) and import it as module ``name`` through
+    importlib, so Numba's ``cache=True`` can key its cache on the file (never exec)."""
+    _write_atomic(path, source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_kernel(body):

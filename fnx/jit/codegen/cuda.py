@@ -31,11 +31,9 @@ CPU dispatcher's convention, on GPU buffers) and ``CudaExecutable(program, const
 
 import functools
 import hashlib
-import importlib.util
 import inspect
 import os
 import re
-import sys
 import textwrap
 import threading
 import warnings
@@ -331,14 +329,8 @@ def _load_module(source):
         return h, mod
     with _lock:
         d = os.path.join(cache.cache_dir(), "cuda")
-        path = os.path.join(d, f"fnx_cuda_{h}.py")
-        cache._write_atomic(path, source)
-        name = f"fnx_cuda_kernels.fnx_cuda_{h}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-        _modules[h] = mod
+        mod = _modules[h] = cache.import_generated(
+            os.path.join(d, f"fnx_cuda_{h}.py"), source, f"fnx_cuda_kernels.fnx_cuda_{h}")
         STATS["kernels_compiled"] += 1
     return h, mod
 
