@@ -423,3 +423,19 @@ def test_cross_entropy_gradient_computes_each_exp_once():
     v0, g0 = fnx.value_and_grad(_ce)(logits, labels)
     np.testing.assert_allclose(g._buf, g0._buf, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(v._buf, v0._buf, rtol=1e-6)
+
+
+def test_broadcast_operand_chain_computed_outside_the_inner_loop():
+    # a chain of transcendentals on a value broadcast along the inner axis is computed once
+    # per row: left in the inner loop, LLVM took minutes to compile four tanh
+    def f(x):
+        y = fnp.broadcast_to(x[:, None], (3, 5))
+        for _ in range(4):
+            y = fnp.tanh(y)
+        return y * fnp.arange(5.0, dtype=np.float32)
+
+    x = fnp.asarray(np.linspace(-1, 1, 3, dtype=np.float32))
+    src = fnx.jit(f).lower(x).source
+    chain, _, inner = src.split("# kernel 0")[1].partition("for i1 in")
+    assert chain.count("_vm.vtanh(") == 4 and "vtanh" not in inner.split("# orchestrator")[0]
+    np.testing.assert_allclose(fnx.jit(f)(x)._buf, f(x)._buf, rtol=1e-6)

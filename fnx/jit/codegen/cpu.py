@@ -85,25 +85,31 @@ def render(nest):
             if s.kind == "reduce":
                 for j in out_of.get(s.name, []):
                     body.append(f"o{j}_[:] = {const_src(s.value, s.dtype)}")
-        # loads of 0-d inputs go before the loops: inside, LLVM must assume the output
-        # stores may alias them, and the runtime alias checks of a many-array loop are
-        # over its budget, which blocks vectorization
-        hoisted = {s.name for s in nest.stmts if s.kind == "load" and not
-                   nest.inputs[s.args[0]][1]} if all_axes else set()
-        body += [ln for s in nest.stmts if s.name in hoisted for ln in em.stmt(s)]
-        body += for_loops(all_axes, 0)
+        # Each statement goes in the outermost loop over the axes it varies over (loads of
+        # 0-d inputs before all loops): LLVM's vectorizer, given a chain of inlined
+        # transcendentals that is invariant in the inner loop (a broadcast operand), took
+        # minutes to compile four tanh; and inside the loops LLVM must assume the output
+        # stores may alias a 0-d load, whose runtime alias checks in a many-array loop are
+        # over its budget and block vectorization.
         d = len(all_axes)
-        for s in nest.stmts:
-            if s.kind == "reduce":
-                v = s.args[0]
-                for j in out_of.get(s.name, []):
-                    idx = loops.index_src(nest.outputs[j][1])
-                    body += indent([f"o{j}_[{idx}] = "
-                                    f"{em.combine(s.op, f'o{j}_[{idx}]', v, s.dtype)}"], d)
-                continue
-            if s.name not in hoisted:
-                body += indent(em.stmt(s), d)
-            body += indent([em.store(j, s.name) for j in out_of.get(s.name, [])], d)
+        depth = _loop_depths(nest)
+        for level in range(d + 1):
+            inner = []
+            for s in nest.stmts:
+                if s.kind == "reduce" and level == d:
+                    v = s.args[0]
+                    for j in out_of.get(s.name, []):
+                        idx = loops.index_src(nest.outputs[j][1])
+                        inner.append(f"o{j}_[{idx}] = "
+                                     f"{em.combine(s.op, f'o{j}_[{idx}]', v, s.dtype)}")
+                    continue
+                if s.kind != "reduce" and depth[s.name] == level:
+                    inner += em.stmt(s)
+                if level == d:
+                    inner += [em.store(j, s.name) for j in out_of.get(s.name, [])]
+            body += indent(inner, level)
+            if level < d:
+                body += for_loops([level], level)
         if not all_axes and not nest.stmts:
             body.append("pass")
     else:  # row: one row per iteration of the kept-axis loops, reduced axes walked in passes
@@ -129,6 +135,24 @@ def render(nest):
                           None if parts is None else (kept[0], parts))
     lines += ["    " + ln for ln in body]
     return "\n".join(lines) + "\n"
+
+
+def _loop_depths(nest):
+    """Per statement of a map/acc nest, how many of the loops (over axes 0, 1, ..) it must sit
+    in: one more than the last axis it varies over."""
+    depth = {}
+    for s in nest.stmts:
+        if s.kind == "load":
+            depth[s.name] = max(nest.inputs[s.args[0]][1], default=-1) + 1
+        elif s.kind == "index":
+            depth[s.name] = s.statics[0] + 1
+        elif s.kind == "op":
+            depth[s.name] = max((depth.get(a, nest.ndim) for a in s.args), default=0)
+        elif s.kind == "const":
+            depth[s.name] = 0
+        else:
+            depth[s.name] = nest.ndim
+    return depth
 
 
 def _memo(em, levels, npasses, first):
