@@ -285,3 +285,14 @@ def test_lr_schedule_from_python_int_step_keeps_float16():
     for out in (step(p, g, 0.1, 3), fnx.jit(step)(p, g, 0.1, 3)):
         assert out.dtype == np.float16
         np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-3)
+
+
+def test_gradient_with_respect_to_a_python_scalar_is_weak():
+    f = lambda x: x * x  # noqa: E731
+    h16 = fnp.ones(2, dtype=fnp.float16)
+    for transform in (fnx.grad, fnx.jacrev, lambda g: fnx.jit(fnx.grad(g))):
+        g = transform(f)(2.0)
+        assert g.aval.weak_type and (h16 * g).dtype == fnp.float16
+    assert not fnx.grad(f)(fnp.asarray(2.0, dtype=fnp.float32)).aval.weak_type
+    # the cotangent's weak type does not leak into a strong primal's gradient
+    assert not fnx.vjp(f, fnp.asarray(2.0, dtype=fnp.float32))[1](1.0)[0].aval.weak_type

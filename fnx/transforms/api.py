@@ -10,6 +10,7 @@ from ..core.abstract import ShapedArray
 from ..core.ad_util import UndefinedPrimal, instantiate
 from ..core.array import Array
 from ..core.errors import ShapeError
+from ..core.ops.elementwise import convert_element_type_p
 from ..core.ir import eval_program, make_program, pp_program
 from ..core.pytree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 from ..core.tracing import Tracer, get_aval
@@ -139,9 +140,18 @@ def _vjp_flat(flat_f, p_leaves):
         undef = [UndefinedPrimal(ShapedArray(get_aval(x).shape, get_aval(x).dtype))
                  for x in p_leaves]
         cts_in = backward_pass(program, [*consts, *undef], cts)
-        return [instantiate(ct) for ct in cts_in]
+        return [_typed_like(instantiate(ct), x) for ct, x in zip(cts_in, p_leaves, strict=True)]
 
     return outs, f_vjp_flat
+
+
+def _typed_like(ct, primal):
+    """A cotangent with its primal's weak type, as JAX: the gradient with respect to a Python
+    scalar is weak, with respect to an array strong, whatever the cotangent fed in was."""
+    weak = get_aval(primal).weak_type
+    if get_aval(ct).weak_type == weak:
+        return ct
+    return convert_element_type_p.bind(ct, new_dtype=get_aval(ct).dtype, weak_type=weak)
 
 
 def vjp(f, *primals, has_aux=False):
