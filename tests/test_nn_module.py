@@ -290,3 +290,22 @@ def test_grad_over_a_module_with_integer_buffers():
     ref = fnx.grad(lambda w: nn.functional_call(model, {"0.weight": w}, (x,)).sum())(
         model[0].weight)
     np.testing.assert_allclose(g[0].weight.numpy(), ref.numpy(), rtol=1e-5)
+
+
+def test_jit_writes_back_buffers_a_call_updates():
+    fnx.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    twin = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    twin.load_state_dict(model.state_dict())
+    running_mean = model[1].running_mean  # held elsewhere, e.g. by a logger
+    x = fnx.randn(16, 3)
+    step = fnx.jit(lambda m, x: m(x).sum())
+    for _ in range(3):
+        step(model, x)
+        twin(x)
+    assert model[1].running_mean is running_mean  # updated in place, as eager PyTorch
+    np.testing.assert_allclose(running_mean.numpy(), twin[1].running_mean.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(model[1].running_var.numpy(), twin[1].running_var.numpy(),
+                               rtol=1e-5)
+    assert model[1].num_batches_tracked.item() == 3
+    assert step.cache_info().traces == 1

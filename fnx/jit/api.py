@@ -133,6 +133,62 @@ jit_call_p.fusion_kind = "opaque"  # inlined into the caller by passes.inline_ji
 # --- jit ----------------------------------------------------------------------------------
 
 
+def _is_stateful(x):
+    return getattr(type(x), "_fnx_stateful", False)
+
+
+def _stateful_sizes(tree):
+    """Leaf counts of the stateful objects (Modules) among ``tree``'s pieces, None for the
+    other pieces (single leaves), in flatten order."""
+    pieces = tree_flatten(tree, is_leaf=_is_stateful)[0]
+    return [len(tree_flatten(p)[0]) if _is_stateful(p) else None for p in pieces]
+
+
+def _rebound_leaves(tree, sizes, leaves, name):
+    """``(leaf index, new value)`` for every leaf of a stateful argument that the traced call
+    rebound (``self.running_mean = new`` in a Module)."""
+    pieces = tree_flatten(tree, is_leaf=_is_stateful)[0]
+    out, start = [], 0
+    for piece, size in zip(pieces, sizes, strict=True):
+        if size is None:
+            start += 1
+            continue
+        now = tree_flatten(piece)[0]
+        if len(now) != size:
+            raise FnxError(
+                f"jit({name}): the call changed the structure of a {type(piece).__name__} "
+                f"argument (it had {size} arrays, now {len(now)}); register every parameter "
+                f"and buffer before calling a compiled function")
+        out += [(start + j, v) for j, v in enumerate(now) if v is not leaves[start + j]]
+        start += size
+    return out
+
+
+def _write_back(entry, outs, leaves, dyn_args, as_array):
+    """Write the rebound state outputs into the caller's objects: in place into concrete
+    arrays (every holder sees them), else by rebinding the leaf in its stateful object."""
+    n = len(outs) - len(entry.state_index)
+    for index, value in zip(entry.state_index, outs[n:], strict=True):
+        old = leaves[index]
+        value = as_array(value)
+        if type(old) is Array and type(value) is Array:
+            old._set_buffer(value._buf)
+        else:
+            _rebind_leaf(dyn_args, index, value)
+    return outs[:n]
+
+
+def _rebind_leaf(dyn_args, index, value):
+    pieces = tree_flatten(dyn_args, is_leaf=_is_stateful)[0]
+    start = 0
+    for piece in pieces:
+        size = len(tree_flatten(piece)[0]) if _is_stateful(piece) else 1
+        if index < start + size:
+            piece._fnx_set_leaf(index - start, value)
+            return
+        start += size
+
+
 class _Entry:
     """One trace of a jitted function: its Program, the arrays it reads at every call and
     the guards that say when it is stale.
@@ -151,11 +207,14 @@ class _Entry:
     functional_call-style parameter swap); the compiled executables are still shared.
     """
 
-    __slots__ = ("program", "consts", "guards", "out_tree", "exe", "run", "unflatten",
-                 "device", "_seen")
+    __slots__ = ("program", "consts", "guards", "out_tree", "state_index", "exe", "run",
+                 "unflatten", "device", "_seen")
 
-    def __init__(self, program, consts, guards, out_tree, device="cpu"):
+    def __init__(self, program, consts, guards, out_tree, device="cpu", state_index=()):
         self.program, self.consts, self.out_tree = program, consts, out_tree
+        # argument leaves inside stateful objects (Modules) that the call rebinds (BatchNorm's
+        # running statistics): extra outputs, written back into the caller's objects
+        self.state_index = state_index
         # arrays that died with the trace (temporaries) need no guard
         self.guards = tuple({id(r): (r, v) for r, v in guards if r() is not None}.values())
         self.device = device
@@ -453,10 +512,13 @@ class JitFunction:
             it = iter(dyn_args)
             full = [args[i] if i in static_pos else next(it) for i in range(nargs)]
             kw = {k: (kwargs[k] if k in self.static_argnames else dyn_kwargs[k]) for k in kwargs}
+            sizes = _stateful_sizes((dyn_args, dyn_kwargs))
             out = self.fun(*full, **kw)
             out_leaves, out_tree = tree_flatten(out)
-            store.append(out_tree)
-            return check_output_leaves(out_leaves, out_tree, f"jit({self.__name__})")
+            rebound = _rebound_leaves((dyn_args, dyn_kwargs), sizes, leaves, self.__name__)
+            store.append((out_tree, tuple(i for i, _ in rebound)))
+            return (check_output_leaves(out_leaves, out_tree, f"jit({self.__name__})")
+                    + [v for _, v in rebound])
 
         try:
             with tracing.watch_inlined() as guards:
@@ -464,7 +526,8 @@ class JitFunction:
         except ConcretizationError as err:
             raise ConcretizationError(
                 f"in the function {self.__name__!r} compiled by fnx.jit: {err}") from None
-        return _Entry(program, consts, guards, store[-1], device)
+        out_tree, state_index = store[-1]
+        return _Entry(program, consts, guards, out_tree, device, state_index)
 
     def _call_slow(self, args, kwargs):
         entry, leaves, key = self._get_entry(args, kwargs)
@@ -477,12 +540,17 @@ class JitFunction:
                 self._fast[tuple((a._buf.shape, a._buf.dtype, type(a._buf), a._weak,
                                   a._autograd is None) for a in args)] = entry
             outs = entry.run(*[x._buf for x in leaves])
+            if entry.state_index:
+                outs = _write_back(entry, outs, leaves, self._split(args, kwargs)[:2], wrap)
             if self.donate_argnums:
                 self._donate(args, kwargs)
             return entry.unflatten(outs)
         # under a transform, or with autograd-tracked operands (the eager tape records the
         # call as one node): the higher-order primitive
         outs = jit_call_p.bind(*entry.consts, *leaves, program=entry.program, name=self.__name__)
+        if entry.state_index:
+            outs = _write_back(entry, list(outs), leaves, self._split(args, kwargs)[:2],
+                               lambda v: v)
         return tree_unflatten(entry.out_tree, list(outs))
 
     def _compile(self, entry):

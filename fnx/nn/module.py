@@ -114,6 +114,28 @@ class Module:
         set_(self, "_forward_hooks", {})
         set_(self, "_backward_hooks", {})
 
+    # transforms write back leaves that a call rebinds on a Module argument (see
+    # fnx.jit's state outputs), through _fnx_set_leaf
+    _fnx_stateful = True
+
+    def _fnx_set_leaf(self, index, value):
+        """Rebind the ``index``-th leaf in pytree order (parameters, buffers, submodules)."""
+        for registry in (self._parameters, self._buffers):
+            leaves = [k for k, v in registry.items() if v is not None]
+            if index < len(leaves):
+                registry[leaves[index]] = value
+                return
+            index -= len(leaves)
+        for mod in self._modules.values():
+            if mod is None:
+                continue
+            size = len(fnx.tree.leaves(mod))
+            if index < size:
+                mod._fnx_set_leaf(index, value)
+                return
+            index -= size
+        raise IndexError("Module._fnx_set_leaf: leaf index out of range")
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         register_pytree_node(cls, _flatten_module, _unflatten_module)
