@@ -266,16 +266,22 @@ class Builder:
         return v
 
     def new_scalar_arg(self):
-        """A Python or NumPy scalar passed as an argument (weakly typed if Python's).
+        """A Python or NumPy scalar passed as an argument (weakly typed if Python's), drawn
+        anew by each ``make_args`` call so a second jitted call sees a new value.
 
         It is in scope as a literal: only ever an operand of a binary op or ``where``, as
         users pass a learning rate or a scale."""
-        text = self.choice(("1.5", "2", "np.float32(0.75)", "np.int32(3)", "0.25"))
+        src, probe, lo, hi = self.choice((
+            ("float(rng.uniform(0.5, 2.0))", "1.5", 0.5, 2.0),
+            ("int(rng.integers(1, 4))", "2", 1, 3),
+            ("np.float32(rng.uniform(0.5, 2.0))", "np.float32(0.75)", 0.5, 2.0),
+            ("np.int32(rng.integers(1, 4))", "np.int32(3)", 1, 3),
+            ("np.float64(rng.uniform(0.5, 2.0))", "np.float64(0.75)", 0.5, 2.0)))
         root = self.root
-        v = replace(literal_val(text), name=root.fresh("x"))
-        root.inputs.append((v, text))
+        v = replace(literal_val(probe), name=root.fresh("x"), lo=lo, hi=hi)
+        root.inputs.append((v, src))
         root.scope.append(v)
-        root.scalar_probe[v.name] = text
+        root.scalar_probe[v.name] = probe
         return v
 
     def probe(self, template, *vals):
@@ -428,8 +434,10 @@ class Builder:
         elif not self.smooth_ok(v):
             return False
         elif fn == "floor":
-            expr, iv = self.choice((f"fnp.floor({v.name})", f"fnp.round({v.name})")), (
-                math.floor(lo), math.ceil(hi))
+            # Scaled so that values that saturate at an integer (tanh -> 1) sit away from the
+            # steps, where float32 rounding differences between jit and eager would show.
+            expr, iv = self.choice((f"fnp.floor({v.name} * 3.7)", f"fnp.round({v.name} * 3.7)")
+                                   ), (math.floor(3.7 * lo), math.ceil(3.7 * hi))
         elif fn == "sign":
             expr, iv = f"fnp.sign({v.name})", (-1, 1)
         elif fn == "clip":
@@ -1064,7 +1072,7 @@ class Builder:
 
 
 # Draw weights by repetition; the simplest ops come first, so hypothesis shrinks toward them.
-OPS = (["unary"] * 4 + ["binary"] * 6 + ["reduce"] * 4 + ["compare"] * 2 + ["where"] * 2
+OPS = (["unary"] * 2 + ["binary"] * 6 + ["reduce"] * 4 + ["compare"] * 2 + ["where"] * 2
        + ["matmul"] * 2 + ["einsum", "transpose", "reshape", "slice", "concat", "cumsum",
                            "take_along", "at", "astype", "logical", "const", "cond", "scan",
                            "fori"])
