@@ -39,6 +39,10 @@ class Primitive:
         self.batch = None
         # Integer/bool-valued primitives (argmax, comparisons, iota, ...) have zero tangents.
         self.differentiable = True
+        # The dtype kinds ('biufc' letters) the first operand may have, when the rule allows
+        # fewer than NumPy's impl accepts: eager calls check them so they raise the rule's
+        # DTypeError too (one test in eval_impl, no wrapper frame per call).
+        self.dtype_kinds = None
         # Higher-order primitives (jit, cond, scan, custom rules) add partial-evaluation rules.
         self.partial_eval = None
         # jit lowering (docs/architecture.md): 'elementwise' | 'reduce' | 'layout' | 'opaque'

@@ -328,6 +328,9 @@ def eval_impl(primitive, args, params):
         if type(b) is not np.ndarray:
             bufs = devices.unify_devices(primitive.name, bufs)
             break
+    kinds = primitive.dtype_kinds
+    if kinds is not None and bufs and bufs[0].dtype.kind not in kinds:
+        primitive.abstract_eval(*[ShapedArray(b.shape, b.dtype) for b in bufs], **params)
     try:
         out = primitive.impl(*bufs, **params)
     except FnxError:

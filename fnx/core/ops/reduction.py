@@ -31,12 +31,8 @@ def _reduction(name, impl, kinds, reducer, identity_of):
         x = move_axis(x, d, 0)
         return prim.bind(x, axes=tuple(a + 1 for a in axes)), 0
 
-    def checked_impl(x, *, axes):
-        if x.dtype.kind not in allowed:  # eager calls raise the rule's DTypeError too
-            abstract_eval(x, axes=axes)
-        return impl(x, axes=axes)
-
-    prim.impl = checked_impl
+    prim.impl = impl
+    prim.dtype_kinds = allowed
     prim.abstract_eval = abstract_eval
     prim.batch = batch
     prim.fusion_kind = "reduce"
