@@ -275,6 +275,25 @@ def f(x):
 def make_args(rng):
     return (fnp.asarray(rng.uniform(-1, 1, (1,)), dtype="float32"),)
 """),
+    # four tanh on a broadcast operand, computed in the inner loop: minutes in LLVM
+    "jit-compile-time-broadcast-tanh-chain": _case(check_jit, """
+def f(x):
+    y = fnp.broadcast_to(x[:, None], (2, 4))
+    return fnp.tanh(fnp.tanh(fnp.tanh(fnp.tanh(y))))
+
+def make_args(rng):
+    return (fnp.asarray(rng.uniform(-1, 1, (2,)), dtype="float32"),)
+"""),
+    # exp(inf) - logsumexp(...) = inf - inf: the kernel's exp overflowed only through its final
+    # product, which fma-contraction with the subtraction kept finite (-inf instead of nan)
+    "jit-exp-overflow-under-fma": _case(check_jit, """
+def f(x):
+    e = fnp.exp(x)
+    return e - logsumexp(e), fnp.expm1(x) - 1e308
+
+def make_args(rng):
+    return (fnp.asarray([[np.inf, 1.0], [-0.5, np.inf], [800.0, 2.0]], dtype="float64"),)
+"""),
 }
 
 

@@ -313,6 +313,28 @@ def test_caller_fastmath_does_not_leak():
     np.testing.assert_allclose(o1, want, rtol=4e-7, atol=1e-7)   # kernel contracts to fma
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
+def test_exp_overflow_survives_contraction(dtype):
+    """exp/expm1 past overflow are inf even when the caller's next add could fuse with the
+    helper's final scaling into an fma (which would not overflow): exp(inf) - inf is nan,
+    exp(800) - 1e308 is inf, as NumPy."""
+
+    @njit(error_model="numpy", fastmath={"contract"})
+    def minus(x, c, out):
+        for i in range(x.size):
+            out[i] = vm.vexp(x[i]) - c[i]
+            out[i + x.size] = vm.vexpm1(x[i]) - c[i]
+
+    big = dtype(np.finfo(dtype).max / 2)
+    x = np.array([np.inf, np.inf, 800.0, 95.0, 710.0, 1.0], dtype)
+    c = np.array([np.inf, big, big, big, big, big], dtype)
+    out = np.empty(2 * x.size, dtype)
+    minus(x, c, out)
+    with np.errstate(all="ignore"):
+        want = np.concatenate([np.exp(x) - c, np.expm1(x) - c])
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+
+
 def _host_has_fma():
     try:
         import llvmlite.binding as llvm

@@ -582,9 +582,16 @@ _expm1_reduced = _by_dtype(
     _make_expm1_reduced(_LOG2E, _LN2_HI, _LN2_LO, _QEXP64))
 
 
+# Largest x whose exp is finite (as NumPy rounds it). Past it the result is set to inf
+# explicitly: the overflow of _ldexp's final product is not enough, because under the
+# kernels' fastmath 'contract' LLVM fuses that product with the caller's next add into one
+# fma, which does not overflow (exp(inf) - inf came out -inf, exp(x) - 1e308 finite).
+_EXP_FINITE_MAX = {np.float32: np.float32(88.72283), np.float64: np.float64(709.782712893384)}
+
+
 def _make_exp(ft, x_max, x_min):
     """exp for float type ft; x is clamped to [x_min, x_max] (past overflow / underflow)."""
-    one, x_max, x_min = ft(1.0), ft(x_max), ft(x_min)
+    one, x_max, x_min, x_ovf, inf = ft(1.0), ft(x_max), ft(x_min), _EXP_FINITE_MAX[ft], ft(np.inf)
 
     @_inl
     def exp(x):
@@ -594,13 +601,17 @@ def _make_exp(ft, x_max, x_min):
         if xc < x_min:
             xc = x_min
         n, em = _expm1_reduced(xc)
-        return _ldexp(em + one, n)
+        res = _ldexp(em + one, n)
+        if x > x_ovf:
+            res = inf
+        return res
     return exp
 
 
 def _make_expm1(ft, x_max, x_min):
     """expm1 for float type ft; x is clamped to [x_min, x_max] (expm1(x_min) rounds to -1)."""
     zero, one, x_max, x_min = ft(0.0), ft(1.0), ft(x_max), ft(x_min)
+    x_ovf, inf = _EXP_FINITE_MAX[ft], ft(np.inf)
 
     @_inl
     def expm1(x):
@@ -611,8 +622,10 @@ def _make_expm1(ft, x_max, x_min):
             xc = x_min
         n, em = _expm1_reduced(xc)
         # 2**n * (1 + em) - 1 == 2**n * (em + (1 - 2**-n)); (1 - 2**-n) is exact
-        # for |n| <= 53 and the scaling by 2**n is exact (or overflows correctly).
+        # for |n| <= 53 and the scaling by 2**n is exact (overflow: see _EXP_FINITE_MAX).
         res = _ldexp(em + (one - _ldexp(one, -n)), n)
+        if x > x_ovf:
+            res = inf
         if x == zero:
             res = x                     # keep the sign of zero
         return res
