@@ -715,7 +715,10 @@ class Builder:
         if shape is None:
             return False
         iv = (-k * a.mag * b.mag, k * a.mag * b.mag)
-        template = self.choice(("{0} @ {1}", "fnp.matmul({0}, {1})"))
+        forms = ["{0} @ {1}", "fnp.matmul({0}, {1})"]
+        if len(a.shape) <= 2 and len(b.shape) <= 2:
+            forms.append("fnp.dot({0}, {1})")      # the same product for 1-D and 2-D
+        template = self.choice(forms)
         dt = self.probe(template, a, b)
         if not self.dtype_allowed(dt) or not _bounded(*iv, dt):
             return False
@@ -874,7 +877,52 @@ class Builder:
             iv = (0, 1)
         return self.emit(template.format(a.name, b.name), shape, dt, *iv, a.diff or b.diff)
 
+    def op_layout(self):
+        """flip / roll / tile / repeat / pad / sort along an axis."""
+        v = self.pick(lambda v: len(v.shape) >= 1)
+        if v is None:
+            return False
+        r = len(v.shape)
+        axis = self.integer(-r, r - 1)
+        how = self.choice(("flip", "roll", "tile", "repeat", "pad", "sort"))
+        if how == "flip":
+            expr, fn = f"fnp.flip({v.name}, {axis})", lambda z: np.flip(z, axis)
+        elif how == "roll":
+            expr, fn = f"fnp.roll({v.name}, 1, axis={axis})", lambda z: np.roll(z, 1, axis)
+        elif how == "tile":
+            reps = tuple(self.choice((1, 2)) for _ in range(r))
+            expr, fn = f"fnp.tile({v.name}, {reps})", lambda z: np.tile(z, reps)
+        elif how == "repeat":
+            expr, fn = f"fnp.repeat({v.name}, 2, axis={axis})", lambda z: np.repeat(z, 2, axis)
+        elif how == "pad":
+            widths = tuple((self.integer(0, 2), self.integer(0, 1)) for _ in range(r))
+            expr, fn = f"fnp.pad({v.name}, {widths})", lambda z: np.pad(z, widths)
+        else:
+            # sort is continuous, but its derivative jumps where elements tie
+            if not self.smooth_ok(v) or v.kind == "b":
+                return False
+            expr, fn = f"fnp.sort({v.name}, axis={axis})", lambda z: np.sort(z, axis)
+        lo, hi = (min(v.lo, 0), max(v.hi, 0)) if how == "pad" else (v.lo, v.hi)
+        return self.emit(expr, _shape_of(fn, v.shape), v.dtype, lo, hi, v.diff)
+
     # --- indexing -------------------------------------------------------------------------
+
+    def op_gather(self):
+        """Integer-array indexing ``v[idx]`` / ``v[:, idx]`` / ``fnp.take``."""
+        v = self.pick(lambda v: len(v.shape) >= 1 and v.size > 0)
+        if v is None:
+            return False
+        axis = self.integer(0, min(len(v.shape), 2) - 1)
+        n = v.shape[axis]
+        picks = [self.integer(-n, n - 1) for _ in range(self.integer(1, 3))]
+        idx = f"fnp.asarray({picks})"
+        how = self.choice(("index", "take"))
+        if how == "take":
+            expr = f"fnp.take({v.name}, {idx}, axis={axis})"
+        else:
+            expr = f"{v.name}[{':, ' * axis}{idx}]"
+        shape = _shape_of(lambda z: np.take(z, picks, axis=axis), v.shape)
+        return self.emit(expr, shape, v.dtype, v.lo, v.hi, v.diff)
 
     def op_take_along(self):
         v = self.pick(lambda v: len(v.shape) >= 1 and v.size > 0 and v.kind in "fi")
@@ -1075,7 +1123,7 @@ class Builder:
 OPS = (["unary"] * 2 + ["binary"] * 6 + ["reduce"] * 4 + ["compare"] * 2 + ["where"] * 2
        + ["matmul"] * 2 + ["einsum", "transpose", "reshape", "slice", "concat", "cumsum",
                            "take_along", "at", "astype", "logical", "const", "cond", "scan",
-                           "fori"])
+                           "fori", "layout", "gather"])
 
 
 class Program:
