@@ -110,9 +110,12 @@ def _in_axes(args, raw):
     return tuple(axes)
 
 
-def check_vmap(program, batch_size, raw_axes):
+def check_vmap(program, batch_size, raw_axes, transform=None):
+    """``vmap(g)`` over a batch vs a loop of ``g``; ``g = f`` or ``transform(f, args0)``."""
     f, make_args = program.load()
     args0 = make_args(np.random.default_rng(0))
+    if transform is not None:
+        f = transform(f, args0)
     axes = _in_axes(args0, raw_axes)
     samples = [make_args(np.random.default_rng(10 + k)) for k in range(batch_size)]
     per_example = [tuple(s[i] if ax is not None else args0[i] for i, ax in enumerate(axes))
@@ -134,6 +137,11 @@ def check_vmap(program, batch_size, raw_axes):
     got = fnx.vmap(f, in_axes=axes)(*batched)
     assert_same(got, want, f"vmap(f, in_axes={axes}) over {batch_size} vs a loop",
                 program.precision)
+
+
+def per_example_grad(f, args0):
+    """``grad(loss . f)`` in the float arguments, for vmap: per-example gradients."""
+    return fnx.grad(_loss(f, args0), argnums=_float_args(args0))
 
 
 def check_compose(program, batch_size, raw_axes):
@@ -199,6 +207,12 @@ def test_transforms_of_jit_match(program, b):
 
 
 @ci
+@given(programs(max_ops=6), batch)
+def test_per_example_gradients_match_loop(program, b):
+    check_vmap(program, *b, transform=per_example_grad)
+
+
+@ci
 @given(programs(max_ops=8, **SMOOTH))
 def test_derivatives_match_finite_differences(program):
     check_finite_differences(program)
@@ -236,6 +250,13 @@ def test_sweep_vmap(program, b):
 @given(programs(min_ops=3, max_ops=10), batch)
 def test_sweep_compose(program, b):
     check_compose(program, *b)
+
+
+@pytest.mark.slow
+@sweep
+@given(programs(min_ops=2, max_ops=10), batch)
+def test_sweep_per_example_gradients(program, b):
+    check_vmap(program, *b, transform=per_example_grad)
 
 
 @pytest.mark.slow
