@@ -131,6 +131,7 @@ class Config:
     scalar_args: bool = True
     allow_empty: bool = True
     specials: bool = False   # float inputs may hold nan, +-inf and -0.0
+    while_loops: bool = False   # traced trip counts (no reverse mode: not for grad checks)
     avoid: dict = field(default_factory=lambda: dict(KNOWN_BUGS))
 
 
@@ -1034,6 +1035,7 @@ class Builder:
         self.lines.extend(sub.lines)
 
     def op_cond(self):
+        """``fnx.lax.cond`` (or ``switch`` over three branches) with generated branches."""
         if not self.cfg.control_flow or self.depth >= 2:
             return False
         ops = [self.pick()]
@@ -1042,30 +1044,60 @@ class Builder:
         p = self.pick(lambda v: self.smooth_ok(v) and v.kind in "fib")
         if p is None:
             p = self.new_input((), "bool")
-        how = self.choice(("sum", "lit"))
-        if how == "lit" or p.kind == "b" and p.shape == ():
+        nbranch = 3 if self.flag(0.25) else 2
+        if nbranch == 3:    # switch clamps its index, so any integer will do
+            total = f"fnp.sum({p.name})"
+            pred = (f"{total}.astype('int32')" if p.kind != "f" else
+                    f"({total} > 0).astype('int32') + {self.choice(('0', '1'))}")
+        elif self.flag(0.5) or p.kind == "b" and p.shape == ():
             pred = p.name if p.kind == "b" and p.shape == () else self.choice(("True", "False"))
         else:
             pred = f"fnp.sum({p.name}) > 0" if p.kind != "b" else f"fnp.any({p.name})"
         params = [self.fresh("a") for _ in ops]
         pvals = [replace(v, name=n) for v, n in zip(ops, params, strict=True)]
-        t = self.sub(pvals)
-        t.gen_ops(self.integer(1, 3))
-        w = self.body_output(t)
-        spec = self.carry_spec(w)
-        if self.cfg.smooth and w.kind != "f":
-            spec = (w.shape, "float64", (-1, 1))
-        w = t.coerce(w, spec)
-        fl = self.sub(pvals)
-        fl.gen_ops(self.integer(0, 2))
-        w2 = fl.coerce(self.body_output(fl), spec)
-        tname, fname = self.fresh("true_fn"), self.fresh("false_fn")
-        self.write_def(tname, params, t, w.name)
-        self.write_def(fname, params, fl, w2.name)
+        spec, outs, names = None, [], []
+        for k in range(nbranch):
+            br = self.sub(pvals)
+            br.gen_ops(self.integer(1 if k == 0 else 0, 3 if k == 0 else 2))
+            w = self.body_output(br)
+            if spec is None:    # the first branch's output decides the type of all
+                spec = self.carry_spec(w)
+                if self.cfg.smooth and w.kind != "f":
+                    spec = (w.shape, "float64", (-1, 1))
+            w = br.coerce(w, spec)
+            names.append(self.fresh("branch"))
+            self.write_def(names[-1], params, br, w.name)
+            outs.append(w)
+        operands = ", ".join(v.name for v in ops)
+        if nbranch == 3:
+            expr = f"fnx.lax.switch({pred}, [{', '.join(names)}], {operands})"
+        else:
+            expr = f"fnx.lax.cond({pred}, {names[0]}, {names[1]}, {operands})"
         shape, dtype, iv = spec
-        return self.emit(f"fnx.lax.cond({pred}, {tname}, {fname}, "
-                         f"{', '.join(v.name for v in ops)})", shape, dtype, *iv,
-                         w.diff or w2.diff)
+        return self.emit(expr, shape, dtype, *iv, any(w.diff for w in outs))
+
+    def op_while(self):
+        """``fori_loop`` with a traced trip count: a while loop (forward mode only)."""
+        if not (self.cfg.control_flow and self.cfg.while_loops) or self.depth >= 2:
+            return False
+        init = self.pick()
+        p = self.pick(lambda v: v.kind in "ib")
+        if p is None:
+            p = self.new_input((), self.choice([d for d in INTS if d in self.cfg.dtypes]
+                                               or ["int64"]), 0, 3)
+        n = self.emit(f"fnp.clip(fnp.sum({p.name}), 0, 3)",
+                      (), self.probe("fnp.clip(fnp.sum({0}), 0, 3)", p), 0, 3, False)
+        spec = self.carry_spec(init)
+        c = replace(init, name=self.fresh("c"), lo=spec[2][0], hi=spec[2][1])
+        i = Val(self.fresh("i"), (), str(np.result_type(probe_dtype("fnp.asarray(0)"), n.dtype)),
+                0, 2)
+        body = self.sub([i, c])
+        body.gen_ops(self.integer(1, 3))
+        new_c = body.coerce(self.body_output(body), spec, mix=c if init.kind == "f" else None)
+        name = self.fresh("body")
+        self.write_def(name, [i.name, c.name], body, new_c.name)
+        return self.emit(f"fnx.lax.fori_loop(0, {n.name}, {name}, {init.name})", *spec[:2],
+                         *spec[2], new_c.diff or init.diff)
 
     def op_scan(self):
         if not self.cfg.control_flow or self.depth >= 2:
@@ -1123,7 +1155,7 @@ class Builder:
 OPS = (["unary"] * 2 + ["binary"] * 6 + ["reduce"] * 4 + ["compare"] * 2 + ["where"] * 2
        + ["matmul"] * 2 + ["einsum", "transpose", "reshape", "slice", "concat", "cumsum",
                            "take_along", "at", "astype", "logical", "const", "cond", "scan",
-                           "fori", "layout", "gather"])
+                           "fori", "layout", "gather", "while"])
 
 
 class Program:

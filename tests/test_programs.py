@@ -183,7 +183,7 @@ SMOOTH = dict(dtypes=("float64", "int64", "bool"), smooth=True, scalar_args=Fals
 
 
 @ci
-@given(programs(max_ops=8, specials=True))
+@given(programs(max_ops=8, specials=True, while_loops=True))
 def test_jit_matches_eager(program):
     check_jit(program)
 
@@ -195,7 +195,7 @@ def test_jit_grad_matches_grad(program):
 
 
 @ci
-@given(programs(max_ops=8, specials=True), batch)
+@given(programs(max_ops=8, specials=True, while_loops=True), batch)
 def test_vmap_matches_loop(program, b):
     check_vmap(program, *b)
 
@@ -226,7 +226,7 @@ sweep = settings(max_examples=int(os.environ.get("FNX_SWEEP_EXAMPLES", "1000")),
 
 @pytest.mark.slow
 @sweep
-@given(programs(min_ops=3, max_ops=12, specials=True))
+@given(programs(min_ops=3, max_ops=12, specials=True, while_loops=True))
 def test_sweep_jit(program):
     check_jit(program)
 
@@ -240,7 +240,7 @@ def test_sweep_jit_grad(program):
 
 @pytest.mark.slow
 @sweep
-@given(programs(min_ops=3, max_ops=12, specials=True), batch)
+@given(programs(min_ops=3, max_ops=12, specials=True, while_loops=True), batch)
 def test_sweep_vmap(program, b):
     check_vmap(program, *b)
 
