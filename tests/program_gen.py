@@ -1087,16 +1087,20 @@ class Builder:
                                                or ["int64"]), 0, 3)
         n = self.emit(f"fnp.clip(fnp.sum({p.name}), 0, 3)",
                       (), self.probe("fnp.clip(fnp.sum({0}), 0, 3)", p), 0, 3, False)
+        i_dtype = str(np.result_type(probe_dtype("fnp.asarray(0)"), n.dtype))
+        return self.fori(init, n.name, i_dtype, 2)
+
+    def fori(self, init, upper, i_dtype, i_max):
+        """``fnx.lax.fori_loop(0, upper, body, init)`` with a generated body."""
         spec = self.carry_spec(init)
         c = replace(init, name=self.fresh("c"), lo=spec[2][0], hi=spec[2][1])
-        i = Val(self.fresh("i"), (), str(np.result_type(probe_dtype("fnp.asarray(0)"), n.dtype)),
-                0, 2)
+        i = Val(self.fresh("i"), (), i_dtype, 0, i_max)
         body = self.sub([i, c])
         body.gen_ops(self.integer(1, 3))
         new_c = body.coerce(self.body_output(body), spec, mix=c if init.kind == "f" else None)
         name = self.fresh("body")
         self.write_def(name, [i.name, c.name], body, new_c.name)
-        return self.emit(f"fnx.lax.fori_loop(0, {n.name}, {name}, {init.name})", *spec[:2],
+        return self.emit(f"fnx.lax.fori_loop(0, {upper}, {name}, {init.name})", *spec[:2],
                          *spec[2], new_c.diff or init.diff)
 
     def op_scan(self):
@@ -1139,16 +1143,7 @@ class Builder:
         if init is None:
             return False
         n = self.integer(0, 3)
-        spec = self.carry_spec(init)
-        c = replace(init, name=self.fresh("c"), lo=spec[2][0], hi=spec[2][1])
-        i = Val(self.fresh("i"), (), probe_dtype("fnp.asarray(0)"), 0, max(n - 1, 0))
-        body = self.sub([i, c])
-        body.gen_ops(self.integer(1, 3))
-        new_c = body.coerce(self.body_output(body), spec, mix=c if init.kind == "f" else None)
-        name = self.fresh("body")
-        self.write_def(name, [i.name, c.name], body, new_c.name)
-        return self.emit(f"fnx.lax.fori_loop(0, {n}, {name}, {init.name})", *spec[:2],
-                         *spec[2], new_c.diff or init.diff)
+        return self.fori(init, n, probe_dtype("fnp.asarray(0)"), max(n - 1, 0))
 
 
 # Draw weights by repetition; the simplest ops come first, so hypothesis shrinks toward them.
