@@ -132,6 +132,7 @@ class Config:
     allow_empty: bool = True
     specials: bool = False   # float inputs may hold nan, +-inf and -0.0
     while_loops: bool = False   # traced trip counts (no reverse mode: not for grad checks)
+    big_dims: bool = True    # dims of 17 and 33 besides 0-5 (off for the CUDA simulator)
     avoid: dict = field(default_factory=lambda: dict(KNOWN_BUGS))
 
 
@@ -320,7 +321,7 @@ class Builder:
         rank = self.integer(0, 3)
         dims = []
         for _ in range(rank):
-            d = self.choice((3, 2, 1, 4, 0, 5, 17))
+            d = self.choice((3, 2, 1, 4, 0, 5, 17) if self.cfg.big_dims else (3, 2, 1, 4, 0))
             if d == 0 and not (self.cfg.allow_empty and self.flag(0.3)):
                 d = 2
             if d == 17 and self.flag(0.5):

@@ -212,6 +212,22 @@ def test_integer_division_edge_cases(dtype):
 def test_zero_dim_and_empty(rng):
     check(lambda a, b: a * b + 1.0, np.float32(3.0), np.float32(2.0))
     check(lambda a: fnp.exp(a), np.zeros((0, 3), np.float32))
+    # a 0-d result of an eager (non-kernel) step stays 0-d (np.ascontiguousarray made it 1-d)
+    check(lambda a: (a[0, 0], fnx.lax.cond(True, lambda b: b[1, 1], lambda b: b[0, 1], a)),
+          rng.standard_normal((2, 3)).astype(np.float32))
+
+
+@needs_cuda
+def test_sign_of_specials():
+    # sign(+-inf) is +-1 (x - x + 1 gave NaN), sign(-0.0) is +0.0, NaN stays NaN; integer sign
+    for x in (np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 2.5, -3.0], np.float32),
+              np.array([np.inf, -np.inf, -0.0, 1e-300], np.float64),
+              np.array([3, 0, -2], np.int64), np.array([3, 0, -2], np.int32)):
+        (got,), _, _ = run_both(fnp.sign, x)
+        want = np.sign(x) + x.dtype.type(0)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
 # --- row reductions ----------------------------------------------------------------------------

@@ -98,6 +98,13 @@ def grid_for(n, per_block):
 # --- buffer layers --------------------------------------------------------------------------------
 
 
+def _c_order(host):
+    """``host`` as a C-contiguous NumPy array of its own shape (``np.ascontiguousarray`` turns
+    a 0-d array into shape (1,), so a 0-d constant or eager result came back 1-d)."""
+    a = np.asarray(host)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
 class CupyBackend:
     name = "cupy"
 
@@ -121,7 +128,7 @@ class CupyBackend:
 
     def contiguous(self, x):
         if isinstance(x, np.ndarray):
-            return self.cp.asarray(np.ascontiguousarray(x))
+            return self.cp.asarray(_c_order(x))
         return x if x.flags.c_contiguous else self.cp.ascontiguousarray(x)
 
     def on_device(self, x):
@@ -129,7 +136,7 @@ class CupyBackend:
         return self.cp.asarray(x) if isinstance(x, (np.ndarray, np.generic)) else x
 
     def const(self, host):
-        return self.cp.asarray(np.ascontiguousarray(host))
+        return self.cp.asarray(_c_order(host))
 
     def kernel_arg(self, x):
         # a flat view, handed over zero-copy; sync=False: ordering comes from the shared stream
@@ -168,7 +175,7 @@ class SimBackend:
     contiguous = on_device  # its device buffers are made contiguous where they are created
 
     def const(self, host):
-        return cuda().to_device(np.ascontiguousarray(host))
+        return cuda().to_device(_c_order(host))
 
     def kernel_arg(self, x):
         return x.reshape(x.size)
@@ -179,7 +186,7 @@ class SimBackend:
     def _dev(self, x):
         if isinstance(x, (list, tuple)):
             return type(x)(self._dev(y) for y in x)
-        return cuda().to_device(np.ascontiguousarray(x))
+        return cuda().to_device(_c_order(x))
 
     def matmul(self, a, b, ta=False, tb=False):
         a, b = self._host(a), self._host(b)

@@ -297,8 +297,8 @@ def _cpu_sign(a, dts, out, st):
 def _cuda_sign(a, dts, out, st):
     if out.kind == "f":
         return _cu(f"_fsign({a[0]})", out)
-    if out.kind == "i":
-        return _cu(f"(({a[0]} > 0) - ({a[0]} < 0))", out)
+    if out.kind == "i":  # ints, not bools, are subtracted (NumPy booleans, as the simulator
+        return _cu(f"(int({a[0]} > 0) - int({a[0]} < 0))", out)   # runs them, refuse it)
     return _cu(f"({a[0]} > 0)", out)
 
 

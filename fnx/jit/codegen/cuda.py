@@ -87,9 +87,9 @@ def _popcount(x):
     "_fsign": """
 def _fsign(x):
     if x > 0:
-        return x - x + 1
+        return 1.0    # the caller casts to x's dtype (x - x + 1 was NaN for inf)
     if x < 0:
-        return x - x - 1
+        return -1.0
     return x - x  # +0.0 for -0.0 (as NumPy), NaN for NaN
 """,
     "_ftrunc": """
