@@ -13,11 +13,14 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import fnx
 import fnx.numpy as fnp
 from fnx.core.primitive import PRIMITIVES
 from fnx.jit import cuda_runtime as crt
+from program_gen import programs
+from test_programs import assert_same
 
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 ON_GPU = not SIM and fnx.cuda.is_available()
@@ -228,6 +231,23 @@ def test_sign_of_specials():
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+@needs_cuda
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(programs(max_ops=8, big_dims=False, scalar_args=False))
+def test_random_programs_match_eager(program):
+    """Random array programs (tests/program_gen.py, small sizes for the simulator) through
+    the CUDA executable against eager fnx."""
+    from fnx.core.ir import make_program, to_shaped
+    from fnx.jit.codegen.cuda import CudaExecutable
+
+    f, make_args = program.load()
+    args = make_args(np.random.default_rng(0))
+    flat, consts = make_program(lambda *a: fnx.tree.leaves(f(*a)),
+                                [to_shaped(fnp.asarray(x)) for x in args])
+    got = CudaExecutable(flat, consts).run(*[crt.to_device(np.asarray(x)) for x in args])
+    assert_same([crt.to_host(g) for g in got], f(*args), "CUDA vs eager", program.precision)
 
 
 # --- row reductions ----------------------------------------------------------------------------
