@@ -9,7 +9,8 @@ probed once by running the same fnx.numpy expression eagerly on one-element arra
 generator follows whatever promotion rules eager fnx has (eager is the oracle of the tests).
 
 The program is rendered as a self-contained script (``f``, ``make_args(rng)``, ``args``); its
-``repr`` is that script, so a failing hypothesis example prints code a person can paste:
+``str`` is that script, which the tests attach as a hypothesis note, so a failing example
+prints code a person can paste:
 
     >>> print(program)                                          # doctest: +SKIP
     import numpy as np
@@ -1155,7 +1156,7 @@ OPS = (["unary"] * 2 + ["binary"] * 6 + ["reduce"] * 4 + ["compare"] * 2 + ["whe
 
 
 class Program:
-    """A generated program: ``repr`` is the standalone script that reproduces it.
+    """A generated program: ``str`` is the standalone script that reproduces it.
 
     ``precision`` is the least precise float dtype any of its values has: a float64 output
     computed through float32 values is compared at float32's tolerance.
@@ -1165,8 +1166,12 @@ class Program:
         self.source = source
         self.precision = precision
 
+    def __str__(self):
+        return self.source
+
     def __repr__(self):
-        return "\n" + self.source
+        # short, since the tests note the whole script (hypothesis indents a long repr)
+        return f"<Program: {self.source.count(chr(10))}-line script in the note below>"
 
     def load(self):
         """``(f, make_args)`` from executing the script."""

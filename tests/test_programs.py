@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import currently_in_test_context, given, note, settings
 from hypothesis import strategies as st
 
 import fnx
@@ -57,7 +57,15 @@ def assert_same(got, want, what, precision="float64"):
 # --- the properties (shared by the CI tests, the sweeps and the regression cases) ----------
 
 
+def show(program, prop):
+    """Print a failing example as its script plus the property it broke (hypothesis notes
+    are printed unindented, ready to paste)."""
+    if currently_in_test_context():
+        note(f"{program}\n# property: {prop}")
+
+
 def check_jit(program):
+    show(program, "fnx.jit(f)(*args) == f(*args), also for make_args(np.random.default_rng(1))")
     f, make_args = program.load()
     jf = fnx.jit(f)
     for seed in (0, 1):
@@ -88,6 +96,8 @@ def _float_args(args):
 
 
 def check_grad(program):
+    show(program, "fnx.jit(fnx.grad(loss)) == fnx.grad(loss) in the float arguments, "
+                  "loss = sum(w_i * out_i) over f's float outputs")
     f, make_args = program.load()
     args = make_args(np.random.default_rng(0))
     argnums = _float_args(args)
@@ -112,6 +122,8 @@ def _in_axes(args, raw):
 
 def check_vmap(program, batch_size, raw_axes, transform=None):
     """``vmap(g)`` over a batch vs a loop of ``g``; ``g = f`` or ``transform(f, args0)``."""
+    show(program, f"fnx.vmap({'f' if transform is None else transform.__name__ + '(f)'}) "
+                  f"over {batch_size} draws of make_args == a loop (in_axes from {raw_axes})")
     f, make_args = program.load()
     args0 = make_args(np.random.default_rng(0))
     if transform is not None:
@@ -146,6 +158,7 @@ def per_example_grad(f, args0):
 
 def check_compose(program, batch_size, raw_axes):
     """Transforms of jitted functions and jit of transforms agree with the eager ones."""
+    show(program, "grad(jit(loss)) == grad(loss); jit(vmap(f)) == vmap(jit(f)) == vmap(f)")
     f, make_args = program.load()
     args = make_args(np.random.default_rng(0))
     argnums = _float_args(args)
@@ -164,6 +177,8 @@ def check_compose(program, batch_size, raw_axes):
 
 
 def check_finite_differences(program, order=1):
+    show(program, f"fnx.testing.check_grads(f, args, order={order}) (float64 central "
+                  "differences, forward and reverse)")
     f, make_args = program.load()
     args = make_args(np.random.default_rng(0))
     check_grads(f, args, order=order, modes=("fwd", "rev"), eps=1e-5, atol=1e-5, rtol=1e-5)
