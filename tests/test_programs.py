@@ -5,13 +5,18 @@ included) under a transform and compares it with an oracle:
 
 * ``jit(f)`` equals eager ``f`` (values and dtypes), on two calls (the second a cache hit);
 * ``jit(grad(loss . f))`` equals eager ``grad(loss . f)``;
-* ``vmap(f)`` equals a Python loop over the batch (random ``in_axes``, batch sizes 0-3);
-* ``jvp``/``vjp`` agree with central finite differences (float64, smooth programs only).
+* ``vmap(f)`` equals a Python loop over the batch (random ``in_axes``, batch sizes 0-3), and
+  so do per-example gradients ``vmap(grad(loss . f))``;
+* ``grad(jit(.))``, ``jit(vmap(f))`` and ``vmap(jit(f))`` equal the eager transforms;
+* ``jvp``/``vjp`` agree with central finite differences (float64, smooth programs only; the
+  second-order sweep checks the derivative rules' own derivatives).
 
-CI runs a few derandomized examples per property; the ``slow`` sweeps run thousands
-(``pytest --runslow -k sweep tests/test_programs.py``; ``FNX_SWEEP_EXAMPLES`` sets how many).
-A failing example prints as a standalone script: paste it, then run the check named in the
-test on ``f`` and ``args``. Bugs found this way are kept below as explicit regression cases.
+CI runs 10-25 derandomized examples per property (~35 s with a cold kernel cache); the
+``slow`` sweeps run thousands (``pytest --runslow -k sweep tests/test_programs.py`` or
+``FNX_RUNSLOW=1``; ``FNX_SWEEP_EXAMPLES`` sets how many per sweep). A failing example prints
+its program as a standalone script (a hypothesis note) with the property it broke. Bugs
+found this way are kept at the end as regression cases (tests/test_jit_cuda.py runs the
+same programs through the CUDA code generator).
 """
 
 import os
