@@ -354,6 +354,21 @@ def f(x):
 def make_args(rng):
     return (fnp.asarray([[np.inf, np.inf], [-0.06, 0.98], [np.inf, -0.25]], dtype="float64"),)
 """),
+    # the kernels' integer power started its product from x - x + 1, NaN for x = +-inf
+    "jit-integer-power-of-inf": _case(check_jit, """
+def f(x):
+    return fnp.power(x, 3), fnp.power(x, 2) * 3.0, x ** -2, fnp.power(x.astype("float32"), 4)
+
+def make_args(rng):
+    return (fnp.asarray([np.inf, -np.inf, np.nan, -0.0, 2.0, -3.0], dtype="float64"),)
+"""),
+    "jit-grad-integer-power-of-inf": _case(check_grad, """
+def f(x):
+    return fnp.power(x + x, 3)
+
+def make_args(rng):
+    return (fnp.asarray([np.inf, -np.inf, 1.5], dtype="float64"),)
+"""),
     # a Python float argument is rounded to float32 before meeting float64 arrays under jit
     # and vmap (eager keeps it exact): lr = 0.1 became 0.10000000149
     "jit-weak-float-arg-precision": _case(check_jit, """

@@ -54,12 +54,20 @@ def irem(x, y):
 @_inl
 def ipow(x, n):
     m = n if n >= 0 else -n
-    acc = x - x + 1
+    if m == 0:
+        return max(1, x - x + 1)   # x ** 0 is 1, also for +-inf and NaN (x - x is NaN)
+    # the product starts from x's lowest needed power, not from x - x + 1: that is NaN for
+    # +-inf, which made inf ** 2 NaN
     base = x
+    while not (m & 1):
+        base = base * base
+        m >>= 1
+    acc = base
+    m >>= 1
     while m > 0:
+        base = base * base
         if m & 1:
             acc = acc * base
-        base = base * base
         m >>= 1
     if n < 0:
         return 1 / acc
