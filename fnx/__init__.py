@@ -28,9 +28,9 @@ from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  #
 
 
 def __getattr__(name):
-    # fnx.nn and fnx.optim load on first use, so `import fnx as torch; torch.nn.Linear`
-    # works without making every `import fnx` pay for them
-    if name in ("nn", "optim"):
+    # fnx.nn, fnx.optim and fnx.train load on first use, so `import fnx as torch;
+    # torch.nn.Linear` works without making every `import fnx` pay for them
+    if name in ("nn", "optim", "train"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
