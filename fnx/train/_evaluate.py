@@ -1,5 +1,7 @@
 """``evaluate``: one pass over a loader in evaluation mode without recording gradients."""
 
+import numpy as np
+
 from ..autograd import no_grad
 from ._metrics import Mean
 
@@ -7,8 +9,8 @@ __all__ = ["evaluate"]
 
 
 class _BatchMean:
-    """A plain function ``fn(outputs, targets) -> batch value`` as a metric: its values
-    averaged over the examples (each batch weighted by its size)."""
+    """A plain function ``fn(outputs, targets)`` as a metric, averaged over the examples: it
+    returns a batch's mean (weighted by the batch size) or one value per example."""
 
     def __init__(self, fn):
         self.fn = fn
@@ -18,7 +20,8 @@ class _BatchMean:
         self.mean.reset()
 
     def update(self, outputs, targets):
-        self.mean.update(self.fn(outputs, targets), len(targets))
+        value = self.fn(outputs, targets)
+        self.mean.update(value, len(targets) if np.ndim(value) == 0 else 1)
 
     def compute(self):
         return self.mean.compute()
@@ -33,8 +36,8 @@ def evaluate(model, loader, loss_fn=None, metrics=None):
     the examples (batches weighted by their size, so a short last batch counts for what it
     holds). ``metrics`` maps names to metric objects (``Accuracy()``, ``TopKAccuracy(5)``:
     anything with ``reset``/``update(outputs, targets)``/``compute``), which are reset
-    first, or to functions ``fn(outputs, targets)`` returning a batch's mean, averaged the
-    same way as the loss.
+    first, or to functions ``fn(outputs, targets)`` returning a batch's mean (averaged as
+    the loss is) or one value per example.
 
     >>> model = fnx.nn.Linear(3, 2)
     >>> x, y = fnx.randn(10, 3), fnx.randint(0, 2, (10,))

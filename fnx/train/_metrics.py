@@ -92,12 +92,9 @@ class _CountingMetric:
         self._correct = self._correct + correct.sum()
         self._count += count
 
-    def _result(self):
-        return math.nan if self._count == 0 else self._correct / self._count
-
     def compute(self):
         """The fraction of correct predictions as a Python float (NaN before any update)."""
-        return float(self._result())
+        return math.nan if self._count == 0 else int(self._correct) / self._count
 
 
 def _class_scores(op, logits, labels):

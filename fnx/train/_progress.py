@@ -67,15 +67,23 @@ class ProgressBar:
 
     def __iter__(self):
         self._start = time.perf_counter()
+        in_flight = False
         try:
             for batch in self._iterable:
                 self._batch_samples = _leading_size(batch)
+                in_flight = True
                 yield batch
-                self._samples += self._batch_samples or 0
-                self._render_postfix()
-                self._bar.update(1)
+                in_flight = False
+                self._count_batch()
         finally:  # also on `break` or an exception in the loop body
+            if in_flight:  # the batch the loop body was working on counts too
+                self._count_batch()
             self.close()
+
+    def _count_batch(self):
+        self._samples += self._batch_samples or 0
+        self._render_postfix()
+        self._bar.update(1)
 
     def update_metrics(self, n=None, **values):
         """Add this batch's values (``loss=loss, acc=acc``: Python numbers or 0-d fnx arrays,
