@@ -161,6 +161,96 @@ def test_hooks_run_and_remove():
                                rtol=1e-6)
 
 
+class TwoIn(nn.Module):
+    """``(a @ w * scale + b, sum)``: two array inputs, a Python scalar, a tuple output."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(fnx.asarray(np.arange(6.0).reshape(3, 2) / 5, dtype=fnx.float64))
+
+    def forward(self, a, scale, b):
+        y = a @ self.w * scale + b
+        return y, y.sum()
+
+
+def _two_in_inputs(b_requires_grad=True):
+    a = fnx.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+    b = fnx.tensor(np.ones((2, 2)), requires_grad=b_requires_grad)
+    return a, b
+
+
+def test_full_backward_hook_sees_input_and_output_gradients():
+    m = TwoIn()
+    log = []
+    m.register_full_backward_hook(lambda mod, gin, gout: log.append((mod, gin, gout)))
+    a, b = _two_in_inputs()
+    ct = np.arange(4.0).reshape(2, 2)
+    y, s = m(a, 2.0, b)
+    ((y * fnx.tensor(ct)).sum() + 3 * s).backward()
+    (mod, (g_a, g_scale, g_b), (g_y, g_s)), = log
+    w = m.w.numpy()
+    assert mod is m and g_scale is None and g_s.item() == 3.0
+    np.testing.assert_allclose(g_y.numpy(), ct)  # s's share arrives as s's own gradient
+    np.testing.assert_allclose(g_a.numpy(), 2 * (ct + 3) @ w.T)
+    np.testing.assert_allclose(g_b.numpy(), ct + 3)
+    np.testing.assert_allclose(a.grad.numpy(), g_a.numpy())  # no replacement: unchanged
+
+
+def test_full_backward_hook_replaces_grad_input_and_pre_hook_grad_output():
+    m = TwoIn()
+    m.register_full_backward_pre_hook(lambda mod, gout: (gout[0] * 10, gout[1]))
+    m.register_full_backward_hook(lambda mod, gin, gout: (gin[0] + 1, None, None))
+    a, b = _two_in_inputs()
+    y, _ = m(a, 2.0, b)
+    y.sum().backward()
+    w = m.w.numpy()
+    g_y = np.full((2, 2), 10.0)  # the pre-hook's grad_output flows into the module
+    np.testing.assert_allclose(m.w.grad.numpy(), 2 * a.numpy().T @ g_y)
+    np.testing.assert_allclose(a.grad.numpy(), 2 * g_y @ w.T + 1)
+    assert b.grad is None  # None in the returned grad_input stops b's gradient
+    with pytest.raises(RuntimeError, match="Backward hook returned an invalid number of "
+                                           "grad_input, got 1, but expected 3"):
+        m.register_full_backward_hook(lambda mod, gin, gout: (gin[0],))
+        m(a, 2.0, b)[0].sum().backward()
+
+
+def test_full_backward_hook_rules_for_inputs_without_gradients():
+    m = TwoIn()
+    log = []
+    handle = m.register_full_backward_hook(lambda mod, gin, gout: log.append(gin))
+    a, b = _two_in_inputs(b_requires_grad=False)
+    m(a, 2.0, b)[0].sum().backward()
+    # as torch: an array input that gets no gradient reports zeros, a non-array None
+    assert log[0][1] is None and np.all(log[0][2].numpy() == 0)
+    log.clear()
+    a, b = fnx.tensor(a.numpy()), fnx.tensor(b.numpy())  # no input requires grad: the hook
+    with pytest.warns(UserWarning, match="no inputs require gradients"):  # fires at outputs
+        m(a, 2.0, b)[0].sum().backward()
+    assert log == [(None, None, None)]
+    log.clear()
+    with fnx.no_grad():  # no output requires grad: it does not fire
+        m(*_two_in_inputs()[:1], 2.0, b)
+    handle.remove()
+    a, b = _two_in_inputs()
+    m(a, 2.0, b)[0].sum().backward()
+    assert log == []
+
+
+def test_full_backward_hooks_in_a_model_run_latest_module_first():
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    order = []
+    for name, sub in net.named_children():
+        sub.register_full_backward_hook(lambda mod, gin, gout, name=name: order.append(name))
+    net.register_full_backward_hook(lambda mod, gin, gout: order.append("net"))
+    shared = net[1]
+    x = fnx.ones(5, 3, requires_grad=True)
+    shared(net(x)).sum().backward(retain_graph=True)
+    assert order == ["1", "2", "1", "0", "net"]  # the shared Tanh once per call
+    order.clear()
+    fnx.autograd.grad(net(x).sum(), [x])
+    assert order == ["2", "1", "0", "net"]
+
+
 def test_repr_tree():
     text = repr(Net())
     assert text.startswith("Net(\n  (layers): Sequential(\n    (0): Affine()")

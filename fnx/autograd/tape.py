@@ -23,7 +23,7 @@ from fnx.core import tracing
 from fnx.core.abstract import ShapedArray
 from fnx.core.array import Array, AutogradMeta, wrap
 from fnx.core.ir import ClosedProgram, Eqn, Program, Var, eval_program, make_program
-from fnx.core.ops.elementwise import add_p
+from fnx.core.ops.elementwise import add_p, convert_element_type_p
 from fnx.jit.api import jit_call_p
 from fnx.jit.control_flow import structural_key
 
@@ -362,10 +362,86 @@ def _hooked_values(metas):
 
 def _run_hooks(meta, g):
     for hook in list(meta.hooks.values()):
+        if type(hook) is _GroupHook:
+            continue  # runs once for its whole group, after every member's own hooks
         new = hook(g)
         if new is not None:
             g = new
     return g
+
+
+class _GroupHook:
+    """``fn(grads) -> None or replacements`` over several values at once (a Module's inputs
+    or its outputs, see ``hooked_identity``), stored in each member's ``hooks``."""
+
+    __slots__ = ("metas", "fn")
+
+    def __init__(self, metas, fn):
+        self.metas, self.fn = metas, fn
+
+
+def _group_of(meta):
+    return next((h for h in meta.hooks.values() if type(h) is _GroupHook), None)
+
+
+def _run_group(group, grads):
+    """Call a group hook with its members' gradients (``None`` where none arrived) and store
+    its replacements; a ``None`` replacement stops that member's gradient."""
+    old = [grads.get(id(m)) for m in group.metas]
+    new = group.fn(old)
+    if new is None:
+        return
+    for m, g_old, g in zip(group.metas, old, new, strict=True):
+        if g is None:
+            grads.pop(id(m), None)
+        elif type(g) is not Array or (g_old is not None and g.shape != g_old.shape):
+            want = "an fnx Array" if g_old is None else f"an fnx Array of shape {g_old.shape}"
+            raise RuntimeError(f"backward hook returned {type(g).__name__} "
+                               f"{getattr(g, 'shape', '')} where {want} was expected")
+        else:
+            grads[id(m)] = g
+
+
+def hooked_identity(tensors, fn):
+    """``tensors`` passed through an identity the tape records, so that during backward
+    ``fn(grads)`` runs once with the gradients of all of them (a tuple, ``None`` for an array
+    that requires no grad or gets none) and may return a tuple of replacements. The mechanism
+    of ``Module.register_full_backward_hook``, as torch's ``BackwardHookFunction``.
+
+    >>> x = fnx.tensor([1.0, 2.0], requires_grad=True)
+    >>> (y,) = fnx.autograd.tape.hooked_identity([x], lambda gs: (gs[0] * 10,))
+    >>> (y * y).sum().backward(); x.grad.tolist()
+    [20.0, 40.0]
+    """
+    out, metas, positions = list(tensors), [], []
+    for i, t in enumerate(tensors):
+        meta = t._autograd if type(t) is Array else None
+        if meta is None or not meta.requires_grad or not _mode.enabled:
+            continue
+        node = Node(convert_element_type_p, {"new_dtype": t.dtype}, [meta], [t._buf],
+                    [ShapedArray(t.shape, t.dtype)])
+        new = out[i] = wrap(t._buf)  # in-place updates replace buffers: sharing is safe
+        new._autograd = m = AutogradMeta(True)
+        m.grad_fn, m.hooks = node, {}
+        metas.append(m)
+        positions.append(i)
+
+    def member_fn(grads):
+        full = [None] * len(out)
+        for i, g in zip(positions, grads, strict=True):
+            full[i] = g
+        new = fn(tuple(full))
+        if new is None:
+            return None
+        if len(new) != len(out):
+            raise RuntimeError(f"backward hook returned {len(new)} gradients, expected "
+                               f"{len(out)}")
+        return [new[i] for i in positions]
+
+    group = _GroupHook(metas, member_fn)
+    for m in metas:
+        m.hooks[id(group)] = group
+    return out
 
 
 def _add(grads, key, g):
@@ -385,22 +461,30 @@ def _run_backward(roots, root_cts, targets, retain_graph, create_graph):
     grads, nodes = {}, []
     pending = [((m, t._buf), c) for m, t, c in zip(metas, roots, root_cts, strict=True)]
     processed = set()
-    while pending:
-        cuts = frozenset(k for k in hooked if k not in processed)
-        wanted = [m for m in targets + list(hooked.values()) if id(m) not in processed]
-        found, phase_nodes = _phase([r for r, _ in pending], [c for _, c in pending], wanted,
-                                    cuts, create_graph)
-        nodes += phase_nodes
-        for key, g in found.items():
-            _add(grads, key, g)
-        ready = sorted((hooked[k] for k in cuts if k in grads),
+    while True:
+        if pending:
+            cuts = frozenset(k for k in hooked if k not in processed)
+            wanted = [m for m in targets + list(hooked.values()) if id(m) not in processed]
+            found, phase_nodes = _phase([r for r, _ in pending], [c for _, c in pending],
+                                        wanted, cuts, create_graph)
+            nodes += phase_nodes
+            for key, g in found.items():
+                _add(grads, key, g)
+        ready = sorted((m for k, m in hooked.items() if k not in processed and k in grads),
                        key=lambda m: m.grad_fn.seq, reverse=True)
         if not ready:
             break
-        meta = ready[0]
-        processed.add(id(meta))
-        g = grads[id(meta)] = _run_hooks(meta, grads[id(meta)])
-        pending = [((meta, None), g)]
+        # a group (a Module's inputs or outputs) is complete when its latest member is: the
+        # values between its members' creation are the group's own
+        group = _group_of(ready[0])
+        members = [ready[0]] if group is None else group.metas
+        for m in members:
+            processed.add(id(m))
+            if id(m) in grads:
+                grads[id(m)] = _run_hooks(m, grads[id(m)])
+        if group is not None:
+            _run_group(group, grads)
+        pending = [((m, None), grads[id(m)]) for m in members if id(m) in grads]
     if not retain_graph:
         for node in nodes:
             node.bufs = None

@@ -10,10 +10,12 @@ gradient.
 
 import collections
 import itertools
+import warnings
 
 import numpy as np
 
 import fnx
+from fnx.autograd import tape
 from fnx.core.array import AutogradMeta
 from fnx.core.pytree import register_pytree_node
 
@@ -84,7 +86,8 @@ class RemovableHandle:
 # --- Module --------------------------------------------------------------------------------
 
 _INTERNAL = ("_parameters", "_buffers", "_non_persistent_buffers_set", "_modules",
-             "_forward_pre_hooks", "_forward_hooks", "_backward_hooks", "training")
+             "_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks",
+             "training")
 
 
 class Module:
@@ -112,6 +115,7 @@ class Module:
         set_(self, "_modules", {})
         set_(self, "_forward_pre_hooks", {})
         set_(self, "_forward_hooks", {})
+        set_(self, "_backward_pre_hooks", {})
         set_(self, "_backward_hooks", {})
 
     # transforms write back leaves that a call rebinds on a Module argument (see
@@ -146,17 +150,24 @@ class Module:
 
     # --- calling -----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)  # the fast path: no hooks
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            backward_hook = _BackwardHook(self)
+            args = backward_hook.setup_inputs(args)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
                 out = result
+        if backward_hook is not None:
+            out = backward_hook.setup_outputs(out)
         return out
 
     def register_forward_pre_hook(self, hook):
@@ -169,6 +180,35 @@ class Module:
         """``hook(module, args, output) -> None or new output`` runs after ``forward``."""
         handle = RemovableHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
+        return handle
+
+    def register_full_backward_pre_hook(self, hook):
+        """``hook(module, grad_output) -> None or new grad_output`` runs during ``backward()``
+        when the gradients with respect to this module's outputs are computed; what it
+        returns is what flows into the module (``grad_output``: one entry per output, ``None``
+        for a non-array)."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_full_backward_hook(self, hook):
+        """``hook(module, grad_input, grad_output) -> None or new grad_input`` runs during
+        ``backward()`` when the gradients with respect to this module's positional inputs are
+        computed (PyTorch's rules: if no input requires grad, it runs with the output
+        gradients and ``grad_input`` all ``None``; if no output requires grad, it does not
+        run). Entries are ``None`` for non-array arguments; keyword arguments are ignored.
+        Runs on the eager tape; under ``fnx.grad``/``jit``/``vmap`` there is no backward
+        pass to hook.
+
+        >>> lin = fnx.nn.Linear(2, 1)
+        >>> seen = []
+        >>> h = lin.register_full_backward_hook(
+        ...     lambda mod, gin, gout: seen.append((gin[0].shape, gout[0].shape)))
+        >>> lin(fnx.ones(3, 2, requires_grad=True)).sum().backward(); seen
+        [((3, 2), (3, 1))]
+        """
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
         return handle
 
     # --- registration ------------------------------------------------------------------------
@@ -508,6 +548,85 @@ class Module:
         for k, v in self.__dict__.items():
             object.__setattr__(new, k, copy.deepcopy(v, memo))
         return new
+
+
+class _BackwardHook:
+    """One call's full backward hooks (torch's ``BackwardHook``): the inputs and outputs pass
+    through tape identities (``hooked_identity``) whose grouped gradient hooks capture
+    ``grad_output`` (running the pre-hooks on it) and then call the user hooks with
+    ``grad_input``."""
+
+    def __init__(self, module):
+        self.module = module
+        self.grad_outputs = None
+        self.inputs_hooked = False
+
+    def setup_inputs(self, args):
+        new = tuple(tape.hooked_identity(args, self._on_inputs))
+        self.n_inputs = len(args)
+        self.inputs_hooked = any(a is not b for a, b in zip(args, new, strict=True))
+        # as torch, an array argument that gets no gradient reports zeros, a non-array None
+        self.zeros = [(i, a.shape, a.dtype) for i, a in enumerate(args) if _is_array(a)]
+        return new
+
+    def setup_outputs(self, out):
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        new = tuple(tape.hooked_identity(outs, self._on_outputs))
+        self.n_outputs = len(outs)
+        return new[0] if single else new
+
+    def _on_outputs(self, grad_outputs):
+        module = self.module
+        for hook in list(module._backward_pre_hooks.values()):
+            result = hook(module, grad_outputs)
+            if result is not None:
+                result = result if isinstance(result, tuple) else (result,)
+                if len(result) != len(grad_outputs):
+                    raise RuntimeError(f"Backward pre hook returned an invalid number of "
+                                       f"grad_output, got {len(result)}, but expected "
+                                       f"{len(grad_outputs)}")
+                grad_outputs = result
+        if self.inputs_hooked:
+            self.grad_outputs = grad_outputs
+        elif module._backward_hooks:
+            warnings.warn("Full backward hook is firing when gradients are computed with "
+                          "respect to module outputs since no inputs require gradients",
+                          stacklevel=2)
+            grad_inputs = (None,) * self.n_inputs
+            for hook in list(module._backward_hooks.values()):
+                result = hook(module, grad_inputs, grad_outputs)
+                if result is not None and any(g is not None for g in result):
+                    raise RuntimeError("Backward hook for Modules where no input requires "
+                                       "gradient should always return None or None for all "
+                                       "gradients.")
+        return grad_outputs
+
+    def _on_inputs(self, grad_inputs):
+        if self.grad_outputs is None:
+            # the gradient reached the inputs without passing through the outputs (a
+            # second-order pass through the backward's own graph): nothing to report
+            return None
+        module = self.module
+        grad_inputs = list(grad_inputs)
+        fillers = set()
+        for i, shape, dtype in self.zeros:
+            if grad_inputs[i] is None:
+                grad_inputs[i] = fnx.numpy.zeros(shape, dtype)
+                fillers.add(id(grad_inputs[i]))
+        grad_inputs = tuple(grad_inputs)
+        for hook in list(module._backward_hooks.values()):
+            result = hook(module, grad_inputs, self.grad_outputs)
+            if result is None:
+                continue
+            result = result if isinstance(result, tuple) else (result,)
+            if len(result) != len(grad_inputs):
+                raise RuntimeError(f"Backward hook returned an invalid number of grad_input, "
+                                   f"got {len(result)}, but expected {len(grad_inputs)}")
+            grad_inputs = result
+        self.grad_outputs = None
+        # the zeros filled in above need no backward pass of their own
+        return tuple(None if id(g) in fillers else g for g in grad_inputs)
 
 
 class _IncompatibleKeys(collections.namedtuple("IncompatibleKeys",
