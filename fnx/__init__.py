@@ -22,15 +22,16 @@ from .transforms import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_ir,
 from .transforms.custom import custom_jvp, custom_vjp, checkpoint, remat, stop_gradient  # noqa: F401
 from . import lax  # noqa: F401,E402
 from .jit import jit  # noqa: F401,E402
+from .serialization import CheckpointError, load, save  # noqa: F401,E402
 from . import autograd  # noqa: F401,E402  (installs the eager tape's recorder)
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401,E402
                        set_grad_enabled)
 
 
 def __getattr__(name):
-    # fnx.nn, fnx.optim and fnx.train load on first use, so `import fnx as torch;
-    # torch.nn.Linear` works without making every `import fnx` pay for them
-    if name in ("nn", "optim", "train"):
+    # fnx.nn, fnx.optim, fnx.train, fnx.data and fnx.utils load on first use, so `import fnx
+    # as torch; torch.nn.Linear` works without making every `import fnx` pay for them
+    if name in ("nn", "optim", "train", "data", "utils"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -45,6 +45,16 @@ class CompileError(FnxError, RuntimeError):
     """The jit backend failed on a valid program; this is an fnx bug, please report it."""
 
 
+class CheckpointError(FnxError, RuntimeError):
+    """``fnx.save`` met a value a checkpoint cannot hold, or ``fnx.load`` a file that is
+    truncated, corrupted or not a checkpoint (the message names the file and what is wrong)."""
+
+
+class DatasetError(FnxError, RuntimeError):
+    """A data set's files are missing, corrupted or not in the expected format (the message
+    says which files to put where)."""
+
+
 def normalize_axis(axis, ndim, op):
     """Return ``axis`` in ``[0, ndim)`` or raise an AxisError naming ``op``."""
     if not isinstance(axis, (int,)) and not hasattr(axis, "__index__"):
