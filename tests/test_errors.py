@@ -154,3 +154,29 @@ def test_primitive_shape_errors_name_the_op():
     with pytest.raises(ShapeError, match=r"dot_general: shapes \(2, 3\) and \(4,\)"):
         fnx.grad(lambda a: fnp.sum(dot_general_p.bind(
             a, fnp.ones(4), dimension_numbers=(((1,), (0,)), ((), ())))))(fnp.ones((2, 3)))
+
+
+def test_item_and_bool_of_a_traced_value_inside_jit_name_the_line_and_the_fix():
+    def uses_item(x):
+        return x * x.sum().item()
+
+    def uses_bool(x):
+        return x if x.sum() > 0 else -x
+
+    line_item = uses_item.__code__.co_firstlineno + 1
+    line_bool = uses_bool.__code__.co_firstlineno + 1
+    for fn, line in [(uses_item, line_item), (uses_bool, line_bool)]:
+        with pytest.raises(ConcretizationError,
+                           match=rf"in the function '{fn.__name__}' compiled by fnx\.jit.*"
+                                 rf"test_errors\.py:{line} \({fn.__name__}\).*"
+                                 rf"static_argnums.*fnp\.where.*fnx\.lax\.cond"):
+            fnx.jit(fn)(fnp.ones(3))
+
+
+def test_integer_arrays_cannot_require_grad():
+    for make in [lambda: fnx.tensor([1, 2], requires_grad=True),
+                 lambda: fnx.zeros(3, dtype=fnx.int64, requires_grad=True),
+                 lambda: fnx.nn.Parameter(fnx.tensor([1, 2]))]:
+        with pytest.raises(TypeError, match=r"only floating-point and complex arrays can "
+                                            r"require gradients, got dtype int64"):
+            make()

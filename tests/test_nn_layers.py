@@ -343,6 +343,9 @@ def test_conv_errors_name_the_layer():
     with pytest.raises(ShapeError, match=r"Conv2d\(3, 8, kernel_size=\(3, 3\)\) expected 3-D "
                                          r"\(unbatched\) or 4-D \(batched\) input"):
         conv(fnx.ones(5, 5))
+    with pytest.raises(ShapeError, match=r"got 5-D input of shape \(1, 1, 3, 5, 5\)"):
+        conv(fnx.ones(1, 1, 3, 5, 5))
+    assert conv(fnx.ones(3, 5, 5)).shape == (8, 3, 3)  # unbatched (C, H, W), as torch
     with pytest.raises(ShapeError, match=r"expected input with 3 channels, got 4 channels"):
         conv(fnx.ones(1, 4, 5, 5))
     with pytest.raises(ShapeError, match=r"Conv1d\(2, 2, kernel_size=\(3,\)\) expected 2-D "):

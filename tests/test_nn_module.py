@@ -103,7 +103,8 @@ def test_load_state_dict_errors_list_keys():
     sd.pop("head.out.bias")
     sd["bogus.weight"] = fnx.ones(1)
     sd["layers.0.weight"] = fnx.ones(5, 5)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(RuntimeError, match=r"(?s)Error\(s\) in loading state_dict for Net:.*"
+                                           r"Missing key.*Unexpected key.*size mismatch") as info:
         net.load_state_dict(sd)
     msg = str(info.value)
     assert 'Missing key(s) in state_dict: "head.out.bias"' in msg

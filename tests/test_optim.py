@@ -467,6 +467,11 @@ def test_required_hyperparameter_and_construction_errors():
         optim.SGD([[1.0, 2.0]], lr=0.1)
     with pytest.raises(TypeError, match="params should be an iterable of Arrays"):
         optim.SGD(w, lr=0.1)
+    with pytest.raises(TypeError, match=r"params should be an iterable of Arrays or of dicts, "
+                                        r"but got Linear; pass \[x\] or model.parameters\(\)"):
+        optim.SGD(fnx.nn.Linear(2, 2), lr=0.1)
+    with pytest.raises(ValueError, match="SGD can't optimize a non-leaf Array: parameter 1"):
+        optim.SGD([w, fnx.ones(2, requires_grad=True) * 2], lr=0.1)
     with pytest.raises(TypeError, match="ordering of arrays in sets"):
         optim.SGD([{"params": {1, 2}}])
     with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):

@@ -198,9 +198,10 @@ class Optimizer:
         self.defaults = defaults
         self.state = ParamState()
         self.param_groups = []
-        if isinstance(params, Array):
+        if isinstance(params, Array) or not hasattr(params, "__iter__"):
+            what = "an Array" if isinstance(params, Array) else type(params).__name__
             raise TypeError(f"{type(self).__name__}: params should be an iterable of Arrays or "
-                            f"of dicts, but got an Array; pass [x] or model.parameters()")
+                            f"of dicts, but got {what}; pass [x] or model.parameters()")
         param_groups = list(params)
         if not param_groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list: pass the "
@@ -256,6 +257,11 @@ class Optimizer:
                     f"{name} can only optimize concrete fnx Arrays (e.g. nn.Parameters), but "
                     f"parameter {i} of the group is {what}; create the optimizer outside "
                     f"fnx.jit/grad/vmap, from model.parameters()")
+            if p.grad_fn is not None:
+                raise ValueError(f"{name} can't optimize a non-leaf Array: parameter {i} of "
+                                 f"the group was computed from arrays that require grad; "
+                                 f"optimize the leaf it came from, or a detached copy "
+                                 f"(x.detach().requires_grad_())")
         for key, default in self.defaults.items():
             if default is required and key not in param_group:
                 raise ValueError(f"{name}: parameter group didn't specify a value of required "
