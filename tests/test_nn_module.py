@@ -258,6 +258,23 @@ def test_repr_tree():
     assert "(head): ModuleDict(\n    (out): Affine()\n  )" in text
 
 
+def test_container_reprs_are_pytorchs():
+    blocks = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)] + [nn.Tanh(), nn.Tanh()])
+    assert repr(blocks) == ("ModuleList(\n"
+                            "  (0-2): 3 x Linear(in_features=2, out_features=2, bias=True)\n"
+                            "  (3-4): 2 x Tanh()\n)")
+    assert repr(nn.ModuleList()) == "ModuleList()"
+    plist = nn.ParameterList([fnx.zeros(2, 3), fnx.ones(())])
+    holder = nn.Sequential()
+    holder.add_module("p", plist)
+    # a multi-line extra_repr is indented under the name, as torch (dtype names are fnx's)
+    assert repr(holder) == ("Sequential(\n  (p): ParameterList(\n"
+                            "      (0): Parameter containing: [float32 of size 2x3]\n"
+                            "      (1): Parameter containing: [float32 of size ]\n  )\n)")
+    assert repr(nn.ParameterDict({"x": fnx.ones(1)})) == \
+        "ParameterDict(  (x): Parameter containing: [float32 of size 1])"
+
+
 def test_containers_index_slice_and_mutate():
     seq = nn.Sequential(nn.Identity(), nn.Flatten(), nn.Identity())
     assert isinstance(seq[1], nn.Flatten) and isinstance(seq[-1], nn.Identity)

@@ -125,6 +125,21 @@ class ModuleList(_ModuleSequence):
     def __add__(self, other):
         return ModuleList([*self, *other])
 
+    def __repr__(self):
+        # as torch: runs of identical modules print once, "(0-2): 3 x Linear(...)"
+        runs = []
+        for i, mod in enumerate(self):
+            text = repr(mod)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        if not runs:
+            return self._get_name() + "()"
+        lines = [(f"({a}): " if a == b else f"({a}-{b}): {b - a + 1} x ")
+                 + text.replace("\n", "\n  ") for a, b, text in runs]
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over its modules")
 
@@ -249,11 +264,25 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self):
-        return "\n".join(f"({i}): Parameter containing: [{p.dtype} of size {p.shape}]"
-                         for i, p in enumerate(self) if isinstance(p, fnx.Array))
+        return _values_repr(enumerate(self))
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ParameterList has no forward(); iterate over it")
+
+
+def _values_repr(items):
+    """torch's ParameterList/ParameterDict lines: ``  (k): Parameter containing: [float32 of
+    size 2x3]`` (the device only when not the CPU)."""
+    lines = []
+    for k, p in items:
+        if isinstance(p, fnx.Array):
+            device = "" if p.device.type == "cpu" else f" ({p.device})"
+            kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+            size = "x".join(str(n) for n in p.shape)
+            lines.append(f"  ({k}): {kind} containing: [{p.dtype} of size {size}{device}]")
+        else:
+            lines.append(f"  ({k}): Object of type: {type(p).__name__}")
+    return "\n".join(lines)
 
 
 class ParameterDict(_RegistryDict):
@@ -271,6 +300,9 @@ class ParameterDict(_RegistryDict):
             self.register_parameter(key, value)
         else:
             setattr(self, key, value)
+
+    def extra_repr(self):
+        return _values_repr(self.items())
 
 
 class Identity(Module):

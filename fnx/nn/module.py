@@ -531,13 +531,12 @@ class Module:
 
     def __repr__(self):
         extra = self.extra_repr()
-        lines = extra.split("\n") if extra else []
-        for name, mod in self._modules.items():
-            text = repr(mod).replace("\n", "\n  ")
-            lines.append(f"({name}): {text}")
-        if not self._modules:
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(mod).replace("\n", "\n  ")
+                       for name, mod in self._modules.items()]
+        if not child_lines and len(extra_lines) <= 1:
             return f"{self._get_name()}({extra})"
-        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+        return self._get_name() + "(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
 
     # copies (as torch: copy.deepcopy works; arrays are copied buffer by buffer)
     def __deepcopy__(self, memo):
