@@ -31,6 +31,12 @@ CASES = [
     ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2,
                      eps=1e-6)),
     ("Adadelta", dict()), ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1, maximize=True)),
+    # the remaining options, and the implementation flags fnx accepts and ignores
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, foreach=False)),
+    ("AdamW", dict(lr=0.02, betas=(0.7, 0.95), eps=1e-5, maximize=True, capturable=False)),
+    ("Adagrad", dict(lr=0.1, maximize=True, foreach=False)),
+    ("Adadelta", dict(lr=0.8, eps=1e-4, differentiable=False)),
+    ("SGD", dict(lr=0.05, momentum=0.5, nesterov=True, fused=None)),
 ]
 SHAPES = [(3, 4), (5,), ()]
 
@@ -187,3 +193,54 @@ def test_complex_parameters_match_torch(name, kwargs):
     _close(tparams[0].detach().numpy(), fparams[0], "float64")
     for key, value in topt.state[tparams[0]].items():
         _close(value.numpy(), fopt.state[fparams[0]][key], "float64")
+
+
+GROUP_CASES = [
+    ("SGD", dict(lr=0.1), [dict(momentum=0.9, nesterov=True), dict(lr=0.01, weight_decay=0.1)]),
+    ("Adam", dict(lr=0.01), [dict(amsgrad=True), dict(betas=(0.5, 0.6), weight_decay=0.2)]),
+    ("AdamW", dict(lr=0.01), [dict(weight_decay=0.5), dict(lr=0.03, maximize=True)]),
+    ("RMSprop", dict(lr=0.01), [dict(centered=True), dict(momentum=0.5, alpha=0.9)]),
+    ("Adagrad", dict(lr=0.1), [dict(lr_decay=0.1), dict(initial_accumulator_value=0.5)]),
+    ("Adadelta", dict(), [dict(rho=0.5), dict(lr=0.3, weight_decay=0.1)]),
+]
+
+
+@pytest.mark.parametrize("name, defaults, options", GROUP_CASES,
+                         ids=[c[0] for c in GROUP_CASES])
+def test_parameter_groups_closure_and_added_groups_match_torch(name, defaults, options):
+    """Per-group options, ``step(closure)`` (its loss returned, the gradients it sets used), a
+    group added after 5 steps, and ``zero_grad(set_to_none=False)`` zeroing in place."""
+    rng = np.random.default_rng(2)
+    init = [rng.standard_normal(s) for s in [(3,), (2, 2), (3,)]]
+    target = rng.standard_normal(3)
+    libs = {}
+    for lib in ("torch", "fnx"):
+        if lib == "torch":
+            params = [torch.tensor(x, requires_grad=True) for x in init]
+            groups = [{"params": [params[0]], **options[0]}, {"params": [params[1]], **options[1]}]
+            opt = getattr(torch.optim, name)(groups, **defaults)
+        else:
+            params = [fnp.asarray(x).requires_grad_() for x in init]
+            groups = [{"params": [params[0]], **options[0]}, {"params": [params[1]], **options[1]}]
+            opt = getattr(optim, name)(groups, **defaults)
+        libs[lib] = (params, opt)
+    tgt = {"torch": torch.tensor(target), "fnx": fnp.asarray(target)}
+    for step in range(10):
+        if step == 5:
+            for lib, (params, opt) in libs.items():
+                opt.add_param_group({"params": [params[2]], **options[0]})
+        losses = {}
+        for lib, (params, opt) in libs.items():
+            def closure(params=params, opt=opt, lib=lib):
+                opt.zero_grad(set_to_none=(step % 2 == 0))
+                loss = ((params[0] - tgt[lib]) ** 2).sum() + (params[1] ** 3).sum() + \
+                    (params[2] * params[0]).sum()
+                loss.backward()
+                return loss
+            losses[lib] = float(opt.step(closure).detach())
+        assert losses["torch"] == pytest.approx(losses["fnx"], rel=1e-12)
+    for t, f in zip(*(libs[lib][0] for lib in ("torch", "fnx")), strict=True):
+        _close(t.detach().numpy(), f, "float64")
+        _close(t.grad.numpy(), f.grad, "float64")
+    assert [{k: v for k, v in g.items() if k != "params"} for g in libs["fnx"][1].param_groups] \
+        == [{k: v for k, v in g.items() if k != "params"} for g in libs["torch"][1].param_groups]
