@@ -23,7 +23,8 @@ PROBE = textwrap.dedent("""
     before = state()
     import importlib, importlib.util
     import fnx, fnx.numpy as fnp
-    for name in ("fnx.scipy.special", "fnx.nn", "fnx.optim", "fnx.lax", "fnx.random"):
+    for name in ("fnx.scipy.special", "fnx.nn", "fnx.optim", "fnx.lax", "fnx.random",
+                 "fnx.train"):
         if importlib.util.find_spec(name) is not None:  # the public packages that exist
             importlib.import_module(name)
     loaded = sorted({m.split(".")[0] for m in sys.modules} & {"numba", "llvmlite", "scipy"})

@@ -458,6 +458,69 @@ def test_summary_writer_without_tensorboardx_says_what_to_install(monkeypatch):
         SummaryWriter()
 
 
+# --- reproducibility ----------------------------------------------------------------------
+
+def _data():
+    rng = np.random.default_rng(5)  # the data itself is fixed, independent of fnx's seed
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    return fnx.tensor(x), fnx.tensor((x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0))
+
+
+def _train_run(seed, epochs=2):
+    """A small loop drawing from every source fnx has: init, dropout, shuffling."""
+    from fnx.data import DataLoader, TensorDataset
+
+    fnx.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+    loader = DataLoader(TensorDataset(*_data()), batch_size=8, shuffle=True)
+    opt = fnx.optim.Adam(model.parameters(), lr=0.01)
+    criterion = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        for x, y in loader:
+            opt.zero_grad()
+            criterion(model(x), y).backward()
+            opt.step()
+    return _weights(model)
+
+
+def test_manual_seed_fixes_init_dropout_and_shuffling_separately():
+    from fnx.data import DataLoader, TensorDataset
+
+    def draws(seed):
+        fnx.manual_seed(seed)
+        init = nn.Linear(4, 3).weight.numpy().copy()
+        mask = nn.functional.dropout(fnx.ones(64), 0.5, training=True).numpy()
+        before = fnx.get_rng_state().numpy().copy()
+        order = [y.tolist() for _, y in DataLoader(TensorDataset(fnx.arange(10), fnx.arange(10)),
+                                                   batch_size=4, shuffle=True)]
+        moved = not np.array_equal(fnx.get_rng_state().numpy(), before)
+        return init, mask, order, moved
+
+    a, b, c = draws(0), draws(0), draws(1)
+    for same, different in zip(a[:3], c[:3], strict=True):
+        assert not np.array_equal(np.asarray(same, dtype=object), np.asarray(different, dtype=object))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[2] == b[2] and sorted(sum(a[2], [])) == list(range(10))
+    assert a[3] and b[3]  # the shuffle drew from the global generator
+
+
+def test_same_seed_gives_bit_identical_weights_on_the_cpu():
+    import random
+
+    np.random.seed(1)
+    random.seed(1)
+    first = _train_run(0)
+    np.random.seed(2)  # fnx never draws from NumPy's or Python's global generators
+    random.seed(2)
+    second = _train_run(0)
+    assert list(first) == list(second)
+    for name in first:
+        assert first[name].tobytes() == second[name].tobytes(), name
+    other = _train_run(1)
+    assert all(not np.array_equal(first[name], other[name]) for name in first)
+
+
 # --- docs/training.md ---------------------------------------------------------------------
 
 def test_training_doc_blocks_run(tmp_path, monkeypatch):
