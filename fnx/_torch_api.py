@@ -244,11 +244,24 @@ class Generator:
         self.device = devices.as_device(device)
         self.manual_seed(self.DEFAULT_SEED)
 
+    # fnx.jit takes a generator argument by reference; inside a compiled function its key
+    # is program state (fnx.core.state), so every call draws fresh numbers
+    _fnx_reference = True
+
     def manual_seed(self, seed):
         """Reset the generator to the key of ``seed``; returns the generator."""
         self._seed = operator.index(seed)
-        self._key = _random().key(self._seed)
+        self._store_key(_random().key(self._seed))
         return self
+
+    def _store_key(self, key):
+        # in place once the generator has a key: a compiled function that draws from it
+        # keeps finding the same array (a new object would make it re-trace)
+        old = self.__dict__.get("_key")
+        if old is None:
+            self._key = key
+        else:
+            old._set_buffer(key._buf)
 
     def seed(self):
         """Reseed from the operating system's entropy; returns the new seed."""
@@ -260,22 +273,28 @@ class Generator:
         return self._seed
 
     def get_state(self):
-        """The current key (a uint32 array of shape ``(2,)``)."""
-        return self._key
+        """The current key (a copy: a uint32 array of shape ``(2,)``)."""
+        return wrap(self._key._buf.copy())
 
     def set_state(self, state):
-        self._key = to_array(state).astype(dtypes.uint32)
+        self._store_key(to_array(state).astype(dtypes.uint32))
         return self
 
     def next_key(self):
-        """A new subkey; the generator advances. Inside a transform the generator still
-        advances on concrete keys (at trace time), so no traced value is stored in it: a
-        jitted function reuses the subkey it drew while tracing (pass keys in for fresh
-        numbers on every call)."""
+        """A new subkey; the generator advances. Inside ``fnx.jit`` at the top level (a
+        compiled step) the key is program state: every call draws fresh numbers and advances
+        the generator as eager code would. Inside grad/vmap the generator advances on
+        concrete keys at trace time, so no traced value is stored in it."""
+        from .core import state
         from .core.tracing import eager_eval
 
+        if state.active() is not None:
+            new, sub = _random().split(state.get(self, "_key"))
+            state.set(self, "_key", new)
+            return sub
         with eager_eval():
-            self._key, sub = _random().split(self._key)
+            new, sub = _random().split(self._key)
+        self._store_key(new)
         return sub
 
 

@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from fnx.core import tracing
+from fnx.core import state, tracing
 from fnx.core.abstract import ShapedArray
 from fnx.core.array import Array, AutogradMeta, wrap
 from fnx.core.ir import ClosedProgram, Eqn, Program, Var, eval_program, make_program
@@ -181,9 +181,11 @@ class Node:
 
 
 def _record(primitive, params, args, bufs, out):
+    # ``args``/``bufs`` are Arrays and their buffers eagerly, the staged values themselves
+    # inside a compiled step (fnx.core.state): the tape records and differentiates both
     if not _mode.enabled or not primitive.differentiable:
         return
-    metas = [a._autograd if type(a) is Array else None for a in args]
+    metas = [getattr(a, "_autograd", None) for a in args]
     metas = [m if m is not None and m.requires_grad else None for m in metas]
     if not any(metas):
         return
@@ -329,14 +331,14 @@ def _phase(roots, root_cts, targets, cuts, create_graph):
     closed = _vjp_program(graph.program, len(diff_metas))
 
     def operand(buf, meta):
-        a = wrap(buf)
+        a = _as_value(buf)
         if create_graph and meta is not None:
             a._autograd = meta  # the recorded backward call links to the same leaf
         return a
 
     diff_vals = [operand(b, m) for b, m in zip(graph.leaf_bufs, graph.leaf_metas, strict=True)]
     diff_vals += [wrap(np.zeros(v.aval.shape, v.aval.dtype)) for v in graph.delta_vars]
-    const_vals = [wrap(b) for b in graph.const_bufs]
+    const_vals = [_as_value(b) for b in graph.const_bufs]
     with set_grad_enabled(create_graph):
         grads = jit_call_p.bind(*closed.consts, *diff_vals, *const_vals, *root_cts,
                                 program=closed.program, name="backward")
@@ -459,7 +461,7 @@ def _run_backward(roots, root_cts, targets, retain_graph, create_graph):
     metas = [t._autograd for t in roots]
     hooked = _hooked_values(metas)
     grads, nodes = {}, []
-    pending = [((m, t._buf), c) for m, t, c in zip(metas, roots, root_cts, strict=True)]
+    pending = [((m, _buffer(t)), c) for m, t, c in zip(metas, roots, root_cts, strict=True)]
     processed = set()
     while True:
         if pending:
@@ -492,27 +494,34 @@ def _run_backward(roots, root_cts, targets, retain_graph, create_graph):
 
 
 def _root_ct(tensor, gradient, what):
-    meta = tensor._autograd if type(tensor) is Array else None
+    meta = getattr(tensor, "_autograd", None)
     if meta is None or not meta.requires_grad:
         raise RuntimeError(f"{what}: element 0 of tensors does not require grad and does not "
                            f"have a grad_fn")
     if gradient is None:
-        if tensor.size != 1:
+        if int(np.prod(tensor.shape)) != 1:
             raise RuntimeError(f"{what}: grad can be implicitly created only for scalar "
                                f"outputs; pass gradient= (an array of shape {tensor.shape})")
         ct = wrap(np.ones(tensor.shape, tensor.dtype))
     else:
-        ct = gradient if type(gradient) is Array else wrap(np.asarray(gradient, tensor.dtype))
+        ct = gradient if isinstance(gradient, Array) else wrap(np.asarray(gradient, tensor.dtype))
         if ct.shape != tensor.shape:
             raise RuntimeError(f"{what}: gradient has shape {ct.shape}, but the output has "
                                f"shape {tensor.shape}")
     return ct
 
 
-def _accumulate(meta, g):
+def _accumulate(meta, g, create_graph):
     if meta.hooks and meta.grad_fn is None:  # a non-leaf's hooks ran during backward
         g = _run_hooks(meta, g)
-    meta.grad = g if meta.grad is None else meta.grad + g
+    old = state.get(meta, "grad")
+    if old is None:
+        state.set(meta, "grad", g)
+    elif type(old) is Array and type(g) is Array and not create_graph and \
+            old._autograd is None and old.dtype == g.dtype:
+        old._set_buffer((old + g)._buf)  # in place, as PyTorch: holders of .grad see it
+    else:
+        state.set(meta, "grad", old + g)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -523,14 +532,15 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     >>> (w * w).sum().backward(); w.grad.tolist()
     [2.0, 4.0]
     """
-    tensors = [tensors] if type(tensors) is Array or not isinstance(tensors, (list, tuple)) \
+    tensors = [tensors] if isinstance(tensors, Array) or not isinstance(tensors, (list, tuple)) \
         else list(tensors)
     if grad_tensors is None or type(grad_tensors) is Array:
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
     cts = [_root_ct(t, g, "backward") for t, g in zip(tensors, grad_tensors, strict=True)]
     retain_graph = create_graph if retain_graph is None else retain_graph
+    _note_backward()
     if inputs is not None:
-        inputs = [inputs] if type(inputs) is Array else list(inputs)
+        inputs = [inputs] if isinstance(inputs, Array) else list(inputs)
         targets = [i._meta() for i in inputs]
     else:
         targets = _leaves_and_retained([t._autograd for t in tensors])
@@ -540,11 +550,27 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if g is None:
             continue
         if meta.grad_fn is None or meta.retains_grad or inputs is not None:
-            _accumulate(meta, g if create_graph else _detached(g))
+            _accumulate(meta, g if create_graph else _detached(g), create_graph)
 
 
 def _detached(g):
-    return wrap(g._buf) if g._autograd is not None else g
+    return wrap(g._buf) if type(g) is Array and g._autograd is not None else g
+
+
+def _buffer(x):
+    return x._buf if type(x) is Array else x
+
+
+def _as_value(buf):
+    """An operand of the backward call: a recorded buffer as an Array; a staged value (a
+    compiled step's) as it is."""
+    return buf if isinstance(buf, Array) else wrap(buf)
+
+
+def _note_backward():
+    journal = state.active()
+    if journal is not None:
+        journal.ran_backward = True
 
 
 def _leaves_and_retained(roots):
@@ -576,15 +602,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> (ddx,) = fnx.autograd.grad(dx, x); dx.item(), ddx.item()
     (27.0, 18.0)
     """
-    single = type(outputs) is Array
+    single = isinstance(outputs, Array)
     outputs = [outputs] if single else list(outputs)
-    inputs = [inputs] if type(inputs) is Array else list(inputs)
+    inputs = [inputs] if isinstance(inputs, Array) else list(inputs)
     if grad_outputs is None or type(grad_outputs) is Array:
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     cts = [_root_ct(t, g, "autograd.grad") for t, g in zip(outputs, grad_outputs, strict=True)]
     retain_graph = create_graph if retain_graph is None else retain_graph
+    _note_backward()
     for i, x in enumerate(inputs):
-        if type(x) is not Array or not x.requires_grad:
+        if getattr(x, "_autograd", None) is None or not x._autograd.requires_grad:
             raise RuntimeError(f"autograd.grad: input {i} does not require grad")
     targets = [x._autograd for x in inputs]
     grads = _run_backward(outputs, cts, targets, retain_graph, create_graph)
@@ -623,7 +650,7 @@ def register_hook(tensor, hook):
     >>> h = w.register_hook(lambda g: g * 10); (w * w).sum().backward(); w.grad.tolist()
     [20.0, 40.0]
     """
-    meta = tensor._autograd if type(tensor) is Array else None
+    meta = getattr(tensor, "_autograd", None)
     if meta is None or not meta.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     if meta.hooks is None:

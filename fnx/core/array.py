@@ -259,17 +259,24 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
     def grad(self):
         """The accumulated gradient (``None`` until a backward pass or an assignment)."""
         meta = self._autograd
-        return None if meta is None else meta.grad
+        if meta is None:
+            return None
+        return meta.grad if _active_journal() is None else _state().get(meta, "grad")
 
     @grad.setter
     def grad(self, value):
-        if value is not None and type(value) is not Array:
+        journal = _active_journal()
+        traced = journal is not None and getattr(type(value), "_fnx_tracer", False)
+        if value is not None and type(value) is not Array and not traced:
             raise TypeError(f"assigned grad must be an fnx Array or None, got "
                             f"{type(value).__name__}")
         if value is not None and (value.shape != self.shape or value.dtype != self.dtype):
             raise ValueError(f"assigned grad has shape {value.shape} and dtype {value.dtype}, "
                              f"but the array has shape {self.shape} and dtype {self.dtype}")
-        self._meta().grad = value
+        if journal is None:
+            self._meta().grad = value
+        else:
+            _state().set(self._meta(), "grad", value)
 
     # --- the eager autograd surface (fnx.autograd records and differentiates) ---------------
     @property
@@ -403,6 +410,14 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
 
     def _replace(self, new, op):
         if type(new) is not Array:
+            journal = _active_journal()
+            if journal is not None:
+                # inside a compiled PyTorch-style step: the update is staged (fnx.core.state)
+                if new.dtype != self._buf.dtype:
+                    new = new.astype(self._buf.dtype)
+                self._check_leaf_update(new, op)
+                journal.rebind(self, new, op)
+                return self
             raise TraceError(
                 f"{op}: an in-place update of a concrete array with a traced value; inside "
                 f"fnx transforms arrays are immutable: use the out-of-place form (x = x + y, "
@@ -420,15 +435,20 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
         (under ``fnx.no_grad()``, as an optimizer does)."""
         mine, theirs = self._autograd, new._autograd
         if theirs is not None and theirs.grad_fn is not None:
-            if mine is not None and mine.grad_fn is None and mine.requires_grad:
-                raise RuntimeError(
-                    f"{op}: a leaf array that requires grad is being used in an in-place "
-                    f"operation; wrap the update in `with fnx.no_grad():` (as optimizers do)")
+            self._check_leaf_update(new, op)
             if new._buf.dtype == self._buf.dtype:
                 self._autograd = theirs
                 return
         if mine is not None and mine.grad_fn is not None:
             self._autograd = None  # overwritten by an untracked value: no history left
+
+    def _check_leaf_update(self, new, op):
+        mine, theirs = self._autograd, getattr(new, "_autograd", None)
+        if theirs is not None and theirs.grad_fn is not None and mine is not None and \
+                mine.grad_fn is None and mine.requires_grad:
+            raise RuntimeError(
+                f"{op}: a leaf array that requires grad is being used in an in-place "
+                f"operation; wrap the update in `with fnx.no_grad():` (as optimizers do)")
 
     def _set_buffer(self, buf):
         """Replace the buffer in place (every holder of this Array sees the new value)."""
@@ -451,6 +471,19 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
         return new
 
     # Arrays are leaves for pytrees, hashable by identity only where needed (e.g. weakrefs)
+
+
+def _active_journal():
+    return _trace_state.journal
+
+
+_trace_state = None  # fnx.core.tracing's per-thread state, set by that module
+
+
+def _state():
+    from . import state
+
+    return state
 
 
 # Set by fnx.core.tracing: a jit being traced that reads a concrete array's VALUE in Python

@@ -13,6 +13,7 @@ import numpy as np
 from .abstract import ShapedArray, typematch
 from .array import Array, wrap, wrap_weak
 from .errors import ConcretizationError, TraceError
+from . import tracing
 from .tracing import (Trace, Tracer, bind, concretization_message, full_raise, get_aval,
                       new_dynamic, new_main, note_inlined)
 
@@ -214,16 +215,49 @@ def eval_program(program, args):
 
 
 class StagingTracer(Tracer):
-    __slots__ = ("_aval",)
+    """A value of a program being staged. Inside a compiled PyTorch-style step it also takes
+    part in the eager autograd tape (``_autograd``, as a concrete Array's), so
+    ``loss.backward()`` works on it and stages the backward pass into the same program."""
+
+    __slots__ = ("_aval", "_autograd")
 
     def __init__(self, trace, aval):
         self._trace = trace
         self._aval = aval
+        self._autograd = None
 
     aval = property(lambda self: self._aval)
 
     def concrete_value(self):
         raise ConcretizationError(concretization_message(self))
+
+    # the eager autograd surface, for code compiled whole (fnx.autograd records and
+    # differentiates staged values while a state journal is active: fnx.core.state)
+    @property
+    def grad_fn(self):
+        meta = self._autograd
+        return None if meta is None else meta.grad_fn
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from fnx.autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def register_hook(self, hook):
+        from fnx.autograd import register_hook
+
+        return register_hook(self, hook)
+
+    def retain_grad(self):
+        meta = self._autograd
+        if meta is None or not meta.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if meta.grad_fn is not None:
+            meta.retains_grad = True
 
 
 class _Builder:
@@ -233,6 +267,7 @@ class _Builder:
         self.const_tracers = {}  # id(value) -> tracer
         self.const_vals = {}  # var -> value
         self.tracers = []
+        self.journal = None  # fnx.core.state.Journal of a jit traced at the top level
 
     def new_tracer(self, trace, aval):
         t = StagingTracer(trace, aval)
@@ -264,6 +299,14 @@ class StagingTrace(Trace):
             t = builder.new_tracer(self, get_aval(val))
             builder.const_tracers[id(val)] = t
             builder.const_vals[builder.add_var(t)] = val
+            meta = getattr(val, "_autograd", None)
+            if meta is not None and builder.journal is not None:
+                # a compiled PyTorch-style step records parameters on the tape; whether one
+                # requires grad shapes the program
+                t._autograd = meta
+                builder.journal.guard(
+                    f"requires_grad of an array {t.aval.str_short()} changed",
+                    lambda: meta.requires_grad, meta.requires_grad)
         return t
 
     pure = lift = get_or_make_const_tracer
@@ -277,7 +320,13 @@ class StagingTrace(Trace):
         inputs = [builder.get_var(t) for t in tracers]
         outs = [builder.add_var(t) for t in out_tracers]
         builder.eqns.append(Eqn(primitive, inputs, params, outs))
-        return out_tracers if primitive.multiple_results else out_tracers[0]
+        out = out_tracers if primitive.multiple_results else out_tracers[0]
+        if builder.journal is not None and tracing._recorder is not None:
+            for t in tracers:
+                if t._autograd is not None:
+                    tracing._recorder(primitive, params, tracers, tracers, out)
+                    break
+        return out
 
 
 def substitute_inputs(program, in_binders, subst):
@@ -292,12 +341,13 @@ def substitute_inputs(program, in_binders, subst):
     return Program(in_binders, eqns, [sub(x) for x in program.outs])
 
 
-def _inline_scalar_literals(program, consts):
-    """Turn scalar constants into Literals so the printed IR and the fused kernels see values."""
+def _inline_scalar_literals(program, consts, keep=()):
+    """Turn scalar constants into Literals so the printed IR and the fused kernels see values
+    (except the ids in ``keep``: values re-read at every call)."""
     keep_binders, keep_consts, lits, baked = [], [], {}, []
     n_consts = len(consts)
     for v, val in zip(program.in_binders[:n_consts], consts, strict=True):
-        if v.aval.shape == () and type(val) is Array:
+        if v.aval.shape == () and type(val) is Array and id(val) not in keep:
             # a snapshot (in-place updates of val retrace) of the same (weak) type
             lits[v] = Literal((wrap_weak if val._weak else wrap)(val._buf))
             baked.append((weakref.ref(val), val._version))
@@ -331,9 +381,11 @@ def make_program(f, in_avals):
     program = Program(const_vars + in_vars, builder.eqns, out_vars)
     # the builder, its tracers and the main trace form a cycle: drop it, so the trace's
     # temporaries (and the weak guards jit keeps on them) die now, not at the next gc
+    # state a compiled step reads or updates is re-read at every call, never baked in
+    keep = builder.journal.live_ids() if builder.journal is not None else ()
     main.global_data = None
     builder.__init__()
-    program, consts = _inline_scalar_literals(program, consts)
+    program, consts = _inline_scalar_literals(program, consts, keep)
     typecheck(program)
     return program, consts
 

@@ -77,7 +77,8 @@ class _TraceState(threading.local):
     ``dynamic`` is the staging trace of the innermost jit/make_ir, which captures even ops on
     constants; ``eager`` caches "no transform active", the test on every op's hot path;
     ``inlined`` collects, while a jit traces, the closed-over 0-d Arrays whose values were
-    written into the program as literals (see ``watch_inlined``).
+    written into the program as literals (see ``watch_inlined``); ``journal`` is the state
+    journal of the innermost jit being traced at the top level (fnx.core.state).
     """
 
     def __init__(self):
@@ -86,6 +87,7 @@ class _TraceState(threading.local):
         self.dynamic = None
         self.eager = True
         self.inlined = None
+        self.journal = None
 
     def refresh(self):
         self.eager = len(self.stack) == 1 and self.dynamic is None
@@ -144,12 +146,12 @@ def eager_eval():
     object advancing its own concrete state, e.g. a random generator's key, must not capture
     the trace's values). Any tracer reaching an op inside is a leaked-tracer error."""
     st = _state
-    prev_dynamic, prev_eager = st.dynamic, st.eager
-    st.dynamic, st.eager = None, True
+    prev_dynamic, prev_eager, prev_journal = st.dynamic, st.eager, st.journal
+    st.dynamic, st.eager, st.journal = None, True, None
     try:
         yield
     finally:
-        st.dynamic, st.eager = prev_dynamic, prev_eager
+        st.dynamic, st.eager, st.journal = prev_dynamic, prev_eager, prev_journal
 
 
 @contextlib.contextmanager
@@ -178,6 +180,15 @@ def note_inlined(guards):
 
 
 def _note_host_read(array):
+    journal = _state.journal
+    while journal is not None:
+        traced = journal.traced_value(array)
+        if traced is not None:
+            # an argument of the compiled function, or an array it updated in place
+            raise ConcretizationError(concretization_message(
+                traced, "a concrete value is needed (this array is an input of the compiled "
+                        "function or was updated in place inside it)"))
+        journal = journal.parent
     # a value read in Python while a jit traces is baked into its program like a literal
     watch = _state.inlined
     if watch is not None:
@@ -185,6 +196,7 @@ def _note_host_read(array):
 
 
 array_module._on_host_read = _note_host_read
+array_module._trace_state = _state
 
 
 class Tracer(ArrayOps):
@@ -323,7 +335,22 @@ def _buffer_of(x):
 
 
 def eval_impl(primitive, args, params):
-    bufs = [a._buf if type(a) is Array else _buffer_of(a) for a in args]
+    """Run ``primitive.impl`` on concrete operands: the eager path of every op (``bind``)."""
+    # One pass over the operands gathers what the rest needs: the buffers, whether every
+    # operand is weakly typed (the default weak-type rule) and whether any has an autograd
+    # record (so arrays without one pay one test each for the tape). One or two Arrays,
+    # almost every eager call, take the unrolled branches.
+    n = len(args)
+    if n == 2 and type(args[0]) is Array and type(args[1]) is Array:
+        x, y = args
+        bufs = (x._buf, y._buf)
+        weak = x._weak and y._weak
+        tracked = x._autograd is not None or y._autograd is not None
+    elif n == 1 and type(args[0]) is Array:
+        x = args[0]
+        bufs, weak, tracked = (x._buf,), x._weak, x._autograd is not None
+    else:
+        bufs, weak, tracked = _operands(args)
     for b in bufs:
         if type(b) is not np.ndarray:
             bufs = devices.unify_devices(primitive.name, bufs)
@@ -338,22 +365,31 @@ def eval_impl(primitive, args, params):
     except Exception as err:
         raise_impl_error(primitive, bufs, params, err)
     out = [wrap(o) for o in out] if primitive.multiple_results else wrap(out)
-    if primitive.weak_type_rule is None:
-        # the default weak-type rule inline: most first operands are strong, so one test decides
-        if args and type(args[0]) is Array and args[0]._weak and all(
-                type(a) is Array and a._weak for a in args):
-            _set_weak(out, True)
-    else:
-        _set_weak(out, primitive.weak_type_rule(
-            [type(a) is Array and a._weak for a in args], **params))
+    rule = primitive.weak_type_rule
+    if rule is not None:
+        _set_weak(out, rule([type(a) is Array and a._weak for a in args], **params))
+    elif weak:
+        _set_weak(out, True)
     if check_rules:
         _check_rule(primitive, args, bufs, params, out)
-    if _recorder is not None:
-        for a in args:
-            if type(a) is Array and a._autograd is not None:
-                _recorder(primitive, params, args, bufs, out)
-                break
+    if tracked and _recorder is not None:
+        _recorder(primitive, params, args, bufs, out)
     return out
+
+
+def _operands(args):
+    """``eval_impl``'s pass over operands that are not one or two Arrays: (buffers, all
+    weak, any tracked)."""
+    bufs, weak, tracked = [], bool(args), False
+    for a in args:
+        if type(a) is Array:
+            bufs.append(a._buf)
+            weak = weak and a._weak
+            tracked = tracked or a._autograd is not None
+        else:
+            bufs.append(_buffer_of(a))
+            weak = False
+    return bufs, weak, tracked
 
 
 # The eager autograd tape (fnx.autograd) records primitive calls with an input that has an

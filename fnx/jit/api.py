@@ -12,12 +12,12 @@ import inspect
 
 import numpy as np
 
-from ..core import tracing
+from ..core import state, tracing
 from ..core.abstract import ShapedArray
 from ..core.ad_util import Zero, instantiate, is_undefined
 from ..core.array import Array, wrap, wrap_weak
 from ..core.errors import ConcretizationError, FnxError
-from ..core.ir import make_program, pp_program
+from ..core.ir import StagingTrace, make_program, pp_program
 from ..core.primitive import Primitive
 from ..core.pytree import tree_flatten, tree_unflatten
 from ..core.tracing import Tracer, get_aval
@@ -137,6 +137,10 @@ def _is_stateful(x):
     return getattr(type(x), "_fnx_stateful", False)
 
 
+def _is_reference(x):
+    return getattr(type(x), "_fnx_reference", False)
+
+
 def _stateful_sizes(tree):
     """Leaf counts of the stateful objects (Modules) among ``tree``'s pieces, None for the
     other pieces (single leaves), in flatten order."""
@@ -189,6 +193,120 @@ def _rebind_leaf(dyn_args, index, value):
         start += size
 
 
+def _journal_allowed():
+    """Whether a jit traced now may run PyTorch-style stateful code (fnx.core.state): at the
+    top level, or inside other such jit traces; not under grad/vmap/make_ir, whose values
+    cannot be written into user objects."""
+    for main in tracing._state.stack[1:]:
+        if main.trace_type is not StagingTrace or \
+                getattr(main.global_data, "journal", None) is None:
+            return False
+    return True
+
+
+def _with_originals(dyn, leaves, builder):
+    """``dyn`` (the call's dynamic arguments) with every stateful object (a Module) passed as
+    ITSELF, its arrays standing for the trace's input values (so an optimizer holding the
+    same parameters sees the same values), and every other leaf replaced by its input.
+    Returns the arguments and ``(leaf index, array)`` of the stateful objects' leaves."""
+    pieces, ptree = tree_flatten(dyn, is_leaf=_is_stateful)
+    it = iter(enumerate(leaves))
+    new_pieces, owned = [], []
+    for piece in pieces:
+        if not _is_stateful(piece):
+            new_pieces.append(next(it)[1])
+            continue
+        for orig in tree_flatten(piece)[0]:
+            index, tracer = next(it)
+            if type(orig) is Array:
+                builder.const_tracers[id(orig)] = tracer
+                tracer._autograd = orig._autograd
+                owned.append((index, orig))
+        new_pieces.append(piece)
+    return tree_unflatten(ptree, new_pieces), tuple(owned)
+
+
+def _is_value(x):
+    return isinstance(x, (Array, Tracer))
+
+
+class _StateRecord:
+    """What a stateful trace (fnx.core.state.Journal) left for every call of its program:
+    guards to check before, host inputs to refresh, state to write back and deferred calls to
+    run after."""
+
+    def __init__(self, journal, written_slots, written_arrays, owned):
+        self.slots = [s for s in journal.slots.values()]  # every slot read or written
+        self.written_slots = written_slots
+        self.written_arrays = [array for array, _ in written_arrays]
+        self.guards = journal.guards
+        self.host_inputs = list(journal.host_inputs.values())
+        self.deferred = journal.deferred
+        self.ran_backward = journal.ran_backward
+        self.active = bool(self.slots or self.written_arrays or self.host_inputs
+                           or self.deferred)
+        # a stateful argument must hold the same arrays (the write-back targets them)
+        self.owned = owned if self.active else ()
+        self.owned_flags = tuple(a.requires_grad for _, a in self.owned)
+
+    def outputs(self, journal_values):
+        """The extra program outputs: written slots' and arrays' final values, then the
+        deferred calls' arrays."""
+        slot_values, array_values, deferred_values = journal_values
+        return ([v for v in slot_values if _is_value(v)] + list(array_values)
+                + list(deferred_values))
+
+    def failure(self, leaves):
+        """Why this trace no longer fits the state (None when it does)."""
+        for (index, array), flag in zip(self.owned, self.owned_flags, strict=True):
+            if leaves[index] is not array:
+                return "a stateful argument (Module) holds other arrays than when traced"
+            if array.requires_grad != flag:
+                return f"requires_grad of an argument's array {array.aval.str_short()} changed"
+        for slot in self.slots:
+            if state._read(slot.owner, slot.name) is not slot.original:
+                return f"{state._describe(slot.owner, slot.name)} was replaced since the trace"
+        for description, fn, expected in self.guards:
+            if fn() != expected:
+                return description
+        return None
+
+    def refresh_inputs(self):
+        for placeholder, getter in self.host_inputs:
+            placeholder._set_buffer(np.asarray(state._as_float(getter()), dtype=np.float64))
+
+    def write_back(self, outs):
+        """Write the state outputs ``outs`` (Arrays after a run, tracers when this call is
+        itself staged) into the objects, then run the deferred calls."""
+        it = iter(outs)
+        for slot in self.written_slots:
+            value = slot.current
+            if not _is_value(value):
+                state.set(slot.owner, slot.name, value)
+                continue
+            value, orig = next(it), slot.original
+            if type(orig) is Array and orig.shape == value.shape and orig.dtype == value.dtype:
+                _assign(orig, value)  # in place: the next call finds the same object
+            else:
+                state.set(slot.owner, slot.name, value if type(value) is not Array
+                          else wrap(value._buf))
+        for array in self.written_arrays:
+            _assign(array, next(it))
+        values = list(it)
+        for fn, spec in self.deferred:
+            args = [values[v] if kind == "array" else v for kind, v in spec]
+            if not state.defer(fn, *args):
+                fn(*args)
+
+
+def _assign(array, value):
+    if type(value) is Array:
+        buf = value._buf
+        array._set_buffer(buf if buf.dtype == array._buf.dtype else buf.astype(array._buf.dtype))
+    else:
+        array._replace(value, "a compiled function's state update")
+
+
 class _Entry:
     """One trace of a jitted function: its Program, the arrays it reads at every call and
     the guards that say when it is stale.
@@ -208,10 +326,14 @@ class _Entry:
     """
 
     __slots__ = ("program", "consts", "guards", "out_tree", "state_index", "exe", "run",
-                 "unflatten", "device", "_seen")
+                 "unflatten", "device", "_seen", "state", "n_out")
 
-    def __init__(self, program, consts, guards, out_tree, device="cpu", state_index=()):
+    def __init__(self, program, consts, guards, out_tree, device="cpu", state_index=(),
+                 state_record=None, n_out=None):
         self.program, self.consts, self.out_tree = program, consts, out_tree
+        # a PyTorch-style stateful trace (fnx.core.state); None for pure functions
+        self.state = state_record if state_record is not None and state_record.active else None
+        self.n_out = n_out  # the function's own outputs (the rest are state)
         # argument leaves inside stateful objects (Modules) that the call rebinds (BatchNorm's
         # running statistics): extra outputs, written back into the caller's objects
         self.state_index = state_index
@@ -221,6 +343,8 @@ class _Entry:
         self.exe = self.run = self._seen = None
         # an output the program types as weak (computed from weak values only) comes back weak
         wraps = [wrap_weak if x.aval.weak_type else wrap for x in program.outs]
+        if n_out is not None:
+            wraps = wraps[:n_out]
         if out_tree.node is None:
             wrap0 = wraps[0]
             self.unflatten = lambda outs: wrap0(outs[0])
@@ -234,7 +358,7 @@ class _Entry:
         Guards of arrays that have died since (temporaries of the trace) are dropped."""
         if self.guards:
             self.guards = tuple(g for g in self.guards if g[0]() is not None)
-        return bool(self.consts or self.guards)
+        return bool(self.consts or self.guards or self.state is not None)
 
     def reads_autograd(self):
         """Whether a closed-over array has an autograd record (the tape must see the call)."""
@@ -329,6 +453,7 @@ class _DonatedBuffer:
 
 
 _STAT_KEYS = ("kernels_compiled", "kernels_loaded", "kernels_reused")
+_MAX_ENTRIES_PER_KEY = 8
 _EXE_KEYS = ("executables_compiled", "executables_reused")
 
 
@@ -427,10 +552,15 @@ class JitFunction:
         static = self.static_argnums
         nargs = len(args)
         static = tuple(a + nargs if a < 0 else a for a in static)
+        # stateful objects that are not pytrees (an optimizer, a scheduler, a generator) are
+        # passed by reference: static by identity, their state read through fnx.core.state
+        static += tuple(i for i, a in enumerate(args) if _is_reference(a) and i not in static)
         dyn_args = tuple(a for i, a in enumerate(args) if i not in static)
         static_vals = tuple((i, args[i]) for i in static if i < nargs)
-        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
-        static_kw = tuple(sorted((k, v) for k, v in kwargs.items() if k in self.static_argnames))
+        dyn_kwargs = {k: v for k, v in kwargs.items()
+                      if k not in self.static_argnames and not _is_reference(v)}
+        static_kw = tuple(sorted(((k, v) for k, v in kwargs.items() if k not in dyn_kwargs),
+                                 key=lambda kv: kv[0]))
         return dyn_args, dyn_kwargs, static_vals + static_kw, static
 
     def _trace_key(self, args, kwargs):
@@ -446,9 +576,10 @@ class JitFunction:
         except TypeError as err:
             raise TypeError(f"jit({self.__name__}): static arguments must be hashable, got "
                             f"{statics!r}") from err
-        # weak types key the trace too: f(x, 2) and f(x, np.int64(2)) promote differently
+        # weak types key the trace too: f(x, 2) and f(x, np.int64(2)) promote differently;
+        # and whether stateful code may run (at the top level, not under grad/vmap)
         key = (in_tree, tuple((a.shape, a.dtype) for a in avals), devs, statics,
-               tuple(a.weak_type for a in avals))
+               tuple(a.weak_type for a in avals), _journal_allowed())
         return key, leaves, in_tree, avals, static_pos
 
     def _miss_reason(self, key):
@@ -472,25 +603,24 @@ class JitFunction:
         if key[4] != last[4]:
             reasons.append("new weak types (Python scalars vs arrays) "
                            f"{[i for i, w in enumerate(key[4]) if w]}")
+        if key[5] != last[5]:
+            reasons.append("called at the top level after a call under grad/vmap, or back")
         return "; ".join(reasons) or "new signature"
 
     def _get_entry(self, args, kwargs):
         key, leaves, in_tree, avals, static_pos = self._trace_key(args, kwargs)
-        entry = self._entries.get(key)
-        reason = None
-        if entry is not None and not entry.current():
-            reason = "a 0-d array the program baked in as a constant was updated in place"
-            self._forget(key, entry)
-            entry = None
-        elif entry is not None and entry.reads_state and not tracing._state.eager:
-            reason = "called under a transform, and the trace read arrays outside its arguments"
-            entry = None
+        entry, reason = self._find_entry(key, leaves)
         if entry is None:
             self._stats["misses"].append(reason or self._miss_reason(key))
             device = "cuda" if any(d.startswith("cuda") for d in key[2]) else "cpu"
-            entry = self._trace(args, kwargs, in_tree, avals, static_pos, device)
+            entry = self._trace(args, kwargs, in_tree, avals, static_pos, device,
+                                stateful=key[5])
             if not entry.holds_tracers:
-                self._entries[key] = entry
+                # a few traces per signature: a step alternating train()/eval(), or the first
+                # step creating gradients and optimizer state, keeps each compiled program
+                kept = self._entries.setdefault(key, [])
+                kept.insert(0, entry)
+                del kept[_MAX_ENTRIES_PER_KEY:]
             self._stats["traces"] += 1
         else:
             self._stats["hits"] += 1
@@ -498,27 +628,71 @@ class JitFunction:
         self._last_key = key
         return entry, leaves, key
 
+    def _find_entry(self, key, leaves):
+        """The kept trace of ``key`` that is still valid, or ``(None, why not)``."""
+        reason = None
+        for entry in list(self._entries.get(key, ())):
+            if not entry.current():
+                reason = "a 0-d array the program baked in as a constant was updated in place"
+                self._forget(key, entry)
+                continue
+            if entry.reads_state and not tracing._state.eager:
+                return None, ("called under a transform, and the trace read arrays outside "
+                              "its arguments")
+            if entry.state is not None:
+                why = entry.state.failure(leaves)
+                if why is not None:
+                    reason = reason or why
+                    continue
+            return entry, None
+        return None, reason
+
     def _forget(self, key, entry):
-        del self._entries[key]
+        kept = self._entries.get(key, [])
+        if entry in kept:
+            kept.remove(entry)
         for k in [k for k, e in self._fast.items() if e is entry]:
             del self._fast[k]
 
-    def _trace(self, args, kwargs, in_tree, avals, static_pos, device="cpu"):
+    def _trace(self, args, kwargs, in_tree, avals, static_pos, device="cpu", stateful=False):
         store = []
         nargs = len(args)
+        original = self._split(args, kwargs)[:2]
 
         def flat_f(*leaves):
-            dyn_args, dyn_kwargs = tree_unflatten(in_tree, list(leaves))
+            journal, owned = None, ()
+            if stateful:
+                main = tracing.current_dynamic()
+                journal = main.global_data.journal = state.Journal(main, tracing._state.journal)
+                (dyn_args, dyn_kwargs), owned = _with_originals(original, leaves,
+                                                                main.global_data)
+            else:
+                dyn_args, dyn_kwargs = tree_unflatten(in_tree, list(leaves))
             it = iter(dyn_args)
             full = [args[i] if i in static_pos else next(it) for i in range(nargs)]
-            kw = {k: (kwargs[k] if k in self.static_argnames else dyn_kwargs[k]) for k in kwargs}
-            sizes = _stateful_sizes((dyn_args, dyn_kwargs))
-            out = self.fun(*full, **kw)
+            kw = {k: dyn_kwargs.get(k, kwargs[k]) for k in kwargs}
+            if journal is None:
+                sizes = _stateful_sizes((dyn_args, dyn_kwargs))
+                out = self.fun(*full, **kw)
+            else:
+                st = tracing._state
+                prev, st.journal = st.journal, journal
+                try:
+                    out = self.fun(*full, **kw)
+                finally:
+                    st.journal = prev
+                    written_slots, written_arrays = journal.finish()
             out_leaves, out_tree = tree_flatten(out)
+            outs = check_output_leaves(out_leaves, out_tree, f"jit({self.__name__})")
+            if journal is not None:
+                record = _StateRecord(journal, written_slots, written_arrays, owned)
+                store.append((out_tree, (), record, len(outs)))
+                return outs + record.outputs(([s.current for s in written_slots],
+                                              [v for _, v in written_arrays],
+                                              journal.deferred_values))
             rebound = _rebound_leaves((dyn_args, dyn_kwargs), sizes, leaves, self.__name__)
-            store.append((out_tree, tuple(i for i, _ in rebound)))
-            return (check_output_leaves(out_leaves, out_tree, f"jit({self.__name__})")
-                    + [v for _, v in rebound])
+            store.append((out_tree, tuple(i for i, _ in rebound), None, None))
+            return outs + [v for _, v in rebound]
 
         try:
             with tracing.watch_inlined() as guards:
@@ -526,11 +700,13 @@ class JitFunction:
         except ConcretizationError as err:
             raise ConcretizationError(
                 f"in the function {self.__name__!r} compiled by fnx.jit: {err}") from None
-        out_tree, state_index = store[-1]
-        return _Entry(program, consts, guards, out_tree, device, state_index)
+        out_tree, state_index, record, n_out = store[-1]
+        return _Entry(program, consts, guards, out_tree, device, state_index, record, n_out)
 
     def _call_slow(self, args, kwargs):
         entry, leaves, key = self._get_entry(args, kwargs)
+        if entry.state is not None:
+            return self._call_stateful(entry, leaves)
         eager = tracing._state.eager and not any(isinstance(x, Tracer) for x in leaves) \
             and not entry.reads_autograd() and not any(
                 type(x) is Array and x._autograd is not None for x in leaves)
@@ -552,6 +728,28 @@ class JitFunction:
             outs = _write_back(entry, list(outs), leaves, self._split(args, kwargs)[:2],
                                lambda v: v)
         return tree_unflatten(entry.out_tree, list(outs))
+
+    def _call_stateful(self, entry, leaves):
+        """Run a PyTorch-style trace: refresh the numbers it reads from Python state, run,
+        write the state outputs back into the objects, run the deferred host calls."""
+        record = entry.state
+        record.refresh_inputs()
+        concrete = tracing._state.eager and not any(isinstance(x, Tracer) for x in leaves)
+        n = entry.n_out
+        # code that ran backward() inside returns values without history (its graph was
+        # used up); otherwise tracked operands make the call one node of the eager tape
+        tracked = not record.ran_backward and (entry.reads_autograd() or any(
+            type(x) is Array and x._autograd is not None for x in leaves))
+        if concrete and not tracked:
+            self._compile(entry)
+            entry.current()  # re-binds the refreshed inputs
+            outs = [wrap(b) for b in entry.run(*[x._buf for x in leaves])]
+            record.write_back(outs[n:])
+            return entry.unflatten([o._buf for o in outs[:n]])
+        outs = jit_call_p.bind(*entry.consts, *leaves, program=entry.program,
+                               name=self.__name__)
+        record.write_back(list(outs[n:]))
+        return tree_unflatten(entry.out_tree, list(outs[:n]))
 
     def _compile(self, entry):
         """Build ``entry``'s executable once, counting what was compiled into cache_info."""

@@ -16,6 +16,7 @@ import numpy as np
 
 import fnx
 from fnx.autograd import tape
+from fnx.core import state as host_state
 from fnx.core.array import AutogradMeta
 from fnx.core.pytree import register_pytree_node
 
@@ -150,6 +151,8 @@ class Module:
 
     # --- calling -----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if host_state.active() is not None:
+            self._guard_structure()
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
                 or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)  # the fast path: no hooks
@@ -169,6 +172,17 @@ class Module:
         if backward_hook is not None:
             out = backward_hook.setup_outputs(out)
         return out
+
+    def _guard_structure(self):
+        """Inside a compiled step: re-trace when this module's mode or what is registered on
+        it changes (the program is specialised to both)."""
+        name = type(self).__name__
+        host_state.guard(f"{name}.training changed (train()/eval())", lambda: self.training)
+        host_state.guard(
+            f"the parameters, buffers or submodules registered on a {name} changed",
+            lambda: (tuple(map(id, self._parameters.values())),
+                     tuple(map(id, self._buffers.values())),
+                     tuple(map(id, self._modules.values()))))
 
     def register_forward_pre_hook(self, hook):
         """``hook(module, args) -> None or new args`` runs before ``forward``."""
@@ -225,7 +239,7 @@ class Module:
             if value is not None and (not _is_array(value) or type(value) is fnx.Array):
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter "
                                 f"'{name}' (fnx.nn.Parameter or None expected)")
-            params[name] = value
+            host_state.set(params, ("item", name), value)
         elif isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
@@ -240,7 +254,7 @@ class Module:
             if value is not None and not _is_array(value):
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                                 f"(fnx Array or None expected)")
-            self._buffers[name] = value
+            host_state.set(self._buffers, ("item", name), value)
         else:
             object.__setattr__(self, name, value)
 

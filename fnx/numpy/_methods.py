@@ -763,7 +763,8 @@ def _detach(self):
 
 
 def _requires_grad(self):
-    return type(self) is Array and self.requires_grad
+    meta = getattr(self, "_autograd", None)  # staged values of a compiled step have one too
+    return meta is not None and meta.requires_grad
 
 
 def _requires_grad_(self, requires_grad=True):

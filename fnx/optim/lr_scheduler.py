@@ -16,6 +16,7 @@ import weakref
 from bisect import bisect_right
 from collections import Counter
 
+from fnx.core import state as host_state
 from fnx.core.array import Array
 
 from . import schedules
@@ -80,6 +81,9 @@ class LRScheduler:
 
     _get_lr_called_within_step = False
     _is_initial = False
+    # fnx.jit takes a scheduler argument by reference; inside a compiled step ``step()`` is
+    # host bookkeeping that runs after each call (fnx.core.state.defer)
+    _fnx_reference = True
 
     def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(optimizer)
@@ -149,6 +153,8 @@ class LRScheduler:
         >>> opt.step(); sched.step(); opt.param_groups[0]['lr']
         0.5
         """
+        if host_state.defer(self.step, epoch):
+            return  # inside a compiled step: runs after each call
         if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
             warnings.warn(
                 "Detected call of `lr_scheduler.step()` before `optimizer.step()`: call them "
@@ -583,6 +589,8 @@ class SequentialLR(_SchedulerList, LRScheduler):
         self._last_lr = schedulers[idx].get_last_lr()
 
     def step(self):
+        if host_state.defer(self.step):
+            return  # inside a compiled step: runs after each call
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         sched = self._schedulers[idx]
@@ -613,6 +621,8 @@ class ChainedScheduler(_SchedulerList, LRScheduler):
         self._last_lr = _group_values(optimizer, "lr")
 
     def step(self):
+        if host_state.defer(self.step):
+            return  # inside a compiled step: runs after each call
         for sched in self._schedulers:
             sched.step()
         self._last_lr = _group_values(self.optimizer, "lr")
@@ -664,6 +674,8 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs = 0
 
     def step(self, metrics, epoch=None):
+        if host_state.defer(self.step, metrics, epoch):
+            return  # inside a compiled step: runs after each call
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1
@@ -872,6 +884,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 for base in self.base_lrs]
 
     def step(self, epoch=None):
+        if host_state.defer(self.step, epoch):
+            return  # inside a compiled step: runs after each call
         if epoch is None and self.last_epoch < 0:
             epoch = 0
         if epoch is None:

@@ -28,6 +28,7 @@ import numpy as np
 
 import fnx
 import fnx.numpy as fnp
+from fnx.core import state as host_state
 from fnx.core.array import Array, wrap_weak
 from fnx.jit import jit
 
@@ -132,6 +133,17 @@ def _hyper_array(value):
     return wrap_weak(np.asarray(value, dtype=np.float64))
 
 
+def _hyper(group, key, index=None):
+    """A hyperparameter of ``group`` as a jit argument; inside a compiled step an input
+    re-read from the group at every call, so a scheduler's new rate never re-traces."""
+    def read():
+        value = group[key]
+        return value if index is None else value[index]
+
+    placeholder = host_state.host_input(read)
+    return placeholder if placeholder is not None else _hyper_array(read())
+
+
 def _is_tracer(x):
     return getattr(type(x), "_fnx_tracer", False)
 
@@ -193,6 +205,9 @@ class Optimizer:
     """
 
     _hyper_keys = ()
+    # fnx.jit takes an optimizer argument by reference; inside a compiled step its state
+    # (``.grad``, ``state``, the learning rates) is lifted by fnx.core.state
+    _fnx_reference = True
 
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -384,20 +399,33 @@ class Optimizer:
         if not params:
             return
         static = self._static(group)
+        compiled = host_state.active() is not None
+        if compiled:
+            # inside a compiled step: the program is specialised to these options and
+            # parameters (numbers are inputs, see _hyper)
+            host_state.guard(f"{type(self).__name__}: the parameter groups or their options "
+                             f"changed", lambda: self._structure(group))
         states = []
         for p in params:
             state = self.state[p]
             if not state:
-                self._init_state(p, group, state)
-            states.append({k: v for k, v in state.items() if v is not None})
+                if compiled:
+                    fresh = {}
+                    self._init_state(p, group, fresh)
+                    for key, value in fresh.items():
+                        host_state.set(state, ("item", key), value)
+                else:
+                    self._init_state(p, group, state)
+            states.append({k: host_state.get(state, ("item", k)) for k in list(state)
+                           if state[k] is not None})
         hyper, layout = [], []
         for key in self._hyper_keys:
             value = group[key]
             if isinstance(value, (tuple, list)):
-                hyper += [_hyper_array(v) for v in value]
+                hyper += [_hyper(group, key, i) for i in range(len(value))]
                 layout.append(len(value))
             else:
-                hyper.append(_hyper_array(value))
+                hyper.append(_hyper(group, key))
                 layout.append(None)
         in_keys = tuple(tuple(s) for s in states)
         update = _group_update(type(self), static, in_keys, tuple(layout))
@@ -411,11 +439,18 @@ class Optimizer:
             state = self.state[p]
             for key in out_keys:
                 new = next(new_values)
-                old = state.get(key)
-                if isinstance(old, Array) and old.shape == new.shape:
+                old = host_state.get(state, ("item", key))
+                if type(old) is Array and old.shape == new.shape:
                     old._replace(new, where)
                 else:
-                    state[key] = new
+                    host_state.set(state, ("item", key), new)
+
+    def _structure(self, group):
+        """What a compiled step specialises on in ``group``: its parameters, their dtypes,
+        the structural options, the layout of the numeric hyperparameters."""
+        return (tuple(map(id, group["params"])), self._static(group),
+                tuple(len(group[k]) if isinstance(group[k], (tuple, list)) else None
+                      for k in self._hyper_keys))
 
     # --- serialization ---------------------------------------------------------------------
     def state_dict(self):

@@ -3,6 +3,7 @@
 import numbers
 
 import fnx
+from fnx.core import state as host_state
 
 
 def new_parameter(shape, dtype=None, device=None):
@@ -41,7 +42,8 @@ def write_buffers(module, new):
     buffers are rebound on the module instead, and the transform's machinery writes rebinds
     back to the caller's module."""
     old = [getattr(module, name) for name in new]
-    if is_concrete(*old, *new.values()):
+    if is_concrete(*old) and (is_concrete(*new.values()) or host_state.active()):
+        # inside a compiled step the in-place update is staged (fnx.core.state)
         for buf, value in zip(old, new.values(), strict=True):
             buf.copy_(value)
     else:

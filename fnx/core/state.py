@@ -1,0 +1,233 @@
+"""Host state under ``fnx.jit``: the journal that lets PyTorch-style code (``optimizer.step()``,
+``loss.backward()``, BatchNorm's running statistics, the global random generator) run inside a
+compiled function (style.md R16, after TF2's variable capture and Flax NNX's split/merge).
+
+While ``fnx.jit`` traces a function at the top level (or inside another such jit), a
+``Journal`` is active in the thread. Stateful code reads and writes its state through
+``get``/``set`` (an attribute or a dict entry of an object: a parameter's ``.grad``, an
+optimizer's per-parameter dict, a generator's key) and updates arrays in place
+(``Array._replace``: ``p.sub_(...)``, ``buf.copy_(...)``). The journal:
+
+- lets the trace see its own writes (a later read gets the traced value: a parameter updated by
+  ``step()`` and used again in the same call is the new value), and restores every slot when
+  the trace ends, so no traced value is ever left in user objects;
+- turns the final value of every written slot and array into an extra program output, which
+  the compiled call writes back after each run (in place into the slot's array when it held
+  one, so holders see the update and the next call finds the same object);
+- records guards: the identity of every slot's value when the trace first touched it, and any
+  structural facts code declares (``guard``: a module's ``training`` flag, an optimizer's
+  parameter groups). A call whose guards fail re-traces, with the failing guard as the reason
+  in ``cache_info()``;
+- turns Python numbers read from state (``group['lr']``) into program inputs re-read at every
+  call (``host_input``), so a scheduler changing the learning rate never re-traces;
+- runs host-side bookkeeping that depends on traced values after each call (``defer``: an LR
+  scheduler's ``step()``).
+
+Without an active journal (eager code, or inside grad/vmap) ``get``/``set`` are plain
+attribute and item access.
+"""
+
+import numpy as np
+
+from . import tracing
+from .array import Array, wrap_weak
+from .errors import FnxError, TraceError
+
+MISSING = object()  # a dict entry that does not exist (a slot written for the first time)
+
+
+def _read(owner, name):
+    if type(name) is tuple:  # ("item", key): a dict entry
+        return owner.get(name[1], MISSING)
+    return getattr(owner, name)
+
+
+def _write(owner, name, value):
+    if type(name) is tuple:
+        if value is MISSING:
+            owner.pop(name[1], None)
+        else:
+            owner[name[1]] = value
+    else:
+        setattr(owner, name, value)
+
+
+def _describe(owner, name):
+    what = f"[{name[1]!r}]" if type(name) is tuple else f".{name}"
+    return f"{type(owner).__name__}{what}"
+
+
+class Slot:
+    """One piece of state the trace touched: its value then (``original``, guarded by
+    identity), its value now in the trace (``current``) and whether the trace wrote it."""
+
+    __slots__ = ("owner", "name", "original", "current", "written")
+
+    def __init__(self, owner, name, original):
+        self.owner, self.name = owner, name
+        self.original = self.current = original
+        self.written = False
+
+
+class Journal:
+    """The state a jit trace touched; see the module docstring."""
+
+    def __init__(self, main, parent=None):
+        self.main = main  # the StagingTrace main of the jit being traced
+        self.parent = parent  # the journal of an enclosing jit being traced
+        self.slots = {}  # (id(owner), name) -> Slot
+        self.arrays = {}  # id(array) -> (array, traced value): arrays updated in place
+        self.guards = []  # (description, fn, expected)
+        self.host_inputs = {}  # id(placeholder array) -> (placeholder, getter)
+        self.deferred = []  # (fn, args with arrays replaced by output positions)
+        self.deferred_values = []  # the traced arrays the deferred calls receive
+        self.ran_backward = False  # the traced code called backward(): outputs are detached
+
+    # --- slots ---------------------------------------------------------------------------
+    def _slot(self, owner, name):
+        key = (id(owner), name)
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = Slot(owner, name, _read(owner, name))
+        return slot
+
+    def read(self, owner, name):
+        return self._slot(owner, name).current
+
+    def write(self, owner, name, value):
+        self._check_value(value, _describe(owner, name))
+        slot = self._slot(owner, name)
+        slot.current, slot.written = value, True
+        _write(owner, name, value)  # code that reads the slot directly sees the trace's value
+
+    # --- arrays updated in place -----------------------------------------------------------
+    def rebind(self, array, value, op):
+        """``array``'s value is now the traced ``value`` (an in-place update in the trace)."""
+        self._check_value(value, op)
+        builder = self.main.global_data
+        builder.const_tracers[id(array)] = value
+        if getattr(value, "_autograd", None) is None:
+            value._autograd = array._autograd  # a parameter updated in place stays the leaf
+        self.arrays[id(array)] = (array, value)
+
+    def traced_value(self, array):
+        """The traced value standing for ``array`` in this trace (an argument's or an
+        in-place update's), or None when its concrete value is still the one to use."""
+        builder = self.main.global_data
+        t = builder.const_tracers.get(id(array)) if builder is not None else None
+        if t is not None and id(t) in builder.tracer_to_var and \
+                builder.get_var(t) not in builder.const_vals:
+            return t
+        return None
+
+    def _check_value(self, value, what):
+        if isinstance(value, tracing.Tracer) and value._trace.main is not self.main:
+            raise TraceError(
+                f"{what}: a value of an inner transform ({value._trace.main.trace_type.__name__}) "
+                f"was written into state inside fnx.jit; state can only be updated with the "
+                f"compiled function's own values (update it outside fnx.grad/vmap, or return "
+                f"the value instead)")
+
+    # --- guards, inputs, deferred calls ----------------------------------------------------
+    def guard(self, description, fn, expected):
+        self.guards.append((description, fn, expected))
+
+    def host_input(self, getter):
+        if self.deferred:
+            raise FnxError(
+                "inside a compiled step, a value of Python state (e.g. an optimizer's learning "
+                "rate) was read after a deferred host call (e.g. lr_scheduler.step()), which "
+                "runs after the compiled program: call scheduler.step() after "
+                "optimizer.step(), as PyTorch documents")
+        value = getter()
+        placeholder = wrap_weak(np.asarray(_as_float(value), dtype=np.float64))
+        self.host_inputs[id(placeholder)] = (placeholder, getter)
+        return placeholder
+
+    def defer(self, fn, args):
+        spec = []
+        for a in args:
+            if isinstance(a, (Array, tracing.Tracer)):
+                spec.append(("array", len(self.deferred_values)))
+                self.deferred_values.append(a)
+            else:
+                spec.append(("value", a))
+        self.deferred.append((fn, spec))
+
+    def live_ids(self):
+        """The ids of the arrays whose values change between calls: inputs re-read from
+        Python state, arrays updated in place, values held in slots."""
+        ids = {*self.host_inputs, *self.arrays}
+        ids.update(id(s.original) for s in self.slots.values() if isinstance(s.original, Array))
+        return ids
+
+    # --- the end of the trace --------------------------------------------------------------
+    def finish(self):
+        """Restore every slot; return the written slots and arrays and their final values,
+        in the order the program outputs them."""
+        written = []
+        for slot in self.slots.values():
+            _write(slot.owner, slot.name, slot.original)
+            if slot.written:
+                written.append(slot)
+        return written, list(self.arrays.values())
+
+
+def _as_float(value):
+    if isinstance(value, Array):
+        return value._host().reshape(()).item() if value.size == 1 else value._host()
+    return value
+
+
+def active():
+    """The journal of the jit being traced in this thread, or None."""
+    return tracing._state.journal
+
+
+def get(owner, name):
+    """Read a piece of state: ``owner.name``, or ``owner[key]`` for ``name=("item", key)``
+    (``MISSING`` when the entry does not exist)."""
+    journal = tracing._state.journal
+    if journal is None:
+        return _read(owner, name)
+    return journal.read(owner, name)
+
+
+def set(owner, name, value):  # noqa: A001 - the pair of ``get``
+    """Write a piece of state (see ``get``; ``MISSING`` deletes a dict entry)."""
+    journal = tracing._state.journal
+    if journal is None:
+        _write(owner, name, value)
+    else:
+        journal.write(owner, name, value)
+
+
+def guard(description, fn):
+    """Inside a compiled trace, re-trace whenever ``fn()`` no longer equals its value now
+    (structure the traced code branched on, e.g. ``module.training``)."""
+    journal = tracing._state.journal
+    if journal is not None:
+        journal.guard(description, fn, fn())
+
+
+def host_input(getter):
+    """A number read from Python state, as a 0-d weakly typed float64 Array: eagerly
+    ``getter()``'s value; inside a compiled trace a program input re-read at every call."""
+    journal = tracing._state.journal
+    if journal is None:
+        return None
+    return journal.host_input(getter)
+
+
+def defer(fn, *args):
+    """Call ``fn(*args)`` now when eager; inside a compiled trace, after every call of the
+    compiled function, with its array arguments' values from that call. Returns True when
+    deferred."""
+    journal = tracing._state.journal
+    if journal is None:
+        return False
+    journal.defer(fn, args)
+    return True
+
+
+__all__ = ["Journal", "MISSING", "active", "get", "set", "guard", "host_input", "defer"]
