@@ -15,6 +15,7 @@ import fnx.lax
 import fnx.numpy as fnp
 import fnx.random
 import fnx.scipy.special
+import fnx.train
 import fnx.tree
 
 # Fewer examples than this means the doctest collection broke (a module failed to import, or
@@ -71,7 +72,7 @@ def _namespaces():
     for prefix, ns in [("fnx.numpy", fnp), ("fnx.numpy.linalg", fnp.linalg),
                        ("fnx.numpy.fft", fnp.fft), ("fnx.lax", fnx.lax),
                        ("fnx.random", fnx.random), ("fnx.tree", fnx.tree),
-                       ("fnx.scipy.special", fnx.scipy.special)]:
+                       ("fnx.scipy.special", fnx.scipy.special), ("fnx.train", fnx.train)]:
         out.append((prefix, ns, getattr(ns, "__all__", None) or dir(ns)))
     return out
 
