@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import fnx
-import fnx.numpy as fnp
 from fnx import nn, train
 from fnx.core.array import Array
 
@@ -497,11 +496,10 @@ def test_manual_seed_fixes_init_dropout_and_shuffling_separately():
         return init, mask, order, moved
 
     a, b, c = draws(0), draws(0), draws(1)
-    for same, different in zip(a[:3], c[:3], strict=True):
-        assert not np.array_equal(np.asarray(same, dtype=object), np.asarray(different, dtype=object))
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1], b[1])
-    assert a[2] == b[2] and sorted(sum(a[2], [])) == list(range(10))
+    # each source repeats under the same seed and changes with another
+    assert np.array_equal(a[0], b[0]) and not np.array_equal(a[0], c[0])  # init
+    assert np.array_equal(a[1], b[1]) and not np.array_equal(a[1], c[1])  # dropout
+    assert a[2] == b[2] != c[2] and sorted(sum(a[2], [])) == list(range(10))  # shuffling
     assert a[3] and b[3]  # the shuffle drew from the global generator
 
 
