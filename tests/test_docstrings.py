@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import fnx
+import fnx.data
 import fnx.lax
 import fnx.numpy as fnp
 import fnx.random
@@ -72,7 +73,8 @@ def _namespaces():
     for prefix, ns in [("fnx.numpy", fnp), ("fnx.numpy.linalg", fnp.linalg),
                        ("fnx.numpy.fft", fnp.fft), ("fnx.lax", fnx.lax),
                        ("fnx.random", fnx.random), ("fnx.tree", fnx.tree),
-                       ("fnx.scipy.special", fnx.scipy.special), ("fnx.train", fnx.train)]:
+                       ("fnx.scipy.special", fnx.scipy.special), ("fnx.train", fnx.train),
+                       ("fnx.data", fnx.data), ("fnx.data.transforms", fnx.data.transforms)]:
         out.append((prefix, ns, getattr(ns, "__all__", None) or dir(ns)))
     return out
 

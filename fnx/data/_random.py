@@ -22,7 +22,7 @@ import weakref
 import numpy as np
 
 _local = threading.local()
-_streams = weakref.WeakKeyDictionary()  # fnx Generator -> (its key when seeded, NumPy stream)
+_streams = weakref.WeakKeyDictionary()  # fnx Generator -> (its key words then, NumPy stream)
 _lock = threading.Lock()
 
 
@@ -54,10 +54,11 @@ def host_stream(generator=None):
     generator = _generator(generator)
     with _lock:
         entry = _streams.get(generator)
-        if entry is None or entry[0] is not generator.get_state():
+        # compared by value: the generator updates its key in place (fnx.jit keeps finding
+        # the same array); two 32-bit words collide by chance with probability 2**-64
+        if entry is None or entry[0] != generator.get_state().tolist():
             seed = draw_seed(generator)
-            # keep the key object itself: `is` on a live object cannot be fooled by id reuse
-            entry = (generator.get_state(), np.random.default_rng(seed))
+            entry = (generator.get_state().tolist(), np.random.default_rng(seed))
             _streams[generator] = entry
         return entry[1]
 
