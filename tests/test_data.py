@@ -513,7 +513,9 @@ def test_iterable_worker_errors_propagate():
 # --- docs ------------------------------------------------------------------------------------------
 
 
-def test_docs_examples_run():
+def test_docs_examples_run(tmp_path, monkeypatch):
+    # every section's blocks (data loading, datasets, checkpoints), in order, in one namespace
+    monkeypatch.chdir(tmp_path)  # a block that writes a file writes it here
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
     assert len(blocks) >= 2
     ns = {}
