@@ -23,7 +23,7 @@ import pickle
 import numpy as np
 
 from ..core.errors import DatasetError
-from ._common import LabelledImages, check_md5, find_files
+from ._common import LabelledImages, check_md5s, find_files
 
 _TYPECODES = frozenset(["b1", "u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8"])
 _BYTE_ORDERS = frozenset(["<", ">", "|", "="])
@@ -206,15 +206,13 @@ class CIFAR10(LabelledImages):
 
     def __init__(self, root, train=True, transform=None, target_transform=None,
                  download=False, *, verify=True):
-        del download  # unused: fnx reads local files only
-        super().__init__(root, train, transform, target_transform)
+        super().__init__(root, train, transform, target_transform, download)
         batches = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
         name = type(self).__name__
         paths = find_files(name, root, {f: (f,) for f in [*batches, "batches.meta"]},
                            ["cifar-10-batches-py"], self._source)
         if verify:
-            for file, path in paths.items():
-                check_md5(name, path, self._md5[file], self._source)
+            check_md5s(name, paths.values(), self._md5, self._source)
         self.classes = list(read_cifar_batch(paths["batches.meta"]).get("label_names", []))
         images, labels = [], []
         for file in batches:

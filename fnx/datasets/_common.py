@@ -16,7 +16,8 @@ class LabelledImages(Dataset):
     sample ``i`` is ``(transform(data[i]), target_transform(int(targets[i])))``, as
     torchvision's data sets."""
 
-    def __init__(self, root, train, transform, target_transform):
+    def __init__(self, root, train, transform, target_transform, download):
+        del download  # unused: fnx reads local files only (accepted for PyTorch compatibility)
         self.root, self.train = root, train
         self.transform, self.target_transform = transform, target_transform
 
@@ -70,14 +71,17 @@ def md5_of(path):
     return digest.hexdigest()
 
 
-def check_md5(dataset, path, expected, source):
-    """A DatasetError unless the file at ``path`` has the published MD5 ``expected``."""
-    actual = md5_of(path)
-    if actual != expected:
-        raise DatasetError(
-            f"{dataset}: {path} has MD5 {actual}, the official file {expected}: it is "
-            f"corrupted or not the official file. {source} Pass verify=False to read a file "
-            "you made yourself in the same format.")
+def check_md5s(dataset, paths, published, source):
+    """A DatasetError unless each of ``paths`` whose file name has a published MD5 (in the
+    dict ``published``) has that MD5."""
+    for path in paths:
+        expected = published.get(os.path.basename(path))
+        actual = None if expected is None else md5_of(path)
+        if actual != expected:
+            raise DatasetError(
+                f"{dataset}: {path} has MD5 {actual}, the official file {expected}: it is "
+                f"corrupted or not the official file. {source} Pass verify=False to read a "
+                "file you made yourself in the same format.")
 
 
 def read_maybe_gzipped(dataset, path):

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 
 from ..core.errors import DatasetError
-from ._common import LabelledImages, check_md5, find_files, read_maybe_gzipped
+from ._common import LabelledImages, check_md5s, find_files, read_maybe_gzipped
 
 # the IDX type byte -> big-endian NumPy dtype (http://yann.lecun.com/exdb/mnist/, bottom)
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -86,18 +86,14 @@ class MNIST(LabelledImages):
 
     def __init__(self, root, train=True, transform=None, target_transform=None,
                  download=False, *, verify=True):
-        del download  # unused: fnx reads local files only
-        super().__init__(root, train, transform, target_transform)
+        super().__init__(root, train, transform, target_transform, download)
         split = "train" if train else "t10k"
         stems = {"images": f"{split}-images-idx3-ubyte", "labels": f"{split}-labels-idx1-ubyte"}
         name = type(self).__name__
         paths = find_files(name, root, {k: (s + ".gz", s) for k, s in stems.items()},
                            [os.path.join(self._folder, "raw"), self._folder], self._source)
         if verify:
-            for path in paths.values():
-                expected = self._md5.get(os.path.basename(path))
-                if expected is not None:
-                    check_md5(name, path, expected, self._source)
+            check_md5s(name, paths.values(), self._md5, self._source)
         images, labels = read_idx(paths["images"]), read_idx(paths["labels"])
         if images.dtype != np.uint8 or images.ndim != 3 or labels.dtype != np.uint8 \
                 or labels.ndim != 1:
