@@ -46,3 +46,76 @@ def test_quickstart_example_fits_the_line():
     b = float(re.search(r"b=([-+0-9.]+)", out.stdout).group(1))
     assert abs(w - 3.0) < 0.05 and abs(b + 0.5) < 0.05
     assert "reduce_sum" in out.stdout  # the printed program
+
+
+# --- the research examples: each runs with a tiny setting, and its metric moved the right way --
+
+
+def _run_example(script, *args):
+    """Run ``examples/<script>`` in a subprocess (the environment passes through, so it shares
+    the kernel cache); return its stdout lines and the value of its last ``<metric>: <value>``
+    line."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", script), *args],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    name, value = lines[-1].rsplit(": ", 1)
+    return lines, name, float(value)
+
+
+def _metric(lines, name):
+    """The value of the line ``<name>: <value>``."""
+    (value,) = [line.rsplit(": ", 1)[1] for line in lines if line.startswith(name + ": ")]
+    return float(value.split()[0])
+
+
+def test_lstm_sequence_example_learns_the_order():
+    lines, name, acc = _run_example("lstm_sequence.py", "--train-size", "1024", "--test-size",
+                                    "256", "--epochs", "1", "--seq-len", "12")
+    assert name == "test accuracy"
+    assert _metric(lines, "chance level") == 0.5
+    assert acc > 0.7
+
+
+def test_transformer_classifier_example_learns_the_order():
+    lines, name, acc = _run_example(
+        "transformer_classifier.py", "--train-size", "1536", "--test-size", "256", "--epochs",
+        "1", "--seq-len", "8", "--markers", "2", "--vocab", "8", "--layers", "1",
+        "--warmup-steps", "5", "--lr", "5e-3")
+    assert name == "test accuracy"
+    assert _metric(lines, "chance level") == 0.5
+    assert acc > 0.75
+
+
+def test_per_example_gradients_example_matches_the_loop_and_learns():
+    lines, name, acc = _run_example(
+        "per_example_gradients.py", "--train-size", "1024", "--test-size", "512", "--steps",
+        "150", "--batch-size", "32", "--timing-repeats", "1")
+    assert name == "test accuracy"
+    assert _metric(lines, "max abs diff vs loop") < 1e-5
+    assert acc > _metric(lines, "chance level") + 0.2
+
+
+def test_maml_sine_example_adaptation_lowers_the_error():
+    lines, name, after = _run_example("maml_sine.py", "--steps", "300", "--test-tasks", "100")
+    assert name == "meta-test mse after adaptation"
+    assert after < 0.9 * _metric(lines, "meta-test mse before adaptation")
+
+
+def test_hessian_vector_products_example_matches_the_hessian():
+    lines, name, diff = _run_example(
+        "hessian_vector_products.py", "--samples", "32", "--dim", "4", "--hidden", "8",
+        "--vectors", "2", "--power-iterations", "100", "--timing-repeats", "2")
+    assert name == "max abs diff hvp vs hessian"
+    assert diff < 1e-10
+    power, eigvalsh = re.search(r"with HVPs ([-0-9.]+), eigvalsh of the full Hessian ([-0-9.]+)",
+                                "\n".join(lines)).groups()
+    assert abs(float(power) - float(eigvalsh)) < 1e-3 * abs(float(eigvalsh))
+
+
+def test_custom_function_example_gradients_match_finite_differences():
+    lines, name, error = _run_example("custom_function.py", "--size", "3")
+    assert name == "max gradient error"
+    assert error < 1e-6
+    assert "automatic gradient [nan nan], custom_vjp [0. 1.]" in "\n".join(lines)
