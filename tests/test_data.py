@@ -445,8 +445,14 @@ def test_timeout_raises():
             time.sleep(1.0)
             return i
 
-    with pytest.raises(RuntimeError, match="DataLoader timed out after 0.1 seconds"):
-        list(DataLoader(Slow(), num_workers=1, timeout=0.1))
+    class SlowStream(IterableDataset):
+        def __iter__(self):
+            time.sleep(1.0)
+            yield 1
+
+    for ds in (Slow(), SlowStream()):
+        with pytest.raises(RuntimeError, match="DataLoader timed out after 0.1 seconds"):
+            list(DataLoader(ds, num_workers=1, timeout=0.1))
 
 
 # --- iterable datasets ---------------------------------------------------------------------------

@@ -220,12 +220,17 @@ class DataLoader:
             self.worker_init_fn(worker_id)
         return dataset
 
-    def _wait(self, get):
-        try:
-            return get(timeout=self.timeout or None)
-        except queue.Empty:
-            raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds waiting for "
-                               f"a batch from its worker threads") from None
+    def _start_threads(self, work):
+        threads = [threading.Thread(target=work, args=(w,), daemon=True,
+                                    name=f"fnx-DataLoader-worker-{w}")
+                   for w in range(self.num_workers)]
+        for t in threads:
+            t.start()
+        return threads
+
+    def _timed_out(self):
+        return RuntimeError(f"DataLoader timed out after {self.timeout} seconds waiting for a "
+                            f"batch from its worker threads; raise timeout (0 waits forever)")
 
     def _map_with_workers(self, tasks, base_seed):
         """Worker threads take (position, indices) tasks from one queue and post results by
@@ -256,15 +261,10 @@ class DataLoader:
         def next_result(position):
             with ready:
                 if not ready.wait_for(lambda: position in done, timeout=self.timeout or None):
-                    raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds "
-                                       f"waiting for batch {position} from its worker threads")
+                    raise self._timed_out()
                 return done.pop(position)
 
-        threads = [threading.Thread(target=work, args=(w,), daemon=True,
-                                    name=f"fnx-DataLoader-worker-{w}")
-                   for w in range(self.num_workers)]
-        for t in threads:
-            t.start()
+        threads = self._start_threads(work)
         numbered = enumerate(tasks)
         submitted = 0
         try:
@@ -313,16 +313,15 @@ class DataLoader:
                 return
             post(out, (True, _END))
 
-        threads = [threading.Thread(target=work, args=(w,), daemon=True,
-                                    name=f"fnx-DataLoader-worker-{w}")
-                   for w in range(self.num_workers)]
-        for t in threads:
-            t.start()
+        self._start_threads(work)
         active = list(range(self.num_workers))
         try:
             while active:
                 for w in list(active):
-                    ok, value = self._wait(outs[w].get)
+                    try:
+                        ok, value = outs[w].get(timeout=self.timeout or None)
+                    except queue.Empty:
+                        raise self._timed_out() from None
                     if not ok:
                         raise value
                     if value is _END:
