@@ -20,9 +20,7 @@ the previous checkpoint intact.
 """
 
 import collections
-import hashlib
 import inspect
-import json
 import math
 import os
 import struct
@@ -71,6 +69,8 @@ def save(obj, f):
     >>> ckpt["epoch"], ckpt["w"].tolist(), ckpt["best"]
     (3, [1.0, 1.0], inf)
     """
+    import json  # noqa: PLC0415 (json and hashlib are imported on first use: import time)
+
     encoder = _Encoder()
     root = encoder.encode(obj, ())
     manifest = json.dumps({"root": root, "tensors": encoder.table}, allow_nan=False,
@@ -260,6 +260,8 @@ def _hint(obj):
 
 
 def _sha256(data):
+    import hashlib  # noqa: PLC0415 (import time)
+
     return hashlib.sha256(data).hexdigest()
 
 
@@ -300,6 +302,8 @@ def _atomic_write(path, data):
 
 # --- reading ------------------------------------------------------------------------------------
 def _read_header(data, where):
+    import json  # noqa: PLC0415 (import time)
+
     if len(data) < 8:
         raise CheckpointError(f"fnx.load: {where} is not a checkpoint: {len(data)} bytes is too "
                               "short for a safetensors header (an empty or truncated file)")
@@ -326,6 +330,8 @@ def _is_fnx(metadata):
 
 
 def _read_manifest(metadata, where):
+    import json  # noqa: PLC0415 (import time)
+
     text = metadata.get("fnx.manifest")
     if (not isinstance(text, str) or metadata.get("format") != "fnx"
             or _sha256(text.encode()) != metadata.get("fnx.manifest.sha256")):
