@@ -516,7 +516,7 @@ def test_iterable_worker_errors_propagate():
         list(DataLoader(Fails(), batch_size=1, num_workers=2))
 
 
-# --- docs ------------------------------------------------------------------------------------------
+# --- docs -----------------------------------------------------------------------------------------
 
 
 def test_docs_examples_run(tmp_path, monkeypatch):

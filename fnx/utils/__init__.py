@@ -1,5 +1,6 @@
-"""``fnx.utils``: the place of ``torch.utils`` (``fnx.utils.data`` is ``fnx.data``), so
-``from torch.utils.data import DataLoader`` ports by renaming ``torch`` to ``fnx``.
+"""``fnx.utils``: the place of ``torch.utils``: ``fnx.utils.data`` is ``fnx.data``, so
+``from torch.utils.data import DataLoader`` ports by renaming ``torch`` to ``fnx``, and
+``fnx.utils.tensorboard`` has ``SummaryWriter``.
 
 >>> import fnx.utils.data
 >>> fnx.utils.data is fnx.data and fnx.utils.data.DataLoader is fnx.data.DataLoader
