@@ -3,6 +3,8 @@ otherwise): each layer is built with the same arguments in both libraries, torch
 is copied into the fnx layer, and the outputs, input and parameter gradients, updated buffers
 (BatchNorm running statistics), state_dict keys and reprs must agree, in float64."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -394,3 +396,123 @@ def test_default_initialisation_of_every_layer_matches_torch(name, args, kwargs,
         got = np.concatenate([np.asarray(m.state_dict()[key]).ravel() for m in ours])
         assert np.asarray(ours[0].state_dict()[key]).dtype == np.float32, key
         _same_distribution(got, want, f"{name}.{key}")
+
+
+@pytest.mark.parametrize("name,p,shape", [("Dropout", 0.3, (200, 50)),
+                                          ("Dropout2d", 0.4, (60, 40, 2, 3)),
+                                          ("AlphaDropout", 0.2, (200, 50))])
+def test_dropout_family_matches_torch_statistically(name, p, shape):
+    """The same rule (which values survive, how they are scaled, what the dropped ones
+    become), the same drop rate within sampling error, the tape gradient through the drawn
+    mask, and the identity in eval mode."""
+    x = R.standard_normal(shape) + 0.1
+    ct = R.standard_normal(shape)
+    stats = {}
+    for lib, mod, T in [("torch", torch.nn, torch.tensor), ("fnx", nn, fnx.tensor)]:
+        layer = getattr(mod, name)(p)
+        xt = T(x, requires_grad=True)
+        out = layer(xt)
+        (out * T(ct)).sum().backward()
+        out, grad = np.asarray(out.detach()), np.asarray(xt.grad)
+        if name == "AlphaDropout":  # kept: a * x + b; dropped: one constant c
+            values, counts = np.unique(out, return_counts=True)
+            c = values[counts.argmax()]
+            kept = out != c
+            a, b = np.polyfit(x[kept], out[kept], 1)
+            rule = (a, b, c)
+            close(grad, np.where(kept, a * ct, 0.0))
+        else:
+            kept = out != 0
+            close(out[kept], x[kept] / (1 - p))
+            close(grad, np.where(kept, ct / (1 - p), 0.0))
+            rule = ()
+            if name == "Dropout2d":  # whole channels
+                per_channel = kept.reshape(shape[0], shape[1], -1)
+                assert np.all(per_channel.all(-1) | ~per_channel.any(-1))
+        units = kept.reshape(shape[0], shape[1], -1)[..., 0] if name == "Dropout2d" else kept
+        stats[lib] = (1 - units.mean(), units.size, rule)
+        layer.eval()
+        close(np.asarray(layer(T(x)).detach()), x, 0, 0)
+    (rate_t, n, rule_t), (rate_f, _, rule_f) = stats["torch"], stats["fnx"]
+    assert abs(rate_f - p) < 4 * np.sqrt(p * (1 - p) / n), (rate_f, rate_t)
+    close(rule_f, rule_t, rtol=1e-5, atol=1e-6)
+
+
+def _hooked_pair():
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(),
+                                 torch.nn.Linear(4, 2)).double()
+    ours = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    ours.load_state_dict({k: fnx.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
+    return theirs, ours
+
+
+def _np_or_none(values):
+    return [None if v is None else v.detach().numpy().copy() if isinstance(v, torch.Tensor)
+            else np.array(v) for v in values]
+
+
+@pytest.mark.parametrize("scenario", ["observe", "replace", "no_input_grad"])
+def test_full_backward_hooks_match_torch(scenario):
+    results = []
+    for lib, model, T in zip(("torch", "fnx"), _hooked_pair(), (torch.tensor, fnx.tensor)):
+        log = []
+
+        def hook(name, replace=None):
+            def fn(mod, grad_input, grad_output):
+                log.append((name, _np_or_none(grad_input), _np_or_none(grad_output)))
+                return None if replace is None else replace(grad_input)
+            return fn
+
+        if scenario == "replace":
+            model[2].register_full_backward_hook(hook(2, lambda gin: (gin[0] * 2,)))
+            model[1].register_full_backward_pre_hook(lambda mod, gout: (gout[0] * 3,))
+            model[0].register_full_backward_hook(hook(0))
+        else:
+            for i, sub in enumerate(model):
+                sub.register_full_backward_hook(hook(i))
+            model.register_full_backward_hook(hook("model"))
+        x = T(np.linspace(-1, 1, 15).reshape(5, 3), requires_grad=scenario != "no_input_grad")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            (model(x) * T(np.arange(10.0).reshape(5, 2))).sum().backward()
+        grads = _np_or_none([p.grad for p in model.parameters()] + [x.grad])
+        results.append((log, grads, sum("Full backward hook is firing" in str(w.message)
+                                        for w in caught)))
+    (log_t, grads_t, warned_t), (log_f, grads_f, warned_f) = results
+    assert [e[0] for e in log_f] == [e[0] for e in log_t] and warned_f == warned_t
+    for (_, gin_t, gout_t), (_, gin_f, gout_f) in zip(log_t, log_f, strict=True):
+        for want, got in zip(gin_t + gout_t, gin_f + gout_f, strict=True):
+            assert (want is None) == (got is None)
+            if want is not None:
+                close(got, want)
+    for want, got in zip(grads_t, grads_f, strict=True):
+        assert (want is None) == (got is None)
+        if want is not None:
+            close(got, want)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_grad_utils_match_torch():
+    grads = [R.standard_normal(s) * 3 for s in [(3, 4), (5,), (2, 2)]]
+    ours = [nn.Parameter(fnx.zeros(*g.shape, dtype=fnx.float64)) for g in grads]
+    theirs = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+    for p, q, g in zip(ours, theirs, grads, strict=True):
+        p.grad, q.grad = fnx.tensor(g), torch.tensor(g)
+    nn.utils.clip_grad_value_(ours, 1.5)
+    torch.nn.utils.clip_grad_value_(theirs, 1.5)
+    for p, q in zip(ours, theirs, strict=True):
+        close(p.grad, q.grad.numpy())
+    vec = R.standard_normal(sum(g.size for g in grads))
+    nn.utils.vector_to_parameters(fnx.tensor(vec), ours)
+    torch.nn.utils.vector_to_parameters(torch.tensor(vec), theirs)
+    for p, q in zip(ours, theirs, strict=True):
+        close(p, q.detach().numpy(), 0, 0)
+    ours[0].grad = fnx.tensor(np.full((3, 4), np.inf))  # (inf * 0 warns in NumPy: allowed)
+    theirs[0].grad = torch.tensor(np.full((3, 4), np.inf))
+    with pytest.raises(RuntimeError, match="non-finite"):
+        torch.nn.utils.clip_grad_norm_(theirs, 1.0, error_if_nonfinite=True)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_(ours, 1.0, error_if_nonfinite=True)
+    total = nn.utils.clip_grad_norm_(ours, 1.0)
+    assert np.isinf(float(total)) and torch.nn.utils.clip_grad_norm_(theirs, 1.0).isinf()
