@@ -22,6 +22,7 @@ from .transforms import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_ir,
 from .transforms.custom import custom_jvp, custom_vjp, checkpoint, remat, stop_gradient  # noqa: F401
 from . import lax  # noqa: F401,E402
 from .jit import jit  # noqa: F401,E402
+from .jit.api import compile  # noqa: F401,E402,A004
 from .serialization import CheckpointError, load, save  # noqa: F401,E402
 from . import autograd  # noqa: F401,E402  (installs the eager tape's recorder)
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401,E402

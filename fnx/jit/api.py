@@ -264,8 +264,10 @@ class _StateRecord:
             if array.requires_grad != flag:
                 return f"requires_grad of an argument's array {array.aval.str_short()} changed"
         for slot in self.slots:
-            if state._read(slot.owner, slot.name) is not slot.original:
-                return f"{state._describe(slot.owner, slot.name)} was replaced since the trace"
+            now = state._read(slot.owner, slot.name)
+            if now is not slot.original:
+                return (f"{state._describe(slot.owner, slot.name)} changed from "
+                        f"{_kind(slot.original)} to {_kind(now)} since the trace")
         for description, fn, expected in self.guards:
             if fn() != expected:
                 return description
@@ -297,6 +299,14 @@ class _StateRecord:
             args = [values[v] if kind == "array" else v for kind, v in spec]
             if not state.defer(fn, *args):
                 fn(*args)
+
+
+def _kind(value):
+    if value is None or value is state.MISSING:
+        return "absent" if value is state.MISSING else "None"
+    if type(value) is Array:
+        return f"an array {value.aval.str_short()}"
+    return f"a {type(value).__name__}"
 
 
 def _assign(array, value):
@@ -642,8 +652,12 @@ class JitFunction:
             if entry.state is not None:
                 why = entry.state.failure(leaves)
                 if why is not None:
-                    reason = reason or why
+                    reason = reason or why  # the most recently used trace's reason
                     continue
+                kept = self._entries[key]
+                if kept[0] is not entry:
+                    kept.remove(entry)
+                    kept.insert(0, entry)
             return entry, None
         return None, reason
 
@@ -826,4 +840,36 @@ def jit(f=None, *, static_argnums=(), static_argnames=(), donate_argnums=()):
     return JitFunction(f, static_argnums, static_argnames, donate_argnums)
 
 
-__all__ = ["jit", "jit_call_p", "JitFunction", "Lowered", "CacheInfo", "DonatedArrayError"]
+def compile(model=None, *, fullgraph=False, dynamic=None, backend="fnx", mode=None,  # noqa: A001
+            options=None, disable=False):
+    """``torch.compile`` for fnx: a function becomes ``fnx.jit(function)`` (a PyTorch-style
+    training step, with ``zero_grad``/``backward``/``step`` inside, compiles into one program
+    that updates the model, its gradients and the optimizer in place); a Module becomes a
+    Module whose forward is compiled (its parameters are the original's).
+
+    torch's tuning keywords (``fullgraph``, ``dynamic``, ``backend``, ``mode``, ``options``)
+    are accepted and ignored: fnx always compiles the whole function, and a new input shape
+    re-traces. ``disable=True`` returns ``model`` unchanged.
+
+    >>> model = fnx.nn.Linear(3, 2)
+    >>> fast = fnx.compile(model)
+    >>> x = fnx.ones(4, 3)
+    >>> bool(fnx.numpy.allclose(fast(x), model(x), atol=1e-6))
+    True
+    """
+    del fullgraph, dynamic, backend, mode, options  # unused: see the docstring
+    if model is None:
+        return functools.partial(compile, disable=disable)
+    if disable:
+        return model
+    hook = getattr(model, "_fnx_compile", None)  # a Module wraps itself (fnx.nn)
+    if hook is not None:
+        return hook()
+    if not callable(model):
+        raise TypeError(f"fnx.compile expects a function or an fnx.nn.Module, got "
+                        f"{type(model).__name__}")
+    return jit(model)
+
+
+__all__ = ["jit", "compile", "jit_call_p", "JitFunction", "Lowered", "CacheInfo",
+           "DonatedArrayError"]

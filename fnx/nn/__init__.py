@@ -13,7 +13,7 @@ initializers.
 from . import functional, init
 from .containers import (Flatten, Identity, ModuleDict, ModuleList, ParameterDict,
                          ParameterList, Sequential, Unflatten)
-from .module import Module, Parameter, RemovableHandle, functional_call
+from .module import CompiledModule, Module, Parameter, RemovableHandle, functional_call
 from . import utils
 from .layers.activation import (CELU, ELU, GELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh,
                                 LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU, ReLU, ReLU6,
@@ -39,6 +39,7 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropy
                    NLLLoss, PoissonNLLLoss, SmoothL1Loss, TripletMarginLoss)
 
 __all__ = ["functional", "init", "Module", "Parameter", "RemovableHandle", "functional_call",
+           "CompiledModule",
            "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
            "Identity", "Flatten", "Unflatten"]
 # layers, losses and utils (fnx/nn/layers/, loss.py, utils/)

@@ -20,7 +20,7 @@ from fnx.core import state as host_state
 from fnx.core.array import AutogradMeta
 from fnx.core.pytree import register_pytree_node
 
-__all__ = ["Module", "Parameter", "RemovableHandle", "functional_call"]
+__all__ = ["Module", "Parameter", "RemovableHandle", "functional_call", "CompiledModule"]
 
 
 # --- Parameter -----------------------------------------------------------------------------
@@ -172,6 +172,10 @@ class Module:
         if backward_hook is not None:
             out = backward_hook.setup_outputs(out)
         return out
+
+    def _fnx_compile(self):
+        """``fnx.compile(module)``: see ``CompiledModule``."""
+        return CompiledModule(self)
 
     def _guard_structure(self):
         """Inside a compiled step: re-trace when this module's mode or what is registered on
@@ -738,6 +742,52 @@ def _unflatten_module(moddef, children):
 
 
 register_pytree_node(Module, _flatten_module, _unflatten_module)
+
+
+class CompiledModule(Module):
+    """What ``fnx.compile(module)`` returns (torch's ``OptimizedModule``): calling it runs the
+    original module's forward as one compiled program. The original is ``_orig_mod``; its
+    parameters and buffers are this module's (an optimizer built from either trains both),
+    BatchNorm statistics are written back after each call, and ``loss.backward()`` after a
+    compiled forward works (the call is one node of the eager tape). Unlike torch,
+    ``state_dict()`` keys are the original's (no ``_orig_mod.`` prefix), so checkpoints load
+    into the uncompiled model.
+
+    >>> model = fnx.nn.Sequential(fnx.nn.Linear(3, 2), fnx.nn.ReLU())
+    >>> fast = fnx.compile(model)
+    >>> fast(fnx.ones(1, 3)).shape, list(fast.state_dict()) == list(model.state_dict())
+    ((1, 2), True)
+    """
+
+    def __init__(self, module):
+        super().__init__()
+        self._orig_mod = module
+        object.__setattr__(self, "_compiled_call", fnx.jit(self._call_original))
+
+    def _call_original(self, *args, **kwargs):
+        return self._orig_mod(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        return self._compiled_call(*args, **kwargs)
+
+    def cache_info(self):
+        """The compiled forward's ``fnx.jit`` cache statistics (traces and why)."""
+        return self._compiled_call.cache_info()
+
+    def state_dict(self, *args, **kwargs):
+        return self._orig_mod.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        return self._orig_mod.load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.__dict__["_modules"]["_orig_mod"], name)
+
+    def __repr__(self):
+        return f"CompiledModule({self._orig_mod!r})"
 
 
 # --- functional_call -----------------------------------------------------------------------

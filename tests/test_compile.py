@@ -1,0 +1,424 @@
+"""The whole PyTorch-style training step compiled (fnx.compile / fnx.jit over stateful code,
+fnx/core/state.py): every compiled trajectory must equal the eager one step for step."""
+
+import numpy as np
+import pytest
+
+import fnx
+import fnx.numpy as fnp
+from fnx import nn, optim
+from fnx.core.errors import ConcretizationError, FnxError
+
+
+def _params(model):
+    return [p.numpy().copy() for p in model.parameters()]
+
+
+def _assert_same(a, b, rtol=2e-5, atol=1e-6):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+
+
+def _mlp(dropout=0.0, batchnorm=False):
+    # no bias before BatchNorm: its gradient is rounding noise, which Adagrad-like updates
+    # (g / sqrt(sum g^2)) turn into full-size steps of either sign
+    layers = [nn.Linear(5, 16, bias=not batchnorm)]
+    if batchnorm:
+        layers.append(nn.BatchNorm1d(16))
+    layers += [nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 3)]
+    return nn.Sequential(*layers)
+
+
+def _data(n=24, seed=1):
+    rng = np.random.default_rng(seed)
+    x = fnx.tensor(rng.normal(size=(n, 5)).astype(np.float32))
+    y = fnx.tensor(rng.integers(0, 3, size=n))
+    return x, y
+
+
+OPTIMIZERS = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.1),
+    "sgd_momentum_nesterov_wd": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True,
+                                                     weight_decay=1e-3),
+    "adam": lambda ps: optim.Adam(ps, lr=1e-2),
+    "adam_amsgrad": lambda ps: optim.Adam(ps, lr=1e-2, amsgrad=True, weight_decay=1e-3),
+    "adamw": lambda ps: optim.AdamW(ps, lr=1e-2),
+    "rmsprop_centered_momentum": lambda ps: optim.RMSprop(ps, lr=1e-3, centered=True,
+                                                          momentum=0.5),
+    "adagrad": lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=1e-3),
+    "adadelta": lambda ps: optim.Adadelta(ps, lr=1.0),
+}
+
+
+def _train(make_opt, compiled, steps=5, dropout=0.2, batchnorm=True, schedule=True, seed=0):
+    fnx.manual_seed(seed)
+    model = _mlp(dropout, batchnorm)
+    opt = make_opt(model.parameters())
+    sched = optim.lr_scheduler.StepLR(opt, 2, 0.5) if schedule else None
+    crit = nn.CrossEntropyLoss()
+    x, y = _data()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        return loss
+
+    run = fnx.compile(step) if compiled else step
+    losses = [float(run(x, y)) for _ in range(steps)]
+    return dict(losses=losses, params=_params(model), model=model, opt=opt, sched=sched,
+                run=run, buffers=[b.numpy().copy() for b in model.buffers()])
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_compiled_step_equals_eager_step_for_every_optimizer(name):
+    eager = _train(OPTIMIZERS[name], compiled=False)
+    fast = _train(OPTIMIZERS[name], compiled=True)
+    np.testing.assert_allclose(fast["losses"], eager["losses"], rtol=2e-5)
+    _assert_same(fast["params"], eager["params"])
+    _assert_same(fast["buffers"], eager["buffers"])  # BatchNorm running statistics
+    # the optimizer's state, the gradients and the scheduler are left as the eager step leaves
+    for pe, pf in zip(eager["model"].parameters(), fast["model"].parameters()):
+        np.testing.assert_allclose(pf.grad.numpy(), pe.grad.numpy(), rtol=2e-5, atol=1e-7)
+        se, sf = eager["opt"].state[pe], fast["opt"].state[pf]
+        assert set(se) == set(sf)
+        for key in se:
+            np.testing.assert_allclose(np.asarray(sf[key]), np.asarray(se[key]), rtol=2e-5,
+                                       atol=1e-7)
+    assert fast["sched"].get_last_lr() == eager["sched"].get_last_lr()
+    assert fast["sched"].last_epoch == eager["sched"].last_epoch
+    # the first call traces with no gradients yet, the second with them; then no re-trace
+    info = fast["run"].cache_info()
+    assert info.traces == 2, info.misses
+
+
+def test_learning_rate_changes_do_not_retrace():
+    model = _mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = _data()
+
+    @fnx.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x, y)
+    step(x, y)
+    before = _params(model)
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
+    opt.param_groups[0]["lr"] = 0.0  # must be seen without a re-trace
+    step(x, y)
+    _assert_same(_params(model), before)
+    opt.param_groups[0]["lr"] = 0.5
+    step(x, y)
+    assert step.cache_info().traces == 2
+    del grads
+
+
+def test_train_eval_and_requires_grad_changes_retrace_with_a_reason():
+    model = _mlp(dropout=0.5)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = _data()
+
+    @fnx.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x, y)
+    step(x, y)
+    model.eval()
+    step(x, y)
+    assert any("training changed" in m for m in step.cache_info().misses)
+    model.train()
+    traces = step.cache_info().traces
+    step(x, y)  # the train-mode program is kept
+    assert step.cache_info().traces == traces
+    model[0].weight.requires_grad_(False)
+    frozen = model[0].weight.numpy().copy()
+    step(x, y)
+    assert any("requires_grad" in m for m in step.cache_info().misses)
+    np.testing.assert_array_equal(model[0].weight.numpy(), frozen)
+
+
+def test_model_and_optimizer_as_arguments():
+    fnx.manual_seed(3)
+    model = _mlp(dropout=0.1, batchnorm=True)
+    ref = _mlp(dropout=0.1, batchnorm=True)
+    ref.load_state_dict(model.state_dict())
+    opt, ref_opt = optim.Adam(model.parameters(), lr=1e-2), optim.Adam(ref.parameters(), lr=1e-2)
+    x, y = _data()
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    fast = fnx.jit(step)
+    fnx.manual_seed(7)
+    got = [float(fast(model, opt, x, y)) for _ in range(4)]
+    fnx.manual_seed(7)
+    want = [float(step(ref, ref_opt, x, y)) for _ in range(4)]
+    np.testing.assert_allclose(got, want, rtol=2e-5)
+    _assert_same(_params(model), _params(ref))
+    _assert_same([b.numpy() for b in model.buffers()], [b.numpy() for b in ref.buffers()])
+    assert fast.cache_info().traces == 2
+
+
+def test_eager_and_compiled_steps_interleave_with_identical_trajectories():
+    def run(pattern):
+        fnx.manual_seed(0)
+        model = _mlp(dropout=0.3, batchnorm=True)
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+        sched = optim.lr_scheduler.ExponentialLR(opt, 0.9)
+        x, y = _data()
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            sched.step()
+            return loss
+
+        fast = fnx.compile(step)
+        losses = [float((fast if c else step)(x, y)) for c in pattern]
+        return losses, _params(model), sched.get_last_lr()
+
+    mixed = run([1] * 4 + [0] + [1] * 3 + [0, 0] + [1])
+    eager = run([0] * 11)
+    np.testing.assert_allclose(mixed[0], eager[0], rtol=2e-5)
+    _assert_same(mixed[1], eager[1])
+    assert mixed[2] == pytest.approx(eager[2])
+
+
+def test_gradient_accumulation_across_compiled_calls():
+    def run(compiled):
+        fnx.manual_seed(0)
+        model = _mlp()
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x, y = _data(32)
+
+        def accumulate(x, y):
+            loss = nn.functional.cross_entropy(model(x), y) / 2
+            loss.backward()
+            return loss
+
+        def update():
+            opt.step()
+            opt.zero_grad()
+            return fnx.zeros(())
+
+        acc = fnx.compile(accumulate) if compiled else accumulate
+        upd = fnx.compile(update) if compiled else update
+        for _ in range(3):
+            acc(x[:16], y[:16])
+            acc(x[16:], y[16:])
+            upd()
+        return _params(model)
+
+    _assert_same(run(True), run(False))
+
+
+def test_dropout_draws_fresh_numbers_every_call_and_manual_seed_reproduces():
+    drop = nn.Dropout(0.5)
+    f = fnx.compile(lambda x: drop(x))
+    fnx.manual_seed(0)
+    a, b = f(fnx.ones(64)).numpy(), f(fnx.ones(64)).numpy()
+    assert not np.array_equal(a, b)
+    fnx.manual_seed(0)
+    np.testing.assert_array_equal(f(fnx.ones(64)).numpy(), a)
+    fnx.manual_seed(0)
+    np.testing.assert_array_equal(drop(fnx.ones(64)).numpy(), a)  # eager draws the same
+
+
+def test_compiled_module_forward_with_eager_backward():
+    fnx.manual_seed(0)
+    model = _mlp(batchnorm=True)
+    ref = _mlp(batchnorm=True)
+    ref.load_state_dict(model.state_dict())
+    fast = fnx.compile(model)
+    assert isinstance(fast, nn.Module)
+    assert [id(p) for p in fast.parameters()] == [id(p) for p in model.parameters()]
+    x, y = _data()
+    for m in (fast, ref):
+        loss = nn.functional.cross_entropy(m(x), y)
+        loss.backward()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+    _assert_same([b.numpy() for b in model.buffers()], [b.numpy() for b in ref.buffers()])
+    fast.eval()
+    ref.eval()
+    np.testing.assert_allclose(fast(x).numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-6)
+    assert list(fast.state_dict()) == list(model.state_dict())
+
+
+LAYERS = {
+    "conv_pool_bn": lambda: (nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4),
+                                           nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                           nn.Linear(16, 3)), (6, 2, 4, 4)),
+    "conv1d_avgpool_groupnorm": lambda: (nn.Sequential(nn.Conv1d(2, 4, 3), nn.GroupNorm(2, 4),
+                                                       nn.AvgPool1d(2), nn.Flatten(),
+                                                       nn.Linear(12, 3)), (6, 2, 8)),
+    "layernorm_gelu": lambda: (nn.Sequential(nn.Linear(5, 8), nn.LayerNorm(8), nn.GELU(),
+                                             nn.Linear(8, 3)), (6, 5)),
+}
+
+
+class _Seq(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.emb = nn.Embedding(7, 6, padding_idx=0)
+        if kind == "lstm":
+            self.body = nn.LSTM(6, 8, batch_first=True)
+        elif kind == "gru":
+            self.body = nn.GRU(6, 8, batch_first=True, bidirectional=True)
+        else:
+            self.body = nn.TransformerEncoder(
+                nn.TransformerEncoderLayer(6, 2, 12, dropout=0.1, batch_first=True), 1)
+        self.head = nn.Linear({"gru": 16, "lstm": 8}.get(kind, 6), 3)
+
+    def forward(self, tokens):
+        h = self.body(self.emb(tokens))
+        h = h[0] if isinstance(h, tuple) else h
+        return self.head(h.mean(axis=1))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "transformer"])
+def test_sequence_models_compiled_step_equals_eager(kind):
+    def run(compiled):
+        fnx.manual_seed(0)
+        model = _Seq(kind)
+        # SGD: attention's key bias has a zero gradient up to rounding, which Adam's
+        # normalisation would turn into full-size steps of either sign
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        tokens = fnx.tensor(np.random.default_rng(0).integers(0, 7, size=(4, 5)))
+        y = fnx.tensor([0, 1, 2, 1])
+
+        def step(tokens, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(tokens), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = fnx.compile(step) if compiled else step
+        return [float(f(tokens, y)) for _ in range(3)], _params(model)
+
+    fast, eager = run(True), run(False)
+    np.testing.assert_allclose(fast[0], eager[0], rtol=5e-5)
+    _assert_same(fast[1], eager[1], rtol=5e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_stacks_compiled_step_equals_eager(name):
+    def run(compiled):
+        fnx.manual_seed(0)
+        model, shape = LAYERS[name]()
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        x = fnx.tensor(np.random.default_rng(0).normal(size=shape).astype(np.float32))
+        y = fnx.tensor([0, 1, 2, 0, 1, 2])
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = fnx.compile(step) if compiled else step
+        return [float(f(x, y)) for _ in range(3)], _params(model), \
+            [b.numpy().copy() for b in model.buffers()]
+
+    fast, eager = run(True), run(False)
+    np.testing.assert_allclose(fast[0], eager[0], rtol=5e-5)
+    _assert_same(fast[1], eager[1], rtol=5e-5, atol=1e-6)
+    _assert_same(fast[2], eager[2], rtol=5e-5, atol=1e-6)
+
+
+def test_reduce_lr_on_plateau_gets_the_compiled_loss():
+    model = _mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    x, y = _data()
+
+    @fnx.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y) * 0 + 1.0  # never improves
+        loss.backward()
+        opt.step()
+        sched.step(loss)
+        return loss
+
+    for _ in range(3):
+        step(x, y)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 2)
+
+
+def test_reading_a_traced_value_in_python_names_the_line():
+    model = _mlp()
+    x, y = _data()
+
+    @fnx.compile
+    def step(x, y):
+        loss = nn.functional.cross_entropy(model(x), y)
+        if loss.item() > 0:  # needs the value while tracing
+            return loss
+        return -loss
+
+    with pytest.raises(ConcretizationError, match=r"test_compile.py:\d+.*static_argnums"):
+        step(x, y)
+
+
+def test_scheduler_step_before_optimizer_step_is_an_error():
+    model = _mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.StepLR(opt, 1)
+    x, y = _data()
+
+    @fnx.compile
+    def step(x, y):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        sched.step()
+        opt.step()
+        return fnx.zeros(())
+
+    with pytest.raises(FnxError, match="scheduler.step\\(\\) after optimizer.step\\(\\)"):
+        step(x, y)
+
+
+def test_no_traced_value_is_left_in_user_objects_after_an_error():
+    model = _mlp(batchnorm=True)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    x, y = _data()
+
+    @fnx.compile
+    def step(x, y):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        step(x, y)
+    for p in model.parameters():
+        assert type(p) is nn.Parameter or type(p) is fnx.Array
+        assert p.grad is None
+    for b in model.buffers():
+        assert type(b) is fnx.Array
+    assert len(opt.state) == 0 or all(not s for s in opt.state.values())
+    model(x)  # still usable eagerly
