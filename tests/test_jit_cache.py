@@ -223,3 +223,28 @@ def test_concurrent_processes_share_one_cache_without_corrupting_it(tmp_path):
     assert out.returncode == 0 and int(compiled) == 0 and int(loaded) >= 1
     assert np.isclose(float(value), 3.0) and np.isclose(float(psi), -0.5772156649015329)
     assert numba_files() == files
+
+
+HASH_SCRIPT = textwrap.dedent("""
+    import fnx, fnx.numpy as fnp, fnx.nn.functional as F
+    from fnx.jit import cache
+    w = fnp.arange(12.0).reshape(3, 4)
+    # row kernels whose costly values several passes reuse (row buffers _m<name>)
+    f = lambda x: ((F.softmax(fnp.tanh(x), -1) * w).sum()
+                   + (F.log_softmax(fnp.sin(x) * 2, -1) * w).sum())
+    fnx.jit(fnx.grad(f))(fnp.ones((3, 4)))
+    print(cache.STATS["kernels_compiled"], cache.STATS["kernels_loaded"])
+""")
+
+
+def test_kernel_text_does_not_depend_on_the_hash_seed(tmp_path):
+    """Kernel files are keyed by their text: emitting anything in set order (string hashes
+    differ per process) gave every new process new kernels to compile."""
+    compiled = []
+    for seed in ("1", "2"):
+        env = dict(_subprocess_env(tmp_path), PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", HASH_SCRIPT], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        compiled.append([int(n) for n in out.stdout.split()])
+    assert compiled[0][0] >= 1 and compiled[1] == [0, sum(compiled[0])]

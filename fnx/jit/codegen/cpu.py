@@ -162,7 +162,10 @@ def _memo(em, levels, npasses, first):
     Not those of pass 0 when it runs ahead for the next row (``Emitter.ahead_parts``)."""
     first_use, count = {}, {}
     for p in range(first, npasses):
-        for n in em.pass_parts(p, levels)[2]:
+        needed = em.pass_parts(p, levels)[2]
+        # program order, not the set's: the kernel text (its disk-cache key) must not depend
+        # on the process's string hash seed
+        for n in (s.name for s in em.nest.stmts if s.name in needed):
             first_use.setdefault(n, p)
             count[n] = count.get(n, 0) + 1
     return {n: p for n, p in first_use.items() if count[n] > 1 and em.by[n].kind == "op"
