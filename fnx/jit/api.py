@@ -275,11 +275,14 @@ class _StateRecord:
 
     def refresh_inputs(self):
         for placeholder, getter in self.host_inputs:
-            placeholder._set_buffer(np.asarray(state._as_float(getter()), dtype=np.float64))
+            value = getter()
+            if type(value) is float and value == placeholder._buf:
+                continue  # unchanged (the common case: one number per hyperparameter)
+            placeholder._set_buffer(np.asarray(state._as_float(value), dtype=np.float64))
 
     def write_back(self, outs):
-        """Write the state outputs ``outs`` (Arrays after a run, tracers when this call is
-        itself staged) into the objects, then run the deferred calls."""
+        """Write the state outputs ``outs`` (buffers or Arrays after a run, tracers when this
+        call is itself staged) into the objects, then run the deferred calls."""
         it = iter(outs)
         for slot in self.written_slots:
             value = slot.current
@@ -290,11 +293,11 @@ class _StateRecord:
             if type(orig) is Array and orig.shape == value.shape and orig.dtype == value.dtype:
                 _assign(orig, value)  # in place: the next call finds the same object
             else:
-                state.set(slot.owner, slot.name, value if type(value) is not Array
-                          else wrap(value._buf))
+                state.set(slot.owner, slot.name, value if isinstance(value, Tracer)
+                          else wrap(value._buf if type(value) is Array else value))
         for array in self.written_arrays:
             _assign(array, next(it))
-        values = list(it)
+        values = [v if isinstance(v, (Array, Tracer)) else wrap(v) for v in it]
         for fn, spec in self.deferred:
             args = [values[v] if kind == "array" else v for kind, v in spec]
             if not state.defer(fn, *args):
@@ -310,11 +313,13 @@ def _kind(value):
 
 
 def _assign(array, value):
-    if type(value) is Array:
-        buf = value._buf
-        array._set_buffer(buf if buf.dtype == array._buf.dtype else buf.astype(array._buf.dtype))
-    else:
+    """Write ``value`` (a buffer or an Array after a run, a tracer when the call is staged)
+    into ``array`` in place."""
+    if isinstance(value, Tracer):
         array._replace(value, "a compiled function's state update")
+        return
+    buf = value._buf if type(value) is Array else value
+    array._set_buffer(buf if buf.dtype == array._buf.dtype else buf.astype(array._buf.dtype))
 
 
 class _Entry:
@@ -508,6 +513,7 @@ class JitFunction:
         self.__wrapped__ = fun
         self._entries = {}
         self._fast = {}
+        self._fast_stateful = {}  # fast key -> the _entries list of that signature
         self._last_key = None
         self._stats = {"traces": 0, "hits": 0, "misses": [], "kernels_compiled": 0,
                        "kernels_loaded": 0, "kernels_reused": 0, "executables_compiled": 0,
@@ -555,6 +561,15 @@ class JitFunction:
             if entry is not None and entry.current() and not entry.reads_autograd():
                 self._stats["hits"] += 1
                 return entry.unflatten(entry.run(*[a._buf for a in args]))
+            # a compiled PyTorch-style step: the traces of this signature, most recent first
+            kept = self._fast_stateful.get(key, ()) if key is not None else ()
+            for entry in kept:
+                if entry.state.failure(args) is None and entry.current():
+                    self._stats["hits"] += 1
+                    if kept[0] is not entry:  # most recently used first
+                        kept.remove(entry)
+                        kept.insert(0, entry)
+                    return self._call_stateful(entry, args)
         return self._call_slow(args, kwargs)
 
     # --- the general path ------------------------------------------------------------------
@@ -720,6 +735,11 @@ class JitFunction:
     def _call_slow(self, args, kwargs):
         entry, leaves, key = self._get_entry(args, kwargs)
         if entry.state is not None:
+            if self._simple and not kwargs and key in self._entries and \
+                    all(type(a) is Array for a in args):
+                self._fast_stateful[tuple((a._buf.shape, a._buf.dtype, type(a._buf), a._weak,
+                                           a._autograd is None) for a in args)] = \
+                    self._entries[key]
             return self._call_stateful(entry, leaves)
         eager = tracing._state.eager and not any(isinstance(x, Tracer) for x in leaves) \
             and not entry.reads_autograd() and not any(
@@ -755,11 +775,14 @@ class JitFunction:
         tracked = not record.ran_backward and (entry.reads_autograd() or any(
             type(x) is Array and x._autograd is not None for x in leaves))
         if concrete and not tracked:
-            self._compile(entry)
-            entry.current()  # re-binds the refreshed inputs
-            outs = [wrap(b) for b in entry.run(*[x._buf for x in leaves])]
+            exe = self._compile(entry)
+            # the state arrays change at every call: pass their buffers, no re-binding
+            cbufs = [c._buf for c in entry.consts]
+            if entry.device == "cuda":
+                cbufs = [cuda_backend().on_device(b) for b in cbufs]
+            outs = exe.run(*cbufs, *[x._buf for x in leaves])
             record.write_back(outs[n:])
-            return entry.unflatten([o._buf for o in outs[:n]])
+            return entry.unflatten(outs[:n])
         outs = jit_call_p.bind(*entry.consts, *leaves, program=entry.program,
                                name=self.__name__)
         record.write_back(list(outs[n:]))
@@ -807,6 +830,7 @@ class JitFunction:
     def clear_cache(self):
         self._entries.clear()
         self._fast.clear()
+        self._fast_stateful.clear()
         self._last_key = None
 
     def __repr__(self):
