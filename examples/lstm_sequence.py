@@ -11,11 +11,13 @@ What it shows, as PyTorch code with ``torch`` renamed to ``fnx``:
 
 * ``nn.Embedding`` -> ``nn.LSTM(num_layers=2, bidirectional=True, dropout=0.5,
   batch_first=True)`` -> the final hidden states of both directions -> ``nn.Linear``;
-* the guide's training loop: ``model.train()``, ``optimizer.zero_grad()``, ``loss.backward()``
-  (the eager tape; the backward pass runs as one compiled program), ``optimizer.step()``,
-  evaluation under ``model.eval()`` and ``fnx.no_grad()``.
+* the guide's training step (``optimizer.zero_grad()``, forward, ``loss.backward()``,
+  ``optimizer.step()``) over a shuffling ``DataLoader``, compiled whole by ``fnx.compile``
+  into one program that updates the weights, Adam's moments and the dropout generator in
+  place (``--eager`` runs the same function uncompiled, on the eager tape);
+* evaluation with ``fnx.train.evaluate`` (``model.eval()`` and ``fnx.no_grad()``).
 
-Run: ``python examples/lstm_sequence.py`` (about a minute on 2 CPU cores; the first run also
+Run: ``python examples/lstm_sequence.py`` (under a minute on 2 CPU cores; the first run also
 compiles kernels into the on-disk cache). The last line is ``test accuracy: X``.
 """
 
@@ -26,6 +28,7 @@ import numpy as np
 
 import fnx
 import fnx.nn as nn
+from fnx.data import DataLoader, TensorDataset
 
 A, B = 0, 1  # the two special tokens; filler tokens are 2 .. vocab-1
 
@@ -72,16 +75,6 @@ def make_dataset(n, seq_len, vocab, rng):
     return fnx.tensor(x), fnx.tensor(labels)
 
 
-def accuracy(model, x, y, batch_size=1024):
-    model.eval()
-    correct = 0
-    with fnx.no_grad():
-        for i in range(0, len(y), batch_size):
-            logits = model(x[i:i + batch_size])
-            correct += (logits.argmax(dim=1) == y[i:i + batch_size]).sum().item()
-    return correct / len(y)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-size", type=int, default=4096)
@@ -94,13 +87,19 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--eager", action="store_true",
+                        help="run the training step eagerly instead of compiling it")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     fnx.manual_seed(args.seed)  # parameter initialisation, dropout and shuffling
     rng = np.random.default_rng(args.seed)
-    x_train, y_train = make_dataset(args.train_size, args.seq_len, args.vocab, rng)
-    x_test, y_test = make_dataset(args.test_size, args.seq_len, args.vocab, rng)
+    train_set = TensorDataset(*make_dataset(args.train_size, args.seq_len, args.vocab, rng))
+    test_set = TensorDataset(*make_dataset(args.test_size, args.seq_len, args.vocab, rng))
+    # drop_last: every batch has one shape, so the compiled step is traced once
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                              drop_last=True)
+    test_loader = DataLoader(test_set, batch_size=1024)
 
     model = RNNClassifier(args.vocab, args.embed_dim, args.hidden_dim, 2, args.layers)
     criterion = nn.CrossEntropyLoss()
@@ -111,24 +110,29 @@ def main(argv=None):
     print("chance level: 0.500 (every sequence has the same tokens A and B; only their "
           "order decides the label)")
 
+    def train_step(inputs, labels):
+        optimizer.zero_grad()
+        loss = criterion(model(inputs), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    step = train_step if args.eager else fnx.compile(train_step)
+
+    def test_accuracy():
+        metrics = {"accuracy": fnx.train.Accuracy()}
+        return fnx.train.evaluate(model, test_loader, metrics=metrics)["accuracy"]
+
     for epoch in range(1, args.epochs + 1):
         model.train()
-        start, total, seen = time.perf_counter(), 0.0, 0
-        order = fnx.randperm(args.train_size)
-        for i in range(0, args.train_size - args.batch_size + 1, args.batch_size):
-            idx = order[i:i + args.batch_size]
-            inputs, labels = x_train[idx], y_train[idx]
-            optimizer.zero_grad()
-            loss = criterion(model(inputs), labels)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(labels)
-            seen += len(labels)
-        print(f"epoch {epoch}: train loss {total / seen:.4f}, "
-              f"test accuracy {accuracy(model, x_test, y_test):.3f} "
-              f"({time.perf_counter() - start:.1f} s)")
+        start, losses = time.perf_counter(), []
+        for inputs, labels in train_loader:
+            losses.append(step(inputs, labels))
+        train_loss = sum(loss.item() for loss in losses) / len(losses)
+        print(f"epoch {epoch}: train loss {train_loss:.4f}, test accuracy "
+              f"{test_accuracy():.3f} ({time.perf_counter() - start:.1f} s)")
 
-    print(f"test accuracy: {accuracy(model, x_test, y_test):.3f}")
+    print(f"test accuracy: {test_accuracy():.3f}")
 
 
 if __name__ == "__main__":
