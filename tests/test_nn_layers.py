@@ -123,6 +123,59 @@ def _activations():
                          nn.Hardtanh(-0.5, 0.7), nn.Softmax(dim=0), nn.GLU(dim=1))
 
 
+def _all_activations():
+    # every activation module and the shape modules, in two chains (smaller backward
+    # programs compile faster than one long one)
+    return [nn.Sequential(nn.ReLU(), nn.ReLU6(), nn.Sigmoid(), nn.Tanh(), nn.LogSoftmax(dim=1),
+                          nn.ELU(0.5), nn.SELU(), nn.CELU(1.5), nn.SiLU(), nn.Mish()),
+            nn.Sequential(nn.Unflatten(1, (2, 2)), nn.Flatten(), nn.Identity(), nn.Softplus(2.0),
+                          nn.Softsign(), nn.Hardswish(), nn.Hardsigmoid(),
+                          nn.Threshold(0.6, -1.0), nn.GELU())]
+
+
+class Recurrent(nn.Module):
+    """Every recurrent layer and cell, options varied, reduced to one array."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(3, 4, nonlinearity="relu", dtype=F64)
+        self.lstm = nn.LSTM(4, 3, batch_first=True, bidirectional=True, proj_size=2, dtype=F64)
+        self.gru = nn.GRU(4, 2, num_layers=2, dtype=F64)
+        self.rnn_cell = nn.RNNCell(3, 4, dtype=F64)
+        self.lstm_cell = nn.LSTMCell(3, 4, dtype=F64)
+        self.gru_cell = nn.GRUCell(3, 4, bias=False, dtype=F64)
+
+    def forward(self, x):  # (L, N, 3)
+        y, _ = self.rnn(x)
+        z, (h, c) = self.lstm(y.transpose(1, 0, 2))
+        g, hg = self.gru(z.transpose(1, 0, 2))
+        h1 = self.rnn_cell(x[0])
+        h2, c2 = self.lstm_cell(x[1], (h1, h1 * 0.5))
+        h3 = self.gru_cell(x[2], c2)
+        return fnp.concatenate([g.reshape(-1), hg.reshape(-1), h.reshape(-1), c.reshape(-1),
+                                h2.reshape(-1), h3.reshape(-1)])
+
+
+class Attention(nn.Module):
+    """MultiheadAttention, the encoder and decoder layers and a Transformer, masks included."""
+
+    def __init__(self):
+        super().__init__()
+        kw = dict(dropout=0.0, batch_first=True, dtype=F64)
+        self.mha = nn.MultiheadAttention(4, 2, add_bias_kv=True, kdim=3, **kw)
+        self.enc = nn.TransformerEncoderLayer(4, 2, 8, norm_first=True, **kw)
+        self.dec = nn.TransformerDecoderLayer(4, 2, 8, activation="gelu", **kw)
+        self.tr = nn.Transformer(4, 2, 1, 1, 8, **kw)
+
+    def forward(self, x):  # (N, L, 4)
+        padding = fnp.asarray([[False, False, True], [False, False, False]])
+        causal = nn.Transformer.generate_square_subsequent_mask(3, dtype=F64)
+        a, w = self.mha(x, x[..., :3], x, key_padding_mask=padding)
+        e = self.enc(a, src_key_padding_mask=padding)
+        d = self.dec(x, e, tgt_mask=causal, tgt_is_causal=True)
+        return self.tr(e, d, tgt_mask=causal) + w.sum(-1, keepdims=True)
+
+
 def _bn_eval():
     bn = nn.BatchNorm1d(3, dtype=F64)
     bn.running_mean.copy_(t(rand(3)))
@@ -159,7 +212,18 @@ GROUPS = {
         nn.Upsample(scale_factor=2, mode="bilinear"), nn.PixelUnshuffle(2),
         nn.PixelShuffle(2), nn.UpsamplingNearest2d(size=(5, 7)), nn.Dropout(0.5).eval(),
         nn.UpsamplingBilinear2d(scale_factor=1.5)), [(1, 2, 3, 3)]),
+    "activation_all_1": (lambda: _all_activations()[0], [(3, 4)]),
+    "activation_all_2": (lambda: _all_activations()[1], [(3, 4)]),
+    # training-mode dropout: the tests seed the global generator before each forward
+    "dropout": (lambda: nn.Sequential(
+        nn.Conv2d(2, 4, 1, dtype=F64), nn.Dropout(0.5), nn.Dropout2d(0.3),
+        nn.AlphaDropout(0.2)), [(3, 2, 2, 2)]),
+    "recurrent": (Recurrent, [(5, 2, 3)]),
+    "attention": (Attention, [(2, 3, 4)]),
 }
+
+# training-mode randomness: a loop draws a new mask per member, vmap one for all
+RANDOM_GROUPS = {"dropout"}
 
 
 def _inputs(shapes, requires_grad=False):
@@ -192,6 +256,7 @@ def test_tape_gradients_equal_fnx_grad(name):
 
     float_args = tuple(i + 1 for i, x in enumerate(xs) if x.dtype.kind == "f")
     argnums = (0,) + float_args
+    fnx.manual_seed(0)  # the same dropout masks in both passes
     if all(b.dtype.kind == "f" for b in module.buffers()):
         grads = fnx.grad(loss, argnums=argnums)(module, *xs)
         want = dict(grads[0].named_parameters())
@@ -205,6 +270,7 @@ def test_tape_gradients_equal_fnx_grad(name):
 
         grads = fnx.grad(param_loss, argnums=argnums)(dict(module.named_parameters()), *xs)
         want = grads[0]
+    fnx.manual_seed(0)
     loss(module, *xs).backward()
     got = {k: p.grad for k, p in module.named_parameters()}
     assert set(got) == set(want)
@@ -220,7 +286,9 @@ def test_jit_with_module_argument_equals_eager(name):
     module = _randomize(factory())
     xs = _inputs(shapes)
     twin = copy.deepcopy(module)
+    fnx.manual_seed(0)
     out, new_module = fnx.jit(lambda m, *a: (m(*a), m))(module, *xs)
+    fnx.manual_seed(0)
     close(out, np.asarray(twin(*xs)), rtol=1e-10, atol=1e-12)
     # the traced call's buffer updates are written back into the caller's module (in place),
     # exactly as the eager call on the twin left them
@@ -229,14 +297,38 @@ def test_jit_with_module_argument_equals_eager(name):
         close(dict(new_module.named_buffers())[k], np.asarray(v), rtol=1e-12, atol=1e-14)
 
 
-def test_vmap_over_stacked_modules_equals_a_loop():
-    models = [_randomize(nn.Sequential(nn.Linear(3, 4, dtype=F64), nn.LayerNorm(4, dtype=F64),
-                                       nn.Tanh(), nn.Linear(4, 2, dtype=F64)))
-              for _ in range(3)]
+def _check_vmapped(out, updated, twins, batches):
+    for i, (m, xs) in enumerate(zip(twins, batches, strict=True)):
+        close(out[i], np.asarray(m(*xs)), rtol=1e-10, atol=1e-12)
+        for k, v in updated.named_buffers():  # statistics updated per member, as the loop
+            close(v[i], np.asarray(m.get_buffer(k)), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", [n for n in GROUPS if n not in RANDOM_GROUPS])
+def test_vmap_per_example_equals_a_loop(name):
+    """vmap over a stack of inputs with the module shared equals one call per input."""
+    factory, shapes = GROUPS[name]
+    module = _randomize(factory())
+    twins = [copy.deepcopy(module) for _ in range(3)]
+    batches = [_inputs(shapes) for _ in range(3)]
+    stacked = [fnp.stack(a) for a in zip(*batches, strict=True)]
+    in_axes = (None,) + (0,) * len(stacked)
+    out, updated = fnx.vmap(lambda m, *a: (m(*a), m), in_axes=in_axes)(module, *stacked)
+    _check_vmapped(out, updated, twins, batches)
+
+
+@pytest.mark.parametrize("name", [n for n in GROUPS if n not in RANDOM_GROUPS
+                                  and list(GROUPS[n][0]().parameters())])
+def test_vmap_over_stacked_modules_equals_a_loop(name):
+    """An ensemble: vmap over a stack of differently initialised modules (inputs shared)
+    equals calling each; buffer updates (BatchNorm statistics) come out stacked."""
+    factory, shapes = GROUPS[name]
+    models = [_randomize(factory()) for _ in range(3)]
+    xs = _inputs(shapes)
     stacked = fnx.tree.map(lambda *a: fnp.stack(a), *models)
-    x = t(rand(5, 3))
-    out = fnx.vmap(lambda m, x: m(x), in_axes=(0, None))(stacked, x)
-    close(out, np.stack([np.asarray(m(x)) for m in models]), rtol=1e-12)
+    in_axes = (0,) + (None,) * len(xs)
+    out, updated = fnx.vmap(lambda m, *a: (m(*a), m), in_axes=in_axes)(stacked, *xs)
+    _check_vmapped(out, updated, models, [xs] * len(models))
 
 
 # --- Linear, Bilinear --------------------------------------------------------------------------

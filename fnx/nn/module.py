@@ -345,6 +345,18 @@ class Module:
             raise AttributeError(f"{type(mod).__name__} has no parameter `{name}`")
         return mod._parameters[name]
 
+    def get_buffer(self, target):
+        """The buffer at dotted path ``target``.
+
+        >>> fnx.nn.BatchNorm1d(2).get_buffer("running_var").tolist()
+        [1.0, 1.0]
+        """
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod._buffers:
+            raise AttributeError(f"{type(mod).__name__} has no buffer `{name}`")
+        return mod._buffers[name]
+
     # --- iteration ---------------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
         """``(dotted name, module)`` for this module and every descendant, each once."""
