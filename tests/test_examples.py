@@ -94,6 +94,8 @@ def test_per_example_gradients_example_matches_the_loop_and_learns():
         "150", "--batch-size", "32", "--timing-repeats", "1")
     assert name == "test accuracy"
     assert _metric(lines, "max abs diff vs loop") < 1e-5
+    module_diff = re.search(r"max abs diff vs the params dict (\S+)", "\n".join(lines)).group(1)
+    assert float(module_diff) < 1e-5
     assert acc > _metric(lines, "chance level") + 0.2
 
 
