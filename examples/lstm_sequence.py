@@ -96,7 +96,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     train_set = TensorDataset(*make_dataset(args.train_size, args.seq_len, args.vocab, rng))
     test_set = TensorDataset(*make_dataset(args.test_size, args.seq_len, args.vocab, rng))
-    # drop_last: every batch has one shape, so the compiled step is traced once
+    # drop_last: every batch has one shape, so a short last batch does not re-trace the step
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                               drop_last=True)
     test_loader = DataLoader(test_set, batch_size=1024)

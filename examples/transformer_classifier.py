@@ -116,7 +116,7 @@ def main(argv=None):
     train_set, test_set = (TensorDataset(*make_dataset(n, args.seq_len, args.markers,
                                                        args.vocab, rng))
                            for n in (args.train_size, args.test_size))
-    # drop_last: every batch has one shape, so the compiled step is traced once
+    # drop_last: every batch has one shape, so a short last batch does not re-trace the step
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                               drop_last=True)
     test_loader = DataLoader(test_set, batch_size=1024)
