@@ -1,10 +1,8 @@
 """fnx.data: datasets, samplers, default_collate and the DataLoader, against PyTorch's
-documented semantics (hand-derived expectations; torch itself is not needed), and the
-runnable examples of docs/data.md."""
+documented semantics (hand-derived expectations; torch itself is not needed). The blocks of
+docs/data.md run in tests/test_docs.py."""
 
 import collections
-import pathlib
-import re
 import threading
 import time
 
@@ -18,8 +16,6 @@ from fnx.data import (BatchSampler, ConcatDataset, DataLoader, Dataset, Distribu
                       SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
                       default_collate, default_convert, get_worker_info, random_split)
 from fnx.data import transforms as T
-
-DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "data.md"
 
 
 def labels_dataset(n=23):
@@ -514,19 +510,3 @@ def test_iterable_worker_errors_propagate():
 
     with pytest.raises(OSError, match="disk gone"):
         list(DataLoader(Fails(), batch_size=1, num_workers=2))
-
-
-# --- docs -----------------------------------------------------------------------------------------
-
-
-def test_docs_examples_run(tmp_path, monkeypatch):
-    # every section's blocks (data loading, datasets, checkpoints), in order, in one namespace
-    monkeypatch.chdir(tmp_path)  # a block that writes a file writes it here
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert len(blocks) >= 2
-    ns = {}
-    for i, block in enumerate(blocks):
-        try:
-            exec(compile(block, f"{DOC.name}[block {i}]", "exec"), ns)  # noqa: S102
-        except Exception as err:  # pragma: no cover - the message names the block
-            raise AssertionError(f"docs/data.md python block {i} failed:\n{block}") from err

@@ -575,17 +575,6 @@ def test_docstring_examples(module):
     assert runner.failures == 0
 
 
-def test_from_pytorch_doc_snippets_run():
-    import pathlib
-    import re
-
-    text = (pathlib.Path(__file__).parent.parent / "docs" / "from-pytorch.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) >= 3
-    for block in blocks:
-        exec(compile(block, "from-pytorch.md", "exec"), {"fnx": fnx, "np": np})
-
-
 def test_float_power_computes_in_double_precision_like_torch():
     x = fnx.tensor([2, 3])
     out = fnx.float_power(x, 2)

@@ -1,5 +1,5 @@
 """fnx.train (progress bar, early stopping, running metrics, evaluate, CSV log, curves),
-fnx.utils.tensorboard, the runnable blocks of docs/training.md, and reproducibility:
+fnx.utils.tensorboard, and reproducibility (docs/training.md's blocks run in tests/test_docs.py):
 ``fnx.manual_seed`` fixes every draw of a training run, so two runs agree bit for bit."""
 
 import io
@@ -15,8 +15,6 @@ import pytest
 import fnx
 from fnx import nn, train
 from fnx.core.array import Array
-
-DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "training.md"
 
 
 def _weights(model):
@@ -517,17 +515,3 @@ def test_same_seed_gives_bit_identical_weights_on_the_cpu():
         assert first[name].tobytes() == second[name].tobytes(), name
     other = _train_run(1)
     assert all(not np.array_equal(first[name], other[name]) for name in first)
-
-
-# --- docs/training.md ---------------------------------------------------------------------
-
-def test_training_doc_blocks_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the blocks write their logs and plots here
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert len(blocks) >= 5
-    ns = {}
-    for i, block in enumerate(blocks):
-        try:
-            exec(compile(block, f"{DOC.name}[block {i}]", "exec"), ns)  # noqa: S102
-        except Exception as err:  # pragma: no cover - the message names the block
-            raise AssertionError(f"docs/training.md python block {i} failed:\n{block}") from err

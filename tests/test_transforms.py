@@ -1,16 +1,11 @@
-"""Each transform on its own: hand-derived values, argument handling, and the runnable examples
-of docs/transforms.md (every ```python block is executed, in order, in one namespace)."""
-
-import pathlib
-import re
+"""Each transform on its own: hand-derived values and argument handling. The blocks of
+docs/transforms.md run in tests/test_docs.py, which also checks the IR listings they print."""
 
 import numpy as np
 import pytest
 
 import fnx
 import fnx.numpy as fnp
-
-DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "transforms.md"
 
 
 def f64(x):
@@ -19,30 +14,6 @@ def f64(x):
 
 def close(a, b, tol=1e-10):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
-
-
-def _doc_blocks():
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-
-
-def test_docs_examples_run(capsys):
-    blocks = _doc_blocks()
-    assert len(blocks) >= 10
-    ns = {}
-    for i, block in enumerate(blocks):
-        try:
-            exec(compile(block, f"{DOC.name}[block {i}]", "exec"), ns)  # noqa: S102
-        except Exception as err:  # pragma: no cover - the message names the block
-            raise AssertionError(f"docs/transforms.md python block {i} failed:\n{block}") from err
-    out = capsys.readouterr().out
-    assert "reduce_sum[axes=(0,)]" in out  # the make_ir listings were printed
-
-
-def test_docs_ir_listing_is_current():
-    # the IR listing shown in the docs is what make_ir prints today
-    text = DOC.read_text()
-    listing = str(fnx.make_ir(lambda x: fnp.sum(fnp.tanh(x) * 2.0))(fnp.ones(3)))
-    assert listing in text
 
 
 # --- jvp / linearize ---------------------------------------------------------------------------
