@@ -1,6 +1,8 @@
 """The whole PyTorch-style training step compiled (fnx.compile / fnx.jit over stateful code,
 fnx/core/state.py): every compiled trajectory must equal the eager one step for step."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -472,3 +474,139 @@ def test_every_layer_group_compiled_step_equals_eager(name):
     for (k, b), c in zip(module.named_buffers(), twin.buffers()):
         np.testing.assert_allclose(np.asarray(b), np.asarray(c), rtol=1e-9, atol=1e-12,
                                    err_msg=k)
+
+
+# --- found by an adversarial tester: each compiled vs the same eager code ---------------------
+
+
+def _both(make, body, calls=4, between=None):
+    """Run ``body(objs)`` ``calls`` times eagerly and compiled on twin setups from ``make()``
+    (``between(objs, i)`` runs eagerly before call i); return both parameter lists."""
+    results = []
+    for compiled in (False, True):
+        fnx.manual_seed(0)
+        objs = make()
+        step = fnx.compile(lambda *a: body(objs, *a)) if compiled else \
+            (lambda *a: body(objs, *a))
+        x, y = _data()
+        for i in range(calls):
+            if between is not None:
+                between(objs, i)
+            step(x, y)
+        results.append([p.numpy().copy() for p in objs["model"].parameters()])
+    _assert_same(results[1], results[0])
+    return results
+
+
+def _standard(objs, x, y):
+    objs["opt"].zero_grad()
+    loss = nn.functional.cross_entropy(objs["model"](x), y)
+    loss.backward()
+    objs["opt"].step()
+    return loss
+
+
+def test_optimizer_load_state_dict_and_add_param_group_between_calls():
+    def make():
+        model = nn.Sequential(nn.Linear(5, 4), nn.Linear(4, 3))
+        opt = optim.Adam(model[0].parameters(), lr=1e-2)
+        return {"model": model, "opt": opt, "saved": None}
+
+    def between(objs, i):
+        if i == 1:
+            objs["saved"] = copy.deepcopy(objs["opt"].state_dict())
+        if i == 2:
+            objs["opt"].add_param_group({"params": list(objs["model"][1].parameters()),
+                                         "lr": 0.05})
+        if i == 3:
+            objs["opt"].load_state_dict(objs["saved"] | {"param_groups": objs["opt"]
+                                                         .state_dict()["param_groups"]})
+
+    _both(make, _standard, calls=5, between=between)
+
+
+def test_zero_grad_without_none_and_gradient_clipping_inside_the_step():
+    def make():
+        model = _mlp()
+        return {"model": model, "opt": optim.SGD(model.parameters(), lr=0.1, momentum=0.9)}
+
+    def body(objs, x, y):
+        objs["opt"].zero_grad(set_to_none=False)
+        nn.functional.cross_entropy(objs["model"](x), y).backward()
+        nn.utils.clip_grad_norm_(objs["model"].parameters(), 0.05)
+        nn.utils.clip_grad_value_(objs["model"].parameters(), 0.01)
+        objs["opt"].step()
+        return fnx.zeros(())
+
+    _both(make, body)
+
+
+def test_plain_attributes_replaced_layers_and_lr_reads_are_seen():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.head = nn.Linear(5, 8), nn.Linear(8, 3)
+            self.temperature = 1.0
+
+        def forward(self, x):
+            return self.head(fnx.tanh(self.body(x))) / self.temperature
+
+    def make():
+        model = Net()
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        return {"model": model, "opt": opt,
+                "sched": optim.lr_scheduler.ExponentialLR(opt, 0.5)}
+
+    def body(objs, x, y):
+        objs["opt"].zero_grad()
+        nn.functional.cross_entropy(objs["model"](x), y).backward()
+        lr = objs["opt"].param_groups[0]["lr"]  # hand-written decay with the scheduled rate
+        with fnx.no_grad():
+            for p in objs["model"].parameters():
+                p.mul_(1 - lr * 0.1)
+        objs["opt"].step()
+        objs["sched"].step()
+        return fnx.zeros(())
+
+    def between(objs, i):
+        if i == 2:
+            objs["model"].temperature = 2.0
+
+    _both(make, body, calls=4, between=between)
+
+
+def test_compiled_module_sees_a_replaced_head_and_eval_calls():
+    fnx.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
+    fast = fnx.compile(model)
+    x, _ = _data()
+    fast(x)
+    model.eval()
+    for _ in range(3):
+        np.testing.assert_allclose(fast(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    model[2] = nn.Linear(8, 2)
+    assert fast(x).shape == (24, 2)
+    np.testing.assert_allclose(fast(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_backward_hooks_retain_grad_and_a_gradient_penalty_compile():
+    def make():
+        model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+        model[2].register_full_backward_hook(lambda m, gi, go: (gi[0] * 3,))
+        return {"model": model, "opt": optim.SGD(model.parameters(), lr=0.1)}
+
+    def body(objs, x, y):
+        model = objs["model"]
+        objs["opt"].zero_grad()
+        xi = x.detach().requires_grad_(True)
+        h = model[1](model[0](xi))
+        h.retain_grad()
+        out = model[2](h)
+        (g,) = fnx.autograd.grad(out.sum(), xi, create_graph=True)
+        loss = nn.functional.cross_entropy(out, y) + ((g ** 2).sum(axis=1) - 1).mean() ** 2
+        loss.backward()
+        assert h.grad is not None and h.grad.shape == h.shape
+        objs["opt"].step()
+        return loss
+
+    _both(make, body, calls=3)

@@ -396,7 +396,7 @@ def _run_group(group, grads):
     for m, g_old, g in zip(group.metas, old, new, strict=True):
         if g is None:
             grads.pop(id(m), None)
-        elif type(g) is not Array or (g_old is not None and g.shape != g_old.shape):
+        elif not isinstance(g, Array) or (g_old is not None and g.shape != g_old.shape):
             want = "an fnx Array" if g_old is None else f"an fnx Array of shape {g_old.shape}"
             raise RuntimeError(f"backward hook returned {type(g).__name__} "
                                f"{getattr(g, 'shape', '')} where {want} was expected")
@@ -417,14 +417,19 @@ def hooked_identity(tensors, fn):
     """
     out, metas, positions = list(tensors), [], []
     for i, t in enumerate(tensors):
-        meta = t._autograd if type(t) is Array else None
+        meta = getattr(t, "_autograd", None)
         if meta is None or not meta.requires_grad or not _mode.enabled:
             continue
-        node = Node(convert_element_type_p, {"new_dtype": t.dtype}, [meta], [t._buf],
-                    [ShapedArray(t.shape, t.dtype)])
-        new = out[i] = wrap(t._buf)  # in-place updates replace buffers: sharing is safe
-        new._autograd = m = AutogradMeta(True)
-        m.grad_fn, m.hooks = node, {}
+        if type(t) is Array:
+            node = Node(convert_element_type_p, {"new_dtype": t.dtype}, [meta], [t._buf],
+                        [ShapedArray(t.shape, t.dtype)])
+            new = out[i] = wrap(t._buf)  # in-place updates replace buffers: sharing is safe
+            new._autograd = m = AutogradMeta(True)
+            m.grad_fn = node
+        else:  # a staged value of a compiled step: the identity is staged and recorded
+            new = out[i] = convert_element_type_p.bind(t, new_dtype=t.dtype)
+            m = new._autograd
+        m.hooks = {}
         metas.append(m)
         positions.append(i)
 
@@ -517,9 +522,13 @@ def _accumulate(meta, g, create_graph):
     old = state.get(meta, "grad")
     if old is None:
         state.set(meta, "grad", g)
-    elif type(old) is Array and type(g) is Array and not create_graph and \
-            old._autograd is None and old.dtype == g.dtype:
-        old._set_buffer((old + g)._buf)  # in place, as PyTorch: holders of .grad see it
+    elif type(old) is Array and not create_graph and old._autograd is None and \
+            old.dtype == g.dtype:
+        # in place, as PyTorch: holders of .grad see it (staged inside a compiled step)
+        if type(g) is Array:
+            old._set_buffer((old + g)._buf)
+        else:
+            old._replace(old + g, "gradient accumulation")
     else:
         state.set(meta, "grad", old + g)
 

@@ -242,6 +242,15 @@ class StagingTracer(Tracer):
     def is_leaf(self):
         return self.grad_fn is None
 
+    @property
+    def grad(self):
+        meta = self._autograd
+        if meta is None:
+            return None
+        from . import state
+
+        return state.get(meta, "grad")
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from fnx.autograd import backward
 

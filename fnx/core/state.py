@@ -110,6 +110,21 @@ class Journal:
             value._autograd = array._autograd  # a parameter updated in place stays the leaf
         self.arrays[id(array)] = (array, value)
 
+    def replace_value(self, old, new):
+        """An in-place update of the traced value ``old`` (``p.grad.mul_(c)`` after
+        ``backward()`` in the same trace): every slot and array now holding ``old`` holds
+        ``new``. Returns False when nothing the journal tracks holds ``old``."""
+        found = False
+        for slot in self.slots.values():
+            if slot.current is old:
+                self.write(slot.owner, slot.name, new)
+                found = True
+        for array, value in list(self.arrays.values()):
+            if value is old:
+                self.rebind(array, new, "in-place update")
+                found = True
+        return found
+
     def traced_value(self, array):
         """The traced value standing for ``array`` in this trace (an argument's or an
         in-place update's), or None when its concrete value is still the one to use."""

@@ -214,7 +214,10 @@ def _with_originals(dyn, leaves, builder):
     new_pieces, owned = [], []
     for piece in pieces:
         if not _is_stateful(piece):
-            new_pieces.append(next(it)[1])
+            tracer = next(it)[1]
+            if type(piece) is Array and piece._autograd is not None:
+                tracer._autograd = piece._autograd  # an input that requires grad stays one
+            new_pieces.append(tracer)
             continue
         for orig in tree_flatten(piece)[0]:
             index, tracer = next(it)
@@ -243,10 +246,10 @@ class _StateRecord:
         self.host_inputs = list(journal.host_inputs.values())
         self.deferred = journal.deferred
         self.ran_backward = journal.ran_backward
-        self.active = bool(self.slots or self.written_arrays or self.host_inputs
-                           or self.deferred)
+        writes = bool(self.slots or self.written_arrays or self.host_inputs or self.deferred)
+        self.active = writes or bool(self.guards)
         # a stateful argument must hold the same arrays (the write-back targets them)
-        self.owned = owned if self.active else ()
+        self.owned = owned if writes else ()
         self.owned_flags = tuple(a.requires_grad for _, a in self.owned)
 
     def outputs(self, journal_values):
@@ -282,21 +285,25 @@ class _StateRecord:
 
     def write_back(self, outs):
         """Write the state outputs ``outs`` (buffers or Arrays after a run, tracers when this
-        call is itself staged) into the objects, then run the deferred calls."""
+        call is itself staged) into the objects, then run the deferred calls. Arrays updated
+        in place are written first, so a slot's final value wins over an in-place update of
+        the array it held (``zero_grad(set_to_none=False)`` then ``backward()``)."""
         it = iter(outs)
-        for slot in self.written_slots:
-            value = slot.current
-            if not _is_value(value):
+        slot_values = [next(it) if _is_value(s.current) else s.current
+                       for s in self.written_slots]
+        for array in self.written_arrays:
+            _assign(array, next(it))
+        for slot, value in zip(self.written_slots, slot_values, strict=True):
+            orig = slot.original
+            if not _is_value(slot.current):
                 state.set(slot.owner, slot.name, value)
-                continue
-            value, orig = next(it), slot.original
-            if type(orig) is Array and orig.shape == value.shape and orig.dtype == value.dtype:
+            elif type(orig) is Array and orig.shape == value.shape and \
+                    orig.dtype == value.dtype:
                 _assign(orig, value)  # in place: the next call finds the same object
+                state.set(slot.owner, slot.name, orig)
             else:
                 state.set(slot.owner, slot.name, value if isinstance(value, Tracer)
                           else wrap(value._buf if type(value) is Array else value))
-        for array in self.written_arrays:
-            _assign(array, next(it))
         values = [v if isinstance(v, (Array, Tracer)) else wrap(v) for v in it]
         for fn, spec in self.deferred:
             args = [values[v] if kind == "array" else v for kind, v in spec]
@@ -564,7 +571,8 @@ class JitFunction:
             # a compiled PyTorch-style step: the traces of this signature, most recent first
             kept = self._fast_stateful.get(key, ()) if key is not None else ()
             for entry in kept:
-                if entry.state.failure(args) is None and entry.current():
+                if entry.state is not None and entry.state.failure(args) is None and \
+                        entry.current():
                     self._stats["hits"] += 1
                     if kept[0] is not entry:  # most recently used first
                         kept.remove(entry)

@@ -182,6 +182,8 @@ class Module:
         it changes (the program is specialised to both)."""
         name = type(self).__name__
         host_state.guard(f"{name}.training changed (train()/eval())", lambda: self.training)
+        host_state.guard(f"a plain attribute of a {name} changed (a Python value the "
+                         f"traced code may have read)", lambda: _plain_attributes(self))
         host_state.guard(
             f"the parameters, buffers or submodules registered on a {name} changed",
             lambda: (tuple(map(id, self._parameters.values())),
@@ -754,6 +756,17 @@ def _unflatten_module(moddef, children):
 
 
 register_pytree_node(Module, _flatten_module, _unflatten_module)
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain_attributes(module):
+    """A module's attributes holding Python numbers, strings and flat tuples of them: the
+    configuration a traced forward reads and bakes in."""
+    return tuple((k, v) for k, v in module.__dict__.items()
+                 if type(v) in _PLAIN or (type(v) is tuple and all(type(x) in _PLAIN
+                                                                    for x in v)))
 
 
 class CompiledModule(Module):

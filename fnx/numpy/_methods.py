@@ -16,7 +16,7 @@ import operator
 import numpy as np
 
 from ..core import devices, dtypes
-from ..core.array import Array, wrap
+from ..core.array import Array, AutogradMeta, wrap
 from ..core.errors import DTypeError, ShapeError, TraceError, normalize_axes, normalize_axis
 from ..core.ops import elementwise as ew
 from . import _creation as cr
@@ -769,6 +769,14 @@ def _requires_grad(self):
 
 def _requires_grad_(self, requires_grad=True):
     """Mark a concrete array as tracked by the stateful autograd layer (fnx.nn); returns it."""
+    if type(self) is not Array and _host_state().active() is not None and \
+            hasattr(self, "_autograd"):
+        # a value of a compiled step becomes a leaf of its tape (a gradient penalty's input)
+        if self._autograd is not None and self._autograd.grad_fn is not None:
+            raise RuntimeError("requires_grad_: you can only change requires_grad flags of "
+                               "leaf variables; use x.detach().requires_grad_()")
+        self._autograd = AutogradMeta(True) if requires_grad else None
+        return self
     if type(self) is not Array:
         raise TraceError("requires_grad_: traced values cannot be marked; inside transforms "
                          "use fnx.grad on a function instead")
@@ -839,14 +847,29 @@ def assign(self, new, op):
     """Make ``self`` hold ``new`` (same shape; cast to ``self``'s dtype) and return ``self``:
     the body of every in-place method. The buffer is replaced, never written into, so arrays
     sharing the old buffer keep their values."""
-    if type(self) is not Array:
-        raise TraceError(MSG_INPLACE_TRACED.format(op=op, base=op.rstrip("_")))
     new_shape = new.shape if is_array(new) else np.shape(new)
+    if type(self) is not Array:
+        # inside a compiled step, a traced value held by tracked state (a gradient that
+        # backward() produced in the same step) may be updated: the state holds the result
+        journal = _host_state().active()
+        if journal is not None and tuple(new_shape) == tuple(self.shape):
+            new = to_array(new)
+            if new.dtype != self.dtype:
+                new = new.astype(self.dtype)
+            if journal.replace_value(self, new):
+                return new
+        raise TraceError(MSG_INPLACE_TRACED.format(op=op, base=op.rstrip("_")))
     if tuple(new_shape) != self._buf.shape:
         raise ShapeError(f"{op}: the result has shape {tuple(new_shape)} but the array updated "
                          f"in place has shape {self._buf.shape}; an in-place op cannot change "
                          f"its target's shape (use the out-of-place form)")
     return self._replace(new, op)
+
+
+def _host_state():
+    from ..core import state
+
+    return state
 
 
 def _inplace(name, fn):

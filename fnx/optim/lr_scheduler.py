@@ -137,6 +137,10 @@ class LRScheduler:
         >>> optim.lr_scheduler.ExponentialLR(optim.SGD([fnp.ones(1)], lr=0.1), 0.5).get_last_lr()
         [0.1]
         """
+        # inside a compiled step the rates are Python numbers baked into the program: it
+        # re-traces when they change
+        host_state.guard(f"{type(self).__name__}.get_last_lr() changed",
+                         lambda: list(self._last_lr))
         return self._last_lr
 
     def get_lr(self):

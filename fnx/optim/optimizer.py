@@ -22,6 +22,7 @@ import collections.abc
 import contextlib
 import copy
 import itertools
+import threading
 import warnings
 
 import numpy as np
@@ -187,6 +188,42 @@ def _state_field(state, typ, field):
     return None
 
 
+class _Internal(threading.local):
+    depth = 0
+
+
+_internal = _Internal()
+
+
+@contextlib.contextmanager
+def _internal_reads():
+    """The optimizer reading its own groups: numbers come back as they are."""
+    _internal.depth += 1
+    try:
+        yield
+    finally:
+        _internal.depth -= 1
+
+
+class ParamGroup(dict):
+    """One of ``optimizer.param_groups``: a dict. Inside a compiled step, a float that user
+    code reads from it (``group['lr']``, e.g. for hand-written weight decay or logging) is an
+    input re-read at every call, so it follows a scheduler without re-tracing, as the
+    optimizer's own update does.
+
+    >>> from fnx import optim
+    >>> opt = optim.SGD([fnp.ones(1)], lr=0.1)
+    >>> isinstance(opt.param_groups[0], dict), opt.param_groups[0]['lr']
+    (True, 0.1)
+    """
+
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        if type(value) is float and not _internal.depth and host_state.active() is not None:
+            return host_state.host_input(lambda: dict.__getitem__(self, key))
+        return value
+
+
 class Optimizer:
     """Base class of the PyTorch-style optimizers (``torch.optim.Optimizer``).
 
@@ -289,7 +326,7 @@ class Optimizer:
         if any(id(p) in existing for p in params):
             raise ValueError(f"{name}: some parameters appear in more than one parameter "
                              f"group; each array may belong to one group only")
-        self.param_groups.append(param_group)
+        self.param_groups.append(ParamGroup(param_group))
 
     # --- gradients -------------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
@@ -299,6 +336,7 @@ class Optimizer:
         >>> opt = optim.SGD([fnp.ones(1)], lr=0.1)
         >>> opt.zero_grad()
         """
+        self._guard_groups()
         for group in self.param_groups:
             for p in group["params"]:
                 grad = p.grad
@@ -325,10 +363,21 @@ class Optimizer:
         if not self._hyper_keys:
             raise NotImplementedError(f"{type(self).__name__}.step: a subclass of Optimizer "
                                       f"must implement step() or declare its transformation")
-        with _context("no_grad"):
+        self._guard_groups()
+        with _context("no_grad"), _internal_reads():
             for group in self.param_groups:
                 self._step_group(group)
         return loss
+
+    def _guard_groups(self):
+        """Inside a compiled step: re-trace when the parameter groups or the state are
+        replaced or extended (``add_param_group``, ``load_state_dict``)."""
+        if host_state.active() is not None:
+            host_state.guard(
+                f"{type(self).__name__}: param_groups or state replaced or extended "
+                f"(add_param_group / load_state_dict)",
+                lambda: (id(self.param_groups), tuple(map(id, self.param_groups)),
+                         id(self.state), len(self.state)))
 
     # --- the compiled update ---------------------------------------------------------------
     @classmethod
@@ -449,6 +498,7 @@ class Optimizer:
         """What a compiled step specialises on in ``group``: its parameters, their dtypes,
         the structural options, the layout of the numeric hyperparameters."""
         return (tuple(map(id, group["params"])), self._static(group),
+                tuple(id(self.state.get(p)) for p in group["params"]),
                 tuple(len(group[k]) if isinstance(group[k], (tuple, list)) else None
                       for k in self._hyper_keys))
 
@@ -514,7 +564,7 @@ class Optimizer:
             if "param_names" in group and "param_names" not in saved:
                 saved["param_names"] = group["param_names"]
         self.state = state
-        self.param_groups = saved_groups
+        self.param_groups = [ParamGroup(g) for g in saved_groups]
 
 
 def _load_value(p, key, value):
