@@ -585,6 +585,22 @@ def test_batch_norm_ensemble_under_vmap_rebinds_batched_statistics():
     close(stacked.running_mean, np.zeros((3, 2)), 0, 0)  # the caller's stack is untouched
 
 
+def test_batch_norm_closed_over_by_grad_updates_its_statistics_in_place():
+    """fnx.grad of a function that closes over a module (rather than taking it as an
+    argument) updates the running statistics as the eager call does, and leaves no tracer in
+    the module (it was left holding a dead JVP tracer)."""
+    x = t(rand(5, 3))
+    eager, closed = nn.BatchNorm1d(3, dtype=F64), nn.BatchNorm1d(3, dtype=F64)
+    mean = closed.running_mean
+    eager(x)
+    g = fnx.grad(lambda x: (closed(x) * x).sum())(x)
+    assert closed.running_mean is mean and type(mean) is fnx.Array  # updated in place
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        close(closed.get_buffer(name), np.asarray(eager.get_buffer(name)), rtol=1e-12)
+    close(g, np.asarray(fnx.grad(lambda x: (eager(x) * x).sum())(x)), rtol=1e-12)
+    closed.eval()(x)  # still usable eagerly
+
+
 def test_instance_norm_against_numpy():
     x = rand(3, 2, 4, 5)
     inorm = nn.InstanceNorm2d(2, affine=True, track_running_stats=True, momentum=0.3,

@@ -4,6 +4,7 @@ import numbers
 
 import fnx
 from fnx.core import state as host_state
+from fnx.core.errors import FnxError
 
 
 def new_parameter(shape, dtype=None, device=None):
@@ -42,10 +43,20 @@ def write_buffers(module, new):
     buffers are rebound on the module instead, and the transform's machinery writes rebinds
     back to the caller's module."""
     old = [getattr(module, name) for name in new]
-    if is_concrete(*old) and (is_concrete(*new.values()) or host_state.active()):
+    values = list(new.values())
+    if is_concrete(*old) and not is_concrete(*values) and not host_state.active():
+        # concrete buffers and traced statistics outside a compiled step: a module closed
+        # over by fnx.grad (the statistics are known: write them in place, as eagerly,
+        # instead of leaving a tracer in the module) or one mapped by fnx.vmap (they are
+        # not: rebind, and vmap returns the module with batched statistics)
+        try:
+            values = [v if is_concrete(v) else v.concrete_value() for v in values]
+        except FnxError:
+            pass
+    if is_concrete(*old) and (is_concrete(*values) or host_state.active()):
         # inside a compiled step the in-place update is staged (fnx.core.state)
-        for buf, value in zip(old, new.values(), strict=True):
+        for buf, value in zip(old, values, strict=True):
             buf.copy_(value)
     else:
-        for name, value in new.items():
+        for name, value in zip(new, values, strict=True):
             setattr(module, name, value)
