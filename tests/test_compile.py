@@ -610,3 +610,47 @@ def test_backward_hooks_retain_grad_and_a_gradient_penalty_compile():
         return loss
 
     _both(make, body, calls=3)
+
+
+def test_guides_custom_function_with_item_assignment_in_backward():
+    class MyReLU(fnx.autograd.Function):
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return input.clamp(min=0)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (input,) = ctx.saved_tensors
+            grad_input = grad_output.clone()
+            grad_input[input < 0] = 0  # the guide's code: in place on a traced value
+            return grad_input, None  # a trailing None, as PyTorch allows
+
+    x = fnx.tensor([-1.0, 2.0, -3.0, 4.0], requires_grad=True)
+    MyReLU.apply(x).sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 0.0, 1.0]
+    g = fnx.jit(fnx.grad(lambda v: (MyReLU.apply(v) * v).sum()))(fnx.tensor([-1.0, 2.0]))
+    assert g.tolist() == [0.0, 4.0]
+
+
+def test_in_place_ops_on_intermediates_compile_and_arguments_stay_errors():
+    def f(x):
+        h = x * 2
+        h.relu_()
+        h[0] = 5.0
+        return h
+
+    x = fnx.tensor([-1.0, 2.0, -3.0])
+    assert fnx.jit(f)(x).tolist() == f(x).tolist() == [5.0, 4.0, 0.0]
+    with pytest.raises(fnx.core.errors.TraceError, match="zero_: in-place update"):
+        fnx.jit(lambda a: a.zero_())(x)
+
+
+def test_batchnorm_closed_over_by_grad_inside_jit_updates_its_statistics():
+    fnx.manual_seed(0)
+    bn, x = nn.BatchNorm1d(3), fnx.randn(6, 3)
+    twin = copy.deepcopy(bn)
+    fnx.jit(lambda v: fnx.grad(lambda v: bn(v).sum())(v))(x)
+    twin(x)
+    np.testing.assert_allclose(bn.running_mean.numpy(), twin.running_mean.numpy(), rtol=1e-6)
+    assert type(bn.running_var) is fnx.Array

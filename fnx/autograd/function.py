@@ -88,6 +88,8 @@ class Function:
                 setattr(ctx, k, v)
             grads = cls.backward(ctx, *(g if isinstance(g, tuple) else (g,)))
             grads = grads if isinstance(grads, tuple) else (grads,)
+            if len(grads) > len(args) and all(g is None for g in grads[len(args):]):
+                grads = grads[:len(args)]  # PyTorch allows trailing Nones (optional inputs)
             if len(grads) != len(args):
                 raise TypeError(f"{cls.__name__}.backward returned {len(grads)} gradients, "
                                 f"but forward takes {len(args)} arguments; return None for "

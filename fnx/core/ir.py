@@ -261,6 +261,41 @@ class StagingTracer(Tracer):
 
         return register_hook(self, hook)
 
+    def _become(self, new):
+        """In-place update of a staged value (``x[i] = v``, ``x.relu_()``, the guide's
+        ``grad_input[input < 0] = 0``): this tracer now stands for ``new`` in the program
+        being staged, so every holder of it sees the update, as with a concrete array.
+        Returns False when ``new`` belongs to another trace."""
+        builder = self._trace.main.global_data
+        if builder is None:
+            return False
+        var = builder.tracer_to_var.get(id(self))
+        if var is None or var in builder.const_vals or var in builder.arg_vars:
+            # an argument or a closed-over array: updating it in place would have to change
+            # the caller's array (arguments: use the out-of-place form)
+            return False
+        if not isinstance(new, Tracer):
+            new = self._trace.pure(new)
+        if not isinstance(new, StagingTracer) or new._trace.main is not self._trace.main \
+                or new.aval.shape != self._aval.shape:
+            return False
+        if new.aval.dtype != self._aval.dtype:
+            new = new.astype(self._aval.dtype)
+        mine, theirs = self._autograd, new._autograd
+        if theirs is not None and theirs.grad_fn is not None and mine is not None and \
+                mine.grad_fn is None and mine.requires_grad:
+            raise RuntimeError("a leaf array that requires grad is being used in an in-place "
+                               "operation; wrap the update in `with fnx.no_grad():`")
+        builder.tracer_to_var[id(self)] = builder.get_var(new)
+        self._aval = new.aval
+        if theirs is not None or (mine is not None and mine.grad_fn is not None):
+            self._autograd = theirs  # the array now stands for the recorded result
+        return True
+
+    def __setitem__(self, idx, value):
+        if not self._become(self.at[idx].set(value)):
+            super().__setitem__(idx, value)
+
     def retain_grad(self):
         meta = self._autograd
         if meta is None or not meta.requires_grad:
@@ -277,6 +312,7 @@ class _Builder:
         self.const_vals = {}  # var -> value
         self.tracers = []
         self.journal = None  # fnx.core.state.Journal of a jit traced at the top level
+        self.arg_vars = set()
 
     def new_tracer(self, trace, aval):
         t = StagingTracer(trace, aval)
@@ -298,7 +334,7 @@ class StagingTrace(Trace):
     def new_arg(self, aval):
         builder = self.main.global_data
         t = builder.new_tracer(self, aval)
-        builder.add_var(t)
+        builder.arg_vars.add(builder.add_var(t))
         return t
 
     def get_or_make_const_tracer(self, val):

@@ -95,7 +95,11 @@ class Journal:
         return self._slot(owner, name).current
 
     def write(self, owner, name, value):
-        self._check_value(value, _describe(owner, name))
+        if isinstance(value, tracing.Tracer) and value._trace.main is not self.main:
+            # an inner transform's value into its own objects (a module grad/vmap rebuilt
+            # from tracers): transient, not the compiled function's state
+            _write(owner, name, value)
+            return
         slot = self._slot(owner, name)
         slot.current, slot.written = value, True
         _write(owner, name, value)  # code that reads the slot directly sees the trace's value

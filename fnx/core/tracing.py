@@ -218,6 +218,12 @@ class Tracer(ArrayOps):
         """The concrete ``Array`` behind this tracer, or a ConcretizationError."""
         raise ConcretizationError(concretization_message(self))
 
+    def primal_value(self):
+        """The undifferentiated value this tracer carries (a differentiation transform's
+        primal, itself possibly a tracer of an enclosing trace), or None when it has none
+        (a batched value)."""
+        return None
+
     @property
     def device(self):
         return self.concrete_device()

@@ -858,6 +858,10 @@ def assign(self, new, op):
                 new = new.astype(self.dtype)
             if journal.replace_value(self, new):
                 return new
+        # a staged value (inside jit, or a custom rule's backward) stands for the result
+        become = getattr(self, "_become", None)
+        if become is not None and tuple(new_shape) == tuple(self.shape) and become(new):
+            return self
         raise TraceError(MSG_INPLACE_TRACED.format(op=op, base=op.rstrip("_")))
     if tuple(new_shape) != self._buf.shape:
         raise ShapeError(f"{op}: the result has shape {tuple(new_shape)} but the array updated "

@@ -19,6 +19,9 @@ class JVPTracer(Tracer):
     def aval(self):
         return get_aval(self.primal)
 
+    def primal_value(self):
+        return self.primal
+
     def concrete_value(self):
         # Python control flow on a primal under grad works when the primal is concrete.
         return self.primal.concrete_value()

@@ -57,6 +57,9 @@ class PartialEvalTracer(Tracer):
 
     aval = property(lambda self: self.pval.aval)
 
+    def primal_value(self):
+        return self.pval.const if self.pval.is_known else None
+
     def full_lower(self):
         if self.pval.is_known:
             from ..core.tracing import full_lower

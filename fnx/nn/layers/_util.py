@@ -34,6 +34,15 @@ def is_concrete(*values):
     return all(type(v) is fnx.Array for v in values)
 
 
+def _primal(value):
+    """``value`` without the differentiation transforms' tracers around it (a value of the
+    compiled step being traced), or None for a batched value."""
+    while value is not None and getattr(value, "_become", None) is None and \
+            isinstance(value, fnx.core.tracing.Tracer):
+        value = value.primal_value()
+    return value
+
+
 def write_buffers(module, new):
     """Store updated buffers ``{name: array}`` (e.g. BatchNorm's running statistics).
 
@@ -53,8 +62,13 @@ def write_buffers(module, new):
             values = [v if is_concrete(v) else v.concrete_value() for v in values]
         except FnxError:
             pass
+    if is_concrete(*old) and host_state.active() and not is_concrete(*values):
+        # inside a compiled step (staged in place, fnx.core.state), under fnx.grad too: the
+        # undifferentiated statistics; a batched update (vmap) has no single value
+        values = [_primal(v) for v in values]
+        if any(v is None for v in values):
+            return
     if is_concrete(*old) and (is_concrete(*values) or host_state.active()):
-        # inside a compiled step the in-place update is staged (fnx.core.state)
         for buf, value in zip(old, values, strict=True):
             buf.copy_(value)
     else:
