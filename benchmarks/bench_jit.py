@@ -24,24 +24,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def median_time(fn, reps):
+def median_time(fn, reps, clock=time.perf_counter):
     fn()
     ts = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        ts.append(time.perf_counter() - t)
+        ts.append(clock() - t)
     return float(np.median(ts))
 
 
-def paired_times(fns, reps):
+def paired_times(fns, reps, clock=time.perf_counter):
     """``{name: seconds}`` for ``fns`` (name -> callable), timed in turn over several rounds
     (``median_time(fn, reps)`` each); the median over rounds. On a shared machine every
-    contestant then sees the same load, as in a paired run."""
+    contestant then sees the same load, as in a paired run. ``clock=time.process_time``
+    counts the process's CPU time instead of wall time (steadier on a loaded machine)."""
     times = {k: [] for k in fns}
     for _ in range(3 if QUICK else 7):
         for k, fn in fns.items():
-            times[k].append(median_time(fn, reps))
+            times[k].append(median_time(fn, reps, clock))
     return {k: float(np.median(v)) for k, v in times.items()}
 
 

@@ -1,7 +1,8 @@
 """Run every CPU benchmark and print their tables: ``python benchmarks/run.py [--quick]``.
 
-Each workload is its own script (bench_eager, bench_transforms, bench_vecmath, bench_jit),
-run in a fresh process with one BLAS and one Numba thread, as docs/benchmarks.md records.
+Each workload is its own script (bench_eager, bench_transforms, bench_vecmath, bench_jit,
+bench_nn), run in a fresh process with one BLAS and one Numba thread, as docs/benchmarks.md
+records.
 """
 
 import os
@@ -16,6 +17,8 @@ SCRIPTS = [
     ("transforms: per-example gradients, grad overhead", "bench_transforms.py", ["--quick"]),
     ("vecmath: vectorizable transcendental helpers", "bench_vecmath.py", []),
     ("jit: fused kernels, train step, call overhead, compile latency", "bench_jit.py", []),
+    ("nn: PyTorch-style training steps (eager tape, functional jit, fnx.compile)", "bench_nn.py",
+     ["--quick"]),
 ]
 
 
