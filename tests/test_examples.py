@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -121,3 +122,69 @@ def test_custom_function_example_gradients_match_finite_differences():
     assert name == "max gradient error"
     assert error < 1e-6
     assert "automatic gradient [nan nan], custom_vjp [0. 1.]" in "\n".join(lines)
+
+
+def test_train_digits_example_learns_and_writes_its_curves(tmp_path):
+    plot, log = tmp_path / "curves.png", tmp_path / "log.csv"
+    lines, name, acc = _run_example("train_digits.py", "--epochs", "2", "--quiet", "--plot",
+                                    str(plot), "--log", str(log))
+    assert name == "test accuracy" and re.fullmatch(r"test accuracy: [01]\.\d{3}", lines[-1])
+    assert acc > 0.5  # chance is 0.1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = [line.split(",") for line in log.read_text().splitlines()]
+    assert rows[0] == ["epoch", "loss", "acc", "val_loss", "val_acc"] and len(rows) == 3
+    assert float(rows[2][1]) < float(rows[1][1])  # the training loss fell
+
+
+def test_train_digits_example_eager_step_learns():
+    lines, name, acc = _run_example("train_digits.py", "--epochs", "1", "--quiet", "--eager")
+    assert name == "test accuracy" and acc > 0.5
+
+
+def _arrays(path):
+    import fnx
+
+    return [np.asarray(leaf) for leaf in fnx.tree.leaves(fnx.load(str(path)))]
+
+
+def test_train_digits_example_resumes_bit_identically_after_sigkill(tmp_path):
+    import fnx
+
+    script = os.path.join(ROOT, "examples", "train_digits.py")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    epochs = ["--epochs", "4", "--quiet"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    _run_example("train_digits.py", *epochs, "--checkpoint", str(straight), "--save-final",
+                 str(tmp_path / "a.pth"))
+
+    # kill the second run with SIGKILL as soon as its first checkpoint is on disk
+    checkpoint = resumed / "checkpoint.pth"
+    proc = subprocess.Popen([sys.executable, script, *epochs, "--checkpoint", str(resumed)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not checkpoint.exists():
+            assert proc.poll() is None, "the run ended before writing a checkpoint"
+            time.sleep(0.02)
+        running = proc.poll() is None
+        proc.kill()
+    finally:
+        proc.wait(timeout=60)
+    assert running
+    assert fnx.load(str(checkpoint))["epoch"] < 4  # killed mid-training
+
+    lines, _, _ = _run_example("train_digits.py", *epochs, "--checkpoint", str(resumed),
+                               "--save-final", str(tmp_path / "b.pth"))
+    assert any(line.startswith("resumed from") for line in lines)
+    a, b = fnx.load(str(tmp_path / "a.pth")), fnx.load(str(tmp_path / "b.pth"))
+    assert list(a) == list(b)
+    for name in a:
+        assert np.array_equal(a[name].numpy(), b[name].numpy()), name
+    # the last checkpoints too: weights, Adam's moments, the scheduler, the stopper, the RNG
+    final_a, final_b = _arrays(straight / "checkpoint.pth"), _arrays(checkpoint)
+    assert len(final_a) == len(final_b)
+    assert all(np.array_equal(x, y) for x, y in zip(final_a, final_b, strict=True))
+
+
+def test_digits_functional_example_learns():
+    lines, name, acc = _run_example("digits_functional.py", "--epochs", "2")
+    assert name == "test accuracy" and acc > 0.8
