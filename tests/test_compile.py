@@ -654,3 +654,16 @@ def test_batchnorm_closed_over_by_grad_inside_jit_updates_its_statistics():
     twin(x)
     np.testing.assert_allclose(bn.running_mean.numpy(), twin.running_mean.numpy(), rtol=1e-6)
     assert type(bn.running_var) is fnx.Array
+
+
+def test_compile_specializes_python_bools_and_ints_as_torch_compile():
+    @fnx.compile
+    def f(x, use_l2=False, n=2):
+        for _ in range(n):
+            x = x * 2
+        return (x ** 2).sum() if use_l2 else x.sum()
+
+    x = fnx.ones(3)
+    assert [float(f(x)), float(f(x, use_l2=True)), float(f(x, True, 3)), float(f(x, n=1))] \
+        == [12.0, 48.0, 192.0, 6.0]
+    assert float(f(x, use_l2=True)) == 48.0 and f.cache_info().traces == 4

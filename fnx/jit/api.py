@@ -507,8 +507,12 @@ class Lowered:
 class JitFunction:
     """A compiled callable; see ``fnx.jit``."""
 
-    def __init__(self, fun, static_argnums, static_argnames, donate_argnums):
+    def __init__(self, fun, static_argnums, static_argnames, donate_argnums,
+                 specialize_python_ints=False):
         self.fun = fun
+        # fnx.compile, as torch.compile: Python bools and ints are static (code branches on
+        # flags and loops over counts); floats stay weakly typed inputs
+        self._specialize = specialize_python_ints
         self.static_argnums = ((static_argnums,) if isinstance(static_argnums, int)
                                else tuple(static_argnums))
         self.static_argnames = ((static_argnames,) if isinstance(static_argnames, str)
@@ -587,14 +591,19 @@ class JitFunction:
         static = tuple(a + nargs if a < 0 else a for a in static)
         # stateful objects that are not pytrees (an optimizer, a scheduler, a generator) are
         # passed by reference: static by identity, their state read through fnx.core.state
-        static += tuple(i for i, a in enumerate(args) if _is_reference(a) and i not in static)
+        static += tuple(i for i, a in enumerate(args) if self._by_value(a) and i not in static)
         dyn_args = tuple(a for i, a in enumerate(args) if i not in static)
         static_vals = tuple((i, args[i]) for i in static if i < nargs)
         dyn_kwargs = {k: v for k, v in kwargs.items()
-                      if k not in self.static_argnames and not _is_reference(v)}
+                      if k not in self.static_argnames and not self._by_value(v)}
         static_kw = tuple(sorted(((k, v) for k, v in kwargs.items() if k not in dyn_kwargs),
                                  key=lambda kv: kv[0]))
         return dyn_args, dyn_kwargs, static_vals + static_kw, static
+
+    def _by_value(self, x):
+        """Arguments that are static without being named so: stateful references, and
+        Python bools/ints under fnx.compile."""
+        return _is_reference(x) or (self._specialize and type(x) in (bool, int))
 
     def _trace_key(self, args, kwargs):
         from ..transforms.api import _as_arrays
@@ -900,7 +909,7 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend="fnx", mode=No
     if not callable(model):
         raise TypeError(f"fnx.compile expects a function or an fnx.nn.Module, got "
                         f"{type(model).__name__}")
-    return jit(model)
+    return JitFunction(model, (), (), (), specialize_python_ints=True)
 
 
 __all__ = ["jit", "compile", "jit_call_p", "JitFunction", "Lowered", "CacheInfo",
