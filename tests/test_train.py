@@ -211,6 +211,61 @@ def test_metric_errors_name_the_shapes():
         train.TopKAccuracy(0)
 
 
+def test_nan_scores_are_never_correct():
+    nan = float("nan")
+    diverged = fnx.full((4, 10), nan)
+    labels = fnx.tensor([0, 3, 5, 9])  # label 0 included: argmax of a NaN row is 0
+    for metric in (train.Accuracy(), train.TopKAccuracy(1), train.TopKAccuracy(5)):
+        metric.update(diverged, labels)
+        assert metric.compute() == 0.0, metric
+    # a NaN at the label's position is wrong; a NaN elsewhere ranks above every number
+    logits, label = fnx.tensor([[nan, 5.0, 9.0]]), fnx.tensor([0])
+    for metric in (train.Accuracy(), train.TopKAccuracy(1), train.TopKAccuracy(3)):
+        metric.update(logits, label)
+        assert metric.compute() == 0.0, metric
+    scores = fnx.tensor([[nan, 5.0, 9.0, 1.0]] * 3)
+    expected = {1: [0, 0, 0], 2: [0, 0, 1], 3: [0, 1, 1]}  # labels 3, 1, 2 (torch.topk ranks)
+    for k, correct in expected.items():
+        top = train.TopKAccuracy(k)
+        top.update(scores, fnx.tensor([3, 1, 2]))
+        assert top.compute() == pytest.approx(np.mean(correct)), k
+    binary = train.Accuracy()
+    binary.update(fnx.tensor([nan, nan, 1.0]), fnx.tensor([0, 1, 1]))
+    assert binary.compute() == pytest.approx(1 / 3)
+
+
+def test_binary_head_and_same_shape_labels(rng):
+    # nn.Linear(h, 1) logits (N, 1) with (N,) labels, the BCEWithLogitsLoss setup: by sign
+    logits = rng.normal(size=(30, 1)).astype(np.float32)
+    labels = rng.integers(0, 2, size=30)
+    for targets in (labels, labels.astype(np.float32), labels[:, None]):
+        acc = train.Accuracy()
+        acc.update(fnx.tensor(logits), fnx.tensor(targets))
+        assert acc.compute() == pytest.approx(np.mean((logits[:, 0] > 0) == (labels == 1)))
+    sign_right = train.Accuracy()
+    sign_right.update(fnx.tensor([[2.0], [-1.0], [3.0], [-2.0]]), fnx.tensor([1, 0, 1, 0]))
+    assert sign_right.compute() == 1.0
+    # (N, C) scores with (N, C) labels: one-hot labels or multi-label targets? Say so.
+    probs = fnx.tensor([[0.1, 0.9, 0.3], [0.8, 0.1, 0.2]])
+    onehot = fnx.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"both have shape \(2, 3\).*pass labels.argmax\(-1\)"
+                                         r".*Accuracy\(multilabel=True\)"):
+        train.Accuracy().update(probs, onehot)
+    one_hot_as_indices = train.Accuracy()
+    one_hot_as_indices.update(probs, onehot.argmax(-1))
+    assert one_hot_as_indices.compute() == 1.0
+    tags = train.Accuracy(threshold=0.5, multilabel=True)
+    tags.update(probs, onehot)
+    assert tags.compute() == pytest.approx(np.mean((probs.numpy() > 0.5) == (onehot.numpy() == 1)))
+    masks = rng.normal(size=(2, 1, 4, 4)).astype(np.float32)  # binary segmentation
+    truth = rng.integers(0, 2, size=(2, 1, 4, 4))
+    with pytest.raises(ValueError, match="multilabel=True"):
+        train.Accuracy().update(fnx.tensor(masks), fnx.tensor(truth))
+    per_pixel = train.Accuracy(multilabel=True)
+    per_pixel.update(fnx.tensor(masks), fnx.tensor(truth))
+    assert per_pixel.compute() == pytest.approx(np.mean((masks > 0) == (truth == 1)))
+
+
 # --- evaluate -----------------------------------------------------------------------------
 
 class _ModeProbe(nn.Module):

@@ -110,43 +110,73 @@ def _class_scores(op, logits, labels):
     return logits, labels
 
 
+AMBIGUOUS_SAME_SHAPE = (
+    "Accuracy.update: logits and labels both have shape {shape}: that is either one-hot (or "
+    "class-probability) labels of a {classes}-class problem, or {classes} separate yes/no "
+    "targets per example (multi-label, or a binary mask). For one-hot labels pass "
+    "labels.argmax(-1); for yes/no targets use Accuracy(multilabel=True), which scores every "
+    "element as logits > threshold")
+
+
 class Accuracy(_CountingMetric):
     """Running classification accuracy from logits (or probabilities) and labels.
 
-    Multi-class: ``logits`` of shape ``(..., C)`` and integer ``labels`` of shape ``(...)``;
-    the prediction is ``logits.argmax(-1)``. Binary: ``logits`` and 0/1 ``labels`` of the same
-    shape; the prediction is ``logits > threshold`` (``0`` for logits, use ``0.5`` for
-    probabilities).
+    * Multi-class: ``logits`` ``(..., C)`` and integer ``labels`` ``(...)``; the prediction is
+      ``logits.argmax(-1)``.
+    * Binary: ``logits`` and 0/1 ``labels`` of the same shape, or ``logits`` ``(..., 1)`` (an
+      ``nn.Linear(h, 1)`` head for ``BCEWithLogitsLoss``) and ``labels`` ``(...)``; the
+      prediction is ``logits > threshold`` (``0`` for logits, use ``0.5`` for
+      probabilities).
+    * Same shape ``(..., C)`` with ``C > 1`` could be one-hot labels or ``C`` yes/no targets
+      per example, so it is an error unless ``multilabel=True`` (every element is a binary
+      prediction, as torchmetrics' ``task="multilabel"``); pass one-hot labels as
+      ``labels.argmax(-1)``.
+
+    A NaN score is never correct (a diverged model scores 0, not the share of one class).
 
     >>> acc = fnx.train.Accuracy()
     >>> acc.update(fnx.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), fnx.tensor([0, 1, 1]))
     >>> round(acc.compute(), 4)
     0.6667
-    >>> acc.reset(); acc.update(fnx.tensor([-1.0, 2.0]), fnx.tensor([0.0, 1.0])); acc.compute()
+    >>> acc.reset(); acc.update(fnx.tensor([[-1.0], [2.0]]), fnx.tensor([0, 1])); acc.compute()
     1.0
+    >>> tags = fnx.train.Accuracy(multilabel=True)
+    >>> tags.update(fnx.tensor([[1.0, -1.0], [2.0, 3.0]]), fnx.tensor([[1, 0], [1, 0]]))
+    >>> tags.compute()
+    0.75
     """
 
-    def __init__(self, threshold=0.0):
+    def __init__(self, threshold=0.0, multilabel=False):
         self.threshold = threshold
+        self.multilabel = multilabel
         super().__init__()
 
     def update(self, logits, labels):
         """Count the correct predictions of one batch; reads nothing from the device."""
         logits, labels = _value(logits), _value(labels)
-        if tuple(logits.shape) == tuple(labels.shape):
-            self._add((logits > self.threshold) == (labels != 0), labels.size)
+        shape, label_shape = tuple(logits.shape), tuple(labels.shape)
+        if shape == (*label_shape, 1):  # one binary score per example
+            logits = logits[..., 0]
+        elif shape == label_shape and len(shape) >= 2 and shape[-1] > 1 and not self.multilabel:
+            raise ValueError(AMBIGUOUS_SAME_SHAPE.format(shape=shape, classes=shape[-1]))
+        if tuple(logits.shape) == label_shape:
+            correct = (logits > self.threshold) == (labels != 0)
+            self._add(correct & ~fnp.isnan(logits), labels.size)
             return
         logits, labels = _class_scores("Accuracy.update", logits, labels)
-        self._add(logits.argmax(-1) == labels, labels.size)
+        # argmax picks a NaN when there is one: such a row must not count when it is the label
+        correct = (logits.argmax(-1) == labels) & ~fnp.isnan(logits).any(-1)
+        self._add(correct, labels.size)
 
     def __repr__(self):
-        return f"Accuracy(threshold={self.threshold})"
+        return f"Accuracy(threshold={self.threshold}, multilabel={self.multilabel})"
 
 
 class TopKAccuracy(_CountingMetric):
     """Running top-``k`` accuracy: a prediction counts as correct when the label's score is
     among the ``k`` highest, i.e. fewer than ``k`` classes score strictly higher (a tie with
-    the label counts in its favour).
+    the label counts in its favour). A NaN ranks above every number, as in ``torch.topk``,
+    and a NaN label score is wrong: all-NaN logits score 0, as with ``Accuracy``.
 
     >>> top2 = fnx.train.TopKAccuracy(2)
     >>> top2.update(fnx.tensor([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1]]), fnx.tensor([2, 2]))
@@ -167,8 +197,9 @@ class TopKAccuracy(_CountingMetric):
             raise ValueError(f"TopKAccuracy.update: k={self.k} is more than the "
                              f"{logits.shape[-1]} classes of logits {tuple(logits.shape)}")
         label_score = fnp.take_along_axis(logits, labels[..., None], axis=-1)
-        higher = (logits > label_score).sum(-1)
-        self._add(higher < self.k, labels.size)
+        # every comparison with NaN is False: count NaNs as higher explicitly
+        higher = ((logits > label_score) | fnp.isnan(logits)).sum(-1)
+        self._add((higher < self.k) & ~fnp.isnan(label_score[..., 0]), labels.size)
 
     def __repr__(self):
         return f"TopKAccuracy(k={self.k})"
