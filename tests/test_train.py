@@ -340,8 +340,14 @@ def test_evaluate_restores_the_mode_after_an_error_and_checks_its_input():
         train.evaluate(model, [])
     with pytest.raises(ValueError, match="yielded no batches"):
         train.evaluate(model, [], nn.CrossEntropyLoss())
-    with pytest.raises(ValueError, match=r"a batch must be \(inputs, targets\)"):
+    with pytest.raises(ValueError, match=r"a batch must be an \(inputs, targets\) pair"):
         train.evaluate(model, [fnx.zeros((3, 4))], nn.CrossEntropyLoss())
+    # a 2-key dict unpacks into its key strings: refused, naming the keys and the fix
+    batch = {"x": fnx.zeros((2, 4)), "y": fnx.zeros(2, dtype=fnx.int64)}
+    with pytest.raises(ValueError, match=r"got a dict with keys \['x', 'y'\]; pass the pairs"):
+        train.evaluate(model, [batch], nn.CrossEntropyLoss())
+    pairs = ((b["x"], b["y"]) for b in [batch])  # the fix the message gives works
+    assert set(train.evaluate(model, pairs, nn.CrossEntropyLoss())) == {"loss"}
 
 
 # --- CSVLogger ----------------------------------------------------------------------------
@@ -500,6 +506,19 @@ def test_summary_writer_converts_fnx_arrays(tmp_path):
     assert ("weights", 1, "histo") in events and ("image", 1, "image") in events
     # add_scalars writes one run per key (acc/train, acc/val), each with the tag "acc"
     assert sorted(v for tag, step, v in events if tag == "acc") == [0.5, 0.75]
+
+
+def test_summary_writer_add_graph_says_it_is_not_supported(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from fnx.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(tmp_path) as writer:
+        # tensorboardX would import torch to trace the model: "No module named 'torch'"
+        with pytest.raises(NotImplementedError, match=r"add_graph is not supported in fnx: .*"
+                                                      r"torch.jit.trace.*fnx.make_ir"):
+            writer.add_graph(nn.Linear(2, 2), fnx.ones(1, 2))
+        writer.add_scalar("still/works", 1.0, global_step=0)
+    assert ("still/works", 0, 1.0) in _events(tmp_path)
 
 
 def test_summary_writer_without_tensorboardx_says_what_to_install(monkeypatch):

@@ -1,5 +1,7 @@
 """``evaluate``: one pass over a loader in evaluation mode without recording gradients."""
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ..autograd import no_grad
@@ -27,6 +29,22 @@ class _BatchMean:
         return self.mean.compute()
 
 
+def _pair(batch):
+    """``(inputs, targets)`` of a batch; a dict would unpack into its keys, so it is refused
+    with the keys named rather than guessed (datasets name their fields freely)."""
+    if isinstance(batch, Mapping):
+        raise ValueError(
+            f"evaluate: a batch must be an (inputs, targets) pair (a tuple or list, as a "
+            f"TensorDataset gives), got a dict with keys {list(batch)}; pass the pairs, e.g. "
+            f"evaluate(model, ((b['x'], b['y']) for b in loader), ...) with your keys")
+    try:
+        inputs, targets = batch
+    except (TypeError, ValueError):
+        raise ValueError(f"evaluate: a batch must be an (inputs, targets) pair, got "
+                         f"{type(batch).__name__}") from None
+    return inputs, targets
+
+
 def evaluate(model, loader, loss_fn=None, metrics=None):
     """Run ``model`` over ``loader``'s ``(inputs, targets)`` batches under ``fnx.no_grad()``
     and ``model.eval()`` (each submodule's previous mode is restored afterwards) and return
@@ -37,7 +55,8 @@ def evaluate(model, loader, loss_fn=None, metrics=None):
     holds). ``metrics`` maps names to metric objects (``Accuracy()``, ``TopKAccuracy(5)``:
     anything with ``reset``/``update(outputs, targets)``/``compute``), which are reset
     first, or to functions ``fn(outputs, targets)`` returning a batch's mean (averaged as
-    the loss is) or one value per example.
+    the loss is) or one value per example. A batch is a tuple or list ``(inputs, targets)``;
+    a dict batch is an error naming its keys (map it to pairs first).
 
     >>> model = fnx.nn.Linear(3, 2)
     >>> x, y = fnx.randn(10, 3), fnx.randint(0, 2, (10,))
@@ -62,11 +81,7 @@ def evaluate(model, loader, loss_fn=None, metrics=None):
         model.eval()
         with no_grad():
             for batch in loader:
-                try:
-                    inputs, targets = batch
-                except (TypeError, ValueError):
-                    raise ValueError(f"evaluate: a batch must be (inputs, targets), got "
-                                     f"{type(batch).__name__}") from None
+                inputs, targets = _pair(batch)
                 outputs = model(inputs)
                 for metric in tracked.values():
                     metric.update(outputs, targets)

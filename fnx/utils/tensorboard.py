@@ -20,6 +20,11 @@ MISSING_TENSORBOARDX = (
     "fnx.utils.tensorboard.SummaryWriter needs the tensorboardX package, which is not "
     "installed: pip install tensorboardX (or pip install 'fnx[tensorboard]')")
 
+ADD_GRAPH_UNSUPPORTED = (
+    "SummaryWriter.add_graph is not supported in fnx: TensorBoard's graph view comes from "
+    "tracing a torch model with torch.jit.trace, and an fnx model is not a torch model. To "
+    "see what a model computes, print its traced program: print(fnx.make_ir(model)(inputs))")
+
 
 def _host(leaf):
     """tensorboardX knows NumPy and Python numbers, not fnx arrays (reading them syncs)."""
@@ -34,8 +39,8 @@ class SummaryWriter:
     Every ``add_*`` method of ``tensorboardX.SummaryWriter`` is available (``add_scalar``,
     ``add_scalars``, ``add_histogram``, ``add_image``, ``add_text``, ``add_hparams``,
     ``add_figure``, ...) with the same arguments; fnx arrays among them, also inside lists
-    and dicts, are converted to NumPy first. ``add_graph`` needs a torch model and is not
-    supported. View the files with ``tensorboard --logdir runs``.
+    and dicts, are converted to NumPy first. ``add_graph`` needs a torch model and raises
+    ``NotImplementedError``. View the files with ``tensorboard --logdir runs``.
 
     >>> import importlib.util, tempfile
     >>> from fnx.utils.tensorboard import SummaryWriter
@@ -71,6 +76,24 @@ class SummaryWriter:
         add.__name__ = name
         add.__doc__ = attr.__doc__
         return add
+
+    def add_graph(self, model, input_to_model=None, verbose=False, **kwargs):
+        """Not supported: tensorboardX draws the graph by tracing a torch model with
+        ``torch.jit.trace``, which an fnx model is not (it would fail with "No module named
+        'torch'" or a torch error), so it raises ``NotImplementedError`` saying so. To look at
+        the computation, print the traced program: ``print(fnx.make_ir(model)(inputs))``.
+
+        >>> import importlib.util, tempfile
+        >>> from fnx.utils.tensorboard import SummaryWriter
+        >>> if importlib.util.find_spec("tensorboardX"):
+        ...     with SummaryWriter(tempfile.mkdtemp()) as writer:
+        ...         try:
+        ...             writer.add_graph(fnx.nn.Linear(2, 2), fnx.ones(1, 2))
+        ...         except NotImplementedError as err:
+        ...             assert "print(fnx.make_ir(model)(inputs))" in str(err)
+        """
+        del model, input_to_model, verbose, kwargs  # unused
+        raise NotImplementedError(ADD_GRAPH_UNSUPPORTED)
 
     def flush(self):
         """Write pending events to disk."""
