@@ -58,6 +58,24 @@ def test_normalize_matches_numpy_on_images_and_batches():
         T.Normalize([0.0], [1.0])(np.zeros((2, 2, 1), np.float32))
 
 
+def test_normalize_needs_one_value_per_channel_or_one_for_all():
+    gray = chw(1, 4, 4)
+    imagenet = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    # broadcasting used to return (3, 4, 4) and (8, 3, 4, 4): torchvision raises
+    with pytest.raises(ValueError, match=r"mean \(3 values\) and std \(3 values\) do not "
+                                         r"match the 1 channel\(s\) of the image of shape "
+                                         r"\(1, 4, 4\).*Normalize\(\[0.5\], \[0.5\]\)"):
+        imagenet(arr(gray))
+    with pytest.raises(ValueError, match=r"shape \(8, 1, 4, 4\)"):
+        T.Normalize([0.5] * 3, [0.5] * 3)(fnx.rand(8, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"std \(2 values\)"):
+        T.Normalize([0.5], [0.5, 0.5])(arr(chw(3)))
+    # one value for all channels broadcasts, as torchvision
+    x = chw(3)
+    np.testing.assert_allclose(T.Normalize([0.5], [0.25])(arr(x)).numpy(), (x - 0.5) / 0.25,
+                               rtol=1e-6)
+
+
 def test_normalize_is_differentiable():
     x = fnx.ones(2, 1, 1, requires_grad=True)
     T.Normalize([0.0, 0.0], [2.0, 4.0])(x).sum().backward()

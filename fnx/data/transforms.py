@@ -191,6 +191,8 @@ ToArray = ToTensor
 class Normalize:
     """``(x - mean) / std`` per channel of a float fnx ``(..., C, H, W)`` array (a batch
     too). Written in fnx operations, so it stays on the array's device and is differentiable.
+    ``mean`` and ``std`` hold ``C`` values or one; any other count is an error, as in
+    torchvision (3-channel statistics never turn a gray image into three channels).
 
     >>> x = fnx.ones(2, 1, 1)
     >>> fnx.data.transforms.Normalize([0.5, 1.0], [0.5, 2.0])(x).flatten().tolist()
@@ -214,6 +216,15 @@ class Normalize:
         if tensor.ndim < 3:
             raise ValueError(f"Normalize: expected an image of size (..., C, H, W), got shape "
                              f"{tuple(tensor.shape)}")
+        channels = tensor.shape[-3]
+        if {len(self.mean), len(self.std)} - {1, channels}:
+            # broadcasting would silently turn a gray image into a 3-channel one (torchvision
+            # raises here too, as its in-place subtraction cannot grow the image)
+            raise ValueError(
+                f"Normalize: mean ({len(self.mean)} values) and std ({len(self.std)} values) "
+                f"do not match the {channels} channel(s) of the image of shape "
+                f"{tuple(tensor.shape)} (channels are axis -3); give one value per channel or "
+                f"one for all, e.g. Normalize([0.5], [0.5]) for a gray image")
         std = np.asarray(self.std, dtype=tensor.dtype)
         if (std == 0).any():
             raise ValueError(f"Normalize: std evaluated to zero after conversion to "
