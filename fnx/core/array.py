@@ -1,8 +1,9 @@
 """``fnx.Array``: an immutable value over a backend buffer (NumPy on CPU, CuPy on CUDA).
 
 Operators and methods are defined once, in ``ArrayOps``, and shared by ``Array`` and every
-``Tracer``; each one calls a ``fnx.numpy`` function, which is written in primitives, so the
-same expression works eagerly and under every transform.
+``Tracer``; each one calls (or, for the arithmetic and comparison operators, is) a
+``fnx.numpy`` function, which is written in primitives, so the same expression works eagerly
+and under every transform.
 """
 
 import numpy as np
@@ -61,14 +62,10 @@ class ArrayOps:
     __array_priority__ = 100
 
     # --- operators -------------------------------------------------------------------------
-    def __add__(self, other): return _np().add(self, other)
-    def __radd__(self, other): return _np().add(other, self)
-    def __sub__(self, other): return _np().subtract(self, other)
-    def __rsub__(self, other): return _np().subtract(other, self)
-    def __mul__(self, other): return _np().multiply(self, other)
-    def __rmul__(self, other): return _np().multiply(other, self)
-    def __truediv__(self, other): return _np().divide(self, other)
-    def __rtruediv__(self, other): return _np().divide(other, self)
+    # ``+ - * / & | ^ << >>`` (and their reflected forms) and the comparisons are the
+    # fnx.numpy functions themselves (add, subtract, multiply, divide, bitwise_and/or/xor,
+    # bitwise_left/right_shift, less, ...: fnx.numpy._elementwise sets them on this class, as
+    # this module cannot import it), so ``x + y`` runs one Python frame before its primitive.
     def __floordiv__(self, other): return _np().floor_divide(self, other)
     def __rfloordiv__(self, other): return _np().floor_divide(other, self)
     def __mod__(self, other): return _np().remainder(self, other)
@@ -77,26 +74,10 @@ class ArrayOps:
     def __rpow__(self, other): return _np().pow(other, self)
     def __matmul__(self, other): return _np().matmul(self, other)
     def __rmatmul__(self, other): return _np().matmul(other, self)
-    def __and__(self, other): return _np().bitwise_and(self, other)
-    def __rand__(self, other): return _np().bitwise_and(other, self)
-    def __or__(self, other): return _np().bitwise_or(self, other)
-    def __ror__(self, other): return _np().bitwise_or(other, self)
-    def __xor__(self, other): return _np().bitwise_xor(self, other)
-    def __rxor__(self, other): return _np().bitwise_xor(other, self)
-    def __lshift__(self, other): return _np().bitwise_left_shift(self, other)
-    def __rlshift__(self, other): return _np().bitwise_left_shift(other, self)
-    def __rshift__(self, other): return _np().bitwise_right_shift(self, other)
-    def __rrshift__(self, other): return _np().bitwise_right_shift(other, self)
     def __neg__(self): return _np().negative(self)
     def __pos__(self): return _np().positive(self)
     def __abs__(self): return _np().abs(self)
     def __invert__(self): return _np().bitwise_invert(self)
-    def __lt__(self, other): return _np().less(self, other)
-    def __le__(self, other): return _np().less_equal(self, other)
-    def __gt__(self, other): return _np().greater(self, other)
-    def __ge__(self, other): return _np().greater_equal(self, other)
-    def __eq__(self, other): return _np().equal(self, other)
-    def __ne__(self, other): return _np().not_equal(self, other)
     __hash__ = None
 
     def __getitem__(self, idx):
@@ -170,13 +151,10 @@ class ArrayOps:
             raise ValueError(f"fnx.numpy does not implement array API version {api_version}")
         return _np()
 
-    def __getattr__(self, name):
-        # The torch-style and array methods live in fnx.numpy._methods, installed lazily
-        # so that this module stays importable without fnx.numpy.
-        method = _np()._method(name)
-        if method is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return method.__get__(self, type(self))
+    # The torch-style and array methods (x.sum(), x.view(...)) are set on this class by
+    # fnx.numpy._methods, which this module cannot import. Not through ``__getattr__``: a class
+    # with one makes CPython take its slow path for every attribute read of its instances,
+    # ``x._buf`` in each eager op included.
 
 
 def _show_index(idx):
@@ -491,7 +469,7 @@ def _state():
 _on_host_read = None
 
 
-def wrap(buf):
+def wrap(buf, weak=False):
     """Wrap a backend buffer as an Array without copying (the hot path of eager ops)."""
     if not isinstance(buf, np.ndarray):
         if isinstance(buf, np.generic) or not hasattr(buf, "__cuda_array_interface__"):
@@ -500,15 +478,13 @@ def wrap(buf):
     a._buf = buf
     a._autograd = None
     a._version = 0
-    a._weak = False
+    a._weak = weak
     return a
 
 
 def wrap_weak(buf):
     """``wrap`` for a weakly typed value (one made from a Python scalar)."""
-    a = wrap(buf)
-    a._weak = True
-    return a
+    return wrap(buf, True)
 
 
 def from_dlpack(x, /, *, device=None, copy=None):

@@ -342,21 +342,46 @@ def _buffer_of(x):
 
 def eval_impl(primitive, args, params):
     """Run ``primitive.impl`` on concrete operands: the eager path of every op (``bind``)."""
-    # One pass over the operands gathers what the rest needs: the buffers, whether every
-    # operand is weakly typed (the default weak-type rule) and whether any has an autograd
-    # record (so arrays without one pay one test each for the tape). One or two Arrays,
-    # almost every eager call, take the unrolled branches.
+    # The common call first: one or two Arrays on the host without an autograd record, and a
+    # primitive with one result and the default weak-type rule (weak iff every operand is).
+    # It needs the dtype-kind check and the impl, nothing else; every other call, and any
+    # failure (to raise the designed error), takes the general path.
     n = len(args)
     if n == 2 and type(args[0]) is Array and type(args[1]) is Array:
         x, y = args
         bufs = (x._buf, y._buf)
+        plain = x._autograd is None and y._autograd is None and \
+            type(bufs[0]) is np.ndarray and type(bufs[1]) is np.ndarray
         weak = x._weak and y._weak
-        tracked = x._autograd is not None or y._autograd is not None
     elif n == 1 and type(args[0]) is Array:
         x = args[0]
-        bufs, weak, tracked = (x._buf,), x._weak, x._autograd is not None
+        bufs = (x._buf,)
+        plain, weak = x._autograd is None and type(bufs[0]) is np.ndarray, x._weak
     else:
-        bufs, weak, tracked = _operands(args)
+        plain = False
+    if plain and not check_rules and primitive.weak_type_rule is None and \
+            not primitive.multiple_results:
+        kinds = primitive.dtype_kinds
+        if kinds is None or bufs[0].dtype.kind in kinds:
+            try:
+                return wrap(primitive.impl(*bufs, **params), weak)
+            except Exception:  # noqa: BLE001  (the general path runs it again and reports)
+                pass
+    return _eval_general(primitive, args, params)
+
+
+def _eval_general(primitive, args, params):
+    # one pass over the operands: their buffers, whether every one is weakly typed (the
+    # default weak-type rule) and whether any has an autograd record (the tape's test)
+    bufs, weak, tracked = [], bool(args), False
+    for a in args:
+        if type(a) is Array:
+            bufs.append(a._buf)
+            weak = weak and a._weak
+            tracked = tracked or a._autograd is not None
+        else:
+            bufs.append(_buffer_of(a))
+            weak = False
     for b in bufs:
         if type(b) is not np.ndarray:
             bufs = devices.unify_devices(primitive.name, bufs)
@@ -370,32 +395,20 @@ def eval_impl(primitive, args, params):
         raise
     except Exception as err:
         raise_impl_error(primitive, bufs, params, err)
-    out = [wrap(o) for o in out] if primitive.multiple_results else wrap(out)
     rule = primitive.weak_type_rule
     if rule is not None:
-        _set_weak(out, rule([type(a) is Array and a._weak for a in args], **params))
-    elif weak:
-        _set_weak(out, True)
+        weak = rule([type(a) is Array and a._weak for a in args], **params)
+    if primitive.multiple_results:
+        out = [wrap(o) for o in out]
+        if weak:
+            _set_weak(out, weak)
+    else:
+        out = wrap(out, weak)
     if check_rules:
         _check_rule(primitive, args, bufs, params, out)
     if tracked and _recorder is not None:
         _recorder(primitive, params, args, bufs, out)
     return out
-
-
-def _operands(args):
-    """``eval_impl``'s pass over operands that are not one or two Arrays: (buffers, all
-    weak, any tracked)."""
-    bufs, weak, tracked = [], bool(args), False
-    for a in args:
-        if type(a) is Array:
-            bufs.append(a._buf)
-            weak = weak and a._weak
-            tracked = tracked or a._autograd is not None
-        else:
-            bufs.append(_buffer_of(a))
-            weak = False
-    return bufs, weak, tracked
 
 
 # The eager autograd tape (fnx.autograd) records primitive calls with an input that has an

@@ -17,7 +17,7 @@ from ._info import __array_namespace_info__  # noqa: F401
 from ._linalg import *  # noqa: F401,F403
 from ._linalg import linalg  # noqa: F401
 from ._manipulation import *  # noqa: F401,F403
-from ._methods import _method  # noqa: F401
+from . import _methods  # noqa: F401  (sets the Array methods on ArrayOps)
 from ._searching_sorting import *  # noqa: F401,F403
 from ._set import *  # noqa: F401,F403
 from ._statistical import *  # noqa: F401,F403

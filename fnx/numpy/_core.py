@@ -9,7 +9,8 @@ from ..core.errors import ShapeError
 from ..core.ops import elementwise as ew
 from ..core.ops.shape import broadcast_in_dim_p
 from ..core import tracing as _tracing
-from ..core.tracing import Tracer, get_aval
+from ..core.tracing import Tracer, _state, eval_impl, get_aval
+from ._ufunc import call_ufunc
 
 
 def is_array(x):
@@ -111,36 +112,65 @@ _WEAK = (float, int)
 # NumPy's bool arithmetic: ``+`` is logical or and ``*`` logical and. The numeric primitives
 # reject bool (eagerly under check_rules, and under every transform), so route here.
 _BOOL_OPS = {ew.add_p: ew.or_p, ew.mul_p: ew.and_p}
-_BOOL = np.dtype(bool)
+_NUMERIC = "iufc"  # every dtype kind but bool
 
 
-def nary(op, prim, *args):
-    """Promote, broadcast and bind an elementwise primitive (the path of every fnp operator)."""
-    if len(args) == 2:
-        x, y = args
-        # fast path: two arrays of one dtype and shape (the common eager case)
-        if type(x) is Array and type(y) is Array:
-            bx, by = x._buf, y._buf
-            if bx.dtype == by.dtype and bx.shape == by.shape and bx.dtype is not _BOOL:
-                return prim.bind(x, y)
-        elif type(x) is Array and type(y) in _WEAK and x._buf.dtype.kind in "fc" and \
-                x._autograd is None and _tracing.is_eager() and not _tracing.check_rules:
-            # eager `array op python_scalar`: the weak scalar keeps the array's dtype and the
-            # NumPy impl broadcasts a 0-d operand (so only outside transforms, where primitives
-            # are strict, not while check_rules holds every call to its rule, and not for an
-            # array the autograd tape records: its program must be strict too)
-            return prim.bind(x, wrap_weak(np.asarray(y, x._buf.dtype)))
-        elif type(y) is Array and type(x) in _WEAK and y._buf.dtype.kind in "fc" and \
-                y._autograd is None and _tracing.is_eager() and not _tracing.check_rules:
-            return prim.bind(wrap_weak(np.asarray(x, y._buf.dtype)), y)
-    args = promote_args(op, *args)
-    if prim in _BOOL_OPS and args[0].dtype == _BOOL:
-        prim = _BOOL_OPS[prim]
-    args = broadcast_args(op, *args)
-    return prim.bind(*args)
+def binary(op, prim, kinds=_NUMERIC, convert=None):
+    """The fnx.numpy function of a binary elementwise primitive, ``fn(x1, x2, /, out=None, *,
+    dtype=None)``: it promotes (Python scalars are weak), broadcasts and binds ``prim``.
+
+    Promoted operands of a dtype kind not in ``kinds`` go through ``convert(x1, x2)``
+    (divide's ints to float); without ``convert``, bool ``+``/``*`` are logical or/and. These
+    functions are also the Array operators (``x + y`` calls ``fnp.add`` with no frame between).
+
+    >>> from fnx.numpy._core import binary
+    >>> binary("add", fnx.core.ops.elementwise.add_p)(fnp.ones(2), 1).tolist()
+    [2.0, 2.0]
+    """
+
+    def fn(x1, x2, /, out=None, *, dtype=None):
+        if out is not None or dtype is not None:
+            return call_ufunc(op, fn, out, dtype, x1, x2)
+        # Eager fast paths first: they give what the general path below gives, minus its work.
+        if type(x1) is Array:
+            if type(x2) is Array:
+                # two arrays of one dtype and shape: nothing to promote or broadcast
+                b1, b2 = x1._buf, x2._buf
+                dt = b1.dtype
+                if (dt is b2.dtype or dt == b2.dtype) and dt.kind in kinds and \
+                        b1.shape == b2.shape:
+                    if _state.eager:
+                        return eval_impl(prim, (x1, x2), {})  # what bind would do
+                    return prim.bind(x1, x2)
+            elif type(x2) in _WEAK and _scalar_fast(x1, kinds):
+                return eval_impl(prim, (x1, wrap_weak(np.asarray(x2, x1._buf.dtype))), {})
+        elif type(x2) is Array and type(x1) in _WEAK and _scalar_fast(x2, kinds):
+            return eval_impl(prim, (wrap_weak(np.asarray(x1, x2._buf.dtype)), x2), {})
+        x1, x2 = promote_args(op, x1, x2)
+        if x1.dtype.kind in kinds:
+            return prim.bind(*broadcast_args(op, x1, x2))
+        if convert is not None:
+            x1, x2 = convert(x1, x2)
+            return prim.bind(*broadcast_args(op, x1, x2))
+        return _BOOL_OPS.get(prim, prim).bind(*broadcast_args(op, x1, x2))
+
+    fn.__name__ = fn.__qualname__ = op
+    return fn
+
+
+def _scalar_fast(x, kinds):
+    """Whether ``x op python_scalar`` may bind the scalar as a weak 0-d array of x's dtype,
+    which the NumPy impl broadcasts: only eagerly (primitives are strict under transforms),
+    for a float ``x`` the tape does not record (its program must be strict too), and not while
+    check_rules holds every call to its rule."""
+    kind = x._buf.dtype.kind
+    return kind in "fc" and kind in kinds and x._autograd is None and _state.eager and \
+        not _tracing.check_rules
 
 
 def unary(op, prim, x, float_only=False):
+    if type(x) is Array and _state.eager and (not float_only or x._buf.dtype.kind in "fc"):
+        return eval_impl(prim, (x,), {})  # eager, nothing to convert: bind's first step
     x = to_array(x)
     if float_only and x.dtype.kind not in "fc":
         x = convert_keep_weak(x, dtypes.default_float())

@@ -6,9 +6,10 @@ import re
 import numpy as np
 
 from ..core import dtypes
+from ..core.array import ArrayOps
 from ..core.errors import DTypeError
 from ..core.ops import elementwise as ew
-from ._core import nary, promote_args, broadcast_args, convert_keep_weak, to_array, unary
+from ._core import binary, promote_args, broadcast_args, convert_keep_weak, to_array, unary
 from ._ufunc import call_ufunc, check_out
 
 
@@ -242,12 +243,8 @@ def _nan_ignoring(op, pick):
 
 
 def _binary(op, prim):
-    def fn(x1, x2, /, out=None, *, dtype=None):
-        if out is not None or dtype is not None:
-            return call_ufunc(op, fn, out, dtype, x1, x2)
-        return nary(op, prim, x1, x2)
-
-    fn.__name__ = op
+    fn = binary(op, prim)
+    fn.__module__ = __name__
     fn.__doc__ = f"""Elementwise ``{op}`` with broadcasting and array-API type promotion.
 
     {_example(op)}
@@ -276,16 +273,11 @@ fmin = _nan_ignoring("fmin", minimum)
 def _converting_binary(op, prim, kinds, to, doc):
     """A binary op whose promoted inputs convert to ``to()`` unless of a kind in ``kinds``."""
 
-    def fn(x1, x2, /, out=None, *, dtype=None):
-        if out is not None or dtype is not None:
-            return call_ufunc(op, fn, out, dtype, x1, x2)
-        x1, x2 = promote_args(op, x1, x2)
-        if x1.dtype.kind not in kinds:
-            x1 = convert_keep_weak(x1, to())
-            x2 = convert_keep_weak(x2, to())
-        return prim.bind(*broadcast_args(op, x1, x2))
+    def convert(x1, x2):
+        return convert_keep_weak(x1, to()), convert_keep_weak(x2, to())
 
-    fn.__name__ = op
+    fn = binary(op, prim, kinds, convert)
+    fn.__module__ = __name__
     fn.__doc__ = f"""Elementwise ``{op}``; {doc}.
 
     {_example(op)}
@@ -520,15 +512,13 @@ def remainder(x1, x2, /, out=None, *, dtype=None):
 mod = remainder
 
 
-def fmod(x1, x2, /, out=None, *, dtype=None):
-    """C-style remainder with the sign of the dividend.
+fmod = binary("fmod", ew.rem_p)
+fmod.__module__ = __name__
+fmod.__doc__ = """C-style remainder with the sign of the dividend.
 
     >>> fnp.fmod(fnp.asarray([7, -7]), 3).tolist()
     [1, -1]
     """
-    if out is not None or dtype is not None:
-        return call_ufunc("fmod", fmod, out, dtype, x1, x2)
-    return nary("fmod", ew.rem_p, x1, x2)
 
 
 def hypot(x1, x2, /, out=None, *, dtype=None):
@@ -720,6 +710,29 @@ def where(condition, x=None, y=None, /):
     condition, x1, x2 = broadcast_args("where", condition, x1, x2)
     return ew.select_p.bind(condition, x1, x2)
 
+
+def _install_operators():
+    """Make these functions the Array and tracer operators themselves (fnx.core.array cannot
+    import them), so ``x + y`` runs one Python frame before its primitive."""
+    for name, fn in (("add", add), ("sub", subtract), ("mul", multiply), ("truediv", divide),
+                     ("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor),
+                     ("lshift", bitwise_left_shift), ("rshift", bitwise_right_shift)):
+        setattr(ArrayOps, f"__{name}__", fn)
+        setattr(ArrayOps, f"__r{name}__", _reflected(fn))
+    for name, fn in (("lt", less), ("le", less_equal), ("gt", greater), ("ge", greater_equal),
+                     ("eq", equal), ("ne", not_equal)):
+        setattr(ArrayOps, f"__{name}__", fn)
+
+
+def _reflected(fn):
+    def method(self, other):
+        return fn(other, self)
+
+    method.__name__ = f"reflected_{fn.__name__}"
+    return method
+
+
+_install_operators()
 
 from ._creation import full_like, ones_like, zeros_like  # noqa: E402
 

@@ -48,6 +48,8 @@ def _getitem(x, idx):
     [[0, 2], [3, 5]]
     """
     x = to_array(x)
+    if type(idx) is int:
+        return _index_int(x, idx)
     if not all(_is_basic(e) for e in (idx if isinstance(idx, tuple) else (idx,))):
         from ._advanced import advanced_getitem
 
@@ -110,6 +112,22 @@ def _getitem(x, idx):
         elif kind == "keep":
             final.append(out.shape[d])
     return sh.reshape(out, tuple(final))
+
+
+def _index_int(x, i):
+    """``x[i]`` for a Python int ``i``, the commonest index: what ``_getitem``'s general loop
+    makes of it (one slice, one reshape) without the loop."""
+    shape = x.shape
+    if not shape:
+        raise FnxIndexError(f"too many indices for an array of shape {shape}: {(i,)}")
+    n, rest = shape[0], shape[1:]
+    if not -n <= i < n:
+        raise FnxIndexError(f"index {i} is out of bounds for axis 0 with size {n}")
+    i %= n
+    if n != 1:
+        x = sh.slice_p.bind(x, start_indices=(i,) + (0,) * len(rest),
+                            limit_indices=(i + 1,) + rest, strides=None)
+    return sh.reshape_p.bind(x, new_sizes=rest)
 
 
 def _is_traced(e):

@@ -21,6 +21,7 @@ from ..core.ops.linalg import dot_general_p
 from ..core.tracing import Tracer
 from ..transforms.custom import custom_jvp
 from ._core import broadcast_shapes, broadcast_to_shape, promote_args, to_array
+from ._manipulation import expand_dims, squeeze
 from ._statistical import _norm_root
 from ._ufunc import call_ufunc
 
@@ -32,12 +33,10 @@ def matmul(x1, x2, /, out=None, *, dtype=None):
     >>> fnx.numpy.matmul(fnx.numpy.ones((2, 3)), fnx.numpy.ones((3, 4))).shape
     (2, 4)
     """
-    from ._manipulation import expand_dims, squeeze
-
     if out is not None or dtype is not None:
         return call_ufunc("matmul", matmul, out, dtype, x1, x2)
-
-    x1, x2 = promote_args("matmul", x1, x2)
+    if not (type(x1) is Array and type(x2) is Array and x1.dtype == x2.dtype):
+        x1, x2 = promote_args("matmul", x1, x2)  # (two arrays of one dtype: nothing to do)
     if x1.ndim == 0 or x2.ndim == 0:
         raise ShapeError(f"matmul: operands must be at least 1-D, got shapes {x1.shape} and "
                          f"{x2.shape}; use * for scalars")

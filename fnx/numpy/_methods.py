@@ -1,7 +1,7 @@
 """Array methods beyond the operators: array-API methods and the PyTorch-style tensor API.
 
-``ArrayOps.__getattr__`` looks names up here (one dict lookup in ``METHODS``), so Arrays and
-tracers share one definition. Every method is a composition of ``fnx.numpy`` functions, i.e.
+Each entry of ``METHODS`` becomes an attribute of ``ArrayOps``, so Arrays and tracers share
+one definition. Every method is a composition of ``fnx.numpy`` functions, i.e.
 of primitives, so ``x.sum(dim=0)`` or ``x.view(3, 4)`` also work under grad/vmap/jit.
 
 Where PyTorch and the array API disagree the methods follow PyTorch (``x.std()`` is unbiased,
@@ -16,7 +16,7 @@ import operator
 import numpy as np
 
 from ..core import devices, dtypes
-from ..core.array import Array, AutogradMeta, wrap
+from ..core.array import Array, ArrayOps, AutogradMeta, wrap
 from ..core.errors import DTypeError, ShapeError, TraceError, normalize_axes, normalize_axis
 from ..core.ops import elementwise as ew
 from . import _creation as cr
@@ -24,7 +24,7 @@ from . import _elementwise as el
 from . import _linalg as la
 from . import _manipulation as man
 from . import _statistical as st
-from ._core import is_array, nary, to_array, unary
+from ._core import binary, is_array, to_array, unary
 from ._ufunc import check_out
 
 # --- shapes: the dual-use ``size`` and ``Size`` ------------------------------------------------
@@ -318,6 +318,9 @@ def _mul(self, other):
     return self * other
 
 
+_c_div = binary("div", ew.div_p)  # div_p promoted and broadcast: ints truncate, as C
+
+
 def _div(self, other, *, rounding_mode=None):
     """True division; ``rounding_mode='trunc'`` or ``'floor'`` rounds the quotient."""
     if rounding_mode is None:
@@ -327,7 +330,7 @@ def _div(self, other, *, rounding_mode=None):
     if rounding_mode == "trunc":
         x, y = to_array(self), other
         if x.dtype.kind in "iu" and (not is_array(y) or y.dtype.kind in "iu"):
-            return nary("div", ew.div_p, x, y)  # C integer division truncates
+            return _c_div(x, y)  # C integer division truncates
         return el.trunc(el.divide(x, y))
     raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
 
@@ -1118,5 +1121,9 @@ METHODS["subtract_"], METHODS["multiply_"], METHODS["divide_"] = (
     METHODS["sub_"], METHODS["mul_"], METHODS["div_"])
 del _name
 
-# ``ArrayOps.__getattr__`` calls this on every method access: a bare dict lookup.
-_method = METHODS.get
+# The methods become attributes of ArrayOps, shared by Arrays and tracers; what a class of
+# theirs defines itself (Array's ``size`` and ``requires_grad`` properties) comes first.
+for _name, _method in METHODS.items():
+    if not hasattr(ArrayOps, _name):
+        setattr(ArrayOps, _name, _method)
+del _name, _method

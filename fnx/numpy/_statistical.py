@@ -53,10 +53,10 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=
     >>> fnp.sum(fnp.asarray([1.0, 2.0, 4.0]), where=fnp.asarray([True, False, True])).item()
     5.0
     """
-    if type(a) is Array and axis is None and dtype is None and not keepdims and a.ndim and \
+    if type(a) is Array and axis is None and dtype is None and not keepdims and a._buf.ndim and \
             a._buf.dtype.kind in "fc" and out is initial is where is None:
         # the common eager x.sum(): nothing to convert, normalize or reshape
-        return red.reduce_sum_p.bind(a, axes=_ALL_AXES[a.ndim])
+        return red.reduce_sum_p.bind(a, axes=_ALL_AXES[a._buf.ndim])
     check_out("sum", out)
     x = to_array(a)
     x = _masked(ew.convert_element_type(x, _sum_dtype(x, dtype)), where, 0)

@@ -64,15 +64,14 @@ def _mul_transpose(ct, x, y):
 mul_p.transpose = _mul_transpose
 
 
+@errstate
 def _div_impl(x, y):
     if x.dtype.kind in "iu":
         # integer division rounds toward zero, as C and jax.lax.div
-        with np.errstate(all="ignore"):
-            q = np.floor_divide(x, y)
-            fix = (np.remainder(x, y) != 0) & ((x < 0) != (y < 0))
-            return np.where(fix, q + 1, q).astype(x.dtype)
-    with np.errstate(all="ignore"):
-        return np.divide(x, y)
+        q = np.floor_divide(x, y)
+        fix = (np.remainder(x, y) != 0) & ((x < 0) != (y < 0))
+        return np.where(fix, q + 1, q).astype(x.dtype)
+    return np.divide(x, y)
 
 
 div_p = elementwise("div", 2, _div_impl, "div({0}, {1})", "numeric")
@@ -88,9 +87,9 @@ def _div_transpose(ct, x, y):
 div_p.transpose = _div_transpose
 
 
+@errstate
 def _rem_impl(x, y):
-    with np.errstate(all="ignore"):
-        return np.fmod(x, y)  # sign of the dividend, as C and jax.lax.rem
+    return np.fmod(x, y)  # sign of the dividend, as C and jax.lax.rem
 
 
 rem_p = elementwise("rem", 2, _rem_impl, "fmod({0}, {1})", "real")
@@ -117,11 +116,11 @@ def _pow_jvp_y(t, ans, x, y):
 defjvp(pow_p, _pow_jvp_x, _pow_jvp_y)
 
 
+@errstate
 def _integer_pow_impl(x, *, y):
-    with np.errstate(all="ignore"):
-        if x.dtype.kind in "iu" and y < 0:
-            raise DTypeError(f"integer_pow: integer base to a negative power {y}; use floats")
-        return np.power(x, x.dtype.type(y)) if x.dtype.kind != "b" else x
+    if x.dtype.kind in "iu" and y < 0:
+        raise DTypeError(f"integer_pow: integer base to a negative power {y}; use floats")
+    return np.power(x, x.dtype.type(y)) if x.dtype.kind != "b" else x
 
 
 integer_pow_p = elementwise("integer_pow", 1, _integer_pow_impl, "ipow({0}, {y})", "numeric")
@@ -187,10 +186,10 @@ log1p_p = _unary("log1p", np.log1p, "log1p({0})", lambda t, ans, x: t / (x + 1))
 tanh_p = _unary("tanh", np.tanh, "tanh({0})", lambda t, ans, x: t * (1 - ans * ans))
 
 
+@errstate
 def _logistic_impl(x):
-    with np.errstate(all="ignore"):
-        # 1/(1+exp(-x)) overflows harmlessly to 0 for very negative x
-        return (1 / (1 + np.exp(-x))).astype(x.dtype)
+    # 1/(1+exp(-x)) overflows harmlessly to 0 for very negative x
+    return (1 / (1 + np.exp(-x))).astype(x.dtype)
 
 
 logistic_p = elementwise("logistic", 1, _logistic_impl, "logistic({0})", "inexact")
@@ -382,12 +381,12 @@ xor_p = elementwise("xor", 2, np.bitwise_xor, "({0} ^ {1})", "intbool", differen
 
 
 def _shift_impl(np_fn):
+    @errstate
     def impl(x, y):
         # out-of-range shift counts give 0 (or -1 for arithmetic right shifts of negatives)
         bits = x.dtype.itemsize * 8
         big = (y < 0) | (y >= bits)
-        with np.errstate(all="ignore"):
-            out = np_fn(x, np.where(big, 0, y).astype(x.dtype))
+        out = np_fn(x, np.where(big, 0, y).astype(x.dtype))
         if np_fn is np.right_shift and x.dtype.kind == "i":
             fill = np.where(x < 0, -1, 0).astype(x.dtype)
         else:
@@ -449,12 +448,12 @@ select_p.transpose = _select_transpose
 # --- dtype conversion ---------------------------------------------------------------------
 
 
+@errstate
 def _convert_impl(x, *, new_dtype, weak_type=False):
     del weak_type  # unused: only the aval carries it
     if x.dtype.kind == "c" and new_dtype.kind != "c":
         x = x.real
-    with np.errstate(all="ignore"):
-        return x.astype(new_dtype)
+    return x.astype(new_dtype)
 
 
 convert_element_type_p = Primitive("convert_element_type")

@@ -1,5 +1,7 @@
 """dot_general: the one contraction primitive (matmul, batched matmul, tensordot, einsum)."""
 
+import math
+
 import numpy as np
 
 from ..abstract import ShapedArray
@@ -37,8 +39,10 @@ def _dot_general_abstract_eval(lhs, rhs, *, dimension_numbers):
 
 def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
+    if lc == (1,) and rc == (0,) and not lb and lhs.ndim == 2 and rhs.ndim == 2:
+        return np.matmul(lhs, rhs)  # a matrix product (x @ w): no layout work around BLAS
     lf, rf = _free(lhs.ndim, lc, lb), _free(rhs.ndim, rc, rb)
-    size = lambda x, axes: int(np.prod([x.shape[a] for a in axes], dtype=np.int64))  # noqa: E731
+    size = lambda x, axes: math.prod(x.shape[a] for a in axes)  # noqa: E731
     batch_shape = tuple(lhs.shape[a] for a in lb)
     nb = size(lhs, lb)
     a = np.transpose(lhs, lb + lf + lc).reshape(nb, size(lhs, lf), size(lhs, lc))

@@ -7,6 +7,7 @@ from ..abstract import ShapedArray
 from ..ad_util import is_undefined
 from ..errors import AxisError, DTypeError, ShapeError
 from ..primitive import Primitive
+from ..tracing import get_aval
 from .family import deflinear
 
 
@@ -79,8 +80,6 @@ def broadcast_in_dim(x, shape, broadcast_dimensions):
     >>> fnx.lax.broadcast_in_dim(fnp.asarray([1, 2]), (3, 2), (1,)).tolist()
     [[1, 2], [1, 2], [1, 2]]
     """
-    from ..tracing import get_aval
-
     if get_aval(x).shape == tuple(shape) and tuple(broadcast_dimensions) == tuple(range(len(shape))):
         return x
     return broadcast_in_dim_p.bind(x, shape=tuple(shape),
@@ -89,8 +88,6 @@ def broadcast_in_dim(x, shape, broadcast_dimensions):
 
 def broadcast_batched(x, axis_size):
     """Give an unbatched value a leading batch dimension of ``axis_size``."""
-    from ..tracing import get_aval
-
     shape = get_aval(x).shape
     return broadcast_in_dim_p.bind(x, shape=(axis_size,) + shape,
                                    broadcast_dimensions=tuple(range(1, len(shape) + 1)))
@@ -127,8 +124,6 @@ def reshape(x, shape):
     >>> fnx.lax.reshape(fnp.arange(6), (2, 3)).tolist()
     [[0, 1, 2], [3, 4, 5]]
     """
-    from ..tracing import get_aval
-
     if get_aval(x).shape == tuple(shape):
         return x
     return reshape_p.bind(x, new_sizes=tuple(int(s) for s in shape))
@@ -174,8 +169,6 @@ def transpose(x, permutation):
 
 def move_axis(x, src, dst):
     """Move axis ``src`` of ``x`` to position ``dst`` (used by batching rules)."""
-    from ..tracing import get_aval
-
     ndim = get_aval(x).ndim
     src, dst = src % ndim, dst % ndim
     if src == dst:
@@ -308,7 +301,6 @@ def _pad_batch(axis_size, args, dims, *, padding_config):
         return pad_p.bind(x, pv, padding_config=config), 0
     # Batched padding value (one per example): pad with zero, pad a mask of the original
     # positions the same way, then select the per-example value where the mask is False.
-    from ..tracing import get_aval
     from .elementwise import full, select_p
 
     aval = get_aval(x)

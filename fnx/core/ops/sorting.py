@@ -21,6 +21,7 @@ from ..abstract import ShapedArray
 from ..ad_util import Zero
 from ..errors import AxisError, DTypeError, ShapeError
 from ..primitive import Primitive
+from .family import errstate
 from .indexing import checked
 from .shape import broadcast_batched, iota_p, move_axis, rev_p
 
@@ -110,14 +111,14 @@ def _cumulative(name, accumulate, kinds):
             raise DTypeError(f"{name}: dtype {x.dtype} is not supported; convert with .astype()")
         return ShapedArray(x.shape, x.dtype)
 
+    @errstate
     def impl(x, *, axis, reverse):
         from ..devices import array_module
 
         xp = array_module(x)
         if reverse:
             x = xp.flip(x, axis)
-        with np.errstate(all="ignore"):
-            out = accumulate(xp, x, axis)
+        out = accumulate(xp, x, axis)
         out = out.astype(x.dtype, copy=False)
         return xp.ascontiguousarray(xp.flip(out, axis) if reverse else out)
 
