@@ -369,7 +369,7 @@ def f(x):
 def make_args(rng):
     return (fnp.asarray([np.inf, -np.inf, 1.5], dtype="float64"),)
 """),
-    # a Python float argument is rounded to float32 before meeting float64 arrays under jit
+    # a Python float argument was rounded to float32 before meeting float64 arrays under jit
     # and vmap (eager keeps it exact): lr = 0.1 became 0.10000000149
     "jit-weak-float-arg-precision": _case(check_jit, """
 def f(x, c):
@@ -377,14 +377,14 @@ def f(x, c):
 
 def make_args(rng):
     return fnp.asarray(rng.uniform(-1, 1, (3,)), dtype="float64"), 0.1
-""", reason="weak Python float arguments are stored as float32 under jit/vmap (issue 7, item 5)"),
+"""),
     "vmap-weak-float-arg-precision": _case(_vmap(2, 0, -1), """
 def f(x, c):
     return x * c
 
 def make_args(rng):
     return fnp.asarray(rng.uniform(-1, 1, (3,)), dtype="float64"), 0.1
-""", reason="weak Python float arguments are stored as float32 under jit/vmap (issue 7, item 5)"),
+"""),
 }
 
 

@@ -296,3 +296,84 @@ def test_gradient_with_respect_to_a_python_scalar_is_weak():
     assert not fnx.grad(f)(fnp.asarray(2.0, dtype=fnp.float32)).aval.weak_type
     # the cotangent's weak type does not leak into a strong primal's gradient
     assert not fnx.vjp(f, fnp.asarray(2.0, dtype=fnp.float32))[1](1.0)[0].aval.weak_type
+
+
+# --- Python scalar arguments keep their exact value (a float is a weak float64) --------------
+
+
+@pytest.mark.parametrize("dt", [np.float16, np.float32, np.float64], ids=lambda d: d.__name__)
+def test_python_float_argument_is_exact_under_jit_vmap_and_grad(dt):
+    x = fnp.asarray(np.array([1.0, -2.0, 3.0], dt))
+    f = lambda x, c: (x * c, c - x, fnp.where(x > 0, c, x))  # noqa: E731
+    eager = f(x, 0.1)
+    ref = np.array([1.0, -2.0, 3.0], dt)
+    # the scalar converts straight to the array's dtype, as NumPy does with a Python float
+    np.testing.assert_array_equal(np.asarray(eager[0]), ref * 0.1)
+    for got in (fnx.jit(f)(x, 0.1), fnx.vmap(f, in_axes=(0, None))(x, 0.1)):
+        for g, e in zip(got, eager, strict=True):
+            assert g.dtype == e.dtype == np.dtype(dt) and not g.aval.weak_type
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(e))
+    # the gradient with respect to the array sees the exact scalar too
+    g = fnx.grad(lambda x, c: (x * c).astype(fnp.float64).sum())(x, 0.1)
+    assert g.dtype == np.dtype(dt)
+    np.testing.assert_array_equal(np.asarray(g), np.full(3, dt(0.1)))
+
+
+def test_python_float_argument_as_float64_value():
+    x = fnp.asarray([1.0, 2.0], dtype=fnp.float64)
+    assert fnx.jit(lambda x, c: x * c)(x, 0.1).tolist() == [0.1, 0.2]
+    assert fnx.jit(lambda x, c: x * (c * 3.0))(x, 0.1).tolist() == [0.1 * 3.0, 2 * (0.1 * 3.0)]
+    # a differentiated Python float is a weak float64: its gradient is exact and weak
+    g = fnx.grad(lambda c, x: (x * c * c).sum())(0.1, x)
+    assert g.aval == fnx.core.abstract.ShapedArray((), np.dtype(np.float64), True)
+    assert g.item() == 2 * 0.1 * 3.0
+    # complex arguments keep theirs as a weak complex128
+    z = fnx.jit(lambda x, c: x * c)(x, 0.1 + 0.2j)
+    assert z.dtype == fnp.complex128 and z.tolist() == [0.1 + 0.2j, 0.2 + 0.4j]
+
+
+def test_python_int_argument_is_weak_and_exact():
+    x8 = fnp.asarray([1, 2], dtype=fnp.int8)
+    big = fnp.asarray([0, 1], dtype=fnp.int64)
+    f = fnx.jit(lambda x, n: x * n)
+    assert f(x8, 3).dtype == fnp.int8
+    assert f(big, 2**40 + 1).tolist() == [0, 2**40 + 1]
+    assert fnx.vmap(lambda x, n: x + n, in_axes=(0, None))(big, 2**40 + 1).tolist() == \
+        [2**40 + 1, 2**40 + 2]
+
+
+def test_jit_does_not_retrace_per_python_scalar_value():
+    x = fnp.asarray([1.0, 2.0], dtype=fnp.float64)
+    f = fnx.jit(lambda x, c, n: x * c + n)
+    for c, n in ((0.1, 1), (0.2, 2), (1e-300, -5), (3.0, 0)):
+        assert f(x, c, n).tolist() == (np.array([1.0, 2.0]) * c + n).tolist()
+    info = f.cache_info()
+    assert info.traces == 1 and info.hits == 3, info
+    # a static scalar is a new trace per value; a float vs an int argument is a new trace
+    g = fnx.jit(lambda x, c: x * c, static_argnums=1)
+    g(x, 0.1), g(x, 0.2)
+    assert g.cache_info().traces == 2
+    f(x, 1, 1)
+    assert f.cache_info().traces == 2 and "weak" not in f.cache_info().misses[-1]
+
+
+def test_python_scalar_tangent_takes_its_primal_dtype():
+    x = fnp.ones(2)  # float32
+    y, t = fnx.jvp(lambda x: x * 2.0, (x,), (fnp.ones(2),))
+    _, t1 = fnx.jvp(lambda x: x.sum() * 2.0, (fnp.asarray(1.0, dtype=fnp.float32),), (1.0,))
+    assert t.dtype == t1.dtype == fnp.float32
+    _, t2 = fnx.jvp(lambda c: c * 3.0, (0.1,), (1.0,))
+    assert t2.dtype == fnp.float64 and t2.item() == 3.0
+    _, f_jvp = fnx.linearize(lambda x: x * 2.0, fnp.asarray(1.0, dtype=fnp.float32))
+    assert f_jvp(1.0).dtype == fnp.float32
+
+
+def test_jacobians_with_respect_to_a_python_scalar_are_weak_like_grad():
+    f = lambda c: c ** 3  # noqa: E731
+    for transform in (fnx.grad, fnx.jacrev, fnx.jacfwd, fnx.hessian,
+                      lambda g: fnx.jit(fnx.jacfwd(g))):
+        out = transform(f)(0.5)
+        assert out.aval.weak_type and out.dtype == fnp.float64, transform
+    for transform in (fnx.jacrev, fnx.jacfwd, fnx.hessian):
+        assert not transform(f)(fnp.asarray(0.5, dtype=fnp.float32)).aval.weak_type
+    assert fnx.hessian(f)(0.5).item() == 6 * 0.5

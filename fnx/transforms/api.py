@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.abstract import ShapedArray
 from ..core.ad_util import UndefinedPrimal, instantiate
-from ..core.array import Array
+from ..core.array import Array, wrap_weak
 from ..core.errors import ShapeError
 from ..core.ops.elementwise import convert_element_type_p
 from ..core.ir import eval_program, make_program, pp_program
@@ -20,11 +20,18 @@ from .vmap import move_batch_axis, vmap_flat
 
 
 def _as_arrays(leaves, what, noun="arguments",
-               fix="mark non-array arguments static or close over them", lists=True):
+               fix="mark non-array arguments static or close over them", lists=True,
+               exact=True):
     """Arrays for the leaves of a transform's arguments: Arrays and tracers pass, Python and
-    NumPy scalars/arrays (and, with ``lists``, Python lists) convert (Python scalars to weakly
-    typed arrays, so ``jit(f)(f16_array, 0.1)`` promotes as ``f(f16_array, 0.1)``); anything
-    else is a TypeError naming ``what`` and suggesting ``fix``."""
+    NumPy scalars/arrays (and, with ``lists``, Python lists) convert; anything else is a
+    TypeError naming ``what`` and suggesting ``fix``.
+
+    Python scalars become weakly typed arrays, so ``jit(f)(f16_array, 0.1)`` promotes as
+    ``f(f16_array, 0.1)``. With ``exact`` (values going in), a Python float or complex keeps
+    its exact value as a weak float64 / complex128, as eagerly, where the scalar converts
+    straight to the dtype it meets: ``jit(f)(f64_array, 0.1)`` multiplies by 0.1, not by
+    float32(0.1), and weak, it still never widens a narrower array. Without it (what a traced
+    function returns), it takes the default dtype, as ``fnp.asarray``."""
     import fnx.numpy as fnp
 
     convertible = (int, float, complex, bool, np.ndarray, np.generic) + ((list,) if lists else ())
@@ -32,12 +39,23 @@ def _as_arrays(leaves, what, noun="arguments",
     for x in leaves:
         if isinstance(x, (Array, Tracer)):
             out.append(x)
+        elif exact and type(x) in (float, complex):
+            out.append(wrap_weak(np.asarray(x)))
         elif isinstance(x, convertible):
             out.append(fnp.asarray(x))
         else:
             raise TypeError(f"{what}: {noun} must be arrays or pytrees of arrays, got "
                             f"{type(x).__name__}; {fix}")
     return out
+
+
+def _as_tangents(leaves, primals, what):
+    """``_as_arrays`` for tangents: a Python scalar tangent takes its primal's dtype, as it
+    would meeting the primal (``jvp(f, (f32_array,), (1.0,))``)."""
+    leaves = [wrap_weak(np.asarray(t, get_aval(p).dtype))
+              if type(t) in (int, float) and get_aval(p).dtype.kind in "fc" else t
+              for t, p in zip(leaves, primals, strict=True)]
+    return _as_arrays(leaves, what)
 
 
 def check_output_leaves(leaves, out_tree, what):
@@ -97,7 +115,7 @@ def jvp(f, primals, tangents, has_aux=False):
     if p_tree != t_tree:
         raise ValueError(f"jvp: primals {p_tree} and tangents {t_tree} differ in structure")
     p_leaves = _as_arrays(p_leaves, "jvp")
-    t_leaves = _as_arrays(t_leaves, "jvp")
+    t_leaves = _as_tangents(t_leaves, p_leaves, "jvp")
     for p, t in zip(p_leaves, t_leaves):
         check_tangent(p, t)
     call, aux_box = _split_aux(f, has_aux)
@@ -124,7 +142,7 @@ def linearize(f, *primals):
         t_leaves, t_tree = tree_flatten(tuple(tangents))
         if t_tree != p_tree:
             raise ValueError(f"linearize: tangents {t_tree} do not match primals {p_tree}")
-        t_leaves = _as_arrays(t_leaves, "linearize")
+        t_leaves = _as_tangents(t_leaves, p_leaves, "linearize")
         return tree_unflatten(out_tree, eval_program(program, [*consts, *t_leaves]))
 
     return tree_unflatten(out_tree, outs), f_jvp
@@ -364,12 +382,13 @@ def jacfwd(f, argnums=0, has_aux=False):
         in_shapes = [get_aval(x).shape for x in leaves]
 
         def split(j):
-            # j: out_shape + (total,) -> per input leaf out_shape + in_shape
+            # j: out_shape + (total,) -> per input leaf out_shape + in_shape, weakly typed
+            # where the input is (as jacrev's and grad's: a cotangent is typed like its primal)
             parts, start = [], 0
-            for shape in in_shapes:
+            for shape, x in zip(in_shapes, leaves, strict=True):
                 n = int(np.prod(shape, dtype=np.int64))
                 piece = j[..., start:start + n]
-                parts.append(piece.reshape(j.shape[:-1] + shape))
+                parts.append(_typed_like(piece.reshape(j.shape[:-1] + shape), x))
                 start += n
             res = tree_unflatten(tree, parts)
             return res if multi else res[0]

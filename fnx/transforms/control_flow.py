@@ -56,9 +56,9 @@ INDEX_DTYPE = np.dtype(np.int32)
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _as_arrays(leaves, what):
+def _as_arrays(leaves, what, exact=True):
     return as_arrays(leaves, what, noun="operands", fix="close over non-array values instead",
-                     lists=False)
+                     lists=False, exact=exact)
 
 
 def _trace_fun(f, in_tree, avals, what):
@@ -69,7 +69,7 @@ def _trace_fun(f, in_tree, avals, what):
         out = f(*tree_unflatten(in_tree, list(leaves)))
         out_leaves, out_tree = tree_flatten(out)
         store.append(out_tree)
-        return _as_arrays(out_leaves, what)
+        return _as_arrays(out_leaves, what, exact=False)
 
     program, consts = trace_hoisted(flat_f, avals)
     return program, consts, store[-1]
@@ -877,7 +877,8 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
             raise TypeError(f"scan: the body function's carry output must have the same pytree "
                             f"structure as its carry input, got {c_tree} for {carry_tree}")
         store.append(y_tree)
-        return _as_arrays(c_leaves, "scan") + _as_arrays(y_leaves, "scan")
+        return _as_arrays(c_leaves, "scan", exact=False) + \
+            _as_arrays(y_leaves, "scan", exact=False)
 
     program, consts = trace_hoisted(flat_f, carry_avals + x_avals)
     init_leaves, carry_avals, changed = _join_weak_carries(

@@ -42,8 +42,8 @@ __all__ = ["stop_gradient", "custom_jvp", "custom_vjp", "checkpoint", "remat",
            "checkpoint_p"]
 
 
-def _as_arrays(leaves, what):
-    return as_arrays(leaves, what, lists=False,
+def _as_arrays(leaves, what, exact=True):
+    return as_arrays(leaves, what, lists=False, exact=exact,
                      fix="pass non-array arguments through nondiff_argnums or close over them")
 
 
@@ -135,7 +135,7 @@ def _trace_call(fun, static, diff_leaves, in_tree, what):
         out = fun(*_merge(static, tree_unflatten(in_tree, list(leaves))))
         out_leaves, out_tree = tree_flatten(out)
         store.append(out_tree)
-        return _as_arrays(out_leaves, what)
+        return _as_arrays(out_leaves, what, exact=False)
 
     call, consts = trace_hoisted(flat_fun, [_shaped(x) for x in diff_leaves])
     return call, consts, store[-1]
@@ -288,8 +288,8 @@ class custom_jvp(_CustomFunction):
                 if tree != out_tree:
                     raise TypeError(f"{what}: the JVP rule's {kind} output has structure "
                                     f"{tree}, but the function returns {out_tree}")
-            p_leaves = _as_arrays(p_out[0], what)
-            t_leaves = _as_arrays(t_out[0], what)
+            p_leaves = _as_arrays(p_out[0], what, exact=False)
+            t_leaves = _as_arrays(t_out[0], what, exact=False)
             _check_outs(what, out_avals, p_leaves, "primal")
             _check_outs(what, out_avals, t_leaves, "tangent")
             return ([_match_dtype(p, a) for p, a in zip(p_leaves, out_avals)],
