@@ -28,6 +28,7 @@ first run also compiles kernels into the on-disk cache, about 40 s). The last li
 """
 
 import argparse
+import math
 import os
 import time
 
@@ -77,7 +78,21 @@ def parse_args(argv=None):
     parser.add_argument("--eager", action="store_true",
                         help="run the training step eagerly instead of compiling it")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # bad settings fail now, not after minutes of training
+    if args.epochs < 1 or args.batch_size < 1 or args.hidden < 1 or args.patience < 1:
+        parser.error("--epochs, --batch-size, --hidden and --patience must be positive")
+    if not math.isfinite(args.lr) or args.lr <= 0:
+        parser.error(f"--lr must be a positive number, got {args.lr}")
+    if args.checkpoint and os.path.exists(args.checkpoint) and \
+            not os.path.isdir(args.checkpoint):
+        parser.error(f"--checkpoint {args.checkpoint!r} is a file; give a directory")
+    for flag in ("save_final", "plot", "log"):
+        path = getattr(args, flag)
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            parser.error(f"--{flag.replace('_', '-')}: the folder {folder!r} does not exist")
+    return args
 
 
 def main(argv=None):

@@ -188,3 +188,12 @@ def test_train_digits_example_resumes_bit_identically_after_sigkill(tmp_path):
 def test_digits_functional_example_learns():
     lines, name, acc = _run_example("digits_functional.py", "--epochs", "2")
     assert name == "test accuracy" and acc > 0.8
+
+
+def test_train_digits_rejects_bad_flags_before_training():
+    script = os.path.join(ROOT, "examples", "train_digits.py")
+    for flags in (["--epochs", "0"], ["--lr", "nan"], ["--save-final", "/nonexistent/x/w"],
+                  ["--checkpoint", os.path.join(ROOT, "README.md")]):
+        run = subprocess.run([sys.executable, script, *flags], capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 2 and "error:" in run.stderr, (flags, run.stderr)
