@@ -20,6 +20,7 @@ the previous checkpoint intact.
 """
 
 import collections
+import errno
 import inspect
 import math
 import os
@@ -33,6 +34,9 @@ from .core.array import Array, wrap
 from .core.errors import CheckpointError
 
 FORMAT_VERSION = "1"
+# containers in containers: state dicts nest 3-4 levels; the bound keeps save and load far
+# from Python's recursion limit, so a crafted deep file is a CheckpointError, not a crash
+MAX_DEPTH = 100
 
 _STORED_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                   "uint64", "float16", "float32", "float64")
@@ -59,8 +63,9 @@ def save(obj, f):
     ``fnx.load`` reads back without running code (``torch.save`` for state dicts).
 
     ``obj``: model, optimizer and scheduler state dicts, pytrees of fnx arrays, NumPy arrays
-    and plain Python values (see docs/data.md for the exact list and the file format). Writing
-    to a path is atomic: a crash mid-save leaves the previous file intact.
+    and plain Python values, nested at most ``MAX_DEPTH`` (100) levels (see docs/data.md for
+    the exact list and the file format). Writing to a path is atomic: a crash mid-save leaves
+    the previous file intact. A symbolic link is written through, as ``torch.save`` does.
 
     >>> import io
     >>> buf = io.BytesIO()
@@ -158,6 +163,8 @@ class _Encoder:
         if kind is np.ndarray or isinstance(obj, Array):
             return self._array(obj, path)
         if kind in (list, tuple) or kind in _DICTS or _is_namedtuple(kind):
+            if len(path) >= MAX_DEPTH:
+                raise _too_deep(_where(path))
             if id(obj) in self._open:
                 raise CheckpointError(f"fnx.save: {_where(path)} contains itself (a reference "
                                       "cycle); a checkpoint holds a tree")
@@ -176,16 +183,19 @@ class _Encoder:
         if kind is tuple:
             return {"tuple": [self.encode(v, (*path, i)) for i, v in enumerate(obj)]}
         if kind in _DICTS:
-            return {_DICTS[kind]: [[self._key(k, path), self.encode(v, (*path, k))]
-                                   for k, v in obj.items()]}
+            return {_DICTS[kind]: [[self._key(k, path, len(path) + 1),
+                                    self.encode(v, (*path, k))] for k, v in obj.items()]}
         return {"namedtuple": f"{kind.__module__}:{kind.__qualname__}",
                 "fields": list(kind._fields),
                 "values": [self.encode(v, (*path, name))
                            for name, v in zip(kind._fields, obj, strict=True)]}
 
-    def _key(self, key, path):
+    def _key(self, key, path, depth):
+        """A dict key, at the nesting depth of the dict's values: a tuple key nests deeper."""
         if type(key) is tuple:
-            return {"tuple": [self._key(k, path) for k in key]}
+            if depth >= MAX_DEPTH:
+                raise _too_deep(f"a key of {_where(path)}")
+            return {"tuple": [self._key(k, path, depth + 1) for k in key]}
         if type(key) in (type(None), bool, int, float, complex, str) or isinstance(
                 key, np.generic):
             return self.encode(key, path)
@@ -250,7 +260,16 @@ def _is_namedtuple(kind):
 
 
 def _where(path):
-    return "the object" + "".join(f"[{k!r}]" for k in path)
+    keys = [f"[{k!r}]" for k in path]
+    if len(keys) > 8:  # the path of a deep object: its start and end say where it is
+        keys[4:-2] = ["..."]
+    return "the object" + "".join(keys)
+
+
+def _too_deep(where):
+    return CheckpointError(f"fnx.save: {where} is nested more than {MAX_DEPTH} levels deep "
+                           f"(containers in containers); a checkpoint holds at most "
+                           f"{MAX_DEPTH} levels")
 
 
 def _hint(obj):
@@ -271,9 +290,25 @@ def _array_sha256(stored):
 
 def _atomic_write(path, data):
     """Write ``data`` to a new file beside ``path``, fsync it, rename it over ``path`` and
-    fsync the directory, so ``path`` always holds either the old or the new complete file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
+    fsync the directory, so ``path`` always holds either the old or the new complete file.
+
+    A symbolic link is written through, as ``torch.save``'s ``open(path, "wb")`` does: the
+    file it points to is replaced (atomically, from a temporary file beside it) and the link
+    keeps pointing at it."""
+    # else the temporary file would go into the parent directory and the rename fail with an
+    # OS error naming that file
+    slash = path.endswith(tuple(filter(None, (os.sep, os.altsep))))
+    if slash or os.path.isdir(path):
+        what = "ends with a separator, so it names a directory" if slash else "is a directory"
+        raise CheckpointError(f"fnx.save: {path!r} {what}; give a file path, such as "
+                              f"{os.path.join(path, 'checkpoint.pth')!r}")
+    real = os.path.realpath(path)
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, f"fnx.save: the directory {directory!r} to save "
+                                f"{path!r} in does not exist; create it first "
+                                f"(os.makedirs)", directory)
+    tmp = os.path.join(directory, f".{os.path.basename(real)}.{os.urandom(6).hex()}.tmp")
     # O_EXCL: never write into someone else's file; 0o666 lets the umask decide, as open() does
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -281,7 +316,7 @@ def _atomic_write(path, data):
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, real)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -316,7 +351,7 @@ def _read_header(data, where):
                               f"header claims {size} bytes but the file has {len(data)}")
     try:
         header = json.loads(data[8:8 + size])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: crafted nesting
         header = None
     if not isinstance(header, dict):
         raise CheckpointError(f"fnx.load: {where} is corrupted or not a checkpoint: its "
@@ -343,7 +378,7 @@ def _read_manifest(metadata, where):
                               f"this fnx reads version {FORMAT_VERSION} (upgrade fnx)")
     try:
         manifest = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: crafted nesting
         manifest = None
     if not (isinstance(manifest, dict) and isinstance(manifest.get("tensors"), dict)
             and "root" in manifest):
@@ -400,6 +435,30 @@ def _verified_arrays(tensors, table, where):
     return arrays
 
 
+def _inner(depth):
+    """The depth of the items of a container at ``depth``: ``fnx.save``'s bound, a container
+    at depth ``MAX_DEPTH`` (the level above the limit) is refused even when empty."""
+    if depth >= MAX_DEPTH:
+        raise ValueError(f"containers nested deeper than {MAX_DEPTH} levels, which fnx.save "
+                         f"never writes")
+    return depth + 1
+
+
+def _number(node):
+    """A real number node (a NumPy scalar's value, a complex number's part): never a
+    container, so decoding it cannot recurse."""
+    if type(node) in (bool, int, float):
+        return node
+    if type(node) is dict and type(node.get("float")) is str:
+        return float(node["float"])
+    raise ValueError(f"expected a number, got {type(node).__name__}")
+
+
+def _complex(node):
+    re, im = node["complex"]
+    return complex(_number(re), _number(im))
+
+
 class _Decoder:
     """Rebuilds the saved object from manifest nodes; an array held twice comes back as one
     object, as it was saved."""
@@ -409,30 +468,37 @@ class _Decoder:
         self._made = {}
         self._classes = {}
 
-    def decode(self, node):
+    def decode(self, node, depth=0):
+        """The value of ``node``, inside ``depth`` containers (a file nested deeper than
+        ``fnx.save`` writes is refused long before Python's recursion limit)."""
         if node is None or type(node) in (bool, int, float, str):
             return node
         if type(node) is list:
-            return [self.decode(v) for v in node]
+            inner = _inner(depth)
+            return [self.decode(v, inner) for v in node]
         if "array" in node:
             return self._array(node)
         if "float" in node:
-            return float(node["float"])
+            return _number(node)
         if "complex" in node:
-            re, im = node["complex"]
-            return complex(self.decode(re), self.decode(im))
+            return _complex(node)
         if "numpy" in node:
             if node["numpy"] not in _DTYPES:
                 raise ValueError(f"unknown NumPy scalar dtype {node['numpy']!r}")
-            return np.dtype(node["numpy"]).type(self.decode(node["value"]))
+            value = node["value"]
+            is_complex = type(value) is dict and "complex" in value
+            return np.dtype(node["numpy"]).type(_complex(value) if is_complex else _number(value))
         if "tuple" in node:
-            return tuple(self.decode(v) for v in node["tuple"])
+            inner = _inner(depth)
+            return tuple(self.decode(v, inner) for v in node["tuple"])
         if "namedtuple" in node:
+            inner = _inner(depth)
             cls = self._namedtuple_class(node["namedtuple"], tuple(node["fields"]))
-            return tuple.__new__(cls, [self.decode(v) for v in node["values"]])
+            return tuple.__new__(cls, [self.decode(v, inner) for v in node["values"]])
         for kind, tag in _DICTS.items():
             if tag in node:
-                pairs = {self.decode(k): self.decode(v) for k, v in node[tag]}
+                inner = _inner(depth)
+                pairs = {self.decode(k, inner): self.decode(v, inner) for k, v in node[tag]}
                 return pairs if kind is dict else kind(pairs)
         raise ValueError(f"unknown node {sorted(node)}")
 

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -347,6 +348,102 @@ def test_malformed_manifest_is_an_error(tmp_path):
     _rewrite_manifest(path, lambda m: m["root"].update({"dict": [[{"weird": 1}, 2]]}))
     with pytest.raises(fnx.CheckpointError, match="malformed manifest"):
         fnx.load(path)
+
+
+def _deep(levels):
+    obj = cur = []
+    for _ in range(levels - 1):
+        cur.append([])
+        cur = cur[0]
+    return obj
+
+
+def _with_manifest_text(path, text):
+    """A file whose manifest is ``text`` with a matching digest (a hand-made file)."""
+    import hashlib
+
+    stn.save_file({}, path, metadata={
+        "format": "fnx", "fnx.checkpoint": "1", "fnx.manifest": text,
+        "fnx.manifest.sha256": hashlib.sha256(text.encode()).hexdigest()})
+
+
+def test_nesting_is_bounded_on_save_and_on_load(tmp_path):
+    path = tmp_path / "deep.fnx"
+    assert fnx.save.__module__ == "fnx.serialization" and fnx.serialization.MAX_DEPTH == 100
+    # 100 levels of containers round trip at the default recursion limit
+    _same(_round_trip({"deep": _deep(99)}, tmp_path), {"deep": _deep(99)})
+    _same(_round_trip(_deep(100), tmp_path), _deep(100))
+    # 101 are refused when saving, with a short path, and nothing is written
+    with pytest.raises(fnx.CheckpointError, match=r"the object\['deep'\]\[0\]\[0\]\[0\]"
+                                                  r"\.\.\.\[0\]\[0\] is nested more than 100 "
+                                                  r"levels deep"):
+        fnx.save({"deep": _deep(100)}, tmp_path / "new.fnx")
+    assert not (tmp_path / "new.fnx").exists()
+    key = ()
+    for _ in range(100):
+        key = (key,)
+    with pytest.raises(fnx.CheckpointError, match=r"a key of the object is nested more than"):
+        fnx.save({key: 1}, io.BytesIO())
+    # a hand-made manifest nested deeper than fnx.save writes: CheckpointError, never a
+    # RecursionError, whatever the depth (JSON's own parser gives up past ~1000)
+    for text in ['{"root":' + "[" * n + "]" * n + ',"tensors":{}}' for n in (101, 500, 10**5)]:
+        _with_manifest_text(path, text)
+        with pytest.raises(fnx.CheckpointError, match="malformed manifest"):
+            fnx.load(path)
+    nested_complex = '{"complex": [0, 0]}'
+    for _ in range(2000):
+        nested_complex = '{"complex": [' + nested_complex + ', 0]}'
+    _with_manifest_text(path, '{"root":' + nested_complex + ',"tensors":{}}')
+    with pytest.raises(fnx.CheckpointError, match="malformed manifest"):
+        fnx.load(path)
+    path.write_bytes(struct.pack("<Q", 2 * 10**5) + b"[" * 10**5 + b"]" * 10**5)
+    with pytest.raises(fnx.CheckpointError, match="header is not a JSON object"):
+        fnx.load(path)
+
+
+def test_saving_to_a_directory_is_an_error_naming_it(tmp_path, monkeypatch):
+    missing = tmp_path / "ckpts"
+    opened, real_open = [], os.open
+    monkeypatch.setattr(os, "open", lambda path, *a: opened.append(path) or real_open(path, *a))
+    for target in (str(tmp_path), str(tmp_path) + os.sep, str(missing) + os.sep, tmp_path):
+        with pytest.raises(fnx.CheckpointError, match=r"(is|names) a directory; give a file "
+                                                      r"path, such as .*checkpoint.pth"):
+            fnx.save({"a": 1}, target)
+    with pytest.raises(fnx.CheckpointError, match=r"ckpts/' ends with a separator, so it names a "
+                                                  r"directory"):
+        fnx.save({"a": 1}, f"{missing}/")
+    # refused before any file is made: the temporary file used to go into the parent
+    # directory, and the rename failed with an OS error naming it
+    assert opened == [] and os.listdir(tmp_path) == []
+    monkeypatch.undo()
+    with pytest.raises(FileNotFoundError, match=r"fnx.save: the directory .*ckpts' to save "
+                                                r".*w.pth' in does not exist; create it first"):
+        fnx.save({"a": 1}, missing / "w.pth")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_saving_to_a_symlink_writes_through_it(tmp_path):
+    target = tmp_path / "epoch_10.pth"
+    fnx.save({"epoch": 9}, target)
+    os.makedirs(tmp_path / "links")
+    link = tmp_path / "links" / "latest.pth"
+    os.symlink(os.path.relpath(target, link.parent), link)  # a relative link, as ln -s makes
+    fnx.save({"epoch": 10}, link)  # torch.save's open(path, "wb") writes through the link
+    assert os.path.islink(link) and fnx.load(target) == {"epoch": 10} == fnx.load(link)
+    chain = tmp_path / "links" / "chain.pth"
+    os.symlink(link, chain)
+    fnx.save({"epoch": 11}, chain)
+    assert os.path.islink(chain) and os.path.islink(link) and fnx.load(target) == {"epoch": 11}
+    dangling = tmp_path / "links" / "next.pth"
+    os.symlink(tmp_path / "epoch_12.pth", dangling)
+    fnx.save({"epoch": 12}, dangling)  # creates the file the link names
+    assert fnx.load(tmp_path / "epoch_12.pth") == {"epoch": 12}
+    # the temporary files went beside the real files and are gone
+    assert sorted(os.listdir(tmp_path)) == ["epoch_10.pth", "epoch_12.pth", "links"]
+    assert sorted(os.listdir(tmp_path / "links")) == ["chain.pth", "latest.pth", "next.pth"]
+    os.symlink(tmp_path / "links", tmp_path / "dir_link")
+    with pytest.raises(fnx.CheckpointError, match="is a directory"):
+        fnx.save({}, tmp_path / "dir_link")
 
 
 def test_a_failed_replace_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
