@@ -262,6 +262,202 @@ def test_rotation_fills_uncovered_pixels_and_draws_per_sample():
         T.RandomRotation(3, expand=True)
 
 
+# --- affine -------------------------------------------------------------------------------------
+
+
+def affine_reference(img, angle, shift, zoom, shear, center=None, fill=0.0, mode="bilinear"):
+    """torchvision's affine, pixel by pixel from its definition: the forward map
+    ``T * C * R(angle) * S(zoom) * SHy(shear_y) * SHx(shear_x) * C^-1`` with R a clockwise
+    rotation on screen (y down), SHx = [[1, -tan], [0, 1]], SHy = [[1, 0], [-tan, 1]],
+    inverted with np.linalg.inv; pixel centers at j + 0.5; grid_sample(align_corners=False)
+    with zeros outside, then ``fill`` blended in by coverage."""
+    c, h, w = img.shape
+    a, sx, sy = np.radians(angle), np.radians(shear[0]), np.radians(shear[1])
+    rotate = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    forward = zoom * rotate @ np.array([[1, 0], [-np.tan(sy), 1]]) @ np.array(
+        [[1, -np.tan(sx)], [0, 1]])
+    inverse = np.linalg.inv(forward)
+    cx, cy = (w / 2, h / 2) if center is None else center
+    out = np.empty((c, h, w))
+    for i in range(h):
+        for j in range(w):
+            u, v = inverse @ (np.array([j + 0.5, i + 0.5]) - (cx, cy) - shift) + (cx, cy) - 0.5
+            if mode == "nearest":
+                taps = [(int(np.rint(v)), int(np.rint(u)), 1.0)]
+            else:
+                u0, v0 = int(np.floor(u)), int(np.floor(v))
+                fu, fv = u - u0, v - v0
+                taps = [(v0, u0, (1 - fu) * (1 - fv)), (v0, u0 + 1, fu * (1 - fv)),
+                        (v0 + 1, u0, (1 - fu) * fv), (v0 + 1, u0 + 1, fu * fv)]
+            value, coverage = np.zeros(c), 0.0
+            for row, col, weight in taps:
+                if 0 <= row < h and 0 <= col < w:
+                    value += weight * img[:, row, col]
+                    coverage += weight
+            if mode == "nearest":
+                out[:, i, j] = value if coverage >= 0.5 else fill
+            else:
+                out[:, i, j] = value * coverage + (1 - coverage) * fill
+    return out
+
+
+def replay(seed):
+    """The NumPy stream a transform given ``fnx.Generator().manual_seed(seed)`` draws from."""
+    from fnx.data._random import numpy_rng
+
+    return numpy_rng(fnx.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_affine_right_angles_zoom_and_shear_hand_derived(interpolation):
+    x = chw(2, 6, 6)
+    clockwise = T.RandomAffine((90, 90), interpolation=interpolation)(arr(x)).numpy()
+    np.testing.assert_allclose(clockwise, np.rot90(x, -1, axes=(1, 2)), atol=1e-6)
+    counter = T.RandomAffine((-90, -90), interpolation=interpolation)(arr(x)).numpy()
+    np.testing.assert_allclose(counter, np.rot90(x, 1, axes=(1, 2)), atol=1e-6)
+    # RandomRotation turns the other way, as torchvision's rotate and affine do
+    np.testing.assert_allclose(
+        T.RandomAffine((30, 30), interpolation=interpolation)(arr(x)).numpy(),
+        T.RandomRotation((-30, -30), interpolation=interpolation)(arr(x)).numpy(), atol=1e-6)
+    # zoom 2 about the center of a 4x4 image: output pixel j samples source 0.75, 1.25,
+    # 1.75, 2.25 (exact for nearest), i.e. rows and columns 1, 1, 2, 2
+    small = chw(2, 4, 4)
+    zoomed = T.RandomAffine(0, scale=(2, 2), interpolation="nearest")(arr(small)).numpy()
+    np.testing.assert_array_equal(zoomed, small[:, [1, 1, 2, 2]][:, :, [1, 1, 2, 2]])
+    # a 45 degree shear along x on a 5x5 image: row i (at y = i - 2 from the center) reads
+    # columns j + (i - 2); along y, column j reads rows i + (j - 2); outside is fill
+    odd = chw(2, 5, 5)
+    expected_x, expected_y = np.full_like(odd, 0.5), np.full_like(odd, 0.5)
+    for i in range(5):
+        for j in range(5):
+            if 0 <= j + i - 2 < 5:
+                expected_x[:, i, j] = odd[:, i, j + i - 2]
+                expected_y[:, j, i] = odd[:, j + i - 2, i]
+    shear_x = T.RandomAffine(0, shear=(45, 45), interpolation=interpolation, fill=0.5)
+    np.testing.assert_allclose(shear_x(arr(odd)).numpy(), expected_x, atol=1e-5)
+    shear_y = T.RandomAffine(0, shear=(0, 0, 45, 45), interpolation=interpolation, fill=0.5)
+    np.testing.assert_allclose(shear_y(arr(odd)).numpy(), expected_y, atol=1e-5)
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_affine_draws_torchvisions_parameters_and_matches_the_pixel_reference(interpolation):
+    x = chw(3, 7, 9).astype(np.float64)
+    kwargs = dict(degrees=(-40, 40), translate=(0.2, 0.3), scale=(0.7, 1.3),
+                  shear=(-10, 10, -20, 20), center=(3.0, 2.5), fill=0.25)
+    t = T.RandomAffine(**kwargs, interpolation=interpolation,
+                       generator=fnx.Generator().manual_seed(7))
+    batch = t(arr(np.stack([x] * 3))).numpy()
+    rng = replay(7)
+    for out in batch:  # per sample, in torchvision's order: angle, shift (whole pixels), ...
+        angle = rng.uniform(-40, 40)
+        shift = (round(rng.uniform(-0.2 * 9, 0.2 * 9)), round(rng.uniform(-0.3 * 7, 0.3 * 7)))
+        zoom = rng.uniform(0.7, 1.3)
+        shear = (rng.uniform(-10, 10), rng.uniform(-20, 20))
+        ref = affine_reference(x, angle, shift, zoom, shear, (3.0, 2.5), 0.25, interpolation)
+        np.testing.assert_allclose(out, ref, atol=1e-9)
+    assert len({b.tobytes() for b in batch}) == 3
+
+
+def test_affine_translation_shifts_by_whole_pixels_and_keeps_dtype_and_form():
+    img = R.integers(1, 256, (8, 8, 3), dtype=np.uint8)  # HWC uint8 stays HWC uint8
+    outs = [T.RandomAffine(0, translate=(0.25, 0.5))(img) for _ in range(12)]
+    shifts = set()
+    for out in outs:
+        assert out.dtype == np.uint8 and out.shape == img.shape
+        found = [(dx, dy) for dx in range(-2, 3) for dy in range(-4, 5)
+                 if np.array_equal(out, np.roll(np.pad(img, ((4, 4), (2, 2), (0, 0))),
+                                                (dy, dx), axis=(0, 1))[4:-4, 2:-2])]
+        assert len(found) == 1, "not a whole-pixel shift within translate * size"
+        shifts |= set(found)
+    assert len(shifts) > 1
+    fill = T.RandomAffine((45, 45), fill=[0.1, 0.2, 0.3])(arr(np.ones((3, 9, 9), np.float32)))
+    np.testing.assert_allclose(fill.numpy()[:, 0, 0], [0.1, 0.2, 0.3])
+
+
+def test_affine_argument_errors():
+    with pytest.raises(ValueError, match="RandomAffine: if degrees is a single number, it must "
+                                         "be positive"):
+        T.RandomAffine(-5)
+    with pytest.raises(ValueError, match=r"translate should be a pair of fractions .* got "
+                                         r"\(0.5, 1.5\)"):
+        T.RandomAffine(0, translate=(0.5, 1.5))
+    with pytest.raises(ValueError, match="scale should be a positive"):
+        T.RandomAffine(0, scale=(0.0, 1.0))
+    with pytest.raises(ValueError, match=r"shear should be a number or a \(min, max\) pair or "
+                                         r"an \(x_min, x_max, y_min, y_max\) quadruple"):
+        T.RandomAffine(0, shear=(1, 2, 3))
+    with pytest.raises(ValueError, match=r"interpolation 'bicubic' is not supported"):
+        T.RandomAffine(0, interpolation="bicubic")
+    with pytest.raises(ValueError, match=r"RandomAffine: fill has 2 values; give one, or one "
+                                         r"per channel \(3\)"):
+        T.RandomAffine(0, fill=[0, 1])(fnx.zeros(3, 4, 4))
+    assert T.RandomAffine(10, shear=5).shear == (-5.0, 5.0)
+
+
+# --- erasing ------------------------------------------------------------------------------------
+
+
+def erasing_reference(x, seed, p, scale, ratio, value):
+    """torchvision's RandomErasing per sample, from its get_params, on the replayed stream."""
+    out = x.copy()
+    rng = replay(seed)
+    _, c, h, w = x.shape
+    for n in range(len(x)):
+        if not rng.random() < p:
+            continue
+        for _ in range(10):
+            area = h * w * rng.uniform(*scale)
+            aspect = np.exp(rng.uniform(*np.log(ratio)))
+            eh, ew = int(round(np.sqrt(area * aspect))), int(round(np.sqrt(area / aspect)))
+            if eh < h and ew < w:
+                v = rng.standard_normal((c, eh, ew), dtype=np.float32) if value == "random" else (
+                    np.reshape(value, (-1, 1, 1)))
+                i, j = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
+                out[n, :, i:i + eh, j:j + ew] = v
+                break
+    return out
+
+
+@pytest.mark.parametrize("value", [0, [0.5, -1.0, 2.0], "random"])
+def test_random_erasing_matches_torchvisions_draws(value):
+    x = R.random((12, 3, 10, 12)).astype(np.float32)
+    kwargs = dict(p=0.6, scale=(0.05, 0.4), ratio=(0.3, 3.3), value=value)
+    out = T.RandomErasing(**kwargs, generator=fnx.Generator().manual_seed(3))(arr(x)).numpy()
+    np.testing.assert_array_equal(out, erasing_reference(x, 3, **kwargs))
+    changed = (out != x).any(axis=1)
+    assert 0 < changed.any(axis=(1, 2)).sum() < len(x)  # p=0.6 per sample: some kept
+    for mask in changed:  # the changed pixels of a sample fill one rectangle
+        rows, cols = np.nonzero(mask)
+        assert len(rows) == 0 or mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+
+
+def test_random_erasing_hand_derived_and_errors():
+    x = fnx.ones(1, 4, 4)
+    out = T.RandomErasing(p=1.0, scale=(0.25, 0.25), ratio=(1, 1))(x).numpy()[0]
+    rows, cols = np.nonzero(out == 0)  # area 4 at ratio 1: a 2x2 square
+    assert len(rows) == 4 and np.ptp(rows) == 1 and np.ptp(cols) == 1
+    assert T.RandomErasing(p=0.0)(x) is x
+    # no rectangle fits (area 1 of a 4x4 image has 4 >= 4 rows): left as it is
+    assert T.RandomErasing(p=1.0, scale=(1.0, 1.0))(x) is x
+    image = fnx.ones(3, 6, 6)
+    same = T.RandomErasing(p=1.0, value=[0.0, 0.5, 1.0], inplace=True)(image)
+    assert same is image and image.numpy().min() == 0.0
+    with pytest.raises(TypeError, match=r"expected an fnx \(C, H, W\) array, got ndarray; "
+                                        r"apply ToTensor first"):
+        T.RandomErasing()(np.ones((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="a str value should be 'random'"):
+        T.RandomErasing(value="noise")
+    with pytest.raises(ValueError, match=r"value has 2 numbers; give one, or one per channel "
+                                         r"\(3\)"):
+        T.RandomErasing(p=1.0, value=[1, 2])(fnx.ones(3, 8, 8))
+    with pytest.raises(ValueError, match="scale should be a"):
+        T.RandomErasing(scale=(0.5, 1.5))
+    with pytest.raises(ValueError, match="probability p should be between 0 and 1"):
+        T.RandomErasing(p=1.5)
+    with pytest.raises(ValueError, match="ratio should be a positive"):
+        T.RandomErasing(ratio=(0.0, 1.0))
+
+
 # --- color ----------------------------------------------------------------------------------------
 
 
@@ -312,7 +508,8 @@ def test_color_jitter_factors_fall_in_range_per_sample():
 def augment():
     return T.Compose([T.RandomResizedCrop(6, scale=(0.3, 1.0)), T.RandomHorizontalFlip(),
                       T.RandomRotation(20, interpolation="bilinear"),
-                      T.ColorJitter(0.3, 0.3, 0.3, 0.1)])
+                      T.RandomAffine(10, translate=(0.2, 0.2), scale=(0.9, 1.1), shear=5),
+                      T.ColorJitter(0.3, 0.3, 0.3, 0.1), T.RandomErasing(value="random")])
 
 
 def run(pipeline, images):

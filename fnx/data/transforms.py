@@ -34,13 +34,15 @@ import numpy as np
 from ._random import host_stream
 
 __all__ = ["CenterCrop", "ColorJitter", "Compose", "InterpolationMode", "Normalize",
-           "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
-           "RandomVerticalFlip", "Resize", "ToArray", "ToTensor"]
+           "RandomAffine", "RandomCrop", "RandomErasing", "RandomHorizontalFlip",
+           "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToArray",
+           "ToTensor"]
 
 
 class InterpolationMode(str, enum.Enum):
-    """Interpolation for Resize, RandomResizedCrop and RandomRotation (also given as the
-    strings ``"nearest"`` and ``"bilinear"``), as ``torchvision.transforms.InterpolationMode``.
+    """Interpolation for Resize, RandomResizedCrop, RandomRotation and RandomAffine (also
+    given as the strings ``"nearest"`` and ``"bilinear"``), as torchvision's
+    ``InterpolationMode``.
 
     >>> T = fnx.data.transforms
     >>> T.Resize(4, interpolation=T.InterpolationMode.NEAREST).interpolation
@@ -522,20 +524,44 @@ class RandomResizedCrop(_RandomTransform):
         return _repr(self, size=self.size, scale=self.scale, ratio=self.ratio)
 
 
-def _rotate(img, angle, mode, center, fill):
-    """One ``(C, H, W)`` image rotated counter-clockwise by ``angle`` degrees about
-    ``center`` (pixel coordinates; the image center if None), as torchvision's tensor
-    ``rotate``: an inverse affine map, sampled as ``grid_sample(align_corners=False)`` with
-    zero padding, then ``fill`` blended in by the sampled coverage of the image."""
+def _inverse_affine_matrix(center, angle, translate, scale, shear):
+    """torchvision's ``_get_inverse_affine_matrix``: the ``(2, 3)`` map from output to source
+    pixel coordinates (both relative to the image center) of ``T * C * RSS * C^-1``, where
+    ``T`` translates by ``translate``, ``C`` moves the origin to ``center`` and
+    ``RSS = R(angle) * S(scale) * SHy(shear_y) * SHx(shear_x)`` (degrees; a positive angle
+    turns the image clockwise on screen, as the y axis points down)."""
+    rot, sx, sy = math.radians(angle), math.radians(shear[0]), math.radians(shear[1])
+    a = math.cos(rot - sy) / math.cos(sy)
+    b = -math.cos(rot - sy) * math.tan(sx) / math.cos(sy) - math.sin(rot)
+    c = math.sin(rot - sy) / math.cos(sy)
+    d = -math.sin(rot - sy) * math.tan(sx) / math.cos(sy) + math.cos(rot)
+    inverse = np.array([[d, -b], [-c, a]]) / scale  # det(RSS without scale) is 1
+    center = np.asarray(center, dtype=np.float64)
+    offset = inverse @ (-center - np.asarray(translate, dtype=np.float64)) + center
+    return np.column_stack([inverse, offset])
+
+
+def _centered(center, h, w):
+    """A ``center`` in pixel coordinates (x, y) relative to the image center (None: 0, 0)."""
+    return (0.0, 0.0) if center is None else (center[0] - w * 0.5, center[1] - h * 0.5)
+
+
+def _warp(img, matrix, mode, fill, owner):
+    """One ``(C, H, W)`` image resampled through the inverse affine ``matrix``, as
+    torchvision's tensor ``affine``/``rotate``: sampled as ``grid_sample(align_corners=False)``
+    with zero padding, then ``fill`` (a number, or one per channel) blended in by the sampled
+    coverage of the image."""
     c, h, w = img.shape
-    cx, cy = (0.0, 0.0) if center is None else (center[0] - w * 0.5, center[1] - h * 0.5)
-    theta = math.radians(angle)
-    cos, sin = math.cos(theta), math.sin(theta)
+    fill = np.asarray(fill, dtype=_work_dtype(img.dtype)).reshape(-1, 1, 1)
+    if len(fill) not in (1, c):
+        raise ValueError(f"{owner}: fill has {len(fill)} values; give one, or one per channel "
+                         f"({c})")
     # output pixel centers, relative to the image center
     y, x = np.meshgrid(np.arange(h) + 0.5 - h * 0.5, np.arange(w) + 0.5 - w * 0.5,
                        indexing="ij")
-    px = cos * (x - cx) - sin * (y - cy) + cx + w * 0.5 - 0.5  # source pixel coordinates
-    py = sin * (x - cx) + cos * (y - cy) + cy + h * 0.5 - 0.5
+    (m00, m01, m02), (m10, m11, m12) = matrix
+    px = m00 * x + m01 * y + m02 + w * 0.5 - 0.5  # source pixel coordinates
+    py = m10 * x + m11 * y + m12 + h * 0.5 - 0.5
     dtype = _work_dtype(img.dtype)
     src = img.astype(dtype, copy=False)
     if mode == InterpolationMode.NEAREST:
@@ -553,17 +579,45 @@ def _rotate(img, angle, mode, center, fill):
         out += src[:, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)] * weight
         coverage += weight
     if mode == InterpolationMode.NEAREST:
-        out = np.where(coverage < 0.5, dtype.type(fill), out)
+        out = np.where(coverage < 0.5, fill, out)
     else:
-        out = out * coverage + (1 - coverage) * dtype.type(fill)
+        out = out * coverage + (1 - coverage) * fill
     return _cast_like(out, img.dtype)
+
+
+def _rotate(img, angle, mode, center, fill):
+    """One ``(C, H, W)`` image rotated counter-clockwise by ``angle`` degrees about
+    ``center`` (pixel coordinates; the image center if None), as torchvision's ``rotate``
+    (an affine map of the opposite angle)."""
+    matrix = _inverse_affine_matrix(_centered(center, *img.shape[1:]), -angle, (0.0, 0.0),
+                                    1.0, (0.0, 0.0))
+    return _warp(img, matrix, mode, fill, "RandomRotation")
+
+
+_ANGLE_SIZES = {2: "a (min, max) pair", 4: "an (x_min, x_max, y_min, y_max) quadruple"}
+
+
+def _angle_range(value, name, owner, sizes=(2,)):
+    """torchvision's ``_setup_angle``: a number ``d >= 0`` means ``(-d, d)``; else a sequence
+    of one of the lengths ``sizes``."""
+    if isinstance(value, numbers.Number):
+        if value < 0:
+            raise ValueError(f"{owner}: if {name} is a single number, it must be positive, "
+                             f"got {value}")
+        return (-float(value), float(value))
+    angles = tuple(float(v) for v in value)
+    if len(angles) not in sizes:
+        shapes = " or ".join(_ANGLE_SIZES[n] for n in sizes)
+        raise ValueError(f"{owner}: {name} should be a number or {shapes}, got {value}")
+    return angles
 
 
 class RandomRotation(_RandomTransform):
     """Rotate counter-clockwise by an angle drawn uniformly from ``degrees`` (a number ``d``
     means ``(-d, d)``) about ``center`` (the image center if None), as torchvision: the
-    output keeps the input's size, pixels from outside the image take ``fill``, and
-    ``interpolation`` is ``"nearest"`` (the default) or ``"bilinear"``.
+    output keeps the input's size, pixels from outside the image take ``fill`` (a number,
+    or one per channel), and ``interpolation`` is ``"nearest"`` (the default) or
+    ``"bilinear"``.
 
     >>> img = fnx.tensor([[[1, 2], [3, 4]]])
     >>> fnx.data.transforms.RandomRotation((90, 90))(img).tolist()
@@ -572,15 +626,7 @@ class RandomRotation(_RandomTransform):
 
     def __init__(self, degrees, interpolation="nearest", expand=False, center=None, fill=0,
                  *, generator=None):
-        if isinstance(degrees, numbers.Number):
-            if degrees < 0:
-                raise ValueError("RandomRotation: if degrees is a single number, it must be "
-                                 "positive")
-            degrees = (-degrees, degrees)
-        self.degrees = tuple(float(d) for d in degrees)
-        if len(self.degrees) != 2:
-            raise ValueError(f"RandomRotation: degrees should be a number or a (min, max) "
-                             f"pair, got {degrees}")
+        self.degrees = _angle_range(degrees, "degrees", "RandomRotation")
         if expand:
             raise ValueError("RandomRotation: expand=True is not supported (rotated samples "
                              "of a batch would differ in size); crop or resize afterwards")
@@ -597,6 +643,168 @@ class RandomRotation(_RandomTransform):
 
     def __repr__(self):
         return _repr(self, degrees=self.degrees, interpolation=self.interpolation.value)
+
+
+class RandomAffine(_RandomTransform):
+    """A random affine map about the image center, keeping the image's size, as
+    torchvision: a rotation by an angle drawn from ``degrees`` (clockwise; a number ``d``
+    means ``(-d, d)``), a shift of whole pixels up to ``translate = (a, b)`` times the width
+    and the height, a zoom drawn from ``scale = (min, max)``, and a shear by angles drawn
+    from ``shear`` (a number ``s``: ``(-s, s)`` along x; ``(min, max)`` along x; ``(x_min,
+    x_max, y_min, y_max)`` along both). ``center`` (pixel ``(x, y)``) moves the fixed point;
+    pixels from outside the image take ``fill`` (a number, or one per channel);
+    ``interpolation`` is ``"nearest"`` (the default) or ``"bilinear"``. Each sample of a batch
+    draws its own parameters, in torchvision's order: angle, shift, zoom, shear.
+
+    >>> T = fnx.data.transforms
+    >>> img = fnx.arange(16.0).reshape(1, 4, 4)
+    >>> T.RandomAffine(degrees=0, scale=(2.0, 2.0))(img)[0].tolist()  # the central 2x2, zoomed
+    [[5.0, 5.0, 6.0, 6.0], [5.0, 5.0, 6.0, 6.0], [9.0, 9.0, 10.0, 10.0], [9.0, 9.0, 10.0, 10.0]]
+    >>> T.RandomAffine(degrees=(90, 90))(fnx.tensor([[[1, 2], [3, 4]]])).tolist()  # clockwise
+    [[[3, 1], [4, 2]]]
+    """
+
+    def __init__(self, degrees, translate=None, scale=None, shear=None,
+                 interpolation="nearest", fill=0, center=None, *, generator=None):
+        self.degrees = _angle_range(degrees, "degrees", "RandomAffine")
+        if translate is not None:
+            translate = tuple(float(t) for t in translate)
+            if len(translate) != 2 or not all(0.0 <= t <= 1.0 for t in translate):
+                raise ValueError(f"RandomAffine: translate should be a pair of fractions of the "
+                                 f"width and height, between 0 and 1; got {translate}")
+        if scale is not None:
+            scale = tuple(float(s) for s in scale)
+            if len(scale) != 2 or not 0.0 < scale[0] <= scale[1]:
+                raise ValueError(f"RandomAffine: scale should be a positive (min, max) pair, got "
+                                 f"{scale}")
+        self.translate = translate
+        self.scale = scale
+        self.shear = None if shear is None else _angle_range(shear, "shear", "RandomAffine",
+                                                             sizes=(2, 4))
+        self.interpolation = _interpolation(interpolation, "RandomAffine")
+        self.fill = fill
+        self.center = center
+        self.generator = generator
+
+    def _params(self, h, w, rng):
+        """torchvision's ``RandomAffine.get_params``, drawing in its order."""
+        angle = rng.uniform(*self.degrees)
+        shift = (0, 0)
+        if self.translate is not None:
+            max_dx, max_dy = self.translate[0] * w, self.translate[1] * h
+            shift = (round(rng.uniform(-max_dx, max_dx)), round(rng.uniform(-max_dy, max_dy)))
+        zoom = 1.0 if self.scale is None else rng.uniform(*self.scale)
+        shear = [0.0, 0.0]
+        if self.shear is not None:
+            shear[0] = rng.uniform(*self.shear[:2])
+            if len(self.shear) == 4:
+                shear[1] = rng.uniform(*self.shear[2:])
+        return angle, shift, zoom, shear
+
+    def _apply(self, x, rng):
+        h, w = x.shape[-2:]
+        center = _centered(self.center, h, w)
+        return np.stack([
+            _warp(sample, _inverse_affine_matrix(center, *self._params(h, w, rng)),
+                  self.interpolation, self.fill, "RandomAffine") for sample in x])
+
+    def __repr__(self):
+        return _repr(self, degrees=self.degrees, translate=self.translate, scale=self.scale,
+                     shear=self.shear, interpolation=self.interpolation.value)
+
+
+# --- erasing ------------------------------------------------------------------------------------
+
+
+class RandomErasing(_RandomTransform):
+    """With probability ``p``, erase a random rectangle of an fnx ``(C, H, W)`` image (after
+    ``ToTensor`` and ``Normalize``, as torchvision), or of each image of an ``(N, C, H, W)``
+    batch on its own draw. The rectangle covers a fraction of the area drawn from ``scale``,
+    with an aspect ratio (height / width) drawn log-uniformly from ``ratio``, and takes
+    ``value``: a number, one number per channel, or ``"random"`` (standard normal noise per
+    pixel). When ten draws give no rectangle that fits, the image stays as it is.
+    ``inplace=True`` writes the result into the given array.
+
+    >>> x = fnx.ones(1, 4, 4)
+    >>> out = fnx.data.transforms.RandomErasing(p=1.0, scale=(0.25, 0.25), ratio=(1, 1))(x)
+    >>> out.sum().item()  # a 2x2 square of the 4x4 image set to 0
+    12.0
+    """
+
+    def __init__(self, p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0, inplace=False,
+                 *, generator=None):
+        if isinstance(value, str) and value != "random":
+            raise ValueError(f"RandomErasing: a str value should be 'random', got {value!r}")
+        if not (isinstance(value, (numbers.Number, str)) or np.ndim(value) == 1):
+            raise TypeError(f"RandomErasing: value should be a number, a sequence of numbers or "
+                            f"'random', got {value!r}")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomErasing: the probability p should be between 0 and 1, got "
+                             f"{p}")
+        if not 0.0 <= scale[0] <= scale[1] <= 1.0:
+            raise ValueError(f"RandomErasing: scale should be a (min, max) pair between 0 and 1, "
+                             f"got {scale}")
+        if not 0.0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"RandomErasing: ratio should be a positive (min, max) pair, got "
+                             f"{ratio}")
+        self.p = p
+        self.scale = tuple(scale)
+        self.ratio = tuple(ratio)
+        self.value = value
+        self.inplace = inplace
+        self.generator = generator
+
+    def __call__(self, img):
+        if not _is_fnx(img):
+            raise TypeError(f"RandomErasing: expected an fnx (C, H, W) array, got "
+                            f"{type(img).__name__}; apply ToTensor first, as in torchvision")
+        out = super().__call__(img)
+        return img.copy_(out) if self.inplace and out is not img else out
+
+    def _fill(self, c, dtype):
+        """The erasing value as a ``(C or 1, 1, 1)`` array, or None for noise."""
+        if isinstance(self.value, str):
+            return None
+        value = np.asarray(self.value, dtype=_work_dtype(dtype)).reshape(-1, 1, 1)
+        if len(value) not in (1, c):
+            raise ValueError(f"RandomErasing: value has {len(value)} numbers; give one, or one "
+                             f"per channel ({c})")
+        return value
+
+    def _box(self, c, h, w, fill, rng):
+        """torchvision's ``RandomErasing.get_params``, drawing in its order; None when no
+        rectangle fits in ten draws."""
+        log_ratio = np.log(self.ratio)
+        for _ in range(10):
+            area = h * w * rng.uniform(*self.scale)
+            aspect = math.exp(rng.uniform(*log_ratio))
+            eh, ew = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+            if not (eh < h and ew < w):
+                continue
+            value = rng.standard_normal((c, eh, ew), dtype=np.float32) if fill is None else fill
+            top, left = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
+            return top, left, eh, ew, value
+        return None
+
+    def _apply(self, x, rng):
+        c, h, w = x.shape[1:]
+        fill = self._fill(c, x.dtype)
+        out = x
+        for n in range(len(x)):
+            if rng.random() >= self.p:
+                continue
+            box = self._box(c, h, w, fill, rng)
+            if box is None:
+                continue
+            i, j, eh, ew, value = box
+            if out is x:
+                out = x.copy()
+            out[n, :, i:i + eh, j:j + ew] = _cast_like(
+                np.broadcast_to(value, (c, eh, ew)).astype(_work_dtype(x.dtype)), x.dtype)
+        return out
+
+    def __repr__(self):
+        return _repr(self, p=self.p, scale=self.scale, ratio=self.ratio, value=self.value)
 
 
 # --- color --------------------------------------------------------------------------------------
