@@ -667,3 +667,12 @@ def test_compile_specializes_python_bools_and_ints_as_torch_compile():
     assert [float(f(x)), float(f(x, use_l2=True)), float(f(x, True, 3)), float(f(x, n=1))] \
         == [12.0, 48.0, 192.0, 6.0]
     assert float(f(x, use_l2=True)) == 48.0 and f.cache_info().traces == 4
+
+
+def test_jit_over_functional_call_traces_once():
+    model = nn.Linear(3, 2)
+    f = fnx.jit(lambda params, x: nn.functional_call(model, params, (x,)).sum())
+    params, x = dict(model.named_parameters()), fnx.ones(4, 3)
+    values = [float(f(params, x)) for _ in range(3)]
+    assert f.cache_info().traces == 1, f.cache_info().misses
+    assert values[0] == pytest.approx(float(model(x).sum()), rel=1e-6)

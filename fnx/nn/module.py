@@ -10,6 +10,7 @@ gradient.
 
 import collections
 import itertools
+import threading
 import warnings
 
 import numpy as np
@@ -186,8 +187,7 @@ class Module:
                          f"traced code may have read)", lambda: _plain_attributes(self))
         host_state.guard(
             f"the parameters, buffers or submodules registered on a {name} changed",
-            lambda: (tuple(map(id, self._parameters.values())),
-                     tuple(map(id, self._buffers.values())),
+            lambda: (_registry_ids(self._parameters), _registry_ids(self._buffers),
                      tuple(map(id, self._modules.values()))))
 
     def register_forward_pre_hook(self, hook):
@@ -769,6 +769,26 @@ def _plain_attributes(module):
                                                                     for x in v)))
 
 
+class _Swaps(threading.local):
+    """The registry entries ``functional_call`` has swapped in this thread: ``id(registry)
+    -> {name: the module's own value}``."""
+
+    def __init__(self):
+        self.active = {}
+
+
+_swaps = _Swaps()
+
+
+def _registry_ids(registry):
+    """Identities of a registry's values, the module's own ones where ``functional_call`` has
+    swapped others in (a compiled function calling it must not re-trace each call)."""
+    swapped = _swaps.active.get(id(registry))
+    if not swapped:
+        return tuple(map(id, registry.values()))
+    return tuple(id(swapped.get(k, v)) for k, v in registry.items())
+
+
 class CompiledModule(Module):
     """What ``fnx.compile(module)`` returns (torch's ``OptimizedModule``): calling it runs the
     original module's forward as one compiled program. The original is ``_orig_mod``; its
@@ -864,8 +884,18 @@ def functional_call(module, parameters_and_buffers, args=(), kwargs=None, *, str
         for key, value in parameters_and_buffers.items():
             registry, name = slots[key]
             saved.append((registry, name, registry[name]))
+            owned = _swaps.active.setdefault(id(registry), {})
+            saved_own = name not in owned
+            if saved_own:
+                owned[name] = registry[name]
+            saved[-1] += (saved_own,)
             registry[name] = value
         return module(*args, **(kwargs or {}))
     finally:
-        for registry, name, old in reversed(saved):
+        for registry, name, old, saved_own in reversed(saved):
             registry[name] = old
+            if saved_own:
+                owned = _swaps.active[id(registry)]
+                del owned[name]
+                if not owned:
+                    del _swaps.active[id(registry)]
