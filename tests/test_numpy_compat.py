@@ -406,3 +406,16 @@ def test_hypot_scales_instead_of_squaring_and_converts_ints_first():
     check_grads(fnp.hypot, (np.array([3.0, -0.5, 2.0]), np.array([-4.0, 1.5, 2.0])), order=2)
     g = fnx.grad(lambda x, y: fnp.hypot(x, y), argnums=(0, 1))(0.0, 0.0)  # docs/transforms.md
     assert [float(v) for v in g] == [0.0, 0.0]
+
+
+def test_floating_point_errors_are_silent_and_the_callers_state_is_kept():
+    # overflow, 0/0 and log(-1) give inf/nan without a warning (as JAX and PyTorch), under any
+    # NumPy error state the caller set, which is in force again after each op
+    x = fnp.asarray([0.0, 1.0, 1e30], dtype=fnp.float32)
+    with np.errstate(all="raise"):
+        out = [fnp.exp(x), 1 / x, fnp.log(x - 1), x.astype(fnp.float16), (-x).sigmoid()]
+        with pytest.raises(FloatingPointError):
+            np.float32(1) / np.float32(0)
+    np.testing.assert_array_equal(np.asarray(out[0]), np.exp(np.float32([0, 1, np.inf])))
+    assert np.asarray(out[1])[0] == np.inf and np.isnan(np.asarray(out[2])[0:2]).sum() == 1
+    assert np.asarray(out[3])[2] == np.inf
