@@ -555,6 +555,12 @@ if hasattr(fnx, "stop_gradient"):
         prims=("stop_gradient",),
         why="its derivative is zero by definition, finite differences see the identity "
             "(tested in test_transforms_compose / test_custom_rules)")
+if hasattr(fnx.transforms.custom, "recorded_value_p"):
+    rec("recorded_value", _bind(fnx.transforms.custom.recorded_value_p),
+        lambda x, saved: saved, ("any", "any"), shapes=SAME_SHAPES2, grad=0,
+        prims=("recorded_value",),
+        why="the value is the saved operand, the derivative x's by design (the eager tape's "
+            "backward reuses recorded buffers; tested in test_autograd)")
 if hasattr(fnx, "jit"):
     rec("jit", fnx.jit(lambda x, y: fnp.sin(x) * y + x), lambda x, y: np.sin(x) * y + x,
         ("any", "any"), shapes=SAME_SHAPES2, tol=LOOSE, prims=("jit_call",))

@@ -479,7 +479,7 @@ def test_every_layer_group_compiled_step_equals_eager(name):
 # --- found by an adversarial tester: each compiled vs the same eager code ---------------------
 
 
-def _both(make, body, calls=4, between=None):
+def _both(make, body, calls=4, between=None, rtol=2e-5):
     """Run ``body(objs)`` ``calls`` times eagerly and compiled on twin setups from ``make()``
     (``between(objs, i)`` runs eagerly before call i); return both parameter lists."""
     results = []
@@ -494,7 +494,7 @@ def _both(make, body, calls=4, between=None):
                 between(objs, i)
             step(x, y)
         results.append([p.numpy().copy() for p in objs["model"].parameters()])
-    _assert_same(results[1], results[0])
+    _assert_same(results[1], results[0], rtol=rtol)
     return results
 
 
@@ -609,7 +609,7 @@ def test_backward_hooks_retain_grad_and_a_gradient_penalty_compile():
         objs["opt"].step()
         return loss
 
-    _both(make, body, calls=3)
+    _both(make, body, calls=3, rtol=1e-4)  # float32 parameters grow to ~1e2 here
 
 
 def test_guides_custom_function_with_item_assignment_in_backward():

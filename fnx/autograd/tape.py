@@ -26,6 +26,7 @@ from fnx.core.ir import ClosedProgram, Eqn, Program, Var, eval_program, make_pro
 from fnx.core.ops.elementwise import add_p, convert_element_type_p
 from fnx.jit.api import jit_call_p
 from fnx.jit.control_flow import structural_key
+from fnx.transforms.custom import recorded_value_p
 
 __all__ = ["Node", "backward", "grad", "is_grad_enabled", "set_grad_enabled", "no_grad",
            "enable_grad", "inference_mode"]
@@ -246,13 +247,14 @@ class _Graph:
     non-leaf targets (the gradient in ``delta`` is the gradient in that value), then the
     constants (operands that require no grad). ``roots``: ``(meta, buffer)`` pairs."""
 
-    def __init__(self, roots, targets, cuts):
+    def __init__(self, roots, targets, cuts, reuse_recorded=True):
         self.nodes = _collect([m for m, _ in roots], cuts)
         self.leaf_vars, self.leaf_metas, self.leaf_bufs = [], [], []
         self.const_vars, self.const_bufs = [], []
         self.delta_vars, self.delta_metas = [], []
-        leaf_index, const_index, produced = {}, {}, {}
+        leaf_index, const_index, produced, recorded = {}, {}, {}, {}
         wanted = {(id(m.grad_fn), m.output_nr): m for m in targets if m.grad_fn is not None}
+        eqns = []
 
         def operand(meta, buf):
             if meta is None:
@@ -269,9 +271,20 @@ class _Graph:
                     self.leaf_metas.append(meta)
                     self.leaf_bufs.append(buf)
                 return leaf_index[key]
-            return produced[id(meta.grad_fn), meta.output_nr]
+            value = produced[id(meta.grad_fn), meta.output_nr]
+            if not reuse_recorded or buf is None:
+                return value
+            # the recorded buffer stands for the value (recorded_value_p): the backward
+            # program does not compute the forward pass again
+            key = (id(meta), id(buf))
+            if key not in recorded:
+                saved = Var(ShapedArray(buf.shape, buf.dtype))
+                self.const_vars.append(saved)
+                self.const_bufs.append(buf)
+                recorded[key] = Var(value.aval)
+                eqns.append(Eqn(recorded_value_p, [value, saved], {}, [recorded[key]]))
+            return recorded[key]
 
-        eqns = []
         for node in self.nodes:
             ins = [operand(m, b) for m, b in zip(node.in_metas, node.bufs, strict=True)]
             outs = [Var(a) for a in node.out_avals]
@@ -323,8 +336,10 @@ def _vjp_program(program, n_diff):
 
 def _phase(roots, root_cts, targets, cuts, create_graph):
     """One compiled backward from ``roots`` to the leaves, stopping at ``cuts``: gradients
-    by id(meta) for the targets and the cut values reached; the graph's nodes."""
-    graph = _Graph(roots, targets, cuts)
+    by id(meta) for the targets and the cut values reached; the graph's nodes. With
+    ``create_graph`` the forward is recomputed from the leaves inside the recorded call, so
+    higher derivatives see every path; otherwise the recorded buffers are reused."""
+    graph = _Graph(roots, targets, cuts, reuse_recorded=not create_graph)
     diff_metas = graph.leaf_metas + graph.delta_metas
     if not diff_metas:
         return {}, graph.nodes

@@ -38,7 +38,8 @@ from .api import _as_arrays as as_arrays
 from .vmap import move_batch_axis, vmap_flat
 
 __all__ = ["stop_gradient", "custom_jvp", "custom_vjp", "checkpoint", "remat",
-           "stop_gradient_p", "custom_jvp_call_p", "custom_vjp_call_p", "custom_lin_p",
+           "stop_gradient_p", "recorded_value_p", "custom_jvp_call_p", "custom_vjp_call_p",
+           "custom_lin_p",
            "checkpoint_p"]
 
 
@@ -78,6 +79,30 @@ stop_gradient_p = elementwise("stop_gradient", 1, lambda x: x, "{0}", "any")
 # its tangent is always zero: every transform (and the eager tape) treats it as it treats
 # integer-valued primitives
 stop_gradient_p.differentiable = False
+
+
+# --- recorded_value -----------------------------------------------------------------------------
+
+# ``recorded_value_p(x, saved)``: the value ``saved`` (``x``'s value, recorded earlier) with
+# ``x``'s derivative. The eager tape's backward program feeds the buffers it recorded in the
+# forward pass through it: the linearization points are those buffers, so the forward
+# computation of ``x`` is dead and never runs again (no recomputation in backward()).
+recorded_value_p = elementwise("recorded_value", 2, lambda x, saved: saved, "{1}", "any")
+
+
+def _recorded_value_jvp(primals, tangents):
+    x, saved = primals
+    x_dot, _ = tangents
+    return saved, (x_dot if type(x_dot) is not Zero else Zero(get_aval(saved)))
+
+
+def _recorded_value_transpose(ct, x, saved):
+    del x, saved  # unused: linear in x, the identity
+    return [ct, None]
+
+
+recorded_value_p.jvp = _recorded_value_jvp
+recorded_value_p.transpose = _recorded_value_transpose
 
 
 def stop_gradient(x):
