@@ -197,3 +197,45 @@ def test_train_digits_rejects_bad_flags_before_training():
         run = subprocess.run([sys.executable, script, *flags], capture_output=True, text=True,
                              timeout=120)
         assert run.returncode == 2 and "error:" in run.stderr, (flags, run.stderr)
+
+
+def test_cnn_digits_example_learns_and_its_compiled_step_matches_eager():
+    tiny = ("--epochs", "2", "--width", "8")
+    lines, name, acc = _run_example("cnn_digits.py", *tiny)
+    assert name == "test accuracy" and acc > 0.6  # chance: 0.1
+    eager, _, _ = _run_example("cnn_digits.py", *tiny, "--eager")
+
+    def first_loss(out):
+        return float(re.search(r"epoch 1: train loss ([0-9.]+)", "\n".join(out)).group(1))
+
+    assert abs(first_loss(lines) - first_loss(eager)) < 1e-3 * first_loss(eager)
+
+
+def test_resnet_small_example_learns():
+    lines, name, acc = _run_example("resnet_small.py", "--epochs", "2", "--width", "4")
+    assert name == "test accuracy" and acc > 0.6  # chance: 0.1
+    assert "widths [4, 8, 16, 32]" in lines[0]
+
+
+def test_distillation_example_trains_teacher_and_both_students():
+    lines, name, distilled = _run_example("distillation.py", "--teacher-epochs", "2",
+                                          "--student-epochs", "3")
+    assert name == "distilled student test accuracy"
+    assert _metric(lines, "teacher test accuracy") > 0.5  # chance: 0.1
+    assert _metric(lines, "student alone test accuracy") > 0.5
+    assert distilled > 0.5
+
+
+def test_fine_tune_example_keeps_frozen_layers_and_learns_the_new_digits(tmp_path):
+    import fnx
+
+    checkpoint = tmp_path / "pretrained.safetensors"
+    lines, name, acc = _run_example("fine_tune.py", "--pretrain-epochs", "2",
+                                    "--finetune-epochs", "15", "--checkpoint", str(checkpoint))
+    assert name == "fine-tuned test accuracy" and acc > 0.5  # chance: 0.2 (five digits)
+    # the script asserts that the frozen parameters are bit-identical and got no gradient
+    assert "frozen parameters unchanged: 6 arrays checked" in lines
+    assert any(line.startswith("frozen: conv1.weight, bn1.weight") for line in lines)
+    assert "groups with lr [0.001, 0.01]" in "\n".join(lines)
+    pretrained = fnx.load(str(checkpoint))  # the 0-4 model, with its 5-way head
+    assert pretrained["fc.weight"].shape == (5, 256) and "layer1.1.running_mean" in pretrained
