@@ -19,8 +19,11 @@ What it shows:
 * evaluation under ``model.eval()`` and ``fnx.no_grad()`` (BatchNorm on its running
   statistics, dropout off).
 
-Run: ``python examples/cnn_digits.py`` (under a minute on 2 CPU cores once the kernels are in
-the on-disk cache). The last line is ``test accuracy: X``.
+Test accuracy with the defaults: 98.3% (seed 0; seeds 1-4 give 98.9%, 98.6%, 97.8%, 98.1%;
+the test set has 359 images, so one image is 0.28%).
+
+Run: ``python examples/cnn_digits.py`` (about 15 s on 2 CPU cores once the kernels are in
+the on-disk cache; the first run also compiles them, about 35 s). The last line is ``test accuracy: X``.
 """
 
 import argparse

@@ -30,7 +30,7 @@ epochs, other learning rates, 25 or 100 images, or frozen BatchNorm statistics d
 that picture: a fresh network learns these 8x8 digits from few examples, and the frozen
 layers were fitted to other digits.
 
-Run: ``python examples/fine_tune.py`` (about 20 s on 2 CPU cores once the kernels are in the
+Run: ``python examples/fine_tune.py`` (about 10 s on 2 CPU cores once the kernels are in the
 on-disk cache). The last line is ``fine-tuned test accuracy: X``.
 """
 

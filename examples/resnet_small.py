@@ -20,7 +20,7 @@ What it shows:
   stepped per batch inside the compiled step; ``--eager`` runs it uncompiled;
 * ``fnx.train.evaluate`` for the test accuracy (``model.eval()``, ``fnx.no_grad()``).
 
-Run: ``python examples/resnet_small.py`` (about 30 s on 2 CPU cores once the kernels are in
+Run: ``python examples/resnet_small.py`` (about 15 s on 2 CPU cores once the kernels are in
 the on-disk cache). The last line is ``test accuracy: X``.
 """
 
