@@ -439,3 +439,24 @@ def test_broadcast_operand_chain_computed_outside_the_inner_loop():
     chain, _, inner = src.split("# kernel 0")[1].partition("for i1 in")
     assert chain.count("_vm.vtanh(") == 4 and "vtanh" not in inner.split("# orchestrator")[0]
     np.testing.assert_allclose(fnx.jit(f)(x)._buf, f(x)._buf, rtol=1e-6)
+
+
+def test_column_sum_does_not_depend_on_where_the_buffers_sit():
+    """A sum over leading and trailing axes (BatchNorm's statistics over N, H, W) gave
+    different low bits depending on the distance between input and output buffers: LLVM's
+    runtime overlap check picked the vectorized or the scalar loop, which add in different
+    orders under reassoc. The accumulation is local now, so one path runs."""
+    f = fnx.jit(lambda x: fnp.sum(x, axis=(0, 2)))
+    x = fnx.tensor(np.random.default_rng(0).normal(size=(64, 8, 64)).astype(np.float32))
+    kernel = f.lower(x)._exe.run.__globals__["_k0"]
+    flat = x.numpy().reshape(-1)
+    results = set()
+    for gap in range(0, 8192, 64):
+        buf = np.zeros(flat.size + gap + 8, np.float32)
+        buf[:flat.size] = flat
+        out = buf[flat.size + gap:][:8]
+        kernel(64, 8, 64, buf[:flat.size], out)
+        results.add(out.tobytes())
+    assert len(results) == 1
+    np.testing.assert_allclose(np.frombuffer(results.pop(), np.float32),
+                               x.numpy().astype(np.float64).sum(axis=(0, 2)), rtol=1e-5)

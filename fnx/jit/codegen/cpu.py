@@ -93,15 +93,26 @@ def render(nest):
         # over its budget and block vectorization.
         d = len(all_axes)
         depth = _loop_depths(nest)
+        # With the innermost axis reduced and nothing stored in the innermost loop, each
+        # reduction runs in a local accumulator: the loop then has no stores, so LLVM needs
+        # no runtime overlap check between output and inputs, whose two versions of the loop
+        # (vectorized, scalar) add in different orders under ``reassoc`` and made a sum's
+        # low bits depend on where the buffers sat in memory (runs not bit-reproducible).
+        local = d > 0 and nest.reduced[d - 1] and not any(
+            s.kind != "reduce" and s.name in out_of for s in nest.stmts)
+        reductions = [(s, j, loops.index_src(nest.outputs[j][1])) for s in nest.stmts
+                      if s.kind == "reduce" for j in out_of.get(s.name, [])]
         for level in range(d + 1):
             inner = []
+            if local and level == d - 1:
+                inner += [f"_r{j} = o{j}_[{idx}]" for _, j, idx in reductions]
             for s in nest.stmts:
                 if s.kind == "reduce" and level == d:
                     v = s.args[0]
                     for j in out_of.get(s.name, []):
                         idx = loops.index_src(nest.outputs[j][1])
-                        inner.append(f"o{j}_[{idx}] = "
-                                     f"{em.combine(s.op, f'o{j}_[{idx}]', v, s.dtype)}")
+                        acc = f"_r{j}" if local else f"o{j}_[{idx}]"
+                        inner.append(f"{acc} = {em.combine(s.op, acc, v, s.dtype)}")
                     continue
                 if s.kind != "reduce" and depth[s.name] == level:
                     inner += em.stmt(s)
@@ -110,6 +121,8 @@ def render(nest):
             body += indent(inner, level)
             if level < d:
                 body += for_loops([level], level)
+        if local:
+            body += indent([f"o{j}_[{idx}] = _r{j}" for _, j, idx in reductions], d - 1)
         if not all_axes and not nest.stmts:
             body.append("pass")
     else:  # row: one row per iteration of the kept-axis loops, reduced axes walked in passes
