@@ -281,14 +281,18 @@ def _pad_impl(x, padding_value, *, padding_config):
                                ShapedArray((), x.dtype), padding_config=padding_config).shape
     out = np.full(shape, padding_value, dtype=x.dtype)
     src, dst = [], []
-    for s, (lo, hi, interior) in zip(x.shape, padding_config, strict=True):
+    for s, n, (lo, hi, interior) in zip(x.shape, shape, padding_config, strict=True):
+        del hi  # unused: n is the output size
         step = interior + 1
-        # positions of x's elements in the unclipped output, then clip negative padding
-        idx = lo + np.arange(s) * step
-        keep = (idx >= 0) & (idx < lo + hi + s + max(s - 1, 0) * interior)
-        src.append(np.nonzero(keep)[0])
-        dst.append(idx[keep])
-    out[np.ix_(*dst)] = x[np.ix_(*src)]
+        # x's element i lands at lo + i * step: keep the run of i that lands in [0, n)
+        # (negative padding clips), as strided slices (fancy indexing was 3-7x slower)
+        first = 0 if lo >= 0 else -(lo // step)
+        stop = min(s, (n - 1 - lo) // step + 1) if n > 0 else 0
+        if stop <= first:
+            return out
+        src.append(slice(first, stop))
+        dst.append(slice(lo + first * step, lo + (stop - 1) * step + 1, step))
+    out[tuple(dst)] = x[tuple(src)]
     return out
 
 
