@@ -460,3 +460,21 @@ def test_column_sum_does_not_depend_on_where_the_buffers_sit():
     assert len(results) == 1
     np.testing.assert_allclose(np.frombuffer(results.pop(), np.float32),
                                x.numpy().astype(np.float64).sum(axis=(0, 2)), rtol=1e-5)
+
+
+def test_row_reduction_with_a_memo_row_does_not_depend_on_buffer_placement():
+    """log_softmax's row kernel stores a memo row in the pass that sums it; the sum must not
+    change with where the input sits relative to that row (see the column-sum test)."""
+    f = fnx.jit(lambda x: fnx.nn.functional.log_softmax(x, dim=-1))
+    x = fnx.tensor(np.random.default_rng(0).normal(size=(16, 300)).astype(np.float32))
+    kernel = f.lower(x)._exe.run.__globals__["_k0"]
+    flat = x.numpy().reshape(-1)
+    results, keep = set(), []
+    for gap in range(0, 40000, 397):
+        buf = np.zeros(flat.size + gap, np.float32)
+        buf[gap:] = flat
+        out = np.empty(flat.size, np.float32)
+        kernel(16, 300, buf[gap:], out)
+        results.add(out.tobytes())
+        keep.append(np.empty(gap % 3000 + 1, np.float32))  # move later allocations around
+    assert len(results) == 1
