@@ -192,7 +192,68 @@ class AutogradMeta:
         self.retains_grad = False
 
 
-class Array(ArrayOps, metaclass=_ArrayMeta):
+class AutogradSurface:
+    """The eager autograd surface shared by concrete Arrays and the staged values of a
+    compiled step (fnx.core.state): both keep an ``AutogradMeta`` (or ``None``) in
+    ``_autograd``, which fnx.autograd records and differentiates."""
+
+    __slots__ = ()
+
+    @property
+    def grad(self):
+        """The accumulated gradient (``None`` until a backward pass or an assignment)."""
+        meta = self._autograd
+        if meta is None:
+            return None
+        return meta.grad if _active_journal() is None else _state().get(meta, "grad")
+
+    @property
+    def grad_fn(self):
+        """The tape node that produced this array (``None`` for leaves and untracked arrays)."""
+        meta = self._autograd
+        return None if meta is None else meta.grad_fn
+
+    @property
+    def is_leaf(self):
+        """True unless this array was computed from arrays that require grad."""
+        return self.grad_fn is None
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``torch.Tensor.backward``).
+
+        >>> w = fnx.tensor([1.0, 2.0], requires_grad=True); (3 * w).sum().backward()
+        >>> w.grad.tolist()
+        [3.0, 3.0]
+        """
+        from fnx.autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf array after ``backward`` (leaves always do)."""
+        meta = self._autograd
+        if meta is None or not meta.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if meta.grad_fn is not None:
+            meta.retains_grad = True
+
+    def register_hook(self, hook):
+        """``hook(grad) -> None or new grad`` runs when this array's gradient is computed,
+        before it is accumulated; returns a handle with ``.remove()``."""
+        from fnx.autograd import register_hook
+
+        return register_hook(self, hook)
+
+    def _check_leaf_update(self, new, op):
+        mine, theirs = self._autograd, getattr(new, "_autograd", None)
+        if theirs is not None and theirs.grad_fn is not None and mine is not None and \
+                mine.grad_fn is None and mine.requires_grad:
+            raise RuntimeError(
+                f"{op}: a leaf array that requires grad is being used in an in-place "
+                f"operation; wrap the update in `with fnx.no_grad():` (as optimizers do)")
+
+
+class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
     """An fnx array. Create one with ``fnx.asarray``/``fnx.tensor``/``fnp.zeros``...
 
     >>> x = fnx.asarray([1.0, 2.0]); (x * 2).tolist()
@@ -233,15 +294,7 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
     def requires_grad(self, value):
         _np()._methods.METHODS["requires_grad_"](self, value)
 
-    @property
-    def grad(self):
-        """The accumulated gradient (``None`` until a backward pass or an assignment)."""
-        meta = self._autograd
-        if meta is None:
-            return None
-        return meta.grad if _active_journal() is None else _state().get(meta, "grad")
-
-    @grad.setter
+    @AutogradSurface.grad.setter
     def grad(self, value):
         journal = _active_journal()
         traced = journal is not None and getattr(type(value), "_fnx_tracer", False)
@@ -256,44 +309,7 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
         else:
             _state().set(self._meta(), "grad", value)
 
-    # --- the eager autograd surface (fnx.autograd records and differentiates) ---------------
-    @property
-    def grad_fn(self):
-        """The tape node that produced this array (``None`` for leaves and untracked arrays)."""
-        meta = self._autograd
-        return None if meta is None else meta.grad_fn
-
-    @property
-    def is_leaf(self):
-        """True unless this array was computed from arrays that require grad."""
-        return self.grad_fn is None
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``torch.Tensor.backward``).
-
-        >>> w = fnx.tensor([1.0, 2.0], requires_grad=True); (3 * w).sum().backward()
-        >>> w.grad.tolist()
-        [3.0, 3.0]
-        """
-        from fnx.autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs)
-
-    def retain_grad(self):
-        """Keep ``.grad`` for this non-leaf array after ``backward`` (leaves always do)."""
-        meta = self._autograd
-        if meta is None or not meta.requires_grad:
-            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if meta.grad_fn is not None:
-            meta.retains_grad = True
-
-    def register_hook(self, hook):
-        """``hook(grad) -> None or new grad`` runs when this array's gradient is computed,
-        before it is accumulated; returns a handle with ``.remove()``."""
-        from fnx.autograd import register_hook
-
-        return register_hook(self, hook)
-
+    # --- the eager autograd surface: AutogradSurface, plus what only concrete arrays have ---
     def _meta(self):
         """This array's autograd record, created on first need."""
         if self._autograd is None:
@@ -419,14 +435,6 @@ class Array(ArrayOps, metaclass=_ArrayMeta):
                 return
         if mine is not None and mine.grad_fn is not None:
             self._autograd = None  # overwritten by an untracked value: no history left
-
-    def _check_leaf_update(self, new, op):
-        mine, theirs = self._autograd, getattr(new, "_autograd", None)
-        if theirs is not None and theirs.grad_fn is not None and mine is not None and \
-                mine.grad_fn is None and mine.requires_grad:
-            raise RuntimeError(
-                f"{op}: a leaf array that requires grad is being used in an in-place "
-                f"operation; wrap the update in `with fnx.no_grad():` (as optimizers do)")
 
     def _set_buffer(self, buf):
         """Replace the buffer in place (every holder of this Array sees the new value)."""

@@ -11,7 +11,7 @@ import weakref
 import numpy as np
 
 from .abstract import ShapedArray, typematch
-from .array import Array, wrap, wrap_weak
+from .array import Array, AutogradSurface, wrap, wrap_weak
 from .errors import ConcretizationError, TraceError
 from . import tracing
 from .tracing import (Trace, Tracer, bind, concretization_message, full_raise, get_aval,
@@ -214,7 +214,7 @@ def eval_program(program, args):
 # --- staging: Python function -> Program ----------------------------------------------------
 
 
-class StagingTracer(Tracer):
+class StagingTracer(Tracer, AutogradSurface):
     """A value of a program being staged. Inside a compiled PyTorch-style step it also takes
     part in the eager autograd tape (``_autograd``, as a concrete Array's), so
     ``loss.backward()`` works on it and stages the backward pass into the same program."""
@@ -230,36 +230,6 @@ class StagingTracer(Tracer):
 
     def concrete_value(self):
         raise ConcretizationError(concretization_message(self))
-
-    # the eager autograd surface, for code compiled whole (fnx.autograd records and
-    # differentiates staged values while a state journal is active: fnx.core.state)
-    @property
-    def grad_fn(self):
-        meta = self._autograd
-        return None if meta is None else meta.grad_fn
-
-    @property
-    def is_leaf(self):
-        return self.grad_fn is None
-
-    @property
-    def grad(self):
-        meta = self._autograd
-        if meta is None:
-            return None
-        from . import state
-
-        return state.get(meta, "grad")
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from fnx.autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs)
-
-    def register_hook(self, hook):
-        from fnx.autograd import register_hook
-
-        return register_hook(self, hook)
 
     def _become(self, new):
         """In-place update of a staged value (``x[i] = v``, ``x.relu_()``, the guide's
@@ -281,11 +251,8 @@ class StagingTracer(Tracer):
             return False
         if new.aval.dtype != self._aval.dtype:
             new = new.astype(self._aval.dtype)
+        self._check_leaf_update(new, "in-place update")
         mine, theirs = self._autograd, new._autograd
-        if theirs is not None and theirs.grad_fn is not None and mine is not None and \
-                mine.grad_fn is None and mine.requires_grad:
-            raise RuntimeError("a leaf array that requires grad is being used in an in-place "
-                               "operation; wrap the update in `with fnx.no_grad():`")
         builder.tracer_to_var[id(self)] = builder.get_var(new)
         self._aval = new.aval
         if theirs is not None or (mine is not None and mine.grad_fn is not None):
@@ -295,13 +262,6 @@ class StagingTracer(Tracer):
     def __setitem__(self, idx, value):
         if not self._become(self.at[idx].set(value)):
             super().__setitem__(idx, value)
-
-    def retain_grad(self):
-        meta = self._autograd
-        if meta is None or not meta.requires_grad:
-            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if meta.grad_fn is not None:
-            meta.retains_grad = True
 
 
 class _Builder:
