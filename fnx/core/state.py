@@ -95,7 +95,7 @@ class Journal:
         return self._slot(owner, name).current
 
     def write(self, owner, name, value):
-        if isinstance(value, tracing.Tracer) and value._trace.main is not self.main:
+        if self.foreign(value):
             # an inner transform's value into its own objects (a module grad/vmap rebuilt
             # from tracers): transient, not the compiled function's state
             _write(owner, name, value)
@@ -139,8 +139,12 @@ class Journal:
             return t
         return None
 
+    def foreign(self, value):
+        """Whether ``value`` is a tracer of another transform than this compiled trace."""
+        return isinstance(value, tracing.Tracer) and value._trace.main is not self.main
+
     def _check_value(self, value, what):
-        if isinstance(value, tracing.Tracer) and value._trace.main is not self.main:
+        if self.foreign(value):
             raise TraceError(
                 f"{what}: a value of an inner transform ({value._trace.main.trace_type.__name__}) "
                 f"was written into state inside fnx.jit; state can only be updated with the "

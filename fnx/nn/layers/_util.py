@@ -4,7 +4,6 @@ import numbers
 
 import fnx
 from fnx.core import state as host_state
-from fnx.core.errors import FnxError
 
 
 def new_parameter(shape, dtype=None, device=None):
@@ -34,11 +33,11 @@ def is_concrete(*values):
     return all(type(v) is fnx.Array for v in values)
 
 
-def _primal(value):
-    """``value`` without the differentiation transforms' tracers around it (a value of the
-    compiled step being traced), or None for a batched value."""
-    while value is not None and getattr(value, "_become", None) is None and \
-            isinstance(value, fnx.core.tracing.Tracer):
+def _primal(value, journal):
+    """``value`` without the differentiation transforms' tracers around it: a concrete array
+    or a value of the compiled step being traced; None for a batched value (vmap)."""
+    while isinstance(value, fnx.core.tracing.Tracer) and (journal is None
+                                                          or journal.foreign(value)):
         value = value.primal_value()
     return value
 
@@ -53,22 +52,19 @@ def write_buffers(module, new):
     back to the caller's module."""
     old = [getattr(module, name) for name in new]
     values = list(new.values())
-    if is_concrete(*old) and not is_concrete(*values) and not host_state.active():
-        # concrete buffers and traced statistics outside a compiled step: a module closed
-        # over by fnx.grad (the statistics are known: write them in place, as eagerly,
-        # instead of leaving a tracer in the module) or one mapped by fnx.vmap (they are
-        # not: rebind, and vmap returns the module with batched statistics)
-        try:
-            values = [v if is_concrete(v) else v.concrete_value() for v in values]
-        except FnxError:
-            pass
-    if is_concrete(*old) and host_state.active() and not is_concrete(*values):
-        # inside a compiled step (staged in place, fnx.core.state), under fnx.grad too: the
-        # undifferentiated statistics; a batched update (vmap) has no single value
-        values = [_primal(v) for v in values]
-        if any(v is None for v in values):
+    journal = host_state.active()
+    if is_concrete(*old) and not is_concrete(*values):
+        # concrete buffers and traced statistics: a module closed over by fnx.grad (inside a
+        # compiled step or not) gets the undifferentiated statistics in place, as eagerly,
+        # instead of a tracer left in the module; one mapped by fnx.vmap has no single value:
+        # outside a compiled step the buffers are rebound (vmap returns the module with
+        # batched statistics), inside one they are left as they are
+        primal = [_primal(v, journal) for v in values]
+        if all(v is not None for v in primal):
+            values = primal
+        elif journal is not None:
             return
-    if is_concrete(*old) and (is_concrete(*values) or host_state.active()):
+    if is_concrete(*old) and (is_concrete(*values) or journal is not None):
         for buf, value in zip(old, values, strict=True):
             buf.copy_(value)
     else:
