@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import fnx
-import fnx.numpy as fnp
 from fnx import nn, optim
 from fnx.core.errors import ConcretizationError, FnxError
 
@@ -39,6 +38,20 @@ def _data(n=24, seed=1):
     return x, y
 
 
+def _step_for(model, opt, sched=None, criterion=nn.functional.cross_entropy):
+    """The PyTorch-style training step the tests compile (and run eagerly to compare)."""
+    def step(x, y):
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        return loss
+
+    return step
+
+
 OPTIMIZERS = {
     "sgd": lambda ps: optim.SGD(ps, lr=0.1),
     "sgd_momentum_nesterov_wd": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True,
@@ -58,18 +71,8 @@ def _train(make_opt, compiled, steps=5, dropout=0.2, batchnorm=True, schedule=Tr
     model = _mlp(dropout, batchnorm)
     opt = make_opt(model.parameters())
     sched = optim.lr_scheduler.StepLR(opt, 2, 0.5) if schedule else None
-    crit = nn.CrossEntropyLoss()
     x, y = _data()
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = crit(model(x), y)
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        return loss
-
+    step = _step_for(model, opt, sched, nn.CrossEntropyLoss())
     run = fnx.compile(step) if compiled else step
     losses = [float(run(x, y)) for _ in range(steps)]
     return dict(losses=losses, params=_params(model), model=model, opt=opt, sched=sched,
@@ -103,25 +106,17 @@ def test_learning_rate_changes_do_not_retrace():
     opt = optim.SGD(model.parameters(), lr=0.1)
     x, y = _data()
 
-    @fnx.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = fnx.compile(_step_for(model, opt))
 
     step(x, y)
     step(x, y)
     before = _params(model)
-    grads = [p.grad.numpy().copy() for p in model.parameters()]
     opt.param_groups[0]["lr"] = 0.0  # must be seen without a re-trace
     step(x, y)
     _assert_same(_params(model), before)
     opt.param_groups[0]["lr"] = 0.5
     step(x, y)
     assert step.cache_info().traces == 2
-    del grads
 
 
 def test_train_eval_and_requires_grad_changes_retrace_with_a_reason():
@@ -129,13 +124,7 @@ def test_train_eval_and_requires_grad_changes_retrace_with_a_reason():
     opt = optim.SGD(model.parameters(), lr=0.1)
     x, y = _data()
 
-    @fnx.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = fnx.compile(_step_for(model, opt))
 
     step(x, y)
     step(x, y)
@@ -162,11 +151,7 @@ def test_model_and_optimizer_as_arguments():
     x, y = _data()
 
     def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+        return _step_for(model, opt)(x, y)
 
     fast = fnx.jit(step)
     fnx.manual_seed(7)
@@ -187,14 +172,7 @@ def test_eager_and_compiled_steps_interleave_with_identical_trajectories():
         sched = optim.lr_scheduler.ExponentialLR(opt, 0.9)
         x, y = _data()
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            sched.step()
-            return loss
-
+        step = _step_for(model, opt, sched)
         fast = fnx.compile(step)
         losses = [float((fast if c else step)(x, y)) for c in pattern]
         return losses, _params(model), sched.get_last_lr()
@@ -309,13 +287,7 @@ def test_sequence_models_compiled_step_equals_eager(kind):
         tokens = fnx.tensor(np.random.default_rng(0).integers(0, 7, size=(4, 5)))
         y = fnx.tensor([0, 1, 2, 1])
 
-        def step(tokens, y):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(tokens), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _step_for(model, opt)
         f = fnx.compile(step) if compiled else step
         return [float(f(tokens, y)) for _ in range(3)], _params(model)
 
@@ -333,13 +305,7 @@ def test_layer_stacks_compiled_step_equals_eager(name):
         x = fnx.tensor(np.random.default_rng(0).normal(size=shape).astype(np.float32))
         y = fnx.tensor([0, 1, 2, 0, 1, 2])
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _step_for(model, opt)
         f = fnx.compile(step) if compiled else step
         return [float(f(x, y)) for _ in range(3)], _params(model), \
             [b.numpy().copy() for b in model.buffers()]
@@ -499,11 +465,7 @@ def _both(make, body, calls=4, between=None, rtol=2e-5):
 
 
 def _standard(objs, x, y):
-    objs["opt"].zero_grad()
-    loss = nn.functional.cross_entropy(objs["model"](x), y)
-    loss.backward()
-    objs["opt"].step()
-    return loss
+    return _step_for(objs["model"], objs["opt"])(x, y)
 
 
 def test_optimizer_load_state_dict_and_add_param_group_between_calls():
@@ -693,13 +655,7 @@ def test_same_seed_gives_bit_identical_weights_whatever_the_heap_layout():
         x = fnx.tensor(rng.normal(size=(32, 1, 8, 8)).astype(np.float32))
         y = fnx.tensor(rng.integers(0, 10, 32))
 
-        def step(x, y):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _step_for(model, opt)
         fast = fnx.compile(step)
         for _ in range(6):
             fast(x, y)
