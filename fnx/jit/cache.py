@@ -29,6 +29,7 @@ import numpy as np
 _lock = threading.Lock()
 _modules = {}      # source hash -> imported kernel module
 _compiled = {}     # (hash, signature) -> dispatcher
+_libraries = {}    # kernel library name -> source hash
 STATS = {"kernels_compiled": 0, "kernels_loaded": 0, "kernels_reused": 0, "sources_written": 0}
 
 
@@ -132,6 +133,28 @@ def load_kernel(body):
 
     h, module = _load_module(cpu.header(backend_key()) + body)
     return h, module.kernel
+
+
+def load_library(name):
+    """The module of hand-written Numba kernels ``fnx/jit/kernels/<name>.py`` (layer kernels
+    that primitive impls call: convolution, pooling, ...), loaded like generated code: its text,
+    headed by ``backend_key()``, is written to the cache directory under its content hash and
+    imported from there, so Numba's ``cache=True`` machine code is reused across processes
+    and an edit to the file (or to a runtime source, or a new Numba) gives fresh code. A
+    library may import only numba, NumPy, math and the ``RUNTIME_SOURCES`` modules.
+
+    >>> from fnx.jit import cache
+    >>> cache.load_library("example").__name__.startswith("fnx_kernels.")  # doctest: +SKIP
+    True
+    """
+    h = _libraries.get(name)
+    if h is not None:
+        return _modules[h]
+    with open(os.path.join(_FNX_ROOT, "jit", "kernels", f"{name}.py")) as f:
+        text = f.read()
+    h, module = _load_module(f"# fnx kernel library {name}; backend {backend_key()}\n" + text)
+    _libraries[name] = h
+    return module
 
 
 def load_ufunc(expr, signatures, imports=()):
