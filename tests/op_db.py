@@ -491,6 +491,178 @@ if "conv" in OPTIONAL_OP_MODULES and hasattr(OPTIONAL_OP_MODULES["conv"], "conv_
             functools.partial(_conv_ref, strides=_st, padding=_pad, rhs_dilation=_rd, groups=_g),
             ("any", "any"), shapes=(_shp,), tol=LOOSE, prims=("conv_general_dilated",))
 
+    def _conv_frame(lhs_shape, rhs_shape, strides, padding, rhs_dilation, groups):
+        # the padded input, and for each (output channel, position) the window slices into it
+        h, w = lhs_shape[2:]
+        o, cg, kh, kw = rhs_shape
+        (plh, phh), (plw, phw) = padding
+        eh, ew_ = (kh - 1) * rhs_dilation[0] + 1, (kw - 1) * rhs_dilation[1] + 1
+        oh = (h + plh + phh - eh) // strides[0] + 1
+        ow = (w + plw + phw - ew_) // strides[1] + 1
+        og = o // groups
+        frame = (lhs_shape[0], lhs_shape[1], h + plh + phh, w + plw + phw)
+        windows = [(oc, i, j, (slice(None), slice(oc // og * cg, (oc // og + 1) * cg),
+                               slice(i * strides[0], i * strides[0] + eh, rhs_dilation[0]),
+                               slice(j * strides[1], j * strides[1] + ew_, rhs_dilation[1])))
+                   for oc in range(o) for i in range(oh) for j in range(ow)]
+        crop = (slice(None), slice(None), slice(plh, plh + h), slice(plw, plw + w))
+        return frame, windows, crop
+
+    def _conv_lhs_grad_ref(ct, rhs, lhs_shape, strides, padding, rhs_dilation, groups):
+        # every output's cotangent spread over its window, weighted by the kernel
+        shape = (ct.shape[0], rhs.shape[1] * groups) + lhs_shape
+        frame, windows, crop = _conv_frame(shape, rhs.shape, strides, padding, rhs_dilation,
+                                           groups)
+        out = np.zeros(frame, ct.dtype)
+        for oc, i, j, where in windows:
+            out[where] += ct[:, oc, i, j][:, None, None, None] * rhs[oc]
+        return out[crop]
+
+    def _conv_rhs_grad_ref(lhs, ct, rhs_shape, strides, padding, rhs_dilation, groups):
+        # every output's cotangent times its input patch, summed over images and positions
+        shape = (ct.shape[1], lhs.shape[1] // groups) + rhs_shape
+        _, windows, _ = _conv_frame(lhs.shape, shape, strides, padding, rhs_dilation, groups)
+        x = np.pad(lhs, ((0, 0), (0, 0)) + tuple(padding))
+        out = np.zeros(shape, lhs.dtype)
+        for oc, i, j, where in windows:
+            out[oc] += np.tensordot(ct[:, oc, i, j], x[where], axes=(0, 0))
+        return out
+
+    for _tag, _st, _pad, _rd, _g, (_xs, _ws) in [
+        ("", (1, 1), ((1, 1), (1, 1)), (1, 1), 1, ((2, 3, 5, 4), (4, 3, 3, 3))),
+        ("_strided_dilated_grouped", (2, 1), ((1, 0), (0, 1)), (1, 2), 2,
+         ((2, 4, 6, 5), (4, 2, 2, 2))),
+    ]:
+        _cp = dict(window_strides=_st, padding=_pad, lhs_dilation=(1, 1), rhs_dilation=_rd,
+                   feature_group_count=_g)
+        _os = (_xs[0], _ws[0]) + _cv.conv_output_shape(_xs, _ws, _st, _pad, (1, 1), _rd)
+        rec(f"conv_lhs_grad{_tag}",
+            functools.partial(lambda ct, k, lhs_shape, cp: _cv.conv_lhs_grad_p.bind(
+                ct, k, lhs_shape=lhs_shape, **cp), lhs_shape=_xs[2:], cp=_cp),
+            functools.partial(_conv_lhs_grad_ref, lhs_shape=_xs[2:], strides=_st, padding=_pad,
+                              rhs_dilation=_rd, groups=_g),
+            ("any", "any"), shapes=((_os, _ws),), tol=LOOSE, prims=("conv_lhs_grad",))
+        rec(f"conv_rhs_grad{_tag}",
+            functools.partial(lambda x, ct, rhs_shape, cp: _cv.conv_rhs_grad_p.bind(
+                x, ct, rhs_shape=rhs_shape, **cp), rhs_shape=_ws[2:], cp=_cp),
+            functools.partial(_conv_rhs_grad_ref, rhs_shape=_ws[2:], strides=_st, padding=_pad,
+                              rhs_dilation=_rd, groups=_g),
+            ("any", "any"), shapes=((_xs, _os),), tol=LOOSE, prims=("conv_rhs_grad",))
+
+# --- pooling: max/avg over fixed and adaptive windows, and their derivative primitives -------
+from fnx.core.ops import pooling as _pl  # noqa: E402
+
+
+def _pool_ref(x, kind, window=None, strides=None, padding=None, dilation=None, ceil_mode=False,
+              output_size=None, count_include_pad=True, divisor_override=None):
+    """Loop reference from PyTorch's definitions: (values, flat indices) for ``kind='max'``
+    (first maximum wins, the last NaN of a window wins), the average for ``'avg'``."""
+    nsp = len(window or output_size)
+    sp = x.shape[x.ndim - nsp:]
+    planes = x.reshape((-1,) + sp)
+    spans = []  # per dim, per output: (the window's in-bounds positions, its padded size)
+    for j, n in enumerate(sp):
+        if window is None:
+            o = output_size[j]
+            spans.append([(list(range(i * n // o, -(-(i + 1) * n // o))), None)
+                          for i in range(o)])
+            continue
+        k, s, p, d = window[j], strides[j], padding[j], (dilation or (1,) * nsp)[j]
+        o = _pl.pool_output_size(n, k, s, p, d, ceil_mode)
+        spans.append([([i * s - p + t * d for t in range(k) if 0 <= i * s - p + t * d < n],
+                       min(i * s - p + k, n + p) - (i * s - p)) for i in range(o)])
+    shape = tuple(len(sp_) for sp_ in spans)
+    vals = np.zeros((len(planes),) + shape, x.dtype)
+    idx = np.zeros((len(planes),) + shape, np.int64)
+    for o in np.ndindex(*shape):
+        pos = [spans[j][o[j]][0] for j in range(nsp)]
+        flat = np.ravel_multi_index(np.ix_(*pos), sp).reshape(-1)
+        win = planes.reshape(len(planes), -1)[:, flat]
+        if kind == "max":
+            nan = np.isnan(win)
+            k = np.where(nan.any(1), win.shape[1] - 1 - np.argmax(nan[:, ::-1], 1),
+                         np.argmax(win, 1))
+            vals[(slice(None),) + o] = win[np.arange(len(win)), k]
+            idx[(slice(None),) + o] = flat[k]
+            continue
+        if divisor_override is not None:
+            div = divisor_override
+        elif window is None or not count_include_pad:
+            div = win.shape[1]
+        else:
+            div = np.prod([spans[j][o[j]][1] for j in range(nsp)])
+        vals[(slice(None),) + o] = win.sum(1) / div
+    lead = x.shape[:x.ndim - nsp]
+    vals, idx = vals.reshape(lead + shape), idx.reshape(lead + shape)
+    return (vals, idx) if kind == "max" else vals
+
+
+for _tag, _geo, _shp in [
+    ("2d_padded_ceil", dict(window=(3, 2), strides=(2, 1), padding=(1, 1), ceil_mode=True),
+     ((2, 3, 6, 7),)),
+    ("1d_dilated", dict(window=(2,), strides=(1,), padding=(1,), dilation=(2,)), ((3, 7),)),
+    ("2d_adaptive", dict(output_size=(3, 2)), ((2, 7, 5),)),
+    ("3d_adaptive_up", dict(output_size=(2, 3, 4)), ((1, 2, 3, 3),)),
+]:
+    _ref = functools.partial(_pool_ref, kind="max", **_geo)
+    _op = functools.partial(lambda x, g: _pl.max_pool(x, **{
+        "window": None, "strides": None, "padding": None, **g}), g=_geo)
+    # values: differentiable, so grad/jvp/vmap/jit exercise pool_gather and pool_scatter_add
+    rec(f"max_pool{_tag}", functools.partial(lambda x, op: op(x)[0], op=_op),
+        functools.partial(lambda x, r: r(x)[0], r=_ref), ("any",), shapes=(_shp,),
+        prims=("max_pool", "pool_gather", "pool_scatter_add"))
+    rec(f"max_pool{_tag}_indices", functools.partial(lambda x, op: op(x)[1], op=_op),
+        functools.partial(lambda x, r: r(x)[1], r=_ref), ("any",), shapes=(_shp,),
+        dtypes=FLOATS + INTS, grad=0, prims=("max_pool",))
+for _tag, _geo, _shp in [
+    ("2d_padded_ceil", dict(window=(3, 2), strides=(2, 1), padding=(1, 1), ceil_mode=True,
+                            count_include_pad=False), ((2, 3, 6, 7),)),
+    ("1d_count_pad", dict(window=(3,), strides=(2,), padding=(1,)), ((3, 8),)),
+    ("2d_divisor", dict(window=(2, 2), strides=(1, 2), padding=(0, 1), divisor_override=3),
+     ((2, 5, 5),)),
+    ("2d_adaptive", dict(output_size=(3, 2)), ((2, 7, 5),)),
+]:
+    rec(f"avg_pool{_tag}", functools.partial(lambda x, g: _pl.avg_pool(x, **{
+        "window": None, "strides": None, "padding": None, **g}), g=_geo),
+        functools.partial(_pool_ref, kind="avg", **_geo), ("any",), shapes=(_shp,),
+        tol=LOOSE, prims=("avg_pool", "avg_pool_transpose"))
+_AVG_T = dict(in_spatial=(5, 6), window=(3, 2), strides=(2, 2), padding=(1, 0),
+              ceil_mode=True, output_size=None, count_include_pad=True, divisor_override=None)
+
+
+def _avg_pool_transpose_ref(ct):
+    # <ct, avg_pool(e_i)> for every basis input e_i
+    n = int(np.prod(_AVG_T["in_spatial"]))
+    geo = {k: v for k, v in _AVG_T.items() if k != "in_spatial"}
+    basis = np.eye(n).reshape((n,) + _AVG_T["in_spatial"])
+    pooled = _pool_ref(basis, "avg", **geo).reshape(n, -1)
+    lead = ct.shape[:-2]
+    flat = ct.reshape(-1, pooled.shape[1]) @ pooled.T
+    return flat.reshape(lead + _AVG_T["in_spatial"]).astype(ct.dtype)
+
+
+rec("avg_pool_transpose", _bind(_pl.avg_pool_transpose_p, **_AVG_T), _avg_pool_transpose_ref,
+    ("any",), shapes=(((2, 3, 3),), ((3, 3),)), tol=LOOSE, prims=("avg_pool_transpose",
+                                                                     "avg_pool"))
+
+
+def _pool_scatter_add_ref(ct, idx):
+    out = np.zeros(ct.shape[:-1] + (4,), ct.dtype)
+    for lead in np.ndindex(*ct.shape[:-1]):
+        np.add.at(out[lead], idx[lead], ct[lead])
+    return out
+
+
+# duplicate indices accumulate; the indices are cast to int64 inside the op (domain "index"
+# draws int32)
+rec("pool_scatter_add", lambda c, i: _pl.pool_scatter_add_p.bind(
+    c, i.astype(fnp.int64), in_spatial=(4,)), _pool_scatter_add_ref, ("any", "index"),
+    shapes=(((2, 5), (2, 5)), ((3, 2, 6), (3, 2, 6))), prims=("pool_scatter_add", "pool_gather"))
+rec("pool_gather", lambda t, i: _pl.pool_gather_p.bind(t, i.astype(fnp.int64), nsp=1),
+    lambda t, i: np.take_along_axis(t, i.astype(np.int64), -1), ("any", "index"),
+    shapes=(((2, 4), (2, 5)), ((3, 2, 3), (3, 2, 6))), prims=("pool_gather", "pool_scatter_add"))
+
+
 # --- higher-order primitives (control flow, custom rules, jit), through their public APIs ---
 _lax = getattr(fnx, "lax", None)
 if _lax is not None and hasattr(_lax, "cond"):
@@ -872,6 +1044,42 @@ _np_rec("gradient_coordinates",
         lambda f, h: fnp.gradient(f, fnp.cumsum(h), axis=0, edge_order=2),
         lambda f, h: np.gradient(f, np.cumsum(h), axis=0, edge_order=2), ("any", "positive"),
         shapes=(((4, 2), (4,)), ((3,), (3,))), tol=LOOSE)
+
+
+
+# --- attention: softmax(q k^T * scale + mask) v fused, and the softmax derivative ------------
+from fnx.core.ops import attention as _at  # noqa: E402
+
+
+def _attention_ref(q, k, v, mask=None, *, scale, causal=False, weights=False):
+    s = q @ np.swapaxes(k, -1, -2) * scale
+    if mask is not None:
+        s = s + mask
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    e = np.exp(s - s.max(-1, keepdims=True))
+    p = e / e.sum(-1, keepdims=True)
+    return p if weights else p @ v
+
+
+_ATT_SHAPES = (((2, 3, 4), (2, 5, 4), (2, 5, 3)), ((3, 2), (4, 2), (4, 1)),
+               ((2, 1, 3, 2), (2, 1, 3, 2), (2, 1, 3, 2)))
+rec("attention", lambda q, k, v: _at.attention(q, k, v, scale=0.4)[0],
+    functools.partial(_attention_ref, scale=0.4), ("any",) * 3, shapes=_ATT_SHAPES, tol=LOOSE,
+    prims=("attention", "attention_softmax_jvp"))
+rec("attention_weights", lambda q, k, v: _at.attention(q, k, v, scale=0.4)[1],
+    functools.partial(_attention_ref, scale=0.4, weights=True), ("any",) * 3,
+    shapes=_ATT_SHAPES, tol=LOOSE, prims=("attention", "attention_softmax_jvp"))
+# a mask broadcast over the leading dim, and the causal bound with more keys than queries
+rec("attention_causal_masked",
+    lambda q, k, v, m: _at.attention(q, k, v, m, scale=0.6, causal=True)[0],
+    functools.partial(_attention_ref, scale=0.6, causal=True), ("any",) * 4,
+    shapes=(((2, 3, 4), (2, 5, 4), (2, 5, 3), (1, 3, 5)), ((3, 2), (3, 2), (3, 2), (1, 3))),
+    tol=LOOSE, prims=("attention", "attention_softmax_jvp"))
+rec("attention_softmax_jvp", _bind(_at.attention_softmax_jvp_p, scale=0.7),
+    lambda p, x: 0.7 * p * (x - (p * x).sum(-1, keepdims=True)), ("positive", "any"),
+    shapes=(((2, 3), (2, 3)), ((4,), (4,)), ((2, 1, 5), (2, 1, 5))), tol=LOOSE,
+    prims=("attention_softmax_jvp",))
 
 
 def by_name(name):

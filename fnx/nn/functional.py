@@ -21,7 +21,6 @@ Where PyTorch mutates state, the functional result is available too:
 True
 """
 
-import itertools
 import math
 import numbers
 import warnings
@@ -32,6 +31,9 @@ import fnx
 from .. import lax, random
 from .. import numpy as fnp
 from ..core.errors import DTypeError, FnxIndexError, ShapeError, TraceError
+from ..core.ops.attention import attention
+from ..core.ops import conv as _conv_ops
+from ..core.ops import pooling as _pooling
 from ..scipy import special
 
 __all__ = [
@@ -310,16 +312,18 @@ def _conv_transpose(op, nsp, input, weight, bias, stride, padding, output_paddin
             raise ValueError(f"{op}: output_padding {output_padding} must be smaller than "
                              f"either stride {stride} or dilation {dilation}")
     kernel = w.shape[2:]
-    # the gradient of a convolution: dilate the input by the stride and convolve with the
-    # spatially flipped kernel whose in/out channels are swapped within each group
-    g = groups
-    wt = fnp.reshape(w, (g, c_in // g, c_out_g) + kernel)
-    wt = fnp.swapaxes(wt, 1, 2)
-    wt = fnp.reshape(wt, (g * c_out_g, c_in // g) + kernel)
-    wt = fnp.flip(wt, axis=tuple(range(2, 2 + nsp)))
-    pads = tuple((d * (k - 1) - p, d * (k - 1) - p + o)
-                 for k, p, o, d in zip(kernel, padding, output_padding, dilation))
-    out = lax.conv_general_dilated(x, wt, (1,) * nsp, pads, stride, dilation, g)
+    size = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in
+                 zip(x.shape[2:], stride, padding, dilation, kernel, output_padding))
+    if any(n < 1 for n in size):
+        raise ShapeError(f"{op}: input {tuple(x.shape)} with weight {tuple(w.shape)}, stride "
+                         f"{stride}, padding {padding} and dilation {dilation} gives output "
+                         f"size {size}; the padding must be smaller")
+    # the input gradient of the convolution (N, C_out, *size) -> (N, C_in, *x's) whose weight
+    # is w; its hi padding p - output_padding makes that convolution's output exactly x's size
+    pads = tuple((p, p - o) for p, o in zip(padding, output_padding))
+    out = _conv_ops.conv_lhs_grad_p.bind(
+        x, w, lhs_shape=size, window_strides=stride, padding=pads, lhs_dilation=(1,) * nsp,
+        rhs_dilation=dilation, feature_group_count=groups)
     return _finish_conv(out, bias, nsp, unbatched)
 
 
@@ -429,15 +433,6 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 # --- pooling ---------------------------------------------------------------------------------
 
 
-def _pool_output_size(n, k, s, p, d, ceil_mode):
-    """PyTorch's ``pooling_output_shape``: a last window starting in the right padding is
-    dropped in ceil mode."""
-    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= n + p:
-        out -= 1
-    return out
-
-
 def _pool_setup(op, nsp, input, kernel_size, stride, padding, dilation, ceil_mode):
     x = _arr(input)
     layout = {1: "(N, C, L) (or unbatched (C, L))", 2: "(N, C, H, W) (or unbatched (C, H, W))"}
@@ -453,78 +448,25 @@ def _pool_setup(op, nsp, input, kernel_size, stride, padding, dilation, ceil_mod
     if any(2 * pp > dd * (kk - 1) + 1 for pp, kk, dd in zip(p, k, d)):
         raise ValueError(f"{op}: padding {p} should be at most half of the effective kernel "
                          f"size (kernel_size {k}, dilation {d})")
-    spatial = x.shape[-nsp:]
-    out = tuple(_pool_output_size(n, kk, ss, pp, dd, ceil_mode)
-                for n, kk, ss, pp, dd in zip(spatial, k, s, p, d))
+    out = tuple(_pooling.pool_output_size(n, kk, ss, pp, dd, ceil_mode)
+                for n, kk, ss, pp, dd in zip(x.shape[-nsp:], k, s, p, d))
     if any(o < 1 for o in out):
         raise ShapeError(f"{op}: input of shape {tuple(x.shape)} is too small for kernel_size "
                          f"{k} (dilation {d}, padding {p}): the output size would be {out}")
-    return x, k, s, p, d, out
+    return x, k, s, p, d
 
 
-def _windows(x, nsp, k, s, p, d, out, fill):
-    """``(offset, values)`` for each kernel offset: the strided slice of ``x`` (padded with
-    ``fill``) holding that element of every window. Never materializes all windows at once."""
-    spatial = x.shape[-nsp:]
-    lead = x.ndim - nsp
-    widths, crop = [(0, 0)] * lead, [slice(None)] * lead
-    for n, kk, ss, pp, dd, oo in zip(spatial, k, s, p, d, out):
-        hi = (oo - 1) * ss + dd * (kk - 1) + 1 - n - pp
-        widths.append((pp, max(hi, 0)))
-        crop.append(slice(0, n + min(hi, 0)))
-    x = x[tuple(crop)]
-    if any(w != (0, 0) for w in widths):
-        x = fnp.pad(x, widths, constant_values=fill)
-    for offset in itertools.product(*(range(kk) for kk in k)):
-        idx = (Ellipsis,) + tuple(_block_slice(i, dd, ss, oo)
-                                  for i, dd, ss, oo in zip(offset, d, s, out))
-        yield offset, x[idx]
-
-
-def _lowest(dtype):
-    return -math.inf if dtype.kind == "f" else np.iinfo(dtype).min
-
-
-def _flat_positions(spatial, positions):
-    """Row-major flat index of per-dim position grids (each of one output dim's length)."""
-    nsp = len(spatial)
-    flat = np.zeros(tuple(len(q) for q in positions), np.int64)
-    for j, q in enumerate(positions):
-        flat = flat * spatial[j] + q.reshape((-1,) + (1,) * (nsp - j - 1))
-    return flat
-
-
-def _max_step(best, index, v, positions, spatial, return_indices):
-    """One step of a running maximum over window elements ``v`` at ``positions``: the first
-    maximum wins and NaN propagates (PyTorch's ``val > max || isnan(val)``), and ``where``
-    sends the gradient to that one element."""
-    pick = v > best
-    if v.dtype.kind == "f":
-        pick = pick | fnp.isnan(v)
-    best = fnp.where(pick, v, best)
-    if return_indices:
-        flat = _flat_positions(spatial, positions)
-        index = fnp.where(pick, _const(flat, v), index)
-    return best, index
+def _averaged(x):
+    """Averages of integers are floats (the pooling primitives average floating point)."""
+    return x if x.dtype.kind in "fc" else x.astype(fnp.float32)
 
 
 def _max_pool(op, nsp, input, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices):
-    x, k, s, p, d, out = _pool_setup(op, nsp, input, kernel_size, stride, padding, dilation,
-                                     ceil_mode)
-    spatial = x.shape[-nsp:]
-    starts = [np.arange(o) * ss - pp for o, ss, pp in zip(out, s, p)]
-    low = _lowest(x.dtype)
-    best = fnp.full(x.shape[:-nsp] + out, low, dtype=x.dtype, device=x.device)
-    # PyTorch's index of a window with no larger value: its first in-bounds position
-    first = [st + (np.maximum(-st, 0) + dd - 1) // dd * dd for st, dd in zip(starts, d)]
-    index = _const(_flat_positions(spatial, first), x)
-    for offset, v in _windows(x, nsp, k, s, p, d, out, low):
-        pos = [st + i * dd for st, i, dd in zip(starts, offset, d)]
-        best, index = _max_step(best, index, v, pos, spatial, return_indices)
-    if return_indices:
-        return best, fnp.broadcast_to(index, best.shape)
-    return best
+    x, k, s, p, d = _pool_setup(op, nsp, input, kernel_size, stride, padding, dilation,
+                                ceil_mode)
+    out, index = _pooling.max_pool(x, k, s, p, d, ceil_mode)
+    return (out, index) if return_indices else out
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -556,25 +498,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def _avg_pool(op, nsp, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
-    x, k, s, p, d, out = _pool_setup(op, nsp, input, kernel_size, stride, padding, 1,
-                                     ceil_mode)
-    total = None
-    for _, v in _windows(x, nsp, k, s, p, d, out, 0):
-        total = v if total is None else total + v
-    if divisor_override is not None:
-        if divisor_override == 0:
-            raise ValueError(f"{op}: divisor_override must be non-zero")
-        return total / divisor_override
-    # PyTorch's divisor: the window clipped to the padded input (count_include_pad) or to the
-    # input itself; a ceil-mode window reaching past the padding is clipped in both cases
-    divisor = np.ones(out, np.int64)
-    for j, (n, kk, ss, pp, oo) in enumerate(zip(x.shape[-nsp:], k, s, p, out)):
-        start = np.arange(oo) * ss - pp
-        end = np.minimum(start + kk, n + pp)
-        size = end - start if count_include_pad else \
-            np.minimum(end, n) - np.maximum(start, 0)
-        divisor = divisor * size.reshape((-1,) + (1,) * (nsp - j - 1))
-    return total / _const(divisor.astype(x.dtype if x.dtype.kind == "f" else np.float32), x)
+    x, k, s, p, _ = _pool_setup(op, nsp, input, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and divisor_override == 0:
+        raise ValueError(f"{op}: divisor_override must be non-zero")
+    return _pooling.avg_pool(_averaged(x), k, s, p, ceil_mode, count_include_pad,
+                             divisor_override)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -619,34 +547,12 @@ def _adaptive_setup(op, nsp, input, output_size):
     if any(o < 1 for o in out) or any(n < 1 for n in spatial):
         raise ShapeError(f"{op}: need a non-empty input and positive output_size, got input "
                          f"{tuple(x.shape)} and output_size {output_size}")
-    return x, spatial, out
-
-
-def _adaptive_bounds(n, o):
-    """PyTorch's adaptive windows: ``[floor(i n / o), ceil((i + 1) n / o))``."""
-    i = np.arange(o)
-    return (i * n) // o, -((-(i + 1) * n) // o)
-
-
-def _along(x, axis, fn):
-    """Apply ``fn`` (acting on the last axis) along ``axis``."""
-    return fnp.moveaxis(fn(fnp.moveaxis(x, axis, -1)), -1, axis)
+    return x, out
 
 
 def _adaptive_avg(op, nsp, input, output_size):
-    x, spatial, out = _adaptive_setup(op, nsp, input, output_size)
-    for j, (n, o) in enumerate(zip(spatial, out)):
-        axis = x.ndim - nsp + j
-        if n % o == 0:  # equal windows (global pooling included): a reshape and a mean
-            x = _along(x, axis, lambda v, n=n, o=o: fnp.mean(
-                fnp.reshape(v, v.shape[:-1] + (o, n // o)), axis=-1))
-            continue
-        start, end = _adaptive_bounds(n, o)
-        cols = np.arange(n)
-        avg = ((cols >= start[:, None]) & (cols < end[:, None])) / (end - start)[:, None]
-        mat = _const(avg.T.astype(x.dtype), x)  # (n, o): windows overlap, so a matmul
-        x = _along(x, axis, lambda v, mat=mat: fnp.matmul(v, mat))
-    return x
+    x, out = _adaptive_setup(op, nsp, input, output_size)
+    return _pooling.avg_pool(_averaged(x), None, None, None, output_size=out)
 
 
 def adaptive_avg_pool1d(input, output_size):
@@ -672,22 +578,9 @@ def adaptive_avg_pool2d(input, output_size):
 
 
 def _adaptive_max(op, nsp, input, output_size, return_indices):
-    x, spatial, out = _adaptive_setup(op, nsp, input, output_size)
-    bounds = [_adaptive_bounds(n, o) for n, o in zip(spatial, out)]
-    widest = [int((end - start).max()) for start, end in bounds]
-    best = fnp.full(x.shape[:-nsp] + out, _lowest(x.dtype), dtype=x.dtype, device=x.device)
-    index = _const(_flat_positions(spatial, [start for start, _ in bounds]), x)
-    for offset in itertools.product(*(range(w) for w in widest)):
-        # clamping to the window's last element repeats it in narrower windows (harmless for
-        # a max, and not picked again since ties keep the first)
-        pos = [np.minimum(start + i, end - 1) for (start, end), i in zip(bounds, offset)]
-        v = x
-        for j, q in enumerate(pos):
-            v = fnp.take(v, _const(q, x), axis=x.ndim - nsp + j)
-        best, index = _max_step(best, index, v, pos, spatial, return_indices)
-    if return_indices:
-        return best, fnp.broadcast_to(index, best.shape)
-    return best
+    x, out = _adaptive_setup(op, nsp, input, output_size)
+    best, index = _pooling.max_pool(x, None, None, None, output_size=out)
+    return (best, index) if return_indices else best
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
@@ -722,11 +615,21 @@ def _affine(y, weight, bias, shape):
     return y
 
 
-def _normalize_moments(x, axes, eps):
-    mean = fnp.mean(x, axis=axes, keepdims=True)
-    centered = x - mean
-    var = fnp.mean(centered * centered, axis=axes, keepdims=True)
-    return centered * fnp.rsqrt(var + eps), mean, var
+def _fused_normalize(x, view, layout, weight, bias, wshape, eps, center=True):
+    """``normalize_p`` (statistics and normalization in one kernel, its backward fused too) on
+    ``x`` viewed as ``view``, with ``weight`` / ``bias`` (``None``: 1 / 0) viewed as ``wshape``:
+    ``(y in x's shape, mean, var)``. Inputs and parameters meet in their promoted float dtype."""
+    from ..core.ops.normalization import normalize
+
+    given = [p for p in (weight, bias) if p is not None]
+    dtype = fnp.result_type(x, *given, 1.0)
+    x = x.astype(dtype) if x.dtype != dtype else x
+    w = (fnp.ones(wshape, dtype=dtype, device=x.device) if weight is None
+         else fnp.reshape(_arr(weight).astype(dtype), wshape))
+    b = (fnp.zeros(wshape, dtype=dtype, device=x.device) if bias is None
+         else fnp.reshape(_arr(bias).astype(dtype), wshape))
+    y, mean, var = normalize(fnp.reshape(x, view), w, b, layout=layout, eps=eps, center=center)
+    return fnp.reshape(y, x.shape), mean, var
 
 
 def _updated_stats(op, running, batch_stat, momentum):
@@ -775,27 +678,26 @@ def batch_norm_with_stats(input, running_mean, running_var, weight=None, bias=No
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: expected input (N, C, *) with at least 2 dims, got shape "
                          f"{tuple(x.shape)}")
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = _channel_shape(x)
     if training:
         count = x.size // x.shape[1] if x.shape[1] else 0
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {tuple(x.shape)}")
-        y, mean, var = _normalize_moments(x, axes, eps)
-        mean, var = fnp.reshape(mean, (-1,)), fnp.reshape(var, (-1,))
+        n, c = x.shape[:2]
+        out, mean, var = _fused_normalize(x, (n, c, count // n), "channel", weight, bias, (c,),
+                                          eps)
         new_mean = _updated_stats("batch_norm", running_mean, mean, momentum)
         new_var = _updated_stats("batch_norm", running_var, var * (count / (count - 1)),
                                  momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed when "
-                             "training=False")
-        mean = fnp.reshape(_arr(running_mean), shape)
-        var = fnp.reshape(_arr(running_var), shape)
-        y = (x - mean) * fnp.rsqrt(var + eps)
-        new_mean, new_var = running_mean, running_var
-    return _affine(y, weight, bias, shape), new_mean, new_var
+        return out, new_mean, new_var
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are needed when "
+                         "training=False")
+    shape = _channel_shape(x)
+    mean = fnp.reshape(_arr(running_mean), shape)
+    var = fnp.reshape(_arr(running_var), shape)
+    y = (x - mean) * fnp.rsqrt(var + eps)
+    return _affine(y, weight, bias, shape), running_mean, running_var
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -841,17 +743,19 @@ def instance_norm_with_stats(input, running_mean=None, running_var=None, weight=
         y = (x - fnp.reshape(_arr(running_mean), shape)) * fnp.rsqrt(
             fnp.reshape(_arr(running_var), shape) + eps)
         return _affine(y, weight, bias, shape), running_mean, running_var
-    axes = tuple(range(2, x.ndim))
     count = math.prod(x.shape[2:])
     if count <= 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element when training, "
                          f"got input of shape {tuple(x.shape)}")
-    y, mean, var = _normalize_moments(x, axes, eps)
-    mean = fnp.mean(fnp.reshape(mean, x.shape[:2]), axis=0)
-    var = fnp.mean(fnp.reshape(var, x.shape[:2]), axis=0) * (count / (count - 1))
+    n, c = x.shape[:2]
+    out, mean, var = _fused_normalize(x, (n, c, 1, count), "group", weight, bias, (c, 1), eps)
+    if running_mean is None and running_var is None:
+        return out, None, None
+    mean = fnp.mean(mean, axis=0)
+    var = fnp.mean(var, axis=0) * (count / (count - 1))
     new_mean = _updated_stats("instance_norm", running_mean, mean, momentum)
     new_var = _updated_stats("instance_norm", running_var, var, momentum)
-    return _affine(y, weight, bias, shape), new_mean, new_var
+    return out, new_mean, new_var
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -894,8 +798,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     """
     x = _arr(input)
     shape = _check_normalized_shape("layer_norm", x, normalized_shape)
-    y, _, _ = _normalize_moments(x, tuple(range(x.ndim - len(shape), x.ndim)), eps)
-    return _affine(y, weight, bias, shape)
+    k = math.prod(shape)
+    rows = math.prod(x.shape[:x.ndim - len(shape)])
+    return _fused_normalize(x, (rows, 1, k, 1), "group", weight, bias, (1, k), eps)[0]
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
@@ -910,9 +815,10 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     shape = _check_normalized_shape("rms_norm", x, normalized_shape)
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)
-    axes = tuple(range(x.ndim - len(shape), x.ndim))
-    y = x * fnp.rsqrt(fnp.mean(x * x, axis=axes, keepdims=True) + eps)
-    return _affine(y, weight, None, shape)
+    k = math.prod(shape)
+    rows = math.prod(x.shape[:x.ndim - len(shape)])
+    return _fused_normalize(x, (rows, 1, k, 1), "group", weight, None, (1, k), eps,
+                            center=False)[0]
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
@@ -927,10 +833,10 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
     if x.ndim < 2 or num_groups < 1 or x.shape[1] % num_groups:
         raise ShapeError(f"group_norm: expected input (N, C, *) with C divisible by "
                          f"num_groups={num_groups}, got shape {tuple(x.shape)}")
-    n = x.shape[0]
-    grouped = fnp.reshape(x, (n, num_groups, -1))
-    y, _, _ = _normalize_moments(grouped, (2,), eps)
-    return _affine(fnp.reshape(y, x.shape), weight, bias, _channel_shape(x))
+    n, c = x.shape[:2]
+    view = (n, num_groups, c // num_groups, math.prod(x.shape[2:]))
+    return _fused_normalize(x, view, "group", weight, bias, (num_groups, c // num_groups),
+                            eps)[0]
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
@@ -1438,30 +1344,38 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                              f"multiple of the key/value heads ({k.shape[-3]})")
         reps = q.shape[-3] // k.shape[-3]
         k, v = (fnp.repeat(t, reps, axis=-3) for t in (k, v))
-    n_q, n_k = q.shape[-2], k.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = fnp.matmul(q, fnp.swapaxes(k, -1, -2)) * scale
-    if is_causal:
-        if attn_mask is not None:
-            raise ValueError(f"{op}: an explicit attn_mask should not be set when "
-                             f"is_causal=True")
-        attn_mask = _const(np.tril(np.ones((n_q, n_k), dtype=bool)), q)
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: an explicit attn_mask should not be set when is_causal=True")
+    dtype = fnp.result_type(q, k, v)
+    q, k, v = (t.astype(dtype) for t in (q, k, v))
+    lead = fnp.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    q, k, v = (fnp.broadcast_to(t, lead + t.shape[-2:]) for t in (q, k, v))
+    mask = None
     if attn_mask is not None:
         mask = _arr(attn_mask)
-        if mask.dtype == fnp.bool_:
-            scores = fnp.where(mask, scores, -math.inf)
+        if mask.dtype == fnp.bool_:  # True takes part: an additive 0 / -inf mask
+            mask = fnp.where(mask, 0.0, -math.inf).astype(dtype)
         else:
-            scores = scores + mask
-    # a softmax that gives 0 (not NaN) on rows whose keys are all masked, as PyTorch's
-    # math kernel does
-    m = fnp.max(scores, axis=-1, keepdims=True)
-    m = lax.stop_gradient(fnp.where(fnp.isfinite(m), m, 0))
-    e = fnp.exp(scores - m)
-    total = fnp.sum(e, axis=-1, keepdims=True)
-    weights = e / fnp.where(total == 0, 1, total)
+            mask = mask.astype(dtype)
+        scores = lead + (q.shape[-2], k.shape[-2])
+        if mask.ndim > len(scores):
+            raise ShapeError(f"{op}: attn_mask {tuple(mask.shape)} does not broadcast against "
+                             f"the attention scores {scores}")
+        mask = fnp.reshape(mask, (1,) * (len(scores) - mask.ndim) + tuple(mask.shape))
+        if fnp.broadcast_shapes(mask.shape, scores) != scores:
+            raise ShapeError(f"{op}: attn_mask {tuple(attn_mask.shape)} does not broadcast "
+                             f"against the attention scores {scores}")
+    keep = drop = None
     if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p, training=True, key=dropout_key)
-    return fnp.matmul(weights, v)
+        _check_p(op, dropout_p)
+        shape = lead + (q.shape[-2], k.shape[-2])
+        if dropout_p < 1.0:
+            keep, drop = _dropout_mask(q, dropout_p, shape, dropout_key), 1.0 / (1.0 - dropout_p)
+        else:
+            keep, drop = fnp.zeros(shape, dtype=dtype, device=q.device), 1.0
+    out, _ = attention(q, k, v, mask, keep, scale=scale, causal=is_causal, dropout_scale=drop)
+    return out
 
 
 # --- activations -----------------------------------------------------------------------------

@@ -1,0 +1,310 @@
+"""Attention primitives: ``attention`` (``softmax(q k^T * scale + mask) v`` with the softmax
+fused between the two batched matrix products) and ``attention_softmax_jvp`` (the softmax's
+derivative, the fused step of the backward pass). ``fnx.nn.functional.
+scaled_dot_product_attention`` (and so ``MultiheadAttention`` and the Transformer layers)
+binds ``attention``.
+
+``attention(q, k, v[, mask][, keep]) -> (out, p)``: ``q (..., L, E)``, ``k (..., S, E)``,
+``v (..., S, Ev)`` with equal leading dims; ``mask`` (``has_mask``) an additive float mask of
+``q``'s rank whose dims are 1 or the scores' ``(..., L, S)`` (broadcast in the kernel, never
+materialized; ``-inf`` excludes a key); ``keep`` (``dropout_scale`` not None) the dropout draw
+``(..., L, S)`` of 0/1 values. Params ``scale`` (scores multiplier), ``causal`` (key ``j`` is
+excluded from query ``i`` when ``j > i``, PyTorch's top-left aligned ``is_causal``),
+``has_mask``, ``dropout_scale`` (``1 / (1 - p)``, or None). ``out (..., L, Ev)`` is
+``(p * keep * dropout_scale) v``; ``p (..., L, S)`` is the softmax itself (what the derivative
+needs), zero on a row whose keys are all excluded. The impl is BLAS for ``q k^T`` and ``p v``
+with one Numba pass over each score row in between (scale, mask, causal bound, max, exp, sum,
+normalize, dropout: ``fnx/jit/kernels/attention.py``).
+
+The JVP is the composition ``dS = (dq k^T + q dk^T) * scale + dmask``,
+``dp = attention_softmax_jvp(p, dS)``, ``dout = (dp * keep) v + (p * keep) dv``: matrix
+products (``dot_general``) around one fused row kernel. ``attention_softmax_jvp(p, x)`` is
+``scale * p * (x - rowsum(p * x))``: linear and symmetric in ``x``, so it is its own transpose,
+and ``grad`` runs ``dv = p^T g``, ``dp = g v^T``, ``dS = p * (dp - rowsum(dp * p))`` (the same
+kernel), ``dq = dS k * scale``, ``dk = dS^T q * scale``. Both primitives run their impl under
+``jit`` and in compiled steps (``call_kind = "impl"``). Other dtypes and array modules (CuPy)
+run the same formulas as array code (``_reference``).
+"""
+
+import math
+
+import numpy as np
+
+from ..abstract import ShapedArray
+from ..ad_util import Zero, add_tangents, instantiate, is_undefined
+from ..errors import DTypeError, ShapeError
+from ..primitive import Primitive
+from .shape import broadcast_batched, move_axis
+
+attention_p = Primitive("attention", multiple_results=True)
+attention_softmax_jvp_p = Primitive("attention_softmax_jvp")
+
+
+def _aval(x):
+    from ..tracing import get_aval
+
+    return get_aval(x)
+
+
+def _operands(args, has_mask, dropout_scale):
+    """``(q, k, v, mask or None, keep or None)`` from the positional operands."""
+    q, k, v, rest = args[0], args[1], args[2], list(args[3:])
+    mask = rest.pop(0) if has_mask else None
+    keep = rest.pop(0) if dropout_scale is not None else None
+    return q, k, v, mask, keep
+
+
+# --- attention: abstract eval ----------------------------------------------------------------
+
+
+def _attention_abstract_eval(*avals, scale, causal, has_mask, dropout_scale):
+    del scale, causal  # unused: no effect on shapes
+    n_ops = 3 + bool(has_mask) + (dropout_scale is not None)
+    if len(avals) != n_ops:
+        raise ShapeError(f"attention: expected {n_ops} operands (q, k, v"
+                         f"{', mask' if has_mask else ''}"
+                         f"{', keep' if dropout_scale is not None else ''}), got {len(avals)}")
+    q, k, v, mask, keep = _operands(avals, has_mask, dropout_scale)
+    shapes = f"q {q.shape}, k {k.shape}, v {v.shape}"
+    if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim or q.shape[:-2] != k.shape[:-2] \
+            or k.shape[:-2] != v.shape[:-2] or q.shape[-1] != k.shape[-1] \
+            or k.shape[-2] != v.shape[-2]:
+        raise ShapeError(f"attention: expected q (..., L, E), k (..., S, E) and v (..., S, Ev) "
+                         f"with the same leading dims, got {shapes} (broadcast them first)")
+    for name, x in (("k", k), ("v", v)) + ((("mask", mask),) if mask is not None else ()) + (
+            (("keep", keep),) if keep is not None else ()):
+        if x.dtype != q.dtype:
+            raise DTypeError(f"attention: {name} dtype {x.dtype} differs from q's {q.dtype}; "
+                             f"convert with .astype() first")
+    if q.dtype.kind not in "fc":
+        raise DTypeError(f"attention: expected floating operands, got {q.dtype}")
+    scores = q.shape[:-1] + (k.shape[-2],)
+    if mask is not None and (mask.ndim != q.ndim or mask.shape[-1] != scores[-1] or any(
+            m not in (1, s) for m, s in zip(mask.shape, scores, strict=True))):
+        raise ShapeError(f"attention: mask {mask.shape} must have q's rank and broadcast "
+                         f"against the scores {scores} (each dim 1 or equal, the last equal)")
+    if keep is not None and keep.shape != scores:
+        raise ShapeError(f"attention: keep {keep.shape} must be the scores' shape {scores}")
+    return [ShapedArray(q.shape[:-1] + v.shape[-1:], q.dtype), ShapedArray(scores, q.dtype)]
+
+
+# --- attention: impl -------------------------------------------------------------------------
+
+
+def _reference(xp, q, k, v, mask, keep, scale, causal, dropout_scale):
+    """``(out, p)`` as array code (CuPy, and dtypes the kernels do not take)."""
+    s = xp.matmul(q, xp.swapaxes(k, -1, -2)) * q.dtype.type(scale)
+    if mask is not None:
+        s = s + mask
+    if causal:
+        n_q, n_k = s.shape[-2:]
+        s = xp.where(xp.asarray(np.tril(np.ones((n_q, n_k), dtype=bool))), s, -np.inf)
+    m = s.max(axis=-1, keepdims=True) if s.shape[-1] else xp.zeros(s.shape[:-1] + (1,), s.dtype)
+    m = xp.where(xp.isfinite(m), m, 0)
+    e = xp.exp(s - m)
+    tot = e.sum(axis=-1, keepdims=True)
+    p = (e / xp.where(tot == 0, 1, tot)).astype(q.dtype)
+    pd = p if keep is None else p * keep * q.dtype.type(dropout_scale)
+    return [xp.matmul(pd, v).astype(q.dtype), p]
+
+
+_KERNELS = {}
+
+
+def _kernel(name, dtype):
+    k = _KERNELS.get((name, dtype))
+    if k is None:
+        from ...jit import cache
+
+        lib = cache.load_library("attention")
+        k = cache.compile_kernel(("attention", name), getattr(lib, name),
+                                 lib.signature(name, dtype))
+        _KERNELS[(name, dtype)] = k
+    return k
+
+
+def _c(a):
+    """``a`` as the C-contiguous, writeable array the kernel signatures take."""
+    f = a.flags
+    return a if f.c_contiguous and f.writeable else np.array(a, order="C")
+
+
+def _rows(a, n_rows, n_cols):
+    """``a`` as ``(batch, rows, cols)`` (a view when ``a`` is contiguous)."""
+    return a.reshape((-1, n_rows, n_cols))
+
+
+def _mask_map(mask_shape, lead):
+    """For each flattened leading index of the scores, the flattened leading index of a mask
+    whose leading dims are 1 (broadcast) or equal."""
+    mlead = mask_shape[:-2]
+    idx = np.arange(math.prod(mlead), dtype=np.int64).reshape(mlead)
+    return np.ascontiguousarray(np.broadcast_to(idx, lead).reshape(-1))
+
+
+def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
+    from ..devices import array_module
+
+    q, k, v, mask, keep = _operands(args, has_mask, dropout_scale)
+    xp = array_module(q)
+    if xp is not np or q.dtype not in (np.float32, np.float64) or 0 in q.shape[:-1] \
+            or k.shape[-2] == 0:
+        return _reference(xp, q, k, v, mask, keep, scale, causal, dropout_scale)
+    dt = q.dtype.type
+    lead, n_q, n_k = q.shape[:-2], q.shape[-2], k.shape[-2]
+    # BLAS into a C-contiguous buffer (matmul's own output follows odd input layouts)
+    s = np.matmul(q, np.swapaxes(k, -1, -2), out=np.empty(lead + (n_q, n_k), q.dtype))
+    none = np.zeros((0, 1, 1), q.dtype)
+    if mask is not None:
+        m3 = _c(mask).reshape((-1,) + mask.shape[-2:])
+        mmap = _mask_map(mask.shape, lead)
+    else:
+        m3, mmap = none, np.zeros(0, np.int64)
+    if keep is not None:
+        k3 = _rows(_c(keep), n_q, n_k)
+        pd = np.empty(s.shape, s.dtype)
+        pd3 = _rows(pd, n_q, n_k)
+    else:
+        k3 = pd3 = none
+        pd = s
+    _kernel("softmax_rows", q.dtype)(_rows(s, n_q, n_k), dt(scale), dt(-np.inf), m3, mmap,
+                                      bool(causal), k3, dt(dropout_scale or 1.0), pd3)
+    return [np.matmul(pd, v, out=np.empty(lead + (n_q, v.shape[-1]), q.dtype)), s]
+
+
+# --- attention: rules -----------------------------------------------------------------------
+
+
+def _attention_jvp(primals, tangents, *, scale, causal, has_mask, dropout_scale):
+    from fnx import numpy as fnp
+
+    params = dict(scale=scale, causal=causal, has_mask=has_mask, dropout_scale=dropout_scale)
+    out, p = attention_p.bind(*primals, **params)
+    q, k, v, mask, keep = _operands(primals, has_mask, dropout_scale)
+    dq, dk, dv, dmask, _ = _operands(tangents, has_mask, dropout_scale)
+    ds = Zero(_aval(p))
+    if type(dq) is not Zero:
+        ds = add_tangents(ds, fnp.matmul(dq, fnp.swapaxes(k, -1, -2)))
+    if type(dk) is not Zero:
+        ds = add_tangents(ds, fnp.matmul(q, fnp.swapaxes(dk, -1, -2)))
+    dp = Zero(_aval(p))
+    if type(ds) is not Zero:
+        dp = attention_softmax_jvp_p.bind(p, ds, scale=scale)
+    if dmask is not None and type(dmask) is not Zero:
+        full = fnp.broadcast_to(dmask, _aval(p).shape)
+        dp = add_tangents(dp, attention_softmax_jvp_p.bind(p, full, scale=1.0))
+    drop = (lambda x: x) if keep is None else (lambda x: x * keep * dropout_scale)
+    dout = Zero(_aval(out))
+    if type(dp) is not Zero:
+        dout = add_tangents(dout, fnp.matmul(drop(dp), v))
+    if type(dv) is not Zero:
+        dout = add_tangents(dout, fnp.matmul(drop(p), dv))
+    return [out, p], [dout, dp]
+
+
+def _attention_batch(axis_size, args, dims, *, scale, causal, has_mask, dropout_scale):
+    """The vmapped axis becomes one more leading dim (first); an unmapped mask gets a
+    broadcast dim of size 1, other unmapped operands are broadcast."""
+    params = dict(scale=scale, causal=causal, has_mask=has_mask, dropout_scale=dropout_scale)
+    moved = []
+    for i, (x, d) in enumerate(zip(args, dims, strict=True)):
+        if d is not None:
+            moved.append(move_axis(x, d, 0))
+        elif has_mask and i == 3:
+            from .shape import reshape
+
+            moved.append(reshape(x, (1,) + _aval(x).shape))
+        else:
+            moved.append(broadcast_batched(x, axis_size))
+    return attention_p.bind(*moved, **params), [0, 0]
+
+
+attention_p.impl = _attention_impl
+attention_p.abstract_eval = _attention_abstract_eval
+attention_p.jvp = _attention_jvp
+attention_p.batch = _attention_batch
+attention_p.call_kind = "impl"  # BLAS + the row kernel
+
+
+# --- attention_softmax_jvp --------------------------------------------------------------------
+
+
+def _softmax_jvp_abstract_eval(p, x, *, scale):
+    del scale  # unused: no effect on shapes
+    if p.shape != x.shape or p.dtype != x.dtype or p.ndim < 1:
+        raise ShapeError(f"attention_softmax_jvp: p {p.dtype}{list(p.shape)} and x "
+                         f"{x.dtype}{list(x.shape)} must have one shape and dtype (rank >= 1)")
+    if p.dtype.kind not in "fc":
+        raise DTypeError(f"attention_softmax_jvp: expected floating operands, got {p.dtype}")
+    return ShapedArray(p.shape, p.dtype)
+
+
+def _softmax_jvp_impl(p, x, *, scale):
+    from ..devices import array_module
+
+    xp = array_module(p)
+    if xp is not np or p.dtype not in (np.float32, np.float64) or p.size == 0:
+        dot = (p * x).sum(axis=-1, keepdims=True)
+        return (p.dtype.type(scale) * p * (x - dot)).astype(p.dtype)
+    n = p.shape[-1]
+    rows = p.size // n
+    y = np.empty(p.shape, p.dtype)
+    _kernel("softmax_jvp_rows", p.dtype)(_c(p).reshape(1, rows, n), _c(x).reshape(1, rows, n),
+                                         p.dtype.type(scale), y.reshape(1, rows, n))
+    return y
+
+
+def _softmax_jvp_jvp(primals, tangents, *, scale):
+    from fnx import numpy as fnp
+
+    p, x = primals
+    dp, dx = tangents
+    y = attention_softmax_jvp_p.bind(p, x, scale=scale)
+    dy = Zero(_aval(y))
+    if type(dx) is not Zero:
+        dy = add_tangents(dy, attention_softmax_jvp_p.bind(p, dx, scale=scale))
+    if type(dp) is not Zero:
+        # d/dp of scale * p * (x - rowsum(p * x))
+        dot = fnp.sum(p * x, axis=-1, keepdims=True)
+        ddot = fnp.sum(dp * x, axis=-1, keepdims=True)
+        dy = add_tangents(dy, (dp * (x - dot) - p * ddot) * scale)
+    return y, dy
+
+
+def _softmax_jvp_transpose(ct, p, x, *, scale):
+    if is_undefined(p):
+        raise NotImplementedError("attention_softmax_jvp: transpose with respect to p (it is "
+                                  "linear in x only)")
+    del x  # unused: symmetric, the transpose is the map itself
+    return [None, attention_softmax_jvp_p.bind(p, instantiate(ct), scale=scale)]
+
+
+def _softmax_jvp_batch(axis_size, args, dims, *, scale):
+    p, x = (move_axis(a, d, 0) if d is not None else broadcast_batched(a, axis_size)
+            for a, d in zip(args, dims, strict=True))
+    return attention_softmax_jvp_p.bind(p, x, scale=scale), 0
+
+
+attention_softmax_jvp_p.impl = _softmax_jvp_impl
+attention_softmax_jvp_p.abstract_eval = _softmax_jvp_abstract_eval
+attention_softmax_jvp_p.jvp = _softmax_jvp_jvp
+attention_softmax_jvp_p.transpose = _softmax_jvp_transpose
+attention_softmax_jvp_p.batch = _softmax_jvp_batch
+attention_softmax_jvp_p.call_kind = "impl"  # the row kernel
+
+
+def attention(q, k, v, mask=None, keep=None, *, scale, causal=False, dropout_scale=None):
+    """``(out, p)`` of ``softmax(q k^T * scale + mask) v`` (see the module docstring).
+
+    >>> from fnx.core.ops.attention import attention
+    >>> q = fnx.ones((2, 3, 4))
+    >>> out, p = attention(q, q, q, scale=0.5, causal=True)
+    >>> out.shape, p[0, 0].tolist()
+    ((2, 3, 4), [1.0, 0.0, 0.0])
+    """
+    ops = [q, k, v] + ([mask] if mask is not None else []) + ([keep] if keep is not None else [])
+    if (keep is None) != (dropout_scale is None):
+        raise ValueError("attention: pass keep and dropout_scale together")
+    return attention_p.bind(*ops, scale=float(scale), causal=bool(causal),
+                            has_mask=mask is not None,
+                            dropout_scale=None if dropout_scale is None else float(dropout_scale))
