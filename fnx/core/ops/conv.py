@@ -6,21 +6,29 @@ Params (all tuples with one entry per spatial dim): ``window_strides``, ``paddin
 ``(lo, hi)`` pairs, negative crops), ``lhs_dilation`` (transposed-conv style input dilation),
 ``rhs_dilation`` (atrous kernel dilation), and ``feature_group_count``.
 
-The impl is im2col + one batched matmul per group. The transposes are themselves convolutions
-(the formulas of JAX's ``_conv_general_dilated_transpose_lhs/rhs``): w.r.t. lhs, a conv of the
-cotangent with the flipped kernel, ``lhs_dilation = window_strides``; w.r.t. rhs, a conv of the
-lhs with the cotangent as kernel, ``rhs_dilation = window_strides``, groups folded into the
-feature dim.
+Three primitives, closed under transposition, each with every rule here:
+
+* ``conv_general_dilated(lhs, rhs)``: the convolution;
+* ``conv_lhs_grad(ct, rhs)``: its adjoint in lhs (the input gradient; PyTorch's transposed
+  convolution);
+* ``conv_rhs_grad(lhs, ct)``: its adjoint in rhs (the weight gradient).
+
+All are linear in each operand, and the transpose of each one w.r.t. either operand is one of
+the other two, so grad-of-grad, vmap and jit stay within the family. Their impls share one
+column matrix (im2col, col2im + one GEMM per group; see the impls section): no transposed
+convolution ever runs over a zero-dilated input.
 """
+
+import itertools
 
 import numpy as np
 
 from ..abstract import ShapedArray
-from ..ad_util import Zero, add_tangents, instantiate, is_undefined
+from ..ad_util import Zero, add_tangents, is_undefined
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
 from .indexing import checked
-from .shape import move_axis, reshape, rev_p, transpose
+from .shape import broadcast_in_dim, move_axis, reshape, transpose
 
 conv_general_dilated_p = Primitive("conv_general_dilated")
 
@@ -47,36 +55,206 @@ def conv_output_shape(lhs_shape, rhs_shape, window_strides, padding, lhs_dilatio
     return tuple(out)
 
 
-def _conv_abstract_eval(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
-                        feature_group_count):
+def _conv_abstract_eval(lhs, rhs, **params):
+    return _conv_check("conv_general_dilated", lhs, rhs, **params)
+
+
+def _conv_check(name, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                feature_group_count):
     nsp = lhs.ndim - 2
     where = f"lhs {lhs.shape}, rhs {rhs.shape}"
     if lhs.ndim < 3 or rhs.ndim != lhs.ndim:
-        raise ShapeError(f"conv_general_dilated: expected lhs (N, C, *spatial) and rhs "
+        raise ShapeError(f"{name}: expected lhs (N, C, *spatial) and rhs "
                          f"(O, C/groups, *window) of one rank >= 3, got {where}")
     for pname, p in (("window_strides", window_strides), ("padding", padding),
                      ("lhs_dilation", lhs_dilation), ("rhs_dilation", rhs_dilation)):
         if len(p) != nsp:
-            raise ShapeError(f"conv_general_dilated: {pname} {p} needs one entry per spatial "
+            raise ShapeError(f"{name}: {pname} {p} needs one entry per spatial "
                              f"dim ({nsp}) for {where}")
     if any(s < 1 for s in window_strides + lhs_dilation + rhs_dilation):
-        raise ShapeError("conv_general_dilated: strides and dilations must be >= 1, got "
+        raise ShapeError(f"{name}: strides and dilations must be >= 1, got "
                          f"{window_strides}, {lhs_dilation}, {rhs_dilation}")
     g = feature_group_count
     if g < 1 or lhs.shape[1] != rhs.shape[1] * g or rhs.shape[0] % g:
         raise ShapeError(
-            f"conv_general_dilated: {where} with feature_group_count={g}: need "
+            f"{name}: {where} with feature_group_count={g}: need "
             f"lhs channels == rhs.shape[1] * groups and rhs.shape[0] divisible by groups "
             f"(the weight is (out_channels, in_channels // groups, *window))"
         )
     if lhs.dtype != rhs.dtype:
-        raise DTypeError(f"conv_general_dilated: lhs dtype {lhs.dtype} != rhs dtype "
+        raise DTypeError(f"{name}: lhs dtype {lhs.dtype} != rhs dtype "
                          f"{rhs.dtype}; convert with .astype() first")
     if lhs.dtype.kind not in "iufc":
-        raise DTypeError(f"conv_general_dilated: dtype {lhs.dtype} is not supported")
+        raise DTypeError(f"{name}: dtype {lhs.dtype} is not supported")
     out = conv_output_shape(lhs.shape, rhs.shape, window_strides, padding, lhs_dilation,
                             rhs_dilation)
     return ShapedArray((lhs.shape[0], rhs.shape[0]) + out, lhs.dtype)
+
+
+# --- impls: im2col / col2im + GEMM --------------------------------------------------------------
+#
+# All three primitives run on one column matrix: per image, ``cols (groups, Cg * K, P)``
+# (K window taps, P output positions) with ``out = W @ cols``, ``d cols = W^T @ ct`` scattered
+# back by col2im, and ``d W = ct @ cols^T``. 1-D and 2-D convolutions on NumPy float32/float64
+# build the columns with the compiled kernels of fnx/jit/kernels/conv.py, a chunk of images at a
+# time so the chunk stays in cache between im2col and its GEMM, and never materialize a padded
+# or dilated input. Other ranks, dtypes and CuPy buffers take the array-module path below
+# (strided slices of the padded, dilated input, one per window tap).
+
+_CHUNK_BYTES = 1 << 19  # column-matrix bytes per chunk of images (measured: fits L2 with its GEMM)
+_lib = None
+_compiled = {}
+
+
+def _kernel(name, dtype):
+    """The compiled ``name`` kernel of fnx/jit/kernels/conv.py for ``dtype`` (loaded once)."""
+    key = (name, dtype)
+    disp = _compiled.get(key)
+    if disp is None:
+        global _lib
+        from ...jit import cache
+
+        if _lib is None:
+            _lib = cache.load_library("conv")
+        arrays = [(4, dtype), (1, dtype)] if name == "im2col" else [(1, dtype), (4, dtype)]
+        disp = _compiled[key] = cache.compile_kernel(
+            _lib.__name__, getattr(_lib, name), cache.signature_of(arrays, 14))
+    return disp
+
+
+def _fast(buf, nsp):
+    return type(buf) is np.ndarray and nsp <= 2 and buf.dtype in (np.float32, np.float64)
+
+
+class _Geometry:
+    """One convolution's sizes: window taps ``kk``, output positions ``p``, the column rows per
+    group ``kg``, and (1-D and 2-D) the kernels' ints, a 1-D convolution as a 2-D one of unit
+    height."""
+
+    def __init__(self, n, c, lhs_sp, o, window, out_sp, g, window_strides, padding,
+                 lhs_dilation, rhs_dilation):
+        def two(v, fill):
+            return (fill,) * (2 - len(v)) + tuple(int(e) for e in v)
+
+        self.n, self.c, self.o, self.g = n, c, o, g
+        self.lhs = two(lhs_sp, 1)
+        k, out = two(window, 1), two(out_sp, 1)
+        self.kk = int(np.prod(window, dtype=np.int64))
+        self.p = int(np.prod(out_sp, dtype=np.int64))
+        self.kg = c // g * self.kk
+        # the kernels' (kh, kw, sh, sw, ph, pw, dh, dw, lh, lw, oh, ow)
+        self.ints = (k + two(window_strides, 1) + two([lo for lo, _ in padding], 0)
+                     + two(rhs_dilation, 1) + two(lhs_dilation, 1) + out)
+        self.chunk = max(1, _CHUNK_BYTES // max(1, c * self.kk * self.p * 4))
+
+    def chunks(self):
+        for n0 in range(0, self.n, self.chunk):
+            yield n0, min(self.n, n0 + self.chunk)
+
+
+def _geometry(lhs_shape, rhs_shape, out_sp, params):
+    return _Geometry(lhs_shape[0], lhs_shape[1], lhs_shape[2:], rhs_shape[0], rhs_shape[2:],
+                     out_sp, params["feature_group_count"], params["window_strides"],
+                     params["padding"], params["lhs_dilation"], params["rhs_dilation"])
+
+
+def _im2col(geo, x4, cols, n0, n1):
+    _kernel("im2col", x4.dtype)(n0, n1, *geo.ints, x4, cols)
+
+
+def _forward_fast(lhs, rhs, geo):
+    x4 = np.ascontiguousarray(lhs).reshape((geo.n, geo.c) + geo.lhs)
+    g, og = geo.g, geo.o // geo.g
+    w = np.ascontiguousarray(rhs).reshape(g, og, geo.kg)
+    out = np.empty((geo.n, geo.o, geo.p), lhs.dtype)
+    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * geo.p, lhs.dtype)
+    for n0, n1 in geo.chunks():
+        _im2col(geo, x4, cols, n0, n1)
+        m = n1 - n0
+        np.matmul(w, cols[:m * geo.c * geo.kk * geo.p].reshape(m, g, geo.kg, geo.p),
+                  out=out[n0:n1].reshape(m, g, og, geo.p))
+    return out
+
+
+def _lhs_grad_fast(ct, rhs, geo):
+    g, og = geo.g, geo.o // geo.g
+    w_t = np.ascontiguousarray(rhs).reshape(g, og, geo.kg).transpose(0, 2, 1)
+    ct = np.ascontiguousarray(ct).reshape(geo.n, g, og, geo.p)
+    dx = np.zeros((geo.n, geo.c) + geo.lhs, ct.dtype)
+    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * geo.p, ct.dtype)
+    scatter = _kernel("col2im", ct.dtype)
+    for n0, n1 in geo.chunks():
+        m = n1 - n0
+        np.matmul(w_t, ct[n0:n1], out=cols[:m * geo.c * geo.kk * geo.p].reshape(
+            m, g, geo.kg, geo.p))
+        scatter(n0, n1, *geo.ints, cols, dx)
+    return dx
+
+
+def _rhs_grad_fast(lhs, ct, geo):
+    x4 = np.ascontiguousarray(lhs).reshape((geo.n, geo.c) + geo.lhs)
+    g, og = geo.g, geo.o // geo.g
+    ct = np.ascontiguousarray(ct).reshape(geo.n, g, og, geo.p)
+    dw = np.zeros((g, og, geo.kg), lhs.dtype)
+    part = np.empty((min(geo.chunk, geo.n), g, og, geo.kg), lhs.dtype)
+    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * geo.p, lhs.dtype)
+    for n0, n1 in geo.chunks():
+        _im2col(geo, x4, cols, n0, n1)
+        m = n1 - n0
+        c4 = cols[:m * geo.c * geo.kk * geo.p].reshape(m, g, geo.kg, geo.p)
+        np.matmul(ct[n0:n1], c4.transpose(0, 1, 3, 2), out=part[:m])
+        dw += part[0] if m == 1 else part[:m].sum(0)
+    return dw
+
+
+def _frame(n, lo, hi, ld):
+    """The padded, dilated frame of one spatial dim: its size and the slices ``(of x, of the
+    frame)`` where the elements of x that survive the crop sit."""
+    size = _dilate(n, ld) + lo + hi
+    first = 0 if lo >= 0 else (-lo + ld - 1) // ld  # first element not cropped in front
+    last = n if size <= 0 else min(n, (size - 1 - lo) // ld + 1)
+    last = max(last, first)
+    start = lo + first * ld
+    return max(size, 0), slice(first, last), slice(start, start + (last - first - 1) * ld + 1
+                                                    if last > first else start, ld)
+
+
+def _taps(window, out_sp, strides, rhs_dilation):
+    """For each window tap: its index and the frame slices it reads at every output."""
+    for tap in itertools.product(*[range(k) for k in window]):
+        yield tap, tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in
+                         zip(tap, rhs_dilation, out_sp, strides, strict=True))
+
+
+def _im2col_generic(xp, x, window, out_sp, params):
+    """``(N, C, *window, *out_sp)`` columns through the array module (any rank, any device)."""
+    frames = [_frame(n, lo, hi, ld) for n, (lo, hi), ld in
+              zip(x.shape[2:], params["padding"], params["lhs_dilation"], strict=True)]
+    frame = xp.zeros(x.shape[:2] + tuple(f[0] for f in frames), x.dtype)
+    all2 = (slice(None), slice(None))
+    frame[all2 + tuple(f[2] for f in frames)] = x[all2 + tuple(f[1] for f in frames)]
+    cols = xp.empty(x.shape[:2] + tuple(window) + tuple(out_sp), x.dtype)
+    for tap, where in _taps(window, out_sp, params["window_strides"], params["rhs_dilation"]):
+        cols[all2 + tap] = frame[all2 + where]
+    return cols
+
+
+def _col2im_generic(xp, cols, lhs_shape, window, out_sp, params):
+    """The adjoint of ``_im2col_generic``: ``cols (N, C, *window, *out_sp)`` summed back."""
+    frames = [_frame(n, lo, hi, ld) for n, (lo, hi), ld in
+              zip(lhs_shape[2:], params["padding"], params["lhs_dilation"], strict=True)]
+    frame = xp.zeros(cols.shape[:2] + tuple(f[0] for f in frames), cols.dtype)
+    all2 = (slice(None), slice(None))
+    for tap, where in _taps(window, out_sp, params["window_strides"], params["rhs_dilation"]):
+        frame[all2 + where] += cols[all2 + tap]
+    dx = xp.zeros(tuple(lhs_shape), cols.dtype)
+    dx[all2 + tuple(f[1] for f in frames)] = frame[all2 + tuple(f[2] for f in frames)]
+    return dx
+
+
+def _group_matrices(xp, cols, n, g, kg, p):
+    """``(N, C, *window, *out)`` columns as ``(N, groups, Cg * K, P)``."""
+    return xp.ascontiguousarray(cols).reshape(n, g, kg, p)
 
 
 def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
@@ -84,44 +262,67 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
     from ..devices import array_module
 
     xp = array_module(lhs)
-    n, c = lhs.shape[:2]
-    o, g = rhs.shape[0], feature_group_count
-    window = rhs.shape[2:]
+    params = dict(window_strides=window_strides, padding=padding, lhs_dilation=lhs_dilation,
+                  rhs_dilation=rhs_dilation, feature_group_count=feature_group_count)
     out_sp = conv_output_shape(lhs.shape, rhs.shape, window_strides, padding, lhs_dilation,
                                rhs_dilation)
-    if any(d == 0 for d in (n, o) + out_sp):
+    n, o = lhs.shape[0], rhs.shape[0]
+    if 0 in (n, o) + out_sp + lhs.shape[1:2]:
         return xp.zeros((n, o) + out_sp, lhs.dtype)
-    x = lhs
-    if any(d > 1 for d in lhs_dilation):
-        shape = (n, c) + tuple(_dilate(s, d) for s, d in zip(x.shape[2:], lhs_dilation))
-        dilated = xp.zeros(shape, x.dtype)
-        dilated[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dilation)] = x
-        x = dilated
-    # negative padding crops, positive padding adds zeros
-    crop = tuple(slice(max(-lo, 0), s - max(-hi, 0)) for s, (lo, hi) in zip(x.shape[2:], padding))
-    x = x[(slice(None), slice(None)) + crop]
-    pads = ((0, 0), (0, 0)) + tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
-    if any(p != (0, 0) for p in pads):
-        x = xp.pad(x, pads)
-    x = xp.ascontiguousarray(x)
-    st = x.strides
-    view = xp.lib.stride_tricks.as_strided(
-        x, shape=(n, c) + out_sp + window,
-        strides=st[:2] + tuple(s * k for s, k in zip(st[2:], window_strides))
-        + tuple(s * d for s, d in zip(st[2:], rhs_dilation)),
-    )
-    nsp = len(out_sp)
-    cg, og = c // g, o // g
-    p = int(np.prod(out_sp, dtype=np.int64))
-    kk = int(np.prod(window, dtype=np.int64))
-    # im2col: (G, N*P, Cg*K) @ (G, Cg*K, Og)
-    view = view.reshape((n, g, cg) + out_sp + window)
-    perm = (1, 0) + tuple(range(3, 3 + nsp)) + (2,) + tuple(range(3 + nsp, 3 + 2 * nsp))
-    cols = xp.transpose(view, perm).reshape(g, n * p, cg * kk)
-    w = xp.transpose(rhs.reshape(g, og, cg * kk), (0, 2, 1))
-    out = xp.matmul(cols, w).reshape((g, n) + out_sp + (og,))
-    out = xp.transpose(out, (1, 0, 2 + nsp) + tuple(range(2, 2 + nsp)))
-    return xp.ascontiguousarray(out.reshape((n, o) + out_sp)).astype(lhs.dtype, copy=False)
+    geo = _geometry(lhs.shape, rhs.shape, out_sp, params)
+    if _fast(lhs, len(out_sp)):
+        return _forward_fast(lhs, rhs, geo).reshape((n, o) + out_sp)
+    g = feature_group_count
+    cols = _im2col_generic(xp, lhs, rhs.shape[2:], out_sp, params)
+    w = xp.ascontiguousarray(rhs).reshape(g, o // g, geo.kg)
+    out = xp.matmul(w, _group_matrices(xp, cols, n, g, geo.kg, geo.p))
+    return out.reshape((n, o) + out_sp).astype(lhs.dtype, copy=False)
+
+
+def _conv_lhs_grad_impl(ct, rhs, *, lhs_shape, window_strides, padding, lhs_dilation,
+                        rhs_dilation, feature_group_count):
+    from ..devices import array_module
+
+    xp = array_module(ct)
+    params = dict(window_strides=window_strides, padding=padding, lhs_dilation=lhs_dilation,
+                  rhs_dilation=rhs_dilation, feature_group_count=feature_group_count)
+    g = feature_group_count
+    full_shape = (ct.shape[0], rhs.shape[1] * g) + tuple(lhs_shape)
+    out_sp = ct.shape[2:]
+    if 0 in ct.shape + full_shape[1:2] or 0 in rhs.shape[2:]:
+        return xp.zeros(full_shape, ct.dtype)
+    geo = _geometry(full_shape, rhs.shape, out_sp, params)
+    if _fast(ct, len(out_sp)):
+        return _lhs_grad_fast(ct, rhs, geo).reshape(full_shape)
+    og = rhs.shape[0] // g
+    w_t = xp.swapaxes(xp.ascontiguousarray(rhs).reshape(g, og, geo.kg), 1, 2)
+    cols = xp.matmul(w_t, xp.ascontiguousarray(ct).reshape(geo.n, g, og, geo.p))
+    cols = cols.reshape(full_shape[:2] + rhs.shape[2:] + out_sp)
+    return _col2im_generic(xp, cols, full_shape, rhs.shape[2:], out_sp, params).astype(
+        ct.dtype, copy=False)
+
+
+def _conv_rhs_grad_impl(lhs, ct, *, rhs_shape, window_strides, padding, lhs_dilation,
+                        rhs_dilation, feature_group_count):
+    from ..devices import array_module
+
+    xp = array_module(lhs)
+    params = dict(window_strides=window_strides, padding=padding, lhs_dilation=lhs_dilation,
+                  rhs_dilation=rhs_dilation, feature_group_count=feature_group_count)
+    g = feature_group_count
+    o = ct.shape[1]
+    full_shape = (o, lhs.shape[1] // g) + tuple(rhs_shape)
+    out_sp = ct.shape[2:]
+    if 0 in ct.shape + full_shape:
+        return xp.zeros(full_shape, lhs.dtype)
+    geo = _geometry(lhs.shape, full_shape, out_sp, params)
+    if _fast(lhs, len(out_sp)):
+        return _rhs_grad_fast(lhs, ct, geo).reshape(full_shape)
+    cols = _im2col_generic(xp, lhs, tuple(rhs_shape), out_sp, params)
+    cols = _group_matrices(xp, cols, geo.n, g, geo.kg, geo.p)
+    ct = xp.ascontiguousarray(ct).reshape(geo.n, g, o // g, geo.p)
+    dw = xp.matmul(ct, xp.swapaxes(cols, 2, 3)).sum(0)
+    return dw.reshape(full_shape).astype(lhs.dtype, copy=False)
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -139,83 +340,73 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     )
 
 
-def _conv_jvp(primals, tangents, **params):
-    lhs, rhs = primals
-    t_lhs, t_rhs = tangents
-    ans = conv_general_dilated_p.bind(lhs, rhs, **params)
-    out = Zero(_aval(ans))
-    if type(t_lhs) is not Zero:
-        out = add_tangents(out, conv_general_dilated_p.bind(t_lhs, rhs, **params))
-    if type(t_rhs) is not Zero:
-        out = add_tangents(out, conv_general_dilated_p.bind(lhs, t_rhs, **params))
-    return ans, out
+def _bilinear_jvp(prim):
+    """The JVP of a primitive linear in each of its two operands (all three here)."""
+
+    def jvp(primals, tangents, **params):
+        a, b = primals
+        t_a, t_b = tangents
+        ans = prim.bind(a, b, **params)
+        out = Zero(_aval(ans))
+        if type(t_a) is not Zero:
+            out = add_tangents(out, prim.bind(t_a, b, **params))
+        if type(t_b) is not Zero:
+            out = add_tangents(out, prim.bind(a, t_b, **params))
+        return ans, out
+
+    return jvp
 
 
-def _vjp_lhs_padding(in_shape, window, strides, out_shape, padding, lhs_dilation,
-                     rhs_dilation):
-    pads = []
-    for n, k, s, o, (lo, _), ld, rd in zip(in_shape, window, strides, out_shape, padding,
-                                           lhs_dilation, rhs_dilation, strict=True):
-        before = _dilate(k, rd) - lo - 1
-        after = _dilate(n, ld) + _dilate(k, rd) - 1 - _dilate(o, s) - before
-        pads.append((before, after))
-    return tuple(pads)
-
-
-def _vjp_rhs_padding(in_shape, window, strides, out_shape, padding, lhs_dilation,
-                     rhs_dilation):
-    pads = []
-    for n, k, s, o, (lo, _), ld, rd in zip(in_shape, window, strides, out_shape, padding,
-                                           lhs_dilation, rhs_dilation, strict=True):
-        hi = (_dilate(o, s) - _dilate(n, ld)) + (_dilate(k, rd) - lo - 1)
-        pads.append((lo, hi))
-    return tuple(pads)
-
-
-def _conv_transpose(ct, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
-                    feature_group_count):
-    if is_undefined(lhs) and is_undefined(rhs):
-        raise TypeError("conv_general_dilated: transpose of a product of two linear values")
+def _zero_cotangents(ct, args, shapes):
+    """The transpose of a bilinear op under a symbolic-zero cotangent: zeros for the one
+    undefined operand."""
     from .elementwise import full
 
-    g = feature_group_count
-    lhs_shape = lhs.aval.shape if is_undefined(lhs) else _aval(lhs).shape
-    rhs_shape = rhs.aval.shape if is_undefined(rhs) else _aval(rhs).shape
-    dtype = (lhs.aval if is_undefined(lhs) else _aval(lhs)).dtype
-    ct_shape = _aval(ct).shape if type(ct) is not Zero else ct.aval.shape
-    nsp = len(lhs_shape) - 2
-    sdims = tuple(range(2, 2 + nsp))
-    if type(ct) is Zero or int(np.prod(ct_shape, dtype=np.int64)) == 0:
-        # no cotangent (or an empty one: avoid degenerate convolutions with empty windows)
-        zeros = full(lhs_shape if is_undefined(lhs) else rhs_shape, 0, dtype)
-        return [zeros, None] if is_undefined(lhs) else [None, zeros]
-    ct = instantiate(ct)
+    del ct  # unused
+    return [full(shape, 0, arg.aval.dtype) if is_undefined(arg) else None
+            for arg, shape in zip(args, shapes, strict=True)]
+
+
+def _check_one_linear(name, a, b):
+    if is_undefined(a) and is_undefined(b):
+        raise TypeError(f"{name}: transpose of a product of two linear values")
+
+
+def _conv_transpose(ct, lhs, rhs, **params):
+    _check_one_linear("conv_general_dilated", lhs, rhs)
+    if type(ct) is Zero:
+        return _zero_cotangents(ct, (lhs, rhs), (lhs.aval.shape if is_undefined(lhs) else None,
+                                                 rhs.aval.shape if is_undefined(rhs) else None))
     if is_undefined(lhs):
-        o, cg = rhs_shape[:2]
-        og = o // g
-        w = reshape(rhs, (g, og, cg) + rhs_shape[2:])
-        w = transpose(w, (0, 2, 1) + tuple(range(3, 3 + nsp)))
-        w = reshape(w, (g * cg, og) + rhs_shape[2:])
-        w = rev_p.bind(w, dimensions=sdims)
-        pads = _vjp_lhs_padding(lhs_shape[2:], rhs_shape[2:], window_strides, ct_shape[2:],
-                                padding, lhs_dilation, rhs_dilation)
-        out = conv_general_dilated_p.bind(
-            ct, w, window_strides=lhs_dilation, padding=pads, lhs_dilation=window_strides,
-            rhs_dilation=rhs_dilation, feature_group_count=g)
-        return [out, None]
-    # w.r.t. rhs: the batch N becomes the contracted feature dim, with groups kept apart
-    n, c = lhs_shape[:2]
-    cg = c // g
-    x = reshape(lhs, (n, g, cg) + lhs_shape[2:])
-    x = transpose(x, (2, 1, 0) + tuple(range(3, 3 + nsp)))
-    x = reshape(x, (cg, g * n) + lhs_shape[2:])
-    k = transpose(ct, (1, 0) + sdims)
-    pads = _vjp_rhs_padding(lhs_shape[2:], rhs_shape[2:], window_strides, ct_shape[2:],
-                            padding, lhs_dilation, rhs_dilation)
-    out = conv_general_dilated_p.bind(
-        x, k, window_strides=rhs_dilation, padding=pads, lhs_dilation=lhs_dilation,
-        rhs_dilation=window_strides, feature_group_count=g)
-    return [None, transpose(out, (1, 0) + sdims)]
+        return [conv_lhs_grad_p.bind(ct, rhs, lhs_shape=lhs.aval.shape[2:], **params), None]
+    return [None, conv_rhs_grad_p.bind(lhs, ct, rhs_shape=rhs.aval.shape[2:], **params)]
+
+
+def _unbatched_out(abstract_eval, args, dims, params):
+    avals = [_aval(x) for x in args]
+    avals = [a if d is None else ShapedArray(a.shape[:d] + a.shape[d + 1:], a.dtype)
+             for a, d in zip(avals, dims, strict=True)]
+    return abstract_eval(*avals, **params)
+
+
+def _empty_batch(abstract_eval, args, dims, params):
+    """vmap over a batch of 0: an empty batch cannot become feature groups (0 groups)."""
+    from .elementwise import full
+
+    out = _unbatched_out(abstract_eval, args, dims, params)
+    return full((0,) + out.shape, 0, out.dtype), 0
+
+
+def _as_features(x, d, b):
+    """``x (N, F, ...)`` batched at ``d`` (or unbatched: broadcast) as ``(N, b * F, ...)``, the
+    batch outermost in the features (so batch entries become feature groups)."""
+    if d is None:
+        shape = _aval(x).shape
+        x = broadcast_in_dim(x, (shape[0], b) + shape[1:], (0,) + tuple(range(2, len(shape) + 1)))
+    else:
+        x = move_axis(x, d, 1)
+    shape = _aval(x).shape
+    return reshape(x, (shape[0], b * shape[2]) + shape[3:])
 
 
 def _conv_batch(axis_size, args, dims, *, window_strides, padding, lhs_dilation, rhs_dilation,
@@ -226,14 +417,8 @@ def _conv_batch(axis_size, args, dims, *, window_strides, padding, lhs_dilation,
     params = dict(window_strides=window_strides, padding=padding, lhs_dilation=lhs_dilation,
                   rhs_dilation=rhs_dilation)
     if b == 0:
-        # an empty batch cannot become feature groups (0 groups): the result is just empty
-        from .elementwise import full
-
-        avals = [_aval(x) for x in args]
-        avals = [a if d is None else ShapedArray(a.shape[:d] + a.shape[d + 1:], a.dtype)
-                 for a, d in zip(avals, dims, strict=True)]
-        out = _conv_abstract_eval(*avals, feature_group_count=g, **params)
-        return full((0,) + out.shape, 0, out.dtype), 0
+        return _empty_batch(_conv_abstract_eval, args, dims,
+                            dict(params, feature_group_count=g))
     if d_rhs is None:
         # fold the batch into N
         x = move_axis(lhs, d_lhs, 0)
@@ -257,9 +442,7 @@ def _conv_batch(axis_size, args, dims, *, window_strides, padding, lhs_dilation,
         out = transpose(out, (0, 2, 1, 3) + tuple(range(4, 4 + nsp)))
         return reshape(out, (oshape[0], b, o) + oshape[2:]), 1
     # both batched: the batch becomes extra feature groups
-    x = move_axis(lhs, d_lhs, 1)  # (N, B, C, *spatial)
-    xshape = _aval(x).shape
-    x = reshape(x, (xshape[0], b * xshape[2]) + xshape[3:])
+    x = _as_features(lhs, d_lhs, b)
     w = reshape(w, (b * o,) + wshape[2:])
     out = conv_general_dilated_p.bind(x, w, feature_group_count=b * g, **params)
     oshape = _aval(out).shape
@@ -268,8 +451,130 @@ def _conv_batch(axis_size, args, dims, *, window_strides, padding, lhs_dilation,
 
 conv_general_dilated_p.impl = checked(_conv_abstract_eval, _conv_impl)
 conv_general_dilated_p.abstract_eval = _conv_abstract_eval
-conv_general_dilated_p.jvp = _conv_jvp
+conv_general_dilated_p.jvp = _bilinear_jvp(conv_general_dilated_p)
 conv_general_dilated_p.transpose = _conv_transpose
 conv_general_dilated_p.batch = _conv_batch
 conv_general_dilated_p.fusion_kind = "opaque"
 conv_general_dilated_p.call_kind = "impl"  # im2col + BLAS
+
+
+# --- conv_lhs_grad: the input gradient (PyTorch's conv_transpose) -------------------------------
+#
+# ``conv_lhs_grad(ct, rhs)`` is the adjoint of ``lhs -> conv_general_dilated(lhs, rhs)`` applied
+# to ``ct (N, O, *out)``: GEMM ``W^T @ ct`` and a col2im scatter-add, never a convolution of a
+# zero-dilated cotangent. ``lhs_shape`` is the input's spatial shape (a strided convolution's
+# output does not determine it). Params otherwise as the forward convolution's.
+
+conv_lhs_grad_p = Primitive("conv_lhs_grad")
+
+
+def _lhs_grad_abstract_eval(ct, rhs, *, lhs_shape, **params):
+    if ct.ndim != rhs.ndim or len(lhs_shape) != ct.ndim - 2:
+        raise ShapeError(f"conv_lhs_grad: cotangent {ct.shape}, rhs {rhs.shape} and lhs_shape "
+                         f"{lhs_shape} need one rank (spatial dims + 2)")
+    lhs = ShapedArray((ct.shape[0], rhs.shape[1] * params["feature_group_count"])
+                      + tuple(lhs_shape), ct.dtype)
+    out = _conv_check("conv_lhs_grad", lhs, rhs, **params)
+    if out.shape != ct.shape:
+        raise ShapeError(f"conv_lhs_grad: cotangent {ct.shape} is not the shape {out.shape} of "
+                         f"the convolution of an input {lhs.shape} with rhs {rhs.shape}")
+    return lhs
+
+
+def _lhs_grad_transpose(u, ct, rhs, *, lhs_shape, **params):
+    _check_one_linear("conv_lhs_grad", ct, rhs)
+    if type(u) is Zero:
+        return _zero_cotangents(u, (ct, rhs), (ct.aval.shape if is_undefined(ct) else None,
+                                               rhs.aval.shape if is_undefined(rhs) else None))
+    if is_undefined(ct):
+        return [conv_general_dilated_p.bind(u, rhs, **params), None]
+    return [None, conv_rhs_grad_p.bind(u, ct, rhs_shape=rhs.aval.shape[2:], **params)]
+
+
+def _lhs_grad_batch(axis_size, args, dims, *, lhs_shape, feature_group_count, **params):
+    ct, rhs = args
+    d_ct, d_rhs = dims
+    b, g = axis_size, feature_group_count
+    if b == 0:
+        return _empty_batch(_lhs_grad_abstract_eval, args, dims,
+                            dict(params, lhs_shape=lhs_shape, feature_group_count=g))
+    if d_rhs is None:
+        # fold the batch into N
+        x = move_axis(ct, d_ct, 0)
+        shape = _aval(x).shape
+        out = conv_lhs_grad_p.bind(reshape(x, (b * shape[1],) + shape[2:]), rhs,
+                                   lhs_shape=lhs_shape, feature_group_count=g, **params)
+        return reshape(out, (b, shape[1]) + _aval(out).shape[1:]), 0
+    # the batch becomes extra feature groups (a batched weight acts on its own cotangent)
+    w = move_axis(rhs, d_rhs, 0)
+    wshape = _aval(w).shape
+    out = conv_lhs_grad_p.bind(_as_features(ct, d_ct, b), reshape(w, (b * wshape[1],)
+                                                                    + wshape[2:]),
+                               lhs_shape=lhs_shape, feature_group_count=b * g, **params)
+    oshape = _aval(out).shape
+    return reshape(out, (oshape[0], b, oshape[1] // b) + oshape[2:]), 1
+
+
+conv_lhs_grad_p.impl = checked(_lhs_grad_abstract_eval, _conv_lhs_grad_impl)
+conv_lhs_grad_p.abstract_eval = _lhs_grad_abstract_eval
+conv_lhs_grad_p.jvp = _bilinear_jvp(conv_lhs_grad_p)
+conv_lhs_grad_p.transpose = _lhs_grad_transpose
+conv_lhs_grad_p.batch = _lhs_grad_batch
+conv_lhs_grad_p.fusion_kind = "opaque"
+conv_lhs_grad_p.call_kind = "impl"  # BLAS + col2im
+
+
+# --- conv_rhs_grad: the weight gradient ---------------------------------------------------------
+#
+# ``conv_rhs_grad(lhs, ct)`` is the adjoint of ``rhs -> conv_general_dilated(lhs, rhs)`` applied
+# to ``ct``: ``ct @ cols^T`` summed over the images, with im2col's columns of ``lhs``.
+# ``rhs_shape`` is the window (spatial) shape.
+
+conv_rhs_grad_p = Primitive("conv_rhs_grad")
+
+
+def _rhs_grad_abstract_eval(lhs, ct, *, rhs_shape, **params):
+    g = params["feature_group_count"]
+    if ct.ndim != lhs.ndim or len(rhs_shape) != ct.ndim - 2:
+        raise ShapeError(f"conv_rhs_grad: lhs {lhs.shape}, cotangent {ct.shape} and rhs_shape "
+                         f"{rhs_shape} need one rank (spatial dims + 2)")
+    if ct.dtype != lhs.dtype:
+        raise DTypeError(f"conv_rhs_grad: lhs dtype {lhs.dtype} != cotangent dtype {ct.dtype}")
+    rhs = ShapedArray((ct.shape[1], lhs.shape[1] // max(g, 1)) + tuple(rhs_shape), lhs.dtype)
+    out = _conv_check("conv_rhs_grad", lhs, rhs, **params)
+    if out.shape != ct.shape:
+        raise ShapeError(f"conv_rhs_grad: cotangent {ct.shape} is not the shape {out.shape} of "
+                         f"the convolution of lhs {lhs.shape} with a weight {rhs.shape}")
+    return rhs
+
+
+def _rhs_grad_transpose(v, lhs, ct, *, rhs_shape, **params):
+    _check_one_linear("conv_rhs_grad", lhs, ct)
+    if type(v) is Zero:
+        return _zero_cotangents(v, (lhs, ct), (lhs.aval.shape if is_undefined(lhs) else None,
+                                               ct.aval.shape if is_undefined(ct) else None))
+    if is_undefined(lhs):
+        return [conv_lhs_grad_p.bind(ct, v, lhs_shape=lhs.aval.shape[2:], **params), None]
+    return [None, conv_general_dilated_p.bind(lhs, v, **params)]
+
+
+def _rhs_grad_batch(axis_size, args, dims, *, rhs_shape, feature_group_count, **params):
+    lhs, ct = args
+    b, g = axis_size, feature_group_count
+    if b == 0:
+        return _empty_batch(_rhs_grad_abstract_eval, args, dims,
+                            dict(params, rhs_shape=rhs_shape, feature_group_count=g))
+    # the batch becomes extra feature groups: each entry's images and cotangent pair up
+    out = conv_rhs_grad_p.bind(_as_features(lhs, dims[0], b), _as_features(ct, dims[1], b),
+                               rhs_shape=rhs_shape, feature_group_count=b * g, **params)
+    oshape = _aval(out).shape
+    return reshape(out, (b, oshape[0] // b) + oshape[1:]), 0
+
+
+conv_rhs_grad_p.impl = checked(_rhs_grad_abstract_eval, _conv_rhs_grad_impl)
+conv_rhs_grad_p.abstract_eval = _rhs_grad_abstract_eval
+conv_rhs_grad_p.jvp = _bilinear_jvp(conv_rhs_grad_p)
+conv_rhs_grad_p.transpose = _rhs_grad_transpose
+conv_rhs_grad_p.batch = _rhs_grad_batch
+conv_rhs_grad_p.fusion_kind = "opaque"
+conv_rhs_grad_p.call_kind = "impl"  # im2col + BLAS
