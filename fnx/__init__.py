@@ -32,7 +32,7 @@ from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  #
 def __getattr__(name):
     # fnx.nn, fnx.optim, fnx.train, fnx.data, fnx.datasets and fnx.utils load on first use, so
     # `import fnx as torch; torch.nn.Linear` works without making every `import fnx` pay for them
-    if name in ("nn", "optim", "train", "data", "datasets", "utils"):
+    if name in ("nn", "optim", "train", "data", "datasets", "utils", "distributed"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

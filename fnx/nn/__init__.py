@@ -61,3 +61,9 @@ __all__ += [
     "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
     "MultiheadAttention", "NonDynamicallyQuantizableLinear", "TransformerEncoderLayer",
     "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
+# data parallelism (fnx/nn/parallel/, layers/sync_batchnorm.py; docs/distributed.md)
+from . import parallel  # noqa: E402
+from .layers.sync_batchnorm import SyncBatchNorm  # noqa: E402
+from .parallel import DataParallel  # noqa: E402
+
+__all__ += ["parallel", "SyncBatchNorm", "DataParallel"]

@@ -1,0 +1,52 @@
+"""Run under ``mpiexec -n N`` by tests/test_distributed.py: one failure mode per argument.
+
+raise      rank 1 raises while rank 0 waits in an all-reduce: the job ends naming rank 1
+kill       rank 1 is killed (SIGKILL) while rank 0 waits in an all-reduce
+mismatch   the ranks pass different shapes to one all-reduce: every rank gets the same error
+model      the ranks build different models: DistributedDataParallel names the difference
+timeout    rank 1 never joins the collective: rank 0's wait times out with an error
+"""
+
+import os
+import signal
+import sys
+import time
+
+import fnx
+import fnx.distributed as dist
+from fnx.nn.parallel import DistributedDataParallel
+
+mode = sys.argv[1]
+dist.init_process_group("mpi", timeout=3 if mode == "timeout" else 60)
+rank = dist.get_rank()
+dist.all_reduce(fnx.ones(3))  # everyone is up
+if mode == "raise":
+    if rank == 1:
+        time.sleep(0.2)
+        raise ValueError("a bad batch on rank 1")
+    dist.all_reduce(fnx.ones(3))
+elif mode == "kill":
+    if rank == 1:
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+    dist.all_reduce(fnx.ones(3))
+elif mode == "mismatch":
+    try:
+        dist.all_reduce(fnx.ones(3 + rank))
+    except dist.DistributedError as err:
+        print(f"rank {rank} caught: {err}", flush=True)
+elif mode == "model":
+    try:
+        DistributedDataParallel(fnx.nn.Linear(4, 3 + rank))
+    except dist.DistributedError as err:
+        print(f"rank {rank} caught: {err}", flush=True)
+elif mode == "timeout":
+    if rank == 1:
+        time.sleep(8)  # long past rank 0's 3 s limit
+        os._exit(0)
+    try:
+        dist.all_reduce(fnx.ones(3))
+    except dist.DistributedError as err:
+        print(f"rank {rank} caught: {err}", flush=True)
+        os._exit(0)
+print(f"rank {rank} finished", flush=True)
