@@ -28,12 +28,21 @@ _OPTS = dict(cache=True, error_model="numpy", boundscheck=False, nogil=True,
 
 
 @numba.njit(**_OPTS)
-def softmax_rows(s, scale, ninf, mask, mask_map, causal, keep, keep_scale, pd):
+def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_scale, pd,
+                 word_i, word_f):
     nb, nl, ns = s.shape
     has_mask = mask.shape[0] > 0
     has_keep = keep.shape[0] > 0
     mask_rows = mask.shape[1] > 1
-    zero = scale - scale
+    zero = one - one
+    # the row max is taken over the scores' bits read as integers (``bits`` is ``s`` viewed
+    # as signed integers of its width) mapped to an order-preserving key: an integer max
+    # vectorizes, a float max never does; NaN maps above +inf, so a NaN row stays NaN
+    sh = bits.itemsize * 8 - 1
+    low = (1 << sh) - 1
+    # without a mask the scale is applied inside the exp pass (max(x * c) = c * max(x), c >= 0)
+    prescale = has_mask or not scale >= zero
+    c = one if prescale else scale
     for b in range(nb):
         mb = mask_map[b] if has_mask else 0
         for i in range(nl):
@@ -43,21 +52,26 @@ def softmax_rows(s, scale, ninf, mask, mask_map, causal, keep, keep_scale, pd):
                 mrow = mask[mb, i if mask_rows else 0]
                 for j in range(n):
                     row[j] = row[j] * scale + mrow[j]
-            else:
+            elif prescale:
                 for j in range(n):
                     row[j] = row[j] * scale
-            m = ninf
+            brow = bits[b, i]
+            key = -low - 1
             for j in range(n):
-                m = max(m, row[j])
+                k = brow[j]
+                key = max(key, k ^ ((k >> sh) & low))
+            word_i[0] = key ^ ((key >> sh) & low)
+            m = word_f[0] * c
             if m == ninf:  # every key masked: zeros, as PyTorch's math kernel
                 n = 0
-            for j in range(n):
-                row[j] = _vm.vexp(row[j] - m)
             tot = zero
             for j in range(n):
-                tot += row[j]
+                e = _vm.vexp(row[j] * c - m)
+                row[j] = e
+                tot += e
+            inv = one / tot
             for j in range(n):
-                row[j] = row[j] / tot
+                row[j] = row[j] * inv
             for j in range(n, ns):
                 row[j] = zero
             if has_keep:
@@ -87,6 +101,8 @@ def signature(name, dtype):
     t = numba.from_dtype(np.dtype(dtype))
     a3 = numba.types.Array(t, 3, "C")
     if name == "softmax_rows":
-        return (a3, t, t, a3, numba.types.Array(numba.types.int64, 1, "C"), numba.types.boolean,
-                a3, t, a3)
+        it = numba.from_dtype(np.dtype(f"i{np.dtype(dtype).itemsize}"))
+        return (a3, numba.types.Array(it, 3, "C"), t, t, t, a3,
+                numba.types.Array(numba.types.int64, 1, "C"), numba.types.boolean, a3, t, a3,
+                numba.types.Array(it, 1, "C"), numba.types.Array(t, 1, "C"))
     return (a3, a3, t, a3)

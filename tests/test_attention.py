@@ -1,0 +1,209 @@
+"""The fused attention primitive (fnx/core/ops/attention.py) behind
+``F.scaled_dot_product_attention``: values against a float64 NumPy reference (masks, causal,
+scale, fully masked rows, GQA, dropout), gradients by central finite differences (first and
+second order), vmap against a loop, jit against eager, the array-code path that CuPy takes
+against the Numba kernels, and the shape errors."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import fnx
+import fnx.nn.functional as F
+from fnx.core.errors import ShapeError
+from fnx.core.ops import attention as at
+from fnx.testing import check_grads
+
+
+def _ref(q, k, v, mask=None, causal=False, scale=None, keep=None, p=0.0):
+    """softmax(q k^T * scale + mask) v in float64; zeros on rows with every key masked."""
+    q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = q @ np.swapaxes(k, -1, -2) * scale
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    if mask is not None:
+        mask = np.asarray(mask)
+        s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
+    m = s.max(-1, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(m), m, 0))
+    tot = e.sum(-1, keepdims=True)
+    w = e / np.where(tot == 0, 1, tot)
+    if keep is not None:
+        w = w * np.asarray(keep) / (1 - p)
+    return w @ v
+
+
+def _qkv(rng, shape_q, shape_k, ev=None, dtype=np.float32):
+    ev = shape_k[-1] if ev is None else ev
+    return (rng.standard_normal(shape_q).astype(dtype), rng.standard_normal(shape_k).astype(dtype),
+            rng.standard_normal(shape_k[:-1] + (ev,)).astype(dtype))
+
+
+def _sdpa(q, k, v, **kw):
+    return F.scaled_dot_product_attention(fnx.tensor(q), fnx.tensor(k), fnx.tensor(v), **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["plain", "causal", "causal_wide", "scale", "bool_mask",
+                                  "float_mask", "masked_rows"])
+def test_forward_matches_reference(dtype, case):
+    rng = np.random.default_rng(0)
+    n_k = 9 if case == "causal_wide" else 6
+    q, k, v = _qkv(rng, (2, 3, 5, 4), (2, 3, n_k, 4), ev=7, dtype=dtype)
+    kw, ref_kw = {}, {}
+    if case.startswith("causal"):
+        kw = ref_kw = {"is_causal": True}
+        ref_kw = {"causal": True}
+    elif case == "scale":
+        kw = ref_kw = {"scale": -0.3}  # a negative scale flips which score is the max
+    elif case in ("bool_mask", "masked_rows"):
+        mask = rng.random((2, 1, 5, n_k)) > 0.4  # broadcast over heads
+        if case == "masked_rows":
+            mask[0, 0, 1] = False  # query 1 of batch 0 may attend to nothing: zeros
+            mask[1, 0, :, 2] = False
+        kw, ref_kw = {"attn_mask": fnx.tensor(mask)}, {"mask": mask}
+    elif case == "float_mask":
+        mask = rng.standard_normal((5, n_k)).astype(dtype)
+        mask[2, 3] = -np.inf
+        kw, ref_kw = {"attn_mask": fnx.tensor(mask)}, {"mask": mask}
+    out = np.asarray(_sdpa(q, k, v, **kw))
+    assert out.dtype == dtype and out.shape == (2, 3, 5, 7)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(out, _ref(q, k, v, **ref_kw), rtol=tol, atol=tol)
+    if case == "masked_rows":
+        assert not out[0, :, 1].any()
+
+
+def test_gqa_repeats_key_value_heads():
+    rng = np.random.default_rng(1)
+    q, k, v = _qkv(rng, (2, 4, 3, 5), (2, 2, 6, 5))
+    out = _sdpa(q, k, v, enable_gqa=True)
+    want = _ref(q, np.repeat(k, 2, axis=1), np.repeat(v, 2, axis=1))
+    np.testing.assert_allclose(np.asarray(out), want, rtol=2e-6, atol=2e-6)
+
+
+def test_dropout_applies_the_draw_of_the_composition():
+    """The dropout mask is drawn as before (one Bernoulli draw of the scores' shape from the
+    key) and applied inside the kernel; the softmax output ``p`` stays undropped."""
+    rng = np.random.default_rng(2)
+    q, k, v = _qkv(rng, (2, 2, 4, 3), (2, 2, 5, 3), dtype=np.float64)
+    key = fnx.random.key(7)
+    out = _sdpa(q, k, v, dropout_p=0.3, dropout_key=key)
+    keep = F._dropout_mask(fnx.tensor(q), 0.3, (2, 2, 4, 5), key)
+    assert 0 < float(np.asarray(keep).mean()) < 1
+    np.testing.assert_allclose(np.asarray(out), _ref(q, k, v, keep=keep, p=0.3), rtol=1e-12,
+                               atol=1e-12)
+    assert not np.asarray(_sdpa(q, k, v, dropout_p=1.0)).any()
+
+    def loss(q, k, v):
+        return (F.scaled_dot_product_attention(q, k, v, dropout_p=0.3, dropout_key=key) ** 2).sum()
+
+    check_grads(loss, tuple(fnx.tensor(a) for a in (q, k, v)), order=1, modes=("rev",))
+
+
+@pytest.mark.parametrize("mask_kind", [None, "float", "causal"])
+def test_grads_by_finite_differences(mask_kind):
+    """float64 central differences, first and second order, through q, k, v and a float mask
+    (its gradient is the scores' gradient summed over the broadcast heads)."""
+    rng = np.random.default_rng(3)
+    q, k, v = (fnx.tensor(a) for a in _qkv(rng, (2, 2, 3, 4), (2, 2, 5, 4), ev=3,
+                                           dtype=np.float64))
+    if mask_kind == "float":
+        mask = fnx.tensor(rng.standard_normal((2, 1, 3, 5)))
+        check_grads(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+                    (q, k, v, mask), order=2)
+        return
+    causal = mask_kind == "causal"
+    check_grads(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal,
+                                                               scale=0.7), (q, k, v), order=2)
+
+
+def test_grad_with_fully_masked_rows_is_finite():
+    rng = np.random.default_rng(4)
+    q, k, v = (fnx.tensor(a) for a in _qkv(rng, (2, 3, 4), (2, 5, 4), dtype=np.float64))
+    mask = np.ones((2, 3, 5), bool)
+    mask[1, 2] = False
+    g = fnx.grad(lambda q, k, v: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=fnx.tensor(mask)).sum(), argnums=(0, 1, 2))(q, k, v)
+    assert all(np.isfinite(np.asarray(x)).all() for x in g)
+    assert not np.asarray(g[0])[1, 2].any()  # the masked query gets no gradient
+
+
+def test_vmap_equals_a_loop():
+    """Batched in each argument (and the mask), at a non-leading axis."""
+    rng = np.random.default_rng(5)
+    q, k, v = _qkv(rng, (3, 2, 4, 3), (3, 2, 5, 3), dtype=np.float64)
+    mask = rng.standard_normal((3, 4, 5))
+
+    def f(q, k, v, m):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+
+    for axes in [(1, None, None, None), (None, 1, 0, None), (0, 0, 0, 0), (None, None, 1, 0)]:
+        args = [fnx.tensor(np.moveaxis(a, 0, ax) if ax is not None else a[0])
+                for a, ax in zip((q, k, v, mask), axes, strict=True)]
+        out = fnx.vmap(f, in_axes=axes)(*args)
+        want = [f(*[fnx.tensor(a[i] if ax is not None else a[0])
+                    for a, ax in zip((q, k, v, mask), axes, strict=True)]) for i in range(3)]
+        np.testing.assert_allclose(np.asarray(out), np.stack([np.asarray(w) for w in want]),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_jit_equals_eager_and_runs_the_impl():
+    """Under jit both primitives run their impls (no fallback warning), forward and backward."""
+    rng = np.random.default_rng(6)
+    q, k, v = (fnx.tensor(a) for a in _qkv(rng, (2, 3, 6, 4), (2, 3, 6, 4)))
+    mask = fnx.tensor(rng.random((6, 6)) > 0.3)
+
+    def loss(q, k, v):
+        return (F.scaled_dot_product_attention(q, k, v, attn_mask=mask) ** 2).sum()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jitted = fnx.jit(fnx.value_and_grad(loss, argnums=(0, 1, 2)))(q, k, v)
+    eager = fnx.value_and_grad(loss, argnums=(0, 1, 2))(q, k, v)
+    np.testing.assert_allclose(float(jitted[0]), float(eager[0]), rtol=1e-6)
+    for a, b in zip(jitted[1], eager[1], strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_array_code_path_equals_the_kernels(causal):
+    """What CuPy (and dtypes without a kernel) run: the same formulas as array code."""
+    rng = np.random.default_rng(7)
+    q, k, v = _qkv(rng, (3, 4, 5), (3, 6, 5), ev=2, dtype=np.float64)
+    mask = rng.standard_normal((1, 4, 6))
+    keep = (rng.random((3, 4, 6)) > 0.5).astype(np.float64)
+    params = dict(scale=0.4, causal=causal, has_mask=True, dropout_scale=2.0)
+    got = at.attention_p.impl(q, k, v, mask, keep, **params)
+    want = at._reference(np, q, k, v, mask, keep, 0.4, causal, 2.0)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+    p, x = want[1], rng.standard_normal(want[1].shape)
+    np.testing.assert_allclose(at.attention_softmax_jvp_p.impl(p, x, scale=0.4),
+                               0.4 * p * (x - (p * x).sum(-1, keepdims=True)), rtol=1e-13,
+                               atol=1e-13)
+
+
+def test_float16_runs_the_array_code():
+    rng = np.random.default_rng(8)
+    q, k, v = _qkv(rng, (2, 3, 4), (2, 5, 4), dtype=np.float16)
+    out = np.asarray(_sdpa(q, k, v, is_causal=True))
+    assert out.dtype == np.float16
+    np.testing.assert_allclose(out, _ref(q, k, v, causal=True), rtol=2e-2, atol=2e-2)
+
+
+def test_shape_errors():
+    q = fnx.ones((2, 3, 4))
+    with pytest.raises(ShapeError, match="attention: expected q"):
+        at.attention(q, fnx.ones((2, 5, 3)), fnx.ones((2, 5, 3)), scale=1.0)
+    with pytest.raises(ShapeError, match="mask .* must have q's rank"):
+        at.attention(q, q, q, fnx.ones((2, 2, 3)), scale=1.0)
+    with pytest.raises(ShapeError, match="cannot be broadcast"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=fnx.ones((5, 3, 3)))
+    with pytest.raises(ShapeError, match="does not broadcast against the attention scores"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=fnx.ones((1, 2, 3, 3)))
+    with pytest.raises(ValueError, match="should not be set when is_causal"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=fnx.ones((3, 3)), is_causal=True)
