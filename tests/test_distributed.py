@@ -228,3 +228,17 @@ def test_nccl_engine_calls(world_of_one):
     # a GPU buffer in a group without NCCL names the fix
     with pytest.raises(dist.DistributedError, match="init_process_group\\('nccl'\\)"):
         default_group().all_reduce(buf, "sum")
+
+
+def test_ddp_digits_example_tiny():
+    rc, out, _ = mpirun_example(2, "--epochs", "2", "--hidden", "32")
+    assert rc == 0, out
+    accuracy = float(out.split("test accuracy:")[1].split()[0])
+    assert accuracy > 0.5, out  # ten classes: chance is 0.1
+
+
+def mpirun_example(n, *args):
+    proc = subprocess.run([MPIEXEC, "-n", str(n), sys.executable,
+                           os.path.join(HERE, "..", "examples", "ddp_digits.py"), *args],
+                          capture_output=True, text=True, timeout=180)
+    return proc.returncode, proc.stdout + proc.stderr, None
