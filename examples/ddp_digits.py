@@ -34,8 +34,8 @@ def main(argv=None):
     fnx.manual_seed(args.seed + rank)  # different dropout masks per rank; weights from rank 0
     train_set = fnx.datasets.digits(train=True)
     test_set = fnx.datasets.digits(train=False)
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=args.seed,
-                                 drop_last=True)
+    # num_replicas and rank default to the process group's
+    sampler = DistributedSampler(train_set, seed=args.seed, drop_last=True)
     loader = DataLoader(train_set, batch_size=args.batch_size // world, sampler=sampler,
                         drop_last=True)
     model = nn.SyncBatchNorm.convert_sync_batchnorm(SimpleNetwork(64, args.hidden, 10))

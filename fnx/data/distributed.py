@@ -18,9 +18,8 @@ class DistributedSampler(Sampler[int]):
     takes every ``num_replicas``-th index starting at ``rank``. The shares are disjoint
     and together cover the dataset.
 
-    ``num_replicas`` and ``rank`` default to 1 and 0: fnx has no process groups yet
-    (``fnx.distributed`` will provide the world size and rank here once it exists), so pass
-    them explicitly when launching several processes.
+    ``num_replicas`` and ``rank`` default to the world size and rank of ``fnx.distributed``'s
+    process group when it is initialized, else to 1 and 0.
 
     >>> shares = [list(fnx.data.DistributedSampler(range(5), num_replicas=2, rank=r,
     ...                                            shuffle=False)) for r in range(2)]
@@ -30,8 +29,14 @@ class DistributedSampler(Sampler[int]):
 
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
                  drop_last=False):
-        num_replicas = 1 if num_replicas is None else num_replicas
-        rank = 0 if rank is None else rank
+        if num_replicas is None or rank is None:
+            from .. import distributed
+
+            up = distributed.is_initialized()
+            if num_replicas is None:
+                num_replicas = distributed.get_world_size() if up else 1
+            if rank is None:
+                rank = distributed.get_rank() if up else 0
         if not 0 <= rank < num_replicas:
             raise ValueError(f"DistributedSampler: invalid rank {rank}, rank should be in the "
                              f"interval [0, {num_replicas - 1}]")
