@@ -162,49 +162,64 @@ def _im2col(geo, x4, cols, n0, n1):
     _kernel("im2col", x4.dtype)(n0, n1, *geo.ints, x4, cols)
 
 
+def _per_group(a, m, g, rows, cols):
+    """``a`` as ``(m, rows, cols)`` matrices, or ``(m, g, rows, cols)`` with groups: numpy's
+    batched matmul then calls one GEMM per image (and group)."""
+    return a.reshape((m, rows, cols) if g == 1 else (m, g, rows, cols))
+
+
+def _weight(rhs, geo):
+    g, og = geo.g, geo.o // geo.g
+    w = np.ascontiguousarray(rhs)
+    return w.reshape(og, geo.kg) if g == 1 else w.reshape(g, og, geo.kg)
+
+
 def _forward_fast(lhs, rhs, geo):
     x4 = np.ascontiguousarray(lhs).reshape((geo.n, geo.c) + geo.lhs)
-    g, og = geo.g, geo.o // geo.g
-    w = np.ascontiguousarray(rhs).reshape(g, og, geo.kg)
-    out = np.empty((geo.n, geo.o, geo.p), lhs.dtype)
-    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * geo.p, lhs.dtype)
+    g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
+    w = _weight(rhs, geo)
+    out = np.empty((geo.n, geo.o, p), lhs.dtype)
+    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * p, lhs.dtype)
     for n0, n1 in geo.chunks():
         _im2col(geo, x4, cols, n0, n1)
         m = n1 - n0
-        np.matmul(w, cols[:m * geo.c * geo.kk * geo.p].reshape(m, g, geo.kg, geo.p),
-                  out=out[n0:n1].reshape(m, g, og, geo.p))
+        np.matmul(w, _per_group(cols[:m * g * kg * p], m, g, kg, p),
+                  out=_per_group(out[n0:n1], m, g, og, p))
     return out
 
 
 def _lhs_grad_fast(ct, rhs, geo):
-    g, og = geo.g, geo.o // geo.g
-    w_t = np.ascontiguousarray(rhs).reshape(g, og, geo.kg).transpose(0, 2, 1)
-    ct = np.ascontiguousarray(ct).reshape(geo.n, g, og, geo.p)
+    g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
+    w_t = np.swapaxes(_weight(rhs, geo), -1, -2)
+    ct = np.ascontiguousarray(ct)
     dx = np.zeros((geo.n, geo.c) + geo.lhs, ct.dtype)
-    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * geo.p, ct.dtype)
+    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * p, ct.dtype)
     scatter = _kernel("col2im", ct.dtype)
     for n0, n1 in geo.chunks():
         m = n1 - n0
-        np.matmul(w_t, ct[n0:n1], out=cols[:m * geo.c * geo.kk * geo.p].reshape(
-            m, g, geo.kg, geo.p))
+        np.matmul(w_t, _per_group(ct[n0:n1], m, g, og, p),
+                  out=_per_group(cols[:m * g * kg * p], m, g, kg, p))
         scatter(n0, n1, *geo.ints, cols, dx)
     return dx
 
 
 def _rhs_grad_fast(lhs, ct, geo):
     x4 = np.ascontiguousarray(lhs).reshape((geo.n, geo.c) + geo.lhs)
-    g, og = geo.g, geo.o // geo.g
-    ct = np.ascontiguousarray(ct).reshape(geo.n, g, og, geo.p)
-    dw = np.zeros((g, og, geo.kg), lhs.dtype)
-    part = np.empty((min(geo.chunk, geo.n), g, og, geo.kg), lhs.dtype)
-    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * geo.p, lhs.dtype)
+    g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
+    ct = np.ascontiguousarray(ct)
+    chunk = min(geo.chunk, geo.n)
+    # accumulated transposed, cols @ ct^T: the GEMM streams both operands along their rows
+    dw_t = np.zeros((g, kg, og), lhs.dtype)
+    part = np.empty((chunk, g, kg, og), lhs.dtype)
+    cols = np.empty(chunk * geo.c * geo.kk * p, lhs.dtype)
     for n0, n1 in geo.chunks():
         _im2col(geo, x4, cols, n0, n1)
         m = n1 - n0
-        c4 = cols[:m * geo.c * geo.kk * geo.p].reshape(m, g, geo.kg, geo.p)
-        np.matmul(ct[n0:n1], c4.transpose(0, 1, 3, 2), out=part[:m])
-        dw += part[0] if m == 1 else part[:m].sum(0)
-    return dw
+        np.matmul(_per_group(cols[:m * g * kg * p], m, g, kg, p),
+                  np.swapaxes(_per_group(ct[n0:n1], m, g, og, p), -1, -2),
+                  out=_per_group(part[:m], m, g, kg, og))
+        dw_t += part[0] if m == 1 else part[:m].sum(0)
+    return np.ascontiguousarray(np.swapaxes(dw_t, 1, 2))
 
 
 def _frame(n, lo, hi, ld):
