@@ -260,18 +260,29 @@ def plan(program):
         kind = _eqn_fusible(eqn)
         if kind == "elementwise":
             shape = out.aval.shape
+            small = int(np.prod(shape, dtype=np.int64)) <= 1
+            # a scalar read by a large loop does not pull it into the scalar's group (a
+            # ``b1 * 0`` computed beside one parameter's update would collect them all)
             cands = sorted({producer[x] for x in eqn.inputs
                             if isinstance(x, Var) and isinstance(producer.get(x), Group)
-                            and x in producer[x].internal}, key=lambda g: -g.order)
+                            and x in producer[x].internal
+                            and (small or int(np.prod(x.aval.shape, dtype=np.int64)) > 1)},
+                           key=lambda g: -g.order)
             # then horizontal fusion into the latest open group of the same domain whose
             # external reads are all ready (Adam's m, v and parameter updates share a loop)
             # (only groups of the same dataflow cluster: unrelated same-shape chains stay
             # separate, so identical per-parameter loops share one compiled kernel)
-            c = cluster(out)
-            cands = cands[:1] + [g for g in reversed(open_groups)
-                                 if g.domain == tuple(shape) and g not in cands[:1]
-                                 and (c in g.clusters or g.domain == () or
-                                      int(np.prod(g.domain, dtype=np.int64)) == 1)]
+            if small:
+                # a scalar joins only the loop whose outer value it reads (a mean's
+                # division); otherwise the orchestrator computes it with the eager impl:
+                # scalar kernels would each cost a native compile (Adam's bias corrections
+                # from every parameter's own step counter) to save a microsecond per call
+                cands = [g for g in cands[:1] if int(np.prod(g.domain, dtype=np.int64)) > 1]
+            else:
+                c = cluster(out)
+                cands = cands[:1] + [g for g in reversed(open_groups)
+                                     if g.domain == tuple(shape) and g not in cands[:1]
+                                     and c in g.clusters]
             joined = False
             for g in cands:
                 if joined:
@@ -280,7 +291,13 @@ def plan(program):
                 if space is None or not all(input_ok(g, x, space) for x in eqn.inputs):
                     continue
                 joined = add(g, eqn, space)
-            if not joined:
+            if joined:
+                continue
+            if small:
+                steps.append(Call(len(steps), eqn, "eager"))
+                for v in eqn.out_binders:
+                    producer[v] = steps[-1]
+            else:
                 add(new_group(shape), eqn, "full")
             continue
         if kind == "reduce":
@@ -326,8 +343,9 @@ def _schedule(program):
 
 def _clusters(eqns):
     """Union-find of values connected through elementwise/layout equations, ignoring
-    scalars and broadcasts of scalars (a shared learning rate does not tie two parameters'
-    updates together). Returns ``var -> cluster id``."""
+    scalars, broadcasts of scalars and values computed from those alone (a shared learning
+    rate, or ``b1 * zeros`` on Adam's first step, does not tie two parameters' updates
+    together). Returns ``var -> cluster id``."""
     from ..core.ops.shape import broadcast_in_dim_p
 
     parent = {}
@@ -339,17 +357,22 @@ def _clusters(eqns):
             v = parent[v]
         return v
 
+    def size(v):
+        return int(np.prod(v.aval.shape, dtype=np.int64))
+
     constlike = set()
     for e in eqns:
         x0 = e.inputs[0] if e.inputs else None
-        if e.primitive is broadcast_in_dim_p and (
-                isinstance(x0, Literal) or int(np.prod(x0.aval.shape, dtype=np.int64)) <= 1):
+        if e.primitive is broadcast_in_dim_p and (isinstance(x0, Literal) or size(x0) <= 1):
             constlike.update(e.out_binders)
             continue
         if e.primitive.fusion_kind not in ("elementwise", "layout"):
             continue
-        vs = [v for v in list(e.inputs) + list(e.out_binders) if isinstance(v, Var)
-              and v not in constlike and int(np.prod(v.aval.shape, dtype=np.int64)) > 1]
+        if all(isinstance(x, Literal) or x in constlike or size(x) <= 1 for x in e.inputs):
+            constlike.update(e.out_binders)
+            continue
+        vs = [v for v in list(e.inputs) + list(e.out_binders)
+              if isinstance(v, Var) and v not in constlike and size(v) > 1]
         for v in vs[1:]:
             a, b = find(vs[0]), find(v)
             if a is not b:
