@@ -25,7 +25,7 @@ from fnx.core.ops import shape as sh
 
 # Primitive modules other engineers are adding: records for them are added when they import.
 OPTIONAL_OP_MODULES = {}
-for _mod in ("indexing", "sorting", "conv", "cumulative", "random"):
+for _mod in ("indexing", "sorting", "conv", "cumulative", "random", "normalization"):
     try:
         OPTIONAL_OP_MODULES[_mod] = __import__(f"fnx.core.ops.{_mod}", fromlist=["_"])
     except ImportError:
@@ -663,6 +663,51 @@ rec("pool_gather", lambda t, i: _pl.pool_gather_p.bind(t, i.astype(fnp.int64), n
     shapes=(((2, 4), (2, 5)), ((3, 2, 3), (3, 2, 6))), prims=("pool_gather", "pool_scatter_add"))
 
 
+if "normalization" in OPTIONAL_OP_MODULES:
+    _nm = OPTIONAL_OP_MODULES["normalization"]
+
+    def _np_normalize(x, w, b, layout, dims, eps, center):
+        # the definition: statistics of x viewed as dims over the layout's axes, in float64
+        axes = (0, 2) if layout == "channel" else (2, 3)
+        xv = x.reshape(dims).astype(np.float64)
+        m = xv.mean(axes, keepdims=True) if center else np.zeros_like(xv.mean(axes, keepdims=True))
+        v = ((xv - m) ** 2).mean(axes, keepdims=True)
+        view = (1, dims[1], 1) if layout == "channel" else (1, dims[1], dims[2], 1)
+        y = (xv - m) / np.sqrt(v + eps) * w.reshape(view) + b.reshape(view)
+        stat = (dims[1],) if layout == "channel" else dims[:2]
+        return (y.reshape(x.shape).astype(x.dtype), m.reshape(stat).astype(x.dtype),
+                v.reshape(stat).astype(x.dtype))
+
+    # (tag, layout, dims, x shape, weight shape, center): BatchNorm 2-d and 1-d, LayerNorm with a
+    # 2-d normalized shape, GroupNorm, RMSNorm, and an empty batch
+    for _tag, _lay, _dims, _xs, _ws, _ctr in [
+        ("channel", "channel", (3, 2, 4), (3, 2, 2, 2), (2,), True),
+        ("channel_rows", "channel", (4, 3, 1), (4, 3), (3,), True),
+        ("group_rows", "group", (3, 1, 6, 1), (3, 2, 3), (2, 3), True),
+        ("group", "group", (2, 2, 2, 3), (2, 4, 3), (4,), True),
+        ("group_rms", "group", (3, 1, 4, 1), (3, 4), (4,), False),
+        ("group_empty", "group", (0, 1, 3, 1), (0, 3), (3,), True),
+    ]:
+        _p = dict(layout=_lay, dims=_dims, eps=1e-5, center=_ctr)
+        _stat = (_dims[1],) if _lay == "channel" else _dims[:2]
+        rec(f"normalize_{_tag}", lambda x, w, b, p=_p: tuple(_nm.normalize_p.bind(x, w, b, **p)),
+            functools.partial(_np_normalize, **_p), ("any", "any", "any"),
+            shapes=((_xs, _ws, _ws),), tol=LOOSE, prims=("normalize",))
+        # the tangent and its transpose, at statistics drawn independently of x (any values
+        # define them): checked by finite differences, vmap and jit; normalize_vjp's fused
+        # kernel against the array-code formula the CuPy path runs
+        rec(f"normalize_jvp_{_tag}",
+            lambda *a, p=_p: tuple(_nm.normalize_jvp_p.bind(*a, **p)), None,
+            ("any",) * 5 + ("positive", "any"),
+            shapes=((_xs, _ws, _ws, _xs, _stat, _stat, _ws),), tol=LOOSE,
+            prims=("normalize_jvp",))
+        rec(f"normalize_vjp_{_tag}",
+            lambda *a, p=_p: tuple(_nm.normalize_vjp_p.bind(*a, **p)),
+            lambda *a, p=_p: tuple(_nm._backward(np, *a, **p)),
+            ("any",) * 5 + ("positive", "any"),
+            shapes=((_xs, _stat, _stat, _xs, _stat, _stat, _ws),), tol=LOOSE,
+            prims=("normalize_vjp",))
+
 # --- higher-order primitives (control flow, custom rules, jit), through their public APIs ---
 _lax = getattr(fnx, "lax", None)
 if _lax is not None and hasattr(_lax, "cond"):
@@ -1080,6 +1125,83 @@ rec("attention_softmax_jvp", _bind(_at.attention_softmax_jvp_p, scale=0.7),
     lambda p, x: 0.7 * p * (x - (p * x).sum(-1, keepdims=True)), ("positive", "any"),
     shapes=(((2, 3), (2, 3)), ((4,), (4,)), ((2, 1, 5), (2, 1, 5))), tol=LOOSE,
     prims=("attention_softmax_jvp",))
+
+
+# --- recurrences (fnx.core.ops.rnn: rnn, rnn_lin, rnn_bwd): one layer and direction ---------
+try:
+    from fnx.core.ops import rnn as _rnn
+except ImportError:  # pragma: no cover
+    _rnn = None
+
+
+def _np_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _np_recurrence(mode, gi, h0, c0, w_hh, b_hh, w_hr=None, mask=None, reverse=False):
+    """NumPy reference of ``recurrence``: (ys, h_T[, c_T]) concatenated flat."""
+    T, H = gi.shape[0], w_hh.shape[0] // _rnn.MODES[mode]
+    h, c, ys = h0, c0, np.zeros(gi.shape[:2] + h0.shape[1:], gi.dtype)
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        gh = h @ w_hh.T + b_hh
+        pre = gi[t] + gh
+        if mode == "LSTM":
+            i, f, o = (_np_sigmoid(pre[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
+            c_new = f * c + i * np.tanh(pre[:, 2 * H:3 * H])
+            h_new = o * np.tanh(c_new)
+            h_new = h_new @ w_hr.T if w_hr is not None else h_new
+        elif mode == "GRU":
+            r, z = (_np_sigmoid(pre[:, k * H:(k + 1) * H]) for k in (0, 1))
+            n = np.tanh(gi[t][:, 2 * H:] + r * gh[:, 2 * H:])
+            h_new = (1 - z) * n + z * h
+        else:
+            h_new = np.tanh(pre)
+        m = np.ones((gi.shape[1], 1), bool) if mask is None else mask[t][:, None] > 0
+        ys[t] = np.where(m, h_new, 0)
+        h = np.where(m, h_new, h)
+        if mode == "LSTM":
+            c = np.where(m, c_new, c)
+    return ys, h, c
+
+
+def _rnn_rec(name, mode, shapes, proj=False, masked=False, reverse=False):
+    def op(*args):
+        a = list(args)
+        c0 = a.pop(2) if mode == "LSTM" else None
+        gi, h0, w_hh, b_hh = a[:4]
+        w_hr = a[4] if proj else None
+        mask = (fnp.asarray(_RNN_MASK[:gi.shape[0], :gi.shape[1]], dtype=gi.dtype)
+                if masked else None)
+        ys, h, c = _rnn.recurrence(gi, h0, c0, w_hh, b_hh, w_hr, mask, mode=mode,
+                                   reverse=reverse)
+        return (ys, h) if c is None else (ys, h, c)
+
+    def ref(*args):
+        a = list(args)
+        c0 = a.pop(2) if mode == "LSTM" else None
+        gi, h0, w_hh, b_hh = a[:4]
+        mask = _RNN_MASK[:gi.shape[0], :gi.shape[1]].astype(gi.dtype) if masked else None
+        ys, h, c = _np_recurrence(mode, gi, h0, c0, w_hh, b_hh, a[4] if proj else None, mask,
+                                  reverse)
+        return (ys, h) if c is None else (ys, h, c)
+
+    rec(name, op, ref, ("unit",) * len(shapes[0]), shapes=shapes, tol=LOOSE,
+        prims=("rnn", "rnn_lin", "rnn_bwd"))
+
+
+# rows 1 and 2 end early (a packed batch's mask): their state is kept through the padding
+_RNN_MASK = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0], [1, 0, 0]], np.float32)
+
+if _rnn is not None:
+    # shapes: gi (T, B, G), h0 (B, P)[, c0 (B, H)], w_hh (G, P), b_hh (G,)[, w_hr (P, H)]
+    _rnn_rec("rnn.lstm", "LSTM", (((3, 2, 8), (2, 2), (2, 2), (8, 2), (8,)),
+                                  ((1, 1, 4), (1, 1), (1, 1), (4, 1), (4,))))
+    _rnn_rec("rnn.lstm_proj_masked_reverse", "LSTM",
+             (((4, 3, 12), (3, 2), (3, 3), (12, 2), (12,), (2, 3)),), proj=True, masked=True,
+             reverse=True)
+    _rnn_rec("rnn.gru_masked", "GRU", (((4, 3, 6), (3, 2), (6, 2), (6,)),), masked=True)
+    _rnn_rec("rnn.rnn_tanh_reverse", "RNN_TANH", (((3, 2, 3), (2, 3), (3, 3), (3,)),),
+             reverse=True)
 
 
 def by_name(name):

@@ -615,21 +615,23 @@ def _affine(y, weight, bias, shape):
     return y
 
 
-def _fused_normalize(x, view, layout, weight, bias, wshape, eps, center=True):
-    """``normalize_p`` (statistics and normalization in one kernel, its backward fused too) on
-    ``x`` viewed as ``view``, with ``weight`` / ``bias`` (``None``: 1 / 0) viewed as ``wshape``:
-    ``(y in x's shape, mean, var)``. Inputs and parameters meet in their promoted float dtype."""
+def _fused_normalize(x, dims, layout, weight, bias, eps, center=True):
+    """``normalize_p`` on ``x`` viewed as ``dims`` (fnx/core/ops/normalization.py: statistics
+    and normalization in one kernel, the backward fused too), ``weight`` / ``bias`` ``None``
+    meaning 1 / 0: ``(y, mean, var)``. Inputs and parameters meet in their promoted float
+    dtype."""
     from ..core.ops.normalization import normalize
 
-    given = [p for p in (weight, bias) if p is not None]
-    dtype = fnp.result_type(x, *given, 1.0)
-    x = x.astype(dtype) if x.dtype != dtype else x
-    w = (fnp.ones(wshape, dtype=dtype, device=x.device) if weight is None
-         else fnp.reshape(_arr(weight).astype(dtype), wshape))
-    b = (fnp.zeros(wshape, dtype=dtype, device=x.device) if bias is None
-         else fnp.reshape(_arr(bias).astype(dtype), wshape))
-    y, mean, var = normalize(fnp.reshape(x, view), w, b, layout=layout, eps=eps, center=center)
-    return fnp.reshape(y, x.shape), mean, var
+    params = [_arr(p) for p in (weight, bias) if p is not None]
+    dtype = fnp.result_type(x, *params, 1.0)
+    x, weight, bias = (None if a is None else _arr(a) if _arr(a).dtype == dtype
+                       else _arr(a).astype(dtype) for a in (x, weight, bias))
+    size = dims[1] if layout == "channel" else dims[1] * dims[2]
+    if weight is None:
+        weight = fnp.ones(size, dtype=dtype, device=x.device)
+    if bias is None:
+        bias = fnp.zeros(weight.shape, dtype=dtype, device=x.device)
+    return normalize(x, weight, bias, layout=layout, dims=dims, eps=eps, center=center)
 
 
 def _updated_stats(op, running, batch_stat, momentum):
@@ -684,8 +686,7 @@ def batch_norm_with_stats(input, running_mean, running_var, weight=None, bias=No
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {tuple(x.shape)}")
         n, c = x.shape[:2]
-        out, mean, var = _fused_normalize(x, (n, c, count // n), "channel", weight, bias, (c,),
-                                          eps)
+        out, mean, var = _fused_normalize(x, (n, c, count // n), "channel", weight, bias, eps)
         new_mean = _updated_stats("batch_norm", running_mean, mean, momentum)
         new_var = _updated_stats("batch_norm", running_var, var * (count / (count - 1)),
                                  momentum)
@@ -748,7 +749,7 @@ def instance_norm_with_stats(input, running_mean=None, running_var=None, weight=
         raise ValueError(f"instance_norm: expected more than 1 spatial element when training, "
                          f"got input of shape {tuple(x.shape)}")
     n, c = x.shape[:2]
-    out, mean, var = _fused_normalize(x, (n, c, 1, count), "group", weight, bias, (c, 1), eps)
+    out, mean, var = _fused_normalize(x, (n, c, 1, count), "group", weight, bias, eps)
     if running_mean is None and running_var is None:
         return out, None, None
     mean = fnp.mean(mean, axis=0)
@@ -800,7 +801,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     shape = _check_normalized_shape("layer_norm", x, normalized_shape)
     k = math.prod(shape)
     rows = math.prod(x.shape[:x.ndim - len(shape)])
-    return _fused_normalize(x, (rows, 1, k, 1), "group", weight, bias, (1, k), eps)[0]
+    return _fused_normalize(x, (rows, 1, k, 1), "group", weight, bias, eps)[0]
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
@@ -817,8 +818,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
         eps = float(np.finfo(x.dtype).eps)
     k = math.prod(shape)
     rows = math.prod(x.shape[:x.ndim - len(shape)])
-    return _fused_normalize(x, (rows, 1, k, 1), "group", weight, None, (1, k), eps,
-                            center=False)[0]
+    return _fused_normalize(x, (rows, 1, k, 1), "group", weight, None, eps, center=False)[0]
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
@@ -835,8 +835,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
                          f"num_groups={num_groups}, got shape {tuple(x.shape)}")
     n, c = x.shape[:2]
     view = (n, num_groups, c // num_groups, math.prod(x.shape[2:]))
-    return _fused_normalize(x, view, "group", weight, bias, (num_groups, c // num_groups),
-                            eps)[0]
+    return _fused_normalize(x, view, "group", weight, bias, eps)[0]
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
