@@ -216,10 +216,11 @@ class MultiheadAttention(Module):
         return batched
 
     def _project(self, q, k, v):
-        """The input projections (one matrix product for self-attention)."""
+        """The input projections: one matrix product per projection, with the packed weight
+        split (not the packed output: the backward of an output split is three zero-padded
+        copies of the whole ``(N, L, 3E)`` gradient summed, of a weight split three small
+        ones; the products cost the same either way)."""
         w, b = self.in_proj_weight, self.in_proj_bias
-        if w is not None and q is k and k is v:
-            return fnp.split(F.linear(q, w, b), 3, axis=-1)
         if w is not None:
             ws = fnp.split(w, 3, axis=0)
         else:
