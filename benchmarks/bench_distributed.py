@@ -27,16 +27,24 @@ def _median_time(fn, repeat, inner=1):
 
 
 def allreduce_table(dist):
+    """(bytes, fnx all_reduce time, bus bandwidth, mpi4py's blocking Allreduce time): the
+    last column is MPI alone, on the same buffers, in the same run (this machine's load
+    moves both alike)."""
+    from mpi4py import MPI
+
     import fnx
 
+    comm = MPI.COMM_WORLD
     rows = []
     for size in [2 ** k for k in range(10, 27, 2)]:  # 1 KB .. 64 MB
         x = fnx.ones(size // 4)
+        buf, out = np.ones(size // 4, np.float32), np.empty(size // 4, np.float32)
         dist.all_reduce(x)
         inner = max(1, min(200, 2 ** 22 // size))
         t = _median_time(lambda: dist.all_reduce(x), 7, inner)
+        raw = _median_time(lambda: comm.Allreduce(buf, out), 7, inner)
         # a ring all-reduce moves 2 (n-1)/n of the data through each link: bus bandwidth
-        rows.append((size, t, 2 * 0.5 * size / t / 1e9))
+        rows.append((size, t, 2 * 0.5 * size / t / 1e9, raw))
     return rows
 
 
@@ -77,9 +85,11 @@ def worker():
     rank, size = dist.get_rank(), dist.get_world_size()
     lines = []
     if size == 2:
-        lines.append("all-reduce (float32, 2 ranks): bytes, time, bus bandwidth")
-        for nbytes, t, bw in allreduce_table(dist):
-            lines.append(f"  {nbytes:>9d} B  {t * 1e6:10.1f} us  {bw:7.2f} GB/s")
+        lines.append("all-reduce (float32, 2 ranks): bytes, fnx time, bus bandwidth, "
+                     "mpi4py Allreduce time")
+        for nbytes, t, bw, raw in allreduce_table(dist):
+            lines.append(f"  {nbytes:>9d} B  {t * 1e6:10.1f} us  {bw:7.2f} GB/s  "
+                         f"{raw * 1e6:10.1f} us")
     for compiled in (False, True):
         t = mlp_steps(dist, compiled)
         kind = "compiled" if compiled else "eager"

@@ -133,9 +133,30 @@ def _check_array(x, what):
             f"cannot be; use fnx.distributed.functional.{what}, which returns the result")
 
 
-def _finish_into(tensor, result):
-    tensor.copy_(result)
+def _finish_into(tensor, result, what="a collective"):
+    """Write ``result`` into ``tensor`` in place and return ``tensor``. A buffer a collective
+    just made for a plain array becomes its buffer (no copy); anything else goes through
+    ``copy_``, which the tape and a compiled step's journal see."""
+    if tuple(result.shape) != tuple(tensor.shape):
+        raise DistributedError(f"{what}: the output array has shape {tuple(tensor.shape)}, "
+                               f"the result {tuple(result.shape)}")
+    if _plain(tensor) and type(result) is Array and result.dtype == tensor.dtype:
+        tensor._set_buffer(result._buf)
+    else:
+        tensor.copy_(result)
     return tensor
+
+
+def _returned(value, async_op):
+    """What a collective that already ran returns: the value, or a finished ``Work``."""
+    return Work.done(value) if async_op else value
+
+
+def _then(work, fn, async_op):
+    """``work`` whose result is ``fn`` of the engine's buffer; waited for unless async."""
+    finish = work._finish
+    work._finish = lambda: fn(finish())
+    return work if async_op else work.wait()
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
@@ -154,23 +175,18 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     _check_array(tensor, "all_reduce")
     op = reduce_op(op, "all_reduce")
     if not _plain(tensor):
-        result = _finish_into(tensor, functional.all_reduce(tensor, op))
-        return Work.done(result) if async_op else result
+        return _returned(_finish_into(tensor, functional.all_reduce(tensor, op)), async_op)
     g = default_group("all_reduce")
     if op == "mean" and tensor.dtype.kind != "f":
         functional.all_reduce(tensor, op)  # raises the designed error
     work = g.iall_reduce(tensor._buf, "sum" if op == "mean" else op)
-    finish = work._finish
 
-    def done():
-        out = finish()
+    def done(out):
         if op == "mean":
             out /= g.size  # a buffer of our own
-        tensor.copy_(wrap(out))
-        return tensor
+        return _finish_into(tensor, wrap(out))
 
-    work._finish = done
-    return work if async_op else work.wait()
+    return _then(work, done, async_op)
 
 
 def broadcast(tensor, src=0, group=None, async_op=False):
@@ -185,17 +201,10 @@ def broadcast(tensor, src=0, group=None, async_op=False):
     del group  # unused
     _check_array(tensor, "broadcast")
     if not _plain(tensor):
-        result = _finish_into(tensor, functional.broadcast(tensor, src))
-        return Work.done(result) if async_op else result
+        return _returned(_finish_into(tensor, functional.broadcast(tensor, src)), async_op)
     g = default_group("broadcast")
     work = g.ibroadcast(tensor._buf, src)
-    return _then(work, lambda out: _finish_into(tensor, wrap(out)), async_op)
-
-
-def _then(work, fn, async_op):
-    finish = work._finish
-    work._finish = lambda: fn(finish())
-    return work if async_op else work.wait()
+    return _then(work, lambda out: _finish_into(tensor, wrap(out), "broadcast"), async_op)
 
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
@@ -211,12 +220,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     del group  # unused
     _check_array(output_tensor, "all_gather_into_tensor")
     result = functional.all_gather(input_tensor, tiled=True)
-    if tuple(result.shape) != tuple(output_tensor.shape):
-        raise DistributedError(f"all_gather_into_tensor: the output has shape "
-                               f"{tuple(output_tensor.shape)}, the gathered arrays "
-                               f"{tuple(result.shape)}")
-    out = _finish_into(output_tensor, result)
-    return Work.done(out) if async_op else out
+    return _returned(_finish_into(output_tensor, result, "all_gather_into_tensor"), async_op)
 
 
 def all_gather(tensor_list, tensor, group=None, async_op=False):
@@ -237,8 +241,8 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     stacked = functional.all_gather(tensor)
     for r, t in enumerate(tensor_list):
         _check_array(t, "all_gather")
-        _finish_into(t, stacked[r])
-    return Work.done(tensor_list) if async_op else tensor_list
+        _finish_into(t, stacked[r], "all_gather")
+    return _returned(tensor_list, async_op)
 
 
 def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):
@@ -253,8 +257,8 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     """
     del group  # unused
     _check_array(output, "reduce_scatter_tensor")
-    result = _finish_into(output, functional.reduce_scatter(input, op, tiled=True))
-    return Work.done(result) if async_op else result
+    result = functional.reduce_scatter(input, op, tiled=True)
+    return _returned(_finish_into(output, result, "reduce_scatter_tensor"), async_op)
 
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
@@ -270,8 +274,8 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
 
     del group  # unused
     _check_array(output, "reduce_scatter")
-    result = _finish_into(output, functional.reduce_scatter(fnp.stack(list(input_list)), op))
-    return Work.done(result) if async_op else result
+    result = functional.reduce_scatter(fnp.stack(list(input_list)), op)
+    return _returned(_finish_into(output, result, "reduce_scatter"), async_op)
 
 
 def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
@@ -294,7 +298,7 @@ def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
     def fill(out):
         if out is not None:
             for r, t in enumerate(gather_list):
-                _finish_into(t, wrap(out[r]))
+                _finish_into(t, wrap(out[r]), "gather")
         return gather_list
 
     return _then(work, fill, async_op)
@@ -322,7 +326,7 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
                                    f"arrays")
         send = np.stack([np.asarray(t) for t in scatter_list])
     work = g.iscatter(send, tensor.shape, tensor.dtype, src)
-    return _then(work, lambda out: _finish_into(tensor, wrap(out)), async_op)
+    return _then(work, lambda out: _finish_into(tensor, wrap(out), "scatter"), async_op)
 
 
 def _check_concrete(x, what):

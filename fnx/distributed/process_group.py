@@ -150,16 +150,20 @@ class ProcessGroup:
     # --- waiting ------------------------------------------------------------------------------
 
     def wait_until(self, test, what, timeout=None):
-        """Poll ``test()`` until it is true: spin briefly (collectives on one machine take
-        microseconds), then sleep in growing steps; a peer process on this host that is gone,
-        or the deadline, raise a DistributedError naming the rank and the collective."""
-        for _ in range(2000):
-            if test():
-                return
+        """Poll ``test()`` until it is true, or raise a DistributedError naming the rank and
+        the collective when the deadline passes or a peer process on this host is gone.
+
+        MPI makes progress on a non-blocking collective only while a rank calls into it, so
+        the first second polls without pause (as MPI's own blocking calls spin, but letting
+        other processes run between batches of polls: ranks often share cores); a longer wait
+        means a peer is still computing, and polls every 100 us from then on."""
         timeout = self.timeout if timeout is None else timeout
         start = time.monotonic()
-        pause = 1e-5
+        spins = 0
         while not test():
+            spins += 1
+            if spins % 512:
+                continue
             now = time.monotonic()
             if now - start > timeout:
                 raise DistributedError(
@@ -169,8 +173,10 @@ class ProcessGroup:
             if now > self._next_probe:
                 self._next_probe = now + 0.5
                 self._check_peers(what)
-            time.sleep(pause)
-            pause = min(pause * 2, 2e-3)
+            if now - start > 1.0:
+                time.sleep(1e-4)
+            else:
+                os.sched_yield()
 
     def _check_peers(self, what):
         host = socket.gethostname()

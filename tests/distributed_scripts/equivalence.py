@@ -16,7 +16,7 @@ from fnx.nn.parallel import DistributedDataParallel as DDP
 
 dist.init_process_group("mpi")
 RANK, SIZE = dist.get_rank(), dist.get_world_size()
-B, STEPS = 12, 3
+B, STEPS = 12, 2
 rng = np.random.default_rng(0)
 X = fnx.tensor(rng.normal(size=(STEPS, B, 5)).astype(np.float32))
 Y = fnx.tensor(rng.integers(0, 3, size=(STEPS, B)))

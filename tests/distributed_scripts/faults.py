@@ -17,7 +17,7 @@ import fnx.distributed as dist
 from fnx.nn.parallel import DistributedDataParallel
 
 mode = sys.argv[1]
-dist.init_process_group("mpi", timeout=3 if mode == "timeout" else 60)
+dist.init_process_group("mpi", timeout=2 if mode == "timeout" else 60)
 rank = dist.get_rank()
 dist.all_reduce(fnx.ones(3))  # everyone is up
 if mode == "raise":
@@ -42,7 +42,7 @@ elif mode == "model":
         print(f"rank {rank} caught: {err}", flush=True)
 elif mode == "timeout":
     if rank == 1:
-        time.sleep(8)  # long past rank 0's 3 s limit
+        time.sleep(5)  # long past rank 0's 2 s limit
         os._exit(0)
     try:
         dist.all_reduce(fnx.ones(3))
