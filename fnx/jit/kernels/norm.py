@@ -62,17 +62,21 @@ def _sumsq(v, m):
 
 
 @numba.njit(**_OPTS)
-def _dot(a, v, m):
-    """``sum(a * (v - m))``."""
+def _sums(a, v, m):
+    """``(sum(a), sum(a * (v - m)))`` in one sweep."""
     m = v.dtype.type(m)
     total = 0.0
+    total_v = 0.0
     for lo in range(0, v.size, _CHUNK):
         ca, cv = a[lo:lo + _CHUNK], v[lo:lo + _CHUNK]
         acc = v.dtype.type(0)
+        acc_v = v.dtype.type(0)
         for e in range(cv.size):
-            acc += ca[e] * (cv[e] - m)
+            acc += ca[e]
+            acc_v += ca[e] * (cv[e] - m)
         total += acc
-    return total
+        total_v += acc_v
+    return total, total_v
 
 
 @numba.njit(**_OPTS)
@@ -94,8 +98,68 @@ def _input_grad(gy, x, gx, a, c0, d, m):
 
 
 @numba.njit(**_OPTS)
+def _cols_forward(x, w, b, y, mean, var, eps, center):
+    """BatchNorm of ``(N, C)`` rows (BatchNorm1d): per-channel sums accumulate along each
+    row, so the loops run over contiguous channels instead of striding down columns."""
+    t = x.dtype.type
+    n, c = x.shape
+    m = np.zeros(c)
+    if center:
+        for i in range(n):
+            for j in range(c):
+                m[j] += x[i, j]
+        m /= n
+    mt = m.astype(x.dtype)
+    v = np.zeros(c)
+    for i in range(n):
+        for j in range(c):
+            d = x[i, j] - mt[j]
+            v[j] += d * d
+    v /= n
+    scale = np.empty(c, x.dtype)
+    for j in range(c):
+        scale[j] = t(w[j] / math.sqrt(v[j] + eps))
+        mean[j] = m[j]
+        var[j] = v[j]
+    for i in range(n):
+        for j in range(c):
+            y[i, j] = (x[i, j] - mt[j]) * scale[j] + b[j]
+
+
+@numba.njit(**_OPTS)
+def _cols_backward(gy, cm, cv, x, mean, var, w, gx, gw, gb, eps, center):
+    """The backward of ``_cols_forward``."""
+    t = x.dtype.type
+    n, c = x.shape
+    mt = mean.copy() if center else np.zeros(c, x.dtype)
+    sg = np.zeros(c)
+    sgx = np.zeros(c)
+    for i in range(n):
+        for j in range(c):
+            g = gy[i, j]
+            sg[j] += g
+            sgx[j] += g * (x[i, j] - mt[j])
+    a = np.empty(c, x.dtype)
+    c0 = np.empty(c, x.dtype)
+    d = np.empty(c, x.dtype)
+    for j in range(c):
+        r = 1.0 / math.sqrt(var[j] + eps)
+        gb[j] = sg[j]
+        gw[j] = sgx[j] * r
+        a[j] = t(r * w[j])
+        c0[j] = t((cm[j] - r * w[j] * sg[j]) / n) if center else t(0)
+        d[j] = t((2.0 * cv[j] - r * r * r * w[j] * sgx[j]) / n)
+    for i in range(n):
+        for j in range(c):
+            gx[i, j] = a[j] * gy[i, j] + c0[j] + d[j] * (x[i, j] - mt[j])
+
+
+@numba.njit(**_OPTS)
 def channel_forward(x, w, b, y, mean, var, eps, center):
     n, c, _ = x.shape
+    if x.shape[2] == 1:
+        _cols_forward(x.reshape((n, c)), w, b, y.reshape((n, c)), mean, var, eps, center)
+        return
     cnt = n * x.shape[2]
     for j in range(c):
         m = 0.0
@@ -118,6 +182,10 @@ def channel_forward(x, w, b, y, mean, var, eps, center):
 @numba.njit(**_OPTS)
 def channel_backward(gy, cm, cv, x, mean, var, w, gx, gw, gb, eps, center):
     n, c, _ = x.shape
+    if x.shape[2] == 1:
+        _cols_backward(gy.reshape((n, c)), cm, cv, x.reshape((n, c)), mean, var, w,
+                       gx.reshape((n, c)), gw, gb, eps, center)
+        return
     cnt = n * x.shape[2]
     for j in range(c):
         m = mean[j] if center else 0.0
@@ -125,8 +193,9 @@ def channel_backward(gy, cm, cv, x, mean, var, w, gx, gw, gb, eps, center):
         sg = 0.0
         sgx = 0.0
         for i in range(n):
-            sg += _sum(gy[i, j])
-            sgx += _dot(gy[i, j], x[i, j], m)
+            a, av = _sums(gy[i, j], x[i, j], m)
+            sg += a
+            sgx += av
         gb[j] = sg
         gw[j] = sgx * r
         # gx = r*w*gy + c0 + d*(x - m): the projection that removes the gradient's components
@@ -237,8 +306,7 @@ def group_backward(gy, cm, cv, x, mean, var, w, gx, gw, gb, eps, center):
             sa = 0.0  # sum(gy * w)
             sb = 0.0  # sum(gy * w * (x - m))
             for k in range(kk):
-                sg = _sum(gy[i, j, k])
-                sgx = _dot(gy[i, j, k], x[i, j, k], m)
+                sg, sgx = _sums(gy[i, j, k], x[i, j, k], m)
                 gb64[j * kk + k] += sg
                 gw64[j * kk + k] += sgx * r
                 sa += sg * w[j * kk + k]
