@@ -433,10 +433,13 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 # --- pooling ---------------------------------------------------------------------------------
 
 
+_POOL_LAYOUTS = {1: "(N, C, L) (or unbatched (C, L))", 2: "(N, C, H, W) (or unbatched (C, H, W))",
+                 3: "(N, C, D, H, W) (or unbatched (C, D, H, W))"}
+
+
 def _pool_setup(op, nsp, input, kernel_size, stride, padding, dilation, ceil_mode):
     x = _arr(input)
-    layout = {1: "(N, C, L) (or unbatched (C, L))", 2: "(N, C, H, W) (or unbatched (C, H, W))"}
-    _check_rank(op, x, (nsp + 1, nsp + 2), layout[nsp])
+    _check_rank(op, x, (nsp + 1, nsp + 2), _POOL_LAYOUTS[nsp])
     k = _tuple(op, "kernel_size", kernel_size, nsp)
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
         _tuple(op, "stride", stride, nsp)
@@ -534,8 +537,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 def _adaptive_setup(op, nsp, input, output_size):
     x = _arr(input)
-    layout = {1: "(N, C, L) (or unbatched (C, L))", 2: "(N, C, H, W) (or unbatched (C, H, W))"}
-    _check_rank(op, x, (nsp + 1, nsp + 2), layout[nsp])
+    _check_rank(op, x, (nsp + 1, nsp + 2), _POOL_LAYOUTS[nsp])
     spatial = x.shape[-nsp:]
     if isinstance(output_size, numbers.Integral) or output_size is None:
         output_size = (output_size,) * nsp
