@@ -277,9 +277,6 @@ class Executable:
                 if step.how == "fallback":
                     self._warn_fallback(eqn)
                 call = self._call(eqn, f"_impl{len(ns)}", ins, ns)
-                if not eqn.primitive.multiple_results and eqn.out_binders[0].aval.ndim == 0:
-                    ns["_array0"] = _array0  # NumPy ops on 0-d arrays return scalars
-                    call = f"_array0({call})"
             lines.append(f"    {lhs} = {call}")
         # an output that is a literal or an input (a closed-over constant, an argument
         # returned unchanged or after an op the simplifier removed) would share a buffer
@@ -302,12 +299,6 @@ def _flat(x):
     if f.c_contiguous and f.writeable:
         return x.reshape(-1)
     return np.array(x, order="C").reshape(-1)
-
-
-def _array0(x):
-    """A 0-d result as a 0-d array (kernels and ``.reshape`` need arrays, not NumPy
-    scalars); device arrays pass through."""
-    return np.asarray(x) if isinstance(x, np.generic) else x
 
 
 def _lowered_call(eqn):

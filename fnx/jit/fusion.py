@@ -36,6 +36,7 @@ class Group:
         self.internal = {}  # var -> "full" | "outer"
         self.outputs = []   # filled by finish()
         self.clusters = set()  # dataflow clusters of its values (see _clusters)
+        self.key = None  # a scalar group's key (see _scalar_keys)
 
     @property
     def outer_shape(self):
@@ -207,6 +208,7 @@ def plan(program):
 
     eqns = _schedule(program)
     cluster = _clusters(eqns)
+    scalar_key = _scalar_keys(eqns)
     for eqn in eqns:
         p = eqn.primitive
         out = eqn.out_binders[0] if eqn.out_binders else None
@@ -273,12 +275,18 @@ def plan(program):
             # (only groups of the same dataflow cluster: unrelated same-shape chains stay
             # separate, so identical per-parameter loops share one compiled kernel)
             if small:
-                # a scalar joins only the loop whose outer value it reads (a mean's
-                # division); otherwise the orchestrator computes it with the eager impl:
-                # scalar kernels would each cost a native compile (Adam's bias corrections
-                # from every parameter's own step counter) to save a microsecond per call
-                cands = [g for g in cands[:1] if int(np.prod(g.domain, dtype=np.int64)) > 1]
+                # a scalar joins the loop whose outer value it reads (a mean's division), or
+                # the scalar group of its key: the values it depends on. Each parameter's bias
+                # corrections (from its own step counter) are then one small kernel whose text
+                # is the same for every parameter, compiled once, instead of one long kernel
+                # per model (AdamW's for 40 parameters took 3 s to compile)
+                key = scalar_key(out)
+                cands = [g for g in cands[:1] if g.key == key
+                         or int(np.prod(g.domain, dtype=np.int64)) > 1]
+                cands += [g for g in reversed(open_groups)
+                          if g.domain == tuple(shape) and g not in cands and g.key == key]
             else:
+                key = None
                 c = cluster(out)
                 cands = cands[:1] + [g for g in reversed(open_groups)
                                      if g.domain == tuple(shape) and g not in cands[:1]
@@ -291,14 +299,10 @@ def plan(program):
                 if space is None or not all(input_ok(g, x, space) for x in eqn.inputs):
                     continue
                 joined = add(g, eqn, space)
-            if joined:
-                continue
-            if small:
-                steps.append(Call(len(steps), eqn, "eager"))
-                for v in eqn.out_binders:
-                    producer[v] = steps[-1]
-            else:
-                add(new_group(shape), eqn, "full")
+            if not joined:
+                g = new_group(shape)
+                g.key = key
+                add(g, eqn, "full")
             continue
         if kind == "reduce":
             axes = eqn.params["axes"] if "axes" in eqn.params else (eqn.params["axis"],)
@@ -378,6 +382,27 @@ def _clusters(eqns):
             if a is not b:
                 parent[a] = b
     return lambda v: id(find(v))
+
+
+def _scalar_keys(eqns):
+    """``var -> frozenset`` of the values a scalar is computed from through scalar
+    elementwise equations (program inputs, loop outputs). Scalars with one key share a
+    group: ``-lr`` (from the learning rate alone) and each parameter's bias correction (from
+    its step counter) fall in different groups."""
+    deps = {}
+
+    def sources(x):
+        if isinstance(x, Literal):
+            return frozenset()
+        return deps.get(x, frozenset((x,)))
+
+    for e in eqns:
+        if e.primitive.fusion_kind == "elementwise" and all(
+                int(np.prod(v.aval.shape, dtype=np.int64)) <= 1 for v in e.out_binders):
+            key = frozenset().union(*(sources(x) for x in e.inputs))
+            for v in e.out_binders:
+                deps[v] = key
+    return sources
 
 
 def _unit_reshape_map(a, b):
