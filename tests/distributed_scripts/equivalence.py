@@ -103,6 +103,13 @@ def distributed(norm, opt_name, accumulate, compiled, find_unused=False):
         step = fnx.compile(step)
     for s in range(STEPS):
         step(X[s, LO:HI], Y[s, LO:HI])
+    if compiled:
+        # the gradient all-reduces are equations of the step's compiled program (one per
+        # bucket), not host calls made while tracing
+        program = str(step.lower(X[0, LO:HI], Y[0, LO:HI]).ir)
+        buckets = len(ddp._reducer.buckets)
+        assert program.count("all_reduce_sum") >= buckets, program
+        assert step.cache_info().traces == 2, step.cache_info()
     return model
 
 
@@ -173,6 +180,33 @@ def run_unused():
     print("PASS unused", flush=True)
 
 
+def run_no_sync_outside_compiled():
+    """Entering no_sync() around a compiled step re-traces it without the all-reduces, and
+    leaving it brings the synchronized program back (kept in the trace cache)."""
+    fnx.manual_seed(0)
+    ddp = DDP(nn.Linear(3, 1))
+
+    @fnx.compile
+    def backward(x):
+        ddp.zero_grad()
+        ddp(x).sum().backward()
+        return ddp.module.bias.grad
+
+    x = fnx.ones(2, 3) * (RANK + 1)
+    local = np.asarray(fnx.grad(lambda m: m(x).sum())(ddp.module).weight)
+    for _ in range(2):
+        synced = np.asarray(backward(x) * 1)
+        with ddp.no_sync():
+            unsynced = np.asarray(backward(x) * 1)
+        np.testing.assert_allclose(np.asarray(ddp.module.weight.grad), local)
+    assert synced.tolist() == [2.0] and unsynced.tolist() == [2.0]
+    backward(x)
+    np.testing.assert_allclose(np.asarray(ddp.module.weight.grad),
+                               np.full((1, 3), 2.0 * sum(r + 1 for r in range(SIZE)) / SIZE))
+    assert "require_backward_grad_sync" in " ".join(backward.cache_info().misses)
+    print("PASS no_sync outside", flush=True)
+
+
 def run_checkpoint(directory):
     """Rank 0 saves (atomically); after a barrier every rank resumes from the file and the
     run continues exactly as the uninterrupted one."""
@@ -210,6 +244,8 @@ if __name__ == "__main__":
         run_equivalence(list(CASES), compiled=True)
     if "unused" in what:
         run_unused()
+    if "no_sync_outside" in what:
+        run_no_sync_outside_compiled()
     if "checkpoint" in what:
         run_checkpoint(sys.argv[2])
     dist.destroy_process_group()
