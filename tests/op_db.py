@@ -1111,7 +1111,7 @@ _ATT_SHAPES = (((2, 3, 4), (2, 5, 4), (2, 5, 3)), ((3, 2), (4, 2), (4, 1)),
                ((2, 1, 3, 2), (2, 1, 3, 2), (2, 1, 3, 2)))
 rec("attention", lambda q, k, v: _at.attention(q, k, v, scale=0.4)[0],
     functools.partial(_attention_ref, scale=0.4), ("any",) * 3, shapes=_ATT_SHAPES, tol=LOOSE,
-    prims=("attention", "attention_softmax_jvp"))
+    prims=("attention", "attention_jvp", "attention_vjp"))
 rec("attention_weights", lambda q, k, v: _at.attention(q, k, v, scale=0.4)[1],
     functools.partial(_attention_ref, scale=0.4, weights=True), ("any",) * 3,
     shapes=_ATT_SHAPES, tol=LOOSE, prims=("attention", "attention_softmax_jvp"))
@@ -1120,7 +1120,7 @@ rec("attention_causal_masked",
     lambda q, k, v, m: _at.attention(q, k, v, m, scale=0.6, causal=True)[0],
     functools.partial(_attention_ref, scale=0.6, causal=True), ("any",) * 4,
     shapes=(((2, 3, 4), (2, 5, 4), (2, 5, 3), (1, 3, 5)), ((3, 2), (3, 2), (3, 2), (1, 3))),
-    tol=LOOSE, prims=("attention", "attention_softmax_jvp"))
+    tol=LOOSE, prims=("attention", "attention_jvp", "attention_vjp"))
 rec("attention_softmax_jvp", _bind(_at.attention_softmax_jvp_p, scale=0.7),
     lambda p, x: 0.7 * p * (x - (p * x).sum(-1, keepdims=True)), ("positive", "any"),
     shapes=(((2, 3), (2, 3)), ((4,), (4,)), ((2, 1, 5), (2, 1, 5))), tol=LOOSE,

@@ -171,7 +171,8 @@ def test_jit_equals_eager_and_runs_the_impl():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_array_code_path_equals_the_kernels(causal):
-    """What CuPy (and dtypes without a kernel) run: the same formulas as array code."""
+    """What CuPy (and dtypes without a kernel) run: the same formulas as array code, forward
+    and backward (the mask's cotangent summed over its broadcast dim)."""
     rng = np.random.default_rng(7)
     q, k, v = _qkv(rng, (3, 4, 5), (3, 6, 5), ev=2, dtype=np.float64)
     mask = rng.standard_normal((1, 4, 6))
@@ -181,6 +182,12 @@ def test_array_code_path_equals_the_kernels(causal):
     want = at._reference(np, q, k, v, mask, keep, 0.4, causal, 2.0)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+    g = rng.standard_normal(want[0].shape)
+    got = at.attention_vjp_p.impl(q, k, v, mask, keep, want[1], g, **params)
+    for a, b in zip(got, at._backward(np, q, k, v, mask, keep, want[1], g, **params),
+                    strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     p, x = want[1], rng.standard_normal(want[1].shape)
     np.testing.assert_allclose(at.attention_softmax_jvp_p.impl(p, x, scale=0.4),
                                0.4 * p * (x - (p * x).sum(-1, keepdims=True)), rtol=1e-13,

@@ -34,9 +34,11 @@ from ..abstract import ShapedArray
 from ..ad_util import Zero, add_tangents, instantiate, is_undefined
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
-from .shape import broadcast_batched, move_axis
+from .shape import broadcast_batched, move_axis, reshape
 
 attention_p = Primitive("attention", multiple_results=True)
+attention_jvp_p = Primitive("attention_jvp")
+attention_vjp_p = Primitive("attention_vjp", multiple_results=True)
 attention_softmax_jvp_p = Primitive("attention_softmax_jvp")
 
 
@@ -178,6 +180,155 @@ def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
     return [np.matmul(pd, v, out=np.empty(lead + (n_q, v.shape[-1]), q.dtype)), s]
 
 
+# --- the tangent and the backward, as formulas over an array namespace -----------------------
+# (NumPy/CuPy in the impls' general path, ``fnx.numpy`` in the rules that are rarely hot: the
+# JVPs of attention_jvp / attention_vjp, i.e. higher derivatives, and their batching rules)
+
+
+def _split_extra(args, has_mask, dropout_scale):
+    """``(q, k, v, mask, keep, p, rest)`` of ``attention_jvp`` / ``attention_vjp`` operands:
+    ``attention``'s operands, its softmax ``p``, then the tangents or the cotangent."""
+    n = 3 + bool(has_mask) + (dropout_scale is not None)
+    q, k, v, mask, keep = _operands(args[:n], has_mask, dropout_scale)
+    return q, k, v, mask, keep, args[n], list(args[n + 1:])
+
+
+def _t(ns, x):
+    return ns.swapaxes(x, -1, -2)
+
+
+def _dsoftmax(ns, p, x):
+    return p * (x - ns.sum(p * x, axis=-1, keepdims=True))
+
+
+def _tangent(ns, *args, scale, causal, has_mask, dropout_scale):
+    """``dout`` for tangents ``dq, dk, dv[, dmask]``."""
+    del causal  # unused: p is already zero where the bound excludes a key
+    q, k, v, mask, keep, p, (dq, dk, dv, *dmask) = _split_extra(args, has_mask, dropout_scale)
+    dp = _dsoftmax(ns, p, (ns.matmul(dq, _t(ns, k)) + ns.matmul(q, _t(ns, dk))) * scale)
+    if has_mask:
+        dp = dp + _dsoftmax(ns, p, ns.broadcast_to(dmask[0], p.shape))
+    if keep is not None:
+        dp, p = (x * keep * dropout_scale for x in (dp, p))
+    return [ns.matmul(dp, v) + ns.matmul(p, dv)]
+
+
+def _mask_cotangent(ns, ds, mask_shape):
+    """``ds`` summed over the dims a mask of ``mask_shape`` was broadcast along."""
+    axes = tuple(i for i, (m, n) in enumerate(zip(mask_shape, ds.shape, strict=True)) if m != n)
+    return ns.sum(ds, axis=axes, keepdims=True) if axes else ds
+
+
+def _backward(ns, *args, scale, causal, has_mask, dropout_scale):
+    """``dq, dk, dv[, dmask]`` for the output cotangent ``g``."""
+    del causal  # unused: p is already zero where the bound excludes a key
+    q, k, v, mask, keep, p, (g,) = _split_extra(args, has_mask, dropout_scale)
+    dp = ns.matmul(g, _t(ns, v))
+    if keep is not None:
+        dp, p_used = dp * keep * dropout_scale, p * keep * dropout_scale
+    else:
+        p_used = p
+    ds = _dsoftmax(ns, p, dp)
+    outs = [ns.matmul(ds, k) * scale, ns.matmul(_t(ns, ds), q) * scale,
+            ns.matmul(_t(ns, p_used), g)]
+    if has_mask:
+        outs.append(_mask_cotangent(ns, ds, mask.shape))
+    return [o.astype(q.dtype) for o in outs]
+
+
+def _formula_jvp(formula, single):
+    """A JVP rule differentiating ``formula`` written in ``fnx.numpy`` (``single``: the
+    primitive has one result)."""
+
+    def jvp(primals, tangents, **params):
+        from fnx import numpy as fnp
+
+        from ...transforms.jvp import jvp_flat
+
+        outs, touts = jvp_flat(lambda *a: list(formula(fnp, *a, **params)), list(primals),
+                               list(tangents))
+        return (outs[0], touts[0]) if single else (outs, touts)
+
+    return jvp
+
+
+def _formula_batch(formula, single):
+    """A batching rule running ``formula`` (in ``fnx.numpy``) under vmap."""
+
+    def batch(axis_size, args, dims, **params):
+        from fnx import numpy as fnp
+
+        from ...transforms.vmap import vmap_flat
+
+        outs, out_dims = vmap_flat(lambda *a: list(formula(fnp, *a, **params)), list(dims),
+                                   axis_size, list(args))
+        return (outs[0], out_dims[0]) if single else (outs, out_dims)
+
+    return batch
+
+
+def _tangent_abstract_eval(*avals, **params):
+    q, k, v, mask, keep, p, tangents = _split_extra(avals, params["has_mask"],
+                                                    params["dropout_scale"])
+    primal = [q, k, v] + ([mask] if mask is not None else [])
+    out, p_want = _attention_abstract_eval(*avals[:len(avals) - len(tangents) - 1], **params)
+    if p.shape != p_want.shape or len(tangents) != len(primal) or any(
+            t.shape != x.shape or t.dtype != x.dtype for t, x in zip(tangents, primal)):
+        raise ShapeError(f"attention_jvp: tangents {[t.shape for t in tangents]} and p "
+                         f"{p.shape} must match q, k, v[, mask] {[x.shape for x in primal]} "
+                         f"and the scores {p_want.shape}")
+    return out
+
+
+def _backward_abstract_eval(*avals, **params):
+    q, k, v, mask, keep, p, (g,) = _split_extra(avals, params["has_mask"],
+                                                params["dropout_scale"])
+    out, p_want = _attention_abstract_eval(*avals[:-2], **params)
+    if p.shape != p_want.shape or g.shape != out.shape:
+        raise ShapeError(f"attention_vjp: p {p.shape} and g {g.shape} must be the scores "
+                         f"{p_want.shape} and the output {out.shape}")
+    return [ShapedArray(x.shape, x.dtype) for x in [q, k, v] + ([mask] if mask is not None
+                                                             else [])]
+
+
+def _tangent_impl(*args, **params):
+    from ..devices import array_module
+
+    return _tangent(array_module(args[0]), *args, **params)[0]
+
+
+def _backward_impl(*args, scale, causal, has_mask, dropout_scale):
+    """BLAS on the operands as they lie (strided head views included: no layout copies but a
+    contiguous ``v^T``) around the fused ``dS = p * (dp - rowsum(dp * p))`` kernel."""
+    from ..devices import array_module
+
+    params = dict(scale=scale, causal=causal, has_mask=has_mask, dropout_scale=dropout_scale)
+    q, k, v, mask, keep, p, (g,) = _split_extra(args, has_mask, dropout_scale)
+    xp = array_module(q)
+    if xp is not np or q.dtype not in (np.float32, np.float64) or p.size == 0 or q.size == 0:
+        return _backward(xp, *args, **params)
+    dt = q.dtype.type
+    lead, n_q, n_k = p.shape[:-2], p.shape[-2], p.shape[-1]
+    ds = np.matmul(g, np.ascontiguousarray(_t(np, v)), out=np.empty(p.shape, q.dtype))
+    p_used = p
+    if keep is not None:
+        ds *= keep
+        ds *= dt(dropout_scale)
+        p_used = p * keep * dt(dropout_scale)
+    # the mask's cotangent is the unscaled dS; otherwise the kernel applies the scale
+    c = 1.0 if has_mask else scale
+    ds3 = _rows(ds, n_q, n_k)
+    _kernel("softmax_jvp_rows", q.dtype)(_rows(_c(p), n_q, n_k), ds3, dt(c), ds3)
+    dq = np.matmul(ds, k, out=np.empty(q.shape, q.dtype))
+    dk = np.matmul(_t(np, ds), q, out=np.empty(k.shape, q.dtype))
+    dv = np.matmul(_t(np, p_used), g, out=np.empty(v.shape, q.dtype))
+    if not has_mask:
+        return [dq, dk, dv]
+    dq *= dt(scale)
+    dk *= dt(scale)
+    return [dq, dk, dv, _mask_cotangent(np, ds, mask.shape).reshape(mask.shape)]
+
+
 # --- attention: rules -----------------------------------------------------------------------
 
 
@@ -188,41 +339,34 @@ def _attention_jvp(primals, tangents, *, scale, causal, has_mask, dropout_scale)
     out, p = attention_p.bind(*primals, **params)
     q, k, v, mask, keep = _operands(primals, has_mask, dropout_scale)
     dq, dk, dv, dmask, _ = _operands(tangents, has_mask, dropout_scale)
-    ds = Zero(_aval(p))
-    if type(dq) is not Zero:
-        ds = add_tangents(ds, fnp.matmul(dq, fnp.swapaxes(k, -1, -2)))
-    if type(dk) is not Zero:
-        ds = add_tangents(ds, fnp.matmul(q, fnp.swapaxes(dk, -1, -2)))
-    dp = Zero(_aval(p))
-    if type(ds) is not Zero:
-        dp = attention_softmax_jvp_p.bind(p, ds, scale=scale)
-    if dmask is not None and type(dmask) is not Zero:
-        full = fnp.broadcast_to(dmask, _aval(p).shape)
-        dp = add_tangents(dp, attention_softmax_jvp_p.bind(p, full, scale=1.0))
-    drop = (lambda x: x) if keep is None else (lambda x: x * keep * dropout_scale)
-    dout = Zero(_aval(out))
-    if type(dp) is not Zero:
-        dout = add_tangents(dout, fnp.matmul(drop(dp), v))
-    if type(dv) is not Zero:
-        dout = add_tangents(dout, fnp.matmul(drop(p), dv))
+    diff = [dq, dk, dv] + ([dmask] if has_mask else [])
+    if all(type(t) is Zero for t in diff):
+        return [out, p], [Zero(_aval(out)), Zero(_aval(p))]
+    diff = [instantiate(t) for t in diff]
+    dout = attention_jvp_p.bind(*primals, p, *diff, **params)
+    # p's own tangent (dead code unless a caller uses p)
+    ds = fnp.matmul(diff[0], fnp.swapaxes(k, -1, -2)) + fnp.matmul(q, fnp.swapaxes(diff[1],
+                                                                                  -1, -2))
+    dp = attention_softmax_jvp_p.bind(p, ds, scale=scale)
+    if has_mask:
+        dp = dp + attention_softmax_jvp_p.bind(p, fnp.broadcast_to(diff[3], _aval(p).shape),
+                                               scale=1.0)
     return [out, p], [dout, dp]
 
 
 def _attention_batch(axis_size, args, dims, *, scale, causal, has_mask, dropout_scale):
     """The vmapped axis becomes one more leading dim (first); an unmapped mask gets a
     broadcast dim of size 1, other unmapped operands are broadcast."""
-    params = dict(scale=scale, causal=causal, has_mask=has_mask, dropout_scale=dropout_scale)
     moved = []
     for i, (x, d) in enumerate(zip(args, dims, strict=True)):
         if d is not None:
             moved.append(move_axis(x, d, 0))
         elif has_mask and i == 3:
-            from .shape import reshape
-
             moved.append(reshape(x, (1,) + _aval(x).shape))
         else:
             moved.append(broadcast_batched(x, axis_size))
-    return attention_p.bind(*moved, **params), [0, 0]
+    return attention_p.bind(*moved, scale=scale, causal=causal, has_mask=has_mask,
+                            dropout_scale=dropout_scale), [0, 0]
 
 
 attention_p.impl = _attention_impl
@@ -230,6 +374,31 @@ attention_p.abstract_eval = _attention_abstract_eval
 attention_p.jvp = _attention_jvp
 attention_p.batch = _attention_batch
 attention_p.call_kind = "impl"  # BLAS + the row kernel
+
+
+def _tangent_transpose(ct, *args, scale, causal, has_mask, dropout_scale):
+    params = dict(scale=scale, causal=causal, has_mask=has_mask, dropout_scale=dropout_scale)
+    n = len(args) - 3 - bool(has_mask)  # attention's operands and p: known
+    if any(is_undefined(a) for a in args[:n]):
+        raise NotImplementedError("attention_jvp: transpose with respect to q, k, v, the mask "
+                                  "or p (it is linear in the tangents only)")
+    grads = attention_vjp_p.bind(*args[:n], instantiate(ct), **params)
+    return [None] * n + [g if is_undefined(t) else None
+                         for g, t in zip(grads, args[n:], strict=True)]
+
+
+attention_jvp_p.impl = _tangent_impl
+attention_jvp_p.abstract_eval = _tangent_abstract_eval
+attention_jvp_p.jvp = _formula_jvp(_tangent, True)
+attention_jvp_p.transpose = _tangent_transpose
+attention_jvp_p.batch = _formula_batch(_tangent, True)
+attention_jvp_p.call_kind = "impl"
+
+attention_vjp_p.impl = _backward_impl
+attention_vjp_p.abstract_eval = _backward_abstract_eval
+attention_vjp_p.jvp = _formula_jvp(_backward, False)
+attention_vjp_p.batch = _formula_batch(_backward, False)
+attention_vjp_p.call_kind = "impl"  # BLAS + the dS row kernel
 
 
 # --- attention_softmax_jvp --------------------------------------------------------------------
