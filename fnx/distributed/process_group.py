@@ -134,7 +134,7 @@ class ProcessGroup:
     >>> fnx.distributed.destroy_process_group()
     """
 
-    def __init__(self, backend, timeout=DEFAULT_TIMEOUT, nccl_module=None):
+    def __init__(self, backend, timeout=DEFAULT_TIMEOUT):
         MPI = _mpi()
         self.MPI = MPI
         if not MPI.Is_initialized():
@@ -144,7 +144,7 @@ class ProcessGroup:
         self.backend, self.timeout = backend, float(timeout)
         me = _Peer(self.rank, socket.gethostname(), os.getpid())
         self.peers = [_Peer(**p) for p in self.comm.allgather(dataclasses.asdict(me))]
-        self.nccl = _Nccl(self, nccl_module) if backend == "nccl" else None
+        self.nccl = _Nccl(self) if backend == "nccl" else None
         self._next_probe = 0.0
 
     # --- waiting ------------------------------------------------------------------------------
@@ -427,7 +427,7 @@ def is_initialized():
 
 
 def init_process_group(backend="mpi", init_method=None, timeout=None, world_size=-1, rank=-1,
-                       **kwargs):
+                       store=None, group_name=""):
     """Join the job's process group (``torch.distributed.init_process_group``): the rank and
     world size come from the MPI launcher (``mpiexec -n N``); run without one, the world is
     this process alone. ``backend`` is ``"mpi"`` (NumPy arrays, over MPI) or ``"nccl"``
@@ -452,16 +452,13 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
                                "initialized; call destroy_process_group() first")
     if hasattr(timeout, "total_seconds"):
         timeout = timeout.total_seconds()
-    group = ProcessGroup(backend, DEFAULT_TIMEOUT if timeout is None else timeout,
-                         kwargs.pop("nccl_module", None))
-    if kwargs:
-        raise TypeError(f"init_process_group: unexpected arguments {sorted(kwargs)}")
+    group = ProcessGroup(backend, DEFAULT_TIMEOUT if timeout is None else timeout)
     for name, given, actual in (("world_size", world_size, group.size), ("rank", rank,
                                                                           group.rank)):
         if given not in (-1, None) and given != actual:
             raise DistributedError(f"init_process_group: {name}={given} but the MPI launcher "
                                    f"started this process with {name} {actual}")
-    del init_method  # unused: MPI's launcher says who is who
+    del init_method, store, group_name  # unused: MPI's launcher says who is who
     _default = group
     if group.size > 1:
         _previous_excepthook = sys.excepthook
