@@ -56,6 +56,25 @@ def block_size():
     return SIM_BLOCK if simulator() else BLOCK
 
 
+_raw = []  # [driver or None], decided once per process
+
+
+def raw_driver():
+    """The ``cuda_launch`` driver when kernels launch through the raw path (a real GPU, CuPy,
+    and a CUDA toolkit Numba can compile PTX with), else None: Numba's dispatcher launches
+    them (the simulator, no toolkit, or ``FNX_CUDA_LAUNCH=numba``)."""
+    if not _raw:
+        drv = None
+        if (not simulator() and os.environ.get("FNX_CUDA_LAUNCH", "raw") != "numba"
+                and isinstance(backend(), CupyBackend)):
+            from . import cuda_compile, cuda_launch
+
+            if cuda_compile.available():
+                drv = cuda_launch.driver()
+        _raw.append(drv)
+    return _raw[0]
+
+
 def is_cuda_buffer(buf):
     """True for a GPU buffer: a CuPy array, a Numba device array (or a simulator one), or any
     object exporting ``__cuda_array_interface__``."""
@@ -113,6 +132,7 @@ class CupyBackend:
 
         self.cp = cupy_module()
         self._streams = {}
+        self._blas = None
 
     def stream(self):
         """Numba's handle on CuPy's current stream (the legacy default stream when unset)."""
@@ -143,7 +163,11 @@ class CupyBackend:
         return cuda().as_cuda_array(x.reshape(x.size), sync=False)
 
     def matmul(self, a, b, ta=False, tb=False):
-        return self.cp.matmul(a.T if ta else a, b.T if tb else b)
+        if self._blas is None:
+            from .cuda_launch import CupyBlas
+
+            self._blas = CupyBlas(self.cp)
+        return self._blas.matmul(a, b, ta, tb)
 
     def dot(self, a, b):
         return self.cp.asarray(self.cp.dot(a, b))
@@ -224,5 +248,5 @@ def synchronize():
     backend().synchronize()
 
 
-__all__ = ["BLOCK", "simulator", "cuda", "is_cuda_buffer", "device_kind", "grid_for",
+__all__ = ["BLOCK", "simulator", "cuda", "is_cuda_buffer", "device_kind", "grid_for", "raw_driver",
            "backend", "CupyBackend", "SimBackend", "to_device", "to_host", "synchronize"]

@@ -175,6 +175,14 @@ class _Cuda(loops.Emitter):
     def op(self, s):
         return op_src(s.op, s.args, s.in_dtypes, s.dtype, s.statics, self.use)
 
+    def stmt(self, s):
+        lines = super().stmt(s)
+        if s.kind == "load" and np.dtype(self.nest.inputs[s.args[0]][0]).kind == "b":
+            # the raw-pointer compilation reads bool buffers through uint8 pointers
+            # (cuda_compile.buffer_dtype); ``!= 0`` gives a bool from either element type
+            lines[-1] += " != 0"
+        return lines
+
 
 def _decompose(var, axes):
     """Lines that split flat index ``var`` (C order over ``axes``) into ``i<axis>``."""
@@ -349,6 +357,7 @@ class CudaKernel:
         self._variants = {}
         self.sources = {}
         self.launched = set()
+        self._plans = {}  # sizes -> cuda_launch.LaunchPlan (None: nothing to launch)
 
     def variant(self, strategy):
         v = self._variants.get(strategy)
@@ -362,15 +371,55 @@ class CudaKernel:
     def strategy_for(self, R):
         return "block" if self.nest.mode == "row" and R >= crt.ROW_BLOCK_MIN else "thread"
 
+    def signature(self):
+        """The raw-pointer signature the launch path compiles (``cuda_compile``)."""
+        from .. import cuda_compile
+
+        return cuda_compile.raw_signature(self.ndim, [i[0] for i in self.nest.inputs],
+                                          [o[0] for o in self.nest.outputs])
+
+    def ptx(self, strategy, cc):
+        """The ``cuda_compile.PtxKernel`` of variant ``strategy`` for compute capability
+        ``cc`` (no GPU needed), its parameters checked against the launch plan's words."""
+        from .. import cuda_compile, cuda_launch
+
+        self.variant(strategy)
+        k = cuda_compile.compile_ptx(self.sources[strategy], self.signature(), cc,
+                                     lambda: self.variant(strategy).py_func)
+        cuda_launch.check_params(k.params, self.ndim, self.nin, self.nout)
+        return k
+
+    def plan(self, sizes, driver):
+        """The ``cuda_launch.LaunchPlan`` of a launch at ``sizes`` (None when there is no work):
+        the variant for these sizes compiled, loaded once, grid and parameters fixed."""
+        from .. import cuda_launch
+
+        key = tuple(sizes)
+        if key in self._plans:
+            return self._plans[key]
+        M, R = _work(sizes, self.reduced)
+        plan = None
+        if M:
+            strategy = self.strategy_for(R)
+            fn = driver.function(self.ptx(strategy, driver.compute_capability()))
+            block = crt.block_size()
+            plan = cuda_launch.LaunchPlan(
+                driver, fn, crt.grid_for(M, 1 if strategy == "block" else block), block,
+                [M, R, *key], self.nin + self.nout)
+            self.launched.add(strategy)
+        self._plans[key] = plan
+        return plan
+
     def __call__(self, *args):
         sizes = [int(s) for s in args[:self.ndim]]
         bufs = args[self.ndim:]
-        M = R = 1
-        for s, r in zip(sizes, self.reduced, strict=True):
-            if r:
-                R *= s
-            else:
-                M *= s
+        drv = crt.raw_driver()
+        if drv is not None:
+            plan = self._plans.get(tuple(sizes)) or self.plan(sizes, drv)
+            if plan is not None:
+                plan.launch([b.data.ptr for b in bufs], drv.stream())
+            return
+        M, R = _work(sizes, self.reduced)
         if M == 0:
             return
         strategy = self.strategy_for(R)
@@ -381,6 +430,17 @@ class CudaKernel:
         block = crt.block_size()
         grid = crt.grid_for(M, 1 if strategy == "block" else block)
         kern[grid, block, be.stream()](M, R, *sizes, *flat)
+
+
+def _work(sizes, reduced):
+    """``(M, R)``: the products of the kept and of the reduced sizes."""
+    M = R = 1
+    for s, r in zip(sizes, reduced, strict=True):
+        if r:
+            R *= s
+        else:
+            M *= s
+    return M, R
 
 
 def compile_nest(nest, warm=False):
