@@ -502,9 +502,11 @@ def launch_section(args):
 
     n = 2000 if not args.tiny else 20
     x = np.ones(16, np.float32)
-    program, consts = make_program(lambda a: [a * 2.0 + 1.0], [to_shaped(fnp.asarray(x))])
+    # one kernel with one input and one output (a float literal would be a second input)
+    program, consts = make_program(lambda a: [a * a + a], [to_shaped(fnp.asarray(x))])
     exe = CudaExecutable(program, consts)
     (k,) = exe.cuda_kernels
+    assert (k.nin, k.nout, k.ndim) == (1, 1, 1), (k.nin, k.nout, k.ndim)
     d, out = crt.to_device(x), crt.backend().empty((16,), np.float32)
     drv = crt.raw_driver()
     row("5 launch", "launch path", "raw (launch plans)" if drv is not None else
