@@ -200,7 +200,14 @@ def linear(input, weight, bias=None):
     if x.ndim == 0 or x.shape[-1] != w.shape[-1]:
         raise ShapeError(f"linear: expected input with last dimension {w.shape[-1]} (weight "
                          f"shape {tuple(w.shape)}), got input of shape {tuple(x.shape)}")
-    out = fnp.matmul(x, fnp.matrix_transpose(w)) if w.ndim == 2 else fnp.matmul(x, w)
+    if w.ndim == 2 and x.ndim > 2:
+        # leading dims flattened: every product of the forward and backward (x W^T, g W,
+        # g^T x) is then one 2-D BLAS call on views, with no layout copy around it
+        rows = math.prod(x.shape[:-1])
+        out = fnp.matmul(fnp.reshape(x, (rows, x.shape[-1])), fnp.matrix_transpose(w))
+        out = fnp.reshape(out, tuple(x.shape[:-1]) + (w.shape[0],))
+    else:
+        out = fnp.matmul(x, fnp.matrix_transpose(w)) if w.ndim == 2 else fnp.matmul(x, w)
     return out if bias is None else out + _arr(bias)
 
 
