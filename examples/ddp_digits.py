@@ -5,6 +5,11 @@ epoch (DistributedSampler), BatchNorm becomes SyncBatchNorm (statistics over the
 batch), DistributedDataParallel averages the gradients inside the compiled step, and rank 0
 evaluates and prints ``test accuracy: X``. The global batch is ``--batch-size``, split over the
 ranks, so the run follows the single-process one. Without mpiexec it runs as one rank.
+
+Measured on the 2-core machine (20 epochs, shared with other jobs): one process 0.978 test
+accuracy in 24 s, ``mpiexec -n 2`` 0.986 in 27 s, ``mpiexec -n 3 ... --batch-size 63`` 0.986
+(examples/train_digits.py: 0.978). The runs differ in their dropout masks (one stream per
+rank) and in how each epoch is dealt out, not in what is learned.
 """
 
 import argparse
