@@ -192,14 +192,25 @@ _KERNELS = {}
 
 
 def _kernel(name, dtype):
+    """``(kernel, scratch)``: the compiled kernel and its scratch sizes (or None)."""
     k = _KERNELS.get((name, dtype))
     if k is None:
         from ...jit import cache
 
         lib = cache.load_library("norm")
-        k = cache.compile_kernel(("norm", name), getattr(lib, name), lib.signature(name, dtype))
+        k = (cache.compile_kernel(("norm", name), getattr(lib, name), lib.signature(name, dtype)),
+             lib.SCRATCH.get(name))
         _KERNELS[(name, dtype)] = k
     return k
+
+
+def _run(name, x, view, w, *args):
+    """Run kernel ``name`` on ``args``, plus the zeroed scratch it takes."""
+    kernel, scratch = _kernel(name, x.dtype)
+    if scratch is not None:
+        n64, nt = scratch(view, w.size)
+        args = args[:-2] + (np.zeros(n64), np.zeros(nt, x.dtype)) + args[-2:]
+    kernel(*args)
 
 
 def _c(a, shape):
@@ -226,22 +237,35 @@ def _on_kernel_dtype(impl):
     return run
 
 
+def _family(layout, dims):
+    """The kernel family (fnx/jit/kernels/norm.py) for ``dims``, with ``x``'s shape there."""
+    if layout == "channel":
+        return ("cols", dims[:2]) if dims[2] == 1 else ("channel", dims)
+    return ("row", (dims[0], dims[2])) if dims[1] == 1 and dims[3] == 1 else ("group", dims)
+
+
+def _stat(a, family):
+    return a if family == "group" else a.reshape(-1)
+
+
 @_on_kernel_dtype
 def _normalize_kernel(x, w, b, *, layout, dims, eps, center):
+    family, view = _family(layout, dims)
     shape = _stat_shape(dims, layout)
-    y, mean, var = np.empty(dims, x.dtype), np.empty(shape, x.dtype), np.empty(shape, x.dtype)
-    wshape = w.size
-    _kernel(f"{layout}_forward", x.dtype)(_c(x, dims), _c(w, wshape), _c(b, wshape), y, mean,
-                                          var, eps, center)
+    y, mean, var = np.empty(view, x.dtype), np.empty(shape, x.dtype), np.empty(shape, x.dtype)
+    _run(f"{family}_forward", x, view, w, _c(x, view), _c(w, w.size), _c(b, w.size), y,
+         _stat(mean, family), _stat(var, family), eps, center)
     return y.reshape(x.shape), mean, var
 
 
 @_on_kernel_dtype
 def _backward_kernel(ct, cm, cv, x, mean, var, w, *, layout, dims, eps, center):
-    gx, gw, gb = np.empty(dims, x.dtype), np.empty(w.size, x.dtype), np.empty(w.size, x.dtype)
-    _kernel(f"{layout}_backward", x.dtype)(
-        _c(ct, dims), _c(cm, cm.shape), _c(cv, cv.shape), _c(x, dims), _c(mean, mean.shape),
-        _c(var, var.shape), _c(w, w.size), gx, gw, gb, eps, center)
+    family, view = _family(layout, dims)
+    gx, gw, gb = np.empty(view, x.dtype), np.empty(w.size, x.dtype), np.empty(w.size, x.dtype)
+    stats = [_stat(_c(a, a.shape), family) for a in (cm, cv)] + [
+        _stat(_c(a, a.shape), family) for a in (mean, var)]
+    _run(f"{family}_backward", x, view, w, _c(ct, view), stats[0], stats[1], _c(x, view),
+         stats[2], stats[3], _c(w, w.size), gx, gw, gb, eps, center)
     return gx.reshape(x.shape), gw.reshape(w.shape), gb.reshape(w.shape)
 
 
