@@ -59,17 +59,16 @@ def all_gather(x, axis=0, tiled=False):
     """
     group = default_group("all_gather")
     x = fnp.asarray(x)
+    if tiled and x.ndim == 0:
+        raise DistributedError("all_gather: tiled=True needs an array with at least one axis "
+                               "to concatenate along")
     out = all_gather_p.bind(x, world_size=group.size)
-    axis = axis % (x.ndim + (0 if tiled else 1)) if x.ndim or not tiled else 0
-    if tiled:
-        if x.ndim == 0:
-            raise DistributedError("all_gather: tiled=True needs an array with at least one "
-                                   "axis to concatenate along")
-        out = fnp.moveaxis(out, 0, axis)
-        shape = list(x.shape)
-        shape[axis] *= group.size
-        return out.reshape(tuple(shape))
-    return fnp.moveaxis(out, 0, axis) if axis else out
+    if not tiled:
+        return fnp.moveaxis(out, 0, axis % (x.ndim + 1))
+    axis %= x.ndim
+    shape = list(x.shape)
+    shape[axis] *= group.size
+    return fnp.moveaxis(out, 0, axis).reshape(tuple(shape))
 
 
 def reduce_scatter(x, op="sum", scatter_dimension=0, tiled=False):

@@ -224,11 +224,11 @@ class _Reducer:
         self.local_used = None
         if output is not None:
             used = _reachable_leaves(output)
-            self.expected = {i for i, p in enumerate(self.params) if id(p._meta()) in used}
-            self.local_used = [i in self.expected or _grad(p) is not None
+            self.expected = {i for i, p in enumerate(self.params) if id(p._autograd) in used}
+            self.local_used = [i in self.expected or p.grad is not None
                                for i, p in enumerate(self.params)]
             for i in set(range(len(self.params))) - self.expected:
-                old = _grad(self.params[i])
+                old = self.params[i].grad
                 self.totals[i] = fnp.zeros(self.params[i].shape, self.params[i].dtype) \
                     if old is None else old
             if not self.expected:
@@ -239,7 +239,7 @@ class _Reducer:
             if not self.armed or i not in self.expected or i in self.totals:
                 return None
             self.started = True
-            old = _grad(self.params[i])
+            old = self.params[i].grad
             self.totals[i] = g if old is None else old + g
             self._launch_ready()
             if len(self.totals) < len(self.params):
@@ -279,10 +279,6 @@ class _Reducer:
                 else:
                     self.params[i].grad = value
         return mine
-
-
-def _grad(p):
-    return p.grad
 
 
 def _reachable_leaves(output):
