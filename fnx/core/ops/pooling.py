@@ -89,6 +89,11 @@ def pool_output_size(n, k, s, p, d, ceil_mode):
     return out
 
 
+def _ints(v):
+    """A geometry param as hashable ints (``None`` stays ``None``)."""
+    return None if v is None else tuple(int(i) for i in v)
+
+
 def _nsp(window, output_size):
     return len(output_size) if window is None else len(window)
 
@@ -102,12 +107,11 @@ def _out_spatial(in_spatial, window, strides, padding, dilation, ceil_mode, outp
 
 
 @functools.lru_cache(maxsize=512)
-def _dim_bounds(n, o, k, s, p, d, ceil_mode, count_include_pad):
+def _dim_bounds(n, o, k, s, p, d, count_include_pad):
     """One spatial dim's ``(o, 3)`` int64 table: each window's first in-bounds element, how
     many elements it takes (``d`` apart) and its factor of the average's divisor (PyTorch:
     the window clipped to the padded input with ``count_include_pad``, else to the input).
-    ``k is None``: adaptive windows."""
-    del ceil_mode  # unused: the output size ``o`` already follows from it
+    ``k is None``: adaptive windows; ceil mode is in the output size ``o``."""
     i = np.arange(o, dtype=np.int64)
     if k is None:
         first, end = (i * n) // o, -((-(i + 1) * n) // o)
@@ -136,7 +140,7 @@ def _bounds(in_spatial, window, strides, padding, dilation, ceil_mode, output_si
             geo = (None, None, None, 1)
         else:
             geo = (window[j], strides[j], padding[j], dilation[j] if dilation else 1)
-        tables.append(_dim_bounds(in_spatial[j], out[j], *geo, ceil_mode, count_include_pad))
+        tables.append(_dim_bounds(in_spatial[j], out[j], *geo, count_include_pad))
         steps.append(geo[3])
     one = np.array([[0, 1, 1]], np.int64)
     return [one] * (3 - nsp) + tables, [1] * (3 - nsp) + steps, out
@@ -158,10 +162,6 @@ def _check_geometry(name, x, window, strides, padding, dilation, output_size):
         if any(v < 1 for v in window + strides + (dilation or ())) or any(v < 0 for v in padding):
             raise ValueError(f"{name}: window {window}, strides {strides} and dilation "
                              f"{dilation} must be positive and padding {padding} non-negative")
-
-
-def _geometry_params(params):
-    return {k: params[k] for k in ("window", "strides", "padding", "ceil_mode", "output_size")}
 
 
 # --- kernels ---------------------------------------------------------------------------------
@@ -196,11 +196,11 @@ def _c(x):
     return np.array(x, order="C")
 
 
-def _planes(x, nsp, width=3):
-    """``x`` as ``(L, *spatial)`` padded with unit dims to ``width`` spatial dims."""
+def _planes(x, nsp):
+    """``x`` as ``(L, D, H, W)`` (unit dims in front of fewer spatial dims) and its leading
+    (non-spatial) shape."""
     lead = x.shape[:x.ndim - nsp]
-    n = math.prod(lead)
-    return x.reshape((n,) + (1,) * (width - nsp) + x.shape[x.ndim - nsp:]), lead
+    return x.reshape((math.prod(lead),) + (1,) * (3 - nsp) + x.shape[x.ndim - nsp:]), lead
 
 
 def _rows(x4):
@@ -294,10 +294,9 @@ def max_pool(x, window, strides, padding, dilation=None, ceil_mode=False, output
     >>> out.tolist(), idx.tolist()
     ([[3.0, 5.0]], [[1, 3]])
     """
-    as_ints = (lambda v: None if v is None else tuple(int(i) for i in v))
-    return tuple(max_pool_p.bind(x, window=as_ints(window), strides=as_ints(strides),
-                                 padding=as_ints(padding), dilation=as_ints(dilation),
-                                 ceil_mode=bool(ceil_mode), output_size=as_ints(output_size)))
+    return tuple(max_pool_p.bind(x, window=_ints(window), strides=_ints(strides),
+                                 padding=_ints(padding), dilation=_ints(dilation),
+                                 ceil_mode=bool(ceil_mode), output_size=_ints(output_size)))
 
 
 # --- pool_gather / pool_scatter_add: the max pool's derivatives -----------------------------
@@ -527,10 +526,9 @@ def avg_pool(x, window, strides, padding, ceil_mode=False, count_include_pad=Tru
     >>> avg_pool(fnp.asarray([[1.0, 3.0, 2.0, 6.0]]), (2,), (2,), (0,)).tolist()
     [[2.0, 4.0]]
     """
-    as_ints = (lambda v: None if v is None else tuple(int(i) for i in v))
-    return avg_pool_p.bind(x, window=as_ints(window), strides=as_ints(strides),
-                           padding=as_ints(padding), ceil_mode=bool(ceil_mode),
-                           output_size=as_ints(output_size),
+    return avg_pool_p.bind(x, window=_ints(window), strides=_ints(strides),
+                           padding=_ints(padding), ceil_mode=bool(ceil_mode),
+                           output_size=_ints(output_size),
                            count_include_pad=bool(count_include_pad),
                            divisor_override=None if divisor_override is None
                            else int(divisor_override))
