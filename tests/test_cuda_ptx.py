@@ -82,7 +82,7 @@ KNOWN_BROKEN = {"integer_pow": "max(int, float) in _rt.ipow does not compile for
 
 
 def _variants(kernel):
-    return ["thread", "block"] if kernel.nest.mode == "row" else ["thread"]
+    return ["thread", "warp", "block"] if kernel.nest.mode == "row" else ["thread"]
 
 
 @needs_nvvm
@@ -100,6 +100,8 @@ def test_every_kernel_kind_compiles_to_ptx_matching_its_launch_plan(kind, cuda_k
             assert len(pk.params) == len(kinds) == 2 + k.ndim + k.nin + k.nout
             assert set(pk.params) <= {"u64", "s64", "b64"}
             assert ".target sm_90" in pk.ptx and f".entry {pk.entry}(" in pk.ptx
+            if strategy == "warp":  # the warp reductions are shuffles, not shared memory
+                assert "shfl.sync.bfly" in pk.ptx and ".shared" not in pk.ptx
             if cuda_compile.toolchain()["ptxas"]:
                 assert pk.cubin[:4] == b"\x7fELF"  # a device ELF for sm_90
             # the plan packs sizes, then one pointer per input and output, in PTX order
@@ -208,9 +210,11 @@ def test_kernel_plan_is_built_once_per_sizes(cuda_kernels):
     p1 = k.plan([6, 10], drv)
     assert k.plan([6, 10], drv) is p1 and len(loaded) == 1
     assert p1.sizes == (6, 10, 6, 10) and p1.block == crt.BLOCK
-    assert k.launched == {"thread"}  # 10 < ROW_BLOCK_MIN reduced elements
-    p2 = k.plan([3, 500], drv)
-    assert p2.grid == 3 and k.launched == {"thread", "block"} and len(loaded) == 2
+    assert k.launched == {"thread"}  # 10 < ROW_WARP_MIN reduced elements
+    p2 = k.plan([20, 500], drv)  # a warp per row: 8 rows per block of 256
+    assert (p2.grid, p2.block) == (3, crt.BLOCK) and k.launched == {"thread", "warp"}
+    p3 = k.plan([3, 5000], drv)  # a block per row
+    assert p3.grid == 3 and k.launched == {"thread", "warp", "block"} and len(loaded) == 3
     assert k.plan([0, 10], drv) is None  # no rows: nothing to launch
 
 

@@ -84,10 +84,11 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.fixture(params=["thread", "block"])
+@pytest.fixture(params=["thread", "warp", "block"])
 def row_strategy(request, monkeypatch):
-    """Row groups through both kernels: one thread per row, and one block per row."""
-    monkeypatch.setattr(crt, "ROW_BLOCK_MIN", 10**9 if request.param == "thread" else 1)
+    """Row groups through all three kernels: a thread, a warp, a block per row."""
+    monkeypatch.setattr(crt, "ROW_WARP_MIN", 10**9 if request.param == "thread" else 1)
+    monkeypatch.setattr(crt, "ROW_BLOCK_MIN", 1 if request.param == "block" else 10**9)
     return request.param
 
 
@@ -266,6 +267,7 @@ def test_row_reductions(rng, row_strategy):
     got, want, exe = run_both(f, x)
     assert exe.cuda_kernels[0].launched == {row_strategy}
     assert "cuda.shared.array" in exe.cuda_kernels[0].sources["block"]
+    assert "cuda.shfl_xor_sync" in exe.cuda_kernels[0].sources["warp"]
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(got[3], np.argmax(x, axis=1))
@@ -320,7 +322,7 @@ def test_softmax_cross_entropy(rng, row_strategy):
 
 
 @needs_cuda
-def test_softmax_cross_entropy_grad(rng):
+def test_softmax_cross_entropy_grad(rng, row_strategy):
     logits = (rng.standard_normal((4, 80)) * 3).astype(np.float32)
     labels = rng.integers(0, 80, 4).astype(np.int32)
     got, want, _ = run_both(fnx.grad(_softmax_xent), logits, labels)
@@ -330,6 +332,50 @@ def test_softmax_cross_entropy_grad(rng):
     p[np.arange(4), labels] -= 1
     np.testing.assert_allclose(got[0], p / 4, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-7)
+
+
+@needs_cuda
+def test_log_softmax_and_its_grad(rng, row_strategy):
+    x = (rng.standard_normal((5, 70)) * 3).astype(np.float32)
+    w = rng.standard_normal((5, 70)).astype(np.float32)
+
+    def f(x, w):
+        ls = x - fnp.log(fnp.sum(fnp.exp(x - fnp.max(x, axis=1, keepdims=True)), axis=1,
+                                 keepdims=True)) - fnp.max(x, axis=1, keepdims=True)
+        return ls, fnx.grad(lambda z: fnp.sum(w * fnx.nn.functional.log_softmax(z, dim=1)))(x)
+
+    got, _, exe = run_both(f, x, w)
+    assert row_strategy in set().union(*(k.launched for k in exe.cuda_kernels))
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    ls = x64 - np.log(np.exp(x64 - x64.max(1, keepdims=True)).sum(1, keepdims=True)) \
+        - x64.max(1, keepdims=True)
+    np.testing.assert_allclose(got[0], ls, rtol=1e-5, atol=1e-5)
+    p = np.exp(ls)
+    np.testing.assert_allclose(got[1], w64 - p * w64.sum(1, keepdims=True), rtol=1e-4,
+                               atol=1e-5)
+
+
+@needs_cuda
+def test_layer_norm_forward_and_backward(rng, row_strategy):
+    x = rng.standard_normal((6, 40)).astype(np.float32)
+    g = rng.standard_normal((6, 40)).astype(np.float32)
+
+    def ln(x):
+        mu = fnp.mean(x, axis=1, keepdims=True)
+        xc = x - mu
+        return xc / fnp.sqrt(fnp.mean(xc * xc, axis=1, keepdims=True) + 1e-5)
+
+    got, want, _ = run_both(lambda x, g: (ln(x), fnx.grad(lambda z: fnp.sum(ln(z) * g))(x)),
+                            x, g)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    xc = x64 - x64.mean(1, keepdims=True)
+    sd = np.sqrt((xc * xc).mean(1, keepdims=True) + 1e-5)
+    y = xc / sd
+    dx = (g64 - g64.mean(1, keepdims=True) - y * (g64 * y).mean(1, keepdims=True)) / sd
+    np.testing.assert_allclose(got[0], y, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got[1], dx, rtol=1e-3, atol=1e-4)
+    for gv, wv in zip(got, want, strict=True):
+        np.testing.assert_allclose(gv, wv, rtol=1e-4, atol=1e-5)
 
 
 # --- acc (column) reductions ---------------------------------------------------------------------

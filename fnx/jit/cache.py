@@ -82,15 +82,18 @@ def source_hash(source):
 
 
 def _write_atomic(path, text):
+    """Write ``text`` (str, or bytes: a binary file) to ``path`` through a temporary file and
+    ``os.replace``, so a reader never sees half a file; unchanged content is not rewritten."""
     d = os.path.dirname(path)
     os.makedirs(d, exist_ok=True)
+    binary = "b" if isinstance(text, bytes) else ""
     if os.path.exists(path):
-        with open(path) as f:
+        with open(path, "r" + binary) as f:
             if f.read() == text:
                 return
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".py")
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=os.path.splitext(path)[1])
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w" + binary) as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:

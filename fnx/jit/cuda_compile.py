@@ -212,19 +212,6 @@ def _path(key, ext):
     return os.path.join(cache.cache_dir(), "cuda", "ptx", f"{key}.{ext}")
 
 
-def _write_atomic(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp_")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def compile_ptx(source, signature, cc, load_pyfunc):
     """The ``PtxKernel`` of kernel module ``source`` at raw ``signature`` for compute capability
     ``cc``: from memory, from the disk cache, or compiled (``load_pyfunc()`` returns the kernel's
@@ -259,14 +246,16 @@ def _load(key, cc):
 def _compile(key, signature, cc, load_pyfunc):
     from numba import cuda
 
+    from . import cache
+
     pyfunc = load_pyfunc()
     with _device_cc(cc):
         ptx, _ = cuda.compile_ptx(pyfunc, tuple(signature), cc=cc)
     entry, params = entry_params(ptx)
     cubin = _assemble(ptx, cc)
     if cubin is not None:
-        _write_atomic(_path(key, "cubin"), cubin)
-    _write_atomic(_path(key, "ptx"), ptx.encode())  # last: its presence marks a complete entry
+        cache._write_atomic(_path(key, "cubin"), cubin)
+    cache._write_atomic(_path(key, "ptx"), ptx)  # last: its presence marks a complete entry
     STATS["ptx_compiled"] += 1
     return PtxKernel(entry, ptx, params, cubin, key, cc)
 

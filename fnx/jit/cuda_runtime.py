@@ -25,7 +25,12 @@ import numpy as np
 # threads per block; reductions use shared arrays of this size (a power of two)
 BLOCK = 256
 SIM_BLOCK = 16   # the simulator runs one Python thread per CUDA thread: keep blocks small
-ROW_BLOCK_MIN = 64  # row groups with at least this many reduced elements use block reductions
+WARP = 32
+# row groups: rows of fewer than ROW_WARP_MIN reduced elements get a thread each, rows of up
+# to ROW_BLOCK_MIN - 1 a warp each (shuffle reductions, no shared memory or barriers), longer
+# rows a block each
+ROW_WARP_MIN = 32
+ROW_BLOCK_MIN = 1025
 
 
 def simulator():
@@ -49,11 +54,44 @@ def cuda():
         np.row_stack = np.vstack
     from numba import cuda as nbcuda
 
+    if simulator():
+        _simulate_shuffles()
     return nbcuda
 
 
-def block_size():
-    return SIM_BLOCK if simulator() else BLOCK
+def _simulate_shuffles():
+    """Give the CUDA simulator ``cuda.shfl_xor_sync``, which it lacks, so the warp reductions
+    of generated kernels run there. Each thread publishes its value and reads its partner's
+    between two barriers; the simulator's ``syncthreads`` waits for the threads still alive,
+    and every lane of a warp runs the same shuffles (warp-uniform loops), so it is exact."""
+    import threading
+
+    from numba.cuda.simulator.kernelapi import FakeCUDAModule
+
+    def shfl_xor_sync(self, mask, value, lane_mask):
+        del mask  # unused: all lanes take part
+        t = threading.current_thread()
+        slots = t._manager.__dict__.setdefault("_fnx_shfl", {})
+        slots[t.thread_id] = value
+        t.syncthreads()
+        got = slots[t.thread_id ^ lane_mask]
+        t.syncthreads()
+        return got
+
+    FakeCUDAModule.shfl_xor_sync = shfl_xor_sync
+
+
+def block_size(strategy="thread"):
+    """Threads per block of a kernel variant (the simulator's warp variant: one warp)."""
+    if simulator():
+        return WARP if strategy == "warp" else SIM_BLOCK
+    return BLOCK
+
+
+def rows_per_block(strategy, block):
+    """Rows one block handles at a time: a block's (``block``), a warp's (``warp``), or one
+    per thread (``thread``)."""
+    return {"block": 1, "warp": block // WARP}.get(strategy, block)
 
 
 _raw = []  # [driver or None], decided once per process

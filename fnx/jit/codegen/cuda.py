@@ -1,16 +1,22 @@
 """Loop nest -> ``numba.cuda`` kernels (the CUDA backend), and the CUDA executable.
 
-The same ``loops.LoopNest`` the CPU backend consumes becomes one of two kernels:
+The same ``loops.LoopNest`` the CPU backend consumes becomes one of three kernels:
 
 * ``thread``: one thread per outer index (a grid-stride loop over the kept axes); reduced axes,
   if any, are walked serially by that thread in the nest's passes. Map groups (no reduced axes)
   are plain grid-stride elementwise loops; acc groups (column sums) read coalesced because
   neighbouring threads own neighbouring outputs; short rows (fewer than
-  ``cuda_runtime.ROW_BLOCK_MIN`` reduced elements) use it too.
-* ``block``: row groups with long rows: one block per row (grid-stride over rows), threads
-  stride over the reduced elements, and each reduction of each pass is a tree reduction in
-  shared memory (argmax/argmin carry the index beside the value); the reduced value is then
-  visible to every thread for the next pass (softmax, logsumexp, cross-entropy).
+  ``cuda_runtime.ROW_WARP_MIN`` reduced elements) use it too.
+* ``warp``: row groups with rows up to ``ROW_BLOCK_MIN - 1`` elements (softmax, log-softmax,
+  cross-entropy over up to ~1000 classes, layer norm): one warp per row, lanes stride over the
+  row, and each reduction of each pass is a butterfly of ``shfl_xor_sync`` (no shared memory,
+  no barrier), after which every lane holds the row's value for the next pass.
+* ``block``: longer rows: one block per row (grid-stride over rows), threads stride over the
+  reduced elements, and each reduction of each pass is a tree reduction in shared memory
+  (argmax/argmin carry the index beside the value); the reduced value is then visible to
+  every thread for the next pass.
+
+Every combine runs in a fixed order (tree, butterfly), so results do not change between runs.
 
 Buffers are passed flat (1-D views of C-contiguous arrays); broadcasting is index arithmetic
 from the sizes ``n0..``. Statements and the pass structure of a row come from
@@ -204,11 +210,12 @@ def _decompose(var, axes):
 def render(nest, strategy="thread", block=None):
     """Python source of a module defining ``kernel(M, R, n0.., a0.., o0..)`` for ``nest``.
 
-    ``M``/``R``: the product of the kept / reduced sizes. ``strategy``: 'thread' or 'block'
-    (row groups only). ``block``: threads per block (the shared-array size of 'block')."""
-    block = block or crt.block_size()
-    if strategy == "block" and nest.mode != "row":
-        raise ValueError("the block strategy is for row groups")
+    ``M``/``R``: the product of the kept / reduced sizes. ``strategy``: 'thread', or 'warp' /
+    'block' (row groups only). ``block``: threads per block (the shared-array size of
+    'block'; a multiple of 32 for 'warp')."""
+    block = block or crt.block_size(strategy)
+    if strategy != "thread" and nest.mode != "row":
+        raise ValueError(f"the {strategy} strategy is for row groups")
     nin, nout = len(nest.inputs), len(nest.outputs)
     em = _Cuda(nest)
     args = (["M", "R"] + [f"n{i}" for i in range(nest.ndim)] + [f"a{k}" for k in range(nin)]
@@ -234,12 +241,22 @@ def render(nest, strategy="thread", block=None):
         body += em.passes(d0, levels, npasses)
         body += ind(["_q0 += _step"], d0)
     else:
-        body += ["_tid = cuda.threadIdx.x", "_row = cuda.blockIdx.x"]
-        for s in reduces:
-            vt = _tyname(s.in_dtypes[0] if s.op in ("argmax", "argmin") else s.dtype)
-            body.append(f"_sh_{s.name} = cuda.shared.array({block}, numba.{vt})")
-            if s.op in ("argmax", "argmin"):
-                body.append(f"_si_{s.name} = cuda.shared.array({block}, numba.int64)")
+        # a group of threads per row -- a block ('block') or a warp ('warp') -- strides over
+        # the reduced elements; each pass's reductions are then combined across the group, so
+        # every thread of the group holds the row's values for the next pass
+        if strategy == "block":
+            width, row_step = block, "cuda.gridDim.x"
+            body += ["_tid = cuda.threadIdx.x", "_row = cuda.blockIdx.x"]
+            for s in reduces:
+                vt = _tyname(s.in_dtypes[0] if s.op in ("argmax", "argmin") else s.dtype)
+                body.append(f"_sh_{s.name} = cuda.shared.array({block}, numba.{vt})")
+                if s.op in ("argmax", "argmin"):
+                    body.append(f"_si_{s.name} = cuda.shared.array({block}, numba.int64)")
+        else:
+            warps = block // crt.WARP
+            width, row_step = crt.WARP, f"cuda.gridDim.x * {warps}"
+            body += [f"_tid = cuda.threadIdx.x % {crt.WARP}",
+                     f"_row = cuda.blockIdx.x * {warps} + cuda.threadIdx.x // {crt.WARP}"]
         body.append("while _row < M:")
         d0 = 1
         body += ind(_decompose("_row", kept), d0)
@@ -255,52 +272,16 @@ def render(nest, strategy="thread", block=None):
             for s in in_pass:
                 inner += em.reduce_update(s, s.args[0], "_r", s.name + "i")
             inner += [store(j, n) for j, n in stores]
-            inner.append(f"_r += {block}")
+            inner.append(f"_r += {width}")
             body += ind(inner, d)
             if in_pass:
-                # tree reduction in shared memory, then every thread reads the row's value
-                for s in in_pass:
-                    if s.op in ("argmax", "argmin"):
-                        body += ind([f"_sh_{s.name}[_tid] = {s.name}v",
-                                     f"_si_{s.name}[_tid] = {s.name}i"], d0)
-                    else:
-                        body += ind([f"_sh_{s.name}[_tid] = {s.name}"], d0)
-                body += ind(["cuda.syncthreads()", f"_s = {block // 2}", "while _s > 0:",
-                             "    if _tid < _s:"], d0)
-                d = d0 + 2
-                for s in in_pass:
-                    if s.op in ("argmax", "argmin"):
-                        cmp = ">" if s.op == "argmax" else "<"
-                        isf = np.dtype(s.in_dtypes[0]).kind == "f"
-                        take = (f"(_bv {cmp} _av)" + (" or (_bv != _bv and _av == _av)" if isf
-                                                      else "")
-                                + " or ((_bv == _av" + (" or (_bv != _bv and _av != _av)"
-                                                        if isf else "")
-                                + ") and _bi < _ai)")
-                        body += ind([f"_av = _sh_{s.name}[_tid]",
-                                     f"_bv = _sh_{s.name}[_tid + _s]",
-                                     f"_ai = _si_{s.name}[_tid]",
-                                     f"_bi = _si_{s.name}[_tid + _s]",
-                                     f"if {take}:",
-                                     f"    _sh_{s.name}[_tid] = _bv",
-                                     f"    _si_{s.name}[_tid] = _bi"], d)
-                    else:
-                        c = em.combine(s.op, f"_sh_{s.name}[_tid]", f"_sh_{s.name}[_tid + _s]",
-                                       s.dtype)
-                        body += ind([f"_sh_{s.name}[_tid] = {c}"], d)
-                body += ind(["cuda.syncthreads()", "_s //= 2"], d0 + 1)
-                for s in in_pass:
-                    if s.op in ("argmax", "argmin"):
-                        body += ind([f"{s.name} = {_np(s.dtype)}(_si_{s.name}[0])"], d0)
-                    else:
-                        body += ind([f"{s.name} = _sh_{s.name}[0]"], d0)
-                # nobody may overwrite the shared slots before everyone has read them
-                body += ind(["cuda.syncthreads()"], d0)
+                across = _block_combine if strategy == "block" else _warp_combine
+                body += ind(across(em, in_pass, block), d0)
             body += ind([ln for s in outer if levels[s.name] == p + 1 for ln in stmt_src(s)],
                         d0)
         if outer_outs:
             body += ind(["if _tid == 0:"] + ind([store(j, n) for j, n in outer_outs], 1), d0)
-        body += ind(["_row += cuda.gridDim.x"], d0)
+        body += ind([f"_row += {row_step}"], d0)
 
     lines = [f"@cuda.jit(cache={not crt.simulator()})",
              f"def kernel({', '.join(args)}):"]
@@ -308,6 +289,81 @@ def render(nest, strategy="thread", block=None):
     helper_src = "".join("\n@cuda.jit(device=True)" + _helper_src(h) + "\n"
                          for h in sorted(em.helpers, key=_helper_rank))
     return helper_src + "\n" + "\n".join(lines) + "\n"
+
+
+def _take(op, isf, av, ai, bv, bi):
+    """Condition under which argmax/argmin candidate (bv, bi) beats (av, ai): a larger
+    (smaller) value, a NaN over a number, or an equal value (NaN: any NaN) at a lower index --
+    symmetric, so both sides of a pairwise combine agree."""
+    cmp = ">" if op == "argmax" else "<"
+    return (f"({bv} {cmp} {av})" + (f" or ({bv} != {bv} and {av} == {av})" if isf else "")
+            + f" or (({bv} == {av}" + (f" or ({bv} != {bv} and {av} != {av})" if isf else "")
+            + f") and {bi} < {ai})")
+
+
+def _block_combine(em, in_pass, block):
+    """Lines combining each reduction of a pass across a block: a tree in shared memory (a
+    fixed order: deterministic), then every thread reads the block's value."""
+    out = []
+    for s in in_pass:
+        if s.op in ("argmax", "argmin"):
+            out += [f"_sh_{s.name}[_tid] = {s.name}v", f"_si_{s.name}[_tid] = {s.name}i"]
+        else:
+            out += [f"_sh_{s.name}[_tid] = {s.name}"]
+    out += ["cuda.syncthreads()", f"_s = {block // 2}", "while _s > 0:", "    if _tid < _s:"]
+    step = []
+    for s in in_pass:
+        if s.op in ("argmax", "argmin"):
+            isf = np.dtype(s.in_dtypes[0]).kind == "f"
+            step += [f"_av = _sh_{s.name}[_tid]", f"_bv = _sh_{s.name}[_tid + _s]",
+                     f"_ai = _si_{s.name}[_tid]", f"_bi = _si_{s.name}[_tid + _s]",
+                     f"if {_take(s.op, isf, '_av', '_ai', '_bv', '_bi')}:",
+                     f"    _sh_{s.name}[_tid] = _bv",
+                     f"    _si_{s.name}[_tid] = _bi"]
+        else:
+            c = em.combine(s.op, f"_sh_{s.name}[_tid]", f"_sh_{s.name}[_tid + _s]", s.dtype)
+            step += [f"_sh_{s.name}[_tid] = {c}"]
+    out += ind(step, 2) + ind(["cuda.syncthreads()", "_s //= 2"], 1)
+    for s in in_pass:
+        if s.op in ("argmax", "argmin"):
+            out += [f"{s.name} = {_np(s.dtype)}(_si_{s.name}[0])"]
+        else:
+            out += [f"{s.name} = _sh_{s.name}[0]"]
+    # nobody may overwrite the shared slots before everyone has read them
+    return out + ["cuda.syncthreads()"]
+
+
+def _shfl(expr, dt):
+    """Source of lane ``_tid ^ _o``'s value of ``expr`` (dtype ``dt``): Numba shuffles 32- and
+    64-bit ints and floats, so other dtypes travel as int64."""
+    dt = np.dtype(dt)
+    if dt.name in ("int32", "int64", "float32", "float64"):
+        return f"cuda.shfl_xor_sync(0xFFFFFFFF, {expr}, _o)"
+    if dt.kind == "b":
+        return f"(cuda.shfl_xor_sync(0xFFFFFFFF, np.int64({expr}), _o) != 0)"
+    return f"{_np(dt)}(cuda.shfl_xor_sync(0xFFFFFFFF, np.int64({expr}), _o))"
+
+
+def _warp_combine(em, in_pass, block):
+    """Lines combining each reduction of a pass across a warp: a butterfly of xor shuffles
+    (5 steps, no shared memory, no barrier). Combines are commutative, so the two lanes of
+    each exchange compute the same value and all lanes end with the row's (deterministic)
+    result."""
+    del block  # unused: a warp is 32 lanes whatever the block
+    step = []
+    for s in in_pass:
+        if s.op in ("argmax", "argmin"):
+            isf = np.dtype(s.in_dtypes[0]).kind == "f"
+            v, i = f"{s.name}v", f"{s.name}i"
+            step += [f"_bv = {_shfl(v, s.in_dtypes[0])}", f"_bi = {_shfl(i, np.int64)}",
+                     f"if {_take(s.op, isf, v, i, '_bv', '_bi')}:",
+                     f"    {v} = _bv", f"    {i} = _bi"]
+        else:
+            step += [f"_b = {_shfl(s.name, s.dtype)}",
+                     f"{s.name} = {em.combine(s.op, s.name, '_b', s.dtype)}"]
+    out = [f"_o = {crt.WARP // 2}", "while _o > 0:"] + ind(step + ["_o //= 2"], 1)
+    return out + [f"{s.name} = {_np(s.dtype)}({s.name}i)" for s in in_pass
+                  if s.op in ("argmax", "argmin")]
 
 
 def _helper_rank(h):
@@ -345,9 +401,13 @@ def _load_module(source):
 
 class CudaKernel:
     """A fused group on the GPU: ``k(n0.., a0.., o0..)`` with GPU buffers (C-contiguous, any
-    shape), the CPU dispatcher's calling convention. Row groups pick the block-reduction
-    kernel for rows of at least ``ROW_BLOCK_MIN`` elements, else the one-thread-per-row one;
-    each variant is generated and compiled on first use."""
+    shape), the CPU dispatcher's calling convention. Row groups pick a thread, a warp or a
+    block per row by row length (``strategy_for``); each variant is generated on first use.
+
+    On a real GPU with a PTX toolchain a call goes through the launch path: ``plan(sizes)``
+    (compiled at the raw-pointer signature, loaded once, parameters packed) then
+    ``LaunchPlan.launch`` with the buffers' pointers; otherwise (the simulator, no toolchain)
+    through Numba's dispatcher."""
 
     def __init__(self, nest):
         self.nest = nest
@@ -362,14 +422,18 @@ class CudaKernel:
     def variant(self, strategy):
         v = self._variants.get(strategy)
         if v is None:
-            src = header() + render(self.nest, strategy)
+            src = header() + render(self.nest, strategy, crt.block_size(strategy))
             h, mod = _load_module(src)
             v = self._variants[strategy] = mod.kernel
             self.sources[strategy] = src
         return v
 
     def strategy_for(self, R):
-        return "block" if self.nest.mode == "row" and R >= crt.ROW_BLOCK_MIN else "thread"
+        """'thread' (map and acc groups, short rows), 'warp' (rows of ``ROW_WARP_MIN`` up to
+        ``ROW_BLOCK_MIN - 1`` reduced elements) or 'block' (longer rows)."""
+        if self.nest.mode != "row" or R < crt.ROW_WARP_MIN:
+            return "thread"
+        return "warp" if R < crt.ROW_BLOCK_MIN else "block"
 
     def signature(self):
         """The raw-pointer signature the launch path compiles (``cuda_compile``)."""
@@ -402,9 +466,9 @@ class CudaKernel:
         if M:
             strategy = self.strategy_for(R)
             fn = driver.function(self.ptx(strategy, driver.compute_capability()))
-            block = crt.block_size()
+            block = crt.block_size(strategy)
             plan = cuda_launch.LaunchPlan(
-                driver, fn, crt.grid_for(M, 1 if strategy == "block" else block), block,
+                driver, fn, crt.grid_for(M, crt.rows_per_block(strategy, block)), block,
                 [M, R, *key], self.nin + self.nout)
             self.launched.add(strategy)
         self._plans[key] = plan
@@ -427,8 +491,8 @@ class CudaKernel:
         self.launched.add(strategy)
         be = crt.backend()
         flat = [be.kernel_arg(b) for b in bufs]
-        block = crt.block_size()
-        grid = crt.grid_for(M, 1 if strategy == "block" else block)
+        block = crt.block_size(strategy)
+        grid = crt.grid_for(M, crt.rows_per_block(strategy, block))
         kern[grid, block, be.stream()](M, R, *sizes, *flat)
 
 
@@ -448,9 +512,8 @@ def compile_nest(nest, warm=False):
     imports the source now (CUDA compiles to PTX at the first launch of each signature)."""
     k = CudaKernel(nest)
     if warm:
-        k.variant("thread")
-        if nest.mode == "row":
-            k.variant("block")
+        for strategy in ("thread", "warp", "block") if nest.mode == "row" else ("thread",):
+            k.variant(strategy)
     return k
 
 
