@@ -40,7 +40,7 @@ def _random_geometry(rng, nsp):
 
 
 def _generic(monkeypatch):
-    monkeypatch.setattr(C, "_fast", lambda buf, nsp: False)
+    monkeypatch.setattr(C, "_fast", lambda buf, nsp, lhs_dilation: False)
 
 
 GEOMETRIES = [_random_geometry(np.random.default_rng(seed), nsp)
@@ -116,7 +116,7 @@ def test_kernel_zeroes_every_column_entry():
     lib = cache.load_library("conv")
     x = np.ones((1, 1, 3, 3), np.float32)
     cols = np.full(9 * 9, np.nan, np.float32)
-    lib.im2col(0, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, x, cols)
+    lib.columns(0, 0, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, x.reshape(-1), cols)
     cols = cols.reshape(9, 9)
     assert not np.isnan(cols).any()
     # 'same' padding: the centre tap sees every input, a corner tap a 2x2 block, an edge 2x3

@@ -106,24 +106,34 @@ _lib = None
 _compiled = {}
 
 
-def _kernel(name, dtype):
-    """The compiled ``name`` kernel of fnx/jit/kernels/conv.py for ``dtype`` (loaded once)."""
-    key = (name, dtype)
-    disp = _compiled.get(key)
+def _columns(dtype):
+    """The compiled im2col/col2im kernel of fnx/jit/kernels/conv.py for ``dtype``."""
+    disp = _compiled.get(dtype)
     if disp is None:
         global _lib
         from ...jit import cache
 
         if _lib is None:
             _lib = cache.load_library("conv")
-        arrays = [(4, dtype), (1, dtype)] if name == "im2col" else [(1, dtype), (4, dtype)]
-        disp = _compiled[key] = cache.compile_kernel(
-            _lib.__name__, getattr(_lib, name), cache.signature_of(arrays, 14))
+        # the array it reads is typed read-only (``_read_only``): fnx arrays' buffers need
+        # no copy, and writeable ones no second signature
+        sig = cache.signature_of([(1, dtype), (1, dtype)], 16)
+        sig = sig[:-2] + (sig[-2].copy(readonly=True), sig[-1])
+        disp = _compiled[dtype] = cache.compile_kernel(_lib.__name__, _lib.columns, sig)
     return disp
 
 
-def _fast(buf, nsp):
-    return type(buf) is np.ndarray and nsp <= 2 and buf.dtype in (np.float32, np.float64)
+def _read_only(a):
+    """A read-only view of ``a`` (no copy): the type the kernel's input is compiled for."""
+    a = a.view()
+    a.flags.writeable = False
+    return a
+
+
+def _fast(buf, nsp, lhs_dilation):
+    """Whether the compiled kernels serve this convolution (else the array-module path)."""
+    return (type(buf) is np.ndarray and nsp <= 2 and buf.dtype in (np.float32, np.float64)
+            and all(d == 1 for d in lhs_dilation))
 
 
 class _Geometry:
@@ -132,7 +142,7 @@ class _Geometry:
     height."""
 
     def __init__(self, n, c, lhs_sp, o, window, out_sp, g, window_strides, padding,
-                 lhs_dilation, rhs_dilation):
+                 rhs_dilation):
         def two(v, fill):
             return (fill,) * (2 - len(v)) + tuple(int(e) for e in v)
 
@@ -142,9 +152,9 @@ class _Geometry:
         self.kk = int(np.prod(window, dtype=np.int64))
         self.p = int(np.prod(out_sp, dtype=np.int64))
         self.kg = c // g * self.kk
-        # the kernels' (kh, kw, sh, sw, ph, pw, dh, dw, lh, lw, oh, ow)
-        self.ints = (k + two(window_strides, 1) + two([lo for lo, _ in padding], 0)
-                     + two(rhs_dilation, 1) + two(lhs_dilation, 1) + out)
+        # the kernels' (c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        self.ints = ((c,) + self.lhs + k + two(window_strides, 1)
+                     + two([lo for lo, _ in padding], 0) + two(rhs_dilation, 1) + out)
         self.chunk = max(1, _CHUNK_BYTES // max(1, c * self.kk * self.p * 4))
 
     def chunks(self):
@@ -155,11 +165,11 @@ class _Geometry:
 def _geometry(lhs_shape, rhs_shape, out_sp, params):
     return _Geometry(lhs_shape[0], lhs_shape[1], lhs_shape[2:], rhs_shape[0], rhs_shape[2:],
                      out_sp, params["feature_group_count"], params["window_strides"],
-                     params["padding"], params["lhs_dilation"], params["rhs_dilation"])
+                     params["padding"], params["rhs_dilation"])
 
 
-def _im2col(geo, x4, cols, n0, n1):
-    _kernel("im2col", x4.dtype)(n0, n1, *geo.ints, x4, cols)
+def _im2col(geo, x, cols, n0, n1):
+    _columns(x.dtype)(0, n0, n1, *geo.ints, _read_only(x), cols)
 
 
 def _per_group(a, m, g, rows, cols):
@@ -175,13 +185,13 @@ def _weight(rhs, geo):
 
 
 def _forward_fast(lhs, rhs, geo):
-    x4 = np.ascontiguousarray(lhs).reshape((geo.n, geo.c) + geo.lhs)
+    x = np.ascontiguousarray(lhs).reshape(-1)
     g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
     w = _weight(rhs, geo)
     out = np.empty((geo.n, geo.o, p), lhs.dtype)
     cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * p, lhs.dtype)
     for n0, n1 in geo.chunks():
-        _im2col(geo, x4, cols, n0, n1)
+        _im2col(geo, x, cols, n0, n1)
         m = n1 - n0
         np.matmul(w, _per_group(cols[:m * g * kg * p], m, g, kg, p),
                   out=_per_group(out[n0:n1], m, g, og, p))
@@ -192,19 +202,19 @@ def _lhs_grad_fast(ct, rhs, geo):
     g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
     w_t = np.swapaxes(_weight(rhs, geo), -1, -2)
     ct = np.ascontiguousarray(ct)
-    dx = np.zeros((geo.n, geo.c) + geo.lhs, ct.dtype)
+    dx = np.zeros(geo.n * geo.c * int(np.prod(geo.lhs)), ct.dtype)
     cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * p, ct.dtype)
-    scatter = _kernel("col2im", ct.dtype)
+    col2im = _columns(ct.dtype)
     for n0, n1 in geo.chunks():
         m = n1 - n0
         np.matmul(w_t, _per_group(ct[n0:n1], m, g, og, p),
                   out=_per_group(cols[:m * g * kg * p], m, g, kg, p))
-        scatter(n0, n1, *geo.ints, cols, dx)
+        col2im(1, n0, n1, *geo.ints, _read_only(cols), dx)
     return dx
 
 
 def _rhs_grad_fast(lhs, ct, geo):
-    x4 = np.ascontiguousarray(lhs).reshape((geo.n, geo.c) + geo.lhs)
+    x = np.ascontiguousarray(lhs).reshape(-1)
     g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
     ct = np.ascontiguousarray(ct)
     chunk = min(geo.chunk, geo.n)
@@ -213,7 +223,7 @@ def _rhs_grad_fast(lhs, ct, geo):
     part = np.empty((chunk, g, kg, og), lhs.dtype)
     cols = np.empty(chunk * geo.c * geo.kk * p, lhs.dtype)
     for n0, n1 in geo.chunks():
-        _im2col(geo, x4, cols, n0, n1)
+        _im2col(geo, x, cols, n0, n1)
         m = n1 - n0
         np.matmul(_per_group(cols[:m * g * kg * p], m, g, kg, p),
                   np.swapaxes(_per_group(ct[n0:n1], m, g, og, p), -1, -2),
@@ -285,7 +295,7 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
     if 0 in (n, o) + out_sp + lhs.shape[1:2]:
         return xp.zeros((n, o) + out_sp, lhs.dtype)
     geo = _geometry(lhs.shape, rhs.shape, out_sp, params)
-    if _fast(lhs, len(out_sp)):
+    if _fast(lhs, len(out_sp), lhs_dilation):
         return _forward_fast(lhs, rhs, geo).reshape((n, o) + out_sp)
     g = feature_group_count
     cols = _im2col_generic(xp, lhs, rhs.shape[2:], out_sp, params)
@@ -307,7 +317,7 @@ def _conv_lhs_grad_impl(ct, rhs, *, lhs_shape, window_strides, padding, lhs_dila
     if 0 in ct.shape + full_shape[1:2] or 0 in rhs.shape[2:]:
         return xp.zeros(full_shape, ct.dtype)
     geo = _geometry(full_shape, rhs.shape, out_sp, params)
-    if _fast(ct, len(out_sp)):
+    if _fast(ct, len(out_sp), lhs_dilation):
         return _lhs_grad_fast(ct, rhs, geo).reshape(full_shape)
     og = rhs.shape[0] // g
     w_t = xp.swapaxes(xp.ascontiguousarray(rhs).reshape(g, og, geo.kg), 1, 2)
@@ -331,7 +341,7 @@ def _conv_rhs_grad_impl(lhs, ct, *, rhs_shape, window_strides, padding, lhs_dila
     if 0 in ct.shape + full_shape:
         return xp.zeros(full_shape, lhs.dtype)
     geo = _geometry(lhs.shape, full_shape, out_sp, params)
-    if _fast(lhs, len(out_sp)):
+    if _fast(lhs, len(out_sp), lhs_dilation):
         return _rhs_grad_fast(lhs, ct, geo).reshape(full_shape)
     cols = _im2col_generic(xp, lhs, tuple(rhs_shape), out_sp, params)
     cols = _group_matrices(xp, cols, geo.n, g, geo.kg, geo.p)

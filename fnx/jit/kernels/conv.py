@@ -1,18 +1,25 @@
-"""Convolution kernels (fnx/core/ops/conv.py's impls): im2col, which writes the column matrix
-of a chunk of images in the layout the GEMM reads, and col2im, its adjoint (scatter-add).
+"""The convolution kernel (fnx/core/ops/conv.py's impls): im2col, which writes the column
+matrix of a chunk of images in the layout the GEMM reads, and col2im, its adjoint
+(scatter-add), as one function (one compile) with a direction flag.
 
-Images are ``(N, C, H, W)`` (1-D convolutions use H = 1). The column buffer is flat,
-``(images, C * kh * kw, oh * ow)`` in C order: row ``(c, a, b)`` holds, for every output
-position ``(i, j)``, the input element under kernel tap ``(a, b)``. That element sits at frame
-position ``(i * sh + a * dh, j * sw + b * dw)`` of the input dilated by ``(lh, lw)`` and padded
-by ``(ph, pw)`` in front (negative: cropped); positions off the input, or between dilated
-elements, read 0. Nothing is materialized: neither the padded nor the dilated input.
+Images are ``(N, C, H, W)``, passed flat with their sizes (1-D convolutions use H = 1). The
+column buffer is flat, ``(images, C * kh * kw, oh * ow)`` in C order: row ``(c, a, b)`` holds,
+for every output position ``(i, j)``, the input element at ``(i * sh + a * dh - ph,
+j * sw + b * dw - pw)``, or 0 where that falls off the input (padding; a negative ``ph``/``pw``
+crops). No padded input is ever materialized. (Input dilation takes the array-module path.)
 
-Indices are cast to unsigned (``_U``) where arrays are read or written: Numba wraps negative
-signed indices, and that test keeps LLVM from vectorizing the copies (15x slower, measured).
-When ``sw == lw == lh == 1`` and an output row advances through the input exactly as a column
-row does (``sh * W == ow``, the stride-1 'same' case), all rows of one tap are a single
-contiguous run, copied in one loop; the few wrapped positions at the row ends are then zeroed.
+Two things keep these fast and quick to compile:
+
+* Indices are cast to unsigned (``_U``) where arrays are read or written: Numba wraps negative
+  signed indices, and that test keeps LLVM from vectorizing the copies (15x slower, measured).
+* One copy (and one add) loop. A tap's valid outputs form one run per output row;
+  when a column row advances through the input exactly as an output row does
+  (``sw == 1 and sh * W == ow``: stride-1 'same' convolutions), the rows of a tap form a
+  single run, copied in one pass, whose few wrapped entries at the row ends are then zeroed
+  (short rows alone would leave LLVM's vector loop unused). Every column entry is written
+  once.
+* One function for both directions, with only its last array written: one compile per dtype,
+  and read-only inputs (fnx arrays' buffers) need no copy and no second signature.
 """
 
 import numba
@@ -22,150 +29,73 @@ _OPTS = dict(cache=True, error_model="numpy", boundscheck=False)
 _U = np.uint64
 
 
-@numba.njit(inline="always")
-def _span(off, step, size, count):
-    """``[lo, hi)``: the output indices ``t`` in ``[0, count)`` with ``0 <= t*step + off <
-    size``."""
-    lo = 0 if off >= 0 else (step - 1 - off) // step
-    hi = 0 if size - off <= 0 else (size - off + step - 1) // step
-    lo = min(lo, count)
-    return lo, min(max(hi, lo), count)
-
-
-@numba.njit(inline="always")
-def _source(f, dil, size):
-    """Index into the undilated input of frame offset ``f`` (already minus the padding), or
-    -1 when it falls off the input or between dilated elements."""
-    if f < 0 or f % dil != 0:
-        return -1
-    f //= dil
-    return f if f < size else -1
-
-
 @numba.njit(**_OPTS)
-def im2col(n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, lh, lw, oh, ow, x, cols):
-    """Columns of images ``n0 .. n1 - 1`` of ``x`` into ``cols`` (from its start)."""
-    _, c_n, h_n, w_n = x.shape
-    xf = x.reshape(x.size)
-    zero = x.dtype.type(0)
+def columns(adjoint, n0, n1, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, a, b):
+    """im2col (``adjoint == 0``): the columns of images ``n0 .. n1 - 1`` of flat input ``a``
+    into ``b`` (from its start). col2im (``adjoint == 1``): the columns ``a`` of those images
+    added into the flat input gradient ``b``. Only ``b`` is written, so ``a`` may be a
+    read-only buffer."""
+    zero = b.dtype.type(0)
     p = oh * ow
     plane = h_n * w_n
-    plain = lh == 1 and lw == 1
-    merge = plain and sw == 1 and sh * w_n == ow
-    dst = 0
+    merge = sw == 1 and sh * w_n == ow
+    saved = np.empty(p if merge and adjoint else 0, b.dtype)
     for n in range(n0, n1):
         for c in range(c_n):
             base = (n * c_n + c) * plane
-            for a in range(kh):
-                for b in range(kw):
-                    offh = a * dh - ph
-                    offw = b * dw - pw
-                    if not plain:
-                        for i in range(oh):
-                            r = _source(i * sh + offh, lh, h_n)
-                            for j in range(ow):
-                                s = _source(j * sw + offw, lw, w_n)
-                                v = zero
-                                if r >= 0 and s >= 0:
-                                    v = xf[_U(base + r * w_n + s)]
-                                cols[_U(dst + i * ow + j)] = v
-                        dst += p
-                        continue
-                    i0, i1 = _span(offh, sh, h_n, oh)
-                    j0, j1 = _span(offw, sw, w_n, ow)
-                    for q in range(i0 * ow):
-                        cols[_U(dst + q)] = zero
-                    if merge and i1 > i0:
-                        # one run over rows i0 .. i1-1; clip it to this image's plane
-                        q0, q1 = i0 * ow, i1 * ow
-                        s0 = base + (i0 * sh + offh) * w_n + offw - q0
-                        lo = min(max(q0, base - s0), q1)
-                        hi = max(min(q1, base + plane - s0), lo)
-                        for q in range(q0, lo):
-                            cols[_U(dst + q)] = zero
-                        for q in range(lo, hi):
-                            cols[_U(dst + q)] = xf[_U(s0 + q)]
-                        for q in range(hi, q1):
-                            cols[_U(dst + q)] = zero
-                        for i in range(i0, i1):
-                            d = dst + i * ow
-                            for j in range(j0):
-                                cols[_U(d + j)] = zero
-                            for j in range(j1, ow):
-                                cols[_U(d + j)] = zero
-                    else:
-                        for i in range(i0, i1):
-                            src = base + (i * sh + offh) * w_n + offw
-                            d = dst + i * ow
-                            for j in range(j0):
-                                cols[_U(d + j)] = zero
-                            if sw == 1:
-                                for j in range(j0, j1):
-                                    cols[_U(d + j)] = xf[_U(src + j)]
-                            else:
-                                for j in range(j0, j1):
-                                    cols[_U(d + j)] = xf[_U(src + j * sw)]
-                            for j in range(j1, ow):
-                                cols[_U(d + j)] = zero
-                    for q in range(i1 * ow, p):
-                        cols[_U(dst + q)] = zero
-                    dst += p
-
-
-@numba.njit(**_OPTS)
-def col2im(n0, n1, kh, kw, sh, sw, ph, pw, dh, dw, lh, lw, oh, ow, cols, dx):
-    """The adjoint of ``im2col``: adds the columns of images ``n0 .. n1 - 1`` (from the start
-    of ``cols``) into ``dx``. May overwrite the entries of ``cols`` that read 0."""
-    _, c_n, h_n, w_n = dx.shape
-    df = dx.reshape(dx.size)
-    zero = dx.dtype.type(0)
-    p = oh * ow
-    plane = h_n * w_n
-    plain = lh == 1 and lw == 1
-    merge = plain and sw == 1 and sh * w_n == ow
-    dst = 0
-    for n in range(n0, n1):
-        for c in range(c_n):
-            base = (n * c_n + c) * plane
-            for a in range(kh):
-                for b in range(kw):
-                    offh = a * dh - ph
-                    offw = b * dw - pw
-                    if not plain:
-                        for i in range(oh):
-                            r = _source(i * sh + offh, lh, h_n)
-                            if r < 0:
-                                continue
-                            for j in range(ow):
-                                s = _source(j * sw + offw, lw, w_n)
-                                if s >= 0:
-                                    df[_U(base + r * w_n + s)] += cols[_U(dst + i * ow + j)]
-                        dst += p
-                        continue
-                    i0, i1 = _span(offh, sh, h_n, oh)
-                    j0, j1 = _span(offw, sw, w_n, ow)
-                    if merge and i1 > i0:
-                        # zero the row ends that wrap, then add one run (clipped to the plane)
-                        for i in range(i0, i1):
-                            d = dst + i * ow
-                            for j in range(j0):
-                                cols[_U(d + j)] = zero
-                            for j in range(j1, ow):
-                                cols[_U(d + j)] = zero
-                        q0, q1 = i0 * ow, i1 * ow
-                        s0 = base + (i0 * sh + offh) * w_n + offw - q0
-                        lo = min(max(q0, base - s0), q1)
-                        hi = max(min(q1, base + plane - s0), lo)
-                        for q in range(lo, hi):
-                            df[_U(s0 + q)] += cols[_U(dst + q)]
-                    else:
-                        for i in range(i0, i1):
-                            src = base + (i * sh + offh) * w_n + offw
-                            d = dst + i * ow
-                            if sw == 1:
-                                for j in range(j0, j1):
-                                    df[_U(src + j)] += cols[_U(d + j)]
-                            else:
-                                for j in range(j0, j1):
-                                    df[_U(src + j * sw)] += cols[_U(d + j)]
-                    dst += p
+            for ka in range(kh):
+                offh = ka * dh - ph
+                i0 = 0 if offh >= 0 else (sh - 1 - offh) // sh
+                i1 = 0 if h_n - offh <= 0 else (h_n - offh + sh - 1) // sh
+                i0 = i0 if i0 < oh else oh
+                i1 = i0 if i1 < i0 else (i1 if i1 < oh else oh)
+                for kb in range(kw):
+                    offw = kb * dw - pw
+                    j0 = 0 if offw >= 0 else (sw - 1 - offw) // sw
+                    j1 = 0 if w_n - offw <= 0 else (w_n - offw + sw - 1) // sw
+                    j0 = j0 if j0 < ow else ow
+                    j1 = j0 if j1 < j0 else (j1 if j1 < ow else ow)
+                    dst = ((((n - n0) * c_n + c) * kh + ka) * kw + kb) * p + i0 * ow
+                    src = base + (i0 * sh + offh) * w_n + offw
+                    count, dst_step, src_step, lo, hi = i1 - i0, ow, sh * w_n, j0, j1
+                    if merge:
+                        # the rows as one run, clipped to this image's plane
+                        count, run = 1 if i1 > i0 else 0, (i1 - i0) * ow
+                        lo = base - src if base > src else 0
+                        lo = lo if lo < run else run
+                        hi = base + plane - src
+                        hi = lo if hi < lo else (hi if hi < run else run)
+                    for phase in range(3):
+                        if phase == 1:
+                            for r in range(count):
+                                d, s = dst + r * dst_step, src + r * src_step
+                                if adjoint:
+                                    for j in range(lo, hi):
+                                        b[_U(s + j * sw)] += a[_U(d + j)]
+                                else:
+                                    for j in range(lo, hi):
+                                        b[_U(d + j)] = a[_U(s + j * sw)]
+                        elif not adjoint and phase == 2:
+                            # zero what no run wrote (or a merged run wrote from the
+                            # neighbouring row): the output rows off the input, then the
+                            # columns off it in the other rows
+                            row, valid = dst - i0 * ow, (i1 - i0) * ow
+                            for q in range(p - valid):
+                                b[_U(row + (q if q < i0 * ow else q + valid))] = zero
+                            for i in range(i1 - i0):
+                                for t in range(ow - (j1 - j0)):
+                                    b[_U(dst + i * ow + (t if t < j0 else t + j1 - j0))] = zero
+                        elif adjoint and merge:
+                            # keep a merged run's entries off the input from adding to the
+                            # neighbouring row: save what they hit before the run, restore
+                            # it after (exact)
+                            k = 0
+                            for i in range(i1 - i0):
+                                for t in range(ow - (j1 - j0)):
+                                    q = i * ow + (t if t < j0 else t + j1 - j0)
+                                    if lo <= q < hi:
+                                        if phase == 0:
+                                            saved[k] = b[_U(src + q)]
+                                        else:
+                                            b[_U(src + q)] = saved[k]
+                                        k += 1
