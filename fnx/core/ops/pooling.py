@@ -366,7 +366,7 @@ def _pool_scatter_add_impl(ct, idx, *, in_spatial):
     c2 = ct.reshape(n, math.prod(ct.shape[len(lead):]))
     i2 = idx.reshape(c2.shape)
     if _fast(ct):
-        out = np.zeros((n, size), ct.dtype)
+        out = np.empty((n, size), ct.dtype)
         _kernel("pool_scatter_add", ct.dtype, [(2, None), (2, np.int64), (2, None)])(
             _c(c2), _c(i2), out)
         return out.reshape(lead + tuple(in_spatial))
@@ -486,7 +486,7 @@ def _avg_pool_transpose_impl(ct, *, in_spatial, count_include_pad, divisor_overr
     c4, lead = _planes(ct, nsp)
     in4 = (1,) * (3 - nsp) + tuple(in_spatial)
     if _fast(ct):
-        out = np.zeros((c4.shape[0], math.prod(in4)), ct.dtype)
+        out = np.empty((c4.shape[0], math.prod(in4)), ct.dtype)
         _kernel("avg_pool_transpose", ct.dtype, [(2, None), (2, None)] + [(2, np.int64)] * 3,
                 nsizes=2)(in4[1], in4[2], _c(_rows(c4)), out, *tables)
         return out.reshape(lead + tuple(in_spatial))

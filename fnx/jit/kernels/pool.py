@@ -73,10 +73,11 @@ def pool_gather(t, idx, out):
 
 @numba.njit(**_OPTS)
 def pool_scatter_add(ct, idx, out):
-    """``out[l, idx[l, o]] += ct[l, o]`` into a zeroed ``out`` (indices outside the plane are
-    dropped)."""
+    """``out[l, idx[l, o]] = sum of ct[l, o]`` (indices outside the plane are dropped)."""
     size = out.shape[1]
     for ll in range(ct.shape[0]):
+        for i in range(size):  # zeroed plane by plane, while it is in cache for the adds
+            out[ll, i] = 0
         for o in range(ct.shape[1]):
             i = idx[ll, o]
             if 0 <= i < size:
@@ -129,10 +130,12 @@ def avg_pool(height, width, x, out, bd, bh, bw):
 @numba.njit(**_OPTS)
 def avg_pool_transpose(height, width, ct, out, bd, bh, bw):
     """The transpose of ``avg_pool``: each output's cotangent over its divisor, added back to
-    every element of its window, into a zeroed ``out`` (L, D * H * W)."""
+    every element of its window, into ``out`` (L, D * H * W)."""
     od_n, oh_n, ow_n = bd.shape[0], bh.shape[0], bw.shape[0]
     plane = height * width
     for ll in range(ct.shape[0]):
+        for i in range(out.shape[1]):  # zeroed plane by plane, while it is in cache
+            out[ll, i] = 0
         q = 0
         for od in range(od_n):
             d0, nd = bd[od, 0], bd[od, 1]
