@@ -693,20 +693,15 @@ if "normalization" in OPTIONAL_OP_MODULES:
         rec(f"normalize_{_tag}", lambda x, w, b, p=_p: tuple(_nm.normalize_p.bind(x, w, b, **p)),
             functools.partial(_np_normalize, **_p), ("any", "any", "any"),
             shapes=((_xs, _ws, _ws),), tol=LOOSE, prims=("normalize",))
-        # the tangent and its transpose, at statistics drawn independently of x (any values
-        # define them): checked by finite differences, vmap and jit; normalize_vjp's fused
-        # kernel against the array-code formula the CuPy path runs
+        # the tangent and its transpose: checked by finite differences, vmap and jit;
+        # normalize_vjp's fused kernel against the array-code formula the CuPy path runs
         rec(f"normalize_jvp_{_tag}",
-            lambda *a, p=_p: tuple(_nm.normalize_jvp_p.bind(*a, **p)), None,
-            ("any",) * 5 + ("positive", "any"),
-            shapes=((_xs, _ws, _ws, _xs, _stat, _stat, _ws),), tol=LOOSE,
-            prims=("normalize_jvp",))
+            lambda *a, p=_p: tuple(_nm.normalize_jvp_p.bind(*a, **p)), None, ("any",) * 5,
+            shapes=((_xs, _ws, _ws, _xs, _ws),), tol=LOOSE, prims=("normalize_jvp",))
         rec(f"normalize_vjp_{_tag}",
             lambda *a, p=_p: tuple(_nm.normalize_vjp_p.bind(*a, **p)),
-            lambda *a, p=_p: tuple(_nm._backward(np, *a, **p)),
-            ("any",) * 5 + ("positive", "any"),
-            shapes=((_xs, _stat, _stat, _xs, _stat, _stat, _ws),), tol=LOOSE,
-            prims=("normalize_vjp",))
+            lambda *a, p=_p: tuple(_nm._backward(np, *a, **p)), ("any",) * 5,
+            shapes=((_xs, _stat, _stat, _xs, _ws),), tol=LOOSE, prims=("normalize_vjp",))
 
 # --- higher-order primitives (control flow, custom rules, jit), through their public APIs ---
 _lax = getattr(fnx, "lax", None)
@@ -1203,6 +1198,25 @@ if _rnn is not None:
     _rnn_rec("rnn.rnn_tanh_reverse", "RNN_TANH", (((3, 2, 3), (2, 3), (3, 3), (3,)),),
              reverse=True)
 
+
+
+# --- embedding rows: lookup and its transpose, the row scatter-add ----------------------------
+from fnx.core.ops import embedding as _em  # noqa: E402
+
+
+def _embedding_scatter_ref(ct, idx, num_rows):
+    out = np.zeros((num_rows, ct.shape[-1]), ct.dtype)
+    np.add.at(out, idx.reshape(-1), ct.reshape(-1, ct.shape[-1]))
+    return out
+
+
+rec("embedding_lookup", lambda w, i: _em.embedding_lookup_p.bind(w, i), lambda w, i: w[i],
+    ("any", "index"), shapes=(((4, 3), (2, 5)), ((3, 2), (4,)), ((3, 1), ())),
+    prims=("embedding_lookup", "embedding_scatter"))
+# duplicate indices accumulate
+rec("embedding_scatter", lambda c, i: _em.embedding_scatter_p.bind(c, i, num_rows=4),
+    functools.partial(_embedding_scatter_ref, num_rows=4), ("any", "index"),
+    shapes=(((2, 5, 3), (2, 5)), ((6, 2), (6,))), prims=("embedding_scatter", "embedding_lookup"))
 
 def by_name(name):
     for r in RECORDS:

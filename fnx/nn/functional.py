@@ -32,6 +32,7 @@ from .. import lax, random
 from .. import numpy as fnp
 from ..core.errors import DTypeError, FnxIndexError, ShapeError, TraceError
 from ..core.ops.attention import attention
+from ..core.ops.embedding import embedding_lookup
 from ..core.ops import conv as _conv_ops
 from ..core.ops import pooling as _pooling
 from ..scipy import special
@@ -631,10 +632,12 @@ def _fused_normalize(x, dims, layout, weight, bias, eps, center=True):
     dtype."""
     from ..core.ops.normalization import normalize
 
-    params = [_arr(p) for p in (weight, bias) if p is not None]
-    dtype = fnp.result_type(x, *params, 1.0)
-    x, weight, bias = (None if a is None else _arr(a) if _arr(a).dtype == dtype
-                       else _arr(a).astype(dtype) for a in (x, weight, bias))
+    weight, bias = (None if p is None else _arr(p) for p in (weight, bias))
+    dtype = x.dtype
+    if dtype.kind != "f" or any(p is not None and p.dtype != dtype for p in (weight, bias)):
+        dtype = fnp.result_type(x, *[p for p in (weight, bias) if p is not None], 1.0)
+        x, weight, bias = (a if a is None or a.dtype == dtype else a.astype(dtype)
+                           for a in (x, weight, bias))
     size = dims[1] if layout == "channel" else dims[1] * dims[2]
     if weight is None:
         weight = fnp.ones(size, dtype=dtype, device=x.device)
@@ -1024,7 +1027,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if max_norm is not None:
         _renorm_rows("embedding", weight, idx, max_norm, norm_type)
         w = _arr(weight)
-    out = fnp.take(w, idx, axis=0)
+    out = embedding_lookup(w, idx)  # its gradient: one fused row scatter-add
     if scale_grad_by_freq:
         flat = fnp.reshape(idx, (-1,))
         counts = fnp.zeros((w.shape[0],), dtype=w.dtype, device=w.device).at[flat].add(1.0)

@@ -15,10 +15,13 @@ form, no mean subtracted, ``var`` is the mean square and ``mean`` is 0).
   InstanceNorm ``(N, C, 1, HW)``.
 
 ``normalize(x, w, b) -> (y, mean, var)`` with ``y = (x - mean) * rsqrt(var + eps) * w + b`` and
-``var`` biased. Its JVP is ``normalize_jvp(dx, dw, db, x, mean, var, w)``, whose transpose is
-``normalize_vjp(ct_y, ct_mean, ct_var, x, mean, var, w) -> (ct_x, ct_w, ct_b)``: so ``grad``
-of a normalization runs two kernels, the forward and the fused backward, eagerly, under
-``jit`` and in compiled steps alike (``call_kind = "impl"``). On NumPy float32/float64 the
+``var`` biased. Its JVP is ``normalize_jvp(dx, dw, db, x, w)``, whose transpose is
+``normalize_vjp(ct_y, ct_mean, ct_var, x, w) -> (ct_x, ct_w, ct_b)``: so ``grad`` of a
+normalization runs two kernels, the forward and the fused backward, eagerly, under ``jit`` and
+in compiled steps alike (``call_kind = "impl"``). The backward computes the statistics again
+(in cache, beside its own sums) rather than taking the forward's: its residuals are only
+``x`` and ``w``, and the eager tape's backward program, which feeds the recorded ``x`` and
+recomputes what a rule needs, drops the forward kernel as dead code. On NumPy float32/float64 the
 impls run the Numba kernels of ``fnx/jit/kernels/norm.py``; float16 is computed in float32;
 other array modules (CuPy) run the same formulas in array code.
 
@@ -76,32 +79,29 @@ def _count(dims, layout):
     return dims[axes[0]] * dims[axes[1]]
 
 
-def _forward(ns, x, w, b, *, layout, dims, eps, center):
-    axes, shape = _stat_axes(layout), _stat_shape(dims, layout)
+def _normalized(ns, x, layout, dims, eps, center):
+    """``x`` viewed as ``dims`` and normalized, ``r = rsqrt(var + eps)`` and the statistics
+    (all broadcastable against the view)."""
+    axes = _stat_axes(layout)
     xv = ns.reshape(x, dims)
-    if center:
-        mean = ns.mean(xv, axis=axes, keepdims=True)
-        xc = xv - mean
-        mean = ns.reshape(mean, shape)
-    else:
-        xc, mean = xv, ns.zeros(shape, dtype=x.dtype)
+    mean = ns.mean(xv, axis=axes, keepdims=True) if center else None
+    xc = xv - mean if center else xv
     var = ns.mean(xc * xc, axis=axes, keepdims=True)
-    y = (xc * (1 / ns.sqrt(var + eps)) * _affine_view(ns, w, dims, layout)
-         + _affine_view(ns, b, dims, layout))
+    r = 1 / ns.sqrt(var + eps)
+    return xc * r, r, mean, var
+
+
+def _forward(ns, x, w, b, *, layout, dims, eps, center):
+    shape = _stat_shape(dims, layout)
+    xhat, _, mean, var = _normalized(ns, x, layout, dims, eps, center)
+    y = xhat * _affine_view(ns, w, dims, layout) + _affine_view(ns, b, dims, layout)
+    mean = ns.reshape(mean, shape) if center else ns.zeros(shape, dtype=x.dtype)
     return ns.reshape(y, x.shape), mean, ns.reshape(var, shape)
 
 
-def _normalized(ns, x, mean, var, layout, dims, eps, center):
-    """``x`` viewed as ``dims``, normalized, and ``r = rsqrt(var + eps)`` (broadcastable)."""
-    r = 1 / ns.sqrt(_keep(ns, var, dims, layout) + eps)
-    xv = ns.reshape(x, dims)
-    xc = xv - _keep(ns, mean, dims, layout) if center else xv
-    return xc * r, r
-
-
-def _tangent(ns, dx, dw, db, x, mean, var, w, *, layout, dims, eps, center):
+def _tangent(ns, dx, dw, db, x, w, *, layout, dims, eps, center):
     axes, shape = _stat_axes(layout), _stat_shape(dims, layout)
-    xhat, r = _normalized(ns, x, mean, var, layout, dims, eps, center)
+    xhat, r, _, _ = _normalized(ns, x, layout, dims, eps, center)
     dxv = ns.reshape(dx, dims)
     p = ns.mean(xhat * dxv, axis=axes, keepdims=True)
     if center:
@@ -116,11 +116,11 @@ def _tangent(ns, dx, dw, db, x, mean, var, w, *, layout, dims, eps, center):
     return ns.reshape(dy, x.shape), dmean, ns.reshape(2 * p / r, shape)
 
 
-def _backward(ns, ct, cm, cv, x, mean, var, w, *, layout, dims, eps, center):
+def _backward(ns, ct, cm, cv, x, w, *, layout, dims, eps, center):
     axes = _stat_axes(layout)
     param_axes = (0, 2) if layout == "channel" else (0, 3)
     n = max(_count(dims, layout), 1)  # an empty x has empty gradients
-    xhat, r = _normalized(ns, x, mean, var, layout, dims, eps, center)
+    xhat, r, _, _ = _normalized(ns, x, layout, dims, eps, center)
     ctv = ns.reshape(ct, dims)
     gb = ns.reshape(ns.sum(ctv, axis=param_axes), w.shape)
     gw = ns.reshape(ns.sum(ctv * xhat, axis=param_axes), w.shape)
@@ -167,20 +167,18 @@ def _normalize_abstract_eval(x, w, b, *, layout, dims, eps, center):
     return ShapedArray(x.shape, x.dtype), stat, stat
 
 
-def _tangent_abstract_eval(dx, dw, db, x, mean, var, w, *, layout, dims, eps, center):
+def _tangent_abstract_eval(dx, dw, db, x, w, *, layout, dims, eps, center):
     stat = _check("normalize_jvp", x, w, layout, dims)
     _check_like("normalize_jvp", "the tangent of x", dx, x)
-    for what, a, like in (("the weight's tangent", dw, w), ("the bias' tangent", db, w),
-                          ("mean", mean, stat), ("var", var, stat)):
-        _check_like("normalize_jvp", what, a, like)
+    for what, a in (("the weight's tangent", dw), ("the bias' tangent", db)):
+        _check_like("normalize_jvp", what, a, w)
     return ShapedArray(x.shape, x.dtype), stat, stat
 
 
-def _backward_abstract_eval(ct, cm, cv, x, mean, var, w, *, layout, dims, eps, center):
+def _backward_abstract_eval(ct, cm, cv, x, w, *, layout, dims, eps, center):
     stat = _check("normalize_vjp", x, w, layout, dims)
     _check_like("normalize_vjp", "the cotangent of y", ct, x)
-    for what, a in (("the cotangent of mean", cm), ("the cotangent of var", cv),
-                    ("mean", mean), ("var", var)):
+    for what, a in (("the cotangent of mean", cm), ("the cotangent of var", cv)):
         _check_like("normalize_vjp", what, a, stat)
     return ShapedArray(x.shape, x.dtype), ShapedArray(w.shape, w.dtype), ShapedArray(
         w.shape, w.dtype)
@@ -259,39 +257,37 @@ def _normalize_kernel(x, w, b, *, layout, dims, eps, center):
 
 
 @_on_kernel_dtype
-def _backward_kernel(ct, cm, cv, x, mean, var, w, *, layout, dims, eps, center):
+def _backward_kernel(ct, cm, cv, x, w, *, layout, dims, eps, center):
     family, view = _family(layout, dims)
     gx, gw, gb = np.empty(view, x.dtype), np.empty(w.size, x.dtype), np.empty(w.size, x.dtype)
-    stats = [_stat(_c(a, a.shape), family) for a in (cm, cv)] + [
-        _stat(_c(a, a.shape), family) for a in (mean, var)]
-    _run(f"{family}_backward", x, view, w, _c(ct, view), stats[0], stats[1], _c(x, view),
-         stats[2], stats[3], _c(w, w.size), gx, gw, gb, eps, center)
+    _run(f"{family}_backward", x, view, w, _c(ct, view), _stat(_c(cm, cm.shape), family),
+         _stat(_c(cv, cv.shape), family), _c(x, view), _c(w, w.size), gx, gw, gb, eps, center)
     return gx.reshape(x.shape), gw.reshape(w.shape), gb.reshape(w.shape)
 
 
-def _normalize_impl(x, w, b, **params):
+def _array_code(formula, bufs, params):
     from ..devices import array_module
 
+    return formula(array_module(bufs[0]), *bufs, **params)
+
+
+def _normalize_impl(*bufs, **params):
     # the kernels trust their shapes (no bounds checks): check them eagerly too
-    _normalize_abstract_eval(x, w, b, **params)
-    out = _normalize_kernel(x, w, b, **params)
-    return tuple(_forward(array_module(x), x, w, b, **params) if out is None else out)
+    _normalize_abstract_eval(*bufs, **params)
+    out = _normalize_kernel(*bufs, **params)
+    return tuple(_array_code(_forward, bufs, params) if out is None else out)
 
 
 def _tangent_impl(*bufs, **params):
-    from ..devices import array_module
-
     with np.errstate(all="ignore"):
-        outs = _tangent(array_module(bufs[0]), *bufs, **params)
+        outs = _array_code(_tangent, bufs, params)
     return tuple(o.astype(bufs[0].dtype, copy=False) for o in outs)
 
 
 def _backward_impl(*bufs, **params):
-    from ..devices import array_module
-
     _backward_abstract_eval(*bufs, **params)
     out = _backward_kernel(*bufs, **params)
-    return tuple(_backward(array_module(bufs[0]), *bufs, **params) if out is None else out)
+    return tuple(_array_code(_backward, bufs, params) if out is None else out)
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -330,7 +326,7 @@ def _normalize_jvp(primals, tangents, **params):
     x, w, b = primals
     y, mean, var = normalize_p.bind(x, w, b, **params)
     dx, dw, db = (instantiate(t) for t in tangents)
-    return [y, mean, var], normalize_jvp_p.bind(dx, dw, db, x, mean, var, w, **params)
+    return [y, mean, var], normalize_jvp_p.bind(dx, dw, db, x, w, **params)
 
 
 def _normalize_batch(axis_size, args, bdims, *, layout, dims, eps, center):
@@ -347,11 +343,11 @@ def _normalize_batch(axis_size, args, bdims, *, layout, dims, eps, center):
                                     center=center)
 
 
-def _tangent_transpose(cts, dx, dw, db, x, mean, var, w, **params):
+def _tangent_transpose(cts, dx, dw, db, x, w, **params):
     ct_y, ct_mean, ct_var = (instantiate(c) for c in cts)
-    gx, gw, gb = normalize_vjp_p.bind(ct_y, ct_mean, ct_var, x, mean, var, w, **params)
+    gx, gw, gb = normalize_vjp_p.bind(ct_y, ct_mean, ct_var, x, w, **params)
     return [gx if is_undefined(dx) else None, gw if is_undefined(dw) else None,
-            gb if is_undefined(db) else None, None, None, None, None]
+            gb if is_undefined(db) else None, None, None]
 
 
 normalize_p = Primitive("normalize", multiple_results=True)

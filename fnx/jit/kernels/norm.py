@@ -12,10 +12,11 @@ one kernel pair each (compiled lazily, only for the shapes a model uses):
   ``(K, S)``, ``w``/``b`` ``(G * K,)`` broadcast over ``S``; ``mean``/``var`` ``(N, G)``.
 
 ``center=False`` is the RMS form (no mean subtracted: ``var`` is the mean square, ``mean``
-0). The backward also takes the cotangents of ``mean`` and ``var`` (zero unless a caller
-differentiates the statistics themselves) and computes ``gx = a * gy + c0 + d * (x - mean)``
-per statistic: the projection that removes the gradient's components along the mean and the
-normalized input, plus those cotangents.
+0). The backward computes the statistics again with the forward's loops (the block is in cache),
+takes the cotangents of ``mean`` and ``var`` (zero unless a caller differentiates the
+statistics themselves) and computes ``gx = a * gy + c0 + d * (x - mean)`` per statistic: the
+projection that removes the gradient's components along the mean and the normalized input,
+plus those cotangents.
 
 How the loops are written (each 2-10x when missed; docs in shared numba-notes): one function
 per kernel, no helper calls and no views (Numba compiles every callee and slice separately:
@@ -61,14 +62,23 @@ def row_forward(x, w, b, y, mean, var, eps, center):
 
 
 @numba.njit(**_OPTS)
-def row_backward(gy, cm, cv, x, mean, var, w, gx, gw, gb, s64, st, eps, center):
+def row_backward(gy, cm, cv, x, w, gx, gw, gb, s64, st, eps, center):
     t = x.dtype.type
     rows, kk = x.shape
     gw64, gb64 = s64[:kk], s64[kk:]
     gwt, gbt = st[:kk], st[kk:]
     for i in range(rows):
-        m = mean[i] if center else t(0)
-        r = t(1.0 / math.sqrt(var[i] + eps))
+        m = t(0)
+        if center:
+            acc = t(0)
+            for k in range(kk):
+                acc += x[i, k]
+            m = acc / t(kk)
+        acc = t(0)
+        for k in range(kk):
+            d = x[i, k] - m
+            acc += d * d
+        r = t(1.0 / math.sqrt(acc / t(kk) + eps))
         sa = t(0)  # sum(gy * w)
         sb = t(0)  # sum(gy * w * (x - m))
         for k in range(kk):
@@ -121,20 +131,28 @@ def cols_forward(x, w, b, y, mean, var, s64, st, eps, center):
 
 
 @numba.njit(**_OPTS)
-def cols_backward(gy, cm, cv, x, mean, var, w, gx, gw, gb, s64, st, eps, center):
+def cols_backward(gy, cm, cv, x, w, gx, gw, gb, s64, st, eps, center):
     t = x.dtype.type
     n, c = x.shape
-    sg, sgx = s64[:c], s64[c:]
+    sg, sgx, m, v = s64[:c], s64[c:2 * c], s64[2 * c:3 * c], s64[3 * c:]
     mt, a, c0, d = st[:c], st[c:2 * c], st[2 * c:3 * c], st[3 * c:]
+    if center:
+        for i in range(n):
+            for j in range(c):
+                m[j] += x[i, j]
     for j in range(c):
-        mt[j] = mean[j] if center else t(0)
+        mt[j] = m[j] / n
+    for i in range(n):
+        for j in range(c):
+            dx = x[i, j] - mt[j]
+            v[j] += dx * dx
     for i in range(n):
         for j in range(c):
             g = gy[i, j]
             sg[j] += g
             sgx[j] += g * (x[i, j] - mt[j])
     for j in range(c):
-        r = 1.0 / math.sqrt(var[j] + eps)
+        r = 1.0 / math.sqrt(v[j] / n + eps)
         gb[j] = sg[j]
         gw[j] = sgx[j] * r
         a[j] = t(r * w[j])
@@ -177,13 +195,28 @@ def channel_forward(x, w, b, y, mean, var, eps, center):
 
 
 @numba.njit(**_OPTS)
-def channel_backward(gy, cm, cv, x, mean, var, w, gx, gw, gb, eps, center):
+def channel_backward(gy, cm, cv, x, w, gx, gw, gb, eps, center):
     t = x.dtype.type
     n, c, s = x.shape
     cnt = n * s
     for j in range(c):
-        mt = mean[j] if center else t(0)
-        r = 1.0 / math.sqrt(var[j] + eps)
+        m = 0.0
+        if center:
+            for i in range(n):
+                acc = t(0)
+                for e in range(s):
+                    acc += x[i, j, e]
+                m += acc
+            m /= cnt
+        mt = t(m)
+        v = 0.0
+        for i in range(n):
+            acc = t(0)
+            for e in range(s):
+                d = x[i, j, e] - mt
+                acc += d * d
+            v += acc
+        r = 1.0 / math.sqrt(v / cnt + eps)
         sg, sgx = 0.0, 0.0
         for i in range(n):
             acc, acc_x = t(0), t(0)
@@ -238,15 +271,30 @@ def group_forward(x, w, b, y, mean, var, eps, center):
 
 
 @numba.njit(**_OPTS)
-def group_backward(gy, cm, cv, x, mean, var, w, gx, gw, gb, s64, st, eps, center):
+def group_backward(gy, cm, cv, x, w, gx, gw, gb, s64, st, eps, center):
     t = x.dtype.type
     n, g, kk, s = x.shape
     cnt = kk * s
     gw64, gb64 = s64[:g * kk], s64[g * kk:]
     for i in range(n):
         for j in range(g):
-            mt = mean[i, j] if center else t(0)
-            r = 1.0 / math.sqrt(var[i, j] + eps)
+            m = 0.0
+            if center:
+                for k in range(kk):
+                    acc = t(0)
+                    for e in range(s):
+                        acc += x[i, j, k, e]
+                    m += acc
+                m /= cnt
+            mt = t(m)
+            v = 0.0
+            for k in range(kk):
+                acc = t(0)
+                for e in range(s):
+                    d = x[i, j, k, e] - mt
+                    acc += d * d
+                v += acc
+            r = 1.0 / math.sqrt(v / cnt + eps)
             sa, sb = 0.0, 0.0  # sum(gy * w), sum(gy * w * (x - m))
             for k in range(kk):
                 acc, acc_x = t(0), t(0)
@@ -277,7 +325,7 @@ _RANKS = {"row": (2, 1), "cols": (2, 1), "channel": (3, 1), "group": (4, 2)}
 # cold compile.
 SCRATCH = {"row_backward": lambda shape, k: (2 * k, 2 * k),
            "cols_forward": lambda shape, k: (2 * k, 2 * k),
-           "cols_backward": lambda shape, k: (2 * k, 4 * k),
+           "cols_backward": lambda shape, k: (4 * k, 4 * k),
            "group_backward": lambda shape, k: (2 * k, 0)}
 
 
@@ -291,9 +339,8 @@ def signature(name, dtype):
 
     if name.endswith("forward"):  # x, w, b, y, mean, var
         arrays = [arr(big), arr(1), arr(1), arr(big), arr(stat), arr(stat)]
-    else:  # gy, cm, cv, x, mean, var, w, gx, gw, gb
-        arrays = [arr(big), arr(stat), arr(stat), arr(big), arr(stat), arr(stat), arr(1),
-                  arr(big), arr(1), arr(1)]
+    else:  # gy, cm, cv, x, w, gx, gw, gb
+        arrays = [arr(big), arr(stat), arr(stat), arr(big), arr(1), arr(big), arr(1), arr(1)]
     if name in SCRATCH:
         arrays += [numba.types.Array(numba.float64, 1, "C"), arr(1)]
     return tuple(arrays) + (numba.types.float64, numba.types.boolean)
