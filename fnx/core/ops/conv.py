@@ -382,26 +382,34 @@ def _bilinear_jvp(prim):
     return jvp
 
 
-def _zero_cotangents(ct, args, shapes):
-    """The transpose of a bilinear op under a symbolic-zero cotangent: zeros for the one
-    undefined operand."""
+def _define(prim, abstract_eval, impl, transpose, batch):
+    """Set the rules of one of the three (bilinear, opaque) primitives; jit's orchestrator
+    runs its impl (im2col/col2im kernels + BLAS)."""
+    prim.impl = checked(abstract_eval, impl)
+    prim.abstract_eval = abstract_eval
+    prim.jvp = _bilinear_jvp(prim)
+    prim.transpose = transpose
+    prim.batch = batch
+    prim.fusion_kind = "opaque"
+    prim.call_kind = "impl"
+
+
+def _trivial_transpose(name, ct, args):
+    """What every transpose here starts with: exactly one operand is linear, and a symbolic
+    zero cotangent gives zeros for it (None: nothing trivial)."""
     from .elementwise import full
 
-    del ct  # unused
-    return [full(shape, 0, arg.aval.dtype) if is_undefined(arg) else None
-            for arg, shape in zip(args, shapes, strict=True)]
-
-
-def _check_one_linear(name, a, b):
-    if is_undefined(a) and is_undefined(b):
+    if all(is_undefined(a) for a in args):
         raise TypeError(f"{name}: transpose of a product of two linear values")
+    if type(ct) is not Zero:
+        return None
+    return [full(a.aval.shape, 0, a.aval.dtype) if is_undefined(a) else None for a in args]
 
 
 def _conv_transpose(ct, lhs, rhs, **params):
-    _check_one_linear("conv_general_dilated", lhs, rhs)
-    if type(ct) is Zero:
-        return _zero_cotangents(ct, (lhs, rhs), (lhs.aval.shape if is_undefined(lhs) else None,
-                                                 rhs.aval.shape if is_undefined(rhs) else None))
+    zeros = _trivial_transpose("conv_general_dilated", ct, (lhs, rhs))
+    if zeros is not None:
+        return zeros
     if is_undefined(lhs):
         return [conv_lhs_grad_p.bind(ct, rhs, lhs_shape=lhs.aval.shape[2:], **params), None]
     return [None, conv_rhs_grad_p.bind(lhs, ct, rhs_shape=rhs.aval.shape[2:], **params)]
@@ -474,13 +482,7 @@ def _conv_batch(axis_size, args, dims, *, window_strides, padding, lhs_dilation,
     return reshape(out, (oshape[0], b, o) + oshape[2:]), 1
 
 
-conv_general_dilated_p.impl = checked(_conv_abstract_eval, _conv_impl)
-conv_general_dilated_p.abstract_eval = _conv_abstract_eval
-conv_general_dilated_p.jvp = _bilinear_jvp(conv_general_dilated_p)
-conv_general_dilated_p.transpose = _conv_transpose
-conv_general_dilated_p.batch = _conv_batch
-conv_general_dilated_p.fusion_kind = "opaque"
-conv_general_dilated_p.call_kind = "impl"  # im2col + BLAS
+_define(conv_general_dilated_p, _conv_abstract_eval, _conv_impl, _conv_transpose, _conv_batch)
 
 
 # --- conv_lhs_grad: the input gradient (PyTorch's conv_transpose) -------------------------------
@@ -493,24 +495,31 @@ conv_general_dilated_p.call_kind = "impl"  # im2col + BLAS
 conv_lhs_grad_p = Primitive("conv_lhs_grad")
 
 
+def _adjoint_check(name, ct, other, spatial, lhs, rhs, params):
+    """The shape rule of an adjoint: ``ct`` is the output of convolving ``lhs`` with
+    ``rhs`` (one of them built from the params)."""
+    if ct.ndim != other.ndim or len(spatial) != ct.ndim - 2:
+        raise ShapeError(f"{name}: cotangent {ct.shape}, operand {other.shape} and spatial "
+                         f"shape {spatial} need one rank (spatial dims + 2)")
+    if ct.dtype != other.dtype:
+        raise DTypeError(f"{name}: cotangent dtype {ct.dtype} != operand dtype {other.dtype}")
+    out = _conv_check(name, lhs, rhs, **params)
+    if out.shape != ct.shape:
+        raise ShapeError(f"{name}: cotangent {ct.shape} is not the shape {out.shape} of the "
+                         f"convolution of lhs {lhs.shape} with rhs {rhs.shape}")
+
+
 def _lhs_grad_abstract_eval(ct, rhs, *, lhs_shape, **params):
-    if ct.ndim != rhs.ndim or len(lhs_shape) != ct.ndim - 2:
-        raise ShapeError(f"conv_lhs_grad: cotangent {ct.shape}, rhs {rhs.shape} and lhs_shape "
-                         f"{lhs_shape} need one rank (spatial dims + 2)")
     lhs = ShapedArray((ct.shape[0], rhs.shape[1] * params["feature_group_count"])
                       + tuple(lhs_shape), ct.dtype)
-    out = _conv_check("conv_lhs_grad", lhs, rhs, **params)
-    if out.shape != ct.shape:
-        raise ShapeError(f"conv_lhs_grad: cotangent {ct.shape} is not the shape {out.shape} of "
-                         f"the convolution of an input {lhs.shape} with rhs {rhs.shape}")
+    _adjoint_check("conv_lhs_grad", ct, rhs, lhs_shape, lhs, rhs, params)
     return lhs
 
 
 def _lhs_grad_transpose(u, ct, rhs, *, lhs_shape, **params):
-    _check_one_linear("conv_lhs_grad", ct, rhs)
-    if type(u) is Zero:
-        return _zero_cotangents(u, (ct, rhs), (ct.aval.shape if is_undefined(ct) else None,
-                                               rhs.aval.shape if is_undefined(rhs) else None))
+    zeros = _trivial_transpose("conv_lhs_grad", u, (ct, rhs))
+    if zeros is not None:
+        return zeros
     if is_undefined(ct):
         return [conv_general_dilated_p.bind(u, rhs, **params), None]
     return [None, conv_rhs_grad_p.bind(u, ct, rhs_shape=rhs.aval.shape[2:], **params)]
@@ -540,13 +549,8 @@ def _lhs_grad_batch(axis_size, args, dims, *, lhs_shape, feature_group_count, **
     return reshape(out, (oshape[0], b, oshape[1] // b) + oshape[2:]), 1
 
 
-conv_lhs_grad_p.impl = checked(_lhs_grad_abstract_eval, _conv_lhs_grad_impl)
-conv_lhs_grad_p.abstract_eval = _lhs_grad_abstract_eval
-conv_lhs_grad_p.jvp = _bilinear_jvp(conv_lhs_grad_p)
-conv_lhs_grad_p.transpose = _lhs_grad_transpose
-conv_lhs_grad_p.batch = _lhs_grad_batch
-conv_lhs_grad_p.fusion_kind = "opaque"
-conv_lhs_grad_p.call_kind = "impl"  # BLAS + col2im
+_define(conv_lhs_grad_p, _lhs_grad_abstract_eval, _conv_lhs_grad_impl, _lhs_grad_transpose,
+        _lhs_grad_batch)
 
 
 # --- conv_rhs_grad: the weight gradient ---------------------------------------------------------
@@ -559,25 +563,17 @@ conv_rhs_grad_p = Primitive("conv_rhs_grad")
 
 
 def _rhs_grad_abstract_eval(lhs, ct, *, rhs_shape, **params):
-    g = params["feature_group_count"]
-    if ct.ndim != lhs.ndim or len(rhs_shape) != ct.ndim - 2:
-        raise ShapeError(f"conv_rhs_grad: lhs {lhs.shape}, cotangent {ct.shape} and rhs_shape "
-                         f"{rhs_shape} need one rank (spatial dims + 2)")
-    if ct.dtype != lhs.dtype:
-        raise DTypeError(f"conv_rhs_grad: lhs dtype {lhs.dtype} != cotangent dtype {ct.dtype}")
-    rhs = ShapedArray((ct.shape[1], lhs.shape[1] // max(g, 1)) + tuple(rhs_shape), lhs.dtype)
-    out = _conv_check("conv_rhs_grad", lhs, rhs, **params)
-    if out.shape != ct.shape:
-        raise ShapeError(f"conv_rhs_grad: cotangent {ct.shape} is not the shape {out.shape} of "
-                         f"the convolution of lhs {lhs.shape} with a weight {rhs.shape}")
+    g = max(params["feature_group_count"], 1)
+    rhs = ShapedArray((ct.shape[1] if ct.ndim > 1 else 0, lhs.shape[1] // g) + tuple(rhs_shape),
+                      lhs.dtype)
+    _adjoint_check("conv_rhs_grad", ct, lhs, rhs_shape, lhs, rhs, params)
     return rhs
 
 
 def _rhs_grad_transpose(v, lhs, ct, *, rhs_shape, **params):
-    _check_one_linear("conv_rhs_grad", lhs, ct)
-    if type(v) is Zero:
-        return _zero_cotangents(v, (lhs, ct), (lhs.aval.shape if is_undefined(lhs) else None,
-                                               ct.aval.shape if is_undefined(ct) else None))
+    zeros = _trivial_transpose("conv_rhs_grad", v, (lhs, ct))
+    if zeros is not None:
+        return zeros
     if is_undefined(lhs):
         return [conv_lhs_grad_p.bind(ct, v, lhs_shape=lhs.aval.shape[2:], **params), None]
     return [None, conv_general_dilated_p.bind(lhs, v, **params)]
@@ -596,10 +592,5 @@ def _rhs_grad_batch(axis_size, args, dims, *, rhs_shape, feature_group_count, **
     return reshape(out, (b, oshape[0] // b) + oshape[1:]), 0
 
 
-conv_rhs_grad_p.impl = checked(_rhs_grad_abstract_eval, _conv_rhs_grad_impl)
-conv_rhs_grad_p.abstract_eval = _rhs_grad_abstract_eval
-conv_rhs_grad_p.jvp = _bilinear_jvp(conv_rhs_grad_p)
-conv_rhs_grad_p.transpose = _rhs_grad_transpose
-conv_rhs_grad_p.batch = _rhs_grad_batch
-conv_rhs_grad_p.fusion_kind = "opaque"
-conv_rhs_grad_p.call_kind = "impl"  # im2col + BLAS
+_define(conv_rhs_grad_p, _rhs_grad_abstract_eval, _conv_rhs_grad_impl, _rhs_grad_transpose,
+        _rhs_grad_batch)

@@ -30,6 +30,16 @@ _U = np.uint64
 
 
 @numba.njit(**_OPTS)
+def _span(off, step, size, count):
+    """``[lo, hi)``: the outputs ``t`` in ``[0, count)`` whose input ``t * step + off`` is in
+    ``[0, size)``."""
+    lo = 0 if off >= 0 else (step - 1 - off) // step
+    hi = 0 if size - off <= 0 else (size - off + step - 1) // step
+    lo = lo if lo < count else count
+    return lo, (lo if hi < lo else (hi if hi < count else count))
+
+
+@numba.njit(**_OPTS)
 def columns(adjoint, n0, n1, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, a, b):
     """im2col (``adjoint == 0``): the columns of images ``n0 .. n1 - 1`` of flat input ``a``
     into ``b`` (from its start). col2im (``adjoint == 1``): the columns ``a`` of those images
@@ -45,16 +55,10 @@ def columns(adjoint, n0, n1, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, 
             base = (n * c_n + c) * plane
             for ka in range(kh):
                 offh = ka * dh - ph
-                i0 = 0 if offh >= 0 else (sh - 1 - offh) // sh
-                i1 = 0 if h_n - offh <= 0 else (h_n - offh + sh - 1) // sh
-                i0 = i0 if i0 < oh else oh
-                i1 = i0 if i1 < i0 else (i1 if i1 < oh else oh)
+                i0, i1 = _span(offh, sh, h_n, oh)
                 for kb in range(kw):
                     offw = kb * dw - pw
-                    j0 = 0 if offw >= 0 else (sw - 1 - offw) // sw
-                    j1 = 0 if w_n - offw <= 0 else (w_n - offw + sw - 1) // sw
-                    j0 = j0 if j0 < ow else ow
-                    j1 = j0 if j1 < j0 else (j1 if j1 < ow else ow)
+                    j0, j1 = _span(offw, sw, w_n, ow)
                     dst = ((((n - n0) * c_n + c) * kh + ka) * kw + kb) * p + i0 * ow
                     src = base + (i0 * sh + offh) * w_n + offw
                     count, dst_step, src_step, lo, hi = i1 - i0, ow, sh * w_n, j0, j1
