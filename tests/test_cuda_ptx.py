@@ -23,9 +23,15 @@ CC = (9, 0)
 
 
 class _HostBuffers:
-    """Stands in for the GPU buffer layer while executables are built (nothing runs)."""
+    """Stands in for the GPU buffer layer while executables are built and planned (nothing
+    runs): host arrays, with a CuPy-like ``.data.ptr`` on the scratch buffers of plans."""
 
     const = contiguous = staticmethod(np.asarray)
+
+    @staticmethod
+    def empty(shape, dtype):
+        a = np.empty(shape, dtype)
+        return types.SimpleNamespace(array=a, data=types.SimpleNamespace(ptr=a.ctypes.data))
 
 
 @pytest.fixture
@@ -82,7 +88,10 @@ KNOWN_BROKEN = {"integer_pow": "max(int, float) in _rt.ipow does not compile for
 
 
 def _variants(kernel):
-    return ["thread", "warp", "block"] if kernel.nest.mode == "row" else ["thread"]
+    from fnx.jit.codegen.cuda import SPLIT, splittable
+
+    out = ["thread", "warp", "block"] if kernel.nest.mode == "row" else ["thread"]
+    return out + (list(SPLIT) if splittable(kernel.nest) else [])
 
 
 @needs_nvvm
@@ -96,8 +105,9 @@ def test_every_kernel_kind_compiles_to_ptx_matching_its_launch_plan(kind, cuda_k
     for k in kernels:
         for strategy in _variants(k):
             pk = k.ptx(strategy, CC)  # raises LaunchPlanError on a mismatch
-            kinds = cuda_compile.param_kinds(k.ndim, k.nin, k.nout)
-            assert len(pk.params) == len(kinds) == 2 + k.ndim + k.nin + k.nout
+            lead, outs = k.abi(strategy)  # split halves: G and the partial buffers too
+            nwords = lead + k.ndim + k.nin + len(outs)
+            assert len(pk.params) == nwords == len(k.signature(strategy))
             assert set(pk.params) <= {"u64", "s64", "b64"}
             assert ".target sm_90" in pk.ptx and f".entry {pk.entry}(" in pk.ptx
             if strategy == "warp":  # the warp reductions are shuffles, not shared memory
@@ -105,10 +115,10 @@ def test_every_kernel_kind_compiles_to_ptx_matching_its_launch_plan(kind, cuda_k
             if cuda_compile.toolchain()["ptxas"]:
                 assert pk.cubin[:4] == b"\x7fELF"  # a device ELF for sm_90
             # the plan packs sizes, then one pointer per input and output, in PTX order
-            sizes = [7, 3] + list(range(10, 10 + k.ndim))
-            drv = _RecordingDriver(len(sizes) + k.nin + k.nout)
-            plan = cuda_launch.LaunchPlan(drv, 99, 2, 128, sizes, k.nin + k.nout)
-            ptrs = [0x7F0000000000 + 256 * i for i in range(k.nin + k.nout)]
+            sizes = list(range(7, 7 + lead + k.ndim))
+            drv = _RecordingDriver(nwords)
+            plan = cuda_launch.LaunchPlan(drv, 99, 2, 128, sizes, k.nin + len(outs))
+            ptrs = [0x7F0000000000 + 256 * i for i in range(k.nin + len(outs))]
             plan.launch(ptrs, stream=5)
             assert drv.calls == [(99, 2, 128, 0, 5, sizes + ptrs)]
             assert len(drv.calls[0][-1]) == len(pk.params)
@@ -200,9 +210,10 @@ def test_launch_plan_patches_only_pointers():
 
 
 @needs_nvvm
-def test_kernel_plan_is_built_once_per_sizes(cuda_kernels):
+def test_kernel_plan_is_built_once_per_sizes(cuda_kernels, monkeypatch):
     """CudaKernel.plan with a driver that loads nothing: one compile and one plan per sizes;
-    row groups pick the block variant for long rows, as the dispatcher path does."""
+    the same choice of kernel as the dispatcher path (thread, warp, block, split)."""
+    monkeypatch.setattr(crt, "_max_blocks", lambda: 132 * 32)  # an H100's 132 SMs
     (k,) = cuda_kernels(lambda x: (fnp.sum(fnp.exp(x), axis=1),), X)
     loaded = []
     drv = types.SimpleNamespace(compute_capability=lambda: CC,
@@ -211,11 +222,26 @@ def test_kernel_plan_is_built_once_per_sizes(cuda_kernels):
     assert k.plan([6, 10], drv) is p1 and len(loaded) == 1
     assert p1.sizes == (6, 10, 6, 10) and p1.block == crt.BLOCK
     assert k.launched == {"thread"}  # 10 < ROW_WARP_MIN reduced elements
-    p2 = k.plan([20, 500], drv)  # a warp per row: 8 rows per block of 256
-    assert (p2.grid, p2.block) == (3, crt.BLOCK) and k.launched == {"thread", "warp"}
-    p3 = k.plan([3, 5000], drv)  # a block per row
-    assert p3.grid == 3 and k.launched == {"thread", "warp", "block"} and len(loaded) == 3
+    p2 = k.plan([4096, 1000], drv)  # a warp per row: 8 rows per block of 256
+    assert (p2.grid, p2.block) == (512, crt.BLOCK) and k.launched == {"thread", "warp"}
+    p3 = k.plan([600, 5000], drv)  # a block per row
+    assert p3.grid == 600 and k.launched == {"thread", "warp", "block"} and len(loaded) == 3
+    # two long rows would use two blocks of a 132-SM GPU: split, 78 partials per row
+    p4 = k.plan([2, 5000], drv)
+    assert isinstance(p4, cuda_launch.ChainedPlan) and len(loaded) == 5
+    assert [p.sizes for p in p4.plans] == [(2, 5000, 78, 2, 5000)] * 2
+    assert [p.grid for p in p4.plans] == [1, 1] and len(p4.scratch) == 1
+    assert p4.scratch[0].array.shape == (2 * 78,) and p4.scratch[0].array.dtype == np.float32
     assert k.plan([0, 10], drv) is None  # no rows: nothing to launch
+
+
+def test_chained_plan_appends_its_scratch_pointers():
+    drv = _RecordingDriver(4)
+    scratch = [types.SimpleNamespace(data=types.SimpleNamespace(ptr=0xBEEF))]
+    plans = [cuda_launch.LaunchPlan(drv, f, 1, 32, [5], 3) for f in (1, 2)]
+    cuda_launch.ChainedPlan(plans, scratch).launch([0x10, 0x20], stream=3)
+    assert drv.calls == [(1, 1, 32, 0, 3, [5, 0x10, 0x20, 0xBEEF]),
+                         (2, 1, 32, 0, 3, [5, 0x10, 0x20, 0xBEEF])]
 
 
 # --- cuBLAS argument mapping ---------------------------------------------------------------------

@@ -392,6 +392,66 @@ def test_column_and_middle_axis_reductions(rng):
           z, rtol=1e-5, atol=1e-6)
 
 
+# --- split reductions (many threads per output, partials folded in order) -----------------------
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """Split reductions at simulator sizes (each thread folds at least 8 elements)."""
+    monkeypatch.setattr(crt, "SPLIT_MIN_CHUNK", 8)
+
+
+def _launched(exe):
+    return set().union(*(k.launched for k in exe.cuda_kernels))
+
+
+@needs_cuda
+def test_split_full_reductions(rng, split):
+    x = rng.standard_normal(400).astype(np.float32)
+    x[[37, 300]] = 5.0  # a tie: the first index wins
+    i = rng.integers(-100, 100, 400).astype(np.int32)
+
+    def f(x, i):
+        return (fnp.sum(x), fnp.max(x), fnp.argmax(x), fnp.argmin(x), fnp.mean(x * x),
+                fnp.min(i), fnp.sum(i))
+
+    got, want, exe = run_both(f, x, i)
+    assert "split" in _launched(exe)
+    x64 = x.astype(np.float64)
+    refs = [x64.sum(), x64.max(), 37, np.argmin(x), (x64 * x64).mean(), i.min(), i.sum()]
+    for g, w, r in zip(got, want, refs, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+    # the fold runs in a fixed order: the same bits at every call
+    again = [crt.to_host(b) for b in exe.run(crt.to_device(x), crt.to_device(i))]
+    for g, a in zip(got, again, strict=True):
+        np.testing.assert_array_equal(g, a)
+
+
+@needs_cuda
+def test_split_argmax_nan(split):
+    x = np.arange(200, dtype=np.float32)
+    x[[150, 60]] = np.nan  # the first NaN wins argmax and argmin
+    got, _, exe = run_both(lambda x: (fnp.argmax(x), fnp.argmin(x), fnp.max(x)), x)
+    assert "split" in _launched(exe)
+    assert got[0] == 60 and got[1] == 60 and np.isnan(got[2])
+
+
+@needs_cuda
+def test_split_column_reductions(rng, split):
+    x = rng.standard_normal((300, 3)).astype(np.float32)
+
+    def f(x):
+        return fnp.sum(x * 2.0, axis=0), fnp.max(x, axis=0), x * 3.0
+
+    got, want, exe = run_both(f, x)
+    assert "split" in _launched(exe) and "acc[" in exe.kernels
+    refs = [(x.astype(np.float64) * 2).sum(0), x.max(0), x * 3]
+    for g, w, r in zip(got, want, refs, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
 # --- orchestrator: BLAS, eager primitives, constants -------------------------------------------
 
 

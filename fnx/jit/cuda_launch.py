@@ -80,6 +80,23 @@ class LaunchPlan:
         return [ctypes.c_uint64.from_address(argv[i]).value for i in range(n)]
 
 
+class ChainedPlan:
+    """Launch plans run in order on one stream over the same buffers followed by scratch
+    buffers the chain owns (a split reduction: partials, then the finishing fold). Reusing the
+    scratch at every call is safe because every launch is ordered on the one stream."""
+
+    __slots__ = ("plans", "scratch", "_extra")
+
+    def __init__(self, plans, scratch):
+        self.plans, self.scratch = list(plans), list(scratch)
+        self._extra = [b.data.ptr for b in self.scratch]
+
+    def launch(self, pointers, stream):
+        pointers = [*pointers, *self._extra]
+        for p in self.plans:
+            p.launch(pointers, stream)
+
+
 class CupyDriver:
     """Modules and launches through CuPy's driver API wrappers, on CuPy's current stream."""
 
@@ -174,5 +191,5 @@ class CupyBlas:
         return out
 
 
-__all__ = ["CupyBlas", "CupyDriver", "LaunchPlan", "LaunchPlanError", "check_params", "driver",
-           "gemm", "gemm_args"]
+__all__ = ["ChainedPlan", "CupyBlas", "CupyDriver", "LaunchPlan", "LaunchPlanError",
+           "check_params", "driver", "gemm", "gemm_args"]

@@ -146,6 +146,25 @@ def _max_blocks():
         return 4096
 
 
+# split reductions (a full or column reduction over many blocks): each of G threads per output
+# folds every G-th reduced element (at least SPLIT_MIN_CHUNK of them), a second kernel folds the
+# G partials in order; G brings the threads of the first kernel to about SPLIT_THREADS_PER_SM
+# per SM
+SPLIT_MIN_CHUNK = 64
+SPLIT_THREADS_PER_SM = 2048
+
+
+def split_count(M, R, width):
+    """How many partials (G) to split each of ``M`` reductions over ``R`` elements into, when
+    the unsplit kernel would run ``width`` threads per output; 1 when those ``M * width``
+    threads already fill a quarter of the GPU or the rows are too short."""
+    target = _max_blocks() * SPLIT_THREADS_PER_SM // 32  # _max_blocks: 32 per SM
+    if M * width * 4 >= target:
+        return 1
+    g = min(R // SPLIT_MIN_CHUNK, target // max(M, 1))
+    return g if g >= 2 else 1
+
+
 def grid_for(n, per_block):
     """Blocks for ``n`` work items at ``per_block`` items a block (grid-stride loops do the
     rest): at least 1, at most ~32 blocks per SM."""

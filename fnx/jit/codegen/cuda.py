@@ -214,6 +214,8 @@ def render(nest, strategy="thread", block=None):
     'block' (row groups only). ``block``: threads per block (the shared-array size of
     'block'; a multiple of 32 for 'warp')."""
     block = block or crt.block_size(strategy)
+    if strategy in SPLIT:
+        return _render_split(nest, strategy)
     if strategy != "thread" and nest.mode != "row":
         raise ValueError(f"the {strategy} strategy is for row groups")
     nin, nout = len(nest.inputs), len(nest.outputs)
@@ -286,6 +288,101 @@ def render(nest, strategy="thread", block=None):
     lines = [f"@cuda.jit(cache={not crt.simulator()})",
              f"def kernel({', '.join(args)}):"]
     lines += ["    " + ln for ln in body]
+    helper_src = "".join("\n@cuda.jit(device=True)" + _helper_src(h) + "\n"
+                         for h in sorted(em.helpers, key=_helper_rank))
+    return helper_src + "\n" + "\n".join(lines) + "\n"
+
+
+SPLIT = ("split_partial", "split_finish")
+
+
+def splittable(nest):
+    """Whether a nest's reductions can be split over many threads: one pass (each element is
+    read once), at least one reduction, and an acc group or a row group."""
+    if nest.mode not in ("row", "acc") or (nest.mode == "row" and nest.npasses != 1):
+        return False
+    return any(s.kind == "reduce" for s in nest.stmts)
+
+
+def split_buffers(nest):
+    """``[(reduce stmt, 'v' | 'i', dtype)]``: the partial buffers ``p0..`` of a split
+    reduction, one per reduction (argmax/argmin: its value and its position)."""
+    out = []
+    for s in nest.stmts:
+        if s.kind != "reduce":
+            continue
+        if s.op in ("argmax", "argmin"):
+            out += [(s, "v", np.dtype(s.in_dtypes[0])), (s, "i", np.dtype(np.int64))]
+        else:
+            out.append((s, "", np.dtype(s.dtype)))
+    return out
+
+
+def _render_split(nest, part):
+    """``kernel(M, R, G, n0.., a0.., o0.., p0..)``, one half of a split reduction.
+
+    'split_partial': G threads per output (grid-stride over M*G work items); thread g folds
+    reduced elements g, g + G, g + 2G, ... (neighbouring threads read neighbouring elements:
+    consecutive g in a row group, whose reduced axes are innermost, consecutive outputs in an
+    acc group), stores the full outputs of those elements, and writes its partial values.
+    'split_finish': a thread per output folds its G partials in order g = 0, 1, .. (a fixed
+    order: deterministic), then computes the outer statements and stores the outer outputs."""
+    em = _Cuda(nest)
+    nin, nout = len(nest.inputs), len(nest.outputs)
+    bufs = split_buffers(nest)
+    args = (["M", "R", "G"] + [f"n{i}" for i in range(nest.ndim)]
+            + [f"a{k}" for k in range(nin)] + [f"o{j}" for j in range(nout)]
+            + [f"p{k}" for k in range(len(bufs))])
+    kept = [a for a in range(nest.ndim) if not nest.reduced[a]]
+    red = [a for a in range(nest.ndim) if nest.reduced[a]]
+    row = nest.mode == "row"
+    levels = ({s.name: s.level for s in nest.stmts} if row else
+              {s.name: 0 for s in nest.stmts})
+    outer = [s for s in nest.stmts if s.outer and s.kind != "reduce"]
+    level0 = [ln for s in outer if levels[s.name] == 0 for ln in em.stmt(s)]
+    in_pass, stores, needed, _ = em.pass_parts(0, levels)
+
+    def part_of(s, kind):
+        return s.name + kind if s.op in ("argmax", "argmin") else s.name
+
+    if part == "split_partial":
+        body = ["_q0 = cuda.grid(1)", "_step = cuda.gridsize(1)", "while _q0 < M * G:"]
+        inner = (["_m = _q0 // G", "_g = _q0 % G"] if row else ["_m = _q0 % M", "_g = _q0 // M"])
+        inner += _decompose("_m", kept) + level0
+        for s in in_pass:
+            inner += em.reduce_init(s, "0", s.name + "i")
+        loop = list(_decompose("_r", red))
+        loop += [ln for s in nest.stmts if s.name in needed for ln in em.stmt(s)]
+        for s in in_pass:
+            loop += em.reduce_update(s, s.args[0], "_r", s.name + "i")
+        loop += [em.store(j, n) for j, n in stores] + ["_r += G"]
+        inner += ["_r = _g", "while _r < R:"] + ind(loop, 1)
+        inner += [f"p{k}[_q0] = {part_of(s, kind)}" for k, (s, kind, _) in enumerate(bufs)]
+        body += ind(inner + ["_q0 += _step"], 1)
+    else:
+        at = "_m * G + _g" if row else "_g * M + _m"
+        inner = ["_m = _q0"] + _decompose("_m", kept) + level0 + ["_g = 0"]
+        inner += [f"{part_of(s, kind)} = p{k}[{at}]" for k, (s, kind, _) in enumerate(bufs)]
+        fold = []
+        for k, (s, kind, _) in enumerate(bufs):
+            if s.op in ("argmax", "argmin"):
+                if kind == "v":
+                    isf = np.dtype(s.in_dtypes[0]).kind == "f"
+                    v, i = f"{s.name}v", f"{s.name}i"
+                    fold += [f"_bv = p{k}[{at}]", f"_bi = p{k + 1}[{at}]",
+                             f"if {_take(s.op, isf, v, i, '_bv', '_bi')}:",
+                             f"    {v} = _bv", f"    {i} = _bi"]
+            else:
+                fold += [f"{s.name} = {em.combine(s.op, s.name, f'p{k}[{at}]', s.dtype)}"]
+        inner += ["_g = 1", "while _g < G:"] + ind(fold + ["_g += 1"], 1)
+        inner += [f"{s.name} = {_np(s.dtype)}({s.name}i)" for s in in_pass
+                  if s.op in ("argmax", "argmin")]
+        inner += [ln for s in outer if levels[s.name] == 1 for ln in em.stmt(s)]
+        inner += [em.store(j, o[2]) for j, o in enumerate(nest.outputs) if o[3] == "outer"]
+        body = ["_q0 = cuda.grid(1)", "_step = cuda.gridsize(1)", "while _q0 < M:"]
+        body += ind(inner + ["_q0 += _step"], 1)
+    lines = [f"@cuda.jit(cache={not crt.simulator()})", f"def kernel({', '.join(args)}):"]
+    lines += ind(body, 1)
     helper_src = "".join("\n@cuda.jit(device=True)" + _helper_src(h) + "\n"
                          for h in sorted(em.helpers, key=_helper_rank))
     return helper_src + "\n" + "\n".join(lines) + "\n"
@@ -402,7 +499,8 @@ def _load_module(source):
 class CudaKernel:
     """A fused group on the GPU: ``k(n0.., a0.., o0..)`` with GPU buffers (C-contiguous, any
     shape), the CPU dispatcher's calling convention. Row groups pick a thread, a warp or a
-    block per row by row length (``strategy_for``); each variant is generated on first use.
+    block per row by row length, or split few long reductions over many threads (``choose``);
+    each variant is generated on first use.
 
     On a real GPU with a PTX toolchain a call goes through the launch path: ``plan(sizes)``
     (compiled at the raw-pointer signature, loaded once, parameters packed) then
@@ -428,19 +526,35 @@ class CudaKernel:
             self.sources[strategy] = src
         return v
 
-    def strategy_for(self, R):
-        """'thread' (map and acc groups, short rows), 'warp' (rows of ``ROW_WARP_MIN`` up to
-        ``ROW_BLOCK_MIN - 1`` reduced elements) or 'block' (longer rows)."""
+    def choose(self, M, R):
+        """``(strategy, G)`` for ``M`` outputs over ``R`` reduced elements: 'thread' (map and
+        acc groups, short rows), 'warp' (rows of ``ROW_WARP_MIN`` up to ``ROW_BLOCK_MIN - 1``
+        elements) or 'block' (longer rows), with G = 1; or ('split', G) when those would leave
+        the GPU mostly idle and the nest can split (``cuda_runtime.split_count``)."""
         if self.nest.mode != "row" or R < crt.ROW_WARP_MIN:
-            return "thread"
-        return "warp" if R < crt.ROW_BLOCK_MIN else "block"
+            strategy, width = "thread", 1
+        elif R < crt.ROW_BLOCK_MIN:
+            strategy, width = "warp", crt.WARP
+        else:
+            strategy, width = "block", crt.block_size("block")
+        G = crt.split_count(M, R, width) if splittable(self.nest) else 1
+        return ("split", G) if G > 1 else (strategy, 1)
 
-    def signature(self):
+    def abi(self, strategy):
+        """``(sizes before n0, output-side buffers)`` of variant ``strategy``'s kernel: the
+        split halves take G after M, R and their partial buffers after the outputs."""
+        outs = [np.dtype(o[0]) for o in self.nest.outputs]
+        if strategy in SPLIT:
+            return 3, outs + [dt for _, _, dt in split_buffers(self.nest)]
+        return 2, outs
+
+    def signature(self, strategy="thread"):
         """The raw-pointer signature the launch path compiles (``cuda_compile``)."""
         from .. import cuda_compile
 
-        return cuda_compile.raw_signature(self.ndim, [i[0] for i in self.nest.inputs],
-                                          [o[0] for o in self.nest.outputs])
+        lead, outs = self.abi(strategy)
+        return cuda_compile.raw_signature(self.ndim + lead - 2,
+                                          [i[0] for i in self.nest.inputs], outs)
 
     def ptx(self, strategy, cc):
         """The ``cuda_compile.PtxKernel`` of variant ``strategy`` for compute capability
@@ -448,10 +562,14 @@ class CudaKernel:
         from .. import cuda_compile, cuda_launch
 
         self.variant(strategy)
-        k = cuda_compile.compile_ptx(self.sources[strategy], self.signature(), cc,
+        k = cuda_compile.compile_ptx(self.sources[strategy], self.signature(strategy), cc,
                                      lambda: self.variant(strategy).py_func)
-        cuda_launch.check_params(k.params, self.ndim, self.nin, self.nout)
+        lead, outs = self.abi(strategy)
+        cuda_launch.check_params(k.params, self.ndim + lead - 2, self.nin, len(outs))
         return k
+
+    def _partials(self, M, G, empty):
+        return [empty((M * G,), dt) for _, _, dt in split_buffers(self.nest)]
 
     def plan(self, sizes, driver):
         """The ``cuda_launch.LaunchPlan`` of a launch at ``sizes`` (None when there is no work):
@@ -464,12 +582,21 @@ class CudaKernel:
         M, R = _work(sizes, self.reduced)
         plan = None
         if M:
-            strategy = self.strategy_for(R)
-            fn = driver.function(self.ptx(strategy, driver.compute_capability()))
+            strategy, G = self.choose(M, R)
+            cc = driver.compute_capability()
             block = crt.block_size(strategy)
-            plan = cuda_launch.LaunchPlan(
-                driver, fn, crt.grid_for(M, crt.rows_per_block(strategy, block)), block,
-                [M, R, *key], self.nin + self.nout)
+            if strategy == "split":
+                partials = self._partials(M, G, crt.backend().empty)
+                plans = [cuda_launch.LaunchPlan(
+                    driver, driver.function(self.ptx(part, cc)), crt.grid_for(n, block),
+                    block, [M, R, G, *key], self.nin + self.nout + len(partials))
+                    for part, n in zip(SPLIT, (M * G, M), strict=True)]
+                plan = cuda_launch.ChainedPlan(plans, partials)
+            else:
+                plan = cuda_launch.LaunchPlan(
+                    driver, driver.function(self.ptx(strategy, cc)),
+                    crt.grid_for(M, crt.rows_per_block(strategy, block)), block,
+                    [M, R, *key], self.nin + self.nout)
             self.launched.add(strategy)
         self._plans[key] = plan
         return plan
@@ -486,12 +613,18 @@ class CudaKernel:
         M, R = _work(sizes, self.reduced)
         if M == 0:
             return
-        strategy = self.strategy_for(R)
-        kern = self.variant(strategy)
+        strategy, G = self.choose(M, R)
         self.launched.add(strategy)
         be = crt.backend()
         flat = [be.kernel_arg(b) for b in bufs]
         block = crt.block_size(strategy)
+        if strategy == "split":
+            flat += [be.kernel_arg(p) for p in self._partials(M, G, be.empty)]
+            for part, n in zip(SPLIT, (M * G, M), strict=True):
+                self.variant(part)[crt.grid_for(n, block), block, be.stream()](
+                    M, R, G, *sizes, *flat)
+            return
+        kern = self.variant(strategy)
         grid = crt.grid_for(M, crt.rows_per_block(strategy, block))
         kern[grid, block, be.stream()](M, R, *sizes, *flat)
 
@@ -514,6 +647,9 @@ def compile_nest(nest, warm=False):
     if warm:
         for strategy in ("thread", "warp", "block") if nest.mode == "row" else ("thread",):
             k.variant(strategy)
+        if splittable(nest):
+            for part in SPLIT:
+                k.variant(part)
     return k
 
 
