@@ -214,3 +214,70 @@ def test_shape_errors():
         F.scaled_dot_product_attention(q, q, q, attn_mask=fnx.ones((1, 2, 3, 3)))
     with pytest.raises(ValueError, match="should not be set when is_causal"):
         F.scaled_dot_product_attention(q, q, q, attn_mask=fnx.ones((3, 3)), is_causal=True)
+
+
+# --- embedding rows (the W10 step's lookup; its gradient is one fused row scatter-add) -------
+
+from fnx.core.ops import embedding as em  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_scatter_kernel_equals_add_at(dtype):
+    rng = np.random.default_rng(9)
+    idx = rng.integers(0, 50, (32, 64))  # many duplicates
+    ct = rng.standard_normal((32, 64, 16)).astype(dtype)
+    got = em.embedding_scatter_p.impl(ct, idx, num_rows=50)
+    want = np.zeros((50, 16), dtype)
+    np.add.at(want, idx.reshape(-1), ct.reshape(-1, 16))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_embedding_grad_and_jit_match_the_gather_composition():
+    """F.embedding's gradient (padding_idx included) equals the one of ``take``; traced
+    out-of-range indices are clamped as a traced ``take`` clamps them."""
+    rng = np.random.default_rng(10)
+    w = fnx.tensor(rng.standard_normal((7, 3)))
+    idx = fnx.tensor(rng.integers(0, 7, (4, 5)))
+    g = fnx.tensor(rng.standard_normal((4, 5, 3)))
+
+    def loss(w, embed):
+        return (embed(idx, w) * g).sum()
+
+    def take(i, w):
+        out = fnx.numpy.take(w, i, axis=0)
+        return fnx.numpy.where(fnx.numpy.expand_dims(i == 2, -1), fnx.lax.stop_gradient(out),
+                               out)
+
+    got = fnx.grad(loss)(w, lambda i, w: F.embedding(i, w, padding_idx=2))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(fnx.grad(loss)(w, take)), rtol=1e-13)
+    jitted = fnx.jit(fnx.grad(lambda w: (F.embedding(idx, w, padding_idx=2) * g).sum()))(w)
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(got), rtol=1e-13)
+    wild = fnx.tensor(np.array([[-3, 9]]))
+    np.testing.assert_array_equal(
+        np.asarray(fnx.jit(em.embedding_lookup)(w, wild)),
+        np.asarray(fnx.jit(lambda w, i: fnx.numpy.take(w, i, axis=0))(w, wild)))
+
+
+@pytest.mark.parametrize("axes", [(None, 0), (0, None), (0, 1), (1, 0)])
+def test_embedding_vmap_equals_a_loop(axes):
+    """Lookup and (through grad) the scatter, batched in the table, the indices or both."""
+    rng = np.random.default_rng(11)
+    ws = rng.standard_normal((3, 6, 2))
+    idx = rng.integers(0, 6, (3, 4))
+    g = rng.standard_normal((4, 2))
+
+    def f(w, i):
+        out = em.embedding_lookup(w, i)
+        return out, fnx.grad(lambda w: (em.embedding_lookup(w, i) * g).sum())(w)
+
+    args = [np.moveaxis(ws, 0, axes[0]) if axes[0] is not None else ws[0],
+            np.moveaxis(idx, 0, axes[1]) if axes[1] is not None else idx[0]]
+    out, grads = fnx.vmap(f, in_axes=axes)(*(fnx.tensor(a) for a in args))
+    for b in range(3):
+        w_b = ws[b] if axes[0] is not None else ws[0]
+        i_b = idx[b] if axes[1] is not None else idx[0]
+        o, gr = f(fnx.tensor(w_b), fnx.tensor(i_b))
+        np.testing.assert_allclose(np.asarray(out)[b], np.asarray(o), rtol=1e-13)
+        np.testing.assert_allclose(np.asarray(grads)[b], np.asarray(gr), rtol=1e-13)

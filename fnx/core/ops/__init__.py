@@ -3,4 +3,4 @@
 from . import elementwise, linalg, reduction, shape  # noqa: F401
 from . import conv, indexing, pooling, sorting  # noqa: F401,E402
 from . import normalization  # noqa: F401,E402
-from . import attention  # noqa: F401,E402
+from . import attention, embedding  # noqa: F401,E402
