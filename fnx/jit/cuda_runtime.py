@@ -4,14 +4,18 @@ and the stream.
 
 Two buffer layers share one interface (``backend()``):
 
-* ``CupyBackend`` (a real GPU): buffers are CuPy arrays; kernels receive them through
-  ``__cuda_array_interface__`` (``numba.cuda.as_cuda_array``, zero copy, no stream sync); matrix
-  products go to ``cupy.matmul`` (cuBLAS); opaque primitives run their eager impl on CuPy
-  buffers (impls dispatch with ``devices.array_module``); kernels launch on CuPy's current
-  stream, so they are ordered with CuPy's own work.
+* ``CupyBackend`` (a real GPU): buffers are CuPy arrays. Kernels launch through the launch
+  path when a PTX toolchain is there (``raw_driver``: ``cuda_compile`` + ``cuda_launch``, the
+  buffers' device pointers patched into pre-packed parameters), else through Numba's
+  dispatcher, which receives them through ``__cuda_array_interface__``
+  (``numba.cuda.as_cuda_array``, zero copy, no stream sync); matrix products go to cuBLAS
+  through CuPy's low-level handle (``cuda_launch.CupyBlas``); opaque primitives run their
+  eager impl on CuPy buffers (impls dispatch with ``devices.array_module``); everything runs on
+  CuPy's current stream, so it is ordered with CuPy's own work (docs/cuda.md).
 * ``SimBackend`` (``NUMBA_ENABLE_CUDASIM=1``, no CuPy): buffers are Numba device arrays; BLAS
   and eager impls round-trip through host NumPy. It exists to test the generated kernels and
-  the orchestrator on machines without a GPU.
+  the orchestrator on machines without a GPU (it is given ``shfl_xor_sync``, which it lacks,
+  for the warp kernels).
 
 Nothing here imports ``numba.cuda`` until a CUDA buffer is actually seen.
 """
