@@ -79,12 +79,8 @@ KINDS = {
     "layer norm": (_layer_norm, X),
     "column sums": (lambda x: (fnp.sum(x * 2.0, axis=0), fnp.max(x, axis=0)), X),
     "full reduction": (lambda x: (fnp.sum(x), fnp.mean(x * x)), X),
-    "integer_pow": (lambda x: (x ** 2,), X),
+    "integer_pow": (lambda x: (x ** 2, x ** 0, x ** -3), X),
 }
-# The CUDA device helper _ipow is fnx.jit._rt.ipow's source, whose ``max(1, x - x + 1)`` Numba's
-# CUDA target cannot type for a float x ("Signature mismatch: 2 argument types given"), so
-# every kernel with ``x ** n`` fails to compile for a GPU; the simulator runs it as Python.
-KNOWN_BROKEN = {"integer_pow": "max(int, float) in _rt.ipow does not compile for CUDA"}
 
 
 def _variants(kernel):
@@ -95,9 +91,7 @@ def _variants(kernel):
 
 
 @needs_nvvm
-@pytest.mark.parametrize("kind", [
-    pytest.param(k, marks=pytest.mark.xfail(reason=KNOWN_BROKEN[k], strict=True))
-    if k in KNOWN_BROKEN else k for k in KINDS])
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_every_kernel_kind_compiles_to_ptx_matching_its_launch_plan(kind, cuda_kernels):
     f, *args = KINDS[kind]
     kernels = cuda_kernels(f, *args)
@@ -122,6 +116,30 @@ def test_every_kernel_kind_compiles_to_ptx_matching_its_launch_plan(kind, cuda_k
             plan.launch(ptrs, stream=5)
             assert drv.calls == [(99, 2, 128, 0, 5, sizes + ptrs)]
             assert len(drv.calls[0][-1]) == len(pk.params)
+
+
+@needs_nvvm
+def test_every_elementwise_primitive_compiles_for_the_gpu(cuda_kernels):
+    """The simulator runs kernels as Python, so only Numba's CUDA compiler shows what does
+    not type or lower for a GPU: one kernel per elementwise primitive, as the simulator suite
+    runs them (tests/test_jit_cuda.py), compiled to PTX."""
+    from test_jit_cuda import ELEMENTWISE, NO_CUDA_LOWERING, SPECIAL_PARAMS, _inputs
+
+    from fnx.core.primitive import PRIMITIVES
+
+    rng = np.random.default_rng(0)
+    failed = {}
+    for name in ELEMENTWISE:
+        if name in NO_CUDA_LOWERING:
+            continue
+        prim, params = PRIMITIVES[name], SPECIAL_PARAMS.get(name, {})
+        try:
+            for k in cuda_kernels(lambda *a, p=prim, kw=params: (p.bind(*a, **kw),),
+                                  *_inputs(name, rng)):
+                k.ptx("thread", CC)
+        except Exception as err:  # noqa: BLE001 -- collect them all, report at once
+            failed[name] = f"{type(err).__name__}: {str(err).splitlines()[-1][:160]}"
+    assert not failed, failed
 
 
 def test_check_params_rejects_a_mismatch():

@@ -55,7 +55,9 @@ def irem(x, y):
 def ipow(x, n):
     m = n if n >= 0 else -n
     if m == 0:
-        return max(1, x - x + 1)   # x ** 0 is 1, also for +-inf and NaN (x - x is NaN)
+        # x ** 0 is 1, also for +-inf and NaN (x - x is NaN); a conditional, not
+        # max(1, x - x + 1): Numba's CUDA target cannot type max(int, float)
+        return x - x + 1 if x - x == 0 else 1
     # the product starts from x's lowest needed power, not from x - x + 1: that is NaN for
     # +-inf, which made inf ** 2 NaN
     base = x
