@@ -185,6 +185,10 @@ def _kernel(name, dtype, arrays, nsizes=0):
     return fn
 
 
+def _avg_kernel(dtype):
+    return _kernel("avg_pool", dtype, [(2, None), (2, None)] + [(2, np.int64)] * 3, nsizes=3)
+
+
 def _fast(x):
     return isinstance(x, np.ndarray) and x.dtype in _KERNEL_DTYPES
 
@@ -439,8 +443,7 @@ def _avg_pool_impl(x, *, count_include_pad, divisor_override, **geometry):
     x4, lead = _planes(x, nsp)
     if _fast(x):
         out = np.empty((x4.shape[0], math.prod(out_sp)), x.dtype)
-        _kernel("avg_pool", x.dtype, [(2, None), (2, None)] + [(2, np.int64)] * 3, nsizes=2)(
-            x4.shape[2], x4.shape[3], _c(_rows(x4)), out, *tables)
+        _avg_kernel(x.dtype)(x4.shape[2], x4.shape[3], 0, _c(_rows(x4)), out, *tables)
         return out.reshape(lead + out_sp)
     from ..devices import array_module
 
@@ -487,8 +490,7 @@ def _avg_pool_transpose_impl(ct, *, in_spatial, count_include_pad, divisor_overr
     in4 = (1,) * (3 - nsp) + tuple(in_spatial)
     if _fast(ct):
         out = np.empty((c4.shape[0], math.prod(in4)), ct.dtype)
-        _kernel("avg_pool_transpose", ct.dtype, [(2, None), (2, None)] + [(2, np.int64)] * 3,
-                nsizes=2)(in4[1], in4[2], _c(_rows(c4)), out, *tables)
+        _avg_kernel(ct.dtype)(in4[1], in4[2], 1, _c(_rows(c4)), out, *tables)
         return out.reshape(lead + tuple(in_spatial))
     from ..devices import array_module
 

@@ -105,12 +105,18 @@ def _window_add(out, ll, p0, nd, nh, nw, plane, width, g):
 
 
 @numba.njit(**_OPTS)
-def avg_pool(height, width, x, out, bd, bh, bw):
-    """Window sums of ``x`` (L, D * H * W) over the divisor ``bd[od, 2] * bh[oh, 2] *
-    bw[ow, 2]`` into ``out`` (L, OD * OH * OW)."""
+def avg_pool(height, width, transpose, src, dst, bd, bh, bw):
+    """Average pooling of ``src`` (L, D * H * W) into ``dst`` (L, OD * OH * OW): window sums
+    over the divisor ``bd[od, 2] * bh[oh, 2] * bw[ow, 2]``; with ``transpose`` its transpose
+    from ``src`` (L, OD * OH * OW) into ``dst`` (L, D * H * W): each cotangent over its
+    divisor added back to every element of its window. One kernel for both directions: one
+    compile for a training step's forward and backward."""
     od_n, oh_n, ow_n = bd.shape[0], bh.shape[0], bw.shape[0]
     plane = height * width
-    for ll in range(x.shape[0]):
+    for ll in range(src.shape[0]):
+        if transpose:
+            for i in range(dst.shape[1]):  # zeroed plane by plane, while it is in cache
+                dst[ll, i] = 0
         q = 0
         for od in range(od_n):
             d0, nd = bd[od, 0], bd[od, 1]
@@ -119,34 +125,16 @@ def avg_pool(height, width, x, out, bd, bh, bw):
                 for ow in range(ow_n):
                     w0, nw = bw[ow, 0], bw[ow, 1]
                     p0 = d0 * plane + h0 * width + w0
-                    if nd == 1 and nh == 2 and nw == 2:
-                        s = _window_sum(x, ll, p0, 1, 2, 2, plane, width)
+                    div = src.dtype.type(bd[od, 2] * bh[oh, 2] * bw[ow, 2])
+                    full = nd == 1 and nh == 2 and nw == 2
+                    if transpose:
+                        g = src[ll, q] / div
+                        if full:
+                            _window_add(dst, ll, p0, 1, 2, 2, plane, width, g)
+                        else:
+                            _window_add(dst, ll, p0, nd, nh, nw, plane, width, g)
+                    elif full:
+                        dst[ll, q] = _window_sum(src, ll, p0, 1, 2, 2, plane, width) / div
                     else:
-                        s = _window_sum(x, ll, p0, nd, nh, nw, plane, width)
-                    out[ll, q] = s / x.dtype.type(bd[od, 2] * bh[oh, 2] * bw[ow, 2])
-                    q += 1
-
-
-@numba.njit(**_OPTS)
-def avg_pool_transpose(height, width, ct, out, bd, bh, bw):
-    """The transpose of ``avg_pool``: each output's cotangent over its divisor, added back to
-    every element of its window, into ``out`` (L, D * H * W)."""
-    od_n, oh_n, ow_n = bd.shape[0], bh.shape[0], bw.shape[0]
-    plane = height * width
-    for ll in range(ct.shape[0]):
-        for i in range(out.shape[1]):  # zeroed plane by plane, while it is in cache
-            out[ll, i] = 0
-        q = 0
-        for od in range(od_n):
-            d0, nd = bd[od, 0], bd[od, 1]
-            for oh in range(oh_n):
-                h0, nh = bh[oh, 0], bh[oh, 1]
-                for ow in range(ow_n):
-                    w0, nw = bw[ow, 0], bw[ow, 1]
-                    p0 = d0 * plane + h0 * width + w0
-                    g = ct[ll, q] / ct.dtype.type(bd[od, 2] * bh[oh, 2] * bw[ow, 2])
-                    if nd == 1 and nh == 2 and nw == 2:
-                        _window_add(out, ll, p0, 1, 2, 2, plane, width, g)
-                    else:
-                        _window_add(out, ll, p0, nd, nh, nw, plane, width, g)
+                        dst[ll, q] = _window_sum(src, ll, p0, nd, nh, nw, plane, width) / div
                     q += 1
