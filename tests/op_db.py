@@ -693,15 +693,16 @@ if "normalization" in OPTIONAL_OP_MODULES:
         rec(f"normalize_{_tag}", lambda x, w, b, p=_p: tuple(_nm.normalize_p.bind(x, w, b, **p)),
             functools.partial(_np_normalize, **_p), ("any", "any", "any"),
             shapes=((_xs, _ws, _ws),), tol=LOOSE, prims=("normalize",))
-        # the tangent and its transpose: checked by finite differences, vmap and jit;
+        # the tangent and its transpose: checked by finite differences (to first order: the
+        # second-order checks of normalize go through their derivatives), vmap and jit;
         # normalize_vjp's fused kernel against the array-code formula the CuPy path runs
         rec(f"normalize_jvp_{_tag}",
             lambda *a, p=_p: tuple(_nm.normalize_jvp_p.bind(*a, **p)), None, ("any",) * 5,
-            shapes=((_xs, _ws, _ws, _xs, _ws),), tol=LOOSE, prims=("normalize_jvp",))
+            shapes=((_xs, _ws, _ws, _xs, _ws),), tol=LOOSE, grad=1, prims=("normalize_jvp",))
         rec(f"normalize_vjp_{_tag}",
             lambda *a, p=_p: tuple(_nm.normalize_vjp_p.bind(*a, **p)),
             lambda *a, p=_p: tuple(_nm._backward(np, *a, **p)), ("any",) * 5,
-            shapes=((_xs, _stat, _stat, _xs, _ws),), tol=LOOSE, prims=("normalize_vjp",))
+            shapes=((_xs, _stat, _stat, _xs, _ws),), tol=LOOSE, grad=1, prims=("normalize_vjp",))
 
 # --- higher-order primitives (control flow, custom rules, jit), through their public APIs ---
 _lax = getattr(fnx, "lax", None)

@@ -229,12 +229,13 @@ def test_jit_runs_the_kernels_and_a_new_batch_compiles_nothing():
     assert cache.STATS["kernels_compiled"] == before
 
 
-@pytest.mark.parametrize("momentum", [0.1, None])
-def test_compiled_batchnorm_step_equals_eager(momentum):
+def test_compiled_step_equals_eager_with_running_statistics():
+    """BatchNorm2d with a cumulative average (momentum=None), BatchNorm1d and LayerNorm in a
+    PyTorch-style step: fnx.compile gives the eager step's losses, weights and buffers."""
     def make():
         fnx.manual_seed(0)
-        return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4, momentum=momentum),
-                             nn.ReLU(), nn.Flatten(), nn.Linear(4 * 25, 3), nn.LayerNorm(3))
+        return nn.Sequential(nn.BatchNorm2d(2, momentum=None), nn.Flatten(), nn.Linear(50, 6),
+                             nn.BatchNorm1d(6), nn.ReLU(), nn.LayerNorm(6))
 
     x = fnx.randn(6, 2, 5, 5)
     results = []
@@ -258,7 +259,8 @@ def test_compiled_batchnorm_step_equals_eager(momentum):
     np.testing.assert_allclose(l1, l0, rtol=1e-5)
     for a, e in zip(b1 + p1, b0 + p0, strict=True):
         np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-6)
-    assert int(b1[2]) == 3  # num_batches_tracked
+    assert int(b1[2]) == int(b1[5]) == 3  # num_batches_tracked of both BatchNorms
+    np.testing.assert_allclose(b1[0], x.numpy().mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
 
 
 # --- errors ---------------------------------------------------------------------------------------
