@@ -7,10 +7,11 @@ Constructor signatures, parameter names (``weight_ih_l0``, ``bias_hh_l1_reverse`
 so state_dicts load both ways.
 
 Each layer and direction computes its input projection for every time step as one matrix
-product, then runs the recurrence as one ``fnx.lax.scan`` over time: a single staged loop under
-``fnx.jit`` and its transforms (not a Python loop unrolled into the trace). A ``PackedSequence``
-input runs the same scan over its padded batch with a mask, so each sequence's final state is
-the one at its last valid step (in both directions) and its padded outputs are zeros.
+product, then runs the recurrence as one primitive (``fnx.core.ops.rnn``: a compiled loop over
+time, forward and backward, the same kernels eagerly, under ``fnx.jit`` and in compiled
+steps). A ``PackedSequence`` input runs over its padded batch with a mask, so each sequence's
+final state is the one at its last valid step (in both directions) and its padded outputs are
+zeros. The cells are the same primitive over one step.
 """
 
 import math
@@ -19,8 +20,8 @@ import warnings
 
 import numpy as np
 
-from ... import lax
 from ... import numpy as fnp
+from ...core.ops.rnn import MODES, recurrence
 from ...core.errors import DTypeError, ShapeError
 from .. import functional as F
 from .. import init
@@ -29,64 +30,6 @@ from ..utils.rnn import PackedSequence, _lengths, _packed_to_padded, _padded_to_
 from ._util import new_parameter
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
-
-
-# --- one time step ---------------------------------------------------------------------------
-# A cell maps the input projection ``gi = x W_ih^T + b_ih`` of one step (B, gates * H), the
-# state tuple and ``w = (W_hh^T, b_hh or None, W_hr^T or None)`` to the new state tuple, whose
-# first entry is the step's output. The layers and the *Cell modules share these.
-
-
-def _hidden_projection(h, w):
-    w_hh_t, b_hh, _ = w
-    gh = fnp.matmul(h, w_hh_t)
-    return gh if b_hh is None else gh + b_hh
-
-
-def _rnn_tanh_cell(gi, state, w):
-    return (fnp.tanh(gi + _hidden_projection(state[0], w)),)
-
-
-def _rnn_relu_cell(gi, state, w):
-    return (F.relu(gi + _hidden_projection(state[0], w)),)
-
-
-def _lstm_cell(gi, state, w):
-    h, c = state
-    i, f, g, o = fnp.split(gi + _hidden_projection(h, w), 4, axis=-1)
-    c = F.sigmoid(f) * c + F.sigmoid(i) * fnp.tanh(g)
-    h = F.sigmoid(o) * fnp.tanh(c)
-    return (h if w[2] is None else fnp.matmul(h, w[2]), c)
-
-
-def _gru_cell(gi, state, w):
-    (h,) = state
-    i_r, i_z, i_n = fnp.split(gi, 3, axis=-1)
-    h_r, h_z, h_n = fnp.split(_hidden_projection(h, w), 3, axis=-1)
-    r = F.sigmoid(i_r + h_r)
-    z = F.sigmoid(i_z + h_z)
-    n = fnp.tanh(i_n + r * h_n)
-    return ((1 - z) * n + z * h,)
-
-
-# mode -> (gates per hidden unit, cell)
-_MODES = {"RNN_TANH": (1, _rnn_tanh_cell), "RNN_RELU": (1, _rnn_relu_cell),
-          "LSTM": (4, _lstm_cell), "GRU": (3, _gru_cell)}
-
-
-def _scan_direction(cell, gi, state, w, mask, reverse):
-    """Run ``cell`` over the time axis of ``gi (T, B, G)`` as one scan; ``mask (T, B, 1)``
-    (packed input) keeps the state through padded steps and zeroes their outputs."""
-
-    def step(carry, xs):
-        if mask is None:
-            new = cell(xs, carry, w)
-            return new, new[0]
-        g, m = xs
-        new = tuple(fnp.where(m, n, c) for n, c in zip(cell(g, carry, w), carry, strict=True))
-        return new, fnp.where(m, new[0], 0)
-
-    return lax.scan(step, state, gi if mask is None else (gi, mask), reverse=reverse)
 
 
 def _check_int(layer, name, value, low):
@@ -119,9 +62,9 @@ class RNNBase(Module):
                  batch_first=False, dropout=0.0, bidirectional=False, proj_size=0,
                  device=None, dtype=None):
         super().__init__()
-        if mode not in _MODES:
+        if mode not in MODES:
             raise ValueError(f"RNNBase: unrecognized mode {mode!r}; expected one of "
-                             f"{sorted(_MODES)}")
+                             f"{sorted(MODES)}")
         layer = mode.split("_")[0]
         for name, value, low in (("input_size", input_size, 0), ("hidden_size", hidden_size, 1),
                                  ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):
@@ -144,7 +87,7 @@ class RNNBase(Module):
         self.dropout, self.bidirectional = float(dropout), bidirectional
         self.proj_size = proj_size
         num_directions = 2 if bidirectional else 1
-        gate_size = _MODES[mode][0] * hidden_size
+        gate_size = MODES[mode] * hidden_size
         real_hidden = proj_size or hidden_size
         self._flat_weights_names, self._all_weights = [], []
         for lay in range(num_layers):
@@ -211,8 +154,8 @@ class RNNBase(Module):
             self._check_input(name, data, (2,), "packed data (sum(lengths), H_in)")
             x = _packed_to_padded(data, batch_sizes)
             lengths = _lengths(batch_sizes)
-            mask = np.arange(x.shape[0])[:, None, None] < lengths[None, :, None]
-            mask = fnp.asarray(mask, device=x.device)
+            mask = np.arange(x.shape[0])[:, None] < lengths[None, :]
+            mask = fnp.asarray(mask.astype(x.dtype), device=x.device)
             batched = True
         else:
             x = fnp.asarray(input)
@@ -280,28 +223,34 @@ class RNNBase(Module):
 
     def _run(self, x, state, mask):
         """All layers over time-major ``x (T, B, H_in)``: ``(output, final state tuple)``."""
-        cell = _MODES[self.mode][1]
         num_directions = 2 if self.bidirectional else 1
         params = self._parameters
+        lstm = self.mode == "LSTM"
         finals = []
         for lay in range(self.num_layers):
             outs = []
             for direction in range(num_directions):
                 suffix = f"_l{lay}" + ("_reverse" if direction else "")
-                w_hr = params.get("weight_hr" + suffix)
-                w = (fnp.matrix_transpose(params["weight_hh" + suffix]),
-                     params.get("bias_hh" + suffix),
-                     None if w_hr is None else fnp.matrix_transpose(w_hr))
                 gi = F.linear(x, params["weight_ih" + suffix], params.get("bias_ih" + suffix))
                 index = lay * num_directions + direction
-                final, ys = _scan_direction(cell, gi, tuple(s[index] for s in state), w, mask,
-                                            reverse=direction == 1)
+                ys, h, c = recurrence(gi, state[0][index], state[1][index] if lstm else None,
+                                      params["weight_hh" + suffix],
+                                      _recurrent_bias(params.get("bias_hh" + suffix), gi),
+                                      params.get("weight_hr" + suffix), mask, mode=self.mode,
+                                      reverse=direction == 1)
                 outs.append(ys)
-                finals.append(final)
+                finals.append((h, c) if lstm else (h,))
             x = outs[0] if num_directions == 1 else fnp.concatenate(outs, axis=-1)
             if self.dropout and self.training and lay < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
         return x, tuple(fnp.stack(s) for s in zip(*finals, strict=True))
+
+
+def _recurrent_bias(b_hh, gi):
+    """``b_hh``, or zeros for a layer without biases (the primitive always takes one)."""
+    if b_hh is not None:
+        return b_hh
+    return fnp.zeros(gi.shape[-1:], dtype=gi.dtype, device=gi.device)
 
 
 class RNN(RNNBase):
@@ -397,9 +346,9 @@ class RNNCellBase(Module):
             s += f", nonlinearity={self.nonlinearity}"
         return s
 
-    def _step(self, cell, input, hx, n_states):
-        """``cell`` on ``input (N, H_in)`` or unbatched ``(H_in,)`` from state(s) ``hx``
-        (zeros when ``None``)."""
+    def _step(self, mode, input, hx, n_states):
+        """One step of recurrence ``mode`` on ``input (N, H_in)`` or unbatched ``(H_in,)``
+        from state(s) ``hx`` (zeros when ``None``)."""
         name = f"{self._get_name()}({self.extra_repr()})"
         x = fnp.asarray(input)
         if x.ndim not in (1, 2):
@@ -424,8 +373,10 @@ class RNNCellBase(Module):
                                      f"shape {tuple(h.shape)}")
                 _check_dtype(name, "hidden state", h, self.weight_ih)
                 state.append(h if batched else h[None])
-        gi = F.linear(x, self.weight_ih, self.bias_ih)
-        new = cell(gi, tuple(state), (fnp.matrix_transpose(self.weight_hh), self.bias_hh, None))
+        gi = F.linear(x, self.weight_ih, self.bias_ih)[None]
+        _, h, c = recurrence(gi, state[0], state[1] if mode == "LSTM" else None,
+                             self.weight_hh, _recurrent_bias(self.bias_hh, gi), mode=mode)
+        new = (h, c) if mode == "LSTM" else (h,)
         return new if batched else tuple(s[0] for s in new)
 
 
@@ -446,8 +397,8 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
-        cell = _rnn_tanh_cell if self.nonlinearity == "tanh" else _rnn_relu_cell
-        return self._step(cell, input, hx, 1)[0]
+        mode = "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
+        return self._step(mode, input, hx, 1)[0]
 
 
 class LSTMCell(RNNCellBase):
@@ -466,7 +417,7 @@ class LSTMCell(RNNCellBase):
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise TypeError(f"LSTMCell({self.extra_repr()}) expected hx to be a tuple (h, c), "
                             f"got {type(hx).__name__}")
-        return self._step(_lstm_cell, input, hx, 2)
+        return self._step("LSTM", input, hx, 2)
 
 
 class GRUCell(RNNCellBase):
@@ -481,4 +432,4 @@ class GRUCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, 3, device=device, dtype=dtype)
 
     def forward(self, input, hx=None):
-        return self._step(_gru_cell, input, hx, 1)[0]
+        return self._step("GRU", input, hx, 1)[0]

@@ -1,0 +1,543 @@
+"""Recurrences: one layer and direction of an LSTM, GRU or Elman RNN over all time steps, as
+three primitives with every rule side by side.
+
+``recurrence(gi, h0, c0, w_hh, b_hh, w_hr, mask, mode=, reverse=)`` runs the recurrence on
+the input projection ``gi (T, B, G)`` of every step (``x W_ih^T + b_ih``: one GEMM, by the
+caller) from ``h0 (B, P)`` (and the LSTM's ``c0 (B, H)``), with ``w_hh (G, P)``, ``b_hh (G,)``,
+the LSTM's projection ``w_hr (P, H)`` (``proj_size``) and a packed batch's ``mask (T, B)``
+(1 on valid steps: a row keeps its state through its padding, where its output is 0). Gate
+order and equations are PyTorch's (LSTM ``i, f, g, o``; GRU ``r, z, n`` with
+``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``).
+
+* ``rnn_p(*args)``: the outputs ``ys (T, B, P)``, ``h_T`` (and ``c_T``), then the residuals the
+  backward needs (gate activations, the states each step starts from). Its impl is one
+  compiled loop over time (``fnx/jit/kernels/rnn.py``: per step one BLAS product and the gate
+  math fused); non-NumPy buffers (CuPy) run the scan composition below.
+* ``rnn_lin_p(*args, *residuals, *tangents)``: the tangent of the outputs, linear in the
+  tangents of ``gi, h0, c0, w_hh, b_hh, w_hr``. Its transpose is ``rnn_bwd_p``; evaluated
+  (forward mode) it differentiates the composition.
+* ``rnn_bwd_p(*args, *residuals, *cts)``: the fast backward, the cotangents of those six: one
+  reverse compiled loop (the gradients of every step's pre-activation gates, and of the
+  initial state through ``W_hh``), then ``dW_hh``, ``db_hh`` (and ``dW_hr``) as one GEMM / sum
+  over all steps and rows.
+
+The residuals are functions of the arguments that only ``rnn_lin_p`` and ``rnn_bwd_p``
+consume, so their tangents are defined as zero and the derivative rules of those two
+(higher-order derivatives) differentiate the scan composition of the arguments alone.
+Batching folds the vmapped axis into the batch axis when the weights are unbatched (rows
+are independent); with batched weights, and for ``rnn_bwd_p`` (whose weight gradients are
+per example), it runs the primitive once per example.
+"""
+
+import numpy as np
+
+from ..abstract import ShapedArray
+from ..ad_util import Zero, instantiate, is_undefined
+from ..errors import DTypeError, ShapeError
+from ..primitive import Primitive
+from .indexing import checked
+
+__all__ = ["recurrence", "rnn_p", "rnn_lin_p", "rnn_bwd_p"]
+
+MODES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}  # gates per hidden unit
+
+
+def _aval(x):
+    from ..tracing import get_aval
+
+    return get_aval(x)
+
+
+# --- argument layout ------------------------------------------------------------------------
+# Each name's batch axis (None: shared by all rows, i.e. a weight).
+_BATCH_AXIS = {"gi": 1, "h0": 0, "c0": 0, "w_hh": None, "b_hh": None, "w_hr": None, "mask": 1,
+               "ys": 1, "h": 0, "c": 0, "acts": 1, "hprev": 1, "cprev": 1, "hu": 1,
+               "dgi": 1, "dh0": 0, "dc0": 0, "dw_hh": None, "db_hh": None, "dw_hr": None}
+
+
+def _arg_names(mode, proj, masked):
+    lstm = mode == "LSTM"
+    return (("gi", "h0") + (("c0",) if lstm else ()) + ("w_hh", "b_hh")
+            + (("w_hr",) if proj else ()) + (("mask",) if masked else ()))
+
+
+def _diff_names(mode, proj):
+    """The arguments with tangents (all but the mask)."""
+    return _arg_names(mode, proj, False)
+
+
+def _out_names(mode):
+    return ("ys", "h", "c") if mode == "LSTM" else ("ys", "h")
+
+
+def _res_names(mode, proj):
+    if mode == "LSTM":
+        return ("acts", "hprev", "cprev") + (("hu",) if proj else ())
+    return ("acts", "hprev")
+
+
+def _bwd_out_names(mode, proj):
+    return (("dgi", "dh0") + (("dc0",) if mode == "LSTM" else ()) + ("dw_hh", "db_hh")
+            + (("dw_hr",) if proj else ()))
+
+
+def _split(values, *groups):
+    out, i = [], 0
+    for names in groups:
+        out.append(dict(zip(names, values[i:i + len(names)], strict=True)))
+        i += len(names)
+    if i != len(values):
+        raise ShapeError(f"rnn: expected {i} operands, got {len(values)}")
+    return out
+
+
+# --- shape rule ---------------------------------------------------------------------------------
+
+
+def _dims(a, mode, proj):
+    """``(T, B, G, H, P)`` from the argument avals, checking every shape and dtype."""
+    gi, w_hh = a["gi"], a["w_hh"]
+    where = ", ".join(f"{k} {tuple(v.shape)}" for k, v in a.items())
+    if gi.ndim != 3 or w_hh.ndim != 2:
+        raise ShapeError(f"rnn ({mode}): expected gi (T, B, G) and w_hh (G, P), got {where}")
+    T, B, G = gi.shape
+    if G % MODES[mode] or w_hh.shape[0] != G:
+        raise ShapeError(f"rnn ({mode}): gi's last axis and w_hh's rows must both be "
+                         f"{MODES[mode]} * hidden_size, got {where}")
+    H, P = G // MODES[mode], w_hh.shape[1]
+    want = {"h0": (B, P), "c0": (B, H), "b_hh": (G,), "w_hr": (P, H), "mask": (T, B)}
+    if not proj and P != H:
+        raise ShapeError(f"rnn ({mode}): w_hh must be (G, hidden_size) without a projection, "
+                         f"got {where}")
+    for name, shape in want.items():
+        if name in a and tuple(a[name].shape) != shape:
+            raise ShapeError(f"rnn ({mode}): expected {name} of shape {shape}, got {where}")
+    for name, v in a.items():
+        if v.dtype != gi.dtype or v.dtype.kind != "f":
+            raise DTypeError(f"rnn ({mode}): every operand must have gi's floating dtype "
+                             f"{gi.dtype}, got {name} {v.dtype}")
+    return T, B, G, H, P
+
+
+def _shapes(dims, names, mode):
+    T, B, G, H, P = dims
+    acts = 4 * H if mode != "RNN_TANH" and mode != "RNN_RELU" else H
+    table = {"ys": (T, B, P), "h": (B, P), "c": (B, H), "acts": (T, B, acts),
+             "hprev": (T, B, P), "cprev": (T, B, H), "hu": (T, B, H), "dgi": (T, B, G),
+             "dh0": (B, P), "dc0": (B, H), "dw_hh": (G, P), "db_hh": (G,), "dw_hr": (P, H)}
+    return [table[n] for n in names]
+
+
+def _rnn_abstract_eval(*avals, mode, reverse, proj, masked):
+    del reverse  # unused
+    (a,) = _split(avals, _arg_names(mode, proj, masked))
+    dims = _dims(a, mode, proj)
+    names = _out_names(mode) + _res_names(mode, proj)
+    return [ShapedArray(s, a["gi"].dtype) for s in _shapes(dims, names, mode)]
+
+
+def _lin_abstract_eval(*avals, mode, reverse, proj, masked):
+    del reverse  # unused
+    a, _, _ = _split(avals, _arg_names(mode, proj, masked), _res_names(mode, proj),
+                     _diff_names(mode, proj))
+    dims = _dims(a, mode, proj)
+    return [ShapedArray(s, a["gi"].dtype) for s in _shapes(dims, _out_names(mode), mode)]
+
+
+def _bwd_abstract_eval(*avals, mode, reverse, proj, masked):
+    del reverse  # unused
+    a, _, _ = _split(avals, _arg_names(mode, proj, masked), _res_names(mode, proj),
+                     _out_names(mode))
+    dims = _dims(a, mode, proj)
+    return [ShapedArray(s, a["gi"].dtype)
+            for s in _shapes(dims, _bwd_out_names(mode, proj), mode)]
+
+
+# --- the scan composition (reference, CuPy path, higher-order derivatives) --------------------
+
+
+def _compose(a, mode, reverse, proj):
+    """``outs + residuals`` of the recurrence as one ``lax.scan`` of fnx ops."""
+    from ... import lax
+    from ... import numpy as fnp
+    from .elementwise import logistic_p
+
+    sigmoid = logistic_p.bind
+    lstm = mode == "LSTM"
+    H = a["gi"].shape[2] // MODES[mode]
+    w_t, b = fnp.matrix_transpose(a["w_hh"]), a["b_hh"]
+    xs = {"gi": a["gi"]}
+    if "mask" in a:
+        xs["mask"] = a["mask"]
+
+    def step(carry, x):
+        h, c = carry if lstm else (carry[0], None)
+        gh = fnp.matmul(h, w_t) + b
+        pre = x["gi"] + gh
+        if lstm:
+            i, f, o = (sigmoid(pre[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
+            g = fnp.tanh(pre[:, 2 * H:3 * H])
+            acts = fnp.concatenate([i, f, g, o], axis=-1)
+            c_new = f * c + i * g
+            hu = o * fnp.tanh(c_new)
+            h_new = fnp.matmul(hu, fnp.matrix_transpose(a["w_hr"])) if proj else hu
+        elif mode == "GRU":
+            r, z = (sigmoid(pre[:, k * H:(k + 1) * H]) for k in (0, 1))
+            n = fnp.tanh(x["gi"][:, 2 * H:] + r * gh[:, 2 * H:])
+            acts = fnp.concatenate([r, z, n, gh[:, 2 * H:]], axis=-1)
+            h_new = (1 - z) * n + z * h
+        else:
+            h_new = fnp.tanh(pre) if mode == "RNN_TANH" else fnp.maximum(pre, 0)
+            acts = h_new
+        res = [acts, h] + ([c] if lstm else []) + ([hu] if proj else [])
+        if "mask" in x:
+            keep = x["mask"][:, None] > 0
+            h_out = fnp.where(keep, h_new, 0)
+            acts = fnp.where(keep, acts, 0)
+            h_new = fnp.where(keep, h_new, h)
+            if lstm:
+                c_new = fnp.where(keep, c_new, c)
+            res[0] = acts
+        else:
+            h_out = h_new
+        carry = (h_new, c_new) if lstm else (h_new,)
+        return carry, [h_out, *res]
+
+    init = (a["h0"], a["c0"]) if lstm else (a["h0"],)
+    final, ys = lax.scan(step, init, xs, reverse=reverse)
+    return [ys[0], *final, *ys[1:]]
+
+
+def _composite_outs(mode, reverse, proj, mask):
+    """``f(*diff_args) -> outs`` (the mask closed over), for ``fnx.jvp``."""
+    names = _diff_names(mode, proj)
+    n = len(_out_names(mode))
+
+    def f(*args):
+        a = dict(zip(names, args, strict=True))
+        if mask is not None:
+            a["mask"] = mask
+        return _compose(a, mode, reverse, proj)[:n]
+
+    return f
+
+
+def _composite_bwd(a, cts, mode, reverse, proj):
+    """``rnn_bwd_p``'s outputs: the VJP of the composition."""
+    from ...transforms.api import vjp
+
+    names = _diff_names(mode, proj)
+    f = _composite_outs(mode, reverse, proj, a.get("mask"))
+    _, pullback = vjp(f, *[a[k] for k in names])
+    return list(pullback(list(cts)))
+
+
+def _on_arrays(fn, bufs):
+    """Run ``fn`` on buffers wrapped as Arrays; the results as buffers."""
+    from ..array import wrap
+
+    outs = fn([wrap(b) for b in bufs])
+    return [o._buf for o in outs]
+
+
+def _is_host(bufs):
+    return all(isinstance(b, np.ndarray) and b.dtype in (np.float32, np.float64) for b in bufs)
+
+
+# --- rnn_p: the forward loop ----------------------------------------------------------------------
+
+rnn_p = Primitive("rnn", multiple_results=True)
+
+_EMPTY = {}
+
+
+def _empty(dtype, ndim):
+    key = (np.dtype(dtype), ndim)
+    e = _EMPTY.get(key)
+    if e is None:
+        e = _EMPTY[key] = np.empty((0,) * ndim, dtype)
+    return e
+
+
+def _kernels():
+    from ...jit import cache
+
+    return cache.load_library("rnn")
+
+
+def _c(x):
+    return x if x.flags.c_contiguous and x.flags.writeable else np.ascontiguousarray(x)
+
+
+def _rnn_impl(*bufs, mode, reverse, proj, masked):
+    if not _is_host(bufs):
+        names = _arg_names(mode, proj, masked)
+        return _on_arrays(lambda xs: _compose(dict(zip(names, xs, strict=True)), mode,
+                                              reverse, proj), bufs)
+    (a,) = _split([_c(b) for b in bufs], _arg_names(mode, proj, masked))
+    dims = _dims({k: ShapedArray(v.shape, v.dtype) for k, v in a.items()}, mode, proj)
+    dt = a["gi"].dtype
+    names = _out_names(mode) + _res_names(mode, proj)
+    outs = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode)], strict=True))
+    mask = a["mask"] if masked else _empty(dt, 2)
+    w_t = np.ascontiguousarray(a["w_hh"].T)
+    k = _kernels()
+    if mode == "LSTM":
+        w_hr_t = np.ascontiguousarray(a["w_hr"].T) if proj else _empty(dt, 2)
+        k.lstm_forward(a["gi"], a["h0"], a["c0"], w_t, a["b_hh"], w_hr_t, mask, reverse,
+                       outs["ys"], outs["h"], outs["c"], outs["acts"], outs["hprev"],
+                       outs["cprev"], outs.get("hu", _empty(dt, 3)))
+    elif mode == "GRU":
+        k.gru_forward(a["gi"], a["h0"], w_t, a["b_hh"], mask, reverse, outs["ys"], outs["h"],
+                      outs["acts"], outs["hprev"])
+    else:
+        k.rnn_forward(a["gi"], a["h0"], w_t, a["b_hh"], mask, reverse, mode == "RNN_RELU",
+                      outs["ys"], outs["h"], outs["acts"], outs["hprev"])
+    return [outs[n] for n in names]
+
+
+def _rnn_jvp(primals, tangents, *, mode, reverse, proj, masked):
+    params = dict(mode=mode, reverse=reverse, proj=proj, masked=masked)
+    outs = rnn_p.bind(*primals, **params)
+    n = len(_out_names(mode))
+    diff = tangents[:len(_diff_names(mode, proj))]
+    zeros = [Zero(_aval(o)) for o in outs]
+    if all(type(t) is Zero for t in diff):
+        return outs, zeros
+    t_out = rnn_lin_p.bind(*primals, *outs[n:], *[instantiate(t) for t in diff], **params)
+    # the residuals' tangents are zero by definition (see the module docstring)
+    return outs, list(t_out) + zeros[n:]
+
+
+# --- rnn_lin_p: the tangent map, transposed into the backward loop --------------------------------
+
+rnn_lin_p = Primitive("rnn_lin", multiple_results=True)
+
+
+def _lin_parts(values, mode, proj, masked):
+    return _split(values, _arg_names(mode, proj, masked), _res_names(mode, proj),
+                  _diff_names(mode, proj))
+
+
+def _lin_eval(args, mode, reverse, proj, masked):
+    """The tangent outputs by forward-mode differentiation of the composition."""
+    from ...transforms.api import jvp
+
+    a, _, t = _lin_parts(args, mode, proj, masked)
+    names = _diff_names(mode, proj)
+    f = _composite_outs(mode, reverse, proj, a.get("mask"))
+    _, t_out = jvp(f, tuple(a[k] for k in names), tuple(t[k] for k in names))
+    return list(t_out)
+
+
+def _lin_impl(*bufs, mode, reverse, proj, masked):
+    return _on_arrays(lambda xs: _lin_eval(xs, mode, reverse, proj, masked), bufs)
+
+
+def _lin_jvp(primals, tangents, *, mode, reverse, proj, masked):
+    from ...transforms.api import jvp
+
+    names = _diff_names(mode, proj)
+    a, _, t = _lin_parts(primals, mode, proj, masked)
+    da, _, dt = _lin_parts(tangents, mode, proj, masked)
+    n = len(names)
+
+    def f(*xs):
+        g = _composite_outs(mode, reverse, proj, a.get("mask"))
+        return list(jvp(g, tuple(xs[:n]), tuple(xs[n:]))[1])
+
+    xs = [a[k] for k in names] + [t[k] for k in names]
+    dxs = [instantiate(da[k]) for k in names] + [instantiate(dt[k]) for k in names]
+    outs, t_out = jvp(f, tuple(xs), tuple(dxs))
+    return list(outs), list(t_out)
+
+
+def _lin_transpose(cts, *args, mode, reverse, proj, masked):
+    params = dict(mode=mode, reverse=reverse, proj=proj, masked=masked)
+    a, r, t = _lin_parts(args, mode, proj, masked)
+    if any(is_undefined(v) for v in (*a.values(), *r.values())):
+        raise ShapeError("rnn_lin: only the tangents are linear (an fnx bug)")
+    cts = [instantiate(c) for c in cts]
+    grads = rnn_bwd_p.bind(*a.values(), *r.values(), *cts, **params)
+    return ([None] * (len(a) + len(r))
+            + [g if is_undefined(v) else None for g, v in zip(grads, t.values(), strict=True)])
+
+
+# --- rnn_bwd_p: the reverse loop --------------------------------------------------------------------
+
+rnn_bwd_p = Primitive("rnn_bwd", multiple_results=True)
+
+
+def _bwd_parts(values, mode, proj, masked):
+    return _split(values, _arg_names(mode, proj, masked), _res_names(mode, proj),
+                  _out_names(mode))
+
+
+def _bwd_impl(*bufs, mode, reverse, proj, masked):
+    if not _is_host(bufs):
+        def run(xs):
+            a, _, ct = _bwd_parts(xs, mode, proj, masked)
+            return _composite_bwd(a, list(ct.values()), mode, reverse, proj)
+
+        return _on_arrays(run, bufs)
+    a, r, ct = _bwd_parts([_c(b) for b in bufs], mode, proj, masked)
+    dims = _dims({k: ShapedArray(v.shape, v.dtype) for k, v in a.items()}, mode, proj)
+    dt = a["gi"].dtype
+    names = _bwd_out_names(mode, proj)
+    g = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode)], strict=True))
+    mask = a["mask"] if masked else _empty(dt, 2)
+    T, B, G, H, P = dims
+    k = _kernels()
+    dgh = g["dgi"]  # the gradient of h W_hh^T + b_hh per step: the GRU's differs
+    if mode == "LSTM":
+        dr = np.empty((T, B, P), dt) if proj else _empty(dt, 3)
+        k.lstm_backward(r["acts"], r["cprev"], a["w_hh"], a["w_hr"] if proj else _empty(dt, 2),
+                        mask, reverse, ct["ys"], ct["h"], ct["c"], g["dgi"], g["dh0"],
+                        g["dc0"], dr)
+        if proj:
+            np.matmul(dr.reshape(T * B, P).T, r["hu"].reshape(T * B, H), out=g["dw_hr"])
+    elif mode == "GRU":
+        dgh = np.empty((T, B, G), dt)
+        k.gru_backward(r["acts"], r["hprev"], a["w_hh"], mask, reverse, ct["ys"], ct["h"],
+                       g["dgi"], dgh, g["dh0"])
+    else:
+        k.rnn_backward(r["acts"], a["w_hh"], mask, reverse, mode == "RNN_RELU", ct["ys"],
+                       ct["h"], g["dgi"], g["dh0"])
+    # the weight gradients: one GEMM (and one sum) over all steps and rows
+    dgh = dgh.reshape(T * B, G)
+    np.matmul(dgh.T, r["hprev"].reshape(T * B, P), out=g["dw_hh"])
+    np.sum(dgh, axis=0, out=g["db_hh"])
+    return [g[n] for n in names]
+
+
+def _bwd_jvp(primals, tangents, *, mode, reverse, proj, masked):
+    from ...transforms.api import jvp
+
+    names = _diff_names(mode, proj)
+    a, _, ct = _bwd_parts(primals, mode, proj, masked)
+    da, _, dct = _bwd_parts(tangents, mode, proj, masked)
+    n = len(names)
+
+    def f(*xs):
+        b = dict(zip(names, xs[:n], strict=True))
+        if masked:
+            b["mask"] = a["mask"]
+        return _composite_bwd(b, list(xs[n:]), mode, reverse, proj)
+
+    xs = [a[k] for k in names] + list(ct.values())
+    dxs = [instantiate(da[k]) for k in names] + [instantiate(v) for v in dct.values()]
+    outs, t_out = jvp(f, tuple(xs), tuple(dxs))
+    return list(outs), list(t_out)
+
+
+# --- batching (all three) ---------------------------------------------------------------------------
+
+
+def _batch_rule(prim, in_names, out_names):
+    """vmap: fold the mapped axis into the batch axis when no weight is mapped, else one
+    call per example."""
+
+    def batch(axis_size, args, dims, **params):
+        from ... import numpy as fnp
+
+        ins, outs = in_names(params), out_names(params)
+        avals = [_aval(x) for x in args]
+        avals = [a if d is None else ShapedArray(a.shape[:d] + a.shape[d + 1:], a.dtype)
+                 for a, d in zip(avals, dims, strict=True)]
+        if axis_size == 0:  # nothing to run: empty outputs of the right types
+            out_avals = prim.abstract_eval(*avals, **params)
+            return [fnp.zeros((0,) + a.shape, a.dtype) for a in out_avals], [0] * len(outs)
+        # a mapped weight, or per-example weight gradients (rnn_bwd_p): one call per example
+        if any(_BATCH_AXIS[n] is None for n in outs) or any(
+                d is not None and _BATCH_AXIS[n] is None for n, d in zip(ins, dims, strict=True)):
+            per = [prim.bind(*[x if d is None else fnp.moveaxis(x, d, 0)[v]
+                               for x, d in zip(args, dims, strict=True)], **params)
+                   for v in range(axis_size)]
+            return [fnp.stack(list(o)) for o in zip(*per, strict=True)], [0] * len(outs)
+        batch = avals[0].shape[1]  # gi (T, B, G): the rows of one example
+        folded = []
+        for x, d, n in zip(args, dims, ins, strict=True):
+            ax = _BATCH_AXIS[n]
+            if ax is None:
+                folded.append(x)
+                continue
+            shape = tuple(_aval(x).shape)
+            if d is None:
+                x = fnp.broadcast_to(fnp.expand_dims(x, ax), shape[:ax] + (axis_size,)
+                                     + shape[ax:])
+            else:
+                x = fnp.moveaxis(x, d, ax)
+            s = tuple(_aval(x).shape)
+            folded.append(fnp.reshape(x, s[:ax] + (s[ax] * s[ax + 1],) + s[ax + 2:]))
+        results = prim.bind(*folded, **params)
+        unfolded = []
+        for o, n in zip(results, outs, strict=True):
+            ax = _BATCH_AXIS[n]
+            s = tuple(_aval(o).shape)
+            unfolded.append(fnp.reshape(o, s[:ax] + (axis_size, batch) + s[ax + 1:]))
+        return unfolded, [_BATCH_AXIS[n] for n in outs]
+
+    return batch
+
+
+def _fwd_ins(p):
+    return _arg_names(p["mode"], p["proj"], p["masked"])
+
+
+def _fwd_outs(p):
+    return _out_names(p["mode"]) + _res_names(p["mode"], p["proj"])
+
+
+def _lin_ins(p):
+    return _fwd_ins(p) + _res_names(p["mode"], p["proj"]) + _diff_names(p["mode"], p["proj"])
+
+
+def _bwd_ins(p):
+    cts = {"ys": "ys", "h": "h0", "c": "c0"}  # a cotangent batches like its value
+    return (_fwd_ins(p) + _res_names(p["mode"], p["proj"])
+            + tuple(cts[n] for n in _out_names(p["mode"])))
+
+
+rnn_p.impl = checked(_rnn_abstract_eval, _rnn_impl)
+rnn_p.abstract_eval = _rnn_abstract_eval
+rnn_p.jvp = _rnn_jvp
+rnn_p.batch = _batch_rule(rnn_p, _fwd_ins, _fwd_outs)
+rnn_p.call_kind = "impl"  # one compiled loop over time (fnx/jit/kernels/rnn.py)
+
+rnn_lin_p.impl = checked(_lin_abstract_eval, _lin_impl)
+rnn_lin_p.abstract_eval = _lin_abstract_eval
+rnn_lin_p.jvp = _lin_jvp
+rnn_lin_p.transpose = _lin_transpose
+rnn_lin_p.batch = _batch_rule(rnn_lin_p, _lin_ins, lambda p: _out_names(p["mode"]))
+rnn_lin_p.call_kind = "impl"  # forward mode: the composition's JVP
+
+rnn_bwd_p.impl = checked(_bwd_abstract_eval, _bwd_impl)
+rnn_bwd_p.abstract_eval = _bwd_abstract_eval
+rnn_bwd_p.jvp = _bwd_jvp
+rnn_bwd_p.batch = _batch_rule(rnn_bwd_p, _bwd_ins,
+                              lambda p: _bwd_out_names(p["mode"], p["proj"]))
+rnn_bwd_p.call_kind = "impl"  # one compiled reverse loop
+
+
+def recurrence(gi, h0, c0, w_hh, b_hh, w_hr=None, mask=None, *, mode, reverse=False):
+    """One recurrent layer and direction over all steps: ``(ys, h_T, c_T)`` (``c_T`` None
+    except for the LSTM) for the input projection ``gi (T, B, G)``, see the module docstring.
+
+    >>> gi = fnx.numpy.zeros((5, 2, 8))
+    >>> ys, h, c = fnx.core.ops.rnn.recurrence(gi, fnx.numpy.zeros((2, 2)), fnx.numpy.zeros((2, 2)),
+    ...     fnx.numpy.ones((8, 2)), fnx.numpy.zeros(8), mode="LSTM")
+    >>> ys.shape, h.shape, c.shape
+    ((5, 2, 2), (2, 2), (2, 2))
+    """
+    if mode not in MODES:
+        raise ValueError(f"recurrence: mode must be one of {sorted(MODES)}, got {mode!r}")
+    lstm = mode == "LSTM"
+    if lstm != (c0 is not None):
+        raise ValueError(f"recurrence: c0 is {'required' if lstm else 'only'} for the LSTM")
+    if w_hr is not None and not lstm:
+        raise ValueError("recurrence: w_hr (a projection) is only supported for the LSTM")
+    args = [gi, h0] + ([c0] if lstm else []) + [w_hh, b_hh]
+    args += ([w_hr] if w_hr is not None else []) + ([mask] if mask is not None else [])
+    outs = rnn_p.bind(*args, mode=mode, reverse=bool(reverse), proj=w_hr is not None,
+                      masked=mask is not None)
+    return outs[0], outs[1], (outs[2] if lstm else None)

@@ -1,0 +1,299 @@
+"""Recurrence kernels of ``fnx.core.ops.rnn``: one compiled loop over time per layer and
+direction, forward and backward, for the LSTM, the GRU and the Elman RNN (tanh / relu).
+
+Layout (time-major, C-contiguous, one float dtype per call): ``gi (T, B, G)`` is the input
+projection of every step (``x W_ih^T + b_ih``, one GEMM outside), ``w_hh_t (P, G)`` the
+transposed recurrent weight, ``b_hh (G,)``; ``mask (T, B)`` (0/1, or shape (0, 0) for none)
+keeps a row's state through its padded steps and zeroes its output there. ``reverse``
+walks time backwards. Per step the recurrent product is one BLAS call (``np.dot`` into a
+preallocated buffer) and the gate math is one fused loop (fnx's vectorizable tanh/sigmoid).
+
+The forward kernels save what the backward needs: ``acts`` (post-activation gates; the GRU
+adds ``W_hn h + b_hn`` as a fourth block), ``hprev`` (the state each step starts from), and
+for the LSTM ``cprev`` (the cell state each step starts from) and, with a projection, ``hu``
+(the unprojected output). The backward kernels return the gradients of the pre-activation
+gates per step (``dgi``; the GRU also ``dgh``, the gradient of ``h W_hh^T + b_hh``, which
+differs in its n block) and of the initial state; the weight gradients are GEMMs over all
+steps done by the caller (``dgh^T hprev``).
+"""
+
+import numba
+import numpy as np
+
+from fnx.jit.vecmath import vsigmoid, vtanh
+
+_OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
+
+
+# Copies and fills are explicit loops in these helpers: Numba's slice assignment
+# (``x[t] = y``, ``x[:] = 0``) costs seconds of compile time per distinct use.
+@numba.njit(**_OPTS)
+def _copy(dst, src):
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@numba.njit(**_OPTS)
+def _copy2(dst, src):
+    for i in range(dst.shape[0]):
+        d, s = dst[i], src[i]
+        for j in range(d.shape[0]):
+            d[j] = s[j]
+
+
+@numba.njit(**_OPTS)
+def _zero(x):
+    for i in range(x.shape[0]):
+        x[i] = 0
+
+
+@numba.njit(**_OPTS)
+def _step_range(T, reverse):
+    return (T - 1, -1, -1) if reverse else (0, T, 1)
+
+
+@numba.njit(**_OPTS)
+def lstm_forward(gi, h0, c0, w_hh_t, b_hh, w_hr_t, mask, reverse,
+                 ys, h, c, acts, hprev, cprev, hu):
+    """LSTM over time; ``h``/``c`` start as copies of ``h0``/``c0`` and end as the final
+    state. ``w_hr_t (H, P)`` projects the output (shape (0, 0): no projection)."""
+    # Every inner loop starts at 0 over one gate block (views): a loop from an offset (2H..3H)
+    # keeps Numba's negative-index wraparound test and does not vectorize (7x slower).
+    T, B, G = gi.shape
+    H = G // 4
+    proj = w_hr_t.shape[0] > 0
+    masked = mask.shape[0] > 0
+    _copy2(h, h0)
+    _copy2(c, c0)
+    gates = np.empty((B, G), gi.dtype)
+    u = np.empty((B, H), gi.dtype)
+    start, stop, step = _step_range(T, reverse)
+    for t in range(start, stop, step):
+        _copy2(hprev[t], h)
+        _copy2(cprev[t], c)
+        np.dot(h, w_hh_t, gates)
+        for b in range(B):
+            a = acts[t, b]
+            if masked and mask[t, b] == 0:
+                _zero(a)
+                continue
+            p, i_row, cr, ur = gates[b], gi[t, b], c[b], u[b]
+            for j in range(G):
+                p[j] += i_row[j] + b_hh[j]
+            pi, pf, pg, po = p[:H], p[H:2 * H], p[2 * H:3 * H], p[3 * H:]
+            ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+            # one activation per loop: a loop touching eight views exceeds LLVM's runtime
+            # alias-check budget and stays scalar (3x slower)
+            for j in range(H):
+                ai[j] = vsigmoid(pi[j])
+            for j in range(H):
+                af[j] = vsigmoid(pf[j])
+            for j in range(H):
+                ag[j] = vtanh(pg[j])
+            for j in range(H):
+                ao[j] = vsigmoid(po[j])
+            for j in range(H):
+                cn = af[j] * cr[j] + ai[j] * ag[j]
+                cr[j] = cn
+                ur[j] = ao[j] * vtanh(cn)
+        if proj:
+            _copy2(hu[t], u)
+            np.dot(u, w_hr_t, ys[t])
+        else:
+            _copy2(ys[t], u)
+        for b in range(B):
+            if masked and mask[t, b] == 0:
+                _zero(ys[t, b])
+            else:
+                _copy(h[b], ys[t, b])
+
+
+@numba.njit(**_OPTS)
+def lstm_backward(acts, cprev, w_hh, w_hr, mask, reverse, dys, dh_t, dc_t,
+                  dgates, dh, dc, dr):
+    """Reverse loop of ``lstm_forward``: ``dgates`` per step, ``dh``/``dc`` (starting as the
+    final states' cotangents) end as the initial states'; ``dr`` (with a projection) the
+    gradient of each step's projected output, for ``dW_hr = dr^T hu``."""
+    T, B, G = acts.shape
+    H = G // 4
+    proj = w_hr.shape[0] > 0
+    masked = mask.shape[0] > 0
+    _copy2(dh, dh_t)
+    _copy2(dc, dc_t)
+    P = dh.shape[1]
+    dnew = np.empty((B, P), acts.dtype)
+    dhu = np.empty((B, H), acts.dtype)
+    dprev = np.empty((B, P), acts.dtype)
+    tcr = np.empty(H, acts.dtype)
+    one = acts.dtype.type(1.0)
+    start, stop, step = _step_range(T, reverse)
+    for t in range(stop - step, start - step, -step):
+        for b in range(B):
+            dn, dhr, dyr = dnew[b], dh[b], dys[t, b]
+            if masked and mask[t, b] == 0:
+                _zero(dn)
+            else:
+                for k in range(P):
+                    dn[k] = dhr[k] + dyr[k]
+        if proj:
+            _copy2(dr[t], dnew)
+            np.dot(dnew, w_hr, dhu)
+        else:
+            _copy2(dhu, dnew)
+        for b in range(B):
+            dg = dgates[t, b]
+            if masked and mask[t, b] == 0:
+                _zero(dg)
+                continue
+            a, cp, dcr, d = acts[t, b], cprev[t, b], dc[b], dhu[b]
+            ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+            di, df, dgg, do = dg[:H], dg[H:2 * H], dg[2 * H:3 * H], dg[3 * H:]
+            for j in range(H):
+                tcr[j] = vtanh(af[j] * cp[j] + ai[j] * ag[j])
+            for j in range(H):
+                ig, fg, gg, og, tc = ai[j], af[j], ag[j], ao[j], tcr[j]
+                dct = dcr[j] + d[j] * og * (one - tc * tc)
+                di[j] = dct * gg * ig * (one - ig)
+                df[j] = dct * cp[j] * fg * (one - fg)
+                dgg[j] = dct * ig * (one - gg * gg)
+                do[j] = d[j] * tc * og * (one - og)
+                dcr[j] = dct * fg
+        np.dot(dgates[t], w_hh, dprev)
+        for b in range(B):
+            if not (masked and mask[t, b] == 0):
+                _copy(dh[b], dprev[b])
+
+
+@numba.njit(**_OPTS)
+def gru_forward(gi, h0, w_hh_t, b_hh, mask, reverse, ys, h, acts, hprev):
+    """GRU over time (PyTorch's gates r, z, n; ``n = tanh(i_n + r * (W_hn h + b_hn))``);
+    ``acts (T, B, 4H)`` holds r, z, n and ``W_hn h + b_hn``."""
+    T, B, G = gi.shape
+    H = G // 3
+    masked = mask.shape[0] > 0
+    _copy2(h, h0)
+    gates = np.empty((B, G), gi.dtype)
+    one = gi.dtype.type(1.0)
+    start, stop, step = _step_range(T, reverse)
+    for t in range(start, stop, step):
+        _copy2(hprev[t], h)
+        np.dot(h, w_hh_t, gates)
+        for b in range(B):
+            a, y = acts[t, b], ys[t, b]
+            if masked and mask[t, b] == 0:
+                _zero(a)
+                _zero(y)
+                continue
+            p, i_row, hr = gates[b], gi[t, b], h[b]
+            for j in range(2 * H):
+                p[j] += i_row[j] + b_hh[j]
+            pr, pz, pn, i_n, b_n = p[:H], p[H:2 * H], p[2 * H:], i_row[2 * H:], b_hh[2 * H:]
+            ar, az, an, ag = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+            for j in range(H):
+                r = vsigmoid(pr[j])
+                z = vsigmoid(pz[j])
+                ghn = pn[j] + b_n[j]
+                n = vtanh(i_n[j] + r * ghn)
+                ar[j] = r
+                az[j] = z
+                an[j] = n
+                ag[j] = ghn
+                hn = (one - z) * n + z * hr[j]
+                y[j] = hn
+                hr[j] = hn
+
+
+@numba.njit(**_OPTS)
+def gru_backward(acts, hprev, w_hh, mask, reverse, dys, dh_t, dgi, dgh, dh):
+    """Reverse loop of ``gru_forward``: ``dgi``/``dgh`` per step (they differ in the n
+    block by the factor r), ``dh`` (starting as ``dh_t``) ends as the initial state's."""
+    T, B, G = dgi.shape
+    H = G // 3
+    masked = mask.shape[0] > 0
+    _copy2(dh, dh_t)
+    dprev = np.empty((B, H), dgi.dtype)
+    one = dgi.dtype.type(1.0)
+    start, stop, step = _step_range(T, reverse)
+    for t in range(stop - step, start - step, -step):
+        for b in range(B):
+            di, dg = dgi[t, b], dgh[t, b]
+            if masked and mask[t, b] == 0:
+                _zero(di)
+                _zero(dg)
+                continue
+            a, hp, dhr, dyr = acts[t, b], hprev[t, b], dh[b], dys[t, b]
+            ar, az, an, ag = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+            dir_, diz, din = di[:H], di[H:2 * H], di[2 * H:]
+            dgr, dgz, dgn = dg[:H], dg[H:2 * H], dg[2 * H:]
+            for j in range(H):
+                r, z, n = ar[j], az[j], an[j]
+                d = dhr[j] + dyr[j]
+                dnp = d * (one - z) * (one - n * n)
+                drp = dnp * ag[j] * r * (one - r)
+                dzp = d * (hp[j] - n) * z * (one - z)
+                dir_[j] = drp
+                diz[j] = dzp
+                din[j] = dnp
+                dgr[j] = drp
+                dgz[j] = dzp
+                dgn[j] = dnp * r
+                dhr[j] = d * z
+        np.dot(dgh[t], w_hh, dprev)
+        for b in range(B):
+            if not (masked and mask[t, b] == 0):
+                dhr, dpr = dh[b], dprev[b]
+                for k in range(H):
+                    dhr[k] += dpr[k]
+
+
+@numba.njit(**_OPTS)
+def rnn_forward(gi, h0, w_hh_t, b_hh, mask, reverse, relu, ys, h, acts, hprev):
+    """Elman RNN over time: ``h' = tanh(i + h W_hh^T + b_hh)`` (``relu``: max(., 0));
+    ``acts`` holds ``h'`` (before masking)."""
+    T, B, H = gi.shape
+    masked = mask.shape[0] > 0
+    _copy2(h, h0)
+    gates = np.empty((B, H), gi.dtype)
+    zero = gi.dtype.type(0.0)
+    start, stop, step = _step_range(T, reverse)
+    for t in range(start, stop, step):
+        _copy2(hprev[t], h)
+        np.dot(h, w_hh_t, gates)
+        a = acts[t]
+        for b in range(B):
+            keep = masked and mask[t, b] == 0
+            for j in range(H):
+                pre = gi[t, b, j] + gates[b, j] + b_hh[j]
+                hn = max(pre, zero) if relu else vtanh(pre)
+                a[b, j] = hn
+                if keep:
+                    ys[t, b, j] = 0
+                else:
+                    ys[t, b, j] = hn
+                    h[b, j] = hn
+
+
+@numba.njit(**_OPTS)
+def rnn_backward(acts, w_hh, mask, reverse, relu, dys, dh_t, dgi, dh):
+    """Reverse loop of ``rnn_forward``: ``dgi`` per step (equal to the gradient of
+    ``h W_hh^T + b_hh``), ``dh`` (starting as ``dh_t``) ends as the initial state's."""
+    T, B, H = acts.shape
+    masked = mask.shape[0] > 0
+    _copy2(dh, dh_t)
+    dprev = np.empty((B, H), acts.dtype)
+    one, zero = acts.dtype.type(1.0), acts.dtype.type(0.0)
+    start, stop, step = _step_range(T, reverse)
+    for t in range(stop - step, start - step, -step):
+        a, dg = acts[t], dgi[t]
+        for b in range(B):
+            if masked and mask[t, b] == 0:
+                _zero(dg[b])
+                continue
+            for j in range(H):
+                d = dh[b, j] + dys[t, b, j]
+                hn = a[b, j]
+                dg[b, j] = (d if hn > zero else zero) if relu else d * (one - hn * hn)
+        np.dot(dg, w_hh, dprev)
+        for b in range(B):
+            if not (masked and mask[t, b] == 0):
+                _copy(dh[b], dprev[b])
