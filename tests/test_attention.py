@@ -281,3 +281,25 @@ def test_embedding_vmap_equals_a_loop(axes):
         o, gr = f(fnx.tensor(w_b), fnx.tensor(i_b))
         np.testing.assert_allclose(np.asarray(out)[b], np.asarray(o), rtol=1e-13)
         np.testing.assert_allclose(np.asarray(grads)[b], np.asarray(gr), rtol=1e-13)
+
+
+def test_self_attention_grad_program_is_fused():
+    """MultiheadAttention's backward: one fused attention backward, no zero-padded copies of
+    activation gradients (only the packed weight's three slices pad) and an embedding's
+    gradient as one row scatter."""
+    m = fnx.nn.MultiheadAttention(8, 2, batch_first=True)
+    emb = fnx.nn.Embedding(11, 8)
+    tokens = fnx.tensor(np.array([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1], [0, 0, 1, 1, 10]]))
+
+    def loss(params):
+        x = fnx.nn.functional_call(emb, {"weight": params["emb"]}, (tokens,))
+        out = fnx.nn.functional_call(m, params["mha"], (x, x, x), {"need_weights": False})[0]
+        return (out ** 2).sum()
+
+    params = {"mha": dict(m.named_parameters()), "emb": emb.weight}
+    lines = str(fnx.make_ir(fnx.grad(loss))(params)).splitlines()
+    prims = [line.split("=", 1)[1].split()[0].split("[")[0] for line in lines if " = " in line]
+    assert prims.count("attention") == 1 and prims.count("attention_vjp") == 1
+    assert prims.count("embedding_scatter") == 1 and "scatter_add" not in prims
+    pads = [line for line in lines if "= pad[" in line]
+    assert len(pads) == 6 and all(line.split(":", 1)[1].startswith("f32[24") for line in pads)
