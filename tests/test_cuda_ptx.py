@@ -106,6 +106,8 @@ def test_every_kernel_kind_compiles_to_ptx_matching_its_launch_plan(kind, cuda_k
             assert ".target sm_90" in pk.ptx and f".entry {pk.entry}(" in pk.ptx
             if strategy == "warp":  # the warp reductions are shuffles, not shared memory
                 assert "shfl.sync.bfly" in pk.ptx and ".shared" not in pk.ptx
+            if strategy == "block":  # shuffles, then one shared slot per warp
+                assert "shfl.sync.bfly" in pk.ptx and ".shared" in pk.ptx
             if cuda_compile.toolchain()["ptxas"]:
                 assert pk.cubin[:4] == b"\x7fELF"  # a device ELF for sm_90
             # the plan packs sizes, then one pointer per input and output, in PTX order

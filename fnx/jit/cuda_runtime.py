@@ -86,9 +86,10 @@ def _simulate_shuffles():
 
 
 def block_size(strategy="thread"):
-    """Threads per block of a kernel variant (the simulator's warp variant: one warp)."""
+    """Threads per block of a kernel variant (the simulator's: small, but whole warps where
+    shuffles are used: one for a warp per row, two for a block per row)."""
     if simulator():
-        return WARP if strategy == "warp" else SIM_BLOCK
+        return {"warp": WARP, "block": 2 * WARP}.get(strategy, SIM_BLOCK)
     return BLOCK
 
 

@@ -1,6 +1,6 @@
 """Loop nest -> ``numba.cuda`` kernels (the CUDA backend), and the CUDA executable.
 
-The same ``loops.LoopNest`` the CPU backend consumes becomes one of three kernels:
+The same ``loops.LoopNest`` the CPU backend consumes becomes one of these kernels:
 
 * ``thread``: one thread per outer index (a grid-stride loop over the kept axes); reduced axes,
   if any, are walked serially by that thread in the nest's passes. Map groups (no reduced axes)
@@ -12,11 +12,14 @@ The same ``loops.LoopNest`` the CPU backend consumes becomes one of three kernel
   row, and each reduction of each pass is a butterfly of ``shfl_xor_sync`` (no shared memory,
   no barrier), after which every lane holds the row's value for the next pass.
 * ``block``: longer rows: one block per row (grid-stride over rows), threads stride over the
-  reduced elements, and each reduction of each pass is a tree reduction in shared memory
-  (argmax/argmin carry the index beside the value); the reduced value is then visible to
-  every thread for the next pass.
+  reduced elements, and each reduction of each pass is a warp butterfly followed by a fold of
+  the warps' values through shared memory (argmax/argmin carry the index beside the value);
+  the reduced value is then visible to every thread for the next pass.
+* ``split``: few one-pass reductions over many elements (full sums, column sums of a tall
+  matrix): two kernels, G partials per output, then an in-order fold (``_render_split``).
 
-Every combine runs in a fixed order (tree, butterfly), so results do not change between runs.
+Every combine runs in a fixed order (butterfly, warp order, partial order), so results do not
+change between runs.
 
 Buffers are passed flat (1-D views of C-contiguous arrays); broadcasting is index arithmetic
 from the sizes ``n0..``. Statements and the pass structure of a row come from
@@ -249,11 +252,12 @@ def render(nest, strategy="thread", block=None):
         if strategy == "block":
             width, row_step = block, "cuda.gridDim.x"
             body += ["_tid = cuda.threadIdx.x", "_row = cuda.blockIdx.x"]
-            for s in reduces:
+            for s in reduces:  # one slot per warp
                 vt = _tyname(s.in_dtypes[0] if s.op in ("argmax", "argmin") else s.dtype)
-                body.append(f"_sh_{s.name} = cuda.shared.array({block}, numba.{vt})")
+                nw = block // crt.WARP
+                body.append(f"_sh_{s.name} = cuda.shared.array({nw}, numba.{vt})")
                 if s.op in ("argmax", "argmin"):
-                    body.append(f"_si_{s.name} = cuda.shared.array({block}, numba.int64)")
+                    body.append(f"_si_{s.name} = cuda.shared.array({nw}, numba.int64)")
         else:
             warps = block // crt.WARP
             width, row_step = crt.WARP, f"cuda.gridDim.x * {warps}"
@@ -399,35 +403,31 @@ def _take(op, isf, av, ai, bv, bi):
 
 
 def _block_combine(em, in_pass, block):
-    """Lines combining each reduction of a pass across a block: a tree in shared memory (a
-    fixed order: deterministic), then every thread reads the block's value."""
-    out = []
-    for s in in_pass:
-        if s.op in ("argmax", "argmin"):
-            out += [f"_sh_{s.name}[_tid] = {s.name}v", f"_si_{s.name}[_tid] = {s.name}i"]
-        else:
-            out += [f"_sh_{s.name}[_tid] = {s.name}"]
-    out += ["cuda.syncthreads()", f"_s = {block // 2}", "while _s > 0:", "    if _tid < _s:"]
-    step = []
+    """Lines combining each reduction of a pass across a block: a butterfly within each warp
+    (``_warp_combine``), lane 0 of each warp writes its value to shared memory, and after one
+    barrier every thread folds the warps' values in warp order (fixed: deterministic). A
+    second barrier keeps the slots until everyone has read them."""
+    warps = block // crt.WARP
+    out = _warp_combine(em, in_pass, block, final=False)
+    write, fold = [], []
     for s in in_pass:
         if s.op in ("argmax", "argmin"):
             isf = np.dtype(s.in_dtypes[0]).kind == "f"
-            step += [f"_av = _sh_{s.name}[_tid]", f"_bv = _sh_{s.name}[_tid + _s]",
-                     f"_ai = _si_{s.name}[_tid]", f"_bi = _si_{s.name}[_tid + _s]",
-                     f"if {_take(s.op, isf, '_av', '_ai', '_bv', '_bi')}:",
-                     f"    _sh_{s.name}[_tid] = _bv",
-                     f"    _si_{s.name}[_tid] = _bi"]
+            v, i = f"{s.name}v", f"{s.name}i"
+            write += [f"_sh_{s.name}[_w] = {v}", f"_si_{s.name}[_w] = {i}"]
+            fold += [f"{v} = _sh_{s.name}[0]", f"{i} = _si_{s.name}[0]"]
+            step = [f"_bv = _sh_{s.name}[_k]", f"_bi = _si_{s.name}[_k]",
+                    f"if {_take(s.op, isf, v, i, '_bv', '_bi')}:", f"    {v} = _bv",
+                    f"    {i} = _bi"]
         else:
-            c = em.combine(s.op, f"_sh_{s.name}[_tid]", f"_sh_{s.name}[_tid + _s]", s.dtype)
-            step += [f"_sh_{s.name}[_tid] = {c}"]
-    out += ind(step, 2) + ind(["cuda.syncthreads()", "_s //= 2"], 1)
-    for s in in_pass:
-        if s.op in ("argmax", "argmin"):
-            out += [f"{s.name} = {_np(s.dtype)}(_si_{s.name}[0])"]
-        else:
-            out += [f"{s.name} = _sh_{s.name}[0]"]
-    # nobody may overwrite the shared slots before everyone has read them
-    return out + ["cuda.syncthreads()"]
+            write += [f"_sh_{s.name}[_w] = {s.name}"]
+            fold += [f"{s.name} = _sh_{s.name}[0]"]
+            step = [f"{s.name} = {em.combine(s.op, s.name, f'_sh_{s.name}[_k]', s.dtype)}"]
+        fold += ["for _k in range(1, %d):" % warps] + ind(step, 1)
+    out += [f"_w = _tid // {crt.WARP}", f"if _tid % {crt.WARP} == 0:"] + ind(write, 1)
+    out += ["cuda.syncthreads()"] + fold + ["cuda.syncthreads()"]
+    return out + [f"{s.name} = {_np(s.dtype)}({s.name}i)" for s in in_pass
+                  if s.op in ("argmax", "argmin")]
 
 
 def _shfl(expr, dt):
@@ -441,11 +441,12 @@ def _shfl(expr, dt):
     return f"{_np(dt)}(cuda.shfl_xor_sync(0xFFFFFFFF, np.int64({expr}), _o))"
 
 
-def _warp_combine(em, in_pass, block):
+def _warp_combine(em, in_pass, block, final=True):
     """Lines combining each reduction of a pass across a warp: a butterfly of xor shuffles
     (5 steps, no shared memory, no barrier). Combines are commutative, so the two lanes of
-    each exchange compute the same value and all lanes end with the row's (deterministic)
-    result."""
+    each exchange compute the same value and all lanes end with the warp's (deterministic)
+    result. ``final``: argmax/argmin's result is then the position (else it stays in
+    ``<name>v``/``<name>i`` for ``_block_combine``)."""
     del block  # unused: a warp is 32 lanes whatever the block
     step = []
     for s in in_pass:
@@ -460,7 +461,7 @@ def _warp_combine(em, in_pass, block):
                      f"{s.name} = {em.combine(s.op, s.name, '_b', s.dtype)}"]
     out = [f"_o = {crt.WARP // 2}", "while _o > 0:"] + ind(step + ["_o //= 2"], 1)
     return out + [f"{s.name} = {_np(s.dtype)}({s.name}i)" for s in in_pass
-                  if s.op in ("argmax", "argmin")]
+                  if final and s.op in ("argmax", "argmin")]
 
 
 def _helper_rank(h):
