@@ -216,3 +216,21 @@ def test_conv_transpose_is_the_input_gradient():
     fwd = F.conv2d(y, w, stride=(2, 3), padding=(1, 0), groups=2, dilation=(1, 2))
     np.testing.assert_allclose(np.vdot(out.numpy(), y.numpy()),
                                np.vdot(x.numpy(), fwd.numpy()[:, :, :5, :4]), rtol=1e-10)
+
+
+def test_one_kernel_signature_for_read_only_and_writeable_buffers():
+    # fnx arrays' buffers are read-only, intermediate ones writeable: both take the one
+    # compiled signature (the kernel reads its input through a read-only view)
+    params = dict(window_strides=(1, 1), padding=((1, 1), (1, 1)), lhs_dilation=(1, 1),
+                  rhs_dilation=(1, 1), feature_group_count=1)
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    ct = rng.standard_normal((2, 4, 5, 5))
+    frozen = [a.copy() for a in (x, ct)]
+    for a in frozen:
+        a.flags.writeable = False
+    for x_, ct_ in ((x, ct), tuple(frozen)):
+        C._conv_impl(x_, w, **params)
+        C._conv_lhs_grad_impl(ct_, w, lhs_shape=(5, 5), **params)
+        C._conv_rhs_grad_impl(x_, ct_, rhs_shape=(3, 3), **params)
+    assert len(C._columns(np.dtype("float64")).signatures) == 1
