@@ -98,10 +98,11 @@ def _conv_check(name, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_di
 # back by col2im, and ``d W = ct @ cols^T``. 1-D and 2-D convolutions on NumPy float32/float64
 # build the columns with the compiled kernels of fnx/jit/kernels/conv.py, a chunk of images at a
 # time so the chunk stays in cache between im2col and its GEMM, and never materialize a padded
-# or dilated input. Other ranks, dtypes and CuPy buffers take the array-module path below
-# (strided slices of the padded, dilated input, one per window tap).
+# or dilated input. Other ranks and dtypes, input dilation (conv_transpose binds conv_lhs_grad
+# instead) and CuPy buffers take the array-module path below (strided slices of the padded,
+# dilated input, one per window tap).
 
-_CHUNK_BYTES = 1 << 19  # column-matrix bytes per chunk of images (measured: fits L2 with its GEMM)
+_CHUNK_BYTES = 1 << 19  # float32 column-matrix bytes per chunk of images (measured best)
 _lib = None
 _compiled = {}
 
