@@ -116,7 +116,8 @@ def test_kernel_zeroes_every_column_entry():
     lib = cache.load_library("conv")
     x = np.ones((1, 1, 3, 3), np.float32)
     cols = np.full(9 * 9, np.nan, np.float32)
-    lib.columns(0, 0, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, x.reshape(-1), cols)
+    lib.columns(0, 0, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, 3, C._read_only(x.reshape(-1)),
+                cols)
     cols = cols.reshape(9, 9)
     assert not np.isnan(cols).any()
     # 'same' padding: the centre tap sees every input, a corner tap a 2x2 block, an edge 2x3
@@ -233,4 +234,6 @@ def test_one_kernel_signature_for_read_only_and_writeable_buffers():
         C._conv_impl(x_, w, **params)
         C._conv_lhs_grad_impl(ct_, w, lhs_shape=(5, 5), **params)
         C._conv_rhs_grad_impl(x_, ct_, rhs_shape=(3, 3), **params)
-    assert len(C._columns(np.dtype("float64")).signatures) == 1
+    sigs = [sig for sig in C._columns(np.dtype("float64")).signatures
+            if str(sig[-1].dtype) == "float64"]
+    assert len(sigs) == 1 and sigs[0][-2].readonly
