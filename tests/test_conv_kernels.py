@@ -236,4 +236,4 @@ def test_one_kernel_signature_for_read_only_and_writeable_buffers():
         C._conv_rhs_grad_impl(x_, ct_, rhs_shape=(3, 3), **params)
     sigs = [sig for sig in C._columns(np.dtype("float64")).signatures
             if str(sig[-1].dtype) == "float64"]
-    assert len(sigs) == 1 and sigs[0][-2].readonly
+    assert len(sigs) == 1 and not sigs[0][-2].mutable
