@@ -651,6 +651,7 @@ def main(argv=None):
         guarded("4 compile", "section", compile_section, args)
     if "5" not in skip:
         guarded("5 launch", "section", launch_section, args)
+    guarded("env", "kernel statistics", stats_row)
     row("total", "wall time", f"{time.perf_counter() - T0:.1f} s")
     gpu = gpu_name()
     md = markdown(f"fnx gpu_check: {gpu}, {time.strftime('%Y-%m-%d %H:%M')}")
@@ -664,6 +665,15 @@ def main(argv=None):
             fh.write(md)
         print(f"wrote {path}")
     return 0
+
+
+def stats_row():
+    """Kernels built in this process, and how many fell back from the launch path to Numba's
+    dispatcher (each also warned: a non-zero count is a launch-path failure to look into)."""
+    from fnx.jit.codegen import cuda as cg
+
+    row("env", "CUDA kernel statistics", cg.STATS,
+        "launch_path_fallbacks > 0: see the warnings above")
 
 
 def preflight():

@@ -452,6 +452,30 @@ def test_split_column_reductions(rng, split):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
 
 
+@needs_cuda
+def test_launch_path_failure_falls_back_to_the_dispatcher(rng, monkeypatch):
+    """A kernel the launch path cannot compile or load warns once and runs through Numba's
+    dispatcher, with the same results."""
+    from fnx.jit.codegen import cuda as cg
+
+    class Broken:
+        def compute_capability(self):
+            return (9, 0)
+
+        def function(self, ptx_kernel):
+            raise RuntimeError("module load refused")
+
+    monkeypatch.setattr(crt, "raw_driver", Broken)
+    monkeypatch.setattr(cg.CudaKernel, "ptx", lambda self, strategy, cc: None)
+    before = cg.STATS["launch_path_fallbacks"]
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    with pytest.warns(UserWarning, match=r"launch path could not .*module load refused"):
+        exe = check(lambda a: fnp.exp(a) * 2.0, x, rtol=1e-6)
+    assert cg.STATS["launch_path_fallbacks"] == before + 1
+    exe.run(crt.to_device(x))  # no second attempt, no second warning
+    assert cg.STATS["launch_path_fallbacks"] == before + 1
+
+
 # --- orchestrator: BLAS, eager primitives, constants -------------------------------------------
 
 

@@ -168,14 +168,17 @@ class CupyBlas:
     in Python first); anything else goes to ``cupy.matmul``."""
 
     def __init__(self, cp):
-        from cupy_backends.cuda.libs import cublas
-
+        try:
+            from cupy_backends.cuda.libs import cublas
+        except ImportError:  # a CuPy without that module: its matmul does the same, slower
+            cublas = None
         self.cp, self.lib = cp, cublas
         self._args = {}
 
     def matmul(self, a, b, ta=False, tb=False):
         cp = self.cp
-        if (a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in _ONE
+        if (self.lib is None or a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype
+                or a.dtype not in _ONE
                 or not (a.flags.c_contiguous and b.flags.c_contiguous) or 0 in a.shape
                 or 0 in b.shape):
             return cp.matmul(a.T if ta else a, b.T if tb else b)

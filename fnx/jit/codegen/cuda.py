@@ -60,7 +60,7 @@ CODEGEN_VERSION = "cuda-3"
 
 _lock = threading.Lock()
 _modules = {}  # source hash -> module
-STATS = {"kernels_compiled": 0, "kernels_reused": 0}
+STATS = {"kernels_compiled": 0, "kernels_reused": 0, "launch_path_fallbacks": 0}
 
 
 class CudaLoweringError(NotImplementedError):
@@ -517,6 +517,7 @@ class CudaKernel:
         self.sources = {}
         self.launched = set()
         self._plans = {}  # sizes -> cuda_launch.LaunchPlan (None: nothing to launch)
+        self._dispatcher_only = False  # the launch path failed for this kernel once
 
     def variant(self, strategy):
         v = self._variants.get(strategy)
@@ -605,12 +606,21 @@ class CudaKernel:
     def __call__(self, *args):
         sizes = [int(s) for s in args[:self.ndim]]
         bufs = args[self.ndim:]
-        drv = crt.raw_driver()
+        drv = None if self._dispatcher_only else crt.raw_driver()
         if drv is not None:
-            plan = self._plans.get(tuple(sizes)) or self.plan(sizes, drv)
-            if plan is not None:
-                plan.launch([b.data.ptr for b in bufs], drv.stream())
-            return
+            plan = self._plans.get(tuple(sizes))
+            if plan is None:
+                try:
+                    plan = self.plan(sizes, drv)
+                except Exception as err:  # noqa: BLE001 -- compiling/loading: fall back, loudly
+                    self._dispatcher_only = True
+                    STATS["launch_path_fallbacks"] += 1
+                    warnings.warn(_FALLBACK.format(err=f"{type(err).__name__}: {err}"),
+                                  stacklevel=2)
+            if not self._dispatcher_only:
+                if plan is not None:
+                    plan.launch([b.data.ptr for b in bufs], drv.stream())
+                return
         M, R = _work(sizes, self.reduced)
         if M == 0:
             return
@@ -628,6 +638,11 @@ class CudaKernel:
         kern = self.variant(strategy)
         grid = crt.grid_for(M, crt.rows_per_block(strategy, block))
         kern[grid, block, be.stream()](M, R, *sizes, *flat)
+
+
+_FALLBACK = ("fnx.jit (CUDA): the launch path could not compile or load a kernel ({err}); it "
+             "launches through Numba's dispatcher instead (slower per launch). "
+             "FNX_CUDA_LAUNCH=numba uses the dispatcher for every kernel.")
 
 
 def _work(sizes, reduced):
