@@ -1088,7 +1088,7 @@ _np_rec("gradient_coordinates",
 
 
 
-# --- attention: softmax(q k^T * scale + mask) v fused, and the softmax derivative ------------
+# --- attention: softmax(q k^T * scale + mask) v fused, its tangent and its backward ----------
 from fnx.core.ops import attention as _at  # noqa: E402
 
 
@@ -1110,17 +1110,13 @@ rec("attention", lambda q, k, v: _at.attention(q, k, v, scale=0.4)[0],
     prims=("attention", "attention_jvp", "attention_vjp"))
 rec("attention_weights", lambda q, k, v: _at.attention(q, k, v, scale=0.4)[1],
     functools.partial(_attention_ref, scale=0.4, weights=True), ("any",) * 3,
-    shapes=_ATT_SHAPES, tol=LOOSE, prims=("attention", "attention_softmax_jvp"))
+    shapes=_ATT_SHAPES, tol=LOOSE, prims=("attention",))
 # a mask broadcast over the leading dim, and the causal bound with more keys than queries
 rec("attention_causal_masked",
     lambda q, k, v, m: _at.attention(q, k, v, m, scale=0.6, causal=True)[0],
     functools.partial(_attention_ref, scale=0.6, causal=True), ("any",) * 4,
     shapes=(((2, 3, 4), (2, 5, 4), (2, 5, 3), (1, 3, 5)), ((3, 2), (3, 2), (3, 2), (1, 3))),
     tol=LOOSE, prims=("attention", "attention_jvp", "attention_vjp"))
-rec("attention_softmax_jvp", _bind(_at.attention_softmax_jvp_p, scale=0.7),
-    lambda p, x: 0.7 * p * (x - (p * x).sum(-1, keepdims=True)), ("positive", "any"),
-    shapes=(((2, 3), (2, 3)), ((4,), (4,)), ((2, 1, 5), (2, 1, 5))), tol=LOOSE,
-    prims=("attention_softmax_jvp",))
 
 
 # --- recurrences (fnx.core.ops.rnn: rnn, rnn_lin, rnn_bwd): one layer and direction ---------

@@ -1,6 +1,6 @@
 """Attention primitives: ``attention`` (``softmax(q k^T * scale + mask) v`` with the softmax
-fused between the two batched matrix products) and ``attention_softmax_jvp`` (the softmax's
-derivative, the fused step of the backward pass). ``fnx.nn.functional.
+fused between the two batched matrix products), its tangent ``attention_jvp`` and that
+tangent's transpose ``attention_vjp`` (the fused backward). ``fnx.nn.functional.
 scaled_dot_product_attention`` (and so ``MultiheadAttention`` and the Transformer layers)
 binds ``attention``.
 
@@ -16,14 +16,17 @@ needs), zero on a row whose keys are all excluded. The impl is BLAS for ``q k^T`
 with one Numba pass over each score row in between (scale, mask, causal bound, max, exp, sum,
 normalize, dropout: ``fnx/jit/kernels/attention.py``).
 
-The JVP is the composition ``dS = (dq k^T + q dk^T) * scale + dmask``,
-``dp = attention_softmax_jvp(p, dS)``, ``dout = (dp * keep) v + (p * keep) dv``: matrix
-products (``dot_general``) around one fused row kernel. ``attention_softmax_jvp(p, x)`` is
-``scale * p * (x - rowsum(p * x))``: linear and symmetric in ``x``, so it is its own transpose,
-and ``grad`` runs ``dv = p^T g``, ``dp = g v^T``, ``dS = p * (dp - rowsum(dp * p))`` (the same
-kernel), ``dq = dS k * scale``, ``dk = dS^T q * scale``. Both primitives run their impl under
-``jit`` and in compiled steps (``call_kind = "impl"``). Other dtypes and array modules (CuPy)
-run the same formulas as array code (``_reference``).
+The JVP of ``out`` is ``attention_jvp(q, k, v[, mask][, keep], p, dq, dk, dv[, dmask])``, linear
+in the tangents: ``dS = (dq k^T + q dk^T) * scale + dmask``, ``dp = p * (dS - rowsum(p dS))``,
+``dout = (dp * keep) v + (p * keep) dv``. Its transpose ``attention_vjp(..., p, g) -> (dq, dk,
+dv[, dmask])`` is the backward pass: ``dp = g v^T``, ``dS = p * (dp - rowsum(dp * p))`` (one
+Numba row pass, scale and dropout folded in), ``dq = dS k * scale``, ``dk = dS^T q * scale``,
+``dv = p^T g``, with BLAS reading the operands as they lie (head views of a projection need no
+layout copy). So ``grad`` runs two fused calls, eagerly, under ``jit`` and in compiled steps
+alike (``call_kind = "impl"``). ``p``'s own tangent is the same formula by composition (dead
+code unless a caller uses ``p``); the JVPs and batching rules of ``attention_jvp`` /
+``attention_vjp`` (higher derivatives, vmap) differentiate and vmap their ``fnx.numpy``
+formulas. Other dtypes and array modules (CuPy) run the same formulas as array code.
 """
 
 import math
@@ -31,7 +34,7 @@ import math
 import numpy as np
 
 from ..abstract import ShapedArray
-from ..ad_util import Zero, add_tangents, instantiate, is_undefined
+from ..ad_util import Zero, instantiate, is_undefined
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
 from .shape import broadcast_batched, move_axis, reshape
@@ -39,7 +42,6 @@ from .shape import broadcast_batched, move_axis, reshape
 attention_p = Primitive("attention", multiple_results=True)
 attention_jvp_p = Primitive("attention_jvp")
 attention_vjp_p = Primitive("attention_vjp", multiple_results=True)
-attention_softmax_jvp_p = Primitive("attention_softmax_jvp")
 
 
 def _aval(x):
@@ -308,7 +310,7 @@ def _backward_impl(*args, scale, causal, has_mask, dropout_scale):
     if xp is not np or q.dtype not in (np.float32, np.float64) or p.size == 0 or q.size == 0:
         return _backward(xp, *args, **params)
     dt = q.dtype.type
-    lead, n_q, n_k = p.shape[:-2], p.shape[-2], p.shape[-1]
+    n_q, n_k = p.shape[-2:]
     ds = np.matmul(g, np.ascontiguousarray(_t(np, v)), out=np.empty(p.shape, q.dtype))
     p_used = p
     if keep is not None:
@@ -345,13 +347,10 @@ def _attention_jvp(primals, tangents, *, scale, causal, has_mask, dropout_scale)
     diff = [instantiate(t) for t in diff]
     dout = attention_jvp_p.bind(*primals, p, *diff, **params)
     # p's own tangent (dead code unless a caller uses p)
-    ds = fnp.matmul(diff[0], fnp.swapaxes(k, -1, -2)) + fnp.matmul(q, fnp.swapaxes(diff[1],
-                                                                                  -1, -2))
-    dp = attention_softmax_jvp_p.bind(p, ds, scale=scale)
+    ds = (fnp.matmul(diff[0], _t(fnp, k)) + fnp.matmul(q, _t(fnp, diff[1]))) * scale
     if has_mask:
-        dp = dp + attention_softmax_jvp_p.bind(p, fnp.broadcast_to(diff[3], _aval(p).shape),
-                                               scale=1.0)
-    return [out, p], [dout, dp]
+        ds = ds + fnp.broadcast_to(diff[3], _aval(p).shape)
+    return [out, p], [dout, _dsoftmax(fnp, p, ds)]
 
 
 def _attention_batch(axis_size, args, dims, *, scale, causal, has_mask, dropout_scale):
@@ -399,73 +398,6 @@ attention_vjp_p.abstract_eval = _backward_abstract_eval
 attention_vjp_p.jvp = _formula_jvp(_backward, False)
 attention_vjp_p.batch = _formula_batch(_backward, False)
 attention_vjp_p.call_kind = "impl"  # BLAS + the dS row kernel
-
-
-# --- attention_softmax_jvp --------------------------------------------------------------------
-
-
-def _softmax_jvp_abstract_eval(p, x, *, scale):
-    del scale  # unused: no effect on shapes
-    if p.shape != x.shape or p.dtype != x.dtype or p.ndim < 1:
-        raise ShapeError(f"attention_softmax_jvp: p {p.dtype}{list(p.shape)} and x "
-                         f"{x.dtype}{list(x.shape)} must have one shape and dtype (rank >= 1)")
-    if p.dtype.kind not in "fc":
-        raise DTypeError(f"attention_softmax_jvp: expected floating operands, got {p.dtype}")
-    return ShapedArray(p.shape, p.dtype)
-
-
-def _softmax_jvp_impl(p, x, *, scale):
-    from ..devices import array_module
-
-    xp = array_module(p)
-    if xp is not np or p.dtype not in (np.float32, np.float64) or p.size == 0:
-        dot = (p * x).sum(axis=-1, keepdims=True)
-        return (p.dtype.type(scale) * p * (x - dot)).astype(p.dtype)
-    n = p.shape[-1]
-    rows = p.size // n
-    y = np.empty(p.shape, p.dtype)
-    _kernel("softmax_jvp_rows", p.dtype)(_c(p).reshape(1, rows, n), _c(x).reshape(1, rows, n),
-                                         p.dtype.type(scale), y.reshape(1, rows, n))
-    return y
-
-
-def _softmax_jvp_jvp(primals, tangents, *, scale):
-    from fnx import numpy as fnp
-
-    p, x = primals
-    dp, dx = tangents
-    y = attention_softmax_jvp_p.bind(p, x, scale=scale)
-    dy = Zero(_aval(y))
-    if type(dx) is not Zero:
-        dy = add_tangents(dy, attention_softmax_jvp_p.bind(p, dx, scale=scale))
-    if type(dp) is not Zero:
-        # d/dp of scale * p * (x - rowsum(p * x))
-        dot = fnp.sum(p * x, axis=-1, keepdims=True)
-        ddot = fnp.sum(dp * x, axis=-1, keepdims=True)
-        dy = add_tangents(dy, (dp * (x - dot) - p * ddot) * scale)
-    return y, dy
-
-
-def _softmax_jvp_transpose(ct, p, x, *, scale):
-    if is_undefined(p):
-        raise NotImplementedError("attention_softmax_jvp: transpose with respect to p (it is "
-                                  "linear in x only)")
-    del x  # unused: symmetric, the transpose is the map itself
-    return [None, attention_softmax_jvp_p.bind(p, instantiate(ct), scale=scale)]
-
-
-def _softmax_jvp_batch(axis_size, args, dims, *, scale):
-    p, x = (move_axis(a, d, 0) if d is not None else broadcast_batched(a, axis_size)
-            for a, d in zip(args, dims, strict=True))
-    return attention_softmax_jvp_p.bind(p, x, scale=scale), 0
-
-
-attention_softmax_jvp_p.impl = _softmax_jvp_impl
-attention_softmax_jvp_p.abstract_eval = _softmax_jvp_abstract_eval
-attention_softmax_jvp_p.jvp = _softmax_jvp_jvp
-attention_softmax_jvp_p.transpose = _softmax_jvp_transpose
-attention_softmax_jvp_p.batch = _softmax_jvp_batch
-attention_softmax_jvp_p.call_kind = "impl"  # the row kernel
 
 
 def attention(q, k, v, mask=None, keep=None, *, scale, causal=False, dropout_scale=None):

@@ -10,8 +10,8 @@ matrix products of ``softmax(q k^T * scale + mask) v``, and the softmax's deriva
   ``p * keep * keep_scale`` (what multiplies ``v``) while ``s`` keeps ``p`` (what the
   derivative needs).
 * ``softmax_jvp_rows``: ``y = scale * p * (x - rowsum(p * x))``, the derivative of the
-  softmax applied to ``x`` (the backward pass's ``dS = P * (dP - rowsum(dP * P))``). It is
-  symmetric in ``x``, so it is also its own transpose.
+  softmax applied to ``x`` (the backward pass's ``dS = P * (dP - rowsum(dP * P))``); ``y``
+  may be ``x`` (in place).
 
 Sums are taken in loops that store nothing (a store beside a reassociated sum lets LLVM choose
 a vectorized or a scalar order at run time by buffer overlap: results would depend on where

@@ -1,7 +1,7 @@
-"""Embedding kernel (fnx/core/ops/embedding.py's impl): the backward of a row lookup, the rows of
-``ct (n, D)`` added into ``out (V, D)`` at ``idx (n,)`` (row numbers already in range: the
-impl wraps and clamps them as the lookup reads them). One pass in index order: NumPy's ``ufunc.at`` takes ~10x longer for the same
-sums."""
+"""Embedding kernel (fnx/core/ops/embedding.py's impl): the backward of a row lookup, the rows
+of ``ct (n, D)`` added into ``out (V, D)`` at ``idx (n,)`` (row numbers already in range: the
+impl wraps and clamps them as the lookup reads them). One pass in index order: NumPy's
+``ufunc.at`` takes ~10x longer for the same sums."""
 
 import numba
 import numpy as np
