@@ -193,11 +193,12 @@ def _compose(a, mode, reverse, proj):
         if "mask" in x:
             keep = x["mask"][:, None] > 0
             h_out = fnp.where(keep, h_new, 0)
-            acts = fnp.where(keep, acts, 0)
+            res[0] = fnp.where(keep, acts, 0)  # residuals of padded steps are 0
+            if proj:
+                res[3] = fnp.where(keep, hu, 0)
             h_new = fnp.where(keep, h_new, h)
             if lstm:
                 c_new = fnp.where(keep, c_new, c)
-            res[0] = acts
         else:
             h_out = h_new
         carry = (h_new, c_new) if lstm else (h_new,)

@@ -74,20 +74,20 @@ def lstm_forward(gi, h0, c0, w_hh_t, b_hh, w_hr_t, mask, reverse,
         np.dot(h, w_hh_t, gates)
         for b in range(B):
             a = acts[t, b]
-            if masked and mask[t, b] == 0:
+            if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
                 _zero(a)
+                _zero(u[b])
                 continue
             p, i_row, cr, ur = gates[b], gi[t, b], c[b], u[b]
             for j in range(G):
                 p[j] += i_row[j] + b_hh[j]
-            pi, pf, pg, po = p[:H], p[H:2 * H], p[2 * H:3 * H], p[3 * H:]
+            pg, po = p[2 * H:3 * H], p[3 * H:]
             ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             # one activation per loop: a loop touching eight views exceeds LLVM's runtime
-            # alias-check budget and stays scalar (3x slower)
-            for j in range(H):
-                ai[j] = vsigmoid(pi[j])
-            for j in range(H):
-                af[j] = vsigmoid(pf[j])
+            # alias-check budget and stays scalar (3x slower); i and f are one block
+            aif, pif = a[:2 * H], p[:2 * H]
+            for j in range(2 * H):
+                aif[j] = vsigmoid(pif[j])
             for j in range(H):
                 ag[j] = vtanh(pg[j])
             for j in range(H):
@@ -185,20 +185,18 @@ def gru_forward(gi, h0, w_hh_t, b_hh, mask, reverse, ys, h, acts, hprev):
                 _zero(y)
                 continue
             p, i_row, hr = gates[b], gi[t, b], h[b]
-            for j in range(2 * H):
-                p[j] += i_row[j] + b_hh[j]
-            pr, pz, pn, i_n, b_n = p[:H], p[H:2 * H], p[2 * H:], i_row[2 * H:], b_hh[2 * H:]
+            arz = a[:2 * H]
+            for j in range(2 * H):  # r and z: one block (few views per loop: see lstm_forward)
+                arz[j] = vsigmoid(p[j] + i_row[j] + b_hh[j])
+            pn, i_n, b_n = p[2 * H:], i_row[2 * H:], b_hh[2 * H:]
             ar, az, an, ag = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             for j in range(H):
-                r = vsigmoid(pr[j])
-                z = vsigmoid(pz[j])
                 ghn = pn[j] + b_n[j]
-                n = vtanh(i_n[j] + r * ghn)
-                ar[j] = r
-                az[j] = z
-                an[j] = n
                 ag[j] = ghn
-                hn = (one - z) * n + z * hr[j]
+                an[j] = vtanh(i_n[j] + ar[j] * ghn)
+            for j in range(H):
+                z = az[j]
+                hn = (one - z) * an[j] + z * hr[j]
                 y[j] = hn
                 hr[j] = hn
 
@@ -259,18 +257,19 @@ def rnn_forward(gi, h0, w_hh_t, b_hh, mask, reverse, relu, ys, h, acts, hprev):
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
         np.dot(h, w_hh_t, gates)
-        a = acts[t]
         for b in range(B):
-            keep = masked and mask[t, b] == 0
+            a, y, hr = acts[t, b], ys[t, b], h[b]
+            if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
+                _zero(a)
+                _zero(y)
+                continue
+            g_row, i_row = gates[b], gi[t, b]
             for j in range(H):
-                pre = gi[t, b, j] + gates[b, j] + b_hh[j]
+                pre = i_row[j] + g_row[j] + b_hh[j]
                 hn = max(pre, zero) if relu else vtanh(pre)
-                a[b, j] = hn
-                if keep:
-                    ys[t, b, j] = 0
-                else:
-                    ys[t, b, j] = hn
-                    h[b, j] = hn
+                a[j] = hn
+                y[j] = hn
+                hr[j] = hn
 
 
 @numba.njit(**_OPTS)

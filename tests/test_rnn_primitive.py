@@ -1,0 +1,168 @@
+"""The recurrence primitives (fnx/core/ops/rnn.py): the compiled kernels against the scan
+composition they replace (forward outputs and residuals, backward cotangents), vmap (folded
+and per-example), per-example gradients, the generic array-module path, and no recompile for
+a new batch size. Finite-difference gradient checks (first and second order, both modes) run
+from tests/op_db.py's ``rnn.*`` records."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fnx
+import fnx.numpy as fnp
+from fnx.core.errors import DTypeError, ShapeError
+from fnx.core.ops import rnn as R
+
+CASES = [(mode, proj, masked, reverse)
+         for mode, proj, masked, reverse in itertools.product(
+             ("LSTM", "GRU", "RNN_TANH", "RNN_RELU"), (False, True), (False, True),
+             (False, True))
+         if not (proj and mode != "LSTM")]
+
+
+def _args(rng, mode, proj, masked, dtype, T=5, B=3, H=4, P=3):
+    G = R.MODES[mode] * H
+    P = P if proj else H
+    a = {"gi": rng.standard_normal((T, B, G)), "h0": rng.standard_normal((B, P)) * 0.5}
+    if mode == "LSTM":
+        a["c0"] = rng.standard_normal((B, H)) * 0.5
+    a["w_hh"] = rng.standard_normal((G, P)) * 0.5
+    a["b_hh"] = rng.standard_normal(G) * 0.5
+    if proj:
+        a["w_hr"] = rng.standard_normal((P, H)) * 0.5
+    if masked:  # row 0 full length, the others end early (a packed batch)
+        lengths = np.array([T] + [max(1, T - 2 - i) for i in range(B - 1)])
+        a["mask"] = (np.arange(T)[:, None] < lengths[None, :]).astype(float)
+    return {k: fnp.asarray(v.astype(dtype)) for k, v in a.items()}
+
+
+def _params(mode, proj, masked, reverse):
+    return dict(mode=mode, reverse=reverse, proj=proj, masked=masked)
+
+
+@pytest.mark.parametrize("mode,proj,masked,reverse", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_equal_the_scan_composition(rng, mode, proj, masked, reverse, dtype):
+    a = _args(rng, mode, proj, masked, dtype)
+    params = _params(mode, proj, masked, reverse)
+    outs = R.rnn_p.bind(*a.values(), **params)
+    ref = R._compose(a, mode, reverse, proj)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    names = R._out_names(mode) + R._res_names(mode, proj)
+    for name, o, r in zip(names, outs, ref, strict=True):
+        np.testing.assert_allclose(np.asarray(o), np.asarray(r), rtol=tol, atol=tol,
+                                   err_msg=name)
+    # the backward kernel against the VJP of the composition
+    cts = [fnp.asarray(rng.standard_normal(o.shape).astype(dtype))
+           for o in outs[:len(R._out_names(mode))]]
+    grads = R.rnn_bwd_p.bind(*a.values(), *outs[len(R._out_names(mode)):], *cts, **params)
+    want = R._composite_bwd(a, cts, mode, reverse, proj)
+    for name, g, w in zip(R._bwd_out_names(mode, proj), grads, want, strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=20 * tol, atol=20 * tol,
+                                   err_msg=name)
+
+
+def _lstm_loss(x, w_ih, w_hh, b, h0):
+    gi = fnp.matmul(x, fnp.matrix_transpose(w_ih))
+    ys, h, c = R.recurrence(gi, h0, h0, w_hh, b, mode="LSTM")
+    return fnp.sum(ys ** 2) + fnp.sum(h * c)
+
+
+def test_vmap_of_grad_gives_per_example_weight_gradients(rng):
+    """vmap over examples with shared weights: rnn_p folds the examples into its batch,
+    rnn_bwd_p runs per example (its weight gradients are per example)."""
+    x = fnp.asarray(rng.standard_normal((4, 6, 2, 3)))  # 4 examples of (T=6, B=2, I=3)
+    w_ih = fnp.asarray(rng.standard_normal((8, 3)) * 0.5)
+    w_hh = fnp.asarray(rng.standard_normal((8, 2)) * 0.5)
+    b = fnp.asarray(rng.standard_normal(8) * 0.5)
+    h0 = fnp.zeros((2, 2), dtype=x.dtype)
+    g = fnx.grad(_lstm_loss, argnums=(1, 2, 3))
+    batched = fnx.vmap(g, in_axes=(0, None, None, None, None))(x, w_ih, w_hh, b, h0)
+    for i in range(4):
+        single = g(x[i], w_ih, w_hh, b, h0)
+        for got, want in zip(batched, single, strict=True):
+            np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-10,
+                                       atol=1e-12)
+
+
+def test_vmap_with_batched_weights_equals_a_loop(rng):
+    gi = fnp.asarray(rng.standard_normal((3, 4, 2, 6)))  # 3 examples of (T=4, B=2, G=3H)
+    h0 = fnp.asarray(rng.standard_normal((3, 2, 2)))
+    w_hh = fnp.asarray(rng.standard_normal((3, 6, 2)))
+    b = fnp.asarray(rng.standard_normal(6))
+
+    def f(gi, h0, w_hh):
+        ys, h, _ = R.recurrence(gi, h0, None, w_hh, b, mode="GRU", reverse=True)
+        return ys, h
+
+    ys, h = fnx.vmap(f)(gi, h0, w_hh)
+    for i in range(3):
+        ys_i, h_i = f(gi[i], h0[i], w_hh[i])
+        np.testing.assert_allclose(np.asarray(ys[i]), np.asarray(ys_i), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(h[i]), np.asarray(h_i), rtol=1e-12)
+    # and its gradient (per-example calls of the backward under vmap)
+    g = fnx.vmap(fnx.grad(lambda *a: fnp.sum(f(*a)[0] ** 2), argnums=(0, 2)))(gi, h0, w_hh)
+    for i in range(3):
+        gi_i = fnx.grad(lambda *a: fnp.sum(f(*a)[0] ** 2), argnums=(0, 2))(gi[i], h0[i],
+                                                                           w_hh[i])
+        for got, want in zip(g, gi_i, strict=True):
+            np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-10)
+
+
+def test_jit_of_grad_equals_eager_grad_and_grad_of_grad(rng):
+    x = fnp.asarray(rng.standard_normal((5, 2, 3)))
+    w_ih = fnp.asarray(rng.standard_normal((8, 3)) * 0.5)
+    w_hh = fnp.asarray(rng.standard_normal((8, 2)) * 0.5)
+    b = fnp.asarray(rng.standard_normal(8) * 0.5)
+    h0 = fnp.zeros((2, 2), dtype=x.dtype)
+    g = fnx.grad(_lstm_loss, argnums=(1, 2, 3))
+    for got, want in zip(fnx.jit(g)(x, w_ih, w_hh, b, h0), g(x, w_ih, w_hh, b, h0),
+                         strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12)
+    # second order: a Hessian-vector product against central differences of the gradient
+    v = fnp.asarray(rng.standard_normal((8, 2)))
+
+    def gw(w):
+        return g(x, w_ih, w, b, h0)[1]
+
+    hvp = fnx.jvp(gw, (w_hh,), (v,))[1]
+    rev = fnx.grad(lambda w: fnp.sum(gw(w) * v))(w_hh)  # H v again, by reverse over reverse
+    eps = 1e-5
+    fd = (np.asarray(gw(w_hh + eps * v)) - np.asarray(gw(w_hh - eps * v))) / (2 * eps)
+    np.testing.assert_allclose(np.asarray(hvp), fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(rev), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_generic_array_path_runs_the_composition(rng):
+    """Buffers the kernels do not take (CuPy on the CUDA backend; float16 here) run the scan
+    composition with the same results."""
+    a = _args(rng, "LSTM", True, True, np.float32)
+    params = _params("LSTM", True, True, False)
+    want = R.rnn_p.bind(*a.values(), **params)
+    half = {k: v.astype(np.float16) for k, v in a.items()}
+    got = R.rnn_p.bind(*half.values(), **params)
+    assert all(o.dtype == np.float16 for o in got)
+    np.testing.assert_allclose(np.asarray(got[0]).astype(np.float32), np.asarray(want[0]),
+                               atol=2e-2)
+
+
+def test_new_batch_size_compiles_nothing(rng):
+    lstm = fnx.nn.LSTM(3, 4)
+    lstm(fnx.randn(5, 2, 3))[0].sum().backward()
+    kernels = R._kernels()
+    before = {n: len(getattr(kernels, n).signatures) for n in ("lstm_forward", "lstm_backward")}
+    lstm(fnx.randn(7, 9, 3))[0].sum().backward()
+    after = {n: len(getattr(kernels, n).signatures) for n in before}
+    assert after == before
+
+
+def test_errors_name_the_op_and_shapes():
+    gi, h0 = fnp.zeros((2, 1, 8)), fnp.zeros((1, 2))
+    with pytest.raises(ShapeError, match=r"rnn \(LSTM\): expected c0 of shape"):
+        R.recurrence(gi, h0, fnp.zeros((1, 3)), fnp.zeros((8, 2)), fnp.zeros(8), mode="LSTM")
+    with pytest.raises(ValueError, match="c0 is required"):
+        R.recurrence(gi, h0, None, fnp.zeros((8, 2)), fnp.zeros(8), mode="LSTM")
+    with pytest.raises(DTypeError, match="gi's floating dtype"):
+        R.recurrence(gi, h0.astype(np.float64), fnp.zeros((1, 2)), fnp.zeros((8, 2)),
+                     fnp.zeros(8), mode="LSTM")
