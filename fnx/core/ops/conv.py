@@ -120,7 +120,8 @@ def _columns(dtype):
         # no copy, and writeable ones no second signature
         sig = cache.signature_of([(1, dtype), (1, dtype)], 16)
         sig = sig[:-2] + (sig[-2].copy(readonly=True), sig[-1])
-        disp = _compiled[dtype] = cache.compile_kernel(_lib.__name__, _lib.columns, sig)
+        disp = _compiled[dtype] = cache.compile_kernel(f"{_lib.__name__}.columns", _lib.columns,
+                                                       sig)
     return disp
 
 
