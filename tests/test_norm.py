@@ -68,13 +68,18 @@ def test_kernels_equal_the_array_code(case, dtype, center):
         np.testing.assert_allclose(a, e, **tol)
 
 
-def test_strided_and_read_only_inputs():
+def test_strided_and_read_only_inputs_share_one_signature():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 6, 3)).transpose(0, 2, 1)  # (4, 3, 6), not contiguous
     w = np.broadcast_to(np.float64(2.0), (3,))  # read-only
+    frozen = np.ascontiguousarray(x)
+    frozen.flags.writeable = False
     params = dict(layout="channel", dims=(4, 3, 6), eps=1e-5, center=True)
-    y, _, _ = nm.normalize_p.impl(x, w, np.zeros(3), **params)
-    np.testing.assert_allclose(y, _np_norm(x, 2.0, 0.0, (0, 2), 1e-5), rtol=1e-12, atol=1e-12)
+    for x_ in (x, frozen, frozen.copy()):
+        y, _, _ = nm.normalize_p.impl(x_, w, np.zeros(3), **params)
+        np.testing.assert_allclose(y, _np_norm(x, 2.0, 0.0, (0, 2), 1e-5), rtol=1e-12,
+                                   atol=1e-12)
+    assert len(nm._kernel("channel_forward", np.dtype("float64"))[0].signatures) == 1
 
 
 def test_float16_is_computed_in_float32():

@@ -212,11 +212,11 @@ def _run(name, x, view, w, *args):
 
 
 def _c(a, shape):
-    """``a`` as the C-contiguous, writeable array of ``shape`` the kernel signatures take."""
-    f = a.flags
-    if not (f.c_contiguous and f.writeable):
-        a = np.array(a, order="C")
-    return a.reshape(shape)
+    """``a`` as the C-contiguous read-only view of ``shape`` the kernel signatures take for
+    inputs (read-only parameters and writeable intermediates share one signature, uncopied)."""
+    v = np.ascontiguousarray(a).reshape(shape)
+    v.flags.writeable = False
+    return v
 
 
 def _on_kernel_dtype(impl):

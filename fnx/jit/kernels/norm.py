@@ -334,13 +334,14 @@ def signature(name, dtype):
     t = numba.from_dtype(np.dtype(dtype))
     big, stat = _RANKS[name.split("_")[0]]
 
-    def arr(nd):
-        return numba.types.Array(t, nd, "C")
+    def arr(nd, readonly=False):  # inputs are read-only views (see normalization._c)
+        return numba.types.Array(t, nd, "C", readonly=readonly)
 
-    if name.endswith("forward"):  # x, w, b, y, mean, var
-        arrays = [arr(big), arr(1), arr(1), arr(big), arr(stat), arr(stat)]
-    else:  # gy, cm, cv, x, w, gx, gw, gb
-        arrays = [arr(big), arr(stat), arr(stat), arr(big), arr(1), arr(big), arr(1), arr(1)]
+    if name.endswith("forward"):  # x, w, b; y, mean, var
+        arrays = [arr(big, True), arr(1, True), arr(1, True), arr(big), arr(stat), arr(stat)]
+    else:  # gy, cm, cv, x, w; gx, gw, gb
+        arrays = [arr(big, True), arr(stat, True), arr(stat, True), arr(big, True),
+                  arr(1, True), arr(big), arr(1), arr(1)]
     if name in SCRATCH:
         arrays += [numba.types.Array(numba.float64, 1, "C"), arr(1)]
     return tuple(arrays) + (numba.types.float64, numba.types.boolean)
