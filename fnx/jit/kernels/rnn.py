@@ -125,6 +125,7 @@ def lstm_backward(acts, cprev, w_hh, w_hr, mask, reverse, dys, dh_t, dc_t,
     dhu = np.empty((B, H), acts.dtype)
     dprev = np.empty((B, P), acts.dtype)
     tcr = np.empty(H, acts.dtype)
+    dct = np.empty(H, acts.dtype)
     one = acts.dtype.type(1.0)
     start, stop, step = _step_range(T, reverse)
     for t in range(stop - step, start - step, -step):
@@ -148,16 +149,21 @@ def lstm_backward(acts, cprev, w_hh, w_hr, mask, reverse, dys, dh_t, dc_t,
             a, cp, dcr, d = acts[t, b], cprev[t, b], dc[b], dhu[b]
             ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             di, df, dgg, do = dg[:H], dg[H:2 * H], dg[2 * H:3 * H], dg[3 * H:]
+            # few views per loop, so that each one vectorizes (see lstm_forward)
             for j in range(H):
                 tcr[j] = vtanh(af[j] * cp[j] + ai[j] * ag[j])
             for j in range(H):
-                ig, fg, gg, og, tc = ai[j], af[j], ag[j], ao[j], tcr[j]
-                dct = dcr[j] + d[j] * og * (one - tc * tc)
-                di[j] = dct * gg * ig * (one - ig)
-                df[j] = dct * cp[j] * fg * (one - fg)
-                dgg[j] = dct * ig * (one - gg * gg)
+                og, tc = ao[j], tcr[j]
                 do[j] = d[j] * tc * og * (one - og)
-                dcr[j] = dct * fg
+                dct[j] = dcr[j] + d[j] * og * (one - tc * tc)
+            for j in range(H):
+                ig, gg = ai[j], ag[j]
+                di[j] = dct[j] * gg * ig * (one - ig)
+                dgg[j] = dct[j] * ig * (one - gg * gg)
+            for j in range(H):
+                fg = af[j]
+                df[j] = dct[j] * cp[j] * fg * (one - fg)
+                dcr[j] = dct[j] * fg
         np.dot(dgates[t], w_hh, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
