@@ -94,6 +94,28 @@ def env_section(args):
 # --- device helpers ----------------------------------------------------------------------------
 
 
+def launch_path_on():
+    from fnx.jit import cuda_runtime as crt
+
+    return crt.raw_driver() is not None
+
+
+class dispatcher_only:
+    """Within: kernels launch through Numba's dispatcher instead of the launch path (the same
+    executables and kernels: the path is chosen at each call), to measure what it saves."""
+
+    def __enter__(self):
+        from fnx.jit import cuda_runtime as crt
+
+        self.saved = list(crt._raw)
+        crt._raw[:] = [None]
+
+    def __exit__(self, *exc):
+        from fnx.jit import cuda_runtime as crt
+
+        crt._raw[:] = self.saved
+
+
 def have_cupy():
     import fnx
 
@@ -318,6 +340,10 @@ def jit_section(args, results):
         def timings(name=name, runner=runner, jf=jf, cargs=cargs, f=f, host=host):
             t = TIMES[(name, "fnx")] = median_time(runner.call, reps)
             row("3 timing", f"{name}: fnx.jit CUDA", fmt_ms(t))
+            if launch_path_on():
+                with dispatcher_only():
+                    row("3 timing", f"{name}: fnx.jit CUDA via Numba's dispatcher",
+                        fmt_ms(median_time(runner.call, reps)))
             row("3 timing", f"{name}: fnx.jit CPU",
                 fmt_ms(median_time(lambda: jf(*cargs), max(2, reps // 4), 1, False)))
             others(name, f, host, reps)

@@ -67,3 +67,13 @@ def test_without_a_gpu_it_refuses_with_a_clear_message():
     assert r.returncode == 2
     assert "gpu_check: no usable NVIDIA GPU" in r.stderr and "--tiny" in r.stderr
     assert not r.stdout.strip()
+
+
+def test_dispatcher_only_switches_the_launch_path_and_restores_it(gc):
+    from fnx.jit import cuda_runtime as crt
+
+    crt.raw_driver()  # decided once per process
+    saved = list(crt._raw)
+    with gc.dispatcher_only():
+        assert crt.raw_driver() is None
+    assert crt._raw == saved
