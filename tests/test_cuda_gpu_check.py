@@ -69,11 +69,12 @@ def test_without_a_gpu_it_refuses_with_a_clear_message():
     assert not r.stdout.strip()
 
 
-def test_dispatcher_only_switches_the_launch_path_and_restores_it(gc):
+def test_dispatcher_only_switches_the_launch_path_and_restores_it(gc, monkeypatch):
     from fnx.jit import cuda_runtime as crt
 
-    crt.raw_driver()  # decided once per process
-    saved = list(crt._raw)
+    driver = object()
+    monkeypatch.setattr(crt, "_raw", [driver])  # as decided on a GPU machine
+    assert gc.launch_path_on()
     with gc.dispatcher_only():
-        assert crt.raw_driver() is None
-    assert crt._raw == saved
+        assert crt.raw_driver() is None and not gc.launch_path_on()
+    assert crt.raw_driver() is driver
