@@ -166,3 +166,40 @@ def test_errors_name_the_op_and_shapes():
     with pytest.raises(DTypeError, match="gi's floating dtype"):
         R.recurrence(gi, h0.astype(np.float64), fnp.zeros((1, 2)), fnp.zeros((8, 2)),
                      fnp.zeros(8), mode="LSTM")
+
+
+def test_eager_backward_reuses_the_forward_outputs_only_for_the_same_buffers(rng):
+    """The tape's backward evaluates the recorded rnn_p again on the recorded buffers; the
+    impl hands back that call's outputs (no second loop), never a stale result for new
+    weights."""
+    m = fnx.nn.LSTM(3, 4)
+    x = fnx.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32))
+    calls = []
+    kernel = R._rnn_kernel
+
+    def counting(*a, **k):
+        calls.append(1)
+        return kernel(*a, **k)
+
+    R._rnn_kernel = counting
+    try:
+        out1, _ = m(x)
+        (out1 ** 2).sum().backward()
+        assert len(calls) == 1
+        g1 = np.asarray(m.weight_hh_l0.grad).copy()
+        with fnx.no_grad():
+            m.weight_hh_l0.add_(0.5)
+        m.zero_grad()
+        out2, _ = m(x)
+        (out2 ** 2).sum().backward()
+        assert len(calls) == 2
+    finally:
+        R._rnn_kernel = kernel
+    assert not np.allclose(np.asarray(out1), np.asarray(out2))
+    def loss(w):
+        return fnp.sum(fnx.nn.functional_call(m, {"weight_hh_l0": w}, x)[0] ** 2)
+
+    want = fnx.grad(loss)(m.weight_hh_l0.detach())
+    np.testing.assert_allclose(np.asarray(m.weight_hh_l0.grad), np.asarray(want), rtol=1e-5,
+                               atol=1e-6)
+    assert not np.allclose(g1, np.asarray(want))
