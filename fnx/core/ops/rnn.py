@@ -277,9 +277,12 @@ def _c(x):
 # forward call got (its JVP needs the residuals, which the tape does not keep): the last
 # calls' outputs, keyed on the identity of their input buffers (fnx replaces buffers, it never
 # writes into one it handed out; weak references rule out a reused id), are returned once
-# instead of running the loop a second time.
+# instead of running the loop a second time. Only while grad mode is on, and bounded in
+# entries and bytes (a call under fnx.jit, whose backward reuses the forward in the same
+# program, leaves entries that are never claimed).
 _MEMO = collections.OrderedDict()
 _MEMO_SIZE = 8
+_MEMO_BYTES = 256 << 20
 
 
 def _rnn_impl(*bufs, mode, reverse, proj, masked):
@@ -292,9 +295,12 @@ def _rnn_impl(*bufs, mode, reverse, proj, masked):
     if hit is not None and all(r() is b for r, b in zip(hit[0], bufs, strict=True)):
         return hit[1]
     outs = _rnn_kernel(bufs, mode, reverse, proj, masked)
-    _MEMO[key] = ([weakref.ref(b) for b in bufs], outs)
-    if len(_MEMO) > _MEMO_SIZE:
-        _MEMO.popitem(last=False)
+    from ...autograd.tape import is_grad_enabled
+
+    if is_grad_enabled():
+        _MEMO[key] = ([weakref.ref(b) for b in bufs], outs, sum(o.nbytes for o in outs))
+        while len(_MEMO) > _MEMO_SIZE or sum(e[2] for e in _MEMO.values()) > _MEMO_BYTES:
+            _MEMO.popitem(last=False)
     return outs
 
 
