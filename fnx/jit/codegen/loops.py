@@ -339,11 +339,15 @@ class Emitter:
         info = np.iinfo(dt)
         return self.const(info.min if op == "argmax" else info.max, dt)
 
+    def index(self, axes, sub=None):
+        """Source of the flat index over ``axes`` (``index_src``) as this backend spells it."""
+        return index_src(axes, sub)
+
     def stmt(self, s):
         """Source lines of a load/const/index/op/pick statement."""
         if s.kind == "load":
             k = s.args[0]
-            idx = index_src(self.nest.inputs[k][1], self.sub)
+            idx = self.index(self.nest.inputs[k][1], self.sub)
             return [f"{s.name} = {self.inp.format(k)}[{idx}]"]
         if s.kind == "const":
             return [f"{s.name} = {self.const(s.value, s.dtype)}"]
@@ -391,7 +395,7 @@ class Emitter:
                 + indent(inner, 1))
 
     def store(self, j, name):
-        return f"{self.out.format(j)}[{index_src(self.nest.outputs[j][1])}] = {name}"
+        return f"{self.out.format(j)}[{self.index(self.nest.outputs[j][1])}] = {name}"
 
     def pass_parts(self, p, levels):
         """Pass ``p``: its reductions, its full-output stores ``(j, stmt name)``, the names of
@@ -420,7 +424,7 @@ class Emitter:
         memoized one is stored to its row buffer ``_m<name>`` in the pass that computes it and
         read back in later passes."""
         red = [a for a in range(self.nest.ndim) if self.nest.reduced[a]]
-        idx = index_src(red)
+        idx = self.index(red)
         lines = []
         for s in self.nest.stmts:
             if s.name in reload:
