@@ -394,7 +394,7 @@ def _lin_transpose(cts, *args, mode, reverse, proj, masked):
             + [g if is_undefined(v) else None for g, v in zip(grads, t.values(), strict=True)])
 
 
-# --- rnn_bwd_p: the reverse loop --------------------------------------------------------------------
+# --- rnn_bwd_p: the reverse loop ------------------------------------------------------------
 
 rnn_bwd_p = Primitive("rnn_bwd", multiple_results=True)
 
@@ -461,7 +461,7 @@ def _bwd_jvp(primals, tangents, *, mode, reverse, proj, masked):
     return list(outs), list(t_out)
 
 
-# --- batching (all three) ---------------------------------------------------------------------------
+# --- batching (all three) ---------------------------------------------------------------------
 
 
 def _batch_rule(prim, in_names, out_names):
