@@ -73,8 +73,13 @@ def test_killed_rank_ends_the_job_and_the_launcher_names_it():
 
 
 def test_mismatched_shapes_and_models_are_clear_errors_on_every_rank():
-    rc, out, _ = mpirun(2, "faults.py", "mismatch,model", timeout=60)
+    rc, out, _ = mpirun(2, "faults.py", "mismatch,model,args", timeout=60)
     assert rc == 0, out
+    for r in range(2):
+        for error in ("gather: rank 0 needs a gather_list of 2 arrays",
+                      "scatter: rank 0 must scatter 2 arrays of shape (2,) and dtype float64",
+                      "all_gather: rank 0's tensor_list has 3 arrays, the world 2 ranks"):
+            assert f"rank {r} caught: {error}" in out, (error, out)
     for r in range(2):
         assert f"rank {r} caught: all_reduce: ranks passed arrays of different shapes" in out
     assert "rank 0: all_reduce of shape (3,)" in out and "rank 1: all_reduce of shape (4,)" in out

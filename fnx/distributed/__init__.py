@@ -107,14 +107,17 @@ def get_backend(group=None):
 
 
 def barrier(group=None, async_op=False):
-    """Wait until every rank has called ``barrier`` (bounded by the group's timeout).
+    """Wait until every rank has called ``barrier`` (bounded by the group's timeout); with
+    ``async_op=True`` return a ``Work`` whose ``wait()`` does.
 
     >>> fnx.distributed.init_process_group("mpi")
     >>> fnx.distributed.barrier()
+    >>> fnx.distributed.barrier(async_op=True).wait()
     >>> fnx.distributed.destroy_process_group()
     """
-    del group, async_op  # unused
-    default_group("barrier").barrier()
+    del group  # unused
+    work = default_group("barrier").ibarrier()
+    return work if async_op else work.wait()
 
 
 def _plain(x):
@@ -235,9 +238,10 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     """
     del group  # unused
     g = default_group("all_gather")
-    if len(tensor_list) != g.size:
-        raise DistributedError(f"all_gather: tensor_list has {len(tensor_list)} arrays, the "
-                               f"world {g.size} ranks")
+    if len(tensor_list) != g.size:  # an error on every rank, not one left in the collective
+        g.check_same("all_gather", tensor.shape, tensor.dtype, error=(
+            f"rank {g.rank}'s tensor_list has {len(tensor_list)} arrays, the world {g.size} "
+            f"ranks"))
     stacked = functional.all_gather(tensor)
     for r, t in enumerate(tensor_list):
         _check_array(t, "all_gather")
@@ -291,9 +295,10 @@ def gather(tensor, gather_list=None, dst=0, group=None, async_op=False):
     del group  # unused
     g = default_group("gather")
     _check_concrete(tensor, "gather")
+    error = None
     if g.rank == dst and (gather_list is None or len(gather_list) != g.size):
-        raise DistributedError(f"gather: rank {dst} needs a gather_list of {g.size} arrays")
-    work = g.igather(tensor._buf, dst)
+        error = f"rank {dst} needs a gather_list of {g.size} arrays"
+    work = g.igather(tensor._buf, dst, error=error)
 
     def fill(out):
         if out is not None:
@@ -320,11 +325,8 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
     g = default_group("scatter")
     _check_concrete(tensor, "scatter")
     send = None
-    if g.rank == src:
-        if scatter_list is None or len(scatter_list) != g.size:
-            raise DistributedError(f"scatter: rank {src} needs a scatter_list of {g.size} "
-                                   f"arrays")
-        send = np.stack([np.asarray(t) for t in scatter_list])
+    if g.rank == src and scatter_list is not None:
+        send = [np.asarray(t) for t in scatter_list]
     work = g.iscatter(send, tensor.shape, tensor.dtype, src)
     return _then(work, lambda out: _finish_into(tensor, wrap(out), "scatter"), async_op)
 

@@ -41,6 +41,11 @@ def _collective(name, impl, abstract_eval, batch):
     prim.batch = batch
     # jit runs it from its orchestrator with the eager impl: a call into MPI/NCCL
     prim.call_kind = "impl"
+    # The default rule (weak iff the operand is), stated: a primitive without a rule may take
+    # eval_impl's fast path, which runs an impl that raised a second time on the general path;
+    # for a collective that second run is another MPI call on this rank alone (a rank whose
+    # arguments were wrong would wait there while its peers have moved on)
+    prim.weak_type_rule = lambda weak, **params: weak[0]
     return prim
 
 

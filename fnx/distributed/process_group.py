@@ -15,6 +15,7 @@ import dataclasses
 import os
 import socket
 import sys
+import threading
 import time
 import zlib
 
@@ -71,6 +72,26 @@ def _mpi():
             "fnx.distributed needs mpi4py and an MPI library: pip install -e \".[distributed]\" "
             "(brings mpi4py and mpich, whose mpiexec lands next to python)") from err
     return MPI
+
+
+def _reducible(buf, op, what):
+    """The buffer and op that MPI and NCCL reduce for ``op`` over ``buf``: bool arrays as
+    bytes, where sum and max are a logical or and min a logical and (PyTorch's results; MPI
+    defines no sum, max or min of C bools); complex arrays are summed only."""
+    if buf.dtype == np.bool_:
+        return buf.view(np.uint8), "min" if op == "min" else "max"
+    if buf.dtype.kind == "c" and op != "sum":
+        raise DistributedError(f"{what}: op {op!r} is not defined for {buf.dtype} arrays "
+                               f"(complex numbers have no order); reduce the real and "
+                               f"imaginary parts or the magnitudes")
+    return buf, op
+
+
+def _viewed_as(work, dtype):
+    """``work`` whose result buffer is viewed as ``dtype`` (a bool reduction's bytes)."""
+    finish = work._finish
+    work._finish = lambda: finish().view(dtype)
+    return work
 
 
 def _contiguous(buf):
@@ -146,6 +167,9 @@ class ProcessGroup:
         self.peers = [_Peer(**p) for p in self.comm.allgather(dataclasses.asdict(me))]
         self.nccl = _Nccl(self) if backend == "nccl" else None
         self._next_probe = 0.0
+        # a collective is two MPI calls (the check, then the operation): threads of one rank
+        # start them one collective at a time, or one thread's check meets another's data
+        self._starting = threading.RLock()
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -198,16 +222,24 @@ class ProcessGroup:
 
     # --- checks -------------------------------------------------------------------------------
 
-    def check_same(self, what, shape, dtype, extra=""):
+    def check_same(self, what, shape, dtype, extra="", error=None):
         """Raise the same DistributedError on every rank unless all ranks pass the same
-        shape and dtype (and ``extra``) to the collective ``what``."""
+        shape and dtype (and ``extra``) to the collective ``what``, and none found its own
+        arguments wrong (``error``: a message, such as a missing ``gather_list`` on the
+        root). A rank that raised alone would leave the others waiting in the collective."""
         if not CHECK_COLLECTIVES or self.size == 1:
+            if error is not None:
+                raise DistributedError(error)
             return
         text = f"{what}|{tuple(shape)}|{np.dtype(dtype).str}|{extra}"
         code = zlib.crc32(text.encode())
-        mine = np.array([code, -code], np.int64)
+        mine = np.array([code, -code, error is not None], np.int64)
         both = np.empty_like(mine)
         self._request(self.comm.Iallreduce(mine, both, self.MPI.MAX), f"{what} (shape check)")
+        if both[2]:
+            errors = self.comm.allgather(error)
+            raise DistributedError("; ".join(e if e.startswith(f"{what}: ") else f"{what}: {e}"
+                                             for e in errors if e is not None))
         if both[0] == -both[1]:
             return
         seen = self.comm.allgather(f"{what} of shape {tuple(shape)} dtype {np.dtype(dtype)} "
@@ -231,28 +263,30 @@ class ProcessGroup:
     def iall_reduce(self, buf, op, what="all_reduce"):
         """Start an all-reduce (op 'sum', 'max' or 'min'); returns a ``Work`` whose result is a
         new buffer."""
-        self.check_same(what, buf.shape, buf.dtype, op)
-        engine = self._engine(buf, what)
-        if engine is not None:
-            return engine.all_reduce(buf, op, what)
-        send = _contiguous(buf)
-        out = np.empty_like(send)
-        mpi_op = {"sum": self.MPI.SUM, "max": self.MPI.MAX, "min": self.MPI.MIN}[op]
-        req = self.comm.Iallreduce(send, out, mpi_op)
-        return Work(req.Test, lambda: out, what, self)
+        with self._starting:
+            self.check_same(what, buf.shape, buf.dtype, op)
+            send, op = _reducible(buf, op, what)
+            engine = self._engine(buf, what)
+            if engine is not None:
+                return _viewed_as(engine.all_reduce(send, op, what), buf.dtype)
+            send = _contiguous(send)
+            out = np.empty_like(send)
+            req = self.comm.Iallreduce(send, out, self._mpi_op(op))
+        return Work(req.Test, lambda: out.view(buf.dtype), what, self)
 
     def all_reduce(self, buf, op, what="all_reduce"):
         return self.iall_reduce(buf, op, what).wait()
 
     def iall_gather(self, buf, what="all_gather"):
         """Start an all-gather: the result stacks every rank's buffer, shape ``(size, *shape)``."""
-        self.check_same(what, buf.shape, buf.dtype)
-        engine = self._engine(buf, what)
-        if engine is not None:
-            return engine.all_gather(buf, what)
-        send = _contiguous(buf)
-        out = np.empty((self.size,) + send.shape, send.dtype)
-        req = self.comm.Iallgather(send, out)
+        with self._starting:
+            self.check_same(what, buf.shape, buf.dtype)
+            engine = self._engine(buf, what)
+            if engine is not None:
+                return engine.all_gather(buf, what)
+            send = _contiguous(buf)
+            out = np.empty((self.size,) + send.shape, send.dtype)
+            req = self.comm.Iallgather(send, out)
         return Work(req.Test, lambda: out, what, self)
 
     def all_gather(self, buf, what="all_gather"):
@@ -261,68 +295,87 @@ class ProcessGroup:
     def ireduce_scatter(self, buf, op, what="reduce_scatter"):
         """Start a reduce-scatter of ``buf`` (shape ``(size, *rest)``): rank r gets the
         reduction over ranks of ``buf[r]``."""
-        self.check_same(what, buf.shape, buf.dtype, op)
-        if buf.ndim == 0 or buf.shape[0] != self.size:
-            raise DistributedError(f"{what}: the input's leading axis must have the world size "
-                                   f"{self.size}, got shape {tuple(buf.shape)}")
-        engine = self._engine(buf, what)
-        if engine is not None:
-            return engine.reduce_scatter(buf, op, what)
-        send = _contiguous(buf)
-        out = np.empty(send.shape[1:], send.dtype)
-        mpi_op = {"sum": self.MPI.SUM, "max": self.MPI.MAX, "min": self.MPI.MIN}[op]
-        req = self.comm.Ireduce_scatter_block(send, out, mpi_op)
-        return Work(req.Test, lambda: out, what, self)
+        with self._starting:
+            self.check_same(what, buf.shape, buf.dtype, op)
+            if buf.ndim == 0 or buf.shape[0] != self.size:
+                raise DistributedError(f"{what}: the input's leading axis must have the world "
+                                       f"size {self.size}, got shape {tuple(buf.shape)}")
+            send, op = _reducible(buf, op, what)
+            engine = self._engine(buf, what)
+            if engine is not None:
+                return _viewed_as(engine.reduce_scatter(send, op, what), buf.dtype)
+            send = _contiguous(send)
+            out = np.empty(send.shape[1:], send.dtype)
+            req = self.comm.Ireduce_scatter_block(send, out, self._mpi_op(op))
+        return Work(req.Test, lambda: out.view(buf.dtype), what, self)
 
     def reduce_scatter(self, buf, op, what="reduce_scatter"):
         return self.ireduce_scatter(buf, op, what).wait()
 
+    def _mpi_op(self, op):
+        return {"sum": self.MPI.SUM, "max": self.MPI.MAX, "min": self.MPI.MIN}[op]
+
     def ibroadcast(self, buf, root, what="broadcast"):
         """Start a broadcast of rank ``root``'s buffer; every rank gets a new buffer."""
         self._check_root(root, what)
-        self.check_same(what, buf.shape, buf.dtype, root)
-        engine = self._engine(buf, what)
-        if engine is not None:
-            return engine.broadcast(buf, root, what)
-        out = np.array(buf, copy=True, order="C")
-        req = self.comm.Ibcast(out, root=root)
+        with self._starting:
+            self.check_same(what, buf.shape, buf.dtype, root)
+            engine = self._engine(buf, what)
+            if engine is not None:
+                return engine.broadcast(buf, root, what)
+            out = np.array(buf, copy=True, order="C")
+            req = self.comm.Ibcast(out, root=root)
         return Work(req.Test, lambda: out, what, self)
 
     def broadcast(self, buf, root, what="broadcast"):
         return self.ibroadcast(buf, root, what).wait()
 
-    def igather(self, buf, root, what="gather"):
-        """Start a gather to ``root``: its result is ``(size, *shape)`` there, None elsewhere."""
+    def igather(self, buf, root, what="gather", error=None):
+        """Start a gather to ``root``: its result is ``(size, *shape)`` there, None elsewhere.
+        ``error``: what is wrong with this rank's arguments (raised on every rank)."""
         self._check_root(root, what)
-        self.check_same(what, buf.shape, buf.dtype, root)
-        if self._engine(buf, what) is not None:  # NCCL has no gather: all-gather, keep on root
-            work = self.nccl.all_gather(buf, what)
-            return Work(work.is_completed, lambda: work.wait() if self.rank == root else None,
-                        what, self)
-        send = _contiguous(buf)
-        out = np.empty((self.size,) + send.shape, send.dtype) if self.rank == root else None
-        req = self.comm.Igather(send, out, root=root)
+        with self._starting:
+            self.check_same(what, buf.shape, buf.dtype, root, error)
+            if self._engine(buf, what) is not None:  # NCCL has no gather: all-gather, keep
+                work = self.nccl.all_gather(buf, what)  # the result on the root
+                return Work(work.is_completed,
+                            lambda: work.wait() if self.rank == root else None, what, self)
+            send = _contiguous(buf)
+            out = np.empty((self.size,) + send.shape, send.dtype) if self.rank == root else None
+            req = self.comm.Igather(send, out, root=root)
         return Work(req.Test, lambda: out, what, self)
 
-    def iscatter(self, buf, shape, dtype, root, what="scatter"):
-        """Start a scatter from ``root``'s ``buf`` (shape ``(size, *shape)``, ignored elsewhere):
-        rank r gets ``buf[r]``."""
+    def iscatter(self, bufs, shape, dtype, root, what="scatter"):
+        """Start a scatter from ``root``'s list ``bufs`` of ``size`` host buffers of ``shape``
+        and ``dtype`` (ignored elsewhere): rank r gets ``bufs[r]``. Wrong buffers on the root
+        are an error on every rank."""
         self._check_root(root, what)
-        self.check_same(what, shape, dtype, root)
-        if self.rank == root and (tuple(buf.shape) != (self.size,) + tuple(shape)
-                                  or buf.dtype != dtype):
-            raise DistributedError(f"{what}: rank {root} must scatter {self.size} arrays of "
-                                   f"shape {tuple(shape)} and dtype {np.dtype(dtype)}")
-        if self.rank == root and type(buf) is not np.ndarray:
-            raise DistributedError(f"{what}: scatter runs on host (NumPy) arrays; move the "
-                                   f"array to the CPU first or broadcast it")
-        send = _contiguous(buf) if self.rank == root else None
-        out = np.empty(tuple(shape), dtype)
-        req = self.comm.Iscatter(send, out, root=root)
+        error = None
+        if self.rank == root:
+            if bufs is None or len(bufs) != self.size:
+                error = f"rank {root} needs a scatter_list of {self.size} arrays"
+            elif any(type(b) is not np.ndarray for b in bufs):
+                error = (f"rank {root}: scatter runs on host (NumPy) arrays; move the arrays "
+                         f"to the CPU first or broadcast them")
+            elif any(tuple(b.shape) != tuple(shape) or b.dtype != dtype for b in bufs):
+                error = (f"rank {root} must scatter {self.size} arrays of shape "
+                         f"{tuple(shape)} and dtype {np.dtype(dtype)} (the output's), got "
+                         f"{[(tuple(b.shape), str(b.dtype)) for b in bufs]}")
+        with self._starting:
+            self.check_same(what, shape, dtype, root, error)
+            send = np.stack(bufs) if self.rank == root else None
+            out = np.empty(tuple(shape), dtype)
+            req = self.comm.Iscatter(send, out, root=root)
         return Work(req.Test, lambda: out, what, self)
+
+    def ibarrier(self):
+        """Start a barrier: its ``Work`` completes once every rank has started one."""
+        with self._starting:
+            req = self.comm.Ibarrier()
+        return Work(req.Test, lambda: None, "barrier", self)
 
     def barrier(self):
-        self._request(self.comm.Ibarrier(), "barrier")
+        self.ibarrier().wait()
 
     def _check_root(self, root, what):
         if not 0 <= root < self.size:

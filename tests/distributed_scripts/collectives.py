@@ -3,6 +3,8 @@ NumPy, eagerly and under jit (the compiled program calls MPI), their derivatives
 central differences of the whole job's function, vmap against a loop, and the torch-style
 in-place and non-blocking forms."""
 
+import threading
+
 import numpy as np
 
 import fnx
@@ -86,6 +88,39 @@ if R == 0:
 part = fnx.zeros(3, dtype=fnx.float64)
 dist.scatter(part, [fnx.asarray(np.full(3, float(k))) for k in range(N)] if R == 0 else None)
 np.testing.assert_allclose(part, np.full(3, float(R)))
-dist.barrier()
+dist.barrier(async_op=True).wait()
+
+# bool arrays reduce as PyTorch's (sum and max: or, min: and; MPI has no sum of C bools),
+# in place and as the primitive; complex arrays are summed, and max of them is a clear error
+flags = np.array([True, R == 0, False])
+for op, want in (("sum", [True, True, False]), ("max", [True, True, False]),
+                 ("min", [True, N == 1, False])):
+    assert dist.all_reduce(fnx.asarray(flags), op=op).tolist() == want, op
+    assert dF.all_reduce(fnx.asarray(flags), op).tolist() == want, op
+np.testing.assert_array_equal(dF.reduce_scatter(fnx.asarray(np.stack([flags] * N))),
+                              [True, True, False])
+z = fnx.asarray(np.array([1 + 2j, R * 1j], np.complex128))
+np.testing.assert_allclose(dist.all_reduce(z), [N * (1 + 2j), sum(range(N)) * 1j])
+try:
+    dist.all_reduce(z, op="max")
+    raise AssertionError("max of complex numbers did not raise")
+except dist.DistributedError as err:
+    assert "op 'max' is not defined for complex128" in str(err), err
+
+# threads of one rank calling collectives at once: each collective's check and operation stay
+# together (MPI would otherwise pair one thread's check with another's data)
+results = []
+
+
+def worker():
+    results.extend(float(dist.all_reduce(fnx.ones(50) * 2)[0]) for _ in range(10))
+
+
+threads = [threading.Thread(target=worker) for _ in range(3)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+assert results == [2.0 * N] * 30, results
 print("PASS collectives", flush=True)
 dist.destroy_process_group()

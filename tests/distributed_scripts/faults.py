@@ -5,6 +5,8 @@ raise      rank 1 raises while rank 0 waits in an all-reduce: the job ends namin
 kill       rank 1 is killed (SIGKILL) while rank 0 waits in an all-reduce
 mismatch   the ranks pass different shapes to one all-reduce: every rank gets the same error
 model      the ranks build different models: DistributedDataParallel names the difference
+args       one rank passes wrong arguments (gather_list, scatter_list, tensor_list): every rank
+           gets the error
 timeout    rank 1 never joins the collective: rank 0's wait times out with an error
 """
 
@@ -42,6 +44,19 @@ if "model" in modes:
         DistributedDataParallel(fnx.nn.Linear(4, 3 + rank))
     except dist.DistributedError as err:
         print(f"rank {rank} caught: {err}", flush=True)
+if "args" in modes:
+    # wrong arguments on one rank only are an error on every rank, which then go on together
+    wrong = {"gather": lambda: dist.gather(fnx.ones(2), None, dst=0),
+             "scatter": lambda: dist.scatter(fnx.zeros(2, dtype=fnx.float64),
+                                             [fnx.ones(2)] * 2 if rank == 0 else None),
+             "all_gather": lambda: dist.all_gather([fnx.zeros(2)] * (2 + (rank == 0)),
+                                                   fnx.ones(2))}
+    for name, call in wrong.items():
+        try:
+            call()
+        except dist.DistributedError as err:
+            print(f"rank {rank} caught: {err}", flush=True)
+        assert dist.all_reduce(fnx.ones(1)).tolist() == [2.0], name
 if mode == "timeout":
     if rank == 1:
         time.sleep(5)  # long past rank 0's 2 s limit
