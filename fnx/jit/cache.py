@@ -147,8 +147,9 @@ def load_library(name):
     library may import only numba, NumPy, math and the ``RUNTIME_SOURCES`` modules.
 
     >>> from fnx.jit import cache
-    >>> cache.load_library("example").__name__.startswith("fnx_kernels.")  # doctest: +SKIP
-    True
+    >>> lib = cache.load_library("embedding")
+    >>> lib.__name__.startswith("fnx_kernels."), callable(lib.scatter_rows)
+    (True, True)
     """
     h = _libraries.get(name)
     if h is not None:
