@@ -39,12 +39,12 @@ def passed(out, n, case):
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_ddp_equals_one_process(n, tmp_path):
-    rc, out, _ = mpirun(n, "equivalence.py", "eager,compiled,unused,no_sync_outside,checkpoint",
-                        str(tmp_path))
+    rc, out, _ = mpirun(n, "equivalence.py",
+                        "eager,compiled,unused,no_sync_outside,checkpoint,copy", str(tmp_path))
     assert rc == 0, out
     for case in ("sgd", "adam", "syncbn", "no_sync", "sgd compiled", "adam compiled",
                  "syncbn compiled", "no_sync compiled", "unused", "no_sync outside",
-                 "checkpoint"):
+                 "checkpoint", "copy"):
         assert passed(out, n, case), (case, out)
 
 

@@ -207,6 +207,23 @@ def run_no_sync_outside_compiled():
     print("PASS no_sync outside", flush=True)
 
 
+def run_copy():
+    """copy.deepcopy of a wrapped model (an EMA copy, say) averages its own gradients."""
+    import copy
+
+    fnx.manual_seed(0)
+    ddp = DDP(nn.Linear(3, 1))
+    twin = copy.deepcopy(ddp)
+    assert twin.module.weight is not ddp.module.weight
+    x = fnx.ones(2, 3) * (RANK + 1)
+    twin(x).sum().backward()
+    ddp(x * 2).sum().backward()
+    mean = sum(2.0 * (r + 1) for r in range(SIZE)) / SIZE
+    assert twin.module.weight.grad.tolist() == [[mean] * 3], twin.module.weight.grad
+    assert ddp.module.weight.grad.tolist() == [[2 * mean] * 3], ddp.module.weight.grad
+    print("PASS copy", flush=True)
+
+
 def run_checkpoint(directory):
     """Rank 0 saves (atomically); after a barrier every rank resumes from the file and the
     run continues exactly as the uninterrupted one."""
@@ -248,4 +265,6 @@ if __name__ == "__main__":
         run_no_sync_outside_compiled()
     if "checkpoint" in what:
         run_checkpoint(sys.argv[2])
+    if "copy" in what:
+        run_copy()
     dist.destroy_process_group()

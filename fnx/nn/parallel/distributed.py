@@ -107,6 +107,18 @@ class DistributedDataParallel(Module):
             return before
         return self.require_backward_grad_sync
 
+    def __deepcopy__(self, memo):
+        """A copy (an EMA model, say) averages its own gradients: its reducer is a new one
+        whose hooks sit on the copied parameters, as PyTorch's rebuilds its reducer. The
+        process group is shared, not copied (it holds the MPI communicator)."""
+        reducer = self._reducer
+        memo[id(reducer)] = None
+        new = super().__deepcopy__(memo)
+        named = [(n, p) for n, p in new.module.named_parameters() if p.requires_grad]
+        new._reducer = _Reducer(named, reducer.group, reducer.cap_bytes)
+        new._reducer.sync = reducer.sync
+        return new
+
     @contextlib.contextmanager
     def no_sync(self):
         """Inside this context, backward passes accumulate local gradients without
@@ -189,6 +201,7 @@ class _Reducer:
         self.names = [n for n, _ in named]
         self.params = [p for _, p in named]
         self.group = group
+        self.cap_bytes = cap_bytes
         self.buckets = []
         for i in reversed(range(len(self.params))):
             p = self.params[i]
