@@ -11,6 +11,7 @@ answering is an error, not a hang; a rank whose script raises calls ``MPI_Abort`
 message naming itself, which ends every rank of the job.
 """
 
+import atexit
 import dataclasses
 import os
 import socket
@@ -170,6 +171,9 @@ class ProcessGroup:
         # a collective is two MPI calls (the check, then the operation): threads of one rank
         # start them one collective at a time, or one thread's check meets another's data
         self._starting = threading.RLock()
+        # exit notices (_announce_exit): a rank whose script ends while the group is up tells
+        # the others, so one left waiting for it in a collective fails at once, naming it
+        self._notices = self.comm.Dup() if self.size > 1 else None
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -197,6 +201,7 @@ class ProcessGroup:
             if now > self._next_probe:
                 self._next_probe = now + 0.5
                 self._check_peers(what)
+                self._check_exits(test, what)
             if now - start > 1.0:
                 time.sleep(1e-4)
             else:
@@ -215,6 +220,24 @@ class ProcessGroup:
                     f"while this rank waited in {what}") from None
             except PermissionError:
                 pass
+
+    def _check_exits(self, test, what):
+        """Raise if a peer's script has ended (its exit notice is here) and the collective
+        still does not complete within a second (the peer may have done its part first)."""
+        status = self.MPI.Status()
+        if self._notices is None or not self._notices.Iprobe(
+                source=self.MPI.ANY_SOURCE, tag=_EXIT_TAG, status=status):
+            return
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            if test():
+                return
+            os.sched_yield()
+        peer = self.peers[status.Get_source()]
+        raise DistributedError(
+            f"rank {self.rank}: rank {peer.rank} (pid {peer.pid} on {peer.host}) ended its "
+            f"script (it returned or called sys.exit) while this rank waited in {what}; "
+            f"every rank must run the same collectives")
 
     def _request(self, req, what):
         """Wait for an MPI request (blocking calls cannot time out)."""
@@ -458,6 +481,9 @@ class _Nccl:
 
 _default = None
 _previous_excepthook = None
+_EXIT_TAG = 7
+_exit_hook_registered = False
+_sent_notices = []  # the buffers of exit notices in flight (MPI reads them after we return)
 
 
 def default_group(what="a collective"):
@@ -496,7 +522,7 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
     (0, 1)
     >>> fnx.distributed.destroy_process_group()
     """
-    global _default, _previous_excepthook
+    global _default, _previous_excepthook, _exit_hook_registered
     if backend not in BACKENDS:
         raise DistributedError(f"init_process_group: unknown backend {backend!r}; fnx runs on "
                                f"{' or '.join(map(repr, BACKENDS))} (gloo's job is MPI's here)")
@@ -516,6 +542,9 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
     if group.size > 1:
         _previous_excepthook = sys.excepthook
         sys.excepthook = _abort_on_exception
+    if group.size > 1 and not _exit_hook_registered:
+        atexit.register(_announce_exit)  # runs before mpi4py's MPI_Finalize
+        _exit_hook_registered = True
     _write_rank_table(group)
 
 
@@ -535,7 +564,24 @@ def destroy_process_group(group=None):
         sys.excepthook = _previous_excepthook
         _previous_excepthook = None
     _default.comm.Free()
+    if _default._notices is not None:
+        _default._notices.Free()
     _default = None
+
+
+def _announce_exit():
+    """At interpreter exit with the group still up (the script returned, or raised
+    ``SystemExit``, which skips ``sys.excepthook``), tell every other rank: one waiting for
+    this rank in a collective then raises a DistributedError naming it (``_check_exits``)
+    instead of waiting out its timeout while this rank sits in MPI_Finalize."""
+    group = _default
+    if group is None or group._notices is None:
+        return
+    mine = np.array([group.rank], np.int64)
+    _sent_notices.append(mine)
+    for peer in range(group.size):
+        if peer != group.rank:
+            group._notices.Isend(mine, dest=peer, tag=_EXIT_TAG).Free()
 
 
 def _abort_on_exception(exc_type, exc, tb):

@@ -3,6 +3,7 @@ first argument (comma-separated).
 
 raise      rank 1 raises while rank 0 waits in an all-reduce: the job ends naming rank 1
 kill       rank 1 is killed (SIGKILL) while rank 0 waits in an all-reduce
+exit       rank 1 calls sys.exit(3) (no excepthook runs) while rank 0 waits in an all-reduce
 mismatch   the ranks pass different shapes to one all-reduce: every rank gets the same error
 model      the ranks build different models: DistributedDataParallel names the difference
 args       one rank passes wrong arguments (gather_list, scatter_list, tensor_list): every rank
@@ -20,7 +21,7 @@ import fnx.distributed as dist
 from fnx.nn.parallel import DistributedDataParallel
 
 modes = sys.argv[1].split(",")
-mode = modes[0]  # raise, kill and timeout run alone; mismatch and model may share a run
+mode = modes[0]  # raise, kill, exit and timeout run alone; mismatch and model may share a run
 dist.init_process_group("mpi", timeout=2 if mode == "timeout" else 60)
 rank = dist.get_rank()
 dist.all_reduce(fnx.ones(3))  # everyone is up
@@ -28,6 +29,11 @@ if mode == "raise":
     if rank == 1:
         time.sleep(0.2)
         raise ValueError("a bad batch on rank 1")
+    dist.all_reduce(fnx.ones(3))
+elif mode == "exit":
+    if rank == 1:
+        time.sleep(0.2)
+        sys.exit(3)
     dist.all_reduce(fnx.ones(3))
 elif mode == "kill":
     if rank == 1:
