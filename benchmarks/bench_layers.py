@@ -40,6 +40,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 from bench_jit import QUICK, ROOT, load_peers, machine_info, paired_times  # noqa: E402
+from bench_nn import make_step as classifier_step  # noqa: E402  (the PyTorch-style step)
 
 import fnx  # noqa: E402
 
@@ -76,18 +77,6 @@ def transformer(nn, lib):
             return self.head(h.mean(dim=1))
 
     return TransformerClassifier()
-
-
-def classifier_step(model, opt, crit):
-    """The PyTorch-style training step, the same code for fnx and torch."""
-    def step(x, y):
-        opt.zero_grad()
-        loss = crit(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
 
 
 def lstm_step(model):
