@@ -299,3 +299,20 @@ def test_self_attention_grad_program_is_fused():
     assert prims.count("embedding_scatter") == 1 and "scatter_add" not in prims
     pads = [line for line in lines if "= pad[" in line]
     assert len(pads) == 6 and all(line.split(":", 1)[1].startswith("f32[24") for line in pads)
+
+
+def test_mask_broadcast_over_keys_and_its_shape_rule():
+    # a (L, 1) mask broadcasts over the keys (PyTorch does); the row kernel reads whole mask
+    # rows, so it once read past a width-1 mask eagerly and jit raised
+    rng = np.random.default_rng(3)
+    q, k, v = _qkv(rng, (2, 3, 4), (2, 5, 4), dtype=np.float64)
+    mask = rng.standard_normal((3, 1))
+    ref = _ref(q, k, v, mask=mask)
+    out = _sdpa(q, k, v, attn_mask=fnx.tensor(mask))
+    np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-12, atol=1e-12)
+    jitted = fnx.jit(lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m))
+    out = jitted(*(fnx.tensor(t) for t in (q, k, v, mask)))
+    np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ShapeError, match="mask .* must have q's rank"):
+        at.attention(*(fnx.tensor(t) for t in (q, k, v)), fnx.ones((1, 3, 1), dtype=fnx.float64),
+                     scale=1.0)

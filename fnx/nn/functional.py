@@ -1377,6 +1377,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if fnp.broadcast_shapes(mask.shape, scores) != scores:
             raise ShapeError(f"{op}: attn_mask {tuple(attn_mask.shape)} does not broadcast "
                              f"against the attention scores {scores}")
+        if mask.shape[-1] != scores[-1]:  # attention_p reads whole mask rows (one per key)
+            mask = fnp.broadcast_to(mask, mask.shape[:-1] + scores[-1:])
     keep = drop = None
     if dropout_p > 0.0:
         _check_p(op, dropout_p)

@@ -150,6 +150,10 @@ def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
     from ..devices import array_module
 
     q, k, v, mask, keep = _operands(args, has_mask, dropout_scale)
+    if mask is not None and (mask.ndim != q.ndim or mask.shape[-1] != k.shape[-2]):
+        # eager calls skip the shape rule, and the row kernel reads whole mask rows unchecked
+        _attention_abstract_eval(*args, scale=scale, causal=causal, has_mask=has_mask,
+                                 dropout_scale=dropout_scale)
     xp = array_module(q)
     if xp is not np or q.dtype not in (np.float32, np.float64) or 0 in q.shape[:-1] \
             or k.shape[-2] == 0:
