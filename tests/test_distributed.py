@@ -92,6 +92,8 @@ def test_mismatched_shapes_and_models_are_clear_errors_on_every_rank():
     assert "rank 0: all_reduce of shape (3,)" in out and "rank 1: all_reduce of shape (4,)" in out
     assert out.count("the models differ across ranks: rank 0 has parameter 'weight' of shape "
                      "(3, 4)") == 2, out
+    assert out.count("rank 0 has parameter 'bias' of shape (2,) and dtype float32 where rank 1 "
+                     "has frozen parameter 'bias'") == 2, out
 
 
 def test_a_wait_times_out_instead_of_hanging():

@@ -50,6 +50,12 @@ if "model" in modes:
         DistributedDataParallel(fnx.nn.Linear(4, 3 + rank))
     except dist.DistributedError as err:
         print(f"rank {rank} caught: {err}", flush=True)
+    frozen = fnx.nn.Linear(2, 2)
+    frozen.bias.requires_grad_(rank == 0)  # the ranks would average different gradients
+    try:
+        DistributedDataParallel(frozen)
+    except dist.DistributedError as err:
+        print(f"rank {rank} caught: {err}", flush=True)
 if "args" in modes:
     # wrong arguments on one rank only are an error on every rank, which then go on together
     wrong = {"gather": lambda: dist.gather(fnx.ones(2), None, dst=0),

@@ -144,9 +144,11 @@ class DistributedDataParallel(Module):
 
 
 def _check_same_model(group, module):
-    """Every rank's parameters and buffers have rank 0's names, shapes and dtypes, or every
+    """Every rank's parameters and buffers have rank 0's names, shapes and dtypes, and the
+    same parameters are trainable (each rank averages the gradients of its own), or every
     rank raises the same error naming the first difference."""
-    mine = [(kind, n, tuple(a.shape), str(a.dtype))
+    mine = [(kind if kind == "buffer" or a.requires_grad else "frozen parameter", n,
+             tuple(a.shape), str(a.dtype))
             for kind, items in (("parameter", module.named_parameters()),
                                 ("buffer", module.named_buffers()))
             for n, a in items if a is not None]
