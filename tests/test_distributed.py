@@ -3,6 +3,7 @@ in tests/distributed_scripts/ under mpiexec with 2 and 3 ranks (each rank compar
 a one-process reference); in-process checks cover a world of one process, the errors, the
 launcher's command line and the NCCL engine's calls (with a stand-in for cupy.cuda.nccl)."""
 
+import datetime
 import os
 import subprocess
 import sys
@@ -136,6 +137,10 @@ def test_world_of_one(world_of_one):
         dist.init_process_group("mpi")
     with pytest.raises(dist.DistributedError, match="functional.all_reduce, which returns"):
         fnx.grad(lambda v: dist.all_reduce(v).sum())(x)
+    # Work.wait takes PyTorch's timedelta as well as seconds
+    never = dist.Work(lambda: False, lambda: None, "a probe", dist.process_group.default_group())
+    with pytest.raises(dist.DistributedError, match="a probe did not complete within 0.05 s"):
+        never.wait(timeout=datetime.timedelta(milliseconds=50))
     # a traced program knows its world size
     program = fnx.make_ir(lambda v: dF.all_gather(v))(x)
     assert "all_gather" in str(program) and "world_size=1" in str(program)

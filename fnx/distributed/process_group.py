@@ -75,6 +75,11 @@ def _mpi():
     return MPI
 
 
+def _seconds(timeout):
+    """A timeout in seconds from seconds or a ``datetime.timedelta`` (PyTorch's); None stays."""
+    return timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout
+
+
 def _reducible(buf, op, what):
     """The buffer and op that MPI and NCCL reduce for ``op`` over ``buf``: bool arrays as
     bytes, where sum and max are a logical or and min a logical and (PyTorch's results; MPI
@@ -125,8 +130,10 @@ class Work:
         return self._finished or self._test()
 
     def wait(self, timeout=None):
+        """The result, once the collective finished; ``timeout`` (seconds or a
+        ``datetime.timedelta``, default the group's) bounds the wait."""
         if not self._finished:
-            self._group.wait_until(self._test, self._what, timeout)
+            self._group.wait_until(self._test, self._what, _seconds(timeout))
             self._result, self._finished = self._finish(), True
             self._test = self._finish = None
         return self._result
@@ -529,8 +536,7 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
     if _default is not None:
         raise DistributedError("init_process_group: the default process group is already "
                                "initialized; call destroy_process_group() first")
-    if hasattr(timeout, "total_seconds"):
-        timeout = timeout.total_seconds()
+    timeout = _seconds(timeout)
     group = ProcessGroup(backend, DEFAULT_TIMEOUT if timeout is None else timeout)
     for name, given, actual in (("world_size", world_size, group.size), ("rank", rank,
                                                                           group.rank)):
