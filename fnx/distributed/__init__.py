@@ -121,10 +121,15 @@ def barrier(group=None, async_op=False):
 
 
 def _plain(x):
-    """An eager array with no autograd record: its collectives run straight on its buffer,
-    non-blocking when asked. Others (tracked by the tape, staged in a compiled step) bind
-    the primitives, so the tape and the program see them."""
-    return type(x) is Array and x._autograd is None
+    """An eager array with no autograd record, or a leaf's (a parameter: PyTorch's
+    collectives write ``p`` and ``p.data`` without recording anything, as ``no_grad``
+    would): its collectives run straight on its buffer, non-blocking when asked. Others
+    (results tracked by the tape, values staged in a compiled step) bind the primitives, so
+    the tape and the program see them."""
+    if type(x) is not Array:
+        return False
+    meta = x._autograd
+    return meta is None or (meta.grad_fn is None and _state.active() is None)
 
 
 def _check_array(x, what):

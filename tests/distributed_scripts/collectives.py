@@ -90,6 +90,20 @@ dist.scatter(part, [fnx.asarray(np.full(3, float(k))) for k in range(N)] if R ==
 np.testing.assert_allclose(part, np.full(3, float(R)))
 dist.barrier(async_op=True).wait()
 
+# PyTorch's hand-written data parallelism: parameters (leaves that require grad) and their
+# .data are written in place without recording anything; they stay trainable leaves
+fnx.manual_seed(R)
+layer = fnx.nn.Linear(3, 2)
+for p in layer.parameters():
+    dist.broadcast(p.data, src=N - 1)
+fnx.manual_seed(N - 1)
+np.testing.assert_array_equal(layer.weight, fnx.nn.Linear(3, 2).weight)
+layer(fnx.ones(1, 3) * (R + 1)).sum().backward()
+assert layer.weight.requires_grad and layer.weight.grad_fn is None
+for p in layer.parameters():
+    dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
+np.testing.assert_allclose(layer.weight.grad, np.full((2, 3), (N + 1) / 2))
+
 # bool arrays reduce as PyTorch's (sum and max: or, min: and; MPI has no sum of C bools),
 # in place and as the primitive; complex arrays are summed, and max of them is a clear error
 flags = np.array([True, R == 0, False])
