@@ -31,7 +31,8 @@ __all__ = ["DistributedError", "ReduceOp", "Work", "init_process_group",
            "destroy_process_group", "is_initialized", "is_available", "is_mpi_available",
            "is_nccl_available", "get_rank", "get_world_size", "get_backend", "barrier",
            "all_reduce", "broadcast", "all_gather", "all_gather_into_tensor",
-           "reduce_scatter", "reduce_scatter_tensor", "gather", "scatter", "functional"]
+           "reduce_scatter", "reduce_scatter_tensor", "gather", "scatter", "reduce",
+           "all_gather_object", "broadcast_object_list", "functional"]
 
 
 def is_available():
@@ -334,6 +335,72 @@ def scatter(tensor, scatter_list=None, src=0, group=None, async_op=False):
         send = [np.asarray(t) for t in scatter_list]
     work = g.iscatter(send, tensor.shape, tensor.dtype, src)
     return _then(work, lambda out: _finish_into(tensor, wrap(out), "scatter"), async_op)
+
+
+def reduce(tensor, dst=0, op=ReduceOp.SUM, group=None, async_op=False):
+    """Reduce ``tensor`` over all ranks into rank ``dst``'s, in place (PyTorch's
+    ``dist.reduce``, often used to log a loss on rank 0). Run as an ``all_reduce``: the other
+    ranks get the reduction too, where PyTorch leaves their tensors unspecified.
+
+    >>> fnx.distributed.init_process_group("mpi")
+    >>> fnx.distributed.reduce(fnx.tensor([2.0]), dst=0).tolist()
+    [2.0]
+    >>> fnx.distributed.destroy_process_group()
+    """
+    default_group("reduce")._check_root(dst, "reduce")
+    return all_reduce(tensor, op, group, async_op)
+
+
+def all_gather_object(object_list, obj, group=None):
+    """Fill ``object_list`` (one entry per rank) with every rank's picklable ``obj``, as
+    PyTorch's: metrics, predictions or file names of every rank. The pickles travel as byte
+    arrays through ``all_gather`` (so the wait has the group's timeout).
+
+    >>> fnx.distributed.init_process_group("mpi")
+    >>> got = [None]
+    >>> fnx.distributed.all_gather_object(got, {"loss": 0.5}); got
+    [{'loss': 0.5}]
+    >>> fnx.distributed.destroy_process_group()
+    """
+    import pickle
+
+    import numpy as np
+
+    del group  # unused
+    g = default_group("all_gather_object")
+    if len(object_list) != g.size:
+        g.check_same("all_gather_object", (), np.int64, error=(
+            f"rank {g.rank}'s object_list has {len(object_list)} entries, the world {g.size} "
+            f"ranks"))
+    data = np.frombuffer(pickle.dumps(obj), np.uint8)
+    sizes = g.all_gather(np.array([data.size], np.int64), "all_gather_object")[:, 0]
+    padded = np.zeros(int(sizes.max()), np.uint8)
+    padded[:data.size] = data
+    every = g.all_gather(padded, "all_gather_object")
+    object_list[:] = [pickle.loads(every[r, :n].tobytes()) for r, n in enumerate(sizes)]
+
+
+def broadcast_object_list(object_list, src=0, group=None, device=None):
+    """Replace every rank's ``object_list`` entries with rank ``src``'s (picklable objects,
+    as PyTorch's; the lists have the same length everywhere).
+
+    >>> fnx.distributed.init_process_group("mpi")
+    >>> objs = ["config.yaml", 3]
+    >>> fnx.distributed.broadcast_object_list(objs, src=0); objs
+    ['config.yaml', 3]
+    >>> fnx.distributed.destroy_process_group()
+    """
+    import pickle
+
+    import numpy as np
+
+    del group, device  # unused
+    g = default_group("broadcast_object_list")
+    data = np.frombuffer(pickle.dumps(list(object_list)), np.uint8)
+    size = g.broadcast(np.array([data.size], np.int64), src, "broadcast_object_list")
+    if g.rank != src:
+        data = np.zeros(int(size[0]), np.uint8)
+    object_list[:] = pickle.loads(g.broadcast(data, src, "broadcast_object_list").tobytes())
 
 
 def _check_concrete(x, what):

@@ -104,6 +104,16 @@ for p in layer.parameters():
     dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
 np.testing.assert_allclose(layer.weight.grad, np.full((2, 3), (N + 1) / 2))
 
+# the helpers PyTorch scripts log and share with: reduce to one rank, picklable objects
+logged = fnx.tensor([float(R)])
+assert dist.reduce(logged, dst=0).tolist() == [sum(range(N))]
+objects = [None] * N
+dist.all_gather_object(objects, {"rank": R, "name": "x" * R})
+assert objects == [{"rank": r, "name": "x" * r} for r in range(N)], objects
+shared = ["config.yaml", N - 1] if R == N - 1 else [None, None]
+dist.broadcast_object_list(shared, src=N - 1)
+assert shared == ["config.yaml", N - 1], shared
+
 # bool arrays reduce as PyTorch's (sum and max: or, min: and; MPI has no sum of C bools),
 # in place and as the primitive; complex arrays are summed, and max of them is a clear error
 flags = np.array([True, R == 0, False])

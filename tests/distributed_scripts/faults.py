@@ -62,7 +62,8 @@ if "args" in modes:
              "scatter": lambda: dist.scatter(fnx.zeros(2, dtype=fnx.float64),
                                              [fnx.ones(2)] * 2 if rank == 0 else None),
              "all_gather": lambda: dist.all_gather([fnx.zeros(2)] * (2 + (rank == 0)),
-                                                   fnx.ones(2))}
+                                                   fnx.ones(2)),
+             "all_gather_object": lambda: dist.all_gather_object([None] * (2 + rank), rank)}
     for name, call in wrong.items():
         try:
             call()
