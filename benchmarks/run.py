@@ -1,7 +1,8 @@
 """Run every CPU benchmark and print their tables: ``python benchmarks/run.py [--quick]``.
 
 Each workload is its own script (bench_eager, bench_transforms, bench_vecmath, bench_jit,
-bench_nn), run in a fresh process with one BLAS and one Numba thread, as docs/benchmarks.md
+bench_nn, bench_layers,
+bench_distributed), run in a fresh process with one BLAS and one Numba thread, as docs/benchmarks.md
 records.
 """
 
@@ -19,6 +20,9 @@ SCRIPTS = [
     ("jit: fused kernels, train step, call overhead, compile latency", "bench_jit.py", []),
     ("nn: PyTorch-style training steps (eager tape, functional jit, fnx.compile)", "bench_nn.py",
      ["--quick"]),
+    ("layer kernels: conv, CNN / LSTM / Transformer steps, cold compile", "bench_layers.py",
+     ["--quick", "--cpu-time"]),
+    ("data parallel: all-reduce, DDP overhead, weak scaling (MPI)", "bench_distributed.py", []),
 ]
 
 
