@@ -1,9 +1,8 @@
 """Run every CPU benchmark and print their tables: ``python benchmarks/run.py [--quick]``.
 
 Each workload is its own script (bench_eager, bench_transforms, bench_vecmath, bench_jit,
-bench_nn, bench_layers,
-bench_distributed), run in a fresh process with one BLAS and one Numba thread, as docs/benchmarks.md
-records.
+bench_nn, bench_layers, bench_distributed), run in a fresh process with one BLAS and one Numba
+thread, as docs/benchmarks.md records.
 """
 
 import os
