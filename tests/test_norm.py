@@ -135,6 +135,23 @@ def test_empty_batch():
     assert g.shape == (0, 4, 3)
 
 
+@pytest.mark.parametrize("layer, shape", [(nn.BatchNorm2d, (0, 3, 2, 2)),
+                                          (nn.BatchNorm2d, (2, 3, 0, 2)),
+                                          (nn.InstanceNorm2d, (2, 3, 0, 2))])
+def test_empty_input_in_training_leaves_the_statistics(layer, shape):
+    # as PyTorch: an empty batch (or spatial size) gives an empty output and keeps the running
+    # statistics; only one value per channel is an error (it once raised for none as well)
+    m = layer(3, affine=True, track_running_stats=True)
+    x = fnx.zeros(shape).requires_grad_()
+    out = m(x)
+    out.sum().backward()
+    assert out.shape == shape and x.grad.shape == shape
+    np.testing.assert_array_equal(np.asarray(m.running_mean), np.zeros(3))
+    np.testing.assert_array_equal(np.asarray(m.running_var), np.ones(3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(fnx.zeros((1, 3)), None, None, training=True)
+
+
 # --- derivatives ------------------------------------------------------------------------------------
 
 

@@ -694,7 +694,9 @@ def batch_norm_with_stats(input, running_mean, running_var, weight=None, bias=No
                          f"{tuple(x.shape)}")
     if training:
         count = x.size // x.shape[1] if x.shape[1] else 0
-        if count <= 1:
+        if x.size == 0:  # as PyTorch: an empty output, the running statistics unchanged
+            return _affine(x * 1, weight, bias, _channel_shape(x)), running_mean, running_var
+        if count == 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {tuple(x.shape)}")
         n, c = x.shape[:2]
@@ -757,7 +759,9 @@ def instance_norm_with_stats(input, running_mean=None, running_var=None, weight=
             fnp.reshape(_arr(running_var), shape) + eps)
         return _affine(y, weight, bias, shape), running_mean, running_var
     count = math.prod(x.shape[2:])
-    if count <= 1:
+    if x.size == 0 and count != 1:  # as PyTorch: an empty output, the statistics unchanged
+        return _affine(x * 1, weight, bias, shape), running_mean, running_var
+    if count == 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element when training, "
                          f"got input of shape {tuple(x.shape)}")
     n, c = x.shape[:2]
