@@ -62,11 +62,12 @@ def test_rank_that_raises_ends_the_job_naming_it():
     assert "rank 0 finished" not in out
 
 
-def test_rank_that_exits_early_is_named_by_the_ranks_waiting_for_it():
-    rc, out, took = mpirun(2, "faults.py", "exit", timeout=60)
-    assert rc != 0 and took < 30 and "rank 0 finished" not in out, out
-    assert "rank 0: rank 1 (pid" in out and "ended its script (it returned or called " \
-        "sys.exit) while this rank waited in all_reduce" in out, out
+@pytest.mark.parametrize("mode", ["exit", "leave"])
+def test_rank_that_leaves_early_is_named_by_the_ranks_waiting_for_it(mode):
+    rc, out, took = mpirun(2, "faults.py", mode, timeout=60)
+    assert rc != 0 and took < 8 and "rank 0 finished" not in out, out
+    assert "rank 0: rank 1 (pid" in out and "left the process group (its script ended, " \
+        "called sys.exit or destroy_process_group) while this rank waited in all_reduce" in out
 
 
 def test_killed_rank_ends_the_job_and_the_launcher_names_it():

@@ -178,8 +178,9 @@ class ProcessGroup:
         # a collective is two MPI calls (the check, then the operation): threads of one rank
         # start them one collective at a time, or one thread's check meets another's data
         self._starting = threading.RLock()
-        # exit notices (_announce_exit): a rank whose script ends while the group is up tells
-        # the others, so one left waiting for it in a collective fails at once, naming it
+        # leaving notices (_announce_leaving): a rank that leaves the group (its script ends,
+        # or it destroys the group) tells the others, so one left waiting for it in a
+        # collective fails at once, naming it
         self._notices = self.comm.Dup() if self.size > 1 else None
 
     # --- waiting ------------------------------------------------------------------------------
@@ -229,8 +230,8 @@ class ProcessGroup:
                 pass
 
     def _check_exits(self, test, what):
-        """Raise if a peer's script has ended (its exit notice is here) and the collective
-        still does not complete within a second (the peer may have done its part first)."""
+        """Raise if a peer has left the group (its notice is here) and the collective still
+        does not complete within a second (the peer may have done its part first)."""
         status = self.MPI.Status()
         if self._notices is None or not self._notices.Iprobe(
                 source=self.MPI.ANY_SOURCE, tag=_EXIT_TAG, status=status):
@@ -242,9 +243,10 @@ class ProcessGroup:
             os.sched_yield()
         peer = self.peers[status.Get_source()]
         raise DistributedError(
-            f"rank {self.rank}: rank {peer.rank} (pid {peer.pid} on {peer.host}) ended its "
-            f"script (it returned or called sys.exit) while this rank waited in {what}; "
-            f"every rank must run the same collectives")
+            f"rank {self.rank}: rank {peer.rank} (pid {peer.pid} on {peer.host}) left the "
+            f"process group (its script ended, called sys.exit or destroy_process_group) "
+            f"while this rank waited in {what}; every rank must run the same collectives "
+            f"(the same number of steps: give every rank as many batches)")
 
     def _request(self, req, what):
         """Wait for an MPI request (blocking calls cannot time out)."""
@@ -490,7 +492,7 @@ _default = None
 _previous_excepthook = None
 _EXIT_TAG = 7
 _exit_hook_registered = False
-_sent_notices = []  # the buffers of exit notices in flight (MPI reads them after we return)
+_sent_notices = []  # the buffers of leaving notices in flight (MPI reads them after we return)
 
 
 def default_group(what="a collective"):
@@ -549,7 +551,7 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
         _previous_excepthook = sys.excepthook
         sys.excepthook = _abort_on_exception
     if group.size > 1 and not _exit_hook_registered:
-        atexit.register(_announce_exit)  # runs before mpi4py's MPI_Finalize
+        atexit.register(_announce_leaving)  # runs before mpi4py's MPI_Finalize
         _exit_hook_registered = True
     _write_rank_table(group)
 
@@ -569,17 +571,19 @@ def destroy_process_group(group=None):
     if _previous_excepthook is not None:
         sys.excepthook = _previous_excepthook
         _previous_excepthook = None
+    _announce_leaving()
     _default.comm.Free()
     if _default._notices is not None:
         _default._notices.Free()
     _default = None
 
 
-def _announce_exit():
-    """At interpreter exit with the group still up (the script returned, or raised
-    ``SystemExit``, which skips ``sys.excepthook``), tell every other rank: one waiting for
-    this rank in a collective then raises a DistributedError naming it (``_check_exits``)
-    instead of waiting out its timeout while this rank sits in MPI_Finalize."""
+def _announce_leaving():
+    """Tell every other rank that this one leaves the group: at ``destroy_process_group``, or
+    at interpreter exit with the group still up (the script returned, or raised
+    ``SystemExit``, which skips ``sys.excepthook``). A rank waiting for this one in a
+    collective then raises a DistributedError naming it (``_check_exits``) instead of
+    waiting out its timeout (a rank with fewer batches than the others, say)."""
     group = _default
     if group is None or group._notices is None:
         return

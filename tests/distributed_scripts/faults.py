@@ -4,6 +4,7 @@ first argument (comma-separated).
 raise      rank 1 raises while rank 0 waits in an all-reduce: the job ends naming rank 1
 kill       rank 1 is killed (SIGKILL) while rank 0 waits in an all-reduce
 exit       rank 1 calls sys.exit(3) (no excepthook runs) while rank 0 waits in an all-reduce
+leave      rank 1 runs out of batches and destroys the group while rank 0 waits in an all-reduce
 mismatch   the ranks pass different shapes to one all-reduce: every rank gets the same error
 model      the ranks build different models: DistributedDataParallel names the difference
 args       one rank passes wrong arguments (gather_list, scatter_list, tensor_list): every rank
@@ -21,7 +22,7 @@ import fnx.distributed as dist
 from fnx.nn.parallel import DistributedDataParallel
 
 modes = sys.argv[1].split(",")
-mode = modes[0]  # raise, kill, exit and timeout run alone; mismatch and model may share a run
+mode = modes[0]  # raise, kill, exit, leave and timeout run alone; mismatch, model, args share
 dist.init_process_group("mpi", timeout=2 if mode == "timeout" else 60)
 rank = dist.get_rank()
 dist.all_reduce(fnx.ones(3))  # everyone is up
@@ -34,6 +35,12 @@ elif mode == "exit":
     if rank == 1:
         time.sleep(0.2)
         sys.exit(3)
+    dist.all_reduce(fnx.ones(3))
+elif mode == "leave":
+    if rank == 1:
+        dist.destroy_process_group()
+        time.sleep(10)  # still alive: only the notice tells rank 0
+        sys.exit(0)
     dist.all_reduce(fnx.ones(3))
 elif mode == "kill":
     if rank == 1:
