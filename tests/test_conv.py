@@ -96,6 +96,22 @@ def test_conv_empty_and_window_larger_than_input():
     assert out.shape == (1, 3, 0)
 
 
+def test_functional_conv_with_a_kernel_larger_than_the_input_is_an_error():
+    # as PyTorch: F.conv* raise rather than hand back an empty output (the lax op above keeps
+    # JAX's empty result); padding and dilation count, and 'same' always fits
+    import fnx.nn.functional as F
+
+    with pytest.raises(ShapeError, match=r"conv2d: the padded input size \(2, 2\) is smaller "
+                                         r"than the dilated kernel size \(3, 3\)"):
+        F.conv2d(fnx.ones(1, 1, 2, 2), fnx.ones(1, 1, 3, 3))
+    with pytest.raises(ShapeError, match=r"conv1d: the padded input size \(4,\) is smaller "
+                                         r"than the dilated kernel size \(5,\)"):
+        F.conv1d(fnx.ones(1, 1, 4), fnx.ones(1, 1, 3), dilation=2)
+    assert F.conv1d(fnx.ones(1, 1, 3), fnx.ones(1, 1, 3), padding=1).shape == (1, 1, 3)
+    assert F.conv2d(fnx.ones(1, 1, 1, 1), fnx.ones(1, 1, 4, 4), padding="same").shape == \
+        (1, 1, 1, 1)
+
+
 def test_conv_errors():
     with pytest.raises(ShapeError, match="feature_group_count=2"):
         conv_general_dilated(fnp.ones((1, 3, 5)), fnp.ones((4, 2, 3)), (1,), ((0, 0),),

@@ -276,6 +276,12 @@ def _conv(op, nsp, input, weight, bias, stride, padding, dilation, groups):
                              f"{padding!r}")
     else:
         pads = tuple((p, p) for p in _tuple(op, "padding", padding, nsp))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
+    extent = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
+    if any(n < e for n, e in zip(padded, extent)):  # PyTorch's error, not an empty output
+        raise ShapeError(f"{op}: the padded input size {padded} is smaller than the dilated "
+                         f"kernel size {extent} (input {tuple(x.shape)}, weight "
+                         f"{tuple(w.shape)}); pad the input or use a smaller kernel")
     out = lax.conv_general_dilated(x, w, stride, pads, None, dilation, groups)
     return _finish_conv(out, bias, nsp, unbatched)
 
