@@ -62,12 +62,14 @@ def test_rank_that_raises_ends_the_job_naming_it():
     assert "rank 0 finished" not in out
 
 
-@pytest.mark.parametrize("mode", ["exit", "leave"])
-def test_rank_that_leaves_early_is_named_by_the_ranks_waiting_for_it(mode):
+@pytest.mark.parametrize("mode, waiting_in", [("exit", "all_gather_object"),
+                                              ("leave", "all_reduce")])
+def test_rank_that_leaves_early_is_named_by_the_ranks_waiting_for_it(mode, waiting_in):
     rc, out, took = mpirun(2, "faults.py", mode, timeout=60)
     assert rc != 0 and took < 8 and "rank 0 finished" not in out, out
     assert "rank 0: rank 1 (pid" in out and "left the process group (its script ended, " \
-        "called sys.exit or destroy_process_group) while this rank waited in all_reduce" in out
+        f"called sys.exit or destroy_process_group) while this rank waited in {waiting_in}" \
+        in out, out
 
 
 def test_killed_rank_ends_the_job_and_the_launcher_names_it():

@@ -3,7 +3,8 @@ first argument (comma-separated).
 
 raise      rank 1 raises while rank 0 waits in an all-reduce: the job ends naming rank 1
 kill       rank 1 is killed (SIGKILL) while rank 0 waits in an all-reduce
-exit       rank 1 calls sys.exit(3) (no excepthook runs) while rank 0 waits in an all-reduce
+exit       rank 1 calls sys.exit(3) (no excepthook runs) while rank 0 builds a
+           DistributedDataParallel (which compares the ranks' models)
 leave      rank 1 runs out of batches and destroys the group while rank 0 waits in an all-reduce
 mismatch   the ranks pass different shapes to one all-reduce: every rank gets the same error
 model      the ranks build different models: DistributedDataParallel names the difference
@@ -35,7 +36,7 @@ elif mode == "exit":
     if rank == 1:
         time.sleep(0.2)
         sys.exit(3)
-    dist.all_reduce(fnx.ones(3))
+    DistributedDataParallel(fnx.nn.Linear(2, 2))
 elif mode == "leave":
     if rank == 1:
         dist.destroy_process_group()

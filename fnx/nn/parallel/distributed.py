@@ -152,7 +152,8 @@ def _check_same_model(group, module):
             for kind, items in (("parameter", module.named_parameters()),
                                 ("buffer", module.named_buffers()))
             for n, a in items if a is not None]
-    everyone = group.comm.allgather(mine)
+    everyone = [None] * group.size
+    dist.all_gather_object(everyone, mine)  # a bounded wait (MPI's pickled one has none)
     for rank, theirs in enumerate(everyone):
         if theirs == everyone[0]:
             continue
