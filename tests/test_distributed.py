@@ -90,7 +90,9 @@ def test_mismatched_shapes_and_models_are_clear_errors_on_every_rank():
         for error in ("gather: rank 0 needs a gather_list of 2 arrays",
                       "scatter: rank 0 must scatter 2 arrays of shape (2,) and dtype float64",
                       "all_gather: rank 0's tensor_list has 3 arrays, the world 2 ranks",
-                      "all_gather_object: rank 1's object_list has 3 entries, the world 2"):
+                      "all_gather_object: rank 1's object_list has 3 entries, the world 2",
+                      f"{('all_reduce', 'barrier')[r]}: ranks called different collectives "
+                      f"(rank 0: all_reduce of shape (4,) dtype float32 sum; rank 1: barrier"):
             assert f"rank {r} caught: {error}" in out, (error, out)
     for r in range(2):
         assert f"rank {r} caught: all_reduce: ranks passed arrays of different shapes" in out

@@ -274,9 +274,13 @@ class ProcessGroup:
                                              for e in errors if e is not None))
         if both[0] == -both[1]:
             return
-        seen = self.comm.allgather(f"{what} of shape {tuple(shape)} dtype {np.dtype(dtype)} "
-                                   f"{extra}")
-        listing = "; ".join(f"rank {r}: {s.strip()}" for r, s in enumerate(seen))
+        seen = self.comm.allgather((what, f"{what} of shape {tuple(shape)} dtype "
+                                          f"{np.dtype(dtype)} {extra}"))
+        listing = "; ".join(f"rank {r}: {s.strip()}" for r, (_, s) in enumerate(seen))
+        if len({w for w, _ in seen}) > 1:  # a rank with more steps than another, say
+            raise DistributedError(
+                f"{what}: ranks called different collectives ({listing}); every rank must call "
+                f"the same collectives in the same order (as many steps on every rank)")
         raise DistributedError(
             f"{what}: ranks passed arrays of different shapes or dtypes ({listing}); every rank "
             f"must call the same collective with the same shape and dtype, in the same order")
@@ -401,8 +405,11 @@ class ProcessGroup:
         return Work(req.Test, lambda: out, what, self)
 
     def ibarrier(self):
-        """Start a barrier: its ``Work`` completes once every rank has started one."""
+        """Start a barrier: its ``Work`` completes once every rank has started one. It takes
+        part in the collectives' check, so a barrier on one rank facing another collective
+        elsewhere is an error (MPI would let the one complete the other)."""
         with self._starting:
+            self.check_same("barrier", (), np.uint8)
             req = self.comm.Ibarrier()
         return Work(req.Test, lambda: None, "barrier", self)
 

@@ -71,7 +71,9 @@ if "args" in modes:
                                              [fnx.ones(2)] * 2 if rank == 0 else None),
              "all_gather": lambda: dist.all_gather([fnx.zeros(2)] * (2 + (rank == 0)),
                                                    fnx.ones(2)),
-             "all_gather_object": lambda: dist.all_gather_object([None] * (2 + rank), rank)}
+             "all_gather_object": lambda: dist.all_gather_object([None] * (2 + rank), rank),
+             # rank 0 has one more step than rank 1, which went on to a barrier
+             "steps": lambda: dist.all_reduce(fnx.ones(4)) if rank == 0 else dist.barrier()}
     for name, call in wrong.items():
         try:
             call()
