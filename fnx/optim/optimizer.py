@@ -31,6 +31,7 @@ import fnx
 import fnx.numpy as fnp
 from fnx.core import state as host_state
 from fnx.core.array import Array, wrap_weak
+from fnx.core.tracing import eager_eval
 from fnx.jit import jit
 
 from . import transforms
@@ -459,8 +460,13 @@ class Optimizer:
             state = self.state[p]
             if not state:
                 if compiled:
+                    # the initial state as concrete arrays, inputs of the first step's
+                    # program: staged zeros would be folded into it, and the first step's
+                    # update loops would differ from (and compile beside) every later step's
                     fresh = {}
-                    self._init_state(p, group, fresh)
+                    with eager_eval():
+                        like = fnp.zeros(p.shape, dtype=p.dtype, device=p.device)
+                        self._init_state(like, group, fresh)
                     for key, value in fresh.items():
                         host_state.set(state, ("item", key), value)
                 else:
