@@ -49,10 +49,12 @@ def _collective(name, impl, abstract_eval, batch):
     return prim
 
 
-def _numeric_aval(name, x):
-    if x.dtype.kind not in "biuf":
+def _numeric_aval(name, x, kinds="biufc"):
+    """The aval of a reduction's result: bool, integer, floating-point and (for sums, as the
+    eager call) complex arrays; max and min pass ``kinds="biuf"`` (complex has no order)."""
+    if x.dtype.kind not in kinds:
         raise DTypeError(f"{name}: dtype {x.dtype} is not supported (MPI and NCCL reduce "
-                         f"bool, integer and floating-point arrays)")
+                         f"bool, integer and floating-point arrays, and sum complex ones)")
     return ShapedArray(x.shape, x.dtype)
 
 
@@ -67,7 +69,7 @@ def _all_reduce(op):
         return _group(name).all_reduce(x, op, name)
 
     def abstract_eval(x):
-        return _numeric_aval(name, x)
+        return _numeric_aval(name, x, "biufc" if op == "sum" else "biuf")
 
     def batch(axis_size, args, dims):
         del axis_size  # unused

@@ -124,6 +124,7 @@ for op, want in (("sum", [True, True, False]), ("max", [True, True, False]),
 np.testing.assert_array_equal(dF.reduce_scatter(fnx.asarray(np.stack([flags] * N))),
                               [True, True, False])
 z = fnx.asarray(np.array([1 + 2j, R * 1j], np.complex128))
+np.testing.assert_allclose(fnx.jit(dF.all_reduce)(z), [N * (1 + 2j), sum(range(N)) * 1j])
 np.testing.assert_allclose(dist.all_reduce(z), [N * (1 + 2j), sum(range(N)) * 1j])
 try:
     dist.all_reduce(z, op="max")
