@@ -180,3 +180,25 @@ def test_integer_arrays_cannot_require_grad():
         with pytest.raises(TypeError, match=r"only floating-point and complex arrays can "
                                             r"require gradients, got dtype int64"):
             make()
+
+
+def test_a_failing_impl_runs_once_and_reports_the_error(monkeypatch):
+    """The eager fast path reports an impl's failure itself: running the impl again on the
+    general path repeated its effects (a collective made a second MPI call)."""
+    from fnx.core import tracing
+    from fnx.core.abstract import ShapedArray
+    from fnx.core.primitive import Primitive
+
+    monkeypatch.setattr(tracing, "check_rules", False)  # the fast path runs only without it
+    calls = []
+
+    def impl(x):
+        calls.append(1)
+        raise ValueError("boom")
+
+    p = Primitive("fails_once_test")
+    p.impl = impl
+    p.abstract_eval = lambda x: ShapedArray(x.shape, x.dtype)
+    with pytest.raises(Exception, match="fails_once_test"):
+        p.bind(fnx.ones(2))
+    assert len(calls) == 1

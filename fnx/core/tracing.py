@@ -344,8 +344,9 @@ def eval_impl(primitive, args, params):
     """Run ``primitive.impl`` on concrete operands: the eager path of every op (``bind``)."""
     # The common call first: one or two Arrays on the host without an autograd record, and a
     # primitive with one result and the default weak-type rule (weak iff every operand is).
-    # It needs the dtype-kind check and the impl, nothing else; every other call, and any
-    # failure (to raise the designed error), takes the general path.
+    # It needs the dtype-kind check and the impl, nothing else; every other call takes the
+    # general path. A failing impl is reported as the general path reports it, never run
+    # twice (an impl with effects, a collective, must not repeat).
     n = len(args)
     if n == 2 and type(args[0]) is Array and type(args[1]) is Array:
         x, y = args
@@ -365,8 +366,10 @@ def eval_impl(primitive, args, params):
         if kinds is None or bufs[0].dtype.kind in kinds:
             try:
                 return wrap(primitive.impl(*bufs, **params), weak)
-            except Exception:  # noqa: BLE001  (the general path runs it again and reports)
-                pass
+            except FnxError:
+                raise
+            except Exception as err:  # noqa: BLE001
+                raise_impl_error(primitive, bufs, params, err)
     return _eval_general(primitive, args, params)
 
 
