@@ -316,3 +316,13 @@ def test_mask_broadcast_over_keys_and_its_shape_rule():
     with pytest.raises(ShapeError, match="mask .* must have q's rank"):
         at.attention(*(fnx.tensor(t) for t in (q, k, v)), fnx.ones((1, 3, 1), dtype=fnx.float64),
                      scale=1.0)
+
+
+def test_zero_feature_size_averages_the_values():
+    # E == 0: every score is 0, so each query averages the values (PyTorch too); the default
+    # scale 1 / sqrt(E) was a ZeroDivisionError
+    rng = np.random.default_rng(4)
+    q, k, v = _qkv(rng, (2, 3, 0), (2, 4, 0), ev=5, dtype=np.float64)
+    out = np.asarray(_sdpa(q, k, v))
+    np.testing.assert_allclose(out, np.broadcast_to(v.mean(1, keepdims=True), (2, 3, 5)),
+                               rtol=1e-12)

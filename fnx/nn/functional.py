@@ -1365,7 +1365,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                              f"multiple of the key/value heads ({k.shape[-3]})")
         reps = q.shape[-3] // k.shape[-3]
         k, v = (fnp.repeat(t, reps, axis=-3) for t in (k, v))
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if scale is None:  # E == 0: every score is an empty sum (0), which any finite scale keeps
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
     if is_causal and attn_mask is not None:
         raise ValueError(f"{op}: an explicit attn_mask should not be set when is_causal=True")
     dtype = fnp.result_type(q, k, v)
