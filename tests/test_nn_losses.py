@@ -282,3 +282,18 @@ def test_tape_equals_grad_and_jit_equals_eager(name):
     close(head.lin.bias.grad, np.asarray(g_head.lin.bias), rtol=1e-12)
     close(x.grad, np.asarray(g_x), rtol=1e-12)
     close(fnx.jit(lambda m, x, y: m(x, y))(head, x, y), head(x, y).item(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_mean_over_only_ignored_targets_is_nan_with_zero_gradients(label_smoothing):
+    # a batch that is all padding: PyTorch's loss is NaN (0 / 0) but its backward gives zero
+    # gradients; the 0 / 0 in the derivative once made every gradient NaN (NaN parameters)
+    x = t(R.standard_normal((2, 4, 3)), dtype=F64, requires_grad=True)
+    y = t(np.ones((2, 3), np.int64))
+    loss = nn.CrossEntropyLoss(ignore_index=1, label_smoothing=label_smoothing)
+    value = loss(x, y)
+    assert np.isnan(value.item())
+    value.backward()
+    close(x.grad, np.zeros((2, 4, 3)))
+    grad = fnx.jit(fnx.grad(lambda a: loss(a, y)))(x.detach())
+    close(grad, np.zeros((2, 4, 3)))

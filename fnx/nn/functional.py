@@ -1718,7 +1718,11 @@ def logsigmoid(input):
 def _reduce_weighted(loss, weights, reduction):
     """Reduce ``loss``; ``mean`` divides by the summed ``weights`` (PyTorch's weighted mean)."""
     if reduction == "mean":
-        return fnp.sum(loss) / fnp.sum(weights)
+        # every target ignored (a batch of padding): NaN, as PyTorch, but zero gradients as its
+        # backward gives (0 / 0 in the derivative made them NaN, and NaN parameters after a step)
+        total = fnp.sum(weights)
+        none = total == 0
+        return fnp.where(none, math.nan, fnp.sum(loss) / fnp.where(none, 1, total))
     return _reduce(loss, reduction)
 
 
