@@ -147,6 +147,13 @@ def test_to_dtype_keeps_objects():
     assert w.dtype == np.float32
 
 
+@pytest.mark.skipif(fnx.cuda.is_available(), reason="checks the error without a GPU")
+def test_to_int_is_a_cuda_device_index():
+    """torch's ``model.to(rank)`` in DDP recipes: an int is a CUDA device index, not a dtype."""
+    with pytest.raises(fnx.core.errors.DeviceError, match="CUDA is not available"):
+        Net().to(0)
+
+
 def test_hooks_run_and_remove():
     m = Affine(2, 2)
     log = []
