@@ -302,3 +302,22 @@ def test_in_place_updates_keep_the_recorded_history():
     assert x.is_leaf and x.requires_grad
     stats = fnx.stop_gradient(x * 2)
     assert not stats.requires_grad  # running statistics do not join the graph
+
+
+def test_in_place_updates_through_data_are_untracked_and_reach_the_parameter():
+    """torch idioms: ``p.data.mul_(...)``, ``p.data.clamp_(...)``, ``p.data -= lr * p.grad``
+    on a leaf that requires grad (no ``no_grad`` needed), the parameter object kept."""
+    p = fnx.nn.Parameter(fnx.tensor([1.0, -2.0, 3.0]))
+    loss = (p * p).sum()
+    loss.backward()
+    p.data.mul_(2.0)
+    p.data.clamp_(-3.0, 5.0)
+    p.data -= 0.5 * p.grad
+    np.testing.assert_allclose(p.numpy(), [1.0, -1.0, 2.0])
+    assert p.requires_grad and p.is_leaf and p.grad_fn is None
+    assert not p.data.requires_grad
+    y = (p * 3.0).sum()  # still tracked after the updates
+    y.backward()
+    np.testing.assert_allclose(p.grad.numpy(), [2.0 + 3.0, -4.0 + 3.0, 6.0 + 3.0])
+    with pytest.raises(RuntimeError, match="leaf array that requires grad"):
+        p.mul_(2.0)  # the array itself still refuses a tracked in-place update

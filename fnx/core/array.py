@@ -6,6 +6,8 @@ Operators and methods are defined once, in ``ArrayOps``, and shared by ``Array``
 and under every transform.
 """
 
+import weakref
+
 import numpy as np
 
 from . import devices, dtypes
@@ -389,8 +391,21 @@ class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
 
     @property
     def data(self):
-        """The array itself (``torch.Tensor.data``): ``p.data.add_(1)`` updates ``p``."""
-        return self
+        """The values without autograd history (``torch.Tensor.data``): an untracked alias,
+        and an in-place update of it updates this array, untracked (``p.data.mul_(0.5)`` on
+        a parameter needs no ``no_grad``). An array without a record, and any array inside
+        a compiled step, is its own ``data``.
+
+        >>> p = fnx.nn.Parameter(fnx.ones(2))
+        >>> _ = p.data.mul_(3); p.tolist(), p.requires_grad
+        ([3.0, 3.0], True)
+        """
+        if self._autograd is None or _active_journal() is not None:
+            return self
+        alias = wrap(self._buf, self._weak)
+        key = id(alias)
+        _DATA_BASES[key] = (weakref.ref(alias, lambda _, k=key: _DATA_BASES.pop(k, None)), self)
+        return alias
 
     @data.setter
     def data(self, value):
@@ -417,6 +432,11 @@ class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
                 f"fnx transforms arrays are immutable: use the out-of-place form (x = x + y, "
                 f"x.at[idx].set(v)) instead"
             )
+        if _DATA_BASES:
+            link = _DATA_BASES.get(id(self))
+            if link is not None and link[0]() is self:  # an update through ``base.data``
+                new = wrap(new._buf, new._weak)  # untracked, as torch's .data
+                link[1]._replace(new, op)
         self._take_history(new, op)
         if new._buf.dtype != self._buf.dtype:
             new = Array(new._buf.astype(self._buf.dtype))
@@ -464,6 +484,9 @@ def _active_journal():
 
 
 _trace_state = None  # fnx.core.tracing's per-thread state, set by that module
+
+# ``base.data`` aliases alive: id(alias) -> (weak reference to the alias, base)
+_DATA_BASES = {}
 
 
 def _state():
