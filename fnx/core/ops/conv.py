@@ -19,7 +19,9 @@ column matrix (im2col, col2im + one GEMM per group; see the impls section): no t
 convolution ever runs over a zero-dilated input.
 """
 
+import functools
 import itertools
+import math
 
 import numpy as np
 
@@ -151,8 +153,8 @@ class _Geometry:
         self.n, self.c, self.o, self.g = n, c, o, g
         self.lhs = two(lhs_sp, 1)
         k, out = two(window, 1), two(out_sp, 1)
-        self.kk = int(np.prod(window, dtype=np.int64))
-        self.p = int(np.prod(out_sp, dtype=np.int64))
+        self.kk = math.prod(window)
+        self.p = math.prod(out_sp)
         self.kg = c // g * self.kk
         # the kernels' (c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
         self.ints = ((c,) + self.lhs + k + two(window_strides, 1)
@@ -165,9 +167,19 @@ class _Geometry:
 
 
 def _geometry(lhs_shape, rhs_shape, out_sp, params):
+    """The (cached: an eager call's Python work is a tenth of a small convolution's time)
+    geometry of a convolution."""
+    return _cached_geometry(tuple(lhs_shape), tuple(rhs_shape), tuple(out_sp),
+                            params["feature_group_count"], params["window_strides"],
+                            params["padding"], params["rhs_dilation"], _CHUNK_BYTES)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_geometry(lhs_shape, rhs_shape, out_sp, g, window_strides, padding, rhs_dilation,
+                     chunk_bytes):
+    # chunk_bytes: _CHUNK_BYTES, in the key so a changed value is seen (tests set it)
     return _Geometry(lhs_shape[0], lhs_shape[1], lhs_shape[2:], rhs_shape[0], rhs_shape[2:],
-                     out_sp, params["feature_group_count"], params["window_strides"],
-                     params["padding"], params["rhs_dilation"])
+                     out_sp, g, window_strides, padding, rhs_dilation)
 
 
 def _im2col(geo, x, cols, n0, n1):
