@@ -203,3 +203,36 @@ def test_eager_backward_reuses_the_forward_outputs_only_for_the_same_buffers(rng
     np.testing.assert_allclose(np.asarray(m.weight_hh_l0.grad), np.asarray(want), rtol=1e-5,
                                atol=1e-6)
     assert not np.allclose(g1, np.asarray(want))
+
+
+def test_forwards_from_several_threads_at_once(rng):
+    """The eager memo is shared by threads: concurrent forwards with grad mode on (each adds
+    an entry and evicts the oldest) raised 'OrderedDict mutated during iteration' without its
+    lock. Frequent thread switches make the race likely within a few hundred calls."""
+    import sys
+    import threading
+
+    m = fnx.nn.RNN(2, 3)
+    xs = [fnx.tensor(rng.standard_normal((2, 1, 2)).astype(np.float32)) for _ in range(4)]
+    want = [np.asarray(m(x)[0]) for x in xs]
+    errors, wrong = [], []
+
+    def work(i):
+        try:
+            for _ in range(250):
+                if not np.array_equal(np.asarray(m(xs[i])[0]), want[i]):
+                    wrong.append(i)
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors and not wrong, (errors[:1], wrong[:3])

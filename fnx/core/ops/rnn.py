@@ -30,6 +30,7 @@ per example), it runs the primitive once per example.
 """
 
 import collections
+import threading
 import weakref
 
 import numpy as np
@@ -280,9 +281,13 @@ def _c(x):
 # instead of running the loop a second time. Only while grad mode is on, and bounded in
 # entries and bytes (a call under fnx.jit, whose backward reuses the forward in the same
 # program, leaves entries that are never claimed).
+# One lock guards it: threads share it (a module called from several threads at once; the
+# kernels release the GIL), and an unguarded eviction walk raced with another thread's insert
+# ("OrderedDict mutated during iteration").
 _MEMO = collections.OrderedDict()
 _MEMO_SIZE = 8
 _MEMO_BYTES = 256 << 20
+_MEMO_LOCK = threading.Lock()
 
 
 def _rnn_impl(*bufs, mode, reverse, proj, masked):
@@ -291,16 +296,19 @@ def _rnn_impl(*bufs, mode, reverse, proj, masked):
         return _on_arrays(lambda xs: _compose(dict(zip(names, xs, strict=True)), mode,
                                               reverse, proj), bufs)
     key = (mode, reverse, proj, masked) + tuple(id(b) for b in bufs)
-    hit = _MEMO.pop(key, None)
+    with _MEMO_LOCK:
+        hit = _MEMO.pop(key, None)
     if hit is not None and all(r() is b for r, b in zip(hit[0], bufs, strict=True)):
         return hit[1]
     outs = _rnn_kernel(bufs, mode, reverse, proj, masked)
     from ...autograd.tape import is_grad_enabled
 
     if is_grad_enabled():
-        _MEMO[key] = ([weakref.ref(b) for b in bufs], outs, sum(o.nbytes for o in outs))
-        while len(_MEMO) > _MEMO_SIZE or sum(e[2] for e in _MEMO.values()) > _MEMO_BYTES:
-            _MEMO.popitem(last=False)
+        entry = ([weakref.ref(b) for b in bufs], outs, sum(o.nbytes for o in outs))
+        with _MEMO_LOCK:
+            _MEMO[key] = entry
+            while len(_MEMO) > _MEMO_SIZE or sum(e[2] for e in _MEMO.values()) > _MEMO_BYTES:
+                _MEMO.popitem(last=False)
     return outs
 
 
