@@ -481,6 +481,10 @@ def test_error_messages():
         nn.GRU(10, 20)(fnx.ones(5, 10), fnx.zeros(1, 1, 20))
     with pytest.raises(DTypeError, match=r"GRU\(2, 3\) expected input of dtype float32"):
         nn.GRU(2, 3)(fnx.ones(4, 2, dtype=F64))
+    # an integer input: converting the module to int64 is no advice
+    with pytest.raises(DTypeError) as e:
+        nn.GRU(2, 3)(fnx.ones(4, 2, dtype=fnx.int64))
+    assert str(e.value).endswith("got int64; convert it with .to(float32)")
     with pytest.raises(ShapeError, match=r"GRU\(2, 3, batch_first=True\) expected 2-D packed"):
         nn.GRU(2, 3, batch_first=True)(PackedSequence(fnx.ones(3, 2, 1), [2, 1]))
     with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):

@@ -41,9 +41,10 @@ def _check_int(layer, name, value, low):
 
 def _check_dtype(name, what, x, weight):
     if x.dtype != weight.dtype:
+        # converting the module only helps towards another floating dtype (not int64)
+        module = f" or the module with .to({x.dtype})" if x.dtype.kind == "f" else ""
         raise DTypeError(f"{name} expected {what} of dtype {weight.dtype} (its parameters' "
-                         f"dtype), got {x.dtype}; convert it with .to({weight.dtype}) or the "
-                         f"module with .to({x.dtype})")
+                         f"dtype), got {x.dtype}; convert it with .to({weight.dtype}){module}")
 
 
 # --- layers ----------------------------------------------------------------------------------
