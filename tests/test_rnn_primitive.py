@@ -236,3 +236,28 @@ def test_forwards_from_several_threads_at_once(rng):
     finally:
         sys.setswitchinterval(interval)
     assert not errors and not wrong, (errors[:1], wrong[:3])
+
+
+def test_backward_of_an_encoder_and_a_decoder_loop_runs_no_forward_again(rng, monkeypatch):
+    """A seq2seq step (a 3-layer bidirectional encoder: 6 calls, then 20 decoder-cell steps)
+    keeps all 26 forwards for its backward; the memo kept only the newest 8 and the backward
+    ran 18 forward loops again. Calls whose graph was freed leave the memo first."""
+    calls = []
+    kernel = R._rnn_kernel
+    monkeypatch.setattr(R, "_rnn_kernel", lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    enc, dec = fnx.nn.LSTM(3, 4, num_layers=3, bidirectional=True), fnx.nn.LSTMCell(3, 8)
+    x = fnx.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32))
+    for _ in range(2):  # forwards whose graphs are dropped unclaimed first fill the memo
+        enc(x)
+        for t in range(20):
+            dec(x[t % 5])
+    calls.clear()
+    out, _ = enc(x)
+    h, c = out[-1], out[0]
+    loss = 0
+    for t in range(20):
+        h, c = dec(x[t % 5], (h, c))
+        loss = loss + h.sum()
+    loss.backward()
+    assert len(calls) == 26, f"{len(calls) - 26} forward loops ran again in the backward"
+    assert len(R._MEMO) <= R._MEMO_SIZE

@@ -280,14 +280,38 @@ def _c(x):
 # writes into one it handed out; weak references rule out a reused id), are returned once
 # instead of running the loop a second time. Only while grad mode is on, and bounded in
 # entries and bytes (a call under fnx.jit, whose backward reuses the forward in the same
-# program, leaves entries that are never claimed).
+# program, leaves entries that are never claimed). Past a bound, entries whose input
+# buffers are gone (their graph was freed: no backward can claim them) go first, then the
+# oldest: a seq2seq step (a 3-layer bidirectional encoder, then 20 decoder-cell steps) has 26
+# live calls, and with only the newest 8 kept its backward ran 18 forward loops again (19%
+# of the step).
 # One lock guards it: threads share it (a module called from several threads at once; the
 # kernels release the GIL), and an unguarded eviction walk raced with another thread's insert
 # ("OrderedDict mutated during iteration").
 _MEMO = collections.OrderedDict()
-_MEMO_SIZE = 8
+_MEMO_SIZE = 64
 _MEMO_BYTES = 256 << 20
 _MEMO_LOCK = threading.Lock()
+_memo_bytes = 0  # the outputs' bytes held by _MEMO (under the lock)
+
+
+def _memo_drop(key):
+    global _memo_bytes
+    _memo_bytes -= _MEMO.pop(key)[2]
+
+
+def _memo_put(key, entry):
+    global _memo_bytes
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            _memo_drop(key)
+        _MEMO[key] = entry
+        _memo_bytes += entry[2]
+        if len(_MEMO) > _MEMO_SIZE or _memo_bytes > _MEMO_BYTES:
+            for k in [k for k, e in _MEMO.items() if any(r() is None for r in e[0])]:
+                _memo_drop(k)
+        while len(_MEMO) > _MEMO_SIZE or _memo_bytes > _MEMO_BYTES:
+            _memo_drop(next(iter(_MEMO)))
 
 
 def _rnn_impl(*bufs, mode, reverse, proj, masked):
@@ -297,18 +321,16 @@ def _rnn_impl(*bufs, mode, reverse, proj, masked):
                                               reverse, proj), bufs)
     key = (mode, reverse, proj, masked) + tuple(id(b) for b in bufs)
     with _MEMO_LOCK:
-        hit = _MEMO.pop(key, None)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            _memo_drop(key)
     if hit is not None and all(r() is b for r, b in zip(hit[0], bufs, strict=True)):
         return hit[1]
     outs = _rnn_kernel(bufs, mode, reverse, proj, masked)
     from ...autograd.tape import is_grad_enabled
 
     if is_grad_enabled():
-        entry = ([weakref.ref(b) for b in bufs], outs, sum(o.nbytes for o in outs))
-        with _MEMO_LOCK:
-            _MEMO[key] = entry
-            while len(_MEMO) > _MEMO_SIZE or sum(e[2] for e in _MEMO.values()) > _MEMO_BYTES:
-                _MEMO.popitem(last=False)
+        _memo_put(key, ([weakref.ref(b) for b in bufs], outs, sum(o.nbytes for o in outs)))
     return outs
 
 
