@@ -453,6 +453,28 @@ def test_state_dict_keys_are_pytorchs():
     np.testing.assert_array_equal(np.asarray(m2(x)[0]), np.asarray(m(x)[0]))
 
 
+def test_a_weight_set_as_a_plain_array_in_place_of_its_parameter(rng):
+    """AWD-LSTM's WeightDrop deletes weight_hh_l0's parameter and sets the attribute to a
+    dropped-out copy of a raw parameter each forward (PyTorch reads weights by attribute);
+    the layer read ``_parameters`` and raised KeyError. The gradient reaches the raw one."""
+    m = nn.LSTM(3, 4, num_layers=2, dtype=F64)
+    raw = m.weight_hh_l1
+    del m._parameters["weight_hh_l1"]
+    m.register_parameter("weight_hh_l1_raw", nn.Parameter(raw.detach()))
+    x = fnp.asarray(rng.standard_normal((5, 2, 3)))
+    m.weight_hh_l1 = m.weight_hh_l1_raw * 0.5
+    out, _ = m(x)
+    (out ** 2).sum().backward()
+    ref = nn.LSTM(3, 4, num_layers=2, dtype=F64)
+    ref.load_state_dict({**{k: v for k, v in m.state_dict().items() if "raw" not in k},
+                         "weight_hh_l1": raw.detach() * 0.5})
+    want, _ = ref(x)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(want), rtol=1e-12)
+    (want ** 2).sum().backward()
+    np.testing.assert_allclose(np.asarray(m.weight_hh_l1_raw.grad),
+                               0.5 * np.asarray(ref.weight_hh_l1.grad), rtol=1e-10)
+
+
 def test_reprs():
     assert repr(nn.LSTM(10, 20)) == "LSTM(10, 20)"
     assert repr(nn.GRU(3, 4, num_layers=2, bias=False, batch_first=True, dropout=0.5,

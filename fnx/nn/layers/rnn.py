@@ -148,7 +148,7 @@ class RNNBase(Module):
         ``PackedSequence``); ``hx`` the initial state(s) ``(D * num_layers, N, H_out)``
         (zeros when omitted)."""
         name = self._name()
-        weight = self._parameters["weight_ih_l0"]
+        weight = self.weight_ih_l0
         packed = isinstance(input, PackedSequence)
         if packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input
@@ -215,7 +215,7 @@ class RNNBase(Module):
             if tuple(h.shape) != want:
                 raise ShapeError(f"{name} expected {what} of shape {want}, got shape "
                                  f"{tuple(h.shape)}")
-            _check_dtype(name, what, h, self._parameters["weight_ih_l0"])
+            _check_dtype(name, what, h, self.weight_ih_l0)
             h = h if batched else h[:, None]
             if sorted_indices is not None:
                 h = fnp.take(h, fnp.asarray(sorted_indices.numpy(), device=h.device), axis=1)
@@ -225,7 +225,9 @@ class RNNBase(Module):
     def _run(self, x, state, mask):
         """All layers over time-major ``x (T, B, H_in)``: ``(output, final state tuple)``."""
         num_directions = 2 if self.bidirectional else 1
-        params = self._parameters
+        # the weights by attribute, as PyTorch's _flat_weights: a weight may be a plain array
+        # set in place of its parameter (AWD-LSTM's WeightDrop: weight_hh_l0 = dropout(raw))
+        params = {name: getattr(self, name, None) for name in self._flat_weights_names}
         lstm = self.mode == "LSTM"
         finals = []
         for lay in range(self.num_layers):
