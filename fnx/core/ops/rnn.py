@@ -280,11 +280,11 @@ def _c(x):
 # writes into one it handed out; weak references rule out a reused id), are returned once
 # instead of running the loop a second time. Only while grad mode is on, and bounded in
 # entries and bytes (a call under fnx.jit, whose backward reuses the forward in the same
-# program, leaves entries that are never claimed). Past a bound, entries whose input
-# buffers are gone (their graph was freed: no backward can claim them) go first, then the
-# oldest: a seq2seq step (a 3-layer bidirectional encoder, then 20 decoder-cell steps) has 26
-# live calls, and with only the newest 8 kept its backward ran 18 forward loops again (19%
-# of the step).
+# program, leaves entries that are never claimed). Entries whose input buffers are gone
+# (their graph was freed: no backward can claim them) leave at the next insert; past a bound,
+# the oldest go. A seq2seq step (a 3-layer bidirectional encoder, then 20 decoder-cell steps)
+# has 26 live calls: with only the newest 8 kept, its backward ran 18 forward loops again
+# (19% of the step).
 # One lock guards it: threads share it (a module called from several threads at once; the
 # kernels release the GIL), and an unguarded eviction walk raced with another thread's insert
 # ("OrderedDict mutated during iteration").
@@ -293,6 +293,9 @@ _MEMO_SIZE = 64
 _MEMO_BYTES = 256 << 20
 _MEMO_LOCK = threading.Lock()
 _memo_bytes = 0  # the outputs' bytes held by _MEMO (under the lock)
+# keys of entries an input buffer of which died (appended by weakref callbacks, which must not
+# take the lock: they run wherever a buffer is freed); dropped at the next insert
+_memo_dead = collections.deque()
 
 
 def _memo_drop(key):
@@ -307,8 +310,10 @@ def _memo_put(key, entry):
             _memo_drop(key)
         _MEMO[key] = entry
         _memo_bytes += entry[2]
-        if len(_MEMO) > _MEMO_SIZE or _memo_bytes > _MEMO_BYTES:
-            for k in [k for k, e in _MEMO.items() if any(r() is None for r in e[0])]:
+        while _memo_dead:
+            k = _memo_dead.popleft()
+            e = _MEMO.get(k)
+            if e is not None and any(r() is None for r in e[0]):  # not a newer call's key
                 _memo_drop(k)
         while len(_MEMO) > _MEMO_SIZE or _memo_bytes > _MEMO_BYTES:
             _memo_drop(next(iter(_MEMO)))
@@ -330,7 +335,8 @@ def _rnn_impl(*bufs, mode, reverse, proj, masked):
     from ...autograd.tape import is_grad_enabled
 
     if is_grad_enabled():
-        _memo_put(key, ([weakref.ref(b) for b in bufs], outs, sum(o.nbytes for o in outs)))
+        refs = [weakref.ref(b, lambda _, k=key: _memo_dead.append(k)) for b in bufs]
+        _memo_put(key, (refs, outs, sum(o.nbytes for o in outs)))
     return outs
 
 
