@@ -145,3 +145,31 @@ def test_leaked_tracer_is_an_error_not_a_constant():
     fnx.grad(f)(fnp.asarray(1.0))
     with pytest.raises(TraceError, match="leaked tracer"):
         fnx.grad(lambda y: y * box["leak"])(fnp.asarray(3.0))
+
+
+def test_backward_in_several_threads_accumulates_every_gradient():
+    """Concurrent backward passes on one model add all their gradients into ``.grad``
+    (the read-add-write is locked, as PyTorch's engine locks per variable)."""
+    import sys
+
+    m = fnx.nn.Linear(3, 4)
+    x = fnx.ones(2, 3)
+    m(x).sum().backward()
+    one = m.weight.grad.numpy().copy()
+    m.zero_grad()
+
+    def work():
+        for _ in range(100):
+            m(x).sum().backward()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, to interleave the accumulations
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    np.testing.assert_allclose(m.weight.grad.numpy(), 400 * one, rtol=1e-6)

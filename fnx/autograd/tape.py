@@ -531,9 +531,19 @@ def _root_ct(tensor, gradient, what):
     return ct
 
 
+# One lock for ``.grad`` read-add-write: backward passes running in several threads on a
+# shared model must not lose each other's accumulations (PyTorch locks per variable).
+_accumulate_lock = threading.Lock()
+
+
 def _accumulate(meta, g, create_graph):
     if meta.hooks and meta.grad_fn is None:  # a non-leaf's hooks ran during backward
         g = _run_hooks(meta, g)
+    with _accumulate_lock:
+        _add_to_grad(meta, g, create_graph)
+
+
+def _add_to_grad(meta, g, create_graph):
     old = state.get(meta, "grad")
     if old is None:
         state.set(meta, "grad", g)
