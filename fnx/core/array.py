@@ -432,11 +432,6 @@ class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
                 f"fnx transforms arrays are immutable: use the out-of-place form (x = x + y, "
                 f"x.at[idx].set(v)) instead"
             )
-        if _DATA_BASES:
-            link = _DATA_BASES.get(id(self))
-            if link is not None and link[0]() is self:  # an update through ``base.data``
-                new = wrap(new._buf, new._weak)  # untracked, as torch's .data
-                link[1]._replace(new, op)
         self._take_history(new, op)
         if new._buf.dtype != self._buf.dtype:
             new = Array(new._buf.astype(self._buf.dtype))
@@ -460,6 +455,11 @@ class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
         """Replace the buffer in place (every holder of this Array sees the new value)."""
         self._buf = buf
         self._version += 1
+        if _DATA_BASES:
+            link = _DATA_BASES.get(id(self))
+            if link is not None and link[0]() is self:
+                # an update through ``base.data``: the base's values, not its history
+                link[1]._set_buffer(buf)
 
     def __reduce__(self):
         return (Array, (self._host(),))
