@@ -37,6 +37,7 @@ from ..abstract import ShapedArray
 from ..ad_util import Zero, instantiate, is_undefined
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
+from .family import formula_batch, formula_jvp
 from .shape import broadcast_batched, move_axis, reshape
 
 attention_p = Primitive("attention", multiple_results=True)
@@ -242,37 +243,6 @@ def _backward(ns, *args, scale, causal, has_mask, dropout_scale):
     return [o.astype(q.dtype) for o in outs]
 
 
-def _formula_jvp(formula, single):
-    """A JVP rule differentiating ``formula`` written in ``fnx.numpy`` (``single``: the
-    primitive has one result)."""
-
-    def jvp(primals, tangents, **params):
-        from fnx import numpy as fnp
-
-        from ...transforms.jvp import jvp_flat
-
-        outs, touts = jvp_flat(lambda *a: list(formula(fnp, *a, **params)), list(primals),
-                               list(tangents))
-        return (outs[0], touts[0]) if single else (outs, touts)
-
-    return jvp
-
-
-def _formula_batch(formula, single):
-    """A batching rule running ``formula`` (in ``fnx.numpy``) under vmap."""
-
-    def batch(axis_size, args, dims, **params):
-        from fnx import numpy as fnp
-
-        from ...transforms.vmap import vmap_flat
-
-        outs, out_dims = vmap_flat(lambda *a: list(formula(fnp, *a, **params)), list(dims),
-                                   axis_size, list(args))
-        return (outs[0], out_dims[0]) if single else (outs, out_dims)
-
-    return batch
-
-
 def _tangent_abstract_eval(*avals, **params):
     q, k, v, mask, keep, p, tangents = _split_extra(avals, params["has_mask"],
                                                     params["dropout_scale"])
@@ -392,15 +362,15 @@ def _tangent_transpose(ct, *args, scale, causal, has_mask, dropout_scale):
 
 attention_jvp_p.impl = _tangent_impl
 attention_jvp_p.abstract_eval = _tangent_abstract_eval
-attention_jvp_p.jvp = _formula_jvp(_tangent, True)
+attention_jvp_p.jvp = formula_jvp(_tangent, True)
 attention_jvp_p.transpose = _tangent_transpose
-attention_jvp_p.batch = _formula_batch(_tangent, True)
+attention_jvp_p.batch = formula_batch(_tangent, True)
 attention_jvp_p.call_kind = "impl"
 
 attention_vjp_p.impl = _backward_impl
 attention_vjp_p.abstract_eval = _backward_abstract_eval
-attention_vjp_p.jvp = _formula_jvp(_backward, False)
-attention_vjp_p.batch = _formula_batch(_backward, False)
+attention_vjp_p.jvp = formula_jvp(_backward, False)
+attention_vjp_p.batch = formula_batch(_backward, False)
 attention_vjp_p.call_kind = "impl"  # BLAS + the dS row kernel
 
 

@@ -159,3 +159,36 @@ def errstate(fn):
 
     impl.__name__ = getattr(fn, "__name__", "impl")
     return impl
+
+
+def formula_jvp(formula, single=False):
+    """A JVP rule that differentiates ``formula(fnp, *args, **params)``, the primitive's
+    math written in ``fnx.numpy`` (for the higher derivatives of fused kernels: rarely hot,
+    so one formula serves every order). ``single``: the primitive has one result."""
+
+    def jvp(primals, tangents, **params):
+        from fnx import numpy as fnp
+
+        from ...transforms.jvp import jvp_flat
+
+        outs, touts = jvp_flat(lambda *a: list(formula(fnp, *a, **params)), list(primals),
+                               list(tangents))
+        return (outs[0], touts[0]) if single else (outs, touts)
+
+    return jvp
+
+
+def formula_batch(formula, single=False):
+    """A batching rule that runs ``formula`` (as in ``formula_jvp``) under vmap."""
+
+    # (the batch dims are ``in_dims``: ``dims`` may be one of the primitive's params)
+    def batch(axis_size, args, in_dims, **params):
+        from fnx import numpy as fnp
+
+        from ...transforms.vmap import vmap_flat
+
+        outs, out_dims = vmap_flat(lambda *a: list(formula(fnp, *a, **params)),
+                                   list(in_dims), axis_size, list(args))
+        return (outs[0], out_dims[0]) if single else (outs, out_dims)
+
+    return batch

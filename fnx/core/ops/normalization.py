@@ -39,6 +39,7 @@ from ..abstract import ShapedArray
 from ..ad_util import instantiate, is_undefined
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
+from .family import formula_batch, formula_jvp
 from .shape import move_axis, reshape
 
 LAYOUTS = ("channel", "group")
@@ -293,35 +294,6 @@ def _backward_impl(*bufs, **params):
 # --- rules ---------------------------------------------------------------------------------------
 
 
-def _formula_jvp(formula):
-    """A JVP rule that differentiates ``formula`` written in ``fnx.numpy`` (higher derivatives
-    of the fused kernels: rarely hot, so one formula serves)."""
-
-    def jvp(primals, tangents, **params):
-        from fnx import numpy as fnp
-
-        from ...transforms.jvp import jvp_flat
-
-        return jvp_flat(lambda *args: list(formula(fnp, *args, **params)), list(primals),
-                        list(tangents))
-
-    return jvp
-
-
-def _formula_batch(formula):
-    """A batching rule that runs ``formula`` (in ``fnx.numpy``) under vmap."""
-
-    def batch(axis_size, args, bdims, **params):
-        from fnx import numpy as fnp
-
-        from ...transforms.vmap import vmap_flat
-
-        return vmap_flat(lambda *a: list(formula(fnp, *a, **params)), list(bdims), axis_size,
-                         list(args))
-
-    return batch
-
-
 def _normalize_jvp(primals, tangents, **params):
     x, w, b = primals
     y, mean, var = normalize_p.bind(x, w, b, **params)
@@ -339,7 +311,7 @@ def _normalize_batch(axis_size, args, bdims, *, layout, dims, eps, center):
                                         center=center)
         stat = (axis_size,) + dims[:2]
         return [y, reshape(mean, stat), reshape(var, stat)], [0, 0, 0]
-    return _formula_batch(_forward)(axis_size, args, bdims, layout=layout, dims=dims, eps=eps,
+    return formula_batch(_forward)(axis_size, args, bdims, layout=layout, dims=dims, eps=eps,
                                     center=center)
 
 
@@ -360,16 +332,16 @@ normalize_p.call_kind = "impl"
 normalize_jvp_p = Primitive("normalize_jvp", multiple_results=True)
 normalize_jvp_p.impl = _tangent_impl
 normalize_jvp_p.abstract_eval = _tangent_abstract_eval
-normalize_jvp_p.jvp = _formula_jvp(_tangent)
+normalize_jvp_p.jvp = formula_jvp(_tangent)
 normalize_jvp_p.transpose = _tangent_transpose
-normalize_jvp_p.batch = _formula_batch(_tangent)
+normalize_jvp_p.batch = formula_batch(_tangent)
 normalize_jvp_p.call_kind = "impl"
 
 normalize_vjp_p = Primitive("normalize_vjp", multiple_results=True)
 normalize_vjp_p.impl = _backward_impl
 normalize_vjp_p.abstract_eval = _backward_abstract_eval
-normalize_vjp_p.jvp = _formula_jvp(_backward)
-normalize_vjp_p.batch = _formula_batch(_backward)
+normalize_vjp_p.jvp = formula_jvp(_backward)
+normalize_vjp_p.batch = formula_batch(_backward)
 normalize_vjp_p.call_kind = "impl"
 
 
