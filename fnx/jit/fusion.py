@@ -21,6 +21,11 @@ from ..core.ir import Literal, Var
 from . import scalar
 
 
+def _size(shape):
+    """The number of elements of ``shape`` (a value of size <= 1 is a scalar to the planner)."""
+    return int(np.prod(shape, dtype=np.int64))
+
+
 def _fusible_dtype(dt):
     # float16/bfloat16 cannot be passed to Numba, complex stays eager (documented gap)
     return dt.kind in "biuf" and dt != np.float16
@@ -262,13 +267,13 @@ def plan(program):
         kind = _eqn_fusible(eqn)
         if kind == "elementwise":
             shape = out.aval.shape
-            small = int(np.prod(shape, dtype=np.int64)) <= 1
+            small = _size(shape) <= 1
             # a scalar read by a large loop does not pull it into the scalar's group (a
             # ``b1 * 0`` computed beside one parameter's update would collect them all)
             cands = sorted({producer[x] for x in eqn.inputs
                             if isinstance(x, Var) and isinstance(producer.get(x), Group)
                             and x in producer[x].internal
-                            and (small or int(np.prod(x.aval.shape, dtype=np.int64)) > 1)},
+                            and (small or _size(x.aval.shape) > 1)},
                            key=lambda g: -g.order)
             # then horizontal fusion into the latest open group of the same domain whose
             # external reads are all ready (Adam's m, v and parameter updates share a loop)
@@ -281,8 +286,7 @@ def plan(program):
                 # is the same for every parameter, compiled once, instead of one long kernel
                 # per model (AdamW's for 40 parameters took 3 s to compile)
                 key = scalar_key(out)
-                cands = [g for g in cands[:1] if g.key == key
-                         or int(np.prod(g.domain, dtype=np.int64)) > 1]
+                cands = [g for g in cands[:1] if g.key == key or _size(g.domain) > 1]
                 cands += [g for g in reversed(open_groups)
                           if g.domain == tuple(shape) and g not in cands and g.key == key]
             else:
@@ -335,7 +339,7 @@ def _schedule(program):
     early = set(program.in_binders)
     front, rest = [], []
     for e in program.eqns:
-        small = all(int(np.prod(v.aval.shape, dtype=np.int64)) <= 1 for v in e.out_binders)
+        small = all(_size(v.aval.shape) <= 1 for v in e.out_binders)
         if small and e.out_binders and all(isinstance(x, Literal) or x in early
                                            for x in e.inputs):
             front.append(e)
@@ -361,22 +365,21 @@ def _clusters(eqns):
             v = parent[v]
         return v
 
-    def size(v):
-        return int(np.prod(v.aval.shape, dtype=np.int64))
-
     constlike = set()
     for e in eqns:
         x0 = e.inputs[0] if e.inputs else None
-        if e.primitive is broadcast_in_dim_p and (isinstance(x0, Literal) or size(x0) <= 1):
+        if e.primitive is broadcast_in_dim_p and (isinstance(x0, Literal)
+                                                  or _size(x0.aval.shape) <= 1):
             constlike.update(e.out_binders)
             continue
         if e.primitive.fusion_kind not in ("elementwise", "layout"):
             continue
-        if all(isinstance(x, Literal) or x in constlike or size(x) <= 1 for x in e.inputs):
+        if all(isinstance(x, Literal) or x in constlike or _size(x.aval.shape) <= 1
+               for x in e.inputs):
             constlike.update(e.out_binders)
             continue
         vs = [v for v in list(e.inputs) + list(e.out_binders)
-              if isinstance(v, Var) and v not in constlike and size(v) > 1]
+              if isinstance(v, Var) and v not in constlike and _size(v.aval.shape) > 1]
         for v in vs[1:]:
             a, b = find(vs[0]), find(v)
             if a is not b:
@@ -397,8 +400,8 @@ def _scalar_keys(eqns):
         return deps.get(x, frozenset((x,)))
 
     for e in eqns:
-        if e.primitive.fusion_kind == "elementwise" and all(
-                int(np.prod(v.aval.shape, dtype=np.int64)) <= 1 for v in e.out_binders):
+        if e.primitive.fusion_kind == "elementwise" and all(_size(v.aval.shape) <= 1
+                                                             for v in e.out_binders):
             key = frozenset().union(*(sources(x) for x in e.inputs))
             for v in e.out_binders:
                 deps[v] = key
