@@ -692,8 +692,8 @@ def _parse_to(args, kwargs):
     for a in args:
         if isinstance(a, (str, fnx.device)):
             device = a
-        elif isinstance(a, int) and not isinstance(a, bool):
-            device = f"cuda:{a}"  # torch's ``model.to(rank)``: a CUDA device index
+        elif isinstance(a, (int, np.integer)) and not isinstance(a, bool):
+            device = fnx.device("cuda", int(a))  # ``model.to(rank)``: a CUDA index, as Array.to
         elif isinstance(a, fnx.Array):
             device, dtype = a.device, a.dtype
         else:
