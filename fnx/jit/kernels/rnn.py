@@ -5,8 +5,9 @@ Layout (time-major, C-contiguous, one float dtype per call): ``gi (T, B, G)`` is
 projection of every step (``x W_ih^T + b_ih``, one GEMM outside), ``w_hh_t (P, G)`` the
 transposed recurrent weight, ``b_hh (G,)``; ``mask (T, B)`` (0/1, or shape (0, 0) for none)
 keeps a row's state through its padded steps and zeroes its output there. ``reverse``
-walks time backwards. Per step the recurrent product is one BLAS call (``np.dot`` into a
-preallocated buffer) and the gate math is one fused loop (fnx's vectorizable tanh/sigmoid).
+walks time backwards. Per step the recurrent product is one call of NumPy's BLAS
+(``fnx.jit.blas.gemm`` into a preallocated buffer) and the gate math is one fused loop
+(fnx's vectorizable tanh/sigmoid).
 
 The forward kernels save what the backward needs: ``acts`` (post-activation gates; the GRU
 adds ``W_hn h + b_hn`` as a fourth block), ``hprev`` (the state each step starts from), and
@@ -20,6 +21,7 @@ steps done by the caller (``dgh^T hprev``).
 import numba
 import numpy as np
 
+from fnx.jit.blas import gemm
 from fnx.jit.vecmath import vsigmoid, vtanh
 
 _OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
@@ -71,7 +73,7 @@ def lstm_forward(gi, h0, c0, w_hh_t, b_hh, w_hr_t, mask, reverse,
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
         _copy2(cprev[t], c)
-        np.dot(h, w_hh_t, gates)
+        gemm(h, w_hh_t, gates)
         for b in range(B):
             a = acts[t, b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -98,7 +100,7 @@ def lstm_forward(gi, h0, c0, w_hh_t, b_hh, w_hr_t, mask, reverse,
                 ur[j] = ao[j] * vtanh(cn)
         if proj:
             _copy2(hu[t], u)
-            np.dot(u, w_hr_t, ys[t])
+            gemm(u, w_hr_t, ys[t])
         else:
             _copy2(ys[t], u)
         for b in range(B):
@@ -138,7 +140,7 @@ def lstm_backward(acts, cprev, w_hh, w_hr, mask, reverse, dys, dh_t, dc_t,
                     dn[k] = dhr[k] + dyr[k]
         if proj:
             _copy2(dr[t], dnew)
-            np.dot(dnew, w_hr, dhu)
+            gemm(dnew, w_hr, dhu)
         else:
             _copy2(dhu, dnew)
         for b in range(B):
@@ -164,7 +166,7 @@ def lstm_backward(acts, cprev, w_hh, w_hr, mask, reverse, dys, dh_t, dc_t,
                 fg = af[j]
                 df[j] = dct[j] * cp[j] * fg * (one - fg)
                 dcr[j] = dct[j] * fg
-        np.dot(dgates[t], w_hh, dprev)
+        gemm(dgates[t], w_hh, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 _copy(dh[b], dprev[b])
@@ -183,7 +185,7 @@ def gru_forward(gi, h0, w_hh_t, b_hh, mask, reverse, ys, h, acts, hprev):
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
-        np.dot(h, w_hh_t, gates)
+        gemm(h, w_hh_t, gates)
         for b in range(B):
             a, y = acts[t, b], ys[t, b]
             if masked and mask[t, b] == 0:
@@ -242,7 +244,7 @@ def gru_backward(acts, hprev, w_hh, mask, reverse, dys, dh_t, dgi, dgh, dh):
                 dgz[j] = dzp
                 dgn[j] = dnp * r
                 dhr[j] = d * z
-        np.dot(dgh[t], w_hh, dprev)
+        gemm(dgh[t], w_hh, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 dhr, dpr = dh[b], dprev[b]
@@ -262,7 +264,7 @@ def rnn_forward(gi, h0, w_hh_t, b_hh, mask, reverse, relu, ys, h, acts, hprev):
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
-        np.dot(h, w_hh_t, gates)
+        gemm(h, w_hh_t, gates)
         for b in range(B):
             a, y, hr = acts[t, b], ys[t, b], h[b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -298,7 +300,7 @@ def rnn_backward(acts, w_hh, mask, reverse, relu, dys, dh_t, dgi, dh):
                 d = dh[b, j] + dys[t, b, j]
                 hn = a[b, j]
                 dg[b, j] = (d if hn > zero else zero) if relu else d * (one - hn * hn)
-        np.dot(dg, w_hh, dprev)
+        gemm(dg, w_hh, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 _copy(dh[b], dprev[b])

@@ -1,0 +1,80 @@
+"""fnx.jit.blas: matrix products from Numba code through NumPy's BLAS, and the compiled-loop
+stand-in used where NumPy's BLAS exports no CBLAS symbol."""
+
+import ctypes
+import itertools
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+from fnx.jit.blas import _NO_TRANS, _ROW_MAJOR, _TRANS, _loop_gemm, gemm  # noqa: E402
+
+
+@numba.njit
+def _product(a, b, out):
+    gemm(a, b, out)
+
+
+def _layouts(x):
+    """The same matrix as C order, F order and a transposed view of a C array."""
+    return [x, np.asfortranarray(x), np.ascontiguousarray(x.T).T]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(3, 4, 5), (1, 7, 1), (5, 1, 3), (33, 65, 17),
+                                   (0, 3, 2), (4, 3, 0), (3, 0, 2)])
+def test_gemm_matches_numpy_in_every_layout(dtype, m, k, n):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for a_view, b_view in itertools.product(_layouts(a), _layouts(b)):
+        out = np.full((m, n), np.nan, dtype)
+        _product(a_view, b_view, out)
+        np.testing.assert_allclose(out, a @ b, rtol=tol, atol=tol)
+
+
+def test_gemm_reads_and_writes_blocks_of_larger_arrays():
+    rng = np.random.default_rng(1)
+    big = rng.standard_normal((6, 9)).astype(np.float32)
+    b = rng.standard_normal((5, 4)).astype(np.float32)
+    out = np.zeros((5, 8), np.float32)
+    _product(big[1:5, 2:7], b, out[:4, 3:7])
+    np.testing.assert_allclose(out[:4, 3:7], big[1:5, 2:7] @ b, rtol=1e-5, atol=1e-5)
+    assert not out[:4, :3].any() and not out[4].any() and not out[:, 7].any()
+
+
+def test_gemm_rejects_mismatched_shapes():
+    a = np.ones((2, 3))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        _product(a, np.ones((4, 2)), np.empty((2, 2)))
+
+
+def test_gemm_in_python_is_matmul():
+    a = np.arange(6.0).reshape(2, 3)
+    out = np.empty((2, 2))
+    gemm(a, a.T, out)
+    np.testing.assert_array_equal(out, a @ a.T)
+
+
+@pytest.mark.parametrize("dtype,c_type", [(np.float32, ctypes.c_float),
+                                          (np.float64, ctypes.c_double)])
+def test_loop_stand_in_follows_the_cblas_contract(dtype, c_type):
+    """alpha * op(A) op(B) + beta * C with either operand transposed, as cblas_?gemm."""
+    address = _loop_gemm(numba.from_dtype(np.dtype(dtype)))
+    loop = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 6, c_type, ctypes.c_void_p,
+                            ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64, c_type,
+                            ctypes.c_void_p, ctypes.c_int64)(address)
+    rng = np.random.default_rng(2)
+    m, k, n = 4, 3, 5
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    for trans_a, trans_b in itertools.product((_NO_TRANS, _TRANS), repeat=2):
+        a_stored = a if trans_a == _NO_TRANS else np.ascontiguousarray(a.T)
+        b_stored = b if trans_b == _NO_TRANS else np.ascontiguousarray(b.T)
+        c = np.ones((m, n), dtype)
+        loop(_ROW_MAJOR, trans_a, trans_b, m, n, k, 2.0, a_stored.ctypes.data,
+             a_stored.shape[1], b_stored.ctypes.data, b_stored.shape[1], 0.5, c.ctypes.data, n)
+        np.testing.assert_allclose(c, 2 * a @ b + 0.5, rtol=1e-5)
