@@ -115,6 +115,45 @@ def test_load_state_dict_errors_list_keys():
     assert missing == ["head.out.bias"] and unexpected == ["bogus.weight"]
 
 
+def test_consume_prefix_loads_a_data_parallel_checkpoint_into_the_bare_model():
+    from fnx.nn.layers.utils import consume_prefix_in_state_dict_if_present
+
+    src = Net()
+    with fnx.no_grad():
+        for p in src.parameters():
+            p.add_(1.0)
+    sd = nn.DataParallel(src).state_dict()
+    assert all(k.startswith("module.") for k in sd)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        Net().load_state_dict(sd)
+    sd["epoch"] = fnx.zeros(())  # a key without the prefix is left alone
+    assert consume_prefix_in_state_dict_if_present(sd, "module.") is None  # in place
+    assert list(sd) == ["epoch"] + list(src.state_dict())
+    del sd["epoch"]
+    dst = Net()
+    assert dst.load_state_dict(sd) == ([], [])
+    for (n, a), (_, b) in zip(src.state_dict().items(), dst.state_dict().items(), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=n)
+    # a second call finds no prefix and changes nothing
+    before = dict(sd)
+    consume_prefix_in_state_dict_if_present(sd, "module.")
+    assert list(sd) == list(before) and all(sd[k] is before[k] for k in before)
+
+
+def test_consume_prefix_renames_torch_metadata():
+    import collections
+
+    from fnx.nn.layers.utils import consume_prefix_in_state_dict_if_present
+
+    sd = collections.OrderedDict([("module.fc.weight", 1), ("module.fc.bias", 2)])
+    # PyTorch's per-module versions: "" the wrapper, "module" the model, "module.fc" a layer
+    sd._metadata = collections.OrderedDict([("", {"version": 1}), ("module", {"version": 2}),
+                                            ("module.fc", {"version": 3})])
+    consume_prefix_in_state_dict_if_present(sd, "module.")
+    assert list(sd.items()) == [("fc.weight", 1), ("fc.bias", 2)]
+    assert dict(sd._metadata) == {"": {"version": 2}, "fc": {"version": 3}}
+
+
 def test_train_eval_apply_zero_grad_and_freezing():
     net = Net()
     assert net.training and net.layers[2].training

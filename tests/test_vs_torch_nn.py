@@ -516,3 +516,21 @@ def test_grad_utils_match_torch():
         nn.utils.clip_grad_norm_(ours, 1.0, error_if_nonfinite=True)
     total = nn.utils.clip_grad_norm_(ours, 1.0)
     assert np.isinf(float(total)) and torch.nn.utils.clip_grad_norm_(theirs, 1.0).isinf()
+
+
+def test_consume_prefix_matches_torch_on_a_data_parallel_checkpoint():
+    from fnx.nn.layers.utils import consume_prefix_in_state_dict_if_present
+    from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present as torch_consume
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).double()
+    theirs = torch.nn.DataParallel(model).state_dict()  # keys and _metadata under "module."
+    ours = type(theirs)((k, fnx.tensor(v.numpy())) for k, v in theirs.items())
+    ours._metadata = type(theirs._metadata)(theirs._metadata)
+    torch_consume(theirs, "module.")
+    consume_prefix_in_state_dict_if_present(ours, "module.")
+    assert list(ours) == list(theirs) == list(model.state_dict())
+    assert ours._metadata == theirs._metadata
+    bare = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).double()
+    assert bare.load_state_dict(ours) == ([], [])
+    for key, value in model.state_dict().items():
+        close(bare.state_dict()[key], value.numpy(), 0, 0)

@@ -7,3 +7,5 @@ initialisation and ``extra_repr``, and computes its forward pass with ``fnx.nn.f
 >>> fnx.nn.Linear(784, 128)
 Linear(in_features=784, out_features=128, bias=True)
 """
+
+from . import utils  # noqa: F401  (torch.nn.modules.utils)
