@@ -22,6 +22,7 @@ def consume_prefix_in_state_dict_if_present(state_dict, prefix):
     dot names the wrapped model (it becomes ``""``).
 
     >>> import collections
+    >>> from fnx.nn.layers.utils import consume_prefix_in_state_dict_if_present
     >>> sd = collections.OrderedDict([("module.0.weight", 1), ("module.0.bias", 2)])
     >>> consume_prefix_in_state_dict_if_present(sd, "module.")
     >>> list(sd.items())
