@@ -278,6 +278,60 @@ def test_data_type_functions():
     assert "float16" not in info.dtypes() and set(info.dtypes(kind="bool")) == {"bool"}
 
 
+DTYPE_NAMES = ["bool", "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+               "uint64", "float16", "float32", "float64", "complex64", "complex128"]
+
+
+@pytest.mark.parametrize("name", DTYPE_NAMES)
+def test_dtype_names_construct_arrays_as_numpy_and_jax(name):
+    make, ref = getattr(fnp, name), getattr(np, name)
+    for value in (3, 0, [0, 1, 2], [[1.0, 0.0]], np.arange(3)):
+        got, want = make(value), np.asarray(ref(value))  # np gives a scalar for a scalar
+        assert type(got) is fnx.Array and got.dtype == want.dtype == np.dtype(name)
+        np.testing.assert_array_equal(got.numpy(), want)
+    x = fnp.asarray([1.0, 2.0, 0.0], dtype=fnp.float64)
+    np.testing.assert_array_equal(make(x).numpy(), ref(x.numpy()))  # an array is converted
+    # the dtype name still is the dtype wherever one is accepted
+    assert np.dtype(make) == np.dtype(name) and make == np.dtype(name) == make
+    assert make == ref and make == name and make != (fnp.int32 if name != "int32" else fnp.int64)
+    assert {np.dtype(name): 1}[make] == 1 and make in {np.dtype(name)}
+    assert (make.kind, make.itemsize, make.name) == (ref(0).dtype.kind,
+                                                     np.dtype(name).itemsize, np.dtype(name).name)
+    assert fnp.zeros(2, make).dtype == make and fnp.ones(2).astype(make).dtype == np.dtype(name)
+    assert fnx.tensor([1, 0], dtype=make).dtype == fnx.zeros(2, dtype=make).dtype == make
+    assert fnp.ones(2).to(make).dtype == make and np.zeros(2, make).dtype == np.dtype(name)
+    import pickle
+
+    assert pickle.loads(pickle.dumps(make)) is make
+
+
+def test_dtype_names_make_strong_arrays_and_trace():
+    half = fnp.ones(2, dtype=fnp.float16)
+    # jnp.float32(2) is strong (weak_type=False): it widens float16, a Python 2.0 does not
+    assert (fnp.float32(2) * half).dtype == fnp.float32
+    assert (fnp.asarray(2.0) * half).dtype == fnp.float16
+    x = fnp.asarray([0.25, -1.5, 3.0], dtype=fnp.float32)
+
+    def f(x):
+        return fnp.float64(x) * 2 + fnp.int32(x)
+
+    want = x.numpy().astype(np.float64) * 2 + x.numpy().astype(np.int32)
+    np.testing.assert_array_equal(f(x).numpy(), want)
+    np.testing.assert_array_equal(fnx.jit(f)(x).numpy(), want)
+    assert fnx.jit(f)(x).dtype == fnp.float64
+    np.testing.assert_array_equal(fnx.vmap(f)(x).numpy(), want)
+    g = fnx.grad(lambda x: (fnp.float64(x) ** 2).sum())(x)  # through the conversion
+    assert g.dtype == fnp.float32
+    np.testing.assert_allclose(g.numpy(), 2 * x.numpy())
+    np.testing.assert_array_equal(
+        fnx.jit(lambda x, d: x.astype(d), static_argnums=1)(x, fnp.int8).numpy(),
+        x.numpy().astype(np.int8))
+    # the PyTorch-style names stay plain dtypes (torch.float32 is not callable either)
+    assert fnx.float32 == fnp.float32 and isinstance(fnx.float32, np.dtype)
+    with pytest.raises(TypeError):
+        fnx.float32(3)
+
+
 # --- set functions ---------------------------------------------------------------------------
 
 
