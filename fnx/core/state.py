@@ -23,6 +23,13 @@ optimizer's per-parameter dict, a generator's key) and updates arrays in place
 - runs host-side bookkeeping that depends on traced values after each call (``defer``: an LR
   scheduler's ``step()``).
 
+A plain attribute of an object (``("attr", name)``: ``self.last_hidden = h`` in a forward,
+AWD-LSTM's WeightDrop setting ``weight_hh_l0`` to a dropped-out copy of a raw parameter) is
+*rebound*, as PyTorch's attribute assignment: after each call it holds new arrays (a reference
+kept from an earlier call keeps its value), its guard is its structure (containers, shapes,
+dtypes; identity only for arrays with autograd records), and the arrays the trace read from it
+are re-read from the attribute at every call.
+
 Without an active journal (eager code, or inside grad/vmap) ``get``/``set`` are plain
 attribute and item access.
 """
@@ -32,29 +39,83 @@ import numpy as np
 from . import tracing
 from .array import Array, wrap_weak
 from .errors import FnxError, TraceError
+from .pytree import tree_flatten, tree_unflatten
 
 MISSING = object()  # a dict entry that does not exist (a slot written for the first time)
 
 
 def _read(owner, name):
-    if type(name) is tuple:  # ("item", key): a dict entry
-        return owner.get(name[1], MISSING)
+    if type(name) is tuple:  # ("item", key): a dict entry; ("attr", name): a plain attribute
+        return (owner.__dict__ if name[0] == "attr" else owner).get(name[1], MISSING)
     return getattr(owner, name)
 
 
 def _write(owner, name, value):
     if type(name) is tuple:
+        # a plain attribute goes straight into __dict__: the owner's __setattr__ is what
+        # routed the write here
+        target = owner.__dict__ if name[0] == "attr" else owner
         if value is MISSING:
-            owner.pop(name[1], None)
+            target.pop(name[1], None)
         else:
-            owner[name[1]] = value
+            target[name[1]] = value
     else:
         setattr(owner, name, value)
 
 
 def _describe(owner, name):
-    what = f"[{name[1]!r}]" if type(name) is tuple else f".{name}"
+    if type(name) is tuple:
+        what = f".{name[1]}" if name[0] == "attr" else f"[{name[1]!r}]"
+    else:
+        what = f".{name}"
     return f"{type(owner).__name__}{what}"
+
+
+def is_rebound(name):
+    """Whether the slot ``name`` is a plain attribute (see the module docstring)."""
+    return type(name) is tuple and name[0] == "attr"
+
+
+def _is_stateful(x):
+    return getattr(type(x), "_fnx_stateful", False)
+
+
+def array_leaves(value):
+    """``(leaves, treedef)`` when ``value`` is array state: an array, or tuples / lists / dicts
+    of arrays, None and Python scalars holding at least one array (``(h, c)``); else None.
+    Modules and other objects inside make it no state (a list of layers is not rebound)."""
+    if not isinstance(value, (Array, tracing.Tracer, tuple, list, dict)):
+        return None
+    leaves, tree = tree_flatten(value, is_leaf=_is_stateful)
+    found = False
+    for x in leaves:
+        if isinstance(x, (Array, tracing.Tracer)):
+            found = True
+        elif x is not None and type(x) not in (bool, int, float, complex, str):
+            return None
+    return (leaves, tree) if found else None
+
+
+def _same_leaf(a, b):
+    if a is b:
+        return True
+    if type(a) is not Array or type(b) is not Array:
+        return type(a) is type(b) and not isinstance(a, tracing.Tracer) and a == b
+    x, y = a._buf, b._buf
+    return (x.shape == y.shape and x.dtype == y.dtype and type(x) is type(y)
+            and a._weak == b._weak and a.requires_grad == b.requires_grad)
+
+
+def same_structure(a, b):
+    """Whether two values of a rebound attribute give the same program: the same containers
+    and, leaf by leaf, arrays of the same shape, dtype, weak type, device kind and
+    ``requires_grad``, or equal Python values."""
+    if a is b:
+        return True
+    fa, fb = array_leaves(a), array_leaves(b)
+    if fa is None or fb is None or fa[1] != fb[1]:
+        return False
+    return all(_same_leaf(x, y) for x, y in zip(fa[0], fb[0], strict=True))
 
 
 class Slot:
@@ -95,7 +156,8 @@ class Journal:
         return self._slot(owner, name).current
 
     def write(self, owner, name, value):
-        if self.foreign(value):
+        if self.foreign(value) or (is_rebound(name) and any(
+                self.foreign(x) for x in (array_leaves(value) or ((),))[0])):
             # an inner transform's value into its own objects (a module grad/vmap rebuilt
             # from tracers): transient, not the compiled function's state
             _write(owner, name, value)
@@ -119,10 +181,16 @@ class Journal:
         ``backward()`` in the same trace): every slot and array now holding ``old`` holds
         ``new``. Returns False when nothing the journal tracks holds ``old``."""
         found = False
-        for slot in self.slots.values():
+        for slot in list(self.slots.values()):
             if slot.current is old:
                 self.write(slot.owner, slot.name, new)
                 found = True
+            elif is_rebound(slot.name) and isinstance(slot.current, (tuple, list, dict)):
+                leaves, tree = array_leaves(slot.current) or ((), None)
+                if any(x is old for x in leaves):
+                    self.write(slot.owner, slot.name, tree_unflatten(
+                        tree, [new if x is old else x for x in leaves]))
+                    found = True
         for array, value in list(self.arrays.values()):
             if value is old:
                 self.rebind(array, new, "in-place update")
@@ -181,7 +249,11 @@ class Journal:
         """The ids of the arrays whose values change between calls: inputs re-read from
         Python state, arrays updated in place, values held in slots."""
         ids = {*self.host_inputs, *self.arrays}
-        ids.update(id(s.original) for s in self.slots.values() if isinstance(s.original, Array))
+        for s in self.slots.values():
+            if isinstance(s.original, Array):
+                ids.add(id(s.original))
+            elif is_rebound(s.name):
+                ids.update(id(x) for x in (array_leaves(s.original) or ((),))[0])
         return ids
 
     # --- the end of the trace --------------------------------------------------------------

@@ -251,13 +251,56 @@ class _StateRecord:
         # a stateful argument must hold the same arrays (the write-back targets them)
         self.owned = owned if writes else ()
         self.owned_flags = tuple(a.requires_grad for _, a in self.owned)
+        # rebound attributes (state.is_rebound): guarded by structure, their arrays re-read
+        # at every call (see link)
+        self.by_structure = {id(s) for s in self.slots if state.is_rebound(s.name)}
+        self.reread = ()
+
+    def link(self, consts, guards):
+        """Tie the program's constants to the rebound attributes they were read from: such
+        a constant is re-read from the attribute at every call. An attribute whose array the
+        trace used by identity (its value read in Python or baked in as a literal, updated in
+        place, or recorded on the tape: a parameter, a graph node) keeps an identity guard
+        instead."""
+        pos = {id(c): i for i, c in enumerate(consts)}
+        pinned = {id(ref()) for ref, _ in guards} | {id(a) for a in self.written_arrays}
+        pinned.update(id(c) for c in consts if getattr(c, "_autograd", None) is not None)
+        reread = []
+        for slot in self.slots:
+            if id(slot) not in self.by_structure:
+                continue
+            leaves = (state.array_leaves(slot.original) or ((),))[0]
+            if any(id(x) in pinned for x in leaves):
+                self.by_structure.discard(id(slot))
+                continue
+            reread += [(pos[id(x)], slot, j) for j, x in enumerate(leaves) if id(x) in pos]
+        self.reread = tuple(reread)
+
+    def consts(self, consts):
+        """The program's constants for this call: the arrays re-read from rebound attributes
+        (``link``) in place of those the trace saw."""
+        if not self.reread:
+            return consts
+        consts, now = list(consts), {}
+        for i, slot, j in self.reread:
+            leaves = now.get(id(slot))
+            if leaves is None:
+                leaves = now[id(slot)] = state.array_leaves(
+                    state._read(slot.owner, slot.name))[0]
+            consts[i] = leaves[j]
+        return consts
 
     def outputs(self, journal_values):
-        """The extra program outputs: written slots' and arrays' final values, then the
-        deferred calls' arrays."""
+        """The extra program outputs: written slots' and arrays' final values (every array
+        of a rebound attribute), then the deferred calls' arrays."""
         slot_values, array_values, deferred_values = journal_values
-        return ([v for v in slot_values if _is_value(v)] + list(array_values)
-                + list(deferred_values))
+        outs = []
+        for slot, v in zip(self.written_slots, slot_values, strict=True):
+            if state.is_rebound(slot.name):
+                outs += [x for x in (state.array_leaves(v) or ((),))[0] if _is_value(x)]
+            elif _is_value(v):
+                outs.append(v)
+        return outs + list(array_values) + list(deferred_values)
 
     def failure(self, leaves):
         """Why this trace no longer fits the state (None when it does)."""
@@ -268,9 +311,11 @@ class _StateRecord:
                 return f"requires_grad of an argument's array {array.aval.str_short()} changed"
         for slot in self.slots:
             now = state._read(slot.owner, slot.name)
-            if now is not slot.original:
-                return (f"{state._describe(slot.owner, slot.name)} changed from "
-                        f"{_kind(slot.original)} to {_kind(now)} since the trace")
+            if now is slot.original or (id(slot) in self.by_structure
+                                        and state.same_structure(now, slot.original)):
+                continue
+            return (f"{state._describe(slot.owner, slot.name)} changed from "
+                    f"{_kind(slot.original)} to {_kind(now)} since the trace")
         for description, fn, expected in self.guards:
             if fn() != expected:
                 return description
@@ -289,13 +334,14 @@ class _StateRecord:
         in place are written first, so a slot's final value wins over an in-place update of
         the array it held (``zero_grad(set_to_none=False)`` then ``backward()``)."""
         it = iter(outs)
-        slot_values = [next(it) if _is_value(s.current) else s.current
+        slot_values = [_rebuild(s.current, it) if state.is_rebound(s.name)
+                       else next(it) if _is_value(s.current) else s.current
                        for s in self.written_slots]
         for array in self.written_arrays:
             _assign(array, next(it))
         for slot, value in zip(self.written_slots, slot_values, strict=True):
             orig = slot.original
-            if not _is_value(slot.current):
+            if not _is_value(slot.current) or state.is_rebound(slot.name):
                 state.set(slot.owner, slot.name, value)
             elif type(orig) is Array and orig.shape == value.shape and \
                     orig.dtype == value.dtype:
@@ -311,11 +357,36 @@ class _StateRecord:
                 fn(*args)
 
 
+def _rebuild(traced, outs):
+    """A rebound attribute's new value: ``traced`` (its value in the trace) with every traced
+    array replaced by the next of ``outs`` as a new Array (as PyTorch's assignment: earlier
+    values kept elsewhere are not overwritten); an Array output (a call recorded on the tape)
+    is kept with its autograd record."""
+    found = state.array_leaves(traced)
+    if found is None:
+        return traced  # no arrays (None, or the attribute deleted)
+    leaves, tree = found
+    new = []
+    for x in leaves:
+        if _is_value(x):
+            out = next(outs)
+            if not isinstance(out, (Array, Tracer)):
+                out = (wrap_weak if x.aval.weak_type else wrap)(out)
+            x = out
+        new.append(x)
+    return tree_unflatten(tree, new)
+
+
 def _kind(value):
     if value is None or value is state.MISSING:
         return "absent" if value is state.MISSING else "None"
     if type(value) is Array:
-        return f"an array {value.aval.str_short()}"
+        grad = " that requires grad" if value.requires_grad else ""
+        return f"an array {value.aval.str_short()}{grad}"
+    found = state.array_leaves(value)
+    if found is not None:  # a rebound attribute's container: (h, c)
+        return f"a {type(value).__name__} of " + ", ".join(
+            _kind(x) if type(x) is Array else repr(x) for x in found[0])
     return f"a {type(value).__name__}"
 
 
@@ -361,6 +432,8 @@ class _Entry:
         self.state_index = state_index
         # arrays that died with the trace (temporaries) need no guard
         self.guards = tuple({id(r): (r, v) for r, v in guards if r() is not None}.values())
+        if self.state is not None:
+            self.state.link(consts, self.guards)
         self.device = device
         self.exe = self.run = self._seen = None
         # an output the program types as weak (computed from weak values only) comes back weak
@@ -724,6 +797,9 @@ class JitFunction:
                 st = tracing._state
                 prev, st.journal = st.journal, journal
                 try:
+                    for piece in tree_flatten((dyn_args, dyn_kwargs), is_leaf=_is_stateful)[0]:
+                        if _is_stateful(piece):
+                            piece._fnx_track_state()  # arrays in its plain attributes
                     out = self.fun(*full, **kw)
                 finally:
                     st.journal = prev
@@ -794,13 +870,13 @@ class JitFunction:
         if concrete and not tracked:
             exe = self._compile(entry)
             # the state arrays change at every call: pass their buffers, no re-binding
-            cbufs = [c._buf for c in entry.consts]
+            cbufs = [c._buf for c in record.consts(entry.consts)]
             if entry.device == "cuda":
                 cbufs = [cuda_backend().on_device(b) for b in cbufs]
             outs = exe.run(*cbufs, *[x._buf for x in leaves])
             record.write_back(outs[n:])
             return entry.unflatten(outs[:n])
-        outs = jit_call_p.bind(*entry.consts, *leaves, program=entry.program,
+        outs = jit_call_p.bind(*record.consts(entry.consts), *leaves, program=entry.program,
                                name=self.__name__)
         record.write_back(list(outs[n:]))
         return tree_unflatten(entry.out_tree, list(outs[:n]))

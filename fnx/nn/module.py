@@ -180,7 +180,9 @@ class Module:
 
     def _guard_structure(self):
         """Inside a compiled step: re-trace when this module's mode or what is registered on
-        it changes (the program is specialised to both)."""
+        it changes (the program is specialised to both); arrays in plain attributes are
+        state of the step (re-read at every call)."""
+        self._fnx_track_state(recurse=False)
         name = type(self).__name__
         host_state.guard(f"{name}.training changed (train()/eval())", lambda: self.training)
         host_state.guard(f"a plain attribute of a {name} changed (a Python value the "
@@ -189,6 +191,16 @@ class Module:
             f"the parameters, buffers or submodules registered on a {name} changed",
             lambda: (_registry_ids(self._parameters), _registry_ids(self._buffers),
                      tuple(map(id, self._modules.values()))))
+
+    def _fnx_track_state(self, recurse=True):
+        """Inside a compiled step: every plain attribute holding arrays (``self.mask = m``
+        set before, a hidden state cached by an earlier call) becomes a rebound slot of the
+        step's journal (fnx.core.state), so a new array there is read by the next call, no
+        re-trace needed when only its values changed."""
+        for mod in (self.modules() if recurse else (self,)):
+            for name, value in list(mod.__dict__.items()):
+                if name not in _REGISTRIES and host_state.array_leaves(value) is not None:
+                    host_state.get(mod, ("attr", name))
 
     def register_forward_pre_hook(self, hook):
         """``hook(module, args) -> None or new args`` runs before ``forward``."""
@@ -261,6 +273,12 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                                 f"(fnx Array or None expected)")
             host_state.set(self._buffers, ("item", name), value)
+        elif host_state.active() is not None and (
+                host_state.array_leaves(value) is not None
+                or host_state.array_leaves(self.__dict__.get(name)) is not None):
+            # arrays set as a plain attribute inside a compiled step (a cached hidden state,
+            # WeightDrop's weight): state of the step, rebound after every call
+            host_state.set(self, ("attr", name), value)
         else:
             object.__setattr__(self, name, value)
 
@@ -281,6 +299,9 @@ class Module:
     def __delattr__(self, name):
         if name in self._parameters or name in self._buffers or name in self._modules:
             self._forget(name)
+        elif host_state.active() is not None and \
+                host_state.array_leaves(self.__dict__.get(name)) is not None:
+            host_state.set(self, ("attr", name), host_state.MISSING)
         else:
             object.__delattr__(self, name)
 
@@ -727,6 +748,10 @@ class _ModuleDef:
 def _static_equal(a, b):
     if a is b:
         return True
+    if host_state.array_leaves(a) is not None:
+        # arrays in plain attributes are re-read by a compiled step (Module._fnx_track_state):
+        # a new array of the same shape and dtype is the same structure
+        return host_state.same_structure(a, b)
     if type(a) is not type(b) or isinstance(a, (fnx.Array, np.ndarray)):
         return False
     try:
@@ -761,6 +786,7 @@ register_pytree_node(Module, _flatten_module, _unflatten_module)
 
 
 _PLAIN = (bool, int, float, str, type(None))
+_REGISTRIES = ("_parameters", "_buffers", "_modules")
 
 
 def _plain_attributes(module):

@@ -1,0 +1,271 @@
+"""Arrays a forward sets as plain Module attributes inside a compiled step (fnx/core/state.py,
+rebound attributes): AWD-LSTM's WeightDrop, a cached hidden state, a hand-written weight
+normalization. The compiled step must equal the eager one call for call, leave each
+attribute holding that call's value, and reach a steady state with no re-trace and no
+compilation."""
+
+import numpy as np
+import pytest
+
+import fnx
+from fnx import nn, optim
+from fnx.jit import cache, control_flow
+from test_compile import _step_for
+
+
+class WeightDrop(nn.Module):
+    """AWD-LSTM's WeightDrop (torch's version, fnx spelling): the wrapped layer's weight is
+    a dropped-out copy of a raw parameter, set as a plain attribute at every forward."""
+
+    def __init__(self, module, p):
+        super().__init__()
+        self.module, self.p = module, p
+        w = module.weight_hh_l0
+        del module._parameters["weight_hh_l0"]
+        self.weight_raw = nn.Parameter(w.detach().clone())
+
+    def forward(self, *args):
+        setattr(self.module, "weight_hh_l0",
+                nn.functional.dropout(self.weight_raw, self.p, self.training))
+        return self.module(*args)
+
+
+class LanguageModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = WeightDrop(nn.LSTM(3, 4), 0.3)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        out, (h, c) = self.rnn(x)
+        self.last_hidden = h.detach()  # cached for inspection, as many training scripts do
+        return self.head(out)
+
+
+def _batches(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(fnx.tensor(rng.normal(size=(5, 2, 3)).astype(np.float32)),
+             fnx.tensor(rng.normal(size=(5, 2, 2)).astype(np.float32))) for _ in range(n)]
+
+
+def _train(compiled, as_argument=False, steps=6):
+    fnx.manual_seed(0)
+    model = LanguageModel()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(model, x, y):
+        return _step_for(model, opt, criterion=nn.functional.mse_loss)(x, y)
+
+    if as_argument:
+        run = fnx.compile(step)
+    else:
+        inner = fnx.compile(lambda x, y: step(model, x, y)) if compiled else None
+        run = (lambda m, x, y: inner(x, y)) if compiled else step
+    fnx.manual_seed(1)
+    losses, hiddens, weights, stats = [], [], [], []
+    for i, (x, y) in enumerate(_batches(steps)):
+        if i == 3:  # steady state from here on
+            stats.append((dict(cache.STATS), dict(control_flow.STATS)))
+        losses.append(float(run(model, x, y)))
+        hiddens.append(model.last_hidden)  # references: each must keep its own call's value
+        weights.append(model.rnn.module.weight_hh_l0.numpy().copy())
+    stats.append((dict(cache.STATS), dict(control_flow.STATS)))
+    info = (run if as_argument else inner).cache_info() if compiled else None
+    return dict(losses=losses, hiddens=[h.numpy() for h in hiddens], weights=weights,
+                params=[p.numpy().copy() for p in model.parameters()], info=info,
+                stats=stats)
+
+
+@pytest.mark.parametrize("as_argument", [False, True], ids=["closed_over", "argument"])
+def test_weight_drop_lstm_training_equals_eager_and_stops_tracing(as_argument):
+    eager, fast = _train(False), _train(True, as_argument)
+    np.testing.assert_allclose(fast["losses"], eager["losses"], rtol=2e-5)
+    for got, want in zip(fast["params"], eager["params"]):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    # the attributes the forward set hold each call's values, as eagerly (same dropout masks)
+    for got, want in zip(fast["hiddens"], eager["hiddens"]):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    for got, want in zip(fast["weights"], eager["weights"]):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    assert len({w.tobytes() for w in fast["weights"]}) == len(fast["weights"])  # fresh masks
+    # first call: no attribute and no gradients yet; second: both exist; then no re-trace
+    info = fast["info"]
+    assert info.traces <= 2, info.misses
+    assert info.hits == 6 - info.traces
+    (k0, e0), (k1, e1) = fast["stats"]
+    assert k1["kernels_compiled"] == k0["kernels_compiled"]
+    assert e1["executables_compiled"] == e0["executables_compiled"]
+
+
+class StatefulLSTM(nn.Module):
+    """Carries its hidden state across calls in a plain attribute (read, then rebound)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(3, 4, batch_first=True)
+        self.head = nn.Linear(4, 1)
+        self.hidden = None
+
+    def forward(self, x):
+        out, (h, c) = self.rnn(x, self.hidden)
+        self.hidden = (h.detach(), c.detach())
+        return self.head(out[:, -1])
+
+
+def _stateful_run(compiled, batches, reset_at=()):
+    fnx.manual_seed(0)
+    model = StatefulLSTM()
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    step = _step_for(model, opt, criterion=nn.functional.mse_loss)
+    run = fnx.compile(step) if compiled else step
+    losses, states = [], []
+    for i, (x, y) in enumerate(batches):
+        if i in reset_at:
+            model.hidden = None  # a new sequence: eagerly, between calls
+        losses.append(float(run(x, y)))
+        states.append(model.hidden)
+    return losses, [(h.numpy(), c.numpy()) for h, c in states], run
+
+
+def test_hidden_state_carried_in_an_attribute_equals_eager():
+    rng = np.random.default_rng(2)
+    batches = [(fnx.tensor(rng.normal(size=(2, 4, 3)).astype(np.float32)),
+                fnx.tensor(rng.normal(size=(2, 1)).astype(np.float32))) for _ in range(7)]
+    eager, fast = (_stateful_run(c, batches, reset_at=(4,)) for c in (False, True))
+    np.testing.assert_allclose(fast[0], eager[0], rtol=2e-5)
+    for (h, c), (h0, c0) in zip(fast[1], eager[1]):
+        np.testing.assert_allclose(h, h0, rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(c, c0, rtol=2e-5, atol=1e-6)
+    info = fast[2].cache_info()
+    # no state and no gradients, then both; the reset to None at call 4 is a new structure
+    # (with gradients); then no re-trace
+    assert info.traces == 3, info.misses
+    assert ("StatefulLSTM.hidden changed from a tuple of an array f32[1,2,4], an array "
+            "f32[1,2,4] to None since the trace") in info.misses
+
+
+def test_a_new_shape_in_an_attribute_retraces_and_a_new_value_does_not():
+    lin = nn.Linear(3, 3)
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+            self.scale = fnx.ones(3)  # set outside the step, read by it
+
+        def forward(self, x):
+            return self.lin(x) * self.scale
+
+    model = Scaled()
+    f = fnx.compile(lambda m, x: m(x))
+    x = fnx.ones(2, 3)
+    f(model, x)
+    for scale in ([2.0, 2.0, 2.0], [0.0, 1.0, 2.0]):
+        model.scale = fnx.tensor(scale)  # rebound eagerly: read by the next call
+        np.testing.assert_allclose(f(model, x).numpy(), model(x).numpy(), rtol=1e-6)
+    assert f.cache_info().traces == 1, f.cache_info().misses
+    model.scale = fnx.ones(2, 3)  # a new shape: a new program
+    np.testing.assert_allclose(f(model, x).numpy(), model(x).numpy(), rtol=1e-6)
+    model.scale = fnx.ones(3, dtype=fnx.float64)  # a new dtype too
+    np.testing.assert_allclose(f(model, x).numpy(), model(x).numpy(), rtol=1e-6)
+    assert f.cache_info().traces == 3
+
+
+def test_an_attribute_whose_value_python_read_retraces_when_rebound():
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.on = fnx.tensor(1.0)
+
+        def forward(self, x):
+            return x * 2 if float(self.on) > 0 else x  # the trace depends on the value
+
+    gate = Gate()
+    f = fnx.compile(lambda x: gate(x))
+    x = fnx.ones(3)
+    assert f(x).tolist() == [2.0] * 3
+    gate.on = fnx.tensor(-1.0)
+    assert f(x).tolist() == [1.0] * 3
+    gate.on = fnx.tensor(-2.0)
+    assert f(x).tolist() == [1.0] * 3
+
+
+def test_hand_written_weight_norm_equals_eager():
+    """A Linear whose weight is computed (g * v / |v|) and set as an attribute each forward."""
+
+    class WeightNormLinear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(5, 3)
+            v = self.lin.weight.detach().clone()
+            del self.lin.weight
+            self.v = nn.Parameter(v)
+            self.g = nn.Parameter(fnx.sqrt((v ** 2).sum(1, keepdim=True)))
+
+        def forward(self, x):
+            self.lin.weight = self.g * self.v / fnx.sqrt((self.v ** 2).sum(1, keepdim=True))
+            return self.lin(x)
+
+    def run(compiled):
+        fnx.manual_seed(0)
+        model = WeightNormLinear()
+        opt = optim.SGD(model.parameters(), lr=0.2)
+        x = fnx.tensor(np.random.default_rng(3).normal(size=(8, 5)).astype(np.float32))
+        y = fnx.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+        step = _step_for(model, opt)
+        f = fnx.compile(step) if compiled else step
+        out = [(float(f(x, y)), model.lin.weight.numpy().copy()) for _ in range(5)]
+        return out, f
+
+    eager, (fast, f) = run(False)[0], run(True)
+    for (loss, w), (loss0, w0) in zip(fast, eager):
+        assert loss == pytest.approx(loss0, rel=2e-5)
+        np.testing.assert_allclose(w, w0, rtol=2e-5, atol=1e-6)
+    assert f.cache_info().traces <= 2, f.cache_info().misses
+
+
+def test_compiled_forward_keeps_an_attribute_on_the_tape():
+    """fnx.compile(module) with an eager backward: an auxiliary loss cached on the module
+    (MoE style) is a value of the compiled call, and backward through it reaches the
+    parameters as eagerly."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            out = self.lin(x)
+            self.aux_loss = (out ** 2).mean()
+            return out
+
+    grads = []
+    for compiled in (False, True):
+        fnx.manual_seed(0)
+        model = Net()
+        fwd = fnx.compile(model) if compiled else model
+        for _ in range(3):
+            model.zero_grad()
+            out = fwd(fnx.ones(4, 3))
+            (out.sum() + model.aux_loss).backward()
+        grads.append([p.grad.numpy() for p in model.parameters()])
+        if compiled:
+            assert fwd.cache_info().traces <= 2, fwd.cache_info().misses
+    for got, want in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_no_traced_value_is_left_in_an_attribute_after_an_error():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            self.cache = self.lin(x)
+            raise RuntimeError("boom")
+
+    model = Net()
+    with pytest.raises(RuntimeError, match="boom"):
+        fnx.compile(lambda x: model(x))(fnx.ones(1, 3))
+    assert not hasattr(model, "cache")
