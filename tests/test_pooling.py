@@ -90,6 +90,63 @@ def test_max_pool_index_semantics(path, request):
     assert F.max_pool2d(fnp.asarray(nan_first), 2, return_indices=True)[1].item() == 2
 
 
+@pytest.mark.parametrize("path", ["kernel", "generic"])
+def test_max_pool_window_wholly_in_padding_gets_no_gradient(path, request):
+    # Dilation can step a window over a small input. Derived by hand: L = 2, kernel 2,
+    # dilation 3, padding 2 (at most half the dilated window) gives windows at -2, -1, 0
+    # reading positions {-2, 1} -> {1}, {-1, 2} -> {} and {0, 3} -> {0}. The empty one is
+    # -inf at PyTorch's index (its first position past the low padding: 2, outside the plane)
+    # and its cotangent reaches no input; before, its index was clipped to 1 and the cotangent
+    # was added to x[..., 1].
+    if path == "generic":
+        request.getfixturevalue("generic")
+    x = fnp.asarray([[[1.0, 4.0], [3.0, 2.0]]], dtype=fnp.float64)  # (N, C, L) = (1, 2, 2)
+    ct = fnp.asarray([[[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]]], dtype=fnp.float64)
+
+    def pool(v):
+        return F.max_pool1d(v, 2, 1, padding=2, dilation=3)
+
+    out, idx = F.max_pool1d(x, 2, 1, padding=2, dilation=3, return_indices=True)
+    assert out.tolist() == [[[4.0, -np.inf, 1.0], [2.0, -np.inf, 3.0]]]
+    assert idx.tolist() == [[[1, 2, 0], [1, 2, 0]]]
+    want = [[[30.0, 10.0], [60.0, 40.0]]]
+    assert fnx.vjp(pool, x)[1](ct)[0].tolist() == want
+    assert fnx.jit(lambda v: fnx.vjp(pool, v)[1](ct)[0])(x).tolist() == want
+    leaf = x.clone().requires_grad_()
+    pool(leaf).backward(ct)  # the eager tape
+    assert leaf.grad.tolist() == want
+    # forward mode: the empty window's tangent is 0
+    assert fnx.jvp(pool, (x,), (fnp.ones_like(x),))[1].tolist() == [[[1.0, 0.0, 1.0]] * 2]
+    # second order: d/dct of the pullback is the gather, 0 at the empty window
+    assert fnx.vjp(lambda c: fnx.vjp(pool, x)[1](c)[0], ct)[1](fnp.ones_like(x))[0].tolist() \
+        == [[[1.0, 0.0, 1.0]] * 2]
+    ints = F.max_pool1d(fnp.asarray([[[1, 4]]], dtype=fnp.int32), 2, 1, padding=2, dilation=3,
+                        return_indices=True)
+    assert [t.tolist() for t in ints] == [[[[4, np.iinfo(np.int32).min, 1]]], [[[1, 2, 0]]]]
+    # 2-D, the columns of the middle window wholly padding: PyTorch's index would be
+    # h * W + w = 0 * 2 + 2, the next row's first element; fnx's is the plane size, 4
+    x2 = fnp.asarray([[[[1.0, 4.0], [3.0, 2.0]]]], dtype=fnp.float64)
+
+    def pool2(v):
+        return F.max_pool2d(v, 2, 1, padding=(0, 2), dilation=(1, 3))
+
+    out, idx = F.max_pool2d(x2, 2, 1, padding=(0, 2), dilation=(1, 3), return_indices=True)
+    assert out.tolist() == [[[[4.0, -np.inf, 3.0]]]] and idx.tolist() == [[[[1, 4, 2]]]]
+    ct2 = fnp.asarray([[[[10.0, 20.0, 30.0]]]], dtype=fnp.float64)
+    assert fnx.vjp(pool2, x2)[1](ct2)[0].tolist() == [[[[0.0, 10.0], [30.0, 0.0]]]]
+
+
+@pytest.mark.parametrize("path", ["kernel", "generic"])
+def test_index_primitives_ignore_indices_outside_the_plane(path, request):
+    if path == "generic":  # the array-module path agrees with the kernels' bounds checks
+        request.getfixturevalue("generic")
+    t = fnp.asarray([[1.0, 2.0, 3.0]], dtype=fnp.float64)
+    idx = fnp.asarray([[2, 3, 7, 0]], dtype=fnp.int64)
+    assert P.pool_gather_p.bind(t, idx, nsp=1).tolist() == [[3.0, 0.0, 0.0, 1.0]]
+    ct = fnp.asarray([[1.0, 10.0, 100.0, 1000.0]], dtype=fnp.float64)
+    assert P.pool_scatter_add_p.bind(ct, idx, in_spatial=(3,)).tolist() == [[1000.0, 0.0, 1.0]]
+
+
 def test_integer_max_pool_and_average_of_integers():
     x = np.arange(24, dtype=np.int32).reshape(1, 2, 3, 4)[..., ::-1].copy()
     out, idx = F.max_pool2d(fnp.asarray(x), 2, return_indices=True)

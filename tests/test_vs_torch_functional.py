@@ -355,3 +355,34 @@ def test_init_gains_and_fans_match_torch():
     for shape in [(3, 4), (8, 3, 5), (8, 3, 5, 2), (2, 3, 1, 1, 4)]:
         assert init._calculate_fan_in_and_fan_out(fnx.empty(*shape)) == \
             torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(*shape))
+
+
+# Dilation stepping a window over a small input, within torch's padding bound (kernel / 2):
+# (function, input shape, kwargs); every window lies wholly in the padding.
+EMPTY_WINDOWS = [
+    ("max_pool1d", (2, 3, 2), dict(kernel_size=2, stride=1, padding=1, dilation=3)),
+    ("max_pool1d", (1, 2, 3), dict(kernel_size=2, stride=2, padding=1, dilation=4,
+                                   ceil_mode=True)),
+    ("max_pool2d", (1, 2, 2, 3), dict(kernel_size=(2, 1), stride=1, padding=(1, 0),
+                                      dilation=(3, 1))),
+    ("max_pool2d", (1, 2, 2, 2), dict(kernel_size=(1, 2), stride=1, padding=(0, 1),
+                                      dilation=(1, 3))),
+]
+
+
+@pytest.mark.parametrize("name,shape,kwargs", EMPTY_WINDOWS)
+def test_max_pool_window_wholly_in_padding_matches_torch(name, shape, kwargs):
+    x = rand(*shape)
+    out_t, idx_t = getattr(TF, name)(torch.tensor(x), return_indices=True, **kwargs)
+    out, idx = getattr(F, name)(fnx.tensor(x), return_indices=True, **kwargs)
+    np.testing.assert_array_equal(np.asarray(out), out_t.numpy())  # all -inf
+    assert np.isneginf(np.asarray(out)).all()
+    # torch's index: the window's first position past the low padding, outside the plane in
+    # 1-D and when the rows are padding; where only the columns are, torch's h * W + w (w >= W)
+    # names an element of the next row, fnx's is the plane size (outside it) instead
+    plane = int(np.prod(shape[2:]))
+    np.testing.assert_array_equal(np.asarray(idx), np.maximum(idx_t.numpy(), plane))
+    # no gradient reaches the input (torch's backward is not run: it adds these windows'
+    # gradients at its indices, outside the gradient's plane)
+    grad = fnx.grad(lambda v: (getattr(F, name)(v, **kwargs) * 0.5).sum())(fnx.tensor(x))
+    np.testing.assert_array_equal(np.asarray(grad), np.zeros(shape))

@@ -9,8 +9,11 @@ buffers and never materialize windows; other dtypes and CuPy buffers take an
 array-module-generic path.
 
 * ``max_pool`` returns the maxima and their flat positions in the input plane (PyTorch's
-  ``return_indices``: first maximum wins, NaN propagates, padding is never chosen). Its JVP
-  gathers the tangent at those positions (``pool_gather``); ``pool_gather`` and
+  ``return_indices``: first maximum wins, NaN propagates, padding is never chosen). A window
+  wholly in the padding (dilation can step over a small input) is -inf (an integer dtype's
+  minimum) at PyTorch's index, its first position past the low padding: that lies outside the
+  plane, so the window's gradient reaches no input. The JVP gathers the tangent at the
+  positions (``pool_gather``, 0 outside the plane); ``pool_gather`` and
   ``pool_scatter_add`` are linear in their first operand and each other's transpose, so the
   backward pass is one scatter-add and every higher derivative stays in these two loops.
 * ``avg_pool`` (``count_include_pad``, ``divisor_override``) is linear; its transpose
@@ -108,9 +111,10 @@ def _out_spatial(in_spatial, window, strides, padding, dilation, ceil_mode, outp
 
 @functools.lru_cache(maxsize=512)
 def _dim_bounds(n, o, k, s, p, d, count_include_pad):
-    """One spatial dim's ``(o, 3)`` int64 table: each window's first in-bounds element, how
-    many elements it takes (``d`` apart) and its factor of the average's divisor (PyTorch:
-    the window clipped to the padded input with ``count_include_pad``, else to the input).
+    """One spatial dim's ``(o, 3)`` int64 table: each window's first in-bounds element (its
+    first position past the low padding), how many elements it takes (``d`` apart) and its
+    factor of the average's divisor (PyTorch: the window clipped to the padded input with
+    ``count_include_pad``, else to the input).
     ``k is None``: adaptive windows; ceil mode is in the output size ``o``."""
     i = np.arange(o, dtype=np.int64)
     if k is None:
@@ -120,10 +124,9 @@ def _dim_bounds(n, o, k, s, p, d, count_include_pad):
     start = i * s - p
     first = np.where(start < 0, start + (-start + d - 1) // d * d, start)
     end = np.minimum(start + d * (k - 1) + 1, n)
+    # a window wholly in the padding (only possible with dilation) reads nothing; its first
+    # position (>= n, as PyTorch's) is max_pool's index for it
     count = np.maximum((end - first + d - 1) // d, 0)
-    # a window wholly in the padding (only possible with dilation) reads nothing; its index
-    # is kept inside the plane
-    first = np.minimum(first, n - 1)
     padded_end = np.minimum(start + k, n + p)
     factor = padded_end - start if count_include_pad else count
     return np.ascontiguousarray(np.stack([first, count, factor], 1))
@@ -216,7 +219,8 @@ def _window_positions(xp, tables, steps, sizes):
     element repeated up to the widest window) and which of them are its own."""
     pos, valid = 0, True
     for j, (table, step) in enumerate(zip(tables, steps, strict=True)):
-        first, count = table[:, 0], table[:, 1]
+        # a window wholly in the padding starts past the input: it reads the last element
+        first, count = np.minimum(table[:, 0], sizes[j] - 1), table[:, 1]
         k = np.arange(max(int(count.max()), 1))
         p = first[:, None] + np.minimum(k, np.maximum(count - 1, 0)[:, None]) * step
         v = k < count[:, None]
@@ -228,6 +232,19 @@ def _window_positions(xp, tables, steps, sizes):
     pos = np.broadcast_to(pos, o + pos.shape[3:]).reshape(o + (-1,))
     valid = np.broadcast_to(valid, o + np.shape(valid)[3:]).reshape(o + (-1,))
     return xp.asarray(pos), xp.asarray(valid)
+
+
+def _empty_window_index(tables, sizes):
+    """Generic path: the ``(OD, OH, OW)`` index of each window in case it lies wholly in the
+    padding: PyTorch's (``(d * H + h) * W + w`` of the window's first positions past the low
+    padding), raised to the plane's size as the kernel does (``max(p0, plane)``), so that it
+    is outside the plane also where PyTorch's, with ``w >= W``, names the next row's element."""
+    pos = 0
+    for j, table in enumerate(tables):
+        shape = [1, 1, 1]
+        shape[j] = len(table)
+        pos = pos * sizes[j] + table[:, 0].reshape(shape)
+    return np.maximum(pos, math.prod(sizes))
 
 
 # --- max_pool --------------------------------------------------------------------------------
@@ -270,6 +287,7 @@ def _max_pool_impl(x, *, dilation, **geometry):
     if bool(empty.any()):
         low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         out = xp.where(empty, xp.asarray(low, x.dtype), out)
+        idx = xp.where(empty, xp.asarray(_empty_window_index(tables, x4.shape[1:])), idx)
     return (xp.ascontiguousarray(out.reshape(lead + out_sp)),
             xp.ascontiguousarray(idx.reshape(lead + out_sp).astype(np.int64)))
 
@@ -337,7 +355,10 @@ def _pool_gather_impl(t, idx, *, nsp):
     from ..devices import array_module
 
     xp = array_module(t)
-    return xp.ascontiguousarray(xp.take_along_axis(t2, i2, axis=1).reshape(idx.shape))
+    inside = (i2 >= 0) & (i2 < t2.shape[1])  # as the kernel: outside the plane reads 0
+    out = xp.where(inside, xp.take_along_axis(t2, xp.where(inside, i2, 0), axis=1),
+                   xp.zeros((), t.dtype))
+    return xp.ascontiguousarray(out.reshape(idx.shape))
 
 
 def _pool_gather_transpose(ct, t, idx, *, nsp):
@@ -377,8 +398,9 @@ def _pool_scatter_add_impl(ct, idx, *, in_spatial):
     from ..devices import array_module
 
     xp = array_module(ct)
-    flat = (xp.arange(n, dtype=np.int64)[:, None] * size + i2).reshape(-1)
-    out = xp.bincount(flat, weights=c2.reshape(-1), minlength=n * size)
+    inside = (i2 >= 0) & (i2 < size)  # as the kernel: indices outside the plane are dropped
+    flat = xp.arange(n, dtype=np.int64)[:, None] * size + i2
+    out = xp.bincount(flat[inside], weights=c2[inside], minlength=n * size)
     return xp.ascontiguousarray(out.astype(ct.dtype).reshape(lead + tuple(in_spatial)))
 
 

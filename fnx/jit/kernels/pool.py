@@ -3,10 +3,11 @@ gather/scatter-add by argmax, and the average pool's spread-back.
 
 Arrays are flat planes ``(L, S)`` (L: the folded leading dims; S: the spatial dims in
 row-major order). A window is described per spatial dim by a row of an ``(out, 3)`` int64
-bounds table: its first in-bounds element, how many elements it takes (``step`` apart: the
-dilation) and, for the average, that dim's factor of the divisor. The host computes the tables
-(padding, ceil mode, adaptive windows, count_include_pad), so one kernel serves fixed and
-adaptive windows and no window is ever materialized. Max pooling has two spatial dims (1-D
+bounds table: its first in-bounds element (past the input for a window wholly in the
+padding, which takes none), how many elements it takes (``step`` apart: the dilation) and,
+for the average, that dim's factor of the divisor. The host computes the tables (padding,
+ceil mode, adaptive windows, count_include_pad), so one kernel serves fixed and adaptive
+windows and no window is ever materialized. Max pooling has two spatial dims (1-D
 uses H = 1), average pooling three (``interpolate(mode='area')`` of 5-D input).
 
 Full 2x2 windows (the common ``MaxPool2d(2)``) call the window loops with constant sizes,
@@ -53,8 +54,10 @@ def max_pool(step_h, step_w, width, x, out, idx, bh, bw):
                 q = oh * ow_n + ow
                 if nh == 2 and nw == 2:
                     best, best_i = _window_max(x, ll, p0, 2, 2, row_step, step_w)
-                elif nh * nw == 0:  # a window wholly in the padding (degenerate dilation)
-                    best, best_i = x.dtype.type(-np.inf), p0
+                elif nh * nw == 0:  # a window wholly in the padding (dilation): PyTorch's
+                    # value and index (its first position, past the input), kept outside the
+                    # plane (PyTorch's can name the next row's element): no gradient flows
+                    best, best_i = x.dtype.type(-np.inf), max(p0, x.shape[1])
                 else:
                     best, best_i = _window_max(x, ll, p0, nh, nw, row_step, step_w)
                 out[ll, q] = best
