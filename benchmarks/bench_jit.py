@@ -147,7 +147,9 @@ def machine_info():
         load = "?"
     threads = " ".join(f"{k}={os.environ.get(k, '-')}" for k in
                        ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS"))
-    versions = f"numpy {np.__version__}, numba {numba.__version__}"
+    from fnx.core import blas
+
+    versions = f"numpy {np.__version__}, numba {numba.__version__}, fnx BLAS {blas.describe()}"
     for mod in ("jax", "jaxlib", "torch"):
         if mod in sys.modules:
             versions += f", {mod} {sys.modules[mod].__version__}"

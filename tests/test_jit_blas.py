@@ -78,3 +78,39 @@ def test_loop_stand_in_follows_the_cblas_contract(dtype, c_type):
         loop(_ROW_MAJOR, trans_a, trans_b, m, n, k, 2.0, a_stored.ctypes.data,
              a_stored.shape[1], b_stored.ctypes.data, b_stored.shape[1], 0.5, c.ctypes.data, n)
         np.testing.assert_allclose(c, 2 * a @ b + 0.5, rtol=1e-5)
+
+
+_PROBE = """
+import numba, numpy as np
+from fnx.core import blas
+from fnx.jit.blas import gemm
+
+@numba.njit
+def product(a, b, out):
+    gemm(a, b, out)
+
+a = np.arange(12, dtype=np.float32).reshape(3, 4)
+out = np.empty((3, 3), np.float32)
+product(a, a.T, out)
+assert np.array_equal(out, a @ a.T), out
+print(blas.provider())
+"""
+
+
+@pytest.mark.parametrize("choice", ["numpy", "mkl"])
+def test_kernels_use_the_selected_provider(choice):
+    """FNX_BLAS picks the routine that compiled kernels link to, in a fresh process (the
+    symbol is registered once per process)."""
+    import os
+    import subprocess
+    import sys
+
+    from fnx.core import blas
+
+    if choice == "mkl" and blas._find_mkl() is None:
+        pytest.skip("oneMKL not installed")
+    env = dict(os.environ, FNX_BLAS=choice)
+    done = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == choice

@@ -1,11 +1,12 @@
-"""Matrix products inside compiled kernels, through the BLAS that NumPy itself uses.
+"""Matrix products inside compiled kernels, through the BLAS of fnx's host products.
 
 Layer kernels that run many small products in a loop (a recurrence: one (B, H) x (H, 4H)
 product per time step) call ``gemm`` from Numba code. Numba's own ``np.dot`` goes through
 SciPy's BLAS: SciPy is not an fnx dependency, and its OpenBLAS measured 65-90 µs per LSTM
 step product (32x128 @ 128x512, one thread) against 49-55 µs for the library NumPy links.
 
-At import this module looks up the CBLAS ``sgemm``/``dgemm`` of NumPy's BLAS (PyPI wheels
+At import this module takes the CBLAS ``sgemm``/``dgemm`` of the provider that
+``fnx.core.blas`` selected: oneMKL's ILP64 entry points, or those of NumPy's BLAS (PyPI wheels
 bundle OpenBLAS with 64-bit-integer symbols: ``scipy_cblas_sgemm64_`` since NumPy 2,
 ``cblas_sgemm64_`` in 1.26; other builds export the plain ``cblas_sgemm``) and registers
 it with LLVM under a fixed name, so machine code that Numba cached in another process links
@@ -26,6 +27,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from fnx.core.blas import gemm_address, numpy_blas_handle
+
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _I64 = types.int64
 _NAMES = {np.float32: ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "scipy_cblas_sgemm",
@@ -39,16 +42,6 @@ def _signature(scalar, pointer=_I64):
     # kernels pass the pointers as int64 addresses (the same register or stack slot)
     return types.void(_I64, _I64, _I64, _I64, _I64, _I64, scalar, pointer, _I64, pointer, _I64,
                       scalar, pointer, _I64)
-
-
-def _numpy_blas():
-    """A ctypes handle whose symbol lookup searches NumPy's extension module and the libraries
-    it links (dlsym on a handle walks its dependencies): NumPy's BLAS."""
-    try:
-        from numpy._core import _multiarray_umath as umath
-    except ImportError:  # NumPy 1.x
-        from numpy.core import _multiarray_umath as umath
-    return ctypes.CDLL(umath.__file__)
 
 
 def _loop_gemm(scalar):
@@ -74,12 +67,13 @@ def _loop_gemm(scalar):
 
 
 def _register():
-    handle = _numpy_blas()
+    handle = numpy_blas_handle()
     for np_type, names in _NAMES.items():
         scalar = numba.from_dtype(np.dtype(np_type))
         symbol = f"fnx_cblas_{np.dtype(np_type).char}gemm"
-        address = next((ctypes.cast(getattr(handle, name), ctypes.c_void_p).value
-                        for name in names if hasattr(handle, name)), None)
+        address = gemm_address(np_type) or next(
+            (ctypes.cast(getattr(handle, name), ctypes.c_void_p).value
+             for name in names if hasattr(handle, name)), None)
         llvm.add_symbol(symbol, address if address is not None else _loop_gemm(scalar))
         yield np_type, types.ExternalFunction(symbol, _signature(scalar))
 

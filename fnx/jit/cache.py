@@ -37,7 +37,7 @@ STATS = {"kernels_compiled": 0, "kernels_loaded": 0, "kernels_reused": 0, "sourc
 # the kernel headers import (``codegen.cpu.header``, the ufunc header below) and what those
 # modules import from fnx. tests/test_jit_cache.py checks that this list is closed under imports.
 RUNTIME_SOURCES = ("jit/_rt.py", "jit/vecmath.py", "jit/codegen/cpu_math.py",
-                   "core/ops/_scalar_special.py", "jit/blas.py")
+                   "core/ops/_scalar_special.py", "jit/blas.py", "core/blas.py")
 _FNX_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _backend_key = None
 

@@ -83,9 +83,11 @@ class Executable:
 
     def _namespace(self):
         """The orchestrator's globals before any constant is added."""
+        from ..core.blas import matmul
         from ..core.ops.linalg import _dot_general_impl
 
-        return {"np": np, "_dot_general_impl": _dot_general_impl, "_flat": _flat}
+        return {"np": np, "_matmul": matmul, "_dot_general_impl": _dot_general_impl,
+                "_flat": _flat}
 
     def _literal(self, x):
         """The buffer of Literal ``x``."""
@@ -335,19 +337,19 @@ def matmul_form(eqn):
 
 
 def _blas_call(eqn, ins, transposed=False):
-    """Source of a dot_general through np.matmul; ``transposed``: of its 2-D transpose
-    (None when that form is not available)."""
+    """Source of a dot_general through ``fnx.core.blas.matmul`` (``_matmul``);
+    ``transposed``: of its 2-D transpose (None when that form is not available)."""
     form = matmul_form(eqn)
     if form is not None and form[0] == "mm":
         ta = ".T" if form[1] else ""
         tb = ".T" if form[2] else ""
         if transposed:  # (A' B')^T = B'^T A'^T
-            return f"np.matmul({ins[1]}{'' if tb else '.T'}, {ins[0]}{'' if ta else '.T'})"
-        return f"np.matmul({ins[0]}{ta}, {ins[1]}{tb})"
+            return f"_matmul({ins[1]}{'' if tb else '.T'}, {ins[0]}{'' if ta else '.T'})"
+        return f"_matmul({ins[0]}{ta}, {ins[1]}{tb})"
     if transposed:
         return None
     if form is not None and form[0] in ("mv", "vm"):
-        return f"np.matmul({ins[0]}, {ins[1]})"
+        return f"_matmul({ins[0]}, {ins[1]})"
     if form is not None:
         return f"np.asarray(np.dot({ins[0]}, {ins[1]}))"
     return (f"_dot_general_impl({ins[0]}, {ins[1]}, "

@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from .. import blas
 from ..abstract import ShapedArray
 from ..ad_util import Zero, instantiate, is_undefined
 from ..errors import DTypeError, ShapeError
@@ -163,8 +164,8 @@ def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
     lead, n_q, n_k = q.shape[:-2], q.shape[-2], k.shape[-2]
     # BLAS into a C-contiguous buffer (matmul's own output follows odd input layouts); a
     # contiguous k^T makes it a plain product, which OpenBLAS runs ~2x faster than q @ k.T
-    s = np.matmul(q, np.ascontiguousarray(np.swapaxes(k, -1, -2)),
-                  out=np.empty(lead + (n_q, n_k), q.dtype))
+    s = blas.matmul(q, np.ascontiguousarray(np.swapaxes(k, -1, -2)),
+                    out=np.empty(lead + (n_q, n_k), q.dtype))
     none = np.zeros((0, 1, 1), q.dtype)
     if mask is not None:
         m3 = _c(mask).reshape((-1,) + mask.shape[-2:])
@@ -184,7 +185,7 @@ def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
     _kernel("softmax_rows", q.dtype)(s3, s3.view(ints), dt(scale), dt(1), dt(-np.inf), m3, mmap,
                                       bool(causal), k3, dt(dropout_scale or 1.0), pd3,
                                       word.view(ints), word)
-    return [np.matmul(pd, v, out=np.empty(lead + (n_q, v.shape[-1]), q.dtype)), s]
+    return [blas.matmul(pd, v, out=np.empty(lead + (n_q, v.shape[-1]), q.dtype)), s]
 
 
 # --- the tangent and the backward, as formulas over an array namespace -----------------------
@@ -285,7 +286,7 @@ def _backward_impl(*args, scale, causal, has_mask, dropout_scale):
         return _backward(xp, *args, **params)
     dt = q.dtype.type
     n_q, n_k = p.shape[-2:]
-    ds = np.matmul(g, np.ascontiguousarray(_t(np, v)), out=np.empty(p.shape, q.dtype))
+    ds = blas.matmul(g, np.ascontiguousarray(_t(np, v)), out=np.empty(p.shape, q.dtype))
     p_used = p
     if keep is not None:
         ds *= keep
@@ -295,9 +296,9 @@ def _backward_impl(*args, scale, causal, has_mask, dropout_scale):
     c = 1.0 if has_mask else scale
     ds3 = _rows(ds, n_q, n_k)
     _kernel("softmax_jvp_rows", q.dtype)(_rows(_c(p), n_q, n_k), ds3, dt(c), ds3)
-    dq = np.matmul(ds, k, out=np.empty(q.shape, q.dtype))
-    dk = np.matmul(_t(np, ds), q, out=np.empty(k.shape, q.dtype))
-    dv = np.matmul(_t(np, p_used), g, out=np.empty(v.shape, q.dtype))
+    dq = blas.matmul(ds, k, out=np.empty(q.shape, q.dtype))
+    dk = blas.matmul(_t(np, ds), q, out=np.empty(k.shape, q.dtype))
+    dv = blas.matmul(_t(np, p_used), g, out=np.empty(v.shape, q.dtype))
     if not has_mask:
         return [dq, dk, dv]
     dq *= dt(scale)

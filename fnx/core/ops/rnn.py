@@ -35,6 +35,7 @@ import weakref
 
 import numpy as np
 
+from .. import blas
 from ..abstract import ShapedArray
 from ..ad_util import Zero, instantiate, is_undefined
 from ..errors import DTypeError, ShapeError
@@ -462,7 +463,7 @@ def _bwd_impl(*bufs, mode, reverse, proj, masked):
                         mask, reverse, ct["ys"], ct["h"], ct["c"], g["dgi"], g["dh0"],
                         g["dc0"], dr)
         if proj:
-            np.matmul(dr.reshape(T * B, P).T, r["hu"].reshape(T * B, H), out=g["dw_hr"])
+            blas.matmul(dr.reshape(T * B, P).T, r["hu"].reshape(T * B, H), out=g["dw_hr"])
     elif mode == "GRU":
         dgh = np.empty((T, B, G), dt)
         k.gru_backward(r["acts"], r["hprev"], a["w_hh"], mask, reverse, ct["ys"], ct["h"],
@@ -472,7 +473,7 @@ def _bwd_impl(*bufs, mode, reverse, proj, masked):
                        ct["h"], g["dgi"], g["dh0"])
     # the weight gradients: one GEMM (and one sum) over all steps and rows
     dgh = dgh.reshape(T * B, G)
-    np.matmul(dgh.T, r["hprev"].reshape(T * B, P), out=g["dw_hh"])
+    blas.matmul(dgh.T, r["hprev"].reshape(T * B, P), out=g["dw_hh"])
     np.sum(dgh, axis=0, out=g["db_hh"])
     return [g[n] for n in names]
 

@@ -1,0 +1,212 @@
+"""The BLAS behind fnx's float32/float64 matrix products on the host.
+
+Two providers, one chosen per process at the first product:
+
+* ``"mkl"`` -- Intel oneMKL, when its wheel is installed (``pip install "fnx[mkl]"``, x86-64):
+  the library PyTorch's CPU build links. At the shapes of small networks (K of 27-128:
+  convolutions over few channels, LSTM and Transformer layers) it measured 1.2-2x faster than
+  OpenBLAS on one thread (docs/benchmarks.md, "BLAS").
+* ``"numpy"`` -- the BLAS NumPy links (OpenBLAS in NumPy's wheels), through ``np.matmul``.
+
+``FNX_BLAS=numpy`` or ``FNX_BLAS=mkl`` overrides the default (MKL when installed). MKL runs
+as many threads as ``MKL_NUM_THREADS`` says, else as many as NumPy's OpenBLAS
+(``OPENBLAS_NUM_THREADS``), so one setting governs both. Compiled kernels that multiply
+inside a loop reach the same routine through ``fnx.jit.blas``; products of other dtypes, of
+CuPy arrays or of layouts BLAS cannot take go to ``np.matmul`` unchanged.
+"""
+
+import ctypes
+import glob
+import math
+import os
+import sys
+import threading
+import warnings
+
+import numpy as np
+
+_LAYER_INTEL, _LAYER_SEQUENTIAL = 0, 1  # MKL_Set_Threading_Layer
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_lock = threading.Lock()
+_state = None  # (name, library or None), set once
+
+
+def numpy_blas_handle():
+    """A ctypes handle whose symbol lookup searches NumPy's extension module and the libraries
+    it links (dlsym on a handle walks its dependencies): NumPy's BLAS."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    return ctypes.CDLL(umath.__file__)
+
+
+def _find_mkl():
+    """The path of oneMKL's single dynamic library (the wheel puts it in ``<prefix>/lib``)."""
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        found = sorted(glob.glob(os.path.join(prefix, "lib", "libmkl_rt.so*")))
+        if found:
+            return found[0]
+    return None
+
+
+def _numpy_threads():
+    """How many threads NumPy's OpenBLAS runs (1 when that cannot be asked)."""
+    handle = numpy_blas_handle()
+    for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                 "openblas_get_num_threads"):
+        if hasattr(handle, name):
+            return max(1, int(getattr(handle, name)()))
+    return 1
+
+
+def _load_mkl(path):
+    lib = ctypes.CDLL(path)
+    env = os.environ.get("MKL_NUM_THREADS")
+    threads = int(env) if env and env.isdigit() else _numpy_threads()
+    if threads <= 1:  # no OpenMP runtime loaded at all
+        lib.MKL_Set_Threading_Layer(_LAYER_SEQUENTIAL)
+    else:
+        lib.MKL_Set_Threading_Layer(_LAYER_INTEL)
+        lib.MKL_Set_Num_Threads(threads)
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    for char, scalar in (("s", ctypes.c_float), ("d", ctypes.c_double)):
+        gemm = getattr(lib, f"cblas_{char}gemm_64")  # the 64-bit-integer (ILP64) entry points
+        gemm.restype = None
+        gemm.argtypes = [i64] * 6 + [scalar, ptr, i64, ptr, i64, scalar, ptr, i64]
+        batch = getattr(lib, f"cblas_{char}gemm_batch_strided_64")
+        batch.restype = None
+        batch.argtypes = ([i64] * 6 + [scalar, ptr, i64, i64, ptr, i64, i64, scalar, ptr, i64,
+                                       i64, i64])
+    return lib
+
+
+def _select():
+    global _state
+    with _lock:
+        if _state is not None:
+            return _state
+        choice = os.environ.get("FNX_BLAS", "").strip().lower()
+        if choice not in ("", "auto", "mkl", "numpy"):
+            raise ValueError(f"FNX_BLAS={choice!r}: expected 'mkl' or 'numpy' (or unset)")
+        path = None if choice == "numpy" else _find_mkl()
+        if choice == "mkl" and path is None:
+            raise ImportError("FNX_BLAS=mkl, but oneMKL is not installed in this environment: "
+                           "pip install \"fnx[mkl]\" (x86-64), or unset FNX_BLAS")
+        library = None
+        if path is not None:
+            try:
+                library = _load_mkl(path)
+            except (OSError, AttributeError) as e:  # an MKL without the ILP64 entry points
+                if choice == "mkl":
+                    raise ImportError(f"FNX_BLAS=mkl: {path} cannot be used ({e}); "
+                                      f"pip install \"mkl>=2024\"") from e
+                warnings.warn(f"fnx: oneMKL at {path} cannot be used ({e}); matrix products "
+                              f"use NumPy's BLAS (pip install \"mkl>=2024\")", stacklevel=3)
+        _state = ("mkl", library) if library is not None else ("numpy", None)
+        return _state
+
+
+def provider():
+    """The BLAS that fnx's host matrix products run on: ``"mkl"`` or ``"numpy"``.
+
+    >>> from fnx.core import blas
+    >>> blas.provider() in ("mkl", "numpy")
+    True
+    """
+    return _select()[0]
+
+
+def describe():
+    """The provider with its version, for benchmark tables (``"mkl 2026.2.1"``...)."""
+    name, lib = _select()
+    if lib is None:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"numpy ({blas.get('name')} {blas.get('version')})"
+    buf = ctypes.create_string_buffer(256)
+    lib.mkl_get_version_string(buf, len(buf))
+    return f"mkl ({buf.value.decode().strip()})"
+
+
+def gemm_address(dtype):
+    """The address of the provider's ILP64 CBLAS ``?gemm`` for ``dtype`` (float32/float64),
+    or None for the numpy provider (``fnx.jit.blas`` then finds NumPy's own)."""
+    lib = _select()[1]
+    if lib is None:
+        return None
+    fn = lib.cblas_sgemm_64 if np.dtype(dtype) == np.float32 else lib.cblas_dgemm_64
+    return ctypes.cast(fn, ctypes.c_void_p).value
+
+
+def _operand(x):
+    """(CBLAS transpose flag, leading dimension, batch stride) of a stack of matrices whose
+    batch axes collapse into one stride, or None."""
+    size = x.itemsize
+    rows, cols = x.shape[-2:]
+    s_rows, s_cols = x.strides[-2:]
+    if s_cols == size or cols == 1:
+        flag, ld = _NO_TRANS, max(s_rows // size, cols)
+    elif s_rows == size or rows == 1:
+        flag, ld = _TRANS, max(s_cols // size, rows)
+    else:
+        return None
+    if s_rows % size or s_cols % size or s_rows < 0 or s_cols < 0:
+        return None
+    stride = expected = None  # batch axes must collapse into one stride (size-1 axes aside)
+    for count, step in zip(reversed(x.shape[:-2]), reversed(x.strides[:-2])):
+        if count == 1:
+            continue
+        if stride is None:
+            stride = step
+        elif step != expected:
+            return None
+        expected = step * count
+    if stride is None:
+        return flag, ld, 0
+    if stride < 0 or stride % size:
+        return None
+    return flag, ld, stride // size
+
+
+def matmul(a, b, out=None):
+    """``np.matmul(a, b, out=out)`` through the selected BLAS.
+
+    >>> import numpy as np
+    >>> from fnx.core import blas
+    >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    >>> blas.matmul(a, a.T).tolist()
+    [[5.0, 14.0], [14.0, 50.0]]
+    """
+    lib = _select()[1]
+    if (lib is None or type(a) is not np.ndarray or type(b) is not np.ndarray
+            or a.dtype != b.dtype or a.dtype.char not in "fd" or a.ndim < 2 or b.ndim < 2
+            or a.shape[-1] != b.shape[-2] or 0 in a.shape[-2:] + b.shape[-1:]
+            or (a.ndim > 2 and b.ndim > 2 and a.shape[:-2] != b.shape[:-2])):
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    shape = (a.shape if a.ndim >= b.ndim else b.shape)[:-2] + (m, n)
+    if out is None:
+        result = np.empty(shape, a.dtype)
+    elif (type(out) is np.ndarray and out.shape == shape and out.dtype == a.dtype
+          and out.flags.c_contiguous):
+        result = out
+    else:
+        return np.matmul(a, b, out=out)
+    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+        a = a.reshape(-1, k)  # a stack times one matrix: one product of all its rows
+    oa, ob = _operand(a), _operand(b)
+    if oa is None or ob is None:
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    (ta, lda, sa), (tb, ldb, sb) = oa, ob
+    char = "s" if a.dtype.char == "f" else "d"
+    count = math.prod(shape[:-2]) if max(a.ndim, b.ndim) > 2 else 1
+    if a.ndim == 2 and b.ndim == 2:
+        getattr(lib, f"cblas_{char}gemm_64")(
+            _ROW_MAJOR, ta, tb, a.shape[0], n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+            0.0, result.ctypes.data, n)
+    else:  # a batch; a 2-D operand repeats (batch stride 0)
+        getattr(lib, f"cblas_{char}gemm_batch_strided_64")(
+            _ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, sa, b.ctypes.data, ldb, sb,
+            0.0, result.ctypes.data, n, m * n, count)
+    return result

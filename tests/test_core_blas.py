@@ -1,0 +1,90 @@
+"""fnx.core.blas: host matrix products through the selected BLAS (oneMKL when installed,
+else NumPy's), equal to np.matmul for every layout, batch form and ``out``."""
+
+import numpy as np
+import pytest
+
+from fnx.core import blas
+
+
+def _providers():
+    out = [pytest.param(("numpy", None), id="numpy")]
+    path = blas._find_mkl()
+    out.append(pytest.param(("mkl", blas._load_mkl(path)) if path else None, id="mkl",
+                            marks=() if path else pytest.mark.skip("oneMKL not installed")))
+    return out
+
+
+@pytest.fixture(params=_providers())
+def provider(request, monkeypatch):
+    monkeypatch.setattr(blas, "_state", request.param)
+    return request.param[0]
+
+
+def _layouts(x):
+    """C order, F order (a transposed view), and a strided block of a larger array."""
+    big = np.zeros(x.shape[:-1] + (x.shape[-1] + 3,), x.dtype)
+    big[..., 1:x.shape[-1] + 1] = x
+    return [x, np.asfortranarray(x) if x.ndim == 2 else np.swapaxes(
+        np.ascontiguousarray(np.swapaxes(x, -1, -2)), -1, -2), big[..., 1:x.shape[-1] + 1]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("a_shape,b_shape", [
+    ((5, 7), (7, 3)), ((1, 4), (4, 1)), ((6, 1), (1, 2)),     # matrices
+    ((2, 3, 5, 4), (4, 6)), ((3, 5, 4), (3, 4, 2)),           # stack @ matrix, batch @ batch
+    ((5, 4), (3, 4, 2)), ((2, 1, 5, 4), (2, 3, 4, 2)),        # matrix @ stack, broadcast batch
+    ((0, 4), (4, 3)), ((3, 0), (0, 2)), ((2, 0, 4), (4, 3)),  # empty
+])
+def test_matmul_equals_numpy(provider, dtype, a_shape, b_shape):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(a_shape).astype(dtype)
+    b = rng.standard_normal(b_shape).astype(dtype)
+    want = np.matmul(a, b)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for a_view in _layouts(a):
+        for b_view in _layouts(b):
+            got = blas.matmul(a_view, b_view)
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_matmul_writes_out(provider):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 6, 5)).astype(np.float32)
+    b = rng.standard_normal((5, 3)).astype(np.float32)
+    out = np.full((4, 6, 3), np.nan, np.float32)
+    assert blas.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=2e-5, atol=2e-5)
+    strided = np.full((4, 6, 6), np.nan, np.float32)[..., ::2]  # not C-contiguous
+    blas.matmul(a, b, out=strided)
+    np.testing.assert_allclose(strided, a @ b, rtol=2e-5, atol=2e-5)
+
+
+def test_other_dtypes_and_mixed_dtypes_are_numpys(provider):
+    ints = np.arange(6).reshape(2, 3)
+    np.testing.assert_array_equal(blas.matmul(ints, ints.T), ints @ ints.T)
+    mixed = blas.matmul(ints.astype(np.float32), ints.T.astype(np.float64))
+    assert mixed.dtype == np.float64
+    np.testing.assert_allclose(mixed, ints @ ints.T)
+    c = (ints + 1j).astype(np.complex64)
+    np.testing.assert_allclose(blas.matmul(c, c.T), c @ c.T, rtol=1e-6)
+
+
+def test_fnx_blas_setting_is_checked(monkeypatch):
+    monkeypatch.setattr(blas, "_state", None)
+    monkeypatch.setenv("FNX_BLAS", "openblas")
+    with pytest.raises(ValueError, match="FNX_BLAS='openblas'"):
+        blas.provider()
+    monkeypatch.setattr(blas, "_state", None)
+    monkeypatch.setenv("FNX_BLAS", "numpy")
+    assert blas.provider() == "numpy"
+    assert blas.describe().startswith("numpy")
+    monkeypatch.setattr(blas, "_state", None)
+    monkeypatch.setenv("FNX_BLAS", "mkl")
+    if blas._find_mkl() is None:
+        with pytest.raises(ImportError, match='pip install "fnx\\[mkl\\]"'):
+            blas.provider()
+    else:
+        assert blas.provider() == "mkl" and blas.describe().startswith("mkl")
+    monkeypatch.setattr(blas, "_state", None)  # the next test selects again
