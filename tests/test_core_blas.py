@@ -88,3 +88,32 @@ def test_fnx_blas_setting_is_checked(monkeypatch):
     else:
         assert blas.provider() == "mkl" and blas.describe().startswith("mkl")
     monkeypatch.setattr(blas, "_state", None)  # the next test selects again
+
+
+def test_broadcast_negative_and_overlapping_operands(provider):
+    rng = np.random.default_rng(3)
+    row = rng.standard_normal(4).astype(np.float32)
+    b = rng.standard_normal((4, 3)).astype(np.float32)
+    broadcast = np.broadcast_to(row, (5, 4))  # row stride 0
+    np.testing.assert_allclose(blas.matmul(broadcast, b), broadcast @ b, rtol=2e-5)
+    flipped = rng.standard_normal((5, 4)).astype(np.float32)[::-1, ::-1]
+    np.testing.assert_allclose(blas.matmul(flipped, b), flipped @ b, rtol=2e-5, atol=2e-5)
+    batch = np.broadcast_to(b, (2, 4, 3))  # batch stride 0
+    a = rng.standard_normal((2, 5, 4)).astype(np.float32)
+    np.testing.assert_allclose(blas.matmul(a, batch), a @ batch, rtol=2e-5, atol=2e-5)
+    square = rng.standard_normal((4, 4)).astype(np.float32)
+    want = square @ square
+    blas.matmul(square, square, out=square)  # the output is an operand
+    np.testing.assert_allclose(square, want, rtol=2e-5, atol=2e-5)
+
+
+def test_threads_share_the_library(provider):
+    import concurrent.futures
+
+    rng = np.random.default_rng(4)
+    pairs = [(rng.standard_normal((64, 48)).astype(np.float32),
+              rng.standard_normal((48, 32)).astype(np.float32)) for _ in range(32)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda ab: blas.matmul(*ab), pairs))
+    for (a, b), got in zip(pairs, results):
+        np.testing.assert_allclose(got, a @ b, rtol=2e-5, atol=2e-5)

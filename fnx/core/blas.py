@@ -144,13 +144,14 @@ def _operand(x):
     size = x.itemsize
     rows, cols = x.shape[-2:]
     s_rows, s_cols = x.strides[-2:]
-    if s_cols == size or cols == 1:
-        flag, ld = _NO_TRANS, max(s_rows // size, cols)
-    elif s_rows == size or rows == 1:
-        flag, ld = _TRANS, max(s_cols // size, rows)
-    else:
+    if any(step % size for step in x.strides):
         return None
-    if s_rows % size or s_cols % size or s_rows < 0 or s_cols < 0:
+    # a leading dimension must step past a whole row (column): not 0 (broadcast), not negative
+    if (s_cols == size or cols == 1) and (rows == 1 or s_rows >= cols * size):
+        flag, ld = _NO_TRANS, (s_rows // size if rows > 1 else cols)
+    elif (s_rows == size or rows == 1) and (cols == 1 or s_cols >= rows * size):
+        flag, ld = _TRANS, (s_cols // size if cols > 1 else rows)
+    else:
         return None
     stride = expected = None  # batch axes must collapse into one stride (size-1 axes aside)
     for count, step in zip(reversed(x.shape[:-2]), reversed(x.strides[:-2])):
@@ -163,7 +164,7 @@ def _operand(x):
         expected = step * count
     if stride is None:
         return flag, ld, 0
-    if stride < 0 or stride % size:
+    if stride < 0:
         return None
     return flag, ld, stride // size
 
@@ -189,8 +190,9 @@ def matmul(a, b, out=None):
     if out is None:
         result = np.empty(shape, a.dtype)
     elif (type(out) is np.ndarray and out.shape == shape and out.dtype == a.dtype
-          and out.flags.c_contiguous):
-        result = out
+          and out.flags.c_contiguous and out.flags.writeable
+          and not np.may_share_memory(out, a) and not np.may_share_memory(out, b)):
+        result = out  # (np.matmul buffers an output that overlaps an operand)
     else:
         return np.matmul(a, b, out=out)
     if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
