@@ -114,3 +114,11 @@ def test_kernels_use_the_selected_provider(choice):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == choice
+
+
+def test_gemm_rejects_layouts_blas_cannot_read():
+    b = np.ones((4, 3))
+    with pytest.raises(ValueError, match="strides do not fit BLAS"):
+        _product(np.broadcast_to(np.arange(4.0), (5, 4)), b, np.empty((5, 3)))
+    with pytest.raises(ValueError, match="strides do not fit BLAS"):
+        _product(np.ones((10, 8))[::2, ::2], b, np.empty((5, 3)))

@@ -102,13 +102,14 @@ def gemm(a, b, out):
 
 @numba.njit(inline="always")
 def _layout(x, rows, cols):
-    """(CBLAS transpose flag, leading dimension) of a 2-D operand, or (0, 0) if neither axis
-    has unit stride."""
+    """(CBLAS transpose flag, leading dimension) of a 2-D operand, or (0, 0) if BLAS cannot
+    read it as it is (no unit-stride axis, or a broadcast or negative leading stride)."""
     size = x.itemsize
-    if x.strides[1] == size or cols <= 1:
-        return _NO_TRANS, max(x.strides[0] // size, cols, 1)
-    if x.strides[0] == size or rows <= 1:
-        return _TRANS, max(x.strides[1] // size, rows, 1)
+    s_rows, s_cols = x.strides[0], x.strides[1]
+    if (s_cols == size or cols == 1) and (rows == 1 or s_rows >= cols * size):
+        return _NO_TRANS, (s_rows // size if rows > 1 else cols)
+    if (s_rows == size or rows == 1) and (cols == 1 or s_cols >= rows * size):
+        return _TRANS, (s_cols // size if cols > 1 else rows)
     return 0, 0
 
 
@@ -137,7 +138,7 @@ def _gemm_impl(a, b, out):
         ta, lda = _layout(a, m, k)
         tb, ldb = _layout(b, k, n)
         if ta == 0 or tb == 0 or not (out.strides[1] == out.itemsize or n == 1):
-            raise ValueError("fnx.jit.blas.gemm: an operand has no unit-stride axis")
+            raise ValueError("fnx.jit.blas.gemm: an operand's strides do not fit BLAS")
         routine(_ROW_MAJOR, ta, tb, m, n, k, one, a.ctypes.data, lda, b.ctypes.data, ldb,
                 zero, out.ctypes.data, max(out.strides[0] // out.itemsize, n, 1))
 
