@@ -190,6 +190,31 @@ def test_an_attribute_whose_value_python_read_retraces_when_rebound():
     assert f(x).tolist() == [1.0] * 3
 
 
+def test_a_counter_read_and_rebound_every_call_is_re_read_not_baked_in():
+    class Counted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.calls = fnx.tensor(0.0)  # 0-d: would otherwise be a literal of the program
+
+        def forward(self, x):
+            self.calls = self.calls + 1
+            return self.lin(x) * self.calls
+
+    model = Counted()
+    f = fnx.compile(lambda x: model(x))
+    x = fnx.ones(1, 2)
+    seen, outs = [], []
+    for _ in range(4):
+        outs.append(f(x).numpy())
+        seen.append(model.calls)  # references keep their own call's value
+    assert [float(c) for c in seen] == [1.0, 2.0, 3.0, 4.0]
+    base = model.lin(x).detach().numpy()
+    for k, out in enumerate(outs, 1):
+        np.testing.assert_allclose(out, base * k, rtol=1e-6)
+    assert f.cache_info().traces == 1, f.cache_info().misses
+
+
 def test_hand_written_weight_norm_equals_eager():
     """A Linear whose weight is computed (g * v / |v|) and set as an attribute each forward."""
 
@@ -237,6 +262,7 @@ def test_compiled_forward_keeps_an_attribute_on_the_tape():
         def forward(self, x):
             out = self.lin(x)
             self.aux_loss = (out ** 2).mean()
+            self.last_out = out.detach()
             return out
 
     grads = []
@@ -248,6 +274,7 @@ def test_compiled_forward_keeps_an_attribute_on_the_tape():
             model.zero_grad()
             out = fwd(fnx.ones(4, 3))
             (out.sum() + model.aux_loss).backward()
+            assert model.aux_loss.requires_grad and not model.last_out.requires_grad
         grads.append([p.grad.numpy() for p in model.parameters()])
         if compiled:
             assert fwd.cache_info().traces <= 2, fwd.cache_info().misses

@@ -360,8 +360,9 @@ class _StateRecord:
 def _rebuild(traced, outs):
     """A rebound attribute's new value: ``traced`` (its value in the trace) with every traced
     array replaced by the next of ``outs`` as a new Array (as PyTorch's assignment: earlier
-    values kept elsewhere are not overwritten); an Array output (a call recorded on the tape)
-    is kept with its autograd record."""
+    values kept elsewhere are not overwritten). An output of a call recorded on the tape keeps
+    its autograd record where the traced value had one (``self.aux_loss = loss``), not where
+    it was untracked (``self.last_hidden = h.detach()``)."""
     found = state.array_leaves(traced)
     if found is None:
         return traced  # no arrays (None, or the attribute deleted)
@@ -370,6 +371,9 @@ def _rebuild(traced, outs):
     for x in leaves:
         if _is_value(x):
             out = next(outs)
+            if type(out) is Array and out._autograd is not None and \
+                    getattr(x, "_autograd", None) is None:
+                out = out._buf
             if not isinstance(out, (Array, Tracer)):
                 out = (wrap_weak if x.aval.weak_type else wrap)(out)
             x = out
