@@ -20,7 +20,7 @@ from fnx.testing import check_grads
 
 # (layout, dims, x shape, weight shape): BatchNorm2d, BatchNorm1d (the row path), LayerNorm
 # rows (the row path), a 2-d normalized shape, GroupNorm, InstanceNorm, long blocks (several
-# summation chunks)
+# summation chunks), long LayerNorm rows (the mean summed about the first element)
 CASES = [
     ("channel", (3, 4, 6), (3, 4, 2, 3), (4,)),
     ("channel", (7, 5, 1), (7, 5), (5,)),
@@ -30,6 +30,7 @@ CASES = [
     ("group", (2, 3, 1, 4), (2, 3, 4), (3,)),
     ("group", (2, 1, 3, 1500), (2, 3, 1500), (3,)),
     ("channel", (2, 2, 1300), (2, 2, 1300), (2,)),
+    ("group", (3, 1, 1500, 1), (3, 1500), (1500,)),
 ]
 
 
@@ -91,6 +92,29 @@ def test_float16_is_computed_in_float32():
 
 
 # --- the layers against their definitions -------------------------------------------------------
+
+
+def test_long_rows_are_accurate_in_float32():
+    """LayerNorm over 200k float32 values of 1000 +- 1 against float64 NumPy: summed as they
+    come, the mean's rounding error (large next to the spread) put 3e-3 into the outputs and
+    2e-4 into the weight gradient; summed about the row's first element, 1e-4 and 1e-5."""
+    rng = np.random.default_rng(7)
+    k = 200_000
+    x = (1000 + rng.standard_normal((2, k))).astype(np.float32)
+    w, b = rng.standard_normal(k).astype(np.float32), rng.standard_normal(k).astype(np.float32)
+    params = dict(layout="group", dims=(2, 1, k, 1), eps=1e-5, center=True)
+    y, mean, var = nm.normalize_p.impl(x, w, b, **params)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean.ravel(), x64.mean(1), rtol=1e-7)
+    np.testing.assert_allclose(var.ravel(), x64.var(1), rtol=1e-5)
+    assert np.max(np.abs(y - _np_norm(x64, w, b, (1,), 1e-5))) < 3e-4
+    ct = rng.standard_normal((2, k)).astype(np.float32)
+    zero = np.zeros(mean.shape, np.float32)
+    gx, gw, gb = nm.normalize_vjp_p.impl(ct, zero, zero, x, w, **params)
+    want = nm._backward(np, ct.astype(np.float64), zero, zero, x64, w.astype(np.float64),
+                        **params)
+    for got, ref in zip((gx, gw, gb), want, strict=True):
+        assert np.max(np.abs(got - ref)) < 5e-5 * np.max(np.abs(ref))
 
 
 def test_layers_against_numpy():
