@@ -296,3 +296,21 @@ def test_no_traced_value_is_left_in_an_attribute_after_an_error():
     with pytest.raises(RuntimeError, match="boom"):
         fnx.compile(lambda x: model(x))(fnx.ones(1, 3))
     assert not hasattr(model, "cache")
+
+
+def test_a_module_built_inside_the_step_keeps_its_attributes_to_itself():
+    class Shifted(nn.Module):
+        def __init__(self, shift):
+            super().__init__()
+            self.shift = shift * 2  # a traced value, on a module that lives for one call
+
+        def forward(self, x):
+            self.out = x + self.shift
+            return self.out
+
+    lin = nn.Linear(2, 2)
+    f = fnx.compile(lambda x: Shifted(lin(x))(x))
+    x = fnx.ones(1, 2)
+    for _ in range(3):
+        np.testing.assert_allclose(f(x).numpy(), (x + lin(x) * 2).detach().numpy(), rtol=1e-6)
+    assert f.cache_info().traces == 1, f.cache_info().misses

@@ -143,6 +143,7 @@ class Journal:
         self.deferred = []  # (fn, args with arrays replaced by output positions)
         self.deferred_values = []  # the traced arrays the deferred calls receive
         self.ran_backward = False  # the traced code called backward(): outputs are detached
+        self.created = {}  # id -> object created inside the trace (its attributes are no state)
 
     # --- slots ---------------------------------------------------------------------------
     def _slot(self, owner, name):
@@ -297,6 +298,21 @@ def set(owner, name, value):  # noqa: A001 - the pair of ``get``
         journal.write(owner, name, value)
 
 
+def created(obj):
+    """Note that ``obj`` is being created inside the trace (a module built in a compiled step):
+    its plain attributes are the trace's temporaries, not state (see ``tracks``)."""
+    journal = tracing._state.journal
+    if journal is not None:
+        journal.created[id(obj)] = obj
+
+
+def tracks(owner):
+    """Whether a compiled trace is being recorded and ``owner``'s plain attributes are its
+    state (``owner`` existed before the trace)."""
+    journal = tracing._state.journal
+    return journal is not None and id(owner) not in journal.created
+
+
 def guard(description, fn):
     """Inside a compiled trace, re-trace whenever ``fn()`` no longer equals its value now
     (structure the traced code branched on, e.g. ``module.training``)."""
@@ -325,4 +341,5 @@ def defer(fn, *args):
     return True
 
 
-__all__ = ["Journal", "MISSING", "active", "get", "set", "guard", "host_input", "defer"]
+__all__ = ["Journal", "MISSING", "active", "get", "set", "created", "tracks", "guard",
+           "host_input", "defer", "array_leaves", "same_structure", "is_rebound"]

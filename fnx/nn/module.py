@@ -109,6 +109,7 @@ class Module:
         if args or kwargs:
             raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments "
                             f"(Module.__init__ takes none)")
+        host_state.created(self)
         set_ = object.__setattr__
         set_(self, "training", True)
         set_(self, "_parameters", {})
@@ -198,6 +199,8 @@ class Module:
         step's journal (fnx.core.state), so a new array there is read by the next call, no
         re-trace needed when only its values changed."""
         for mod in (self.modules() if recurse else (self,)):
+            if not host_state.tracks(mod):
+                continue
             for name, value in list(mod.__dict__.items()):
                 if name not in _REGISTRIES and host_state.array_leaves(value) is not None:
                     host_state.get(mod, ("attr", name))
@@ -273,7 +276,7 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                                 f"(fnx Array or None expected)")
             host_state.set(self._buffers, ("item", name), value)
-        elif host_state.active() is not None and (
+        elif host_state.tracks(self) and (
                 host_state.array_leaves(value) is not None
                 or host_state.array_leaves(self.__dict__.get(name)) is not None):
             # arrays set as a plain attribute inside a compiled step (a cached hidden state,
@@ -299,7 +302,7 @@ class Module:
     def __delattr__(self, name):
         if name in self._parameters or name in self._buffers or name in self._modules:
             self._forget(name)
-        elif host_state.active() is not None and \
+        elif host_state.tracks(self) and \
                 host_state.array_leaves(self.__dict__.get(name)) is not None:
             host_state.set(self, ("attr", name), host_state.MISSING)
         else:
