@@ -88,16 +88,14 @@ def test_kernels_match_generic_path_and_loop(geometry, dtype, monkeypatch):
     np.testing.assert_allclose(np.vdot(fast[2].astype(np.float64), w), inner, **tol)
 
 
-def test_kernels_batch_larger_than_a_chunk(monkeypatch):
-    # several chunks of images, the last one partial
-    monkeypatch.setattr(C, "_CHUNK_BYTES", 4 * 2 * 9 * 16 * 2)  # two images per chunk
-    lhs_shape, rhs_shape = (5, 2, 4, 4), (3, 2, 3, 3)
+def test_kernels_loop_over_images_and_groups(monkeypatch):
+    # one compiled call walks every image and group, reusing one image's column buffer
+    lhs_shape, rhs_shape = (5, 4, 4, 4), (6, 2, 3, 3)
     params = dict(window_strides=(1, 1), padding=((1, 1), (1, 1)), lhs_dilation=(1, 1),
-                  rhs_dilation=(1, 1), feature_group_count=1)
+                  rhs_dilation=(1, 1), feature_group_count=2)
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal(lhs_shape), rng.standard_normal(rhs_shape)
-    ct = rng.standard_normal((5, 3, 4, 4))
-    assert C._geometry(lhs_shape, rhs_shape, (4, 4), params).chunk == 2
+    ct = rng.standard_normal((5, 6, 4, 4))
     fast = [C._conv_impl(x, w, **params),
             C._conv_lhs_grad_impl(ct, w, lhs_shape=(4, 4), **params),
             C._conv_rhs_grad_impl(x, ct, rhs_shape=(3, 3), **params)]
@@ -234,6 +232,8 @@ def test_one_kernel_signature_for_read_only_and_writeable_buffers():
         C._conv_impl(x_, w, **params)
         C._conv_lhs_grad_impl(ct_, w, lhs_shape=(5, 5), **params)
         C._conv_rhs_grad_impl(x_, ct_, rhs_shape=(3, 3), **params)
-    sigs = [sig for sig in C._columns(np.dtype("float64")).signatures
+    sigs = [sig for sig in C._kernel(np.dtype("float64")).signatures
             if str(sig[-1].dtype) == "float64"]
-    assert len(sigs) == 1 and not sigs[0][-2].mutable
+    assert len(sigs) == 1
+    # the images / cotangent / weight it reads, and the read-only view of its column scratch
+    assert [not t.mutable for t in sigs[0][17:]] == [True, True, False, True, False]

@@ -98,19 +98,18 @@ def _conv_check(name, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_di
 # All three primitives run on one column matrix: per image, ``cols (groups, Cg * K, P)``
 # (K window taps, P output positions) with ``out = W @ cols``, ``d cols = W^T @ ct`` scattered
 # back by col2im, and ``d W = ct @ cols^T``. 1-D and 2-D convolutions on NumPy float32/float64
-# build the columns with the compiled kernels of fnx/jit/kernels/conv.py, a chunk of images at a
-# time so the chunk stays in cache between im2col and its GEMM, and never materialize a padded
-# or dilated input. Other ranks and dtypes, input dilation (conv_transpose binds conv_lhs_grad
+# run as one compiled call each (fnx/jit/kernels/conv.py: per image, im2col into a scratch
+# buffer that stays in cache, then one BLAS GEMM per group) and never materialize a padded or
+# dilated input. Other ranks and dtypes, input dilation (conv_transpose binds conv_lhs_grad
 # instead) and CuPy buffers take the array-module path below (strided slices of the padded,
 # dilated input, one per window tap).
 
-_CHUNK_BYTES = 1 << 19  # float32 column-matrix bytes per chunk of images (measured best)
 _lib = None
 _compiled = {}
 
 
-def _columns(dtype):
-    """The compiled im2col/col2im kernel of fnx/jit/kernels/conv.py for ``dtype``."""
+def _kernel(dtype):
+    """The compiled convolution kernel of fnx/jit/kernels/conv.py for ``dtype``."""
     disp = _compiled.get(dtype)
     if disp is None:
         global _lib
@@ -118,18 +117,20 @@ def _columns(dtype):
 
         if _lib is None:
             _lib = cache.load_library("conv")
-        # the array it reads is typed read-only (``_read_only``): fnx arrays' buffers need
+        # the arrays it reads are typed read-only (``_read_only``): fnx arrays' buffers need
         # no copy, and writeable ones no second signature
-        sig = cache.signature_of([(1, dtype), (1, dtype)], 16)
-        sig = sig[:-2] + (sig[-2].copy(readonly=True), sig[-1])
-        disp = _compiled[dtype] = cache.compile_kernel(f"{_lib.__name__}.columns", _lib.columns,
-                                                       sig)
+        sig = cache.signature_of([(1, dtype)] * 5, 17)
+        a, b, cols, out = sig[17], sig[18], sig[19], sig[21]
+        sig = sig[:17] + (a.copy(readonly=True), b.copy(readonly=True), cols,
+                          cols.copy(readonly=True), out)
+        disp = _compiled[dtype] = cache.compile_kernel(f"{_lib.__name__}.conv", _lib.conv, sig)
     return disp
 
 
 def _read_only(a):
-    """A read-only view of ``a`` (no copy): the type the kernel's input is compiled for."""
-    a = a.view()
+    """A read-only C-contiguous view of ``a`` (no copy unless it is not contiguous): the type
+    the kernels' inputs are compiled for."""
+    a = np.ascontiguousarray(a).view()
     a.flags.writeable = False
     return a
 
@@ -156,14 +157,9 @@ class _Geometry:
         self.kk = math.prod(window)
         self.p = math.prod(out_sp)
         self.kg = c // g * self.kk
-        # the kernels' (c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-        self.ints = ((c,) + self.lhs + k + two(window_strides, 1)
+        # the kernel's (n, o, g, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        self.ints = ((n, o, g, c) + self.lhs + k + two(window_strides, 1)
                      + two([lo for lo, _ in padding], 0) + two(rhs_dilation, 1) + out)
-        self.chunk = max(1, _CHUNK_BYTES // max(1, c * self.kk * self.p * 4))
-
-    def chunks(self):
-        for n0 in range(0, self.n, self.chunk):
-            yield n0, min(self.n, n0 + self.chunk)
 
 
 def _geometry(lhs_shape, rhs_shape, out_sp, params):
@@ -171,79 +167,35 @@ def _geometry(lhs_shape, rhs_shape, out_sp, params):
     geometry of a convolution."""
     return _cached_geometry(tuple(lhs_shape), tuple(rhs_shape), tuple(out_sp),
                             params["feature_group_count"], params["window_strides"],
-                            params["padding"], params["rhs_dilation"], _CHUNK_BYTES)
+                            params["padding"], params["rhs_dilation"])
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_geometry(lhs_shape, rhs_shape, out_sp, g, window_strides, padding, rhs_dilation,
-                     chunk_bytes):
-    # chunk_bytes: _CHUNK_BYTES, in the key so a changed value is seen (tests set it)
+def _cached_geometry(lhs_shape, rhs_shape, out_sp, g, window_strides, padding, rhs_dilation):
     return _Geometry(lhs_shape[0], lhs_shape[1], lhs_shape[2:], rhs_shape[0], rhs_shape[2:],
                      out_sp, g, window_strides, padding, rhs_dilation)
 
 
-def _im2col(geo, x, cols, n0, n1):
-    _columns(x.dtype)(0, n0, n1, *geo.ints, _read_only(x), cols)
-
-
-def _per_group(a, m, g, rows, cols):
-    """``a`` as ``(m, rows, cols)`` matrices, or ``(m, g, rows, cols)`` with groups: numpy's
-    batched matmul then calls one GEMM per image (and group)."""
-    return a.reshape((m, rows, cols) if g == 1 else (m, g, rows, cols))
-
-
-def _weight(rhs, geo):
-    g, og = geo.g, geo.o // geo.g
-    w = np.ascontiguousarray(rhs)
-    return w.reshape(og, geo.kg) if g == 1 else w.reshape(g, og, geo.kg)
-
-
-def _forward_fast(lhs, rhs, geo):
-    x = np.ascontiguousarray(lhs).reshape(-1)
-    g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
-    w = _weight(rhs, geo)
-    out = np.empty((geo.n, geo.o, p), lhs.dtype)
-    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * p, lhs.dtype)
-    for n0, n1 in geo.chunks():
-        _im2col(geo, x, cols, n0, n1)
-        m = n1 - n0
-        np.matmul(w, _per_group(cols[:m * g * kg * p], m, g, kg, p),
-                  out=_per_group(out[n0:n1], m, g, og, p))
+def _run(mode, geo, a, b, out):
+    """Run the kernel in ``mode`` (0: convolution, 1: input gradient, 2: weight gradient)."""
+    cols = np.empty(geo.c * geo.kk * geo.p, out.dtype)
+    _kernel(out.dtype)(mode, *geo.ints, _read_only(a).reshape(-1), _read_only(b).reshape(-1),
+                       cols, _read_only(cols), out)
     return out
 
 
+def _forward_fast(lhs, rhs, geo):
+    return _run(0, geo, lhs, rhs, np.empty(geo.n * geo.o * geo.p, lhs.dtype))
+
+
 def _lhs_grad_fast(ct, rhs, geo):
-    g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
-    w_t = np.swapaxes(_weight(rhs, geo), -1, -2)
-    ct = np.ascontiguousarray(ct)
-    dx = np.zeros(geo.n * geo.c * int(np.prod(geo.lhs)), ct.dtype)
-    cols = np.empty(min(geo.chunk, geo.n) * geo.c * geo.kk * p, ct.dtype)
-    col2im = _columns(ct.dtype)
-    for n0, n1 in geo.chunks():
-        m = n1 - n0
-        np.matmul(w_t, _per_group(ct[n0:n1], m, g, og, p),
-                  out=_per_group(cols[:m * g * kg * p], m, g, kg, p))
-        col2im(1, n0, n1, *geo.ints, _read_only(cols), dx)
-    return dx
+    return _run(1, geo, ct, rhs, np.empty(geo.n * geo.c * math.prod(geo.lhs), ct.dtype))
 
 
 def _rhs_grad_fast(lhs, ct, geo):
-    x = np.ascontiguousarray(lhs).reshape(-1)
-    g, og, kg, p = geo.g, geo.o // geo.g, geo.kg, geo.p
-    ct = np.ascontiguousarray(ct)
-    chunk = min(geo.chunk, geo.n)
-    # accumulated transposed, cols @ ct^T: the GEMM streams both operands along their rows
-    dw_t = np.zeros((g, kg, og), lhs.dtype)
-    part = np.empty((chunk, g, kg, og), lhs.dtype)
-    cols = np.empty(chunk * geo.c * geo.kk * p, lhs.dtype)
-    for n0, n1 in geo.chunks():
-        _im2col(geo, x, cols, n0, n1)
-        m = n1 - n0
-        np.matmul(_per_group(cols[:m * g * kg * p], m, g, kg, p),
-                  np.swapaxes(_per_group(ct[n0:n1], m, g, og, p), -1, -2),
-                  out=_per_group(part[:m], m, g, kg, og))
-        dw_t += part[0] if m == 1 else part[:m].sum(0)
-    return np.ascontiguousarray(np.swapaxes(dw_t, 1, 2))
+    g, og, kg = geo.g, geo.o // geo.g, geo.kg
+    dw_t = _run(2, geo, lhs, ct, np.empty(g * kg * og, lhs.dtype))
+    return np.ascontiguousarray(np.swapaxes(dw_t.reshape(g, kg, og), 1, 2))
 
 
 def _frame(n, lo, hi, ld):

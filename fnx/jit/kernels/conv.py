@@ -1,14 +1,21 @@
-"""The convolution kernel (fnx/core/ops/conv.py's impls): im2col, which writes the column
-matrix of a chunk of images in the layout the GEMM reads, and col2im, its adjoint
-(scatter-add), as one function (one compile) with a direction flag.
+"""The convolution kernel (fnx/core/ops/conv.py's impls): each of the three primitives is one
+compiled call (``conv``, by mode) that walks the images, building one image's column matrix
+(im2col) in a scratch buffer and multiplying it with the weight by one CBLAS GEMM per group
+(the routine ``fnx.jit.blas`` registers), or, for the input gradient, multiplying first and
+scattering the columns back (col2im). One image's columns stay in cache between im2col and
+its GEMM, and no Python runs between images (the host loop over chunks of images that this
+replaced cost 0.1-0.7 ms per call at the benchmark shapes, and batched ``np.matmul`` over a
+chunk was slower than these per-image products).
 
 Images are ``(N, C, H, W)``, passed flat with their sizes (1-D convolutions use H = 1). The
-column buffer is flat, ``(images, C * kh * kw, oh * ow)`` in C order: row ``(c, a, b)`` holds,
+column matrix of an image is ``(C * kh * kw, oh * ow)`` in C order: row ``(c, a, b)`` holds,
 for every output position ``(i, j)``, the input element at ``(i * sh + a * dh - ph,
 j * sw + b * dw - pw)``, or 0 where that falls off the input (padding; a negative ``ph``/``pw``
 crops). No padded input is ever materialized. (Input dilation takes the array-module path.)
+With ``g`` groups, group ``q`` owns the rows ``q * kg .. (q + 1) * kg - 1`` of the columns
+(``kg = C / g * kh * kw``) and of the weight matrix ``(O, kg)``'s transpose.
 
-Two things keep these fast and quick to compile:
+What keeps ``columns`` fast and quick to compile:
 
 * Indices are cast to unsigned (``_U``) where arrays are read or written: Numba wraps negative
   signed indices, and that test keeps LLVM from vectorizing the copies (15x slower, measured).
@@ -18,14 +25,21 @@ Two things keep these fast and quick to compile:
   single run, copied in one pass, whose few wrapped entries at the row ends are then zeroed
   (short rows alone would leave LLVM's vector loop unused). Every column entry is written
   once.
-* One function for both directions, with only its last array written: one compile per dtype,
-  and read-only inputs (fnx arrays' buffers) need no copy and no second signature.
+* One function for both directions, with only its last array written: read-only inputs (fnx
+  arrays' buffers) need no copy.
 """
 
 import numba
 import numpy as np
 
-_OPTS = dict(cache=True, error_model="numpy", boundscheck=False)
+# the CBLAS sgemm/dgemm that fnx.jit.blas registers: called directly, with the operands'
+# addresses, transpose flags and a beta (see ``conv``)
+from fnx.jit.blas import _GEMM
+
+_SGEMM, _DGEMM = _GEMM[np.float32], _GEMM[np.float64]
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+_OPTS = dict(cache=True, error_model="numpy", boundscheck=False, nogil=True)
 _U = np.uint64
 
 
@@ -103,3 +117,62 @@ def columns(adjoint, n0, n1, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, 
                                         else:
                                             b[_U(src + q)] = saved[k]
                                         k += 1
+
+
+# no_cfunc_wrapper: called only through the dispatcher (the C wrapper adds compile time)
+@numba.njit(no_cfunc_wrapper=True, **_OPTS)
+def conv(mode, n_n, o, g, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, a, b, cols,
+         cols_r, out):
+    """The three primitives over all ``n_n`` images, every array flat (``O = o`` output
+    channels in ``g`` groups of ``og``, ``P = oh * ow`` output positions, ``kg = C / g * kh *
+    kw`` column rows per group, the weight ``(g, og, kg)``):
+
+    * ``mode == 0``, the convolution: ``a`` the images, ``b`` the weight, ``out (N, O, P)``;
+    * ``mode == 1``, the input gradient: ``a`` the cotangent ``(N, O, P)``, ``b`` the weight,
+      ``out`` the images' gradient (zeroed here, then each image's ``w^T @ ct`` scattered into
+      it by col2im);
+    * ``mode == 2``, the weight gradient: ``a`` the images, ``b`` the cotangent, ``out`` the
+      gradient transposed per group ``(g, kg, og)``: ``cols @ ct^T`` accumulated over the
+      images (the GEMM streams both operands along their rows: measured faster than
+      ``ct @ cols^T``).
+
+    ``cols`` is scratch for one image's columns and ``cols_r`` a read-only view of it. Cold
+    compile shapes this code: ``columns`` costs ~1 s per argument type combination and per
+    call site (LLVM inlines and optimizes each), so it has one call site, whose arrays the
+    modes select with one type (read-only source, writeable destination); the products call
+    CBLAS directly with addresses (``fnx.jit.blas.gemm``'s typed overload measured ~1 s more
+    per kernel, and cannot accumulate)."""
+    og, p, kg = o // g, oh * ow, c_n // g * kh * kw
+    src = cols_r if mode == 1 else a
+    dst = out if mode == 1 else cols
+    if mode != 0:
+        for i in range(out.shape[0]):
+            out[i] = 0
+    size = out.itemsize
+    for n in range(n_n):
+        for step in range(2):
+            if (step == 0) != (mode == 1):
+                columns(1 if mode == 1 else 0, n, n + 1, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw,
+                        dh, dw, oh, ow, src, dst)
+                continue
+            for q in range(g):
+                # one BLAS call site: C = op(A) @ op(B) + beta * C, row-major, at addresses
+                w_q = b.ctypes.data + q * og * kg * size  # modes 0 and 1
+                cols_q = cols.ctypes.data + q * kg * p * size
+                img_q = (n * o + q * og) * p * size  # offset of image n's group q (N, O, P)
+                if mode == 0:  # out_nq (og, P) = w_q (og, kg) @ cols_q (kg, P)
+                    ta, tb, m, nn, k, beta = _NO_TRANS, _NO_TRANS, og, p, kg, 0
+                    pa, lda, pb, ldb, pc, ldc = w_q, kg, cols_q, p, out.ctypes.data + img_q, p
+                elif mode == 1:  # cols_q (kg, P) = w_q^T (kg, og) @ ct_nq (og, P)
+                    ta, tb, m, nn, k, beta = _TRANS, _NO_TRANS, kg, p, og, 0
+                    pa, lda, pb, ldb, pc, ldc = w_q, kg, a.ctypes.data + img_q, p, cols_q, p
+                else:  # dw_t_q (kg, og) += cols_q (kg, P) @ ct_nq^T (P, og)
+                    ta, tb, m, nn, k, beta = _NO_TRANS, _TRANS, kg, og, p, 1
+                    pa, lda, pb, ldb = cols_q, p, b.ctypes.data + img_q, p
+                    pc, ldc = out.ctypes.data + q * kg * og * size, og
+                if size == 4:
+                    _SGEMM(_ROW_MAJOR, ta, tb, m, nn, k, np.float32(1), pa, lda, pb, ldb,
+                           np.float32(beta), pc, ldc)
+                else:
+                    _DGEMM(_ROW_MAJOR, ta, tb, m, nn, k, np.float64(1), pa, lda, pb, ldb,
+                           np.float64(beta), pc, ldc)
