@@ -4,6 +4,8 @@ normalization. The compiled step must equal the eager one call for call, leave e
 attribute holding that call's value, and reach a steady state with no re-trace and no
 compilation."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -314,3 +316,14 @@ def test_a_module_built_inside_the_step_keeps_its_attributes_to_itself():
     for _ in range(3):
         np.testing.assert_allclose(f(x).numpy(), (x + lin(x) * 2).detach().numpy(), rtol=1e-6)
     assert f.cache_info().traces == 1, f.cache_info().misses
+    # copies made inside the step (deepcopy; the module fnx.grad rebuilds) likewise
+    model = Shifted(fnx.ones(2))
+
+    def body(x):
+        return copy.deepcopy(model)(x) + fnx.grad(lambda m: m(x).sum())(model).shift.sum()
+
+    g = fnx.compile(body)
+    for _ in range(3):
+        np.testing.assert_allclose(g(x).numpy(), body(x).numpy(), rtol=1e-6)
+    assert g.cache_info().traces == 1, g.cache_info().misses
+    assert "out" not in model.__dict__

@@ -599,6 +599,7 @@ class Module:
         import copy
 
         new = object.__new__(type(self))
+        host_state.created(new)
         memo[id(self)] = new
         for k, v in self.__dict__.items():
             object.__setattr__(new, k, copy.deepcopy(v, memo))
@@ -775,6 +776,7 @@ def _flatten_module(mod):
 
 def _unflatten_module(moddef, children):
     mod = object.__new__(moddef.cls)
+    host_state.created(mod)
     d = mod.__dict__
     d.update(moddef.static)
     pkeys, bkeys, mkeys = moddef.keys
