@@ -80,10 +80,15 @@ def _is_stateful(x):
     return getattr(type(x), "_fnx_stateful", False)
 
 
+_LEAF = tree_flatten(0)[1]
+
+
 def array_leaves(value):
     """``(leaves, treedef)`` when ``value`` is array state: an array, or tuples / lists / dicts
     of arrays, None and Python scalars holding at least one array (``(h, c)``); else None.
     Modules and other objects inside make it no state (a list of layers is not rebound)."""
+    if type(value) is Array:
+        return [value], _LEAF  # the common case, without a flatten
     if not isinstance(value, (Array, tracing.Tracer, tuple, list, dict)):
         return None
     leaves, tree = tree_flatten(value, is_leaf=_is_stateful)
@@ -112,6 +117,8 @@ def same_structure(a, b):
     ``requires_grad``, or equal Python values."""
     if a is b:
         return True
+    if type(a) is Array and type(b) is Array:
+        return _same_leaf(a, b)
     fa, fb = array_leaves(a), array_leaves(b)
     if fa is None or fb is None or fa[1] != fb[1]:
         return False
