@@ -327,3 +327,29 @@ def test_a_module_built_inside_the_step_keeps_its_attributes_to_itself():
         np.testing.assert_allclose(g(x).numpy(), body(x).numpy(), rtol=1e-6)
     assert g.cache_info().traces == 1, g.cache_info().misses
     assert "out" not in model.__dict__
+
+
+def test_an_in_place_update_of_a_value_an_attribute_holds_reaches_every_holder():
+    class Doubling(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+
+        def forward(self, x):
+            h = self.lin(x).detach()
+            self.cache, self.single = (h, 3), h
+            h.mul_(2)  # the local, the tuple entry and the attribute all see it, as eagerly
+            return h
+
+    results = []
+    for compiled in (False, True):
+        fnx.manual_seed(0)
+        model = Doubling()
+        f = fnx.compile(lambda x: model(x)) if compiled else model
+        out = [f(fnx.full((1, 2), float(k))).numpy() for k in range(3)][-1]
+        results.append((out, model.cache[0].numpy(), model.cache[1], model.single.numpy()))
+    (out, cached, three, single), (out0, cached0, three0, single0) = results[1], results[0]
+    for got, want in ((out, out0), (cached, cached0), (single, single0)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(out0, cached0)
+    assert three == three0 == 3

@@ -187,18 +187,21 @@ class Journal:
     def replace_value(self, old, new):
         """An in-place update of the traced value ``old`` (``p.grad.mul_(c)`` after
         ``backward()`` in the same trace): every slot and array now holding ``old`` holds
-        ``new``. Returns False when nothing the journal tracks holds ``old``."""
+        ``new``. Returns False when nothing the journal tracks holds ``old`` (besides
+        rebound attributes)."""
         found = False
         for slot in list(self.slots.values()):
-            if slot.current is old:
-                self.write(slot.owner, slot.name, new)
-                found = True
-            elif is_rebound(slot.name) and isinstance(slot.current, (tuple, list, dict)):
+            if is_rebound(slot.name):
+                # an attribute holding ``old`` (or a tuple with it) holds ``new``; not counted
+                # as found, so the caller still rebinds the traced value itself for its other
+                # holders (a local variable the step returns)
                 leaves, tree = array_leaves(slot.current) or ((), None)
                 if any(x is old for x in leaves):
                     self.write(slot.owner, slot.name, tree_unflatten(
                         tree, [new if x is old else x for x in leaves]))
-                    found = True
+            elif slot.current is old:
+                self.write(slot.owner, slot.name, new)
+                found = True
         for array, value in list(self.arrays.values()):
             if value is old:
                 self.rebind(array, new, "in-place update")
