@@ -353,3 +353,33 @@ def test_an_in_place_update_of_a_value_an_attribute_holds_reaches_every_holder()
         np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_allclose(out0, cached0)
     assert three == three0 == 3
+
+
+def test_a_property_setter_runs_and_the_attribute_it_sets_is_rebound():
+    class Cached(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self._last = None
+
+        @property
+        def last(self):
+            return self._last
+
+        @last.setter
+        def last(self, value):
+            self._last = value * 2
+
+        def forward(self, x):
+            self.last = self.lin(x).detach()
+            return self.last + 1
+
+    model = Cached()
+    f = fnx.compile(lambda x: model(x))
+    for k in range(3):
+        x = fnx.full((1, 2), float(k))
+        out = f(x)
+        want = model.lin(x).detach().numpy() * 2
+        np.testing.assert_allclose(model.last.numpy(), want, rtol=1e-6)
+        np.testing.assert_allclose(out.numpy(), want + 1, rtol=1e-6)
+    assert f.cache_info().traces == 2, f.cache_info().misses

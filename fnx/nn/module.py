@@ -276,7 +276,7 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                                 f"(fnx Array or None expected)")
             host_state.set(self._buffers, ("item", name), value)
-        elif host_state.tracks(self) and (
+        elif host_state.tracks(self) and not _is_descriptor(self, name) and (
                 host_state.array_leaves(value) is not None
                 or host_state.array_leaves(self.__dict__.get(name)) is not None):
             # arrays set as a plain attribute inside a compiled step (a cached hidden state,
@@ -302,7 +302,7 @@ class Module:
     def __delattr__(self, name):
         if name in self._parameters or name in self._buffers or name in self._modules:
             self._forget(name)
-        elif host_state.tracks(self) and \
+        elif host_state.tracks(self) and not _is_descriptor(self, name) and \
                 host_state.array_leaves(self.__dict__.get(name)) is not None:
             host_state.set(self, ("attr", name), host_state.MISSING)
         else:
@@ -791,6 +791,12 @@ register_pytree_node(Module, _flatten_module, _unflatten_module)
 
 
 _PLAIN = (bool, int, float, str, type(None))
+
+
+def _is_descriptor(module, name):
+    """Whether ``module``'s class defines ``name`` as a data descriptor (a property with a
+    setter): assignment runs its code, which is not a plain attribute."""
+    return hasattr(type(getattr(type(module), name, None)), "__set__")
 _REGISTRIES = ("_parameters", "_buffers", "_modules")
 
 
