@@ -404,7 +404,9 @@ def test_multipass_row_groups_match_eager(name, dtype):
     rng = np.random.default_rng(len(name))
     f, jf = _MULTIPASS[name], fnx.jit(_MULTIPASS[name])
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    for shape in [(5, 7), (1, 33), (0, 4)]:  # one kernel serves every size
+    # rows shorter than cpu.PIPELINE_MIN_ROW share one kernel; (3, 300) runs the next row's
+    # first pass ahead
+    for shape in [(5, 7), (1, 33), (0, 4), (3, 300)]:
         x = fnp.asarray(rng.standard_normal(shape).astype(dtype))
         s = fnp.asarray(rng.uniform(0.5, 2.0, shape[:1]).astype(dtype))
         for got, want in zip(fnx.tree.leaves(jf(x, s)), fnx.tree.leaves(f(x, s)), strict=True):
@@ -413,15 +415,18 @@ def test_multipass_row_groups_match_eager(name, dtype):
 
 
 def test_cross_entropy_gradient_computes_each_exp_once():
-    # the row max runs ahead (one pass over memory less), and exp(z - max), needed by the
-    # sum and by the gradient, is computed once and kept in a row buffer
+    # the row max runs ahead (one pass over memory less; rows of cpu.PIPELINE_MIN_ROW or
+    # more), and exp(z - max), needed by the sum and by the gradient, is computed once and
+    # kept in a row buffer
     rng = np.random.default_rng(0)
-    logits = fnp.asarray(rng.standard_normal((6, 9)).astype(np.float32))
-    labels = fnp.asarray(rng.integers(0, 9, 6))
+    logits = fnp.asarray(rng.standard_normal((6, 300)).astype(np.float32))
+    labels = fnp.asarray(rng.integers(0, 300, 6))
     lo = fnx.jit(fnx.value_and_grad(_ce)).lower(logits, labels)
     row = [s for s in lo.source.split("# kernel") if "_vm.vexp" in s]
     assert len(row) == 1 and row[0].count("_vm.vexp(") == 1
     assert "i0n" in row[0]
+    short = fnx.jit(fnx.value_and_grad(_ce)).lower(logits[:, :9], labels % 9)
+    assert "i0n" not in short.source
     v, g = fnx.jit(fnx.value_and_grad(_ce))(logits, labels)
     v0, g0 = fnx.value_and_grad(_ce)(logits, labels)
     np.testing.assert_allclose(g._buf, g0._buf, rtol=1e-5, atol=1e-6)

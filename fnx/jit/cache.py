@@ -176,12 +176,16 @@ def load_ufunc(expr, signatures, imports=()):
 
 
 def signature_of(shapes_dtypes, nsizes):
-    """Signature from ``nsizes`` int64 sizes and ``(ndim, dtype)`` per array argument."""
+    """Signature from ``nsizes`` int64 sizes and ``(ndim, dtype)`` per argument (ndim 0: a
+    scalar of that dtype, else a C-contiguous array)."""
     import numba
     from numba.core import types as nbtypes
 
-    return tuple([nbtypes.int64] * nsizes + [nbtypes.Array(numba.from_dtype(np.dtype(dt)), nd,
-                                                           "C") for nd, dt in shapes_dtypes])
+    def arg(nd, dt):
+        t = numba.from_dtype(np.dtype(dt))
+        return t if nd == 0 else nbtypes.Array(t, nd, "C")
+
+    return tuple([nbtypes.int64] * nsizes + [arg(nd, dt) for nd, dt in shapes_dtypes])
 
 
 def compile_kernel(h, disp, sig):

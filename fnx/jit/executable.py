@@ -106,12 +106,26 @@ class Executable:
         """The callable kernel ``k(n0.., a0.., o0..)`` of a loop nest (its source recorded)."""
         body = cpu.render(nest)
         h, disp = cache.load_kernel(body)
-        sig = cache.signature_of([(1, np.dtype(dt)) for dt, _ in nest.inputs]
+        sig = cache.signature_of([(1 if axes else 0, np.dtype(dt)) for dt, axes in nest.inputs]
                                  + [(1, np.dtype(o[0])) for o in nest.outputs], nest.ndim)
         disp = cache.compile_kernel(h, disp, sig)
         self.kernel_sources.append(body)
         self.kernel_hashes.append(h)
         return disp
+
+    def _scalar_inputs(self, nest):
+        """Positions of ``nest``'s inputs that its kernel takes as scalars."""
+        return cpu.scalar_inputs(nest)
+
+    def _scalar_arg(self, n, how, ns, lines):
+        """The name of the NumPy scalar of the one-element buffer ``n`` (``_kernel_arg``'s
+        ``how``): exact dtype, so the kernel's signature matches."""
+        sn = f"{n}_s"
+        if how in ("literal", "const"):  # taken once, here
+            ns[sn] = _flat(ns[n])[0]
+        else:
+            lines.append(f"    {sn} = {n}.reshape(-1)[0]")
+        return sn
 
     def _kernel_arg(self, n, how, ns, lines):
         """The name of the kernel-ready buffer of value ``n``; ``how``: 'literal' (a run-time
@@ -223,14 +237,15 @@ class Executable:
         flat = {}  # value -> name of its kernel-ready buffer
         fresh = set()  # produced by BLAS: C-contiguous and writeable
 
-        def as_kernel_input(v):
+        def as_kernel_input(v, scalar):
+            arg = self._scalar_arg if scalar else self._kernel_arg
             if isinstance(v, Literal):  # a run-time scalar (loops.structural_const)
-                return self._kernel_arg(name(v), "literal", ns, lines)
-            if v not in flat:
+                return arg(name(v), "literal", ns, lines)
+            if (v, scalar) not in flat:
                 n = name(v)
                 how = "const" if n in ns else "fresh" if v in fresh else "other"
-                flat[v] = self._kernel_arg(n, how, ns, lines)
-            return flat[v]
+                flat[v, scalar] = arg(n, how, ns, lines)
+            return flat[v, scalar]
 
         k = 0
         for step in plan.steps:
@@ -249,12 +264,13 @@ class Executable:
                 kname = f"_k{k}"
                 k += 1
                 ns[kname] = kern
-                ins = [as_kernel_input(v) for v in in_vars]
+                scalars = set(self._scalar_inputs(nest))
+                ins = [as_kernel_input(v, k in scalars) for k, v in enumerate(in_vars)]
                 outs = []
                 after = []
                 for v in outputs:
                     arg, tail = self._output(v, name(v), lines)
-                    flat[v] = arg
+                    flat[v, False] = arg
                     outs.append(arg)
                     after += tail
                 lines.append(f"    {kname}({', '.join(map(str, sizes + ins + outs))})")

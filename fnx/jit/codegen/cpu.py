@@ -5,9 +5,9 @@ Rules from shared/numba-notes.md: ``error_model='numpy'``; dtype-exact constants
 ``fnx.jit.vecmath``; flat C-contiguous buffers indexed with explicit strides (broadcasting is
 index arithmetic, never a broadcast view); serial loops in memory order.
 
-Row groups of several passes over a single kept axis are software-pipelined: the next row's
-first pass (a max or a sum that streams the row in from memory) runs inside this row's last
-pass, which computes from cache; and a costly value that several passes need (the exp of a
+Row groups of several passes over a single kept axis (rows of ``PIPELINE_MIN_ROW`` elements
+or more) are software-pipelined: the next row's first pass (a max or a sum that streams the
+row in from memory) runs inside this row's last pass, which computes from cache; and a costly value that several passes need (the exp of a
 softmax gradient) is kept in a row buffer instead of recomputed (``Emitter.ahead_parts``,
 ``_memo``). On (4096, 1000) float32 cross-entropy this made the value ~20% faster and its
 value and gradient ~2x (docs/benchmarks.md).
@@ -19,6 +19,12 @@ from .. import scalar
 from ..scalar import npname
 from . import loops
 from .loops import indent
+
+
+# Rows shorter than this are not software-pipelined: a row of a few cache lines gains nothing
+# from streaming the next one in early, and the pipelined nest (three copies of the first
+# pass) doubled the compile time of a cross-entropy over 10 classes.
+PIPELINE_MIN_ROW = 256
 
 
 def const_src(value, dt):
@@ -47,9 +53,22 @@ def fastmath_flags(nest):
     return flags
 
 
+def scalar_inputs(nest):
+    """Positions of the inputs that ``kernel`` takes as scalars, not buffers: those read at no
+    axis (learning rates, Adam's bias corrections). Each array argument costs ~10 ms of cold
+    compile (its unboxing in Numba's wrapper; an AdamW update reads nine such values) and more
+    per call than a scalar."""
+    return [k for k, (_, axes) in enumerate(nest.inputs) if not axes]
+
+
 class _Cpu(loops.Emitter):
     def op(self, s):
         return op_src(s)
+
+    def stmt(self, s):
+        if s.kind == "load" and not self.nest.inputs[s.args[0]][1]:  # see scalar_inputs
+            return [f"{s.name} = {self.inp.format(s.args[0])}"]
+        return super().stmt(s)
 
     def index(self, axes, sub=None):
         # Unsigned: Numba wraps a negative signed index around (``idx += len``), a branch
@@ -67,14 +86,17 @@ def render(nest):
 
     Every array argument is a flat (1-D, C-contiguous) buffer, indexed with strides computed
     from the sizes ``n*``: one compiled signature serves every rank that collapses to the
-    same nest (an Adam update of a matrix and of a bias), and no reshape is typed."""
+    same nest (an Adam update of a matrix and of a bias), and no reshape is typed. Inputs
+    read at no axis are scalars (``scalar_inputs``)."""
     em = _Cpu(nest)
     nin, nout = len(nest.inputs), len(nest.outputs)
     args = ([f"n{i}" for i in range(nest.ndim)] + [f"a{k}_" for k in range(nin)]
             + [f"o{j}_" for j in range(nout)])
     flags = sorted(fastmath_flags(nest))
     lines = [
-        "@numba.njit(cache=True, error_model='numpy', nogil=True, "
+        # no_cfunc_wrapper: kernels are only called through their dispatcher; the C-ABI
+        # wrapper Numba builds by default cost 25-50 ms of cold compile per kernel
+        "@numba.njit(cache=True, error_model='numpy', nogil=True, no_cfunc_wrapper=True, "
         f"fastmath={{{', '.join(repr(f) for f in flags)}}})",
         f"def kernel({', '.join(args)}):",
     ]
@@ -88,10 +110,14 @@ def render(nest):
         out_of = {}
         for j, o in enumerate(nest.outputs):
             out_of.setdefault(o[2], []).append(j)
+        # accumulators start at the identity in a loop, not ``o[:] = c``: Numba lowers a
+        # slice assignment through its generic broadcasting setitem, ~80 ms of cold compile
+        # per kernel (LLVM turns the loop into the same memset)
         for s in nest.stmts:
             if s.kind == "reduce":
                 for j in out_of.get(s.name, []):
-                    body.append(f"o{j}_[:] = {const_src(s.value, s.dtype)}")
+                    body += [f"for _z in range(len(o{j}_)):",
+                             f"    o{j}_[np.uint64(_z)] = {const_src(s.value, s.dtype)}"]
         # Each statement goes in the outermost loop over the axes it varies over (loads of
         # 0-d inputs before all loops): LLVM's vectorizer, given a chain of inlined
         # transcendentals that is invariant in the inner loop (a broadcast operand), took
@@ -140,7 +166,7 @@ def render(nest):
         # software pipelining over a single kept axis: the next row's first pass (which reads
         # the row from memory) runs inside this row's last pass (which computes from cache)
         parts = em.ahead_parts(levels, kept[0]) if nest.npasses >= 2 and len(kept) == 1 \
-            else None
+            and (nest.row_size is None or nest.row_size >= PIPELINE_MIN_ROW) else None
         body = []
         if kept:
             em.memo = _memo(em, levels, nest.npasses, 0 if parts is None else 1)

@@ -715,6 +715,9 @@ class CudaExecutable(Executable):
         self.cuda_kernels.append(kern)
         return kern
 
+    def _scalar_inputs(self, nest):
+        return ()  # CUDA kernels read every input from device memory
+
     def _kernel_arg(self, n, how, ns, lines):
         # constants, matmul results and run-time scalars are contiguous on the device already
         if how == "other":

@@ -57,6 +57,9 @@ class LoopNest:
         self.outputs = outputs        # [(dtype, axes, stmt name, space)]  space: full|outer
         self.stmts = stmts
         self.npasses = 1
+        # elements in one row of the reduced axes (``build`` sets it from the traced shape;
+        # None: unknown). Codegen may choose by it, never by the kept sizes (a batch size).
+        self.row_size = None
 
     def key(self):
         return repr((self.mode, self.ndim, self.reduced, self.inputs, self.outputs,
@@ -199,6 +202,7 @@ def build(group, plan, outputs):
     _levels(nest)
     sizes = list(domain)
     _collapse(nest, sizes)
+    nest.row_size = math.prod(s for s, r in zip(sizes, nest.reduced, strict=True) if r)
     return nest, input_vars, sizes
 
 
@@ -235,11 +239,17 @@ def _levels(nest):
 
 
 def _collapse(nest, sizes):
-    """Merge adjacent domain axes that every array and index treats alike."""
+    """Merge adjacent domain axes that every array and index treats alike, after dropping the
+    size-1 axes that no reduction or index names (their index is always 0): the update of a
+    (1, 64, 128) parameter from its (64, 128) gradient is then the flat loop every other
+    parameter's update runs, not a kernel of its own. (A batch of one already traces other
+    programs; a batch size above one keeps its kernels.)"""
     axis_sets = [set(ax) for _, ax in nest.inputs] + [set(o[1]) for o in nest.outputs]
     pinned = {s.statics[0] for s in nest.stmts if s.kind in ("index", "pick")}
-    groups = [[0]] if nest.ndim else []
-    for a in range(1, nest.ndim):
+    keep = [a for a in range(nest.ndim)
+            if sizes[a] != 1 or nest.reduced[a] or a in pinned]
+    groups = [keep[:1]] if keep else []
+    for a in keep[1:]:
         prev = groups[-1][-1]
         ok = (nest.reduced[a] == nest.reduced[prev] and a not in pinned and prev not in pinned
               and all((a in s) == (prev in s) for s in axis_sets))
@@ -250,7 +260,7 @@ def _collapse(nest, sizes):
     new_of = {a: i for i, g in enumerate(groups) for a in g}
 
     def remap(axes):
-        return tuple(sorted({new_of[a] for a in axes}))
+        return tuple(sorted({new_of[a] for a in axes if a in new_of}))
 
     nest.inputs = [(dt, remap(ax)) for dt, ax in nest.inputs]
     nest.outputs = [(dt, remap(ax), name, sp) for dt, ax, name, sp in nest.outputs]

@@ -13,6 +13,9 @@ matrix products of ``softmax(q k^T * scale + mask) v``, and the softmax's deriva
   softmax applied to ``x`` (the backward pass's ``dS = P * (dP - rowsum(dP * P))``); ``y``
   may be ``x`` (in place).
 
+Rows are indexed in place (``s[b, i, j]``), never taken as views: a row view is lowered
+anew at each use, and the five of ``softmax_rows`` were a sixth of its cold compile.
+
 Sums are taken in loops that store nothing (a store beside a reassociated sum lets LLVM choose
 a vectorized or a scalar order at run time by buffer overlap: results would depend on where
 buffers sit).
@@ -23,8 +26,9 @@ import numpy as np
 
 from fnx.jit import vecmath as _vm
 
+# no_cfunc_wrapper: called only through the dispatcher (the C wrapper: ~10% of cold compile)
 _OPTS = dict(cache=True, error_model="numpy", boundscheck=False, nogil=True,
-             fastmath={"contract", "reassoc"})
+             no_cfunc_wrapper=True, fastmath={"contract", "reassoc"})
 
 
 @numba.njit(**_OPTS)
@@ -47,18 +51,16 @@ def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_s
         mb = mask_map[b] if has_mask else 0
         for i in range(nl):
             n = min(i + 1, ns) if causal else ns
-            row = s[b, i]
             if has_mask:
-                mrow = mask[mb, i if mask_rows else 0]
+                mi = i if mask_rows else 0
                 for j in range(n):
-                    row[j] = row[j] * scale + mrow[j]
+                    s[b, i, j] = s[b, i, j] * scale + mask[mb, mi, j]
             elif prescale:
                 for j in range(n):
-                    row[j] = row[j] * scale
-            brow = bits[b, i]
+                    s[b, i, j] = s[b, i, j] * scale
             key = -low - 1
             for j in range(n):
-                k = brow[j]
+                k = bits[b, i, j]
                 key = max(key, k ^ ((k >> sh) & low))
             word_i[0] = key ^ ((key >> sh) & low)
             m = word_f[0] * c
@@ -66,19 +68,17 @@ def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_s
                 n = 0
             tot = zero
             for j in range(n):
-                e = _vm.vexp(row[j] * c - m)
-                row[j] = e
+                e = _vm.vexp(s[b, i, j] * c - m)
+                s[b, i, j] = e
                 tot += e
             inv = one / tot
             for j in range(n):
-                row[j] = row[j] * inv
+                s[b, i, j] = s[b, i, j] * inv
             for j in range(n, ns):
-                row[j] = zero
+                s[b, i, j] = zero
             if has_keep:
-                krow = keep[b, i]
-                prow = pd[b, i]
                 for j in range(ns):
-                    prow[j] = row[j] * krow[j] * keep_scale
+                    pd[b, i, j] = s[b, i, j] * keep[b, i, j] * keep_scale
 
 
 @numba.njit(**_OPTS)
@@ -86,14 +86,11 @@ def softmax_jvp_rows(p, x, scale, y):
     nb, nl, ns = p.shape
     for b in range(nb):
         for i in range(nl):
-            prow = p[b, i]
-            xrow = x[b, i]
             dot = scale - scale
             for j in range(ns):
-                dot += prow[j] * xrow[j]
-            yrow = y[b, i]
+                dot += p[b, i, j] * x[b, i, j]
             for j in range(ns):
-                yrow[j] = scale * prow[j] * (xrow[j] - dot)
+                y[b, i, j] = scale * p[b, i, j] * (x[b, i, j] - dot)
 
 
 def signature(name, dtype):

@@ -6,8 +6,9 @@ impl wraps and clamps them as the lookup reads them). One pass in index order: N
 import numba
 import numpy as np
 
+# no_cfunc_wrapper: called only through the dispatcher (the C wrapper: ~10% of cold compile)
 _OPTS = dict(cache=True, error_model="numpy", boundscheck=False, nogil=True,
-             fastmath={"contract"})
+             no_cfunc_wrapper=True, fastmath={"contract"})
 
 
 @numba.njit(**_OPTS)

@@ -78,8 +78,9 @@ def row_forward(x, w, b, y, mean, var, eps, center):
 def row_backward(gy, cm, cv, x, w, gx, gw, gb, s64, st, eps, center):
     t = x.dtype.type
     rows, kk = x.shape
-    gw64, gb64 = s64[:kk], s64[kk:]
-    gwt, gbt = st[:kk], st[kk:]
+    # scratch by offset, not as views (a tenth of this kernel's cold compile): the weight
+    # gradient's sums at [0, kk), the bias gradient's at [kk, 2 kk); float64 in s64, the rows
+    # since the last flush in st
     for i in range(rows):
         m = t(0)
         if center:
@@ -105,21 +106,21 @@ def row_backward(gy, cm, cv, x, w, gx, gw, gb, s64, st, eps, center):
             sa += gwk
             sb += gwk * (x[i, k] - m)
         for k in range(kk):
-            gbt[k] += gy[i, k]
-            gwt[k] += gy[i, k] * ((x[i, k] - m) * r)
+            st[np.uint64(kk + k)] += gy[i, k]
+            st[k] += gy[i, k] * ((x[i, k] - m) * r)
         if i % _FLUSH == _FLUSH - 1 or i == rows - 1:
             for k in range(kk):
-                gb64[k] += gbt[k]
-                gw64[k] += gwt[k]
-                gbt[k] = 0
-                gwt[k] = 0
+                s64[np.uint64(kk + k)] += st[np.uint64(kk + k)]
+                s64[k] += st[k]
+                st[np.uint64(kk + k)] = 0
+                st[k] = 0
         c0 = t((cm[i] - r * sa) / kk) if center else t(0)
         d = t((2.0 * cv[i] - r * r * r * sb) / kk)
         for k in range(kk):
             gx[i, k] = (r * w[k]) * gy[i, k] + c0 + d * (x[i, k] - m)
     for k in range(kk):
-        gw[k] = gw64[k]
-        gb[k] = gb64[k]
+        gw[k] = s64[k]
+        gb[k] = s64[np.uint64(kk + k)]
 
 
 @numba.njit(**_OPTS)
