@@ -15,7 +15,7 @@ crops). No padded input is ever materialized. (Input dilation takes the array-mo
 With ``g`` groups, group ``q`` owns the rows ``q * kg .. (q + 1) * kg - 1`` of the columns
 (``kg = C / g * kh * kw``) and of the weight matrix ``(O, kg)``'s transpose.
 
-What keeps ``columns`` fast and quick to compile:
+What keeps the column loops fast:
 
 * Indices are cast to unsigned (``_U``) where arrays are read or written: Numba wraps negative
   signed indices, and that test keeps LLVM from vectorizing the copies (15x slower, measured).
@@ -25,8 +25,8 @@ What keeps ``columns`` fast and quick to compile:
   single run, copied in one pass, whose few wrapped entries at the row ends are then zeroed
   (short rows alone would leave LLVM's vector loop unused). Every column entry is written
   once.
-* One function for both directions, with only its last array written: read-only inputs (fnx
-  arrays' buffers) need no copy.
+* One set of loops for both directions, writing only ``out`` and the scratch: read-only
+  inputs (fnx arrays' buffers) need no copy.
 """
 
 import numba
@@ -53,72 +53,6 @@ def _span(off, step, size, count):
     return lo, (lo if hi < lo else (hi if hi < count else count))
 
 
-@numba.njit(**_OPTS)
-def columns(adjoint, n0, n1, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, a, b):
-    """im2col (``adjoint == 0``): the columns of images ``n0 .. n1 - 1`` of flat input ``a``
-    into ``b`` (from its start). col2im (``adjoint == 1``): the columns ``a`` of those images
-    added into the flat input gradient ``b``. Only ``b`` is written, so ``a`` may be a
-    read-only buffer."""
-    zero = b.dtype.type(0)
-    p = oh * ow
-    plane = h_n * w_n
-    merge = sw == 1 and sh * w_n == ow
-    saved = np.empty(p if merge and adjoint else 0, b.dtype)
-    for n in range(n0, n1):
-        for c in range(c_n):
-            base = (n * c_n + c) * plane
-            for ka in range(kh):
-                offh = ka * dh - ph
-                i0, i1 = _span(offh, sh, h_n, oh)
-                for kb in range(kw):
-                    offw = kb * dw - pw
-                    j0, j1 = _span(offw, sw, w_n, ow)
-                    dst = ((((n - n0) * c_n + c) * kh + ka) * kw + kb) * p + i0 * ow
-                    src = base + (i0 * sh + offh) * w_n + offw
-                    count, dst_step, src_step, lo, hi = i1 - i0, ow, sh * w_n, j0, j1
-                    if merge:
-                        # the rows as one run, clipped to this image's plane
-                        count, run = 1 if i1 > i0 else 0, (i1 - i0) * ow
-                        lo = base - src if base > src else 0
-                        lo = lo if lo < run else run
-                        hi = base + plane - src
-                        hi = lo if hi < lo else (hi if hi < run else run)
-                    for phase in range(3):
-                        if phase == 1:
-                            for r in range(count):
-                                d, s = dst + r * dst_step, src + r * src_step
-                                if adjoint:
-                                    for j in range(lo, hi):
-                                        b[_U(s + j * sw)] += a[_U(d + j)]
-                                else:
-                                    for j in range(lo, hi):
-                                        b[_U(d + j)] = a[_U(s + j * sw)]
-                        elif not adjoint and phase == 2:
-                            # zero what no run wrote (or a merged run wrote from the
-                            # neighbouring row): the output rows off the input, then the
-                            # columns off it in the other rows
-                            row, valid = dst - i0 * ow, (i1 - i0) * ow
-                            for q in range(p - valid):
-                                b[_U(row + (q if q < i0 * ow else q + valid))] = zero
-                            for i in range(i1 - i0):
-                                for t in range(ow - (j1 - j0)):
-                                    b[_U(dst + i * ow + (t if t < j0 else t + j1 - j0))] = zero
-                        elif adjoint and merge:
-                            # keep a merged run's entries off the input from adding to the
-                            # neighbouring row: save what they hit before the run, restore
-                            # it after (exact)
-                            k = 0
-                            for i in range(i1 - i0):
-                                for t in range(ow - (j1 - j0)):
-                                    q = i * ow + (t if t < j0 else t + j1 - j0)
-                                    if lo <= q < hi:
-                                        if phase == 0:
-                                            saved[k] = b[_U(src + q)]
-                                        else:
-                                            b[_U(src + q)] = saved[k]
-                                        k += 1
-
-
 # no_cfunc_wrapper: called only through the dispatcher (the C wrapper adds compile time)
 @numba.njit(no_cfunc_wrapper=True, **_OPTS)
 def conv(mode, n_n, o, g, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, a, b, cols,
@@ -136,43 +70,102 @@ def conv(mode, n_n, o, g, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
       images (the GEMM streams both operands along their rows: measured faster than
       ``ct @ cols^T``).
 
-    ``cols`` is scratch for one image's columns and ``cols_r`` a read-only view of it. Cold
-    compile shapes this code: ``columns`` costs ~1 s per argument type combination and per
-    call site (LLVM inlines and optimizes each), so it has one call site, whose arrays the
-    modes select with one type (read-only source, writeable destination); the products call
-    CBLAS directly with addresses (``fnx.jit.blas.gemm``'s typed overload measured ~1 s more
-    per kernel, and cannot accumulate)."""
+    ``cols`` is scratch for one image's columns (after a call in mode 0 or 2, the last
+    image's) and ``cols_r`` a read-only view of it. Cold compile shapes this code: the column
+    loops are written once, their arrays selected per mode with one type (read-only source,
+    writeable destination), and the products are one call site of CBLAS with addresses (a
+    helper function per direction, or ``fnx.jit.blas.gemm``'s typed overload per operand
+    type, measured 0.5-1 s more each; the overload also cannot accumulate)."""
     og, p, kg = o // g, oh * ow, c_n // g * kh * kw
-    src = cols_r if mode == 1 else a
-    dst = out if mode == 1 else cols
+    adjoint = mode == 1
+    # im2col reads the images and writes the columns; col2im reads the columns and adds
+    # them into the images' gradient
+    rd = cols_r if adjoint else a
+    wr = out if adjoint else cols
+    zero = wr.dtype.type(0)
+    plane = h_n * w_n
+    merge = sw == 1 and sh * w_n == ow
+    saved = np.empty(p if merge and adjoint else 0, wr.dtype)
     if mode != 0:
         for i in range(out.shape[0]):
             out[i] = 0
     size = out.itemsize
     for n in range(n_n):
         for step in range(2):
-            if (step == 0) != (mode == 1):
-                columns(1 if mode == 1 else 0, n, n + 1, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw,
-                        dh, dw, oh, ow, src, dst)
+            if (step == 0) == adjoint:
+                for q in range(g):
+                    # C = op(A) @ op(B) + beta * C, row-major matrices at addresses
+                    w_q = b.ctypes.data + q * og * kg * size  # modes 0 and 1
+                    cols_q = cols.ctypes.data + q * kg * p * size
+                    img_q = (n * o + q * og) * p * size  # image n, group q of (N, O, P)
+                    if mode == 0:  # out_nq (og, P) = w_q (og, kg) @ cols_q (kg, P)
+                        ta, tb, m, nn, k, beta = _NO_TRANS, _NO_TRANS, og, p, kg, 0
+                        pa, lda, pb, ldb = w_q, kg, cols_q, p
+                        pc, ldc = out.ctypes.data + img_q, p
+                    elif mode == 1:  # cols_q (kg, P) = w_q^T (kg, og) @ ct_nq (og, P)
+                        ta, tb, m, nn, k, beta = _TRANS, _NO_TRANS, kg, p, og, 0
+                        pa, lda, pb, ldb = w_q, kg, a.ctypes.data + img_q, p
+                        pc, ldc = cols_q, p
+                    else:  # dw_t_q (kg, og) += cols_q (kg, P) @ ct_nq^T (P, og)
+                        ta, tb, m, nn, k, beta = _NO_TRANS, _TRANS, kg, og, p, 1
+                        pa, lda, pb, ldb = cols_q, p, b.ctypes.data + img_q, p
+                        pc, ldc = out.ctypes.data + q * kg * og * size, og
+                    if size == 4:
+                        _SGEMM(_ROW_MAJOR, ta, tb, m, nn, k, np.float32(1), pa, lda, pb, ldb,
+                               np.float32(beta), pc, ldc)
+                    else:
+                        _DGEMM(_ROW_MAJOR, ta, tb, m, nn, k, np.float64(1), pa, lda, pb, ldb,
+                               np.float64(beta), pc, ldc)
                 continue
-            for q in range(g):
-                # one BLAS call site: C = op(A) @ op(B) + beta * C, row-major, at addresses
-                w_q = b.ctypes.data + q * og * kg * size  # modes 0 and 1
-                cols_q = cols.ctypes.data + q * kg * p * size
-                img_q = (n * o + q * og) * p * size  # offset of image n's group q (N, O, P)
-                if mode == 0:  # out_nq (og, P) = w_q (og, kg) @ cols_q (kg, P)
-                    ta, tb, m, nn, k, beta = _NO_TRANS, _NO_TRANS, og, p, kg, 0
-                    pa, lda, pb, ldb, pc, ldc = w_q, kg, cols_q, p, out.ctypes.data + img_q, p
-                elif mode == 1:  # cols_q (kg, P) = w_q^T (kg, og) @ ct_nq (og, P)
-                    ta, tb, m, nn, k, beta = _TRANS, _NO_TRANS, kg, p, og, 0
-                    pa, lda, pb, ldb, pc, ldc = w_q, kg, a.ctypes.data + img_q, p, cols_q, p
-                else:  # dw_t_q (kg, og) += cols_q (kg, P) @ ct_nq^T (P, og)
-                    ta, tb, m, nn, k, beta = _NO_TRANS, _TRANS, kg, og, p, 1
-                    pa, lda, pb, ldb = cols_q, p, b.ctypes.data + img_q, p
-                    pc, ldc = out.ctypes.data + q * kg * og * size, og
-                if size == 4:
-                    _SGEMM(_ROW_MAJOR, ta, tb, m, nn, k, np.float32(1), pa, lda, pb, ldb,
-                           np.float32(beta), pc, ldc)
-                else:
-                    _DGEMM(_ROW_MAJOR, ta, tb, m, nn, k, np.float64(1), pa, lda, pb, ldb,
-                           np.float64(beta), pc, ldc)
+            # im2col of image n (col2im: its columns added back); column row ``tap`` is
+            # (channel, window row, window column)
+            for tap in range(c_n * kh * kw):
+                c, ka, kb = tap // (kh * kw), tap // kw % kh, tap % kw
+                base = (n * c_n + c) * plane
+                offh, offw = ka * dh - ph, kb * dw - pw
+                i0, i1 = _span(offh, sh, h_n, oh)
+                j0, j1 = _span(offw, sw, w_n, ow)
+                dst = tap * p + i0 * ow
+                src = base + (i0 * sh + offh) * w_n + offw
+                count, dst_step, src_step, lo, hi = i1 - i0, ow, sh * w_n, j0, j1
+                if merge:
+                    # the rows as one run, clipped to this image's plane
+                    count, run = 1 if i1 > i0 else 0, (i1 - i0) * ow
+                    lo = base - src if base > src else 0
+                    lo = lo if lo < run else run
+                    hi = base + plane - src
+                    hi = lo if hi < lo else (hi if hi < run else run)
+                for phase in range(3):
+                    if phase == 1:
+                        for r in range(count):
+                            d, s = dst + r * dst_step, src + r * src_step
+                            if adjoint:
+                                for j in range(lo, hi):
+                                    wr[_U(s + j * sw)] += rd[_U(d + j)]
+                            else:
+                                for j in range(lo, hi):
+                                    wr[_U(d + j)] = rd[_U(s + j * sw)]
+                    elif not adjoint and phase == 2:
+                        # zero what no run wrote (or a merged run wrote from the neighbouring
+                        # row): the output rows off the input, then the columns off it in
+                        # the other rows
+                        row, valid = dst - i0 * ow, (i1 - i0) * ow
+                        for q in range(p - valid):
+                            wr[_U(row + (q if q < i0 * ow else q + valid))] = zero
+                        for i in range(i1 - i0):
+                            for t in range(ow - (j1 - j0)):
+                                wr[_U(dst + i * ow + (t if t < j0 else t + j1 - j0))] = zero
+                    elif adjoint and merge:
+                        # keep a merged run's entries off the input from adding to the
+                        # neighbouring row: save what they hit before the run, restore it
+                        # after (exact)
+                        k = 0
+                        for i in range(i1 - i0):
+                            for t in range(ow - (j1 - j0)):
+                                q = i * ow + (t if t < j0 else t + j1 - j0)
+                                if lo <= q < hi:
+                                    if phase == 0:
+                                        saved[k] = wr[_U(src + q)]
+                                    else:
+                                        wr[_U(src + q)] = saved[k]
+                                    k += 1
