@@ -9,7 +9,7 @@ import pytest
 
 numba = pytest.importorskip("numba")
 
-from fnx.jit.blas import _NO_TRANS, _ROW_MAJOR, _TRANS, _loop_gemm, gemm  # noqa: E402
+from fnx.jit.blas import NO_TRANS, ROW_MAJOR, TRANS, _loop_gemm, gemm  # noqa: E402
 
 
 @numba.njit
@@ -71,11 +71,11 @@ def test_loop_stand_in_follows_the_cblas_contract(dtype, c_type):
     m, k, n = 4, 3, 5
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
-    for trans_a, trans_b in itertools.product((_NO_TRANS, _TRANS), repeat=2):
-        a_stored = a if trans_a == _NO_TRANS else np.ascontiguousarray(a.T)
-        b_stored = b if trans_b == _NO_TRANS else np.ascontiguousarray(b.T)
+    for trans_a, trans_b in itertools.product((NO_TRANS, TRANS), repeat=2):
+        a_stored = a if trans_a == NO_TRANS else np.ascontiguousarray(a.T)
+        b_stored = b if trans_b == NO_TRANS else np.ascontiguousarray(b.T)
         c = np.ones((m, n), dtype)
-        loop(_ROW_MAJOR, trans_a, trans_b, m, n, k, 2.0, a_stored.ctypes.data,
+        loop(ROW_MAJOR, trans_a, trans_b, m, n, k, 2.0, a_stored.ctypes.data,
              a_stored.shape[1], b_stored.ctypes.data, b_stored.shape[1], 0.5, c.ctypes.data, n)
         np.testing.assert_allclose(c, 2 * a @ b + 0.5, rtol=1e-5)
 

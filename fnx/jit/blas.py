@@ -29,7 +29,7 @@ from numba.extending import overload
 
 from fnx.core.blas import gemm_address, numpy_blas_handle
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's order and transpose flags
 _I64 = types.int64
 _NAMES = {np.float32: ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "scipy_cblas_sgemm",
                        "cblas_sgemm"),
@@ -51,15 +51,15 @@ def _loop_gemm(scalar):
 
     @numba.cfunc(_signature(scalar, types.CPointer(scalar)), cache=True)
     def loop_gemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-        A = numba.carray(a, (m * lda if trans_a == _NO_TRANS else k * lda,))
-        B = numba.carray(b, (k * ldb if trans_b == _NO_TRANS else n * ldb,))
+        A = numba.carray(a, (m * lda if trans_a == NO_TRANS else k * lda,))
+        B = numba.carray(b, (k * ldb if trans_b == NO_TRANS else n * ldb,))
         C = numba.carray(c, (m * ldc,))
         for i in range(m):
             for j in range(n):
                 acc = zero
                 for p in range(k):
-                    x = A[i * lda + p] if trans_a == _NO_TRANS else A[p * lda + i]
-                    y = B[p * ldb + j] if trans_b == _NO_TRANS else B[j * ldb + p]
+                    x = A[i * lda + p] if trans_a == NO_TRANS else A[p * lda + i]
+                    y = B[p * ldb + j] if trans_b == NO_TRANS else B[j * ldb + p]
                     acc += x * y
                 C[i * ldc + j] = alpha * acc + (beta * C[i * ldc + j] if beta != zero else zero)
 
@@ -79,6 +79,11 @@ def _register():
 
 
 _GEMM = dict(_register())
+# The raw routines, ``SGEMM(ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a_address, lda,
+# b_address, ldb, beta, c_address, ldc)`` (addresses and sizes as int64), for kernels that
+# pass flags and a beta themselves: a call site compiles once whatever its operands' array
+# types, where the typed ``gemm`` below compiles its checks once per combination (~1 s cold).
+SGEMM, DGEMM = _GEMM[np.float32], _GEMM[np.float64]
 
 
 def gemm(a, b, out):
@@ -107,9 +112,9 @@ def _layout(x, rows, cols):
     size = x.itemsize
     s_rows, s_cols = x.strides[0], x.strides[1]
     if (s_cols == size or cols == 1) and (rows == 1 or s_rows >= cols * size):
-        return _NO_TRANS, (s_rows // size if rows > 1 else cols)
+        return NO_TRANS, (s_rows // size if rows > 1 else cols)
     if (s_rows == size or rows == 1) and (cols == 1 or s_cols >= rows * size):
-        return _TRANS, (s_cols // size if cols > 1 else rows)
+        return TRANS, (s_cols // size if cols > 1 else rows)
     return 0, 0
 
 
@@ -139,7 +144,7 @@ def _gemm_impl(a, b, out):
         tb, ldb = _layout(b, k, n)
         if ta == 0 or tb == 0 or not (out.strides[1] == out.itemsize or n == 1):
             raise ValueError("fnx.jit.blas.gemm: an operand's strides do not fit BLAS")
-        routine(_ROW_MAJOR, ta, tb, m, n, k, one, a.ctypes.data, lda, b.ctypes.data, ldb,
+        routine(ROW_MAJOR, ta, tb, m, n, k, one, a.ctypes.data, lda, b.ctypes.data, ldb,
                 zero, out.ctypes.data, max(out.strides[0] // out.itemsize, n, 1))
 
     return impl

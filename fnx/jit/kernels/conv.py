@@ -34,10 +34,7 @@ import numpy as np
 
 # the CBLAS sgemm/dgemm that fnx.jit.blas registers: called directly, with the operands'
 # addresses, transpose flags and a beta (see ``conv``)
-from fnx.jit.blas import _GEMM
-
-_SGEMM, _DGEMM = _GEMM[np.float32], _GEMM[np.float64]
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+from fnx.jit.blas import DGEMM, NO_TRANS, ROW_MAJOR, SGEMM, TRANS
 
 _OPTS = dict(cache=True, error_model="numpy", boundscheck=False, nogil=True)
 _U = np.uint64
@@ -99,22 +96,22 @@ def conv(mode, n_n, o, g, c_n, h_n, w_n, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
                     cols_q = cols.ctypes.data + q * kg * p * size
                     img_q = (n * o + q * og) * p * size  # image n, group q of (N, O, P)
                     if mode == 0:  # out_nq (og, P) = w_q (og, kg) @ cols_q (kg, P)
-                        ta, tb, m, nn, k, beta = _NO_TRANS, _NO_TRANS, og, p, kg, 0
+                        ta, tb, m, nn, k, beta = NO_TRANS, NO_TRANS, og, p, kg, 0
                         pa, lda, pb, ldb = w_q, kg, cols_q, p
                         pc, ldc = out.ctypes.data + img_q, p
                     elif mode == 1:  # cols_q (kg, P) = w_q^T (kg, og) @ ct_nq (og, P)
-                        ta, tb, m, nn, k, beta = _TRANS, _NO_TRANS, kg, p, og, 0
+                        ta, tb, m, nn, k, beta = TRANS, NO_TRANS, kg, p, og, 0
                         pa, lda, pb, ldb = w_q, kg, a.ctypes.data + img_q, p
                         pc, ldc = cols_q, p
                     else:  # dw_t_q (kg, og) += cols_q (kg, P) @ ct_nq^T (P, og)
-                        ta, tb, m, nn, k, beta = _NO_TRANS, _TRANS, kg, og, p, 1
+                        ta, tb, m, nn, k, beta = NO_TRANS, TRANS, kg, og, p, 1
                         pa, lda, pb, ldb = cols_q, p, b.ctypes.data + img_q, p
                         pc, ldc = out.ctypes.data + q * kg * og * size, og
                     if size == 4:
-                        _SGEMM(_ROW_MAJOR, ta, tb, m, nn, k, np.float32(1), pa, lda, pb, ldb,
+                        SGEMM(ROW_MAJOR, ta, tb, m, nn, k, np.float32(1), pa, lda, pb, ldb,
                                np.float32(beta), pc, ldc)
                     else:
-                        _DGEMM(_ROW_MAJOR, ta, tb, m, nn, k, np.float64(1), pa, lda, pb, ldb,
+                        DGEMM(ROW_MAJOR, ta, tb, m, nn, k, np.float64(1), pa, lda, pb, ldb,
                                np.float64(beta), pc, ldc)
                 continue
             # im2col of image n (col2im: its columns added back); column row ``tap`` is
