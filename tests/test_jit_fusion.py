@@ -75,7 +75,7 @@ def test_column_reduction_uses_accumulator_mode():
 def test_matmul_goes_to_blas():
     f = fnx.jit(lambda a, b: fnp.maximum(a @ b, 0.0))
     lo = f.lower(fnp.ones((3, 4)), fnp.ones((4, 2)))
-    assert "blas: dot_general" in lo.kernels and "np.matmul" in lo.source
+    assert "blas: dot_general" in lo.kernels and "_matmul(" in lo.source
 
 
 def test_passes_cse_dce_fold_and_simplify():
