@@ -18,7 +18,17 @@ def _providers():
 @pytest.fixture(params=_providers())
 def provider(request, monkeypatch):
     monkeypatch.setattr(blas, "_state", request.param)
+    monkeypatch.setattr(blas, "_MKL_MIN_WORK", 0)  # small products here take the MKL path too
     return request.param[0]
+
+
+def test_small_products_stay_with_numpy(monkeypatch):
+    """Below the work threshold MKL's call overhead loses: np.matmul takes the product."""
+    calls = []
+    monkeypatch.setattr(blas, "_state", ("mkl", object()))  # any MKL call would fail
+    monkeypatch.setattr(blas.np, "matmul", lambda *a, **k: calls.append(a) or "numpy")
+    assert blas.matmul(np.ones((8, 8), np.float32), np.ones((8, 8), np.float32)) == "numpy"
+    assert len(calls) == 1
 
 
 def _layouts(x):
