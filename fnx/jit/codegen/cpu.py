@@ -7,10 +7,10 @@ index arithmetic, never a broadcast view); serial loops in memory order.
 
 Row groups of several passes over a single kept axis (rows of ``PIPELINE_MIN_ROW`` elements
 or more) are software-pipelined: the next row's first pass (a max or a sum that streams the
-row in from memory) runs inside this row's last pass, which computes from cache; and a costly value that several passes need (the exp of a
-softmax gradient) is kept in a row buffer instead of recomputed (``Emitter.ahead_parts``,
-``_memo``). On (4096, 1000) float32 cross-entropy this made the value ~20% faster and its
-value and gradient ~2x (docs/benchmarks.md).
+row in from memory) runs inside this row's last pass, which computes from cache; and a costly
+value that several passes need (the exp of a softmax gradient) is kept in a row buffer instead
+of recomputed (``Emitter.ahead_parts``, ``_memo``). On (4096, 1000) float32 cross-entropy this
+made the value ~20% faster and its value and gradient ~2x (docs/benchmarks.md).
 """
 
 import numpy as np
