@@ -326,3 +326,26 @@ def test_zero_feature_size_averages_the_values():
     out = np.asarray(_sdpa(q, k, v))
     np.testing.assert_allclose(out, np.broadcast_to(v.mean(1, keepdims=True), (2, 3, 5)),
                                rtol=1e-12)
+
+
+def test_eager_and_jit_refuse_integer_operands_alike():
+    """Eager calls skip the shape/dtype rule; integer q, k, v would take a softmax in
+    integers (silently all zeros) where jit raises."""
+    from fnx.core.errors import DTypeError
+
+    x = fnx.tensor(np.arange(8, dtype=np.int32).reshape(1, 2, 4))
+    with pytest.raises(DTypeError, match="expected floating operands"):
+        F.scaled_dot_product_attention(x, x, x)
+    with pytest.raises(DTypeError, match="expected floating operands"):
+        fnx.jit(F.scaled_dot_product_attention)(x, x, x)
+
+
+def test_eager_and_jit_refuse_bool_matrix_products_alike():
+    import fnx.numpy as fnp
+    from fnx.core.errors import DTypeError
+
+    a = fnp.asarray(np.array([[True, False], [True, True]]))
+    with pytest.raises(DTypeError, match="bool operands"):
+        a @ a
+    with pytest.raises(DTypeError, match="bool operands"):
+        fnx.jit(lambda x: x @ x)(a)

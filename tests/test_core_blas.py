@@ -127,3 +127,49 @@ def test_threads_share_the_library(provider):
         results = list(pool.map(lambda ab: blas.matmul(*ab), pairs))
     for (a, b), got in zip(pairs, results):
         np.testing.assert_allclose(got, a @ b, rtol=2e-5, atol=2e-5)
+
+
+def test_stack_times_a_matrix_blas_cannot_read(provider):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((4, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 10)).astype(np.float32)[:, ::2]  # column stride 2
+    got = blas.matmul(a, w)
+    assert got.shape == (4, 7, 5)
+    np.testing.assert_allclose(got, a @ w, rtol=2e-5, atol=2e-5)
+
+
+def test_byte_swapped_operands(provider):
+    a = np.arange(6, dtype=">f4").reshape(2, 3)
+    b = np.arange(12, dtype=">f4").reshape(3, 4)
+    np.testing.assert_array_equal(blas.matmul(a, b), a.astype(np.float32) @ b.astype(np.float32))
+
+
+_THREADS_PROBE = """
+import os, threading, numpy as np
+from fnx.core import blas
+a = np.ones((256, 256), np.float32)
+blas.matmul(a, a)
+before = len(os.listdir("/proc/self/task"))
+for _ in range(40):
+    t = threading.Thread(target=blas.matmul, args=(a, a))
+    t.start()
+    t.join()
+print(blas.provider(), len(os.listdir("/proc/self/task")) - before)
+"""
+
+
+def test_short_lived_threads_leave_no_blas_threads_behind():
+    """Multi-threaded MKL runs on GNU OpenMP: Intel's runtime kept a worker team for every
+    thread that had called it (a DataLoader's workers leaked threads every epoch)."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs /proc")
+    env = dict(os.environ, MKL_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, "-c", _THREADS_PROBE], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    provider, grown = done.stdout.split()
+    assert int(grown) <= 2, f"{provider}: {grown} threads left behind by 40 threads"

@@ -122,3 +122,11 @@ def test_gemm_rejects_layouts_blas_cannot_read():
         _product(np.broadcast_to(np.arange(4.0), (5, 4)), b, np.empty((5, 3)))
     with pytest.raises(ValueError, match="strides do not fit BLAS"):
         _product(np.ones((10, 8))[::2, ::2], b, np.empty((5, 3)))
+
+
+def test_gemm_refuses_an_output_blas_would_write_past():
+    a, b = np.ones((5, 4)), np.ones((4, 3))
+    buf = np.zeros((5, 3))
+    with pytest.raises(ValueError, match="strides do not fit BLAS"):
+        _product(a, b, buf[::-1])  # negative row stride
+    assert not buf.any()

@@ -16,6 +16,7 @@ CuPy arrays or of layouts BLAS cannot take go to ``np.matmul`` unchanged.
 """
 
 import ctypes
+import ctypes.util
 import glob
 import math
 import os
@@ -25,7 +26,7 @@ import warnings
 
 import numpy as np
 
-_LAYER_INTEL, _LAYER_SEQUENTIAL = 0, 1  # MKL_Set_Threading_Layer
+_LAYER_SEQUENTIAL, _LAYER_GNU = 1, 3  # MKL_Set_Threading_Layer
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _lock = threading.Lock()
 _state = None  # (name, library or None), set once
@@ -48,9 +49,10 @@ def numpy_blas_handle():
 def _find_mkl():
     """The path of oneMKL's single dynamic library (the wheel puts it in ``<prefix>/lib``)."""
     for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
-        found = sorted(glob.glob(os.path.join(prefix, "lib", "libmkl_rt.so*")))
-        if found:
-            return found[0]
+        found = glob.glob(os.path.join(prefix, "lib", "libmkl_rt.so*"))
+        if found:  # the newest (a leftover libmkl_rt.so.2 may sit beside .so.3)
+            return max(found, key=lambda p: [int(x) for x in p.split(".so")[-1].split(".")
+                                             if x.isdigit()])
     return None
 
 
@@ -68,10 +70,12 @@ def _load_mkl(path):
     lib = ctypes.CDLL(path)
     env = os.environ.get("MKL_NUM_THREADS")
     threads = int(env) if env and env.isdigit() else _numpy_threads()
-    if threads <= 1:  # no OpenMP runtime loaded at all
-        lib.MKL_Set_Threading_Layer(_LAYER_SEQUENTIAL)
+    # GNU OpenMP, not Intel's: libiomp5 keeps a worker team for every thread that ever called
+    # it, so short-lived threads (DataLoader workers, a thread per request) leaked one each
+    if threads <= 1 or ctypes.util.find_library("gomp") is None:
+        lib.MKL_Set_Threading_Layer(_LAYER_SEQUENTIAL)  # no OpenMP runtime loaded at all
     else:
-        lib.MKL_Set_Threading_Layer(_LAYER_INTEL)
+        lib.MKL_Set_Threading_Layer(_LAYER_GNU)
         lib.MKL_Set_Num_Threads(threads)
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     for char, scalar in (("s", ctypes.c_float), ("d", ctypes.c_double)):
@@ -186,7 +190,8 @@ def matmul(a, b, out=None):
     """
     lib = _select()[1]
     if (lib is None or type(a) is not np.ndarray or type(b) is not np.ndarray
-            or a.dtype != b.dtype or a.dtype.char not in "fd" or a.ndim < 2 or b.ndim < 2
+            or a.dtype != b.dtype or a.dtype.char not in "fd" or not a.dtype.isnative
+            or a.ndim < 2 or b.ndim < 2
             or a.shape[-1] != b.shape[-2]
             or a.shape[-2] * a.shape[-1] * b.shape[-1] < _MKL_MIN_WORK
             or (a.ndim > 2 and b.ndim > 2 and a.shape[:-2] != b.shape[:-2])):
@@ -202,9 +207,10 @@ def matmul(a, b, out=None):
         result = out  # (np.matmul buffers an output that overlaps an operand)
     else:
         return np.matmul(a, b, out=out)
-    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+    ob = _operand(b)
+    if ob is not None and b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
         a = a.reshape(-1, k)  # a stack times one matrix: one product of all its rows
-    oa, ob = _operand(a), _operand(b)
+    oa = _operand(a)
     if oa is None or ob is None:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     (ta, lda, sa), (tb, ldb, sb) = oa, ob

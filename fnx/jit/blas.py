@@ -142,9 +142,10 @@ def _gemm_impl(a, b, out):
             return
         ta, lda = _layout(a, m, k)
         tb, ldb = _layout(b, k, n)
-        if ta == 0 or tb == 0 or not (out.strides[1] == out.itemsize or n == 1):
+        tc, ldc = _layout(out, m, n)
+        if ta == 0 or tb == 0 or tc != NO_TRANS:
             raise ValueError("fnx.jit.blas.gemm: an operand's strides do not fit BLAS")
         routine(ROW_MAJOR, ta, tb, m, n, k, one, a.ctypes.data, lda, b.ctypes.data, ldb,
-                zero, out.ctypes.data, max(out.strides[0] // out.itemsize, n, 1))
+                zero, out.ctypes.data, ldc)
 
     return impl

@@ -152,8 +152,10 @@ def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
     from ..devices import array_module
 
     q, k, v, mask, keep = _operands(args, has_mask, dropout_scale)
-    if mask is not None and (mask.ndim != q.ndim or mask.shape[-1] != k.shape[-2]):
-        # eager calls skip the shape rule, and the row kernel reads whole mask rows unchecked
+    if (mask is not None and (mask.ndim != q.ndim or mask.shape[-1] != k.shape[-2])) \
+            or q.dtype.kind not in "fc" or k.dtype != q.dtype or v.dtype != q.dtype:
+        # eager calls skip the shape rule: the row kernel reads whole mask rows unchecked, and
+        # integer operands would take a softmax in integers
         _attention_abstract_eval(*args, scale=scale, causal=causal, has_mask=has_mask,
                                  dropout_scale=dropout_scale)
     xp = array_module(q)

@@ -39,6 +39,8 @@ def _dot_general_abstract_eval(lhs, rhs, *, dimension_numbers):
 
 
 def _dot_general_impl(lhs, rhs, *, dimension_numbers):
+    if lhs.dtype.kind == "b":  # eager calls skip the rule that refuses them under jit
+        _dot_general_abstract_eval(lhs, rhs, dimension_numbers=dimension_numbers)
     (lc, rc), (lb, rb) = dimension_numbers
     if lc == (1,) and rc == (0,) and not lb and lhs.ndim == 2 and rhs.ndim == 2:
         return blas.matmul(lhs, rhs)  # a matrix product (x @ w): no layout work around BLAS
