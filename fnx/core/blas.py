@@ -4,8 +4,9 @@ Two providers, one chosen per process at the first product:
 
 * ``"mkl"`` -- Intel oneMKL, when its wheel is installed (``pip install "fnx[mkl]"``, x86-64):
   the library PyTorch's CPU build links. At the shapes of small networks (K of 27-128:
-  convolutions over few channels, LSTM and Transformer layers) it measured 1.2-2x faster than
-  OpenBLAS on one thread (docs/benchmarks.md, "BLAS").
+  convolutions over few channels, LSTM and Transformer layers) it measured 1.3-1.8x faster
+  than OpenBLAS on one thread (docs/benchmarks.md, "Layer kernels"). MKL runs on one thread
+  without an OpenMP runtime, on GNU OpenMP with more.
 * ``"numpy"`` -- the BLAS NumPy links (OpenBLAS in NumPy's wheels), through ``np.matmul``.
 
 ``FNX_BLAS=numpy`` or ``FNX_BLAS=mkl`` overrides the default (MKL when installed). MKL runs
@@ -102,7 +103,7 @@ def _select():
         path = None if choice == "numpy" else _find_mkl()
         if choice == "mkl" and path is None:
             raise ImportError("FNX_BLAS=mkl, but oneMKL is not installed in this environment: "
-                           "pip install \"fnx[mkl]\" (x86-64), or unset FNX_BLAS")
+                              "pip install \"fnx[mkl]\" (x86-64), or unset FNX_BLAS")
         library = None
         if path is not None:
             try:
@@ -128,7 +129,8 @@ def provider():
 
 
 def describe():
-    """The provider with its version, for benchmark tables (``"mkl 2026.2.1"``...)."""
+    """The provider with its version, for benchmark tables: ``"mkl (Intel(R) oneAPI Math
+    Kernel Library Version 2026.2 ...)"`` or ``"numpy (scipy-openblas 0.3.31...)"``."""
     name, lib = _select()
     if lib is None:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
