@@ -664,3 +664,46 @@ def test_same_seed_gives_bit_identical_weights_whatever_the_heap_layout():
         return b"".join(p.numpy().tobytes() for p in model.parameters())
 
     assert len({run(junk) for junk in range(3)}) == 1
+
+
+def test_copies_and_detached_parameters_are_this_calls_values():
+    """SAM/Lookahead keep ``p.clone()`` before the update, an EMA reads ``p.detach()`` after
+    ``opt.step()``: a copy inside the step is the parameter's value at that point of this
+    call (once baked in at trace time, or one in-place update behind)."""
+    def run(compiled):
+        fnx.manual_seed(0)
+        model, ema = nn.Linear(3, 2), nn.Linear(3, 2)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        w = model.weight
+
+        def step(x):
+            copies = [w.clone(), fnx.tensor(w), fnx.numpy.array(w), w.new_tensor(w),
+                      w.detach().clone()]
+            scratch = w.clone()
+            scratch.add_(1.0)  # a copy updated in place leaves the parameter alone
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+            with fnx.no_grad():
+                for pe, p in zip(ema.parameters(), model.parameters()):
+                    pe.mul_(0.5).add_(p.detach() * 0.5)
+            return copies + [scratch, w.detach() - copies[0]]
+
+        f = fnx.compile(step) if compiled else step
+        outs = [[o.numpy().copy() for o in f(fnx.ones(2, 3))] for _ in range(4)]
+        return outs, _params(model) + _params(ema), f
+
+    (got, got_params, f), (want, want_params, _) = run(True), run(False)
+    for g, e in zip(got, want):
+        _assert_same(g, e)
+    _assert_same(got_params, want_params)
+    assert f.cache_info().traces == 2, f.cache_info().misses
+
+
+def test_a_detached_or_cloned_closed_over_array_is_re_read_under_jit():
+    w = fnx.tensor([1.0, 2.0])
+    f = fnx.jit(lambda x: w.clone() * x + w.detach())
+    assert f(fnx.ones(2)).tolist() == [2.0, 4.0]
+    w.mul_(5.0)
+    assert f(fnx.ones(2)).tolist() == [10.0, 20.0]
+    assert f.cache_info().traces == 1

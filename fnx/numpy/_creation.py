@@ -8,7 +8,7 @@ from ..core import devices, dtypes
 from ..core.array import Array, asarray_buffer, wrap
 from ..core.ops import elementwise as ew
 from ..core.ops.shape import iota_p
-from ..core.tracing import Tracer, get_aval
+from ..core.tracing import Tracer, current_dynamic, get_aval
 from ._core import is_array, to_array
 from ._ufunc import check_order
 
@@ -25,6 +25,19 @@ def _place(x, device):
         return x
     buf = devices.put_buffer(x._buf, devices.as_device(device))
     return x if buf is x._buf else wrap(buf)
+
+
+def _copy_array(x, detach=False):
+    """A copy of the concrete Array ``x`` (``detach``: sharing its buffer, as torch's
+    ``detach``), never tracked by autograd. Eagerly its buffer; under jit the value standing
+    for ``x`` in the trace, staged: a compiled step's parameter or buffer is an input whose value
+    changes between calls (and perhaps earlier in the same step, by an in-place update), so its
+    buffer at trace time is not the value to copy."""
+    if current_dynamic() is None:
+        return wrap(x._buf if detach else x._buf.copy(), x._weak)
+    from ..transforms.custom import stop_gradient
+
+    return stop_gradient(x)
 
 
 def asarray(a, dtype=None, order=None, *, device=None, copy=None):
@@ -44,7 +57,7 @@ def asarray(a, dtype=None, order=None, *, device=None, copy=None):
     if is_array(obj):
         out = obj if dtype is None else ew.convert_element_type(obj, dtype)
         if copy and out is obj and type(obj) is Array:
-            out = wrap(obj._buf.copy())
+            out = _copy_array(obj)
         return _place(out, device)
     if isinstance(obj, (list, tuple)) and any(isinstance(o, Tracer) for o in _flat(obj)):
         from ._manipulation import stack

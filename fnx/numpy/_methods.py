@@ -751,7 +751,7 @@ def _clone(self, *, memory_format=None):
     """A copy with its own buffer (under a transform values are immutable: ``self``)."""
     del memory_format  # unused
     if type(self) is Array:
-        return wrap(self._buf.copy())
+        return cr._copy_array(self)
     return self
 
 
@@ -759,7 +759,7 @@ def _detach(self):
     """``self`` cut off from differentiation (``fnx.stop_gradient``) and from autograd
     bookkeeping. On a concrete array: a new Array sharing the buffer, as torch."""
     if type(self) is Array:
-        return wrap(self._buf)
+        return cr._copy_array(self, detach=True)
     from ..transforms.custom import stop_gradient
 
     return stop_gradient(self)
