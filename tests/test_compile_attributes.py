@@ -383,3 +383,92 @@ def test_a_property_setter_runs_and_the_attribute_it_sets_is_rebound():
         np.testing.assert_allclose(model.last.numpy(), want, rtol=1e-6)
         np.testing.assert_allclose(out.numpy(), want + 1, rtol=1e-6)
     assert f.cache_info().traces == 2, f.cache_info().misses
+
+
+class _Holder(nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+
+
+class _SharedState(nn.Module):
+    """One array object held by two attributes (``self.h = self.c = zeros``, two submodules
+    given one array); the step rebinds one of them and reads both."""
+
+    def __init__(self):
+        super().__init__()
+        self.h = self.c = fnx.zeros(3)
+        shared = fnx.ones(3)
+        self.m1, self.m2 = _Holder(shared), _Holder(shared)
+
+    def forward(self, x):
+        y = x * self.m1.a + 10 * x * self.m2.a + 100 * (self.h + 2 * self.c)
+        self.m1.a = self.m1.a + 1.0
+        self.h, self.c = self.h + x, self.c - x
+        return y
+
+
+def test_an_array_two_attributes_hold_is_read_from_each_after_one_is_rebound():
+    runs = []
+    for compiled in (False, True):
+        model = _SharedState()
+        f = fnx.compile(lambda m, x: m(x)) if compiled else (lambda m, x: m(x))
+        runs.append([(f(model, fnx.full((3,), float(k))).numpy(), model.m1.a.numpy(),
+                      model.m2.a.numpy(), model.h.numpy(), model.c.numpy())
+                     for k in range(1, 6)])
+    for got, want in zip(runs[1], runs[0], strict=True):
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-6)
+    # the trace made one input of the shared array: it re-traces once when they part, then
+    # re-reads each attribute
+    assert f.cache_info().traces == 2, f.cache_info().misses
+
+
+def test_an_lstm_cell_state_initialised_as_one_array_equals_eager():
+    class Cell(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.LSTMCell(3, 4)
+            self.h = self.c = fnx.zeros(2, 4)
+
+        def forward(self, x):
+            h, c = self.cell(x, (self.h, self.c))
+            self.h, self.c = h.detach(), c.detach()
+            return h.sum()
+
+    losses = []
+    for compiled in (False, True):
+        fnx.manual_seed(0)
+        model = Cell()
+        f = fnx.compile(lambda x: model(x)) if compiled else model
+        losses.append([float(f(fnx.ones(2, 3) * 0.5)) for _ in range(5)])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    assert f.cache_info().traces == 2, f.cache_info().misses
+
+
+
+class _BufferAlias(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.register_buffer("rb", fnx.ones(3))
+        self.kept = self.rb  # a plain attribute holding the buffer, set before any call
+
+    def forward(self, x):
+        return self.lin(x) + self.rb + 10 * self.kept
+
+
+def test_an_attribute_holding_a_buffer_is_read_apart_from_it_once_rebound():
+    model = _BufferAlias()
+    f = fnx.compile(lambda x: model(x))
+    x = fnx.ones(1, 3)
+    for k in range(3):
+        np.testing.assert_allclose(f(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
+        model.rb.add_(1.0)  # in place: both holders see it, no re-trace
+    assert f.cache_info().traces == 1, f.cache_info().misses
+    # the program read one input for both holders: rebinding the attribute re-traces once,
+    # then each is read on its own
+    for k in range(3):
+        model.kept = fnx.full((3,), -1.0 - k)
+        np.testing.assert_allclose(f(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
+    assert f.cache_info().traces == 2, f.cache_info().misses

@@ -255,6 +255,11 @@ class _StateRecord:
         # at every call (see link)
         self.by_structure = {id(s) for s in self.slots if state.is_rebound(s.name)}
         self.reread = ()
+        # registered buffers of the modules holding rebound attributes (read through the
+        # registry too, whose guard is identity)
+        self.buffers = {id(b) for m in {id(s.owner): s.owner for s in self.slots
+                                        if id(s) in self.by_structure}.values()
+                        if _is_stateful(m) for b in m.buffers()}
 
     def link(self, consts, guards):
         """Tie the program's constants to the rebound attributes they were read from: such
@@ -265,6 +270,18 @@ class _StateRecord:
         pos = {id(c): i for i, c in enumerate(consts)}
         pinned = {id(ref()) for ref, _ in guards} | {id(a) for a in self.written_arrays}
         pinned.update(id(c) for c in consts if getattr(c, "_autograd", None) is not None)
+        # the trace made one constant of one array however it reached it: an array that
+        # several attributes (``self.h = self.c = zeros``) or an attribute and a registered
+        # buffer or another slot hold cannot be re-read from one of them for all, so those
+        # attributes keep identity guards (a re-trace once they part)
+        pinned |= self.buffers
+        holders = collections.Counter()
+        for slot in self.slots:
+            if state.is_rebound(slot.name):
+                holders.update(id(x) for x in (state.array_leaves(slot.original) or ((),))[0])
+            elif type(slot.original) is Array:
+                pinned.add(id(slot.original))
+        pinned.update(i for i, n in holders.items() if n > 1)
         reread = []
         for slot in self.slots:
             if id(slot) not in self.by_structure:
