@@ -707,3 +707,38 @@ def test_a_detached_or_cloned_closed_over_array_is_re_read_under_jit():
     w.mul_(5.0)
     assert f(fnx.ones(2)).tolist() == [10.0, 20.0]
     assert f.cache_info().traces == 1
+
+
+@pytest.mark.parametrize("advance_first", [False, True])
+def test_a_buffer_used_as_an_index_is_a_dynamic_index_not_baked_in(advance_first):
+    """MoCo's queue: ``queue[ptr] = k`` with a 0-d buffer ``ptr`` advanced in the step. Once
+    read as a Python int at trace time (a re-trace and an executable per pointer value), or,
+    advanced before the write, a ConcretizationError."""
+    class Queue(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("queue", fnx.zeros(5, 3))
+            self.register_buffer("ptr", fnx.tensor(0))
+
+        def forward(self, k):
+            with fnx.no_grad():
+                if advance_first:
+                    self.ptr.copy_((self.ptr + 1) % 5)
+                self.queue[self.ptr] = k
+                last = self.queue[self.ptr - 1]  # a read through the pointer too
+                if not advance_first:
+                    self.ptr.copy_((self.ptr + 1) % 5)
+            return last * 1.0
+
+    def run(compiled):
+        m = Queue()
+        f = fnx.compile(m) if compiled else m
+        outs = [f(fnx.ones(3) * i).numpy().copy() for i in range(1, 8)]
+        return outs, m.queue.numpy().copy(), int(m.ptr), f
+
+    got, want = run(True), run(False)
+    for g, e in zip(got[0], want[0]):
+        np.testing.assert_array_equal(g, e)
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[2] == want[2]
+    assert got[3].cache_info().traces == 1, got[3].cache_info().misses

@@ -13,8 +13,9 @@ Then, with ``S`` the broadcast shape of the index arrays:
   and scattered with a full index per element. Basic unit-step indices lower to
   ``dynamic_update_slice`` instead.
 
-Out-of-range concrete indices raise FnxIndexError, as NumPy. Traced ones are clamped by gathers
-and dropped by scatters (as JAX).
+Out-of-range concrete indices raise FnxIndexError, as NumPy. Traced ones (under jit also
+concrete Arrays, ``_indexing._is_dynamic``) are clamped by gathers and dropped by scatters (as
+JAX).
 """
 
 import numpy as np
@@ -24,8 +25,9 @@ from ..core.errors import ConcretizationError, FnxError, FnxIndexError, ShapeErr
 from ..core.ops import elementwise as ew
 from ..core.ops import indexing as ix
 from ..core.ops import shape as sh
-from ..core.tracing import Tracer, get_aval
+from ..core.tracing import get_aval
 from ._core import broadcast_to_shape, is_array, to_array
+from ._indexing import _is_dynamic
 
 _I64 = np.dtype(np.int64)
 
@@ -36,10 +38,6 @@ MSG_BOOL_TRACED = (
     "fnp.nonzero(mask, size=n) for a fixed number of indices, or compute the mask outside "
     "the transform."
 )
-
-
-def _is_traced(x):
-    return isinstance(x, Tracer)
 
 
 def _concrete(x, shape_for_msg):
@@ -69,7 +67,7 @@ def _classify(e):
         if dt == dtypes.bool_:
             return "mask", e
         if dt.kind in "iu":
-            if e.ndim == 0 and not _is_traced(e):
+            if e.ndim == 0 and not _is_dynamic(e):
                 return "int", int(e)
             return "array", e
         raise FnxIndexError(f"arrays used as indices must be of integer or boolean type, got "
@@ -139,7 +137,7 @@ def expand_index(x, idx):
 
 def _check_bounds(values, n, axis):
     """Raise FnxIndexError for a concrete index outside ``[-n, n)``."""
-    if _is_traced(values):
+    if _is_dynamic(values):
         return
     host = np.asarray(values)
     if host.size and (host.min() < -n or host.max() >= n):

@@ -3,8 +3,10 @@ Ellipsis). Advanced (integer-array and boolean) indexing lowers to gather/scatte
 
 import numpy as np
 
+from ..core.array import Array
 from ..core.errors import FnxIndexError
 from ..core.ops import shape as sh
+from ..core.tracing import Tracer, current_dynamic
 from ._core import to_array
 
 
@@ -31,13 +33,14 @@ def _normalize_basic(idx, shape):
 
 def _is_basic(e):
     """True for the entries the static-slice path handles: None, ..., slices and concrete
-    integers; arrays, masks, booleans and traced integers go to ``_advanced``."""
+    integers; arrays, masks, booleans and traced integers (``_is_dynamic``) go to
+    ``_advanced``."""
     if e is None or e is Ellipsis or isinstance(e, slice):
         return True
     if isinstance(e, (bool, np.bool_)):
         return False
     if hasattr(e, "shape") and hasattr(e, "dtype"):
-        return e.shape == () and e.dtype.kind in "iu" and not _is_traced(e)
+        return e.shape == () and e.dtype.kind in "iu" and not _is_dynamic(e)
     return hasattr(e, "__index__")
 
 
@@ -81,7 +84,7 @@ def _getitem(x, idx):
             new_shape_marks.append(("keep", dim))
         elif hasattr(e, "__index__") and not hasattr(e, "shape") or (
             hasattr(e, "shape") and e.shape == () and e.dtype.kind in "iu"
-            and not _is_traced(e)
+            and not _is_dynamic(e)
         ):
             i = int(e)
             if not -n <= i < n:
@@ -130,10 +133,12 @@ def _index_int(x, i):
     return sh.reshape_p.bind(x, new_sizes=rest)
 
 
-def _is_traced(e):
-    from ..core.tracing import Tracer
-
-    return isinstance(e, Tracer)
+def _is_dynamic(e):
+    """Whether the index ``e`` is a value of the program being traced, indexed with dynamic
+    slices: a tracer, or under jit a concrete Array. A compiled step's 0-d buffer (a queue
+    pointer) is an input whose value changes between calls, or earlier in the step by an
+    in-place update: reading it as a Python int would bake one value into the program."""
+    return isinstance(e, Tracer) or (type(e) is Array and current_dynamic() is not None)
 
 
 def _set_last(x, value):
