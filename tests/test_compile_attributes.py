@@ -472,3 +472,31 @@ def test_an_attribute_holding_a_buffer_is_read_apart_from_it_once_rebound():
         model.kept = fnx.full((3,), -1.0 - k)
         np.testing.assert_allclose(f(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
     assert f.cache_info().traces == 2, f.cache_info().misses
+
+
+def test_an_attribute_set_to_a_buffer_in_the_step_holds_the_buffer_itself():
+    class Picking(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+            self.register_buffer("rb", fnx.ones(3))
+
+        def forward(self, x):
+            self.alias = self.rb  # the active statistics buffer, picked in the step
+            return self.lin(x) + self.alias
+
+    runs = []
+    for compiled in (False, True):
+        fnx.manual_seed(0)
+        model = Picking()
+        f = fnx.compile(lambda x: model(x)) if compiled else model
+        outs = []
+        for k in range(4):
+            outs.append(f(fnx.ones(1, 3)).detach().numpy())
+            assert model.alias is model.rb
+            model.alias.add_(1.0)  # through the attribute, eagerly: the buffer changes
+            assert model.rb.tolist() == [k + 2.0] * 3
+        runs.append(outs)
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-6)
+    # a new attribute, then the buffer by identity: no re-trace after the second call
+    assert f.cache_info().traces == 2, f.cache_info().misses

@@ -256,7 +256,8 @@ class _StateRecord:
         self.by_structure = {id(s) for s in self.slots if state.is_rebound(s.name)}
         self.reread = ()
         # registered buffers of the modules holding rebound attributes (read through the
-        # registry too, whose guard is identity)
+        # registry too, whose guard is identity): an attribute set to one holds the buffer
+        # itself after the call, not a copy of its value
         self.buffers = {id(b) for m in {id(s.owner): s.owner for s in self.slots
                                         if id(s) in self.by_structure}.values()
                         if _is_stateful(m) for b in m.buffers()}
@@ -314,7 +315,8 @@ class _StateRecord:
         outs = []
         for slot, v in zip(self.written_slots, slot_values, strict=True):
             if state.is_rebound(slot.name):
-                outs += [x for x in (state.array_leaves(v) or ((),))[0] if _is_value(x)]
+                outs += [x for x in (state.array_leaves(v) or ((),))[0]
+                         if _is_value(x) and id(x) not in self.buffers]
             elif _is_value(v):
                 outs.append(v)
         return outs + list(array_values) + list(deferred_values)
@@ -351,7 +353,7 @@ class _StateRecord:
         in place are written first, so a slot's final value wins over an in-place update of
         the array it held (``zero_grad(set_to_none=False)`` then ``backward()``)."""
         it = iter(outs)
-        slot_values = [_rebuild(s.current, it) if state.is_rebound(s.name)
+        slot_values = [_rebuild(s.current, it, self.buffers) if state.is_rebound(s.name)
                        else next(it) if _is_value(s.current) else s.current
                        for s in self.written_slots]
         for array in self.written_arrays:
@@ -374,19 +376,21 @@ class _StateRecord:
                 fn(*args)
 
 
-def _rebuild(traced, outs):
+def _rebuild(traced, outs, buffers):
     """A rebound attribute's new value: ``traced`` (its value in the trace) with every traced
     array replaced by the next of ``outs`` as a new Array (as PyTorch's assignment: earlier
-    values kept elsewhere are not overwritten). An output of a call recorded on the tape keeps
-    its autograd record where the traced value had one (``self.aux_loss = loss``), not where
-    it was untracked (``self.last_hidden = h.detach()``)."""
+    values kept elsewhere are not overwritten), except the registered buffers (ids in
+    ``buffers``): it holds those themselves, as an eager ``self.alias = self.rb``. An output
+    of a call recorded on the tape keeps its autograd record where the traced value had one
+    (``self.aux_loss = loss``), not where it was untracked (``self.last_hidden =
+    h.detach()``)."""
     found = state.array_leaves(traced)
     if found is None:
         return traced  # no arrays (None, or the attribute deleted)
     leaves, tree = found
     new = []
     for x in leaves:
-        if _is_value(x):
+        if _is_value(x) and id(x) not in buffers:
             out = next(outs)
             if type(out) is Array and out._autograd is not None and \
                     getattr(x, "_autograd", None) is None:
