@@ -500,3 +500,29 @@ def test_an_attribute_set_to_a_buffer_in_the_step_holds_the_buffer_itself():
     np.testing.assert_allclose(runs[1], runs[0], rtol=1e-6)
     # a new attribute, then the buffer by identity: no re-trace after the second call
     assert f.cache_info().traces == 2, f.cache_info().misses
+
+
+def test_an_optional_attribute_read_while_absent_retraces_once_it_is_set():
+    class Gained(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            scale = self.scale if hasattr(self, "scale") else 1.0
+            return self.lin(x) * getattr(self, "gain", 1.0) + scale
+
+    for gain in (fnx.tensor(3.0), 3.0):
+        fnx.manual_seed(0)
+        model = Gained()
+        f = fnx.compile(lambda x: model(x))
+        x = fnx.ones(2, 3)
+        np.testing.assert_allclose(f(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
+        model.gain = gain  # set eagerly between calls, as a user enabling a feature
+        np.testing.assert_allclose(f(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
+        for k in range(3):
+            model.scale = fnx.full((3,), float(k))  # present now: re-read, no re-trace
+            np.testing.assert_allclose(f(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
+        info = f.cache_info()
+        assert info.traces == 3, info.misses
+        assert "Gained.scale was absent when traced and is now set" in info.misses[2]

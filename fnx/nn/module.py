@@ -297,6 +297,12 @@ class Module:
             reg = d.get(registry)
             if reg is not None and name in reg:
                 return reg[name]
+        if not name.startswith("__") and host_state.tracks(self):
+            # the traced code went the attribute-absent way (getattr with a default,
+            # hasattr): once it is set, re-trace (an array set there is rebound state, which
+            # the plain-attribute guard leaves to the journal, so nothing else would see it)
+            host_state.guard(f"{type(self).__name__}.{name} was absent when traced and is "
+                             f"now set", lambda: _has_attribute(self, name))
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
@@ -806,6 +812,12 @@ def _plain_attributes(module):
     return tuple((k, v) for k, v in module.__dict__.items()
                  if type(v) in _PLAIN or (type(v) is tuple and all(type(x) in _PLAIN
                                                                     for x in v)))
+
+
+def _has_attribute(module, name):
+    """Whether ``module.name`` exists as an instance attribute or a registered entry."""
+    d = module.__dict__
+    return name in d or any(name in d.get(r, ()) for r in _REGISTRIES)
 
 
 class _Swaps(threading.local):
