@@ -742,3 +742,33 @@ def test_a_buffer_used_as_an_index_is_a_dynamic_index_not_baked_in(advance_first
     np.testing.assert_array_equal(got[1], want[1])
     assert got[2] == want[2]
     assert got[3].cache_info().traces == 1, got[3].cache_info().misses
+
+
+def test_gradient_accumulation_with_an_eager_update_every_k_calls_stops_tracing():
+    """backward() compiled at every call, opt.step() + zero_grad() eagerly every 3rd: each
+    cycle's first backward makes a new ``.grad``, which an identity guard re-traced once per
+    cycle forever. Two traces (``.grad`` None / an array), values equal to eager."""
+    def run(compiled):
+        fnx.manual_seed(0)
+        model = _mlp()
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x, y = _data(12)
+        grads = []
+
+        def accumulate(x, y):
+            loss = nn.functional.cross_entropy(model(x), y) / 3
+            loss.backward()
+            return loss
+
+        acc = fnx.compile(accumulate) if compiled else accumulate
+        for i in range(12):
+            acc(x[i % 3 * 4:][:4], y[i % 3 * 4:][:4])
+            grads.append(model[0].weight.grad.numpy().copy())
+            if i % 3 == 2:
+                opt.step()
+                opt.zero_grad()
+        return grads + _params(model), acc
+
+    (got, acc), (want, _) = run(True), run(False)
+    _assert_same(got, want)
+    assert acc.cache_info().traces == 2, acc.cache_info().misses

@@ -255,6 +255,7 @@ class _StateRecord:
         # at every call (see link)
         self.by_structure = {id(s) for s in self.slots if state.is_rebound(s.name)}
         self.reread = ()
+        self.array_slots = [None] * len(self.written_arrays)  # see link
         # registered buffers of the modules holding rebound attributes (read through the
         # registry too, whose guard is identity): an attribute set to one holds the buffer
         # itself after the call, not a copy of its value
@@ -263,13 +264,19 @@ class _StateRecord:
                         if _is_stateful(m) for b in m.buffers()}
 
     def link(self, consts, guards):
-        """Tie the program's constants to the rebound attributes they were read from: such
-        a constant is re-read from the attribute at every call. An attribute whose array the
-        trace used by identity (its value read in Python or baked in as a literal, updated in
-        place, or recorded on the tape: a parameter, a graph node) keeps an identity guard
-        instead."""
+        """Tie the program's constants to the rebound attributes and the array-holding slots
+        (``.grad``) they were read from: such a constant is re-read from the attribute or
+        slot at every call. An attribute whose array the trace used by identity (its value
+        read in Python or baked in as a literal, updated in place — except a slot's own array,
+        written back into what the slot holds then —, or recorded on the tape: a parameter, a
+        graph node) keeps an identity guard instead."""
         pos = {id(c): i for i, c in enumerate(consts)}
-        pinned = {id(ref()) for ref, _ in guards} | {id(a) for a in self.written_arrays}
+        # an array updated in place is written back into the array its slot holds now
+        # (``.grad`` accumulated by backward(): see write_back); any other is pinned
+        held = {id(s.original): s for s in self.slots
+                if not state.is_rebound(s.name) and type(s.original) is Array}
+        pinned = {id(ref()) for ref, _ in guards}
+        pinned.update(id(a) for a in self.written_arrays if id(a) not in held)
         pinned.update(id(c) for c in consts if getattr(c, "_autograd", None) is not None)
         # the trace made one constant of one array however it reached it: an array that
         # several attributes (``self.h = self.c = zeros``) or an attribute and a registered
@@ -281,7 +288,11 @@ class _StateRecord:
             if state.is_rebound(slot.name):
                 holders.update(id(x) for x in (state.array_leaves(slot.original) or ((),))[0])
             elif type(slot.original) is Array:
-                pinned.add(id(slot.original))
+                holders[id(slot.original)] += 1
+                # a slot holding an array (``.grad``, an optimizer's state entry) is re-read
+                # too: gradient accumulation's zero_grad() + backward() makes a new ``.grad``
+                # of the same kind every cycle, which an identity guard re-traced each time
+                self.by_structure.add(id(slot))
         pinned.update(i for i, n in holders.items() if n > 1)
         reread = []
         for slot in self.slots:
@@ -293,6 +304,8 @@ class _StateRecord:
                 continue
             reread += [(pos[id(x)], slot, j) for j, x in enumerate(leaves) if id(x) in pos]
         self.reread = tuple(reread)
+        self.array_slots = [s if s is not None and id(s) in self.by_structure else None
+                            for s in (held.get(id(a)) for a in self.written_arrays)]
 
     def consts(self, consts):
         """The program's constants for this call: the arrays re-read from rebound attributes
@@ -356,10 +369,12 @@ class _StateRecord:
         slot_values = [_rebuild(s.current, it, self.buffers) if state.is_rebound(s.name)
                        else next(it) if _is_value(s.current) else s.current
                        for s in self.written_slots]
-        for array in self.written_arrays:
-            _assign(array, next(it))
+        for array, slot in zip(self.written_arrays, self.array_slots, strict=True):
+            _assign(array if slot is None else state._read(slot.owner, slot.name), next(it))
         for slot, value in zip(self.written_slots, slot_values, strict=True):
             orig = slot.original
+            if id(slot) in self.by_structure:
+                orig = state._read(slot.owner, slot.name)  # the array this call re-read
             if not _is_value(slot.current) or state.is_rebound(slot.name):
                 state.set(slot.owner, slot.name, value)
             elif type(orig) is Array and orig.shape == value.shape and \
