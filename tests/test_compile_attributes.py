@@ -526,3 +526,49 @@ def test_an_optional_attribute_read_while_absent_retraces_once_it_is_set():
         info = f.cache_info()
         assert info.traces == 3, info.misses
         assert "Gained.scale was absent when traced and is now set" in info.misses[2]
+
+
+def test_arrays_put_into_a_dict_or_list_attribute_are_written_back():
+    class RunningMean(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stats = {"m": fnx.zeros(3)}
+            self.pair = [fnx.zeros(3), fnx.ones(3)]
+            self.history = []
+
+        def forward(self, x, log):
+            self.stats["m"] = 0.9 * self.stats["m"] + 0.1 * x.mean(0)
+            self.pair[1] = self.pair[1] * 2 + self.pair[0]
+            if log:
+                self.history.append(x.sum())
+            return x * 2 + self.stats["m"] + self.pair[1]
+
+    runs = []
+    for compiled in (False, True):
+        model = RunningMean()
+        f = fnx.compile(lambda x, log: model(x, log)) if compiled else model
+        outs = [f(fnx.full((2, 3), float(k)), k < 2).numpy() for k in range(5)]
+        runs.append((outs, model.stats["m"].numpy(), model.pair[1].numpy(),
+                     [float(h) for h in model.history]))
+    for got, want in zip(runs[1], runs[0], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    # a list that grows is a new structure at each call (one trace per length)
+    assert f.cache_info().traces == 3, f.cache_info().misses
+
+
+def test_a_traced_array_put_into_a_container_of_other_objects_is_an_error():
+    class Logged(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.log = ["start"]
+            self.layers = [nn.Linear(2, 2)]
+
+        def forward(self, x):
+            self.log.append(x.sum())
+            self.layers.append(x)
+            return x * 2
+
+    model = Logged()
+    with pytest.raises(fnx.core.errors.TraceError, match=r"Logged.layers .*Return the array"):
+        fnx.compile(lambda x: model(x))(fnx.ones(2))
+    assert model.log == ["start"] and len(model.layers) == 1  # nothing traced is left

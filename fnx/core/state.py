@@ -34,6 +34,8 @@ Without an active journal (eager code, or inside grad/vmap) ``get``/``set`` are 
 attribute and item access.
 """
 
+import sys
+
 import numpy as np
 
 from . import tracing
@@ -151,6 +153,7 @@ class Journal:
         self.deferred_values = []  # the traced arrays the deferred calls receive
         self.ran_backward = False  # the traced code called backward(): outputs are detached
         self.created = {}  # id -> object created inside the trace (its attributes are no state)
+        self.watched = {}  # id(list or dict) -> (owner, attribute name, it, its items then)
 
     # --- slots ---------------------------------------------------------------------------
     def _slot(self, owner, name):
@@ -173,6 +176,15 @@ class Journal:
         slot = self._slot(owner, name)
         slot.current, slot.written = value, True
         _write(owner, name, value)  # code that reads the slot directly sees the trace's value
+
+    def watch(self, owner, name, container):
+        """``container`` (a list or dict in ``owner``'s plain attribute ``name``) may get
+        traced values put into it in place (``self.stats["m"] = v``, ``self.log.append(v)``),
+        which no slot sees: ``finish`` restores its items and makes the change a write of
+        the attribute (a new container after each call)."""
+        slot = self.slots.get((id(owner), ("attr", name)))
+        if id(container) not in self.watched and (slot is None or not slot.written):
+            self.watched[id(container)] = (owner, name, container, _items(container))
 
     # --- arrays updated in place -----------------------------------------------------------
     def rebind(self, array, value, op):
@@ -271,12 +283,48 @@ class Journal:
     def finish(self):
         """Restore every slot; return the written slots and arrays and their final values,
         in the order the program outputs them."""
+        mixed = None  # an attribute whose container got traced values among other objects
+        for owner, name, container, before in self.watched.values():
+            now = _items(container)
+            if not any(isinstance(x, tracing.Tracer) and x._trace.main is self.main
+                       for x in tree_flatten(now, is_leaf=_is_stateful)[0]):
+                continue
+            _restore(container, before)  # no traced value is left in it
+            slot = self._slot(owner, ("attr", name))
+            if slot.written or slot.original is not container:
+                continue  # the attribute was rebound after the change: that value wins
+            value = type(container)(now)
+            if array_leaves(value) is None:
+                mixed = _describe(owner, name)
+                continue
+            slot.current, slot.written = value, True
         written = []
         for slot in self.slots.values():
             _write(slot.owner, slot.name, slot.original)
             if slot.written:
                 written.append(slot)
+        if mixed is not None and sys.exc_info()[0] is None:  # not over another error
+            raise TraceError(_CONTAINER_ERROR.format(mixed))
         return written, list(self.arrays.values())
+
+
+_CONTAINER_ERROR = (
+    "inside a compiled step, a traced array was put into the list or dict in {} next to "
+    "values that are not arrays (modules, objects): the compiled function can write back "
+    "arrays, and containers of arrays, numbers and None only. Return the array from the "
+    "step and store it after the call, or keep it in a container of arrays")
+
+
+def _items(container):
+    return list(container) if type(container) is list else dict(container)
+
+
+def _restore(container, items):
+    if type(container) is list:
+        container[:] = items
+    else:
+        container.clear()
+        container.update(items)
 
 
 def _as_float(value):
@@ -351,5 +399,13 @@ def defer(fn, *args):
     return True
 
 
-__all__ = ["Journal", "MISSING", "active", "get", "set", "created", "tracks", "guard",
+def watch(owner, name, container):
+    """Inside a compiled trace, watch the list or dict in ``owner``'s plain attribute
+    ``name`` for traced values put into it in place (see ``Journal.watch``)."""
+    journal = tracing._state.journal
+    if journal is not None:
+        journal.watch(owner, name, container)
+
+
+__all__ = ["Journal", "MISSING", "active", "get", "set", "created", "tracks", "watch", "guard",
            "host_input", "defer", "array_leaves", "same_structure", "is_rebound"]
