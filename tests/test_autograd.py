@@ -321,3 +321,28 @@ def test_in_place_updates_through_data_are_untracked_and_reach_the_parameter():
     np.testing.assert_allclose(p.grad.numpy(), [2.0 + 3.0, -4.0 + 3.0, 6.0 + 3.0])
     with pytest.raises(RuntimeError, match="leaf array that requires grad"):
         p.mul_(2.0)  # the array itself still refuses a tracked in-place update
+
+
+def test_clone_is_differentiable_and_independent_of_its_source():
+    """torch's clone: gradients flow back through it, and an in-place update of the clone
+    leaves the source alone — eagerly, under fnx.jit and in a compiled step (a traced clone
+    used to be the source itself, so ``c.add_(1)`` changed both)."""
+    p = fnx.tensor([1.0, 2.0], requires_grad=True)
+    c = (p * 2).clone()
+    assert c.requires_grad and c.grad_fn is not None
+    c.mul_(3)
+    (c.sum() + p.sum()).backward()
+    np.testing.assert_allclose(np.asarray(p.grad), [7.0, 7.0])
+
+    def f(x):
+        y = x * 2
+        c = y.clone()
+        c.add_(1)
+        return y.sum(), c.sum()
+
+    x = fnx.tensor([1.0, 2.0])
+    want = [6.0, 8.0]
+    for run in (f, fnx.jit(f), fnx.compile(f)):
+        assert [float(v) for v in run(x)] == want
+    np.testing.assert_allclose(np.asarray(fnx.grad(lambda x: (x * 2).clone().sum())(x)),
+                               [2.0, 2.0])

@@ -748,11 +748,15 @@ def _type_as(self, other):
 
 
 def _clone(self, *, memory_format=None):
-    """A copy with its own buffer (under a transform values are immutable: ``self``)."""
+    """A copy that an in-place update of either side leaves alone (eagerly its own buffer,
+    under a transform a new value), differentiable as torch's ``clone``: gradients flow back
+    through it."""
     del memory_format  # unused
-    if type(self) is Array:
+    meta = getattr(self, "_autograd", None)
+    if type(self) is Array and (meta is None or not meta.requires_grad):
         return cr._copy_array(self)
-    return self
+    weak = self._weak if type(self) is Array else self.aval.weak_type
+    return ew.convert_element_type_p.bind(self, new_dtype=self.dtype, weak_type=weak)
 
 
 def _detach(self):
