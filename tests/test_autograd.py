@@ -344,5 +344,16 @@ def test_clone_is_differentiable_and_independent_of_its_source():
     want = [6.0, 8.0]
     for run in (f, fnx.jit(f), fnx.compile(f)):
         assert [float(v) for v in run(x)] == want
+    # every copying constructor makes a new value under a transform too
+    for copy in (fnp.copy, fnp.array, fnx.tensor, lambda y: y.new_tensor(y),
+                 lambda y: fnp.asarray(y, copy=True)):
+        def g(x, copy=copy):
+            y = x * 2
+            c = copy(y)
+            c.add_(1)
+            return y.sum(), c.sum()
+
+        for run in (g, fnx.jit(g), fnx.compile(g)):
+            assert [float(v) for v in run(x)] == want
     np.testing.assert_allclose(np.asarray(fnx.grad(lambda x: (x * 2).clone().sum())(x)),
                                [2.0, 2.0])

@@ -27,6 +27,14 @@ def _place(x, device):
     return x if buf is x._buf else wrap(buf)
 
 
+def _recorded_copy(x):
+    """A new value equal to ``x`` that differentiation follows (an identity primitive): a
+    traced value's copy, or a tape-tracked array's clone. A new object, so that an in-place
+    update of the copy leaves ``x`` alone."""
+    weak = x._weak if type(x) is Array else x.aval.weak_type
+    return ew.convert_element_type_p.bind(x, new_dtype=x.dtype, weak_type=weak)
+
+
 def _copy_array(x, detach=False):
     """A copy of the concrete Array ``x`` (``detach``: sharing its buffer, as torch's
     ``detach``), never tracked by autograd. Eagerly its buffer; under jit the value standing
@@ -56,8 +64,8 @@ def asarray(a, dtype=None, order=None, *, device=None, copy=None):
     dtype = None if dtype is None else dtypes.canonicalize(dtype)
     if is_array(obj):
         out = obj if dtype is None else ew.convert_element_type(obj, dtype)
-        if copy and out is obj and type(obj) is Array:
-            out = _copy_array(obj)
+        if copy and out is obj:
+            out = _copy_array(obj) if type(obj) is Array else _recorded_copy(obj)
         return _place(out, device)
     if isinstance(obj, (list, tuple)) and any(isinstance(o, Tracer) for o in _flat(obj)):
         from ._manipulation import stack

@@ -755,8 +755,7 @@ def _clone(self, *, memory_format=None):
     meta = getattr(self, "_autograd", None)
     if type(self) is Array and (meta is None or not meta.requires_grad):
         return cr._copy_array(self)
-    weak = self._weak if type(self) is Array else self.aval.weak_type
-    return ew.convert_element_type_p.bind(self, new_dtype=self.dtype, weak_type=weak)
+    return cr._recorded_copy(self)
 
 
 def _detach(self):
