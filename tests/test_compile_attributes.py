@@ -572,3 +572,50 @@ def test_a_traced_array_put_into_a_container_of_other_objects_is_an_error():
     with pytest.raises(fnx.core.errors.TraceError, match=r"Logged.layers .*Return the array"):
         fnx.compile(lambda x: model(x))(fnx.ones(2))
     assert model.log == ["start"] and len(model.layers) == 1  # nothing traced is left
+
+
+class _Meter:
+    """A plain (non-Module) logging object, as PyTorch training scripts keep."""
+
+    def __init__(self):
+        self.total = fnx.tensor(0.0)
+        self.count = 0
+
+
+def test_arrays_set_on_a_plain_object_in_the_step_are_rebound_as_eagerly():
+    runs = []
+    for compiled in (False, True):
+        fnx.manual_seed(0)
+        meter, model = _Meter(), nn.Linear(3, 1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (model(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            meter.total = meter.total + loss.detach()
+            meter.last = loss.detach()
+            return loss
+
+        f = fnx.compile(step) if compiled else step
+        losses = [float(f(fnx.full((2, 3), 0.5 * k))) for k in range(5)]
+        runs.append((losses, float(meter.total), float(meter.last)))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-5)
+    np.testing.assert_allclose(runs[1][1:], runs[0][1:], rtol=1e-5)
+    # no grads and no `last`, then both: then re-read, no re-trace
+    assert f.cache_info().traces == 2, f.cache_info().misses
+
+
+def test_a_traced_array_appended_to_a_list_the_step_names_is_a_clear_error():
+    losses, model = [], nn.Linear(3, 1)
+
+    @fnx.compile
+    def step(x):
+        loss = model(x).sum()
+        losses.append(loss.detach())
+        return loss
+
+    with pytest.raises(fnx.core.errors.TraceError, match=r"into the list `losses`.*return the"):
+        step(fnx.ones(2, 3))
+    assert losses == []  # no placeholder of the trace is left in it

@@ -35,6 +35,7 @@ attribute and item access.
 """
 
 import sys
+import types
 
 import numpy as np
 
@@ -283,19 +284,32 @@ class Journal:
     def finish(self):
         """Restore every slot; return the written slots and arrays and their final values,
         in the order the program outputs them."""
-        mixed = None  # an attribute whose container got traced values among other objects
+        error = None  # a container that cannot be written back (see _CONTAINER_ERROR)
         for owner, name, container, before in self.watched.values():
             now = _items(container)
-            if not any(isinstance(x, tracing.Tracer) and x._trace.main is self.main
-                       for x in tree_flatten(now, is_leaf=_is_stateful)[0]):
+            if not self._holds_traced(now):
+                continue
+            if name is None:  # a plain object's attributes (its __dict__): rebound slots
+                for key, value in now.items():
+                    if before.get(key, MISSING) is value or not self._holds_traced(value):
+                        continue  # unchanged (a list there is watched on its own)
+                    _write(owner, ("attr", key), before.get(key, MISSING))
+                    slot = self._slot(owner, ("attr", key))
+                    if array_leaves(value) is None:
+                        error = _CONTAINER_ERROR.format(_describe(owner, ("attr", key)))
+                    else:
+                        slot.current, slot.written = value, True
                 continue
             _restore(container, before)  # no traced value is left in it
+            if owner is None:  # a list or dict the step's code reaches by a name
+                error = _LIST_ERROR.format(name, type(container).__name__)
+                continue
             slot = self._slot(owner, ("attr", name))
             if slot.written or slot.original is not container:
                 continue  # the attribute was rebound after the change: that value wins
             value = type(container)(now)
             if array_leaves(value) is None:
-                mixed = _describe(owner, name)
+                error = _CONTAINER_ERROR.format(_describe(owner, name))
                 continue
             slot.current, slot.written = value, True
         written = []
@@ -303,9 +317,37 @@ class Journal:
             _write(slot.owner, slot.name, slot.original)
             if slot.written:
                 written.append(slot)
-        if mixed is not None and sys.exc_info()[0] is None:  # not over another error
-            raise TraceError(_CONTAINER_ERROR.format(mixed))
+        if error is not None and sys.exc_info()[0] is None:  # not over another error
+            raise TraceError(error)
         return written, list(self.arrays.values())
+
+    def _holds_traced(self, value):
+        return any(isinstance(x, tracing.Tracer) and x._trace.main is self.main
+                   for x in tree_flatten(value, is_leaf=_is_stateful)[0])
+
+    def watch_function(self, fun):
+        """Watch what the compiled function's own code reaches by a name (its globals and
+        closure): the attributes of plain objects (``meter.total = meter.total + loss``) are
+        rebound like a module's; a list or dict (``losses.append(loss)``) cannot be written
+        back, and a traced value put into one is an error that says so."""
+        code = getattr(fun, "__code__", None)
+        if code is None or getattr(fun, "__module__", "").startswith("fnx."):
+            return
+        scope = {k: fun.__globals__[k] for k in code.co_names if k in fun.__globals__}
+        for name, cell in zip(code.co_freevars, fun.__closure__ or (), strict=True):
+            try:
+                scope[name] = cell.cell_contents
+            except ValueError:  # an empty cell (a name assigned later)
+                continue
+        for name, value in scope.items():
+            if type(value) in (list, dict):
+                self.watched.setdefault(id(value), (None, name, value, _items(value)))
+            elif _is_plain_object(value):
+                for key, item in list(vars(value).items()):
+                    if type(item) in (list, dict):
+                        self.watch(value, key, item)
+                d = vars(value)
+                self.watched.setdefault(id(d), (value, None, d, dict(d)))
 
 
 _CONTAINER_ERROR = (
@@ -313,6 +355,23 @@ _CONTAINER_ERROR = (
     "values that are not arrays (modules, objects): the compiled function can write back "
     "arrays, and containers of arrays, numbers and None only. Return the array from the "
     "step and store it after the call, or keep it in a container of arrays")
+
+
+_LIST_ERROR = (
+    "inside a compiled step, a traced array was put into the {1} `{0}`, which the compiled "
+    "function cannot write back (it would hold placeholders of the trace, and the step's "
+    "Python code runs only while tracing): return the value from the step and store it after "
+    "the call (`{0}.append(step(x))`), or keep it in a Module or object attribute")
+
+
+def _is_plain_object(value):
+    """An instance of a user's class with a ``__dict__`` (a meter, a logger): not a Module
+    (the journal sees its writes), not fnx's, a function, a class or a Python module."""
+    cls = type(value)
+    return (hasattr(value, "__dict__") and not _is_stateful(value)
+            and not cls.__module__.startswith(("fnx.", "builtins", "numpy", "types"))
+            and not isinstance(value, (type, types.ModuleType, types.FunctionType,
+                                       types.MethodType, types.BuiltinFunctionType)))
 
 
 def _items(container):

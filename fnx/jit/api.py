@@ -840,6 +840,7 @@ class JitFunction:
                     for piece in tree_flatten((dyn_args, dyn_kwargs), is_leaf=_is_stateful)[0]:
                         if _is_stateful(piece):
                             piece._fnx_track_state()  # arrays in its plain attributes
+                    journal.watch_function(self.fun)  # objects and lists its code names
                     out = self.fun(*full, **kw)
                 finally:
                     st.journal = prev
