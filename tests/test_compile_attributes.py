@@ -541,6 +541,7 @@ def test_arrays_put_into_a_dict_or_list_attribute_are_written_back():
             self.pair[1] = self.pair[1] * 2 + self.pair[0]
             if log:
                 self.history.append(x.sum())
+            self.__dict__["last"] = x.max()  # around Module.__setattr__
             return x * 2 + self.stats["m"] + self.pair[1]
 
     runs = []
@@ -549,7 +550,7 @@ def test_arrays_put_into_a_dict_or_list_attribute_are_written_back():
         f = fnx.compile(lambda x, log: model(x, log)) if compiled else model
         outs = [f(fnx.full((2, 3), float(k)), k < 2).numpy() for k in range(5)]
         runs.append((outs, model.stats["m"].numpy(), model.pair[1].numpy(),
-                     [float(h) for h in model.history]))
+                     [float(h) for h in model.history], float(model.last)))
     for got, want in zip(runs[1], runs[0], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
     # a list that grows is a new structure at each call (one trace per length)

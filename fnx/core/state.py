@@ -343,11 +343,19 @@ class Journal:
             if type(value) in (list, dict):
                 self.watched.setdefault(id(value), (None, name, value, _items(value)))
             elif _is_plain_object(value):
-                for key, item in list(vars(value).items()):
-                    if type(item) in (list, dict):
-                        self.watch(value, key, item)
-                d = vars(value)
-                self.watched.setdefault(id(d), (value, None, d, dict(d)))
+                self.watch_object(value)
+
+    def watch_object(self, obj, skip=()):
+        """Watch ``obj``'s attributes (its ``__dict__``, and the lists and dicts in it but
+        those named in ``skip``): arrays set there bypassing the journal (a plain object's
+        ``setattr``, a module's ``self.__dict__[name] = v``) become rebound slots."""
+        d = vars(obj)
+        if id(d) in self.watched:
+            return
+        for key, item in list(d.items()):
+            if key not in skip and type(item) in (list, dict):
+                self.watch(obj, key, item)
+        self.watched[id(d)] = (obj, None, d, dict(d))
 
 
 _CONTAINER_ERROR = (
@@ -458,13 +466,13 @@ def defer(fn, *args):
     return True
 
 
-def watch(owner, name, container):
-    """Inside a compiled trace, watch the list or dict in ``owner``'s plain attribute
-    ``name`` for traced values put into it in place (see ``Journal.watch``)."""
+def watch_object(obj, skip=()):
+    """Inside a compiled trace, watch ``obj``'s attributes and the lists and dicts in them
+    for arrays put there in place, which no slot sees (see ``Journal.watch_object``)."""
     journal = tracing._state.journal
     if journal is not None:
-        journal.watch(owner, name, container)
+        journal.watch_object(obj, skip)
 
 
-__all__ = ["Journal", "MISSING", "active", "get", "set", "created", "tracks", "watch", "guard",
-           "host_input", "defer", "array_leaves", "same_structure", "is_rebound"]
+__all__ = ["Journal", "MISSING", "active", "get", "set", "created", "tracks", "watch_object",
+           "guard", "host_input", "defer", "array_leaves", "same_structure", "is_rebound"]

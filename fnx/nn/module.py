@@ -197,18 +197,16 @@ class Module:
         """Inside a compiled step: every plain attribute holding arrays (``self.mask = m``
         set before, a hidden state cached by an earlier call) becomes a rebound slot of the
         step's journal (fnx.core.state), so a new array there is read by the next call, no
-        re-trace needed when only its values changed. A list or dict there is watched: arrays
-        the step puts into it (``self.stats["m"] = v``) rebind the attribute."""
+        re-trace needed when only its values changed. The attributes and the lists and dicts
+        there are watched: arrays the step puts into them (``self.stats["m"] = v``,
+        ``self.__dict__[name] = v``) rebind the attribute."""
         for mod in (self.modules() if recurse else (self,)):
             if not host_state.tracks(mod):
                 continue
             for name, value in list(mod.__dict__.items()):
-                if name in _REGISTRIES:
-                    continue
-                if host_state.array_leaves(value) is not None:
+                if name not in _REGISTRIES and host_state.array_leaves(value) is not None:
                     host_state.get(mod, ("attr", name))
-                if type(value) in (list, dict):
-                    host_state.watch(mod, name, value)
+            host_state.watch_object(mod, _REGISTRIES)
 
     def register_forward_pre_hook(self, hook):
         """``hook(module, args) -> None or new args`` runs before ``forward``."""
