@@ -177,7 +177,26 @@ def test_launcher_command_line():
     cmd = mpiexec_command(["--nproc", "3", "--hostfile", "hosts.txt", "train.py", "--lr",
                            "0.1"], python="py")
     assert cmd[0].endswith("mpiexec")
-    assert cmd[1:] == ["-f", "hosts.txt", "-n", "3", "py", "train.py", "--lr", "0.1"]
+    assert cmd[1:] == ["-f", "hosts.txt", "-n", "3", "py", "-m", "fnx.distributed._launch_rank",
+                       "train.py", "--lr", "0.1"]
+
+
+def test_launcher_sets_torchruns_rank_variables(tmp_path):
+    """Scripts written for torchrun read LOCAL_RANK etc. before any fnx call."""
+    script = tmp_path / "ranks.py"
+    script.write_text("import os, sys\n"
+                      "import fnx.distributed as dist\n"
+                      "dist.init_process_group('mpi')\n"
+                      "env = [int(os.environ[k]) for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK',"
+                      " 'LOCAL_WORLD_SIZE')]\n"
+                      "assert env[0] == dist.get_rank() and env[1] == dist.get_world_size()\n"
+                      "print('env', *env, sys.argv[1:], __name__, flush=True)\n"
+                      "dist.destroy_process_group()\n")
+    proc = subprocess.run([sys.executable, "-m", "fnx.distributed.run", "--nproc", "2",
+                           str(script), "--flag"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("env"))
+    assert lines == ["env 0 2 0 2 ['--flag'] __main__", "env 1 2 1 2 ['--flag'] __main__"]
 
 
 class _FakeNccl:

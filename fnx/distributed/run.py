@@ -1,6 +1,8 @@
 """``python -m fnx.distributed.run --nproc N script.py [args]``: start N ranks of ``script.py``
 with the MPI launcher (MPICH's ``mpiexec``, installed next to ``python`` by the ``mpich``
-package), as ``torchrun`` does for PyTorch. ``--hostfile FILE`` spreads them over machines.
+package), as ``torchrun`` does for PyTorch, with torchrun's ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE`` set in each. ``--hostfile FILE`` spreads them over
+machines.
 
 When a rank dies (an exception, a signal), MPI ends the whole job; this launcher then names
 the rank that failed, from the pid table rank 0 writes at ``init_process_group``.
@@ -50,7 +52,7 @@ def mpiexec_command(argv, python="python"):
 
     >>> from fnx.distributed.run import mpiexec_command
     >>> mpiexec_command(["--nproc", "4", "--hostfile", "hosts", "t.py"], python="py")[1:]
-    ['-f', 'hosts', '-n', '4', 'py', 't.py']
+    ['-f', 'hosts', '-n', '4', 'py', '-m', 'fnx.distributed._launch_rank', 't.py']
     """
     opts = _parser().parse_args(argv)
     if opts.nproc < 1:
@@ -58,7 +60,9 @@ def mpiexec_command(argv, python="python"):
     cmd = [_find_mpiexec(opts.mpiexec)]
     if opts.hostfile:
         cmd += ["-f", opts.hostfile]
-    return cmd + ["-n", str(opts.nproc), python, opts.script] + opts.args
+    # each rank starts through _launch_rank, which sets torchrun's RANK/LOCAL_RANK/... first
+    return cmd + ["-n", str(opts.nproc), python, "-m", "fnx.distributed._launch_rank",
+                  opts.script] + opts.args
 
 
 _KILLED = re.compile(r"PID (\d+) RUNNING AT (\S+)")
