@@ -19,6 +19,7 @@ _FROM = {"RANK": ("PMI_RANK", "OMPI_COMM_WORLD_RANK"),
 def set_rank_environment(environ=os.environ):
     """Copy the launcher's rank variables to torchrun's names in ``environ``.
 
+    >>> from fnx.distributed._launch_rank import set_rank_environment
     >>> env = {"PMI_RANK": "1", "PMI_SIZE": "2", "MPI_LOCALRANKID": "1"}
     >>> set_rank_environment(env); env["RANK"], env["WORLD_SIZE"], env["LOCAL_RANK"]
     ('1', '2', '1')
