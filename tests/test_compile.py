@@ -1,7 +1,9 @@
 """The whole PyTorch-style training step compiled (fnx.compile / fnx.jit over stateful code,
 fnx/core/state.py): every compiled trajectory must equal the eager one step for step."""
 
+
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -772,3 +774,33 @@ def test_gradient_accumulation_with_an_eager_update_every_k_calls_stops_tracing(
     (got, acc), (want, _) = run(True), run(False)
     _assert_same(got, want)
     assert acc.cache_info().traces == 2, acc.cache_info().misses
+
+
+def test_deepcopy_inside_a_compiled_step_copies_this_calls_value():
+    """copy.deepcopy of a parameter (a snapshot before the update) or of a whole model inside
+    a step copied the buffer the array had when the step was traced, and returned that value
+    on every later call; a deepcopy of a traced value made a tracer no trace knew."""
+    def snapshot_step(model, opt, x):
+        w0 = copy.deepcopy(model.weight)
+        snap = copy.deepcopy(model)
+        loss = model(x).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        y = model(x) * 2
+        z = copy.deepcopy(y.detach())  # traced when compiled: a copy independent of y
+        z.add_(1)
+        return (model.weight - w0).abs().sum(), (model(x) - snap(x)).abs().sum(), \
+            (z - y).sum()
+
+    x = fnx.tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    results = []
+    for compiled in (False, True):
+        model = nn.Linear(3, 2)
+        model.load_state_dict({"weight": fnx.ones((2, 3)), "bias": fnx.zeros(2)})
+        opt = fnx.optim.SGD(model.parameters(), lr=0.1)
+        step = functools.partial(snapshot_step, model, opt)
+        step = fnx.compile(step) if compiled else step
+        results.append([[float(v) for v in step(x)] for _ in range(3)])
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5)
+    assert results[0][0] == results[0][2]  # the same change each step (a fixed gradient)

@@ -466,7 +466,16 @@ class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
 
     def __deepcopy__(self, memo):
         """A copy with its own buffer that keeps ``requires_grad``, the parameter mark and a
-        copy of ``.grad`` (as ``copy.deepcopy`` of a torch leaf tensor)."""
+        copy of ``.grad`` (as ``copy.deepcopy`` of a torch leaf tensor). Inside ``fnx.jit`` or
+        a compiled step: this call's value, cut from differentiation (the buffer holds the value
+        the array had when the step was traced)."""
+        from .tracing import current_dynamic
+
+        if current_dynamic() is not None:
+            from fnx.numpy._creation import _copy_array
+
+            memo[id(self)] = new = _copy_array(self)
+            return new
         new = wrap(self._buf.copy())
         meta = self._autograd
         if meta is not None:

@@ -234,6 +234,14 @@ class Tracer(ArrayOps):
     def __repr__(self):
         return f"{type(self).__name__}<{self.aval.str_short()}>"
 
+    def __deepcopy__(self, memo):
+        """A new value equal to this one, cut from differentiation, as ``copy.deepcopy`` of
+        an Array (copying the tracer's fields would make a tracer no trace knows)."""
+        from ..transforms.custom import stop_gradient
+
+        memo[id(self)] = new = stop_gradient(self)
+        return new
+
 
 def concretization_message(tracer, why="a concrete value is needed"):
     frame = _user_frame()
