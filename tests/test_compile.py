@@ -804,3 +804,34 @@ def test_deepcopy_inside_a_compiled_step_copies_this_calls_value():
         results.append([[float(v) for v in step(x)] for _ in range(3)])
     np.testing.assert_allclose(results[1], results[0], rtol=1e-5)
     assert results[0][0] == results[0][2]  # the same change each step (a fixed gradient)
+
+
+def test_updates_through_data_inside_a_compiled_step():
+    """WGAN's weight clipping after the update, ``p.data.clamp_(-c, c)``, and other updates
+    through ``.data`` are untracked updates of the parameter in a compiled step as eagerly
+    (they raised the leaf-in-place error there)."""
+    def clipped_step(model, opt, x):
+        loss = model(x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        for p in model.parameters():
+            p.data.clamp_(-0.3, 0.3)
+        model[0].bias.data.mul_(0.5)
+        return loss, model[0].weight.data.abs().max()
+
+    x = fnx.tensor(np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32))
+    runs = []
+    for compiled in (False, True):
+        fnx.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+        opt = optim.SGD(model.parameters(), lr=0.5)
+        step = functools.partial(clipped_step, model, opt)
+        step = fnx.compile(step) if compiled else step
+        runs.append([[float(v) for v in step(x)] for _ in range(4)]
+                    + [np.asarray(p).tolist() for p in model.parameters()])
+        assert all(p.requires_grad for p in model.parameters())
+    np.testing.assert_allclose(np.concatenate([np.ravel(r) for r in runs[1][:4]]),
+                               np.concatenate([np.ravel(r) for r in runs[0][:4]]), rtol=1e-5)
+    for got, want in zip(runs[1][4:], runs[0][4:]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

@@ -393,18 +393,21 @@ class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
     def data(self):
         """The values without autograd history (``torch.Tensor.data``): an untracked alias,
         and an in-place update of it updates this array, untracked (``p.data.mul_(0.5)`` on
-        a parameter needs no ``no_grad``). An array without a record, and any array inside
-        a compiled step, is its own ``data``.
+        a parameter needs no ``no_grad``; in a compiled step too: ``p.data.clamp_(-c, c)``
+        after ``opt.step()``). An array without a record is its own ``data``.
 
         >>> p = fnx.nn.Parameter(fnx.ones(2))
         >>> _ = p.data.mul_(3); p.tolist(), p.requires_grad
         ([3.0, 3.0], True)
         """
-        if self._autograd is None or _active_journal() is not None:
+        if self._autograd is None:
             return self
         alias = wrap(self._buf, self._weak)
         key = id(alias)
         _DATA_BASES[key] = (weakref.ref(alias, lambda _, k=key: _DATA_BASES.pop(k, None)), self)
+        journal = _active_journal()
+        if journal is not None:  # in a compiled step: the value this array has in the trace now
+            journal.alias(alias, self)
         return alias
 
     @data.setter
@@ -426,6 +429,9 @@ class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
                     new = new.astype(self._buf.dtype)
                 self._check_leaf_update(new, op)
                 journal.rebind(self, new, op)
+                base = _data_base(self)
+                if base is not None:  # an update through ``base.data``: the base's value too
+                    journal.rebind(base, new, op)
                 return self
             raise TraceError(
                 f"{op}: an in-place update of a concrete array with a traced value; inside "
@@ -455,11 +461,9 @@ class Array(ArrayOps, AutogradSurface, metaclass=_ArrayMeta):
         """Replace the buffer in place (every holder of this Array sees the new value)."""
         self._buf = buf
         self._version += 1
-        if _DATA_BASES:
-            link = _DATA_BASES.get(id(self))
-            if link is not None and link[0]() is self:
-                # an update through ``base.data``: the base's values, not its history
-                link[1]._set_buffer(buf)
+        base = _data_base(self)
+        if base is not None:  # an update through ``base.data``: the base's values, not history
+            base._set_buffer(buf)
 
     def __reduce__(self):
         return (Array, (self._host(),))
@@ -496,6 +500,14 @@ _trace_state = None  # fnx.core.tracing's per-thread state, set by that module
 
 # ``base.data`` aliases alive: id(alias) -> (weak reference to the alias, base)
 _DATA_BASES = {}
+
+
+def _data_base(x):
+    """The array ``x`` is the ``.data`` alias of, or None."""
+    if not _DATA_BASES:
+        return None
+    link = _DATA_BASES.get(id(x))
+    return link[1] if link is not None and link[0]() is x else None
 
 
 def _state():

@@ -155,6 +155,7 @@ class Journal:
         self.ran_backward = False  # the traced code called backward(): outputs are detached
         self.created = {}  # id -> object created inside the trace (its attributes are no state)
         self.watched = {}  # id(list or dict) -> (owner, attribute name, it, its items then)
+        self.aliases = []  # ``.data`` aliases made in the trace (kept alive: looked up by id)
 
     # --- slots ---------------------------------------------------------------------------
     def _slot(self, owner, name):
@@ -196,6 +197,14 @@ class Journal:
         if getattr(value, "_autograd", None) is None:
             value._autograd = array._autograd  # a parameter updated in place stays the leaf
         self.arrays[id(array)] = (array, value)
+
+    def alias(self, alias, base):
+        """``alias`` (``base.data`` taken in the trace) stands for ``base``'s value in the
+        trace now, cut from differentiation; an in-place update of it rebinds ``base``."""
+        from ..transforms.custom import stop_gradient
+
+        self.aliases.append(alias)
+        self.main.global_data.const_tracers[id(alias)] = stop_gradient(base)
 
     def replace_value(self, old, new):
         """An in-place update of the traced value ``old`` (``p.grad.mul_(c)`` after
