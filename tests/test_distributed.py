@@ -190,13 +190,15 @@ def test_launcher_sets_torchruns_rank_variables(tmp_path):
                       "env = [int(os.environ[k]) for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK',"
                       " 'LOCAL_WORLD_SIZE')]\n"
                       "assert env[0] == dist.get_rank() and env[1] == dist.get_world_size()\n"
-                      "print('env', *env, sys.argv[1:], __name__, flush=True)\n"
+                      "out = os.path.join(os.path.dirname(__file__), f'rank{env[0]}.txt')\n"
+                      "open(out, 'w').write(' '.join(map(str, env + sys.argv[1:] + [__name__])))\n"
                       "dist.destroy_process_group()\n")
     proc = subprocess.run([sys.executable, "-m", "fnx.distributed.run", "--nproc", "2",
                            str(script), "--flag"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("env"))
-    assert lines == ["env 0 2 0 2 ['--flag'] __main__", "env 1 2 1 2 ['--flag'] __main__"]
+    for rank in range(2):  # (files: the ranks' printed lines can interleave)
+        got = (tmp_path / f"rank{rank}.txt").read_text()
+        assert got == f"{rank} 2 {rank} 2 --flag __main__", got
 
 
 class _FakeNccl:

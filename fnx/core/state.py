@@ -340,7 +340,7 @@ class Journal:
         rebound like a module's; a list or dict (``losses.append(loss)``) cannot be written
         back, and a traced value put into one is an error that says so."""
         code = getattr(fun, "__code__", None)
-        if code is None or getattr(fun, "__module__", "").startswith("fnx."):
+        if code is None or (getattr(fun, "__module__", None) or "").startswith("fnx."):
             return
         scope = {k: fun.__globals__[k] for k in code.co_names if k in fun.__globals__}
         for name, cell in zip(code.co_freevars, fun.__closure__ or (), strict=True):
