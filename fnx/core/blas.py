@@ -28,7 +28,16 @@ import warnings
 import numpy as np
 
 _LAYER_SEQUENTIAL, _LAYER_GNU = 1, 3  # MKL_Set_Threading_Layer
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's order and transpose flags
+# NumPy's CBLAS ?gemm: PyPI wheels bundle OpenBLAS with 64-bit-integer symbols
+# (``scipy_cblas_sgemm64_`` since NumPy 2, ``cblas_sgemm64_`` in 1.26); other builds export the
+# plain ``cblas_sgemm``. Callers pass 64-bit integers: for an LP64 library (32-bit ``int``) the
+# x86-64 and AArch64 Linux calling conventions pass each in a 64-bit register or stack slot
+# whose low half the callee reads, which holds every size below 2**31.
+_NUMPY_GEMM = {"f": ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "scipy_cblas_sgemm",
+                     "cblas_sgemm"),
+               "d": ("scipy_cblas_dgemm64_", "cblas_dgemm64_", "scipy_cblas_dgemm",
+                     "cblas_dgemm")}
 _lock = threading.Lock()
 _state = None  # (name, library or None), set once
 # Below this many multiply-adds per matrix (m * n * k) NumPy's BLAS takes the product: MKL's
@@ -37,7 +46,7 @@ _state = None  # (name, library or None), set once
 _MKL_MIN_WORK = 1 << 20
 
 
-def numpy_blas_handle():
+def _numpy_blas_handle():
     """A ctypes handle whose symbol lookup searches NumPy's extension module and the libraries
     it links (dlsym on a handle walks its dependencies): NumPy's BLAS."""
     try:
@@ -59,7 +68,7 @@ def _find_mkl():
 
 def _numpy_threads():
     """How many threads NumPy's OpenBLAS runs (1 when that cannot be asked)."""
-    handle = numpy_blas_handle()
+    handle = _numpy_blas_handle()
     for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
                  "openblas_get_num_threads"):
         if hasattr(handle, name):
@@ -131,7 +140,7 @@ def provider():
 def describe():
     """The provider with its version, for benchmark tables: ``"mkl (Intel(R) oneAPI Math
     Kernel Library Version 2026.2 ...)"`` or ``"numpy (scipy-openblas 0.3.31...)"``."""
-    name, lib = _select()
+    lib = _select()[1]
     if lib is None:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         return f"numpy ({blas.get('name')} {blas.get('version')})"
@@ -141,29 +150,41 @@ def describe():
 
 
 def gemm_address(dtype):
-    """The address of the provider's ILP64 CBLAS ``?gemm`` for ``dtype`` (float32/float64),
-    or None for the numpy provider (``fnx.jit.blas`` then finds NumPy's own)."""
+    """The address of the CBLAS ``?gemm`` for ``dtype`` (float32/float64) that fnx's products
+    run on: oneMKL's ILP64 entry point, or NumPy's BLAS's; None where NumPy's BLAS exports no
+    CBLAS symbol. Arguments are 64-bit integers (see ``_NUMPY_GEMM``)."""
+    char = np.dtype(dtype).char
     lib = _select()[1]
-    if lib is None:
-        return None
-    fn = lib.cblas_sgemm_64 if np.dtype(dtype) == np.float32 else lib.cblas_dgemm_64
+    if lib is not None:
+        fn = lib.cblas_sgemm_64 if char == "f" else lib.cblas_dgemm_64
+    else:
+        handle = _numpy_blas_handle()
+        fn = next((getattr(handle, n) for n in _NUMPY_GEMM[char] if hasattr(handle, n)), None)
+        if fn is None:
+            return None
     return ctypes.cast(fn, ctypes.c_void_p).value
+
+
+def matrix_layout(rows, cols, row_step, col_step, size):
+    """(CBLAS transpose flag, leading dimension) of a ``rows x cols`` matrix with these byte
+    strides and item size, or (0, 0) where BLAS cannot read it as it lies (no unit-stride
+    axis; a leading dimension that does not step past a whole row or column: broadcast, or
+    negative). Plain Python that ``fnx.jit.blas`` also compiles for kernels."""
+    if (col_step == size or cols == 1) and (rows == 1 or row_step >= cols * size):
+        return NO_TRANS, (row_step // size if rows > 1 else cols)
+    if (row_step == size or rows == 1) and (cols == 1 or col_step >= rows * size):
+        return TRANS, (col_step // size if cols > 1 else rows)
+    return 0, 0
 
 
 def _operand(x):
     """(CBLAS transpose flag, leading dimension, batch stride) of a stack of matrices whose
     batch axes collapse into one stride, or None."""
     size = x.itemsize
-    rows, cols = x.shape[-2:]
-    s_rows, s_cols = x.strides[-2:]
     if any(step % size for step in x.strides):
         return None
-    # a leading dimension must step past a whole row (column): not 0 (broadcast), not negative
-    if (s_cols == size or cols == 1) and (rows == 1 or s_rows >= cols * size):
-        flag, ld = _NO_TRANS, (s_rows // size if rows > 1 else cols)
-    elif (s_rows == size or rows == 1) and (cols == 1 or s_cols >= rows * size):
-        flag, ld = _TRANS, (s_cols // size if cols > 1 else rows)
-    else:
+    flag, ld = matrix_layout(*x.shape[-2:], *x.strides[-2:], size)
+    if flag == 0:
         return None
     stride = expected = None  # batch axes must collapse into one stride (size-1 axes aside)
     for count, step in zip(reversed(x.shape[:-2]), reversed(x.strides[:-2])):
@@ -219,10 +240,10 @@ def matmul(a, b, out=None):
     single = a.dtype.char == "f"
     if a.ndim == 2 and b.ndim == 2:
         (lib.cblas_sgemm_64 if single else lib.cblas_dgemm_64)(
-            _ROW_MAJOR, ta, tb, a.shape[0], n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+            ROW_MAJOR, ta, tb, a.shape[0], n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
             0.0, result.ctypes.data, n)
     else:  # a batch; a 2-D operand repeats (batch stride 0)
         (lib.cblas_sgemm_batch_strided_64 if single else lib.cblas_dgemm_batch_strided_64)(
-            _ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, sa, b.ctypes.data, ldb, sb,
+            ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, sa, b.ctypes.data, ldb, sb,
             0.0, result.ctypes.data, n, m * n, math.prod(shape[:-2]))
     return result

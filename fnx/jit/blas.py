@@ -5,21 +5,16 @@ product per time step) call ``gemm`` from Numba code. Numba's own ``np.dot`` goe
 SciPy's BLAS: SciPy is not an fnx dependency, and its OpenBLAS measured 65-90 µs per LSTM
 step product (32x128 @ 128x512, one thread) against 49-55 µs for the library NumPy links.
 
-At import this module takes the CBLAS ``sgemm``/``dgemm`` of the provider that
-``fnx.core.blas`` selected: oneMKL's ILP64 entry points, or those of NumPy's BLAS (PyPI wheels
-bundle OpenBLAS with 64-bit-integer symbols: ``scipy_cblas_sgemm64_`` since NumPy 2,
-``cblas_sgemm64_`` in 1.26; other builds export the plain ``cblas_sgemm``) and registers
-it with LLVM under a fixed name, so machine code that Numba cached in another process links
-against the same routine here. The integer arguments are declared 64-bit: for an LP64
-library (32-bit ``int``) the x86-64 and AArch64 Linux calling conventions pass each one in a
-64-bit register or stack slot whose low half the callee reads, which holds every size below
-2**31. Where no CBLAS symbol exists, a plain compiled loop stands in (correct, slower).
+At import this module takes the CBLAS ``sgemm``/``dgemm`` that ``fnx.core.blas.gemm_address``
+names (oneMKL's ILP64 entry points, or NumPy's BLAS's, with 64-bit integer arguments) and
+registers it with LLVM under a fixed name, so machine code that Numba cached in another
+process links against the same routine here. Where no CBLAS symbol exists, a plain compiled
+loop stands in (correct, slower).
 
 A kernel module that imports this one must be loaded through ``fnx.jit.cache`` (this file
 is one of its ``RUNTIME_SOURCES``, so an edit here recompiles those kernels).
 """
 
-import ctypes
 
 import llvmlite.binding as llvm
 import numba
@@ -27,14 +22,9 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from fnx.core.blas import gemm_address, numpy_blas_handle
+from fnx.core.blas import NO_TRANS, ROW_MAJOR, TRANS, gemm_address, matrix_layout  # noqa: F401
 
-ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112  # CBLAS's order and transpose flags
 _I64 = types.int64
-_NAMES = {np.float32: ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "scipy_cblas_sgemm",
-                       "cblas_sgemm"),
-          np.float64: ("scipy_cblas_dgemm64_", "cblas_dgemm64_", "scipy_cblas_dgemm",
-                       "cblas_dgemm")}
 
 
 def _signature(scalar, pointer=_I64):
@@ -67,13 +57,10 @@ def _loop_gemm(scalar):
 
 
 def _register():
-    handle = numpy_blas_handle()
-    for np_type, names in _NAMES.items():
+    for np_type in (np.float32, np.float64):
         scalar = numba.from_dtype(np.dtype(np_type))
         symbol = f"fnx_cblas_{np.dtype(np_type).char}gemm"
-        address = gemm_address(np_type) or next(
-            (ctypes.cast(getattr(handle, name), ctypes.c_void_p).value
-             for name in names if hasattr(handle, name)), None)
+        address = gemm_address(np_type)
         llvm.add_symbol(symbol, address if address is not None else _loop_gemm(scalar))
         yield np_type, types.ExternalFunction(symbol, _signature(scalar))
 
@@ -105,17 +92,7 @@ def gemm(a, b, out):
     np.matmul(a, b, out=out)  # the Python meaning; compiled code uses the overload below
 
 
-@numba.njit(inline="always")
-def _layout(x, rows, cols):
-    """(CBLAS transpose flag, leading dimension) of a 2-D operand, or (0, 0) if BLAS cannot
-    read it as it is (no unit-stride axis, or a broadcast or negative leading stride)."""
-    size = x.itemsize
-    s_rows, s_cols = x.strides[0], x.strides[1]
-    if (s_cols == size or cols == 1) and (rows == 1 or s_rows >= cols * size):
-        return NO_TRANS, (s_rows // size if rows > 1 else cols)
-    if (s_rows == size or rows == 1) and (cols == 1 or s_cols >= rows * size):
-        return TRANS, (s_cols // size if cols > 1 else rows)
-    return 0, 0
+_layout = numba.njit(inline="always")(matrix_layout)
 
 
 @overload(gemm, jit_options={"nogil": True})
@@ -140,9 +117,9 @@ def _gemm_impl(a, b, out):
                 for j in range(n):
                     out[i, j] = zero
             return
-        ta, lda = _layout(a, m, k)
-        tb, ldb = _layout(b, k, n)
-        tc, ldc = _layout(out, m, n)
+        ta, lda = _layout(m, k, a.strides[0], a.strides[1], a.itemsize)
+        tb, ldb = _layout(k, n, b.strides[0], b.strides[1], b.itemsize)
+        tc, ldc = _layout(m, n, out.strides[0], out.strides[1], out.itemsize)
         if ta == 0 or tb == 0 or tc != NO_TRANS:
             raise ValueError("fnx.jit.blas.gemm: an operand's strides do not fit BLAS")
         routine(ROW_MAJOR, ta, tb, m, n, k, one, a.ctypes.data, lda, b.ctypes.data, ldb,
