@@ -289,6 +289,9 @@ rec("squeeze", _bind(sh.squeeze_p, dimensions=(0, 2)), lambda x: np.squeeze(x, (
 rec("concatenate", _bind(sh.concatenate_p, dimension=1),
     lambda *xs: np.concatenate(xs, axis=1), ("any", "any", "any"),
     shapes=(((2, 1), (2, 3), (2, 0)), ((0, 2), (0, 1), (0, 1))), prims=("concatenate",))
+rec("split", lambda x: tuple(sh.split_p.bind(x, sizes=(1, 0, 2), axis=1)),
+    lambda x: tuple(np.split(x, [1, 1], axis=1)), ("any",),
+    shapes=(((2, 3),), ((0, 3),), ((2, 3, 2),)), prims=("split",))
 rec("pad", _bind(sh.pad_p, padding_config=((1, 2, 0), (0, 1, 1))),
     lambda x, v: _np_pad(x, v, ((1, 2, 0), (0, 1, 1))), ("any", "any"),
     shapes=(((2, 3), ()), ((0, 2), ())), prims=("pad",))

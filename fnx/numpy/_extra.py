@@ -479,10 +479,12 @@ def array_split(ary, indices_or_sections, axis=0):
             bounds.append(bounds[-1] + each + (1 if i < extra else 0))
     else:
         bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    ends = [builtins.min(builtins.max(b + n if b < 0 else b, 0), n) for b in bounds]
+    if builtins.all(a <= b for a, b in zip(ends, ends[1:])):
+        # the pieces tile the axis: one split (its transpose is one concatenate)
+        return list(sh.split(x, [b - a for a, b in zip(ends, ends[1:])], axis))
     out = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        lo = builtins.min(builtins.max(lo + n if lo < 0 else lo, 0), n)
-        hi = builtins.min(builtins.max(hi + n if hi < 0 else hi, 0), n)
+    for lo, hi in zip(ends[:-1], ends[1:]):
         out.append(_slice_axis(x, axis, lo, builtins.max(lo, hi)))
     return out
 

@@ -19,6 +19,7 @@ from ..core import devices, dtypes
 from ..core.array import Array, ArrayOps, AutogradMeta, wrap
 from ..core.errors import DTypeError, ShapeError, TraceError, normalize_axes, normalize_axis
 from ..core.ops import elementwise as ew
+from ..core.ops import shape as sh
 from . import _creation as cr
 from . import _elementwise as el
 from . import _linalg as la
@@ -588,11 +589,7 @@ def _split(self, split_size_or_sections, dim=0):
         if sum(sections) != n:
             raise ShapeError(f"split: sections {sections} do not add up to the size {n} of "
                              f"dim {d} (shape {self.shape})")
-    out, start = [], 0
-    for s in sections:
-        out.append(self[(slice(None),) * d + (slice(start, start + s),)])
-        start += s
-    return tuple(out)
+    return tuple(sh.split(self, sections, d))
 
 
 def _chunk(self, chunks, dim=0):
@@ -603,7 +600,8 @@ def _chunk(self, chunks, dim=0):
 
 def _unbind(self, dim=0):
     d = normalize_axis(dim, self.ndim, "unbind")
-    return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+    return tuple(sh.squeeze_p.bind(p, dimensions=(d,))
+                 for p in sh.split(self, (1,) * self.shape[d], d))
 
 
 # --- linear algebra ------------------------------------------------------------------------

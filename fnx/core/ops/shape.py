@@ -1,5 +1,5 @@
 """Shape primitives: broadcast_in_dim, reshape, transpose, squeeze, concatenate, pad, slice,
-rev, iota. All are linear; their transposes are the shape ops that undo them."""
+split, rev, iota. All are linear; their transposes are the shape ops that undo them."""
 
 import numpy as np
 
@@ -378,6 +378,65 @@ def _slice_transpose(ct, x, *, start_indices, limit_indices, strides):
 
 
 slice_p = _layout("slice", _slice_impl, _slice_abstract_eval, _slice_batch, _slice_transpose)
+
+# --- split -----------------------------------------------------------------------------------
+# One primitive for the pieces of a split (as lax.split), so that the reverse pass is one
+# concatenate of the pieces' cotangents; as separate slices it was one zero-padded copy of
+# the whole array per piece, added up (a packed QKV projection's backward: 3 pads + 2 adds).
+
+
+def _split_abstract_eval(x, *, sizes, axis):
+    if not 0 <= axis < x.ndim:
+        raise AxisError(f"split: axis {axis} out of range for an array of rank {x.ndim}")
+    if any(s < 0 for s in sizes) or sum(sizes) != x.shape[axis]:
+        raise ShapeError(f"split: sizes {sizes} do not add up to the size {x.shape[axis]} of "
+                         f"axis {axis} (shape {x.shape})")
+    shape = list(x.shape)
+    return [ShapedArray(shape[:axis] + [s] + shape[axis + 1:], x.dtype) for s in sizes]
+
+
+def _split_impl(x, *, sizes, axis):
+    lead, out, start = (slice(None),) * axis, [], 0
+    for s in sizes:  # basic indexing: views, for NumPy and CuPy buffers alike
+        out.append(x[lead + (slice(start, start + s),)])
+        start += s
+    return out
+
+
+def _split_jvp(primals, tangents, *, sizes, axis):
+    from ..ad_util import Zero
+
+    outs = split_p.bind(primals[0], sizes=sizes, axis=axis)
+    if type(tangents[0]) is Zero:
+        return outs, [Zero(get_aval(o)) for o in outs]
+    return outs, split_p.bind(tangents[0], sizes=sizes, axis=axis)
+
+
+def _split_batch(axis_size, args, dims, *, sizes, axis):
+    d = dims[0]
+    outs = split_p.bind(args[0], sizes=sizes, axis=axis + (axis >= d))
+    return outs, [d] * len(outs)
+
+
+split_p = Primitive("split", multiple_results=True)
+split_p.impl = _split_impl
+split_p.abstract_eval = _split_abstract_eval
+split_p.jvp = _split_jvp
+split_p.linear = True
+split_p.transpose = lambda cts, x, *, sizes, axis: [concatenate_p.bind(*cts, dimension=axis)]
+split_p.batch = _split_batch
+split_p.call_kind = "view"
+
+
+def split(x, sizes, axis):
+    """The pieces of ``x`` along ``axis`` with the given ``sizes`` (which add up to its size
+    there); differentiable, and its transpose is one ``concatenate``.
+
+    >>> [p.shape for p in fnx.core.ops.shape.split(fnx.numpy.zeros((2, 5)), (2, 3), 1)]
+    [(2, 2), (2, 3)]
+    """
+    return split_p.bind(x, sizes=tuple(int(s) for s in sizes), axis=int(axis))
+
 
 # --- rev -------------------------------------------------------------------------------------
 
