@@ -234,11 +234,11 @@ class RNNBase(Module):
             outs = []
             for direction in range(num_directions):
                 suffix = f"_l{lay}" + ("_reverse" if direction else "")
-                gi = F.linear(x, params["weight_ih" + suffix], params.get("bias_ih" + suffix))
+                gi, b = _projection(self.mode, x, params["weight_ih" + suffix],
+                                    params.get("bias_ih" + suffix), params.get("bias_hh" + suffix))
                 index = lay * num_directions + direction
                 ys, h, c = recurrence(gi, state[0][index], state[1][index] if lstm else None,
-                                      params["weight_hh" + suffix],
-                                      _recurrent_bias(params.get("bias_hh" + suffix), gi),
+                                      params["weight_hh" + suffix], b,
                                       params.get("weight_hr" + suffix), mask, mode=self.mode,
                                       reverse=direction == 1)
                 outs.append(ys)
@@ -249,11 +249,21 @@ class RNNBase(Module):
         return x, tuple(fnp.stack(s) for s in zip(*finals, strict=True))
 
 
-def _recurrent_bias(b_hh, gi):
-    """``b_hh``, or zeros for a layer without biases (the primitive always takes one)."""
-    if b_hh is not None:
-        return b_hh
-    return fnp.zeros(gi.shape[-1:], dtype=gi.dtype, device=gi.device)
+def _projection(mode, x, w_ih, b_ih, b_hh):
+    """``(gi, b)``: the input projection of every step and the bias the recurrence adds per
+    step (zeros for a layer without biases: the primitive always takes one). Where ``b_ih``
+    and ``b_hh`` meet in one sum (all modes but the GRU, whose ``b_hn`` sits inside ``r * .``)
+    the recurrence adds ``b_ih + b_hh``: a bias add over all ``(T, B, G)`` projections and its
+    gradient's sum over them leave the step (W9 LSTM step: ~0.65 ms of ~15)."""
+    if mode == "GRU" or b_ih is None or b_hh is None:
+        gi = F.linear(x, w_ih, b_ih)
+        b = b_hh
+    else:
+        gi = F.linear(x, w_ih)
+        b = b_ih + b_hh
+    if b is None:
+        b = fnp.zeros(gi.shape[-1:], dtype=gi.dtype, device=gi.device)
+    return gi, b
 
 
 class RNN(RNNBase):
@@ -376,9 +386,9 @@ class RNNCellBase(Module):
                                      f"shape {tuple(h.shape)}")
                 _check_dtype(name, "hidden state", h, self.weight_ih)
                 state.append(h if batched else h[None])
-        gi = F.linear(x, self.weight_ih, self.bias_ih)[None]
-        _, h, c = recurrence(gi, state[0], state[1] if mode == "LSTM" else None,
-                             self.weight_hh, _recurrent_bias(self.bias_hh, gi), mode=mode)
+        gi, b = _projection(mode, x, self.weight_ih, self.bias_ih, self.bias_hh)
+        _, h, c = recurrence(gi[None], state[0], state[1] if mode == "LSTM" else None,
+                             self.weight_hh, b, mode=mode)
         new = (h, c) if mode == "LSTM" else (h,)
         return new if batched else tuple(s[0] for s in new)
 
