@@ -140,6 +140,19 @@ def _rows(a, n_rows, n_cols):
     return a.reshape((-1, n_rows, n_cols))
 
 
+def _empty_like_layout(x, shape):
+    """An uninitialised array of ``shape`` (``x``'s rank) whose axes lie in memory in the
+    order of ``x``'s: heads split from a ``(N, L, H*D)`` projection arrive as ``(N, H, L, D)``
+    views of ``(N, L, H, D)`` memory, and results in that order make the merge back to
+    ``(N, L, H*D)`` a free reshape instead of a copy (as PyTorch's ``empty_like`` keeps a
+    memory format)."""
+    order = sorted(range(x.ndim), key=lambda i: -abs(x.strides[i]) if x.shape[i] > 1 else 0)
+    if order == list(range(x.ndim)):
+        return np.empty(shape, x.dtype)
+    buf = np.empty([shape[i] for i in order], x.dtype)
+    return buf.transpose(np.argsort(order))
+
+
 def _mask_map(mask_shape, lead):
     """For each flattened leading index of the scores, the flattened leading index of a mask
     whose leading dims are 1 (broadcast) or equal."""
@@ -187,7 +200,7 @@ def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
     _kernel("softmax_rows", q.dtype)(s3, s3.view(ints), dt(scale), dt(1), dt(-np.inf), m3, mmap,
                                       bool(causal), k3, dt(dropout_scale or 1.0), pd3,
                                       word.view(ints), word)
-    return [blas.matmul(pd, v, out=np.empty(lead + (n_q, v.shape[-1]), q.dtype)), s]
+    return [blas.matmul(pd, v, out=_empty_like_layout(q, lead + (n_q, v.shape[-1]))), s]
 
 
 # --- the tangent and the backward, as formulas over an array namespace -----------------------
@@ -298,9 +311,9 @@ def _backward_impl(*args, scale, causal, has_mask, dropout_scale):
     c = 1.0 if has_mask else scale
     ds3 = _rows(ds, n_q, n_k)
     _kernel("softmax_jvp_rows", q.dtype)(_rows(_c(p), n_q, n_k), ds3, dt(c), ds3)
-    dq = blas.matmul(ds, k, out=np.empty(q.shape, q.dtype))
-    dk = blas.matmul(_t(np, ds), q, out=np.empty(k.shape, q.dtype))
-    dv = blas.matmul(_t(np, p_used), g, out=np.empty(v.shape, q.dtype))
+    dq = blas.matmul(ds, k, out=_empty_like_layout(q, q.shape))
+    dk = blas.matmul(_t(np, ds), q, out=_empty_like_layout(k, k.shape))
+    dv = blas.matmul(_t(np, p_used), g, out=_empty_like_layout(v, v.shape))
     if not has_mask:
         return [dq, dk, dv]
     dq *= dt(scale)
