@@ -349,3 +349,25 @@ def test_eager_and_jit_refuse_bool_matrix_products_alike():
         a @ a
     with pytest.raises(DTypeError, match="bool operands"):
         fnx.jit(lambda x: x @ x)(a)
+
+
+def test_heads_split_from_packed_projection_keep_their_memory_order():
+    """q, k, v as (N, H, L, D) views of one (N, L, 3*H*D) projection (MultiheadAttention's
+    packed path): results equal the reference, and the output and input gradients lie in
+    (N, L, H, D) memory, so merging the heads back is a free reshape."""
+    rng = np.random.default_rng(3)
+    n, h, length, d = 2, 3, 5, 4
+    qkv = rng.standard_normal((n, length, 3 * h * d))
+    q, k, v = (qkv[..., i * h * d:(i + 1) * h * d].reshape(n, length, h, d).swapaxes(1, 2)
+               for i in range(3))
+    params = dict(scale=0.5, causal=False, has_mask=False, dropout_scale=None)
+    out, p = at._attention_impl(q, k, v, **params)
+    np.testing.assert_allclose(out, _ref(q, k, v, scale=0.5), rtol=1e-12)
+    assert out.swapaxes(1, 2).flags.c_contiguous
+    g = rng.standard_normal(out.shape)
+    grads = at._backward_impl(q, k, v, p, g, **params)
+    ref = fnx.vjp(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.5),
+                  *(fnx.tensor(np.ascontiguousarray(t)) for t in (q, k, v)))[1](fnx.tensor(g))
+    for got, want in zip(grads, ref, strict=True):
+        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12, atol=1e-12)
+        assert got.swapaxes(1, 2).flags.c_contiguous
