@@ -116,6 +116,27 @@ def test_kernels_use_the_selected_provider(choice):
     assert done.stdout.split()[-1] == choice
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_step_product_matches_numpy_in_every_layout(dtype):
+    """fnx.core.blas.pack_b + the recurrence kernels' step product: oneMKL's packed product
+    for each layout of b (the weight argument then an empty stand-in); NumPy's BLAS packs
+    nothing and the same call multiplies by gemm."""
+    from fnx.core import blas
+    from fnx.jit import cache
+
+    product = cache.load_library("rnn")._product
+    rng = np.random.default_rng(0)
+    for m, k, n in [(3, 4, 5), (32, 16, 40), (1, 7, 1)]:
+        a = rng.standard_normal((m, k)).astype(dtype)
+        for b in _layouts(rng.standard_normal((k, n)).astype(dtype)):
+            packed = blas.pack_b(b, m)
+            assert packed.dtype == np.uint8 and (packed.size > 0) == (blas.provider() == "mkl")
+            weight = np.empty((0, 0), dtype) if packed.size else np.ascontiguousarray(b)
+            out = np.full((m, n), np.nan, dtype)
+            product(a, weight, packed, out)
+            np.testing.assert_allclose(out, a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def test_gemm_rejects_layouts_blas_cannot_read():
     b = np.ones((4, 3))
     with pytest.raises(ValueError, match="strides do not fit BLAS"):

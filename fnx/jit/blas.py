@@ -22,7 +22,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from fnx.core.blas import NO_TRANS, ROW_MAJOR, TRANS, gemm_address, matrix_layout  # noqa: F401
+from fnx.core.blas import (NO_TRANS, PACKED, ROW_MAJOR, TRANS, compute_address,  # noqa: F401
+                           gemm_address, matrix_layout)
 
 _I64 = types.int64
 
@@ -66,6 +67,32 @@ def _register():
 
 
 _GEMM = dict(_register())
+
+
+def _compute_signature(scalar):
+    # cblas_?gemm_compute(order, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc),
+    # pointers as int64 addresses
+    return types.void(_I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I64, scalar, _I64,
+                      _I64)
+
+
+def _register_compute():
+    for np_type in (np.float32, np.float64):
+        scalar = numba.from_dtype(np.dtype(np_type))
+        symbol = f"fnx_cblas_{np.dtype(np_type).char}gemm_compute"
+        address = compute_address(np_type)
+        if address is None:  # NumPy's BLAS packs nothing (pack_b returns an empty buffer), so
+            # kernels never call it; the symbol must still resolve for their machine code
+            address = gemm_address(np_type) or _loop_gemm(scalar)
+        llvm.add_symbol(symbol, address)
+        yield np_type, types.ExternalFunction(symbol, _compute_signature(scalar))
+
+
+# oneMKL's products with a packed B (``fnx.core.blas.pack_b``): ``SGEMM_COMPUTE(ROW_MAJOR,
+# trans_a, PACKED, m, n, k, a_address, lda, packed_address, n, beta, c_address, ldc)``; only
+# for a non-empty packed buffer.
+_COMPUTE = dict(_register_compute())
+SGEMM_COMPUTE, DGEMM_COMPUTE = _COMPUTE[np.float32], _COMPUTE[np.float64]
 # The raw routines, ``SGEMM(ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a_address, lda,
 # b_address, ldb, beta, c_address, ldc)`` (addresses and sizes as int64), for kernels that
 # pass flags and a beta themselves: a call site compiles once whatever its operands' array

@@ -341,6 +341,16 @@ def _rnn_impl(*bufs, mode, reverse, proj, masked):
     return outs
 
 
+def _step_weight(w, rows):
+    """``(w, packed)`` for the kernels' step product ``(rows, K) @ w``: oneMKL's packed form
+    of ``w`` once per call, which each of the T step products reuses (~25% faster each), and
+    an empty stand-in for ``w``; with NumPy's BLAS, ``w`` C-contiguous and an empty buffer."""
+    packed = blas.pack_b(w, rows)
+    if packed.size:
+        return _empty(w.dtype, 2), packed
+    return np.ascontiguousarray(w), packed
+
+
 def _rnn_kernel(bufs, mode, reverse, proj, masked):
     (a,) = _split([_c(b) for b in bufs], _arg_names(mode, proj, masked))
     dims = _dims({k: ShapedArray(v.shape, v.dtype) for k, v in a.items()}, mode, proj)
@@ -348,19 +358,19 @@ def _rnn_kernel(bufs, mode, reverse, proj, masked):
     names = _out_names(mode) + _res_names(mode, proj)
     outs = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode)], strict=True))
     mask = a["mask"] if masked else _empty(dt, 2)
-    w_t = np.ascontiguousarray(a["w_hh"].T)
+    w_t, w_pack = _step_weight(a["w_hh"].T, dims[1])
     k = _kernels()
     if mode == "LSTM":
         w_hr_t = np.ascontiguousarray(a["w_hr"].T) if proj else _empty(dt, 2)
-        k.lstm_forward(a["gi"], a["h0"], a["c0"], w_t, a["b_hh"], w_hr_t, mask, reverse,
-                       outs["ys"], outs["h"], outs["c"], outs["acts"], outs["hprev"],
+        k.lstm_forward(a["gi"], a["h0"], a["c0"], w_t, w_pack, a["b_hh"], w_hr_t, mask,
+                       reverse, outs["ys"], outs["h"], outs["c"], outs["acts"], outs["hprev"],
                        outs["cprev"], outs.get("hu", _empty(dt, 3)))
     elif mode == "GRU":
-        k.gru_forward(a["gi"], a["h0"], w_t, a["b_hh"], mask, reverse, outs["ys"], outs["h"],
-                      outs["acts"], outs["hprev"])
+        k.gru_forward(a["gi"], a["h0"], w_t, w_pack, a["b_hh"], mask, reverse, outs["ys"],
+                      outs["h"], outs["acts"], outs["hprev"])
     else:
-        k.rnn_forward(a["gi"], a["h0"], w_t, a["b_hh"], mask, reverse, mode == "RNN_RELU",
-                      outs["ys"], outs["h"], outs["acts"], outs["hprev"])
+        k.rnn_forward(a["gi"], a["h0"], w_t, w_pack, a["b_hh"], mask, reverse,
+                      mode == "RNN_RELU", outs["ys"], outs["h"], outs["acts"], outs["hprev"])
     return [outs[n] for n in names]
 
 
@@ -456,20 +466,21 @@ def _bwd_impl(*bufs, mode, reverse, proj, masked):
     mask = a["mask"] if masked else _empty(dt, 2)
     T, B, G, H, P = dims
     k = _kernels()
+    w_hh, w_pack = _step_weight(a["w_hh"], B)
     dgh = g["dgi"]  # the gradient of h W_hh^T + b_hh per step: the GRU's differs
     if mode == "LSTM":
         dr = np.empty((T, B, P), dt) if proj else _empty(dt, 3)
-        k.lstm_backward(r["acts"], r["cprev"], a["w_hh"], a["w_hr"] if proj else _empty(dt, 2),
-                        mask, reverse, ct["ys"], ct["h"], ct["c"], g["dgi"], g["dh0"],
-                        g["dc0"], dr)
+        k.lstm_backward(r["acts"], r["cprev"], w_hh, w_pack,
+                        a["w_hr"] if proj else _empty(dt, 2), mask, reverse, ct["ys"], ct["h"],
+                        ct["c"], g["dgi"], g["dh0"], g["dc0"], dr)
         if proj:
             blas.matmul(dr.reshape(T * B, P).T, r["hu"].reshape(T * B, H), out=g["dw_hr"])
     elif mode == "GRU":
         dgh = np.empty((T, B, G), dt)
-        k.gru_backward(r["acts"], r["hprev"], a["w_hh"], mask, reverse, ct["ys"], ct["h"],
+        k.gru_backward(r["acts"], r["hprev"], w_hh, w_pack, mask, reverse, ct["ys"], ct["h"],
                        g["dgi"], dgh, g["dh0"])
     else:
-        k.rnn_backward(r["acts"], a["w_hh"], mask, reverse, mode == "RNN_RELU", ct["ys"],
+        k.rnn_backward(r["acts"], w_hh, w_pack, mask, reverse, mode == "RNN_RELU", ct["ys"],
                        ct["h"], g["dgi"], g["dh0"])
     # the weight gradients: one GEMM (and one sum) over all steps and rows
     dgh = dgh.reshape(T * B, G)

@@ -5,9 +5,10 @@ Layout (time-major, C-contiguous, one float dtype per call): ``gi (T, B, G)`` is
 projection of every step (``x W_ih^T + b_ih``, one GEMM outside), ``w_hh_t (P, G)`` the
 transposed recurrent weight, ``b_hh (G,)``; ``mask (T, B)`` (0/1, or shape (0, 0) for none)
 keeps a row's state through its padded steps and zeroes its output there. ``reverse``
-walks time backwards. Per step the recurrent product is one call of NumPy's BLAS
-(``fnx.jit.blas.gemm`` into a preallocated buffer) and the gate math is one fused loop
-(fnx's vectorizable tanh/sigmoid).
+walks time backwards. Per step the recurrent product is one BLAS call into a preallocated
+buffer (``_product``: oneMKL's packed product when ``w_pack``, a uint8 buffer, holds the
+weight packed, the weight argument then an empty stand-in; else ``fnx.jit.blas.gemm``) and
+the gate math is one fused loop (fnx's vectorizable tanh/sigmoid).
 
 The forward kernels save what the backward needs: ``acts`` (post-activation gates; the GRU
 adds ``W_hn h + b_hn`` as a fourth block), ``hprev`` (the state each step starts from), and
@@ -21,7 +22,7 @@ steps done by the caller (``dgh^T hprev``).
 import numba
 import numpy as np
 
-from fnx.jit.blas import gemm
+from fnx.jit.blas import DGEMM_COMPUTE, NO_TRANS, PACKED, ROW_MAJOR, SGEMM_COMPUTE, gemm
 from fnx.jit.vecmath import vsigmoid, vtanh
 
 _OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
@@ -50,12 +51,32 @@ def _zero(x):
 
 
 @numba.njit(**_OPTS)
+def _product(a, b, packed, out):
+    """``out[...] = a @ b`` for the recurrent product of a step: by oneMKL's packed form of
+    ``b`` when ``packed`` holds it (``fnx.core.blas.pack_b``, made once per call), else by
+    ``gemm``. ``a`` and ``out`` are row-contiguous."""
+    if packed.shape[0] == 0:
+        gemm(a, b, out)
+        return
+    m, k = a.shape
+    n = out.shape[1]
+    if m == 0:
+        return
+    if a.itemsize == 4:
+        SGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, a.strides[0] // 4,
+                      packed.ctypes.data, n, 0.0, out.ctypes.data, out.strides[0] // 4)
+    else:
+        DGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, a.strides[0] // 8,
+                      packed.ctypes.data, n, 0.0, out.ctypes.data, out.strides[0] // 8)
+
+
+@numba.njit(**_OPTS)
 def _step_range(T, reverse):
     return (T - 1, -1, -1) if reverse else (0, T, 1)
 
 
 @numba.njit(**_OPTS)
-def lstm_forward(gi, h0, c0, w_hh_t, b_hh, w_hr_t, mask, reverse,
+def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
                  ys, h, c, acts, hprev, cprev, hu):
     """LSTM over time; ``h``/``c`` start as copies of ``h0``/``c0`` and end as the final
     state. ``w_hr_t (H, P)`` projects the output (shape (0, 0): no projection)."""
@@ -73,7 +94,7 @@ def lstm_forward(gi, h0, c0, w_hh_t, b_hh, w_hr_t, mask, reverse,
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
         _copy2(cprev[t], c)
-        gemm(h, w_hh_t, gates)
+        _product(h, w_hh_t, w_pack, gates)
         for b in range(B):
             a = acts[t, b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -111,7 +132,7 @@ def lstm_forward(gi, h0, c0, w_hh_t, b_hh, w_hr_t, mask, reverse,
 
 
 @numba.njit(**_OPTS)
-def lstm_backward(acts, cprev, w_hh, w_hr, mask, reverse, dys, dh_t, dc_t,
+def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, dys, dh_t, dc_t,
                   dgates, dh, dc, dr):
     """Reverse loop of ``lstm_forward``: ``dgates`` per step, ``dh``/``dc`` (starting as the
     final states' cotangents) end as the initial states'; ``dr`` (with a projection) the
@@ -166,14 +187,14 @@ def lstm_backward(acts, cprev, w_hh, w_hr, mask, reverse, dys, dh_t, dc_t,
                 fg = af[j]
                 df[j] = dct[j] * cp[j] * fg * (one - fg)
                 dcr[j] = dct[j] * fg
-        gemm(dgates[t], w_hh, dprev)
+        _product(dgates[t], w_hh, w_pack, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 _copy(dh[b], dprev[b])
 
 
 @numba.njit(**_OPTS)
-def gru_forward(gi, h0, w_hh_t, b_hh, mask, reverse, ys, h, acts, hprev):
+def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, ys, h, acts, hprev):
     """GRU over time (PyTorch's gates r, z, n; ``n = tanh(i_n + r * (W_hn h + b_hn))``);
     ``acts (T, B, 4H)`` holds r, z, n and ``W_hn h + b_hn``."""
     T, B, G = gi.shape
@@ -185,7 +206,7 @@ def gru_forward(gi, h0, w_hh_t, b_hh, mask, reverse, ys, h, acts, hprev):
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
-        gemm(h, w_hh_t, gates)
+        _product(h, w_hh_t, w_pack, gates)
         for b in range(B):
             a, y = acts[t, b], ys[t, b]
             if masked and mask[t, b] == 0:
@@ -210,7 +231,7 @@ def gru_forward(gi, h0, w_hh_t, b_hh, mask, reverse, ys, h, acts, hprev):
 
 
 @numba.njit(**_OPTS)
-def gru_backward(acts, hprev, w_hh, mask, reverse, dys, dh_t, dgi, dgh, dh):
+def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, dys, dh_t, dgi, dgh, dh):
     """Reverse loop of ``gru_forward``: ``dgi``/``dgh`` per step (they differ in the n
     block by the factor r), ``dh`` (starting as ``dh_t``) ends as the initial state's."""
     T, B, G = dgi.shape
@@ -244,7 +265,7 @@ def gru_backward(acts, hprev, w_hh, mask, reverse, dys, dh_t, dgi, dgh, dh):
                 dgz[j] = dzp
                 dgn[j] = dnp * r
                 dhr[j] = d * z
-        gemm(dgh[t], w_hh, dprev)
+        _product(dgh[t], w_hh, w_pack, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 dhr, dpr = dh[b], dprev[b]
@@ -253,7 +274,7 @@ def gru_backward(acts, hprev, w_hh, mask, reverse, dys, dh_t, dgi, dgh, dh):
 
 
 @numba.njit(**_OPTS)
-def rnn_forward(gi, h0, w_hh_t, b_hh, mask, reverse, relu, ys, h, acts, hprev):
+def rnn_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, relu, ys, h, acts, hprev):
     """Elman RNN over time: ``h' = tanh(i + h W_hh^T + b_hh)`` (``relu``: max(., 0));
     ``acts`` holds ``h'`` (before masking)."""
     T, B, H = gi.shape
@@ -264,7 +285,7 @@ def rnn_forward(gi, h0, w_hh_t, b_hh, mask, reverse, relu, ys, h, acts, hprev):
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
-        gemm(h, w_hh_t, gates)
+        _product(h, w_hh_t, w_pack, gates)
         for b in range(B):
             a, y, hr = acts[t, b], ys[t, b], h[b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -281,7 +302,7 @@ def rnn_forward(gi, h0, w_hh_t, b_hh, mask, reverse, relu, ys, h, acts, hprev):
 
 
 @numba.njit(**_OPTS)
-def rnn_backward(acts, w_hh, mask, reverse, relu, dys, dh_t, dgi, dh):
+def rnn_backward(acts, w_hh, w_pack, mask, reverse, relu, dys, dh_t, dgi, dh):
     """Reverse loop of ``rnn_forward``: ``dgi`` per step (equal to the gradient of
     ``h W_hh^T + b_hh``), ``dh`` (starting as ``dh_t``) ends as the initial state's."""
     T, B, H = acts.shape
@@ -300,7 +321,7 @@ def rnn_backward(acts, w_hh, mask, reverse, relu, dys, dh_t, dgi, dh):
                 d = dh[b, j] + dys[t, b, j]
                 hn = a[b, j]
                 dg[b, j] = (d if hn > zero else zero) if relu else d * (one - hn * hn)
-        gemm(dg, w_hh, dprev)
+        _product(dg, w_hh, w_pack, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 _copy(dh[b], dprev[b])
