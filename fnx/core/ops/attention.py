@@ -117,15 +117,17 @@ def _reference(xp, q, k, v, mask, keep, scale, causal, dropout_scale):
 _KERNELS = {}
 
 
-def _kernel(name, dtype):
-    k = _KERNELS.get((name, dtype))
+def _kernel(name, dtype, *flags):
+    """Kernel ``name`` compiled for ``dtype`` and ``flags`` (``softmax_rows``: whether a mask
+    and a dropout keep array are passed; absent ones are None)."""
+    k = _KERNELS.get((name, dtype, flags))
     if k is None:
         from ...jit import cache
 
         lib = cache.load_library("attention")
         k = cache.compile_kernel(("attention", name), getattr(lib, name),
-                                 lib.signature(name, dtype))
-        _KERNELS[(name, dtype)] = k
+                                 lib.signature(name, dtype, *flags))
+        _KERNELS[(name, dtype, flags)] = k
     return k
 
 
@@ -181,25 +183,21 @@ def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
     # contiguous k^T makes it a plain product, which OpenBLAS runs ~2x faster than q @ k.T
     s = blas.matmul(q, np.ascontiguousarray(np.swapaxes(k, -1, -2)),
                     out=np.empty(lead + (n_q, n_k), q.dtype))
-    none = np.zeros((0, 1, 1), q.dtype)
+    m3 = mmap = k3 = pd3 = None
     if mask is not None:
         m3 = _c(mask).reshape((-1,) + mask.shape[-2:])
         mmap = _mask_map(mask.shape, lead)
-    else:
-        m3, mmap = none, np.zeros(0, np.int64)
+    pd = s
     if keep is not None:
         k3 = _rows(_c(keep), n_q, n_k)
         pd = np.empty(s.shape, s.dtype)
         pd3 = _rows(pd, n_q, n_k)
-    else:
-        k3 = pd3 = none
-        pd = s
     word = np.zeros(1, q.dtype)
     ints = np.dtype(f"i{q.dtype.itemsize}")
     s3 = _rows(s, n_q, n_k)
-    _kernel("softmax_rows", q.dtype)(s3, s3.view(ints), dt(scale), dt(1), dt(-np.inf), m3, mmap,
-                                      bool(causal), k3, dt(dropout_scale or 1.0), pd3,
-                                      word.view(ints), word)
+    softmax_rows = _kernel("softmax_rows", q.dtype, mask is not None, keep is not None)
+    softmax_rows(s3, s3.view(ints), dt(scale), dt(1), dt(-np.inf), m3, mmap, bool(causal), k3,
+                 dt(dropout_scale or 1.0), pd3, word.view(ints), word)
     return [blas.matmul(pd, v, out=_empty_like_layout(q, lead + (n_q, v.shape[-1]))), s]
 
 

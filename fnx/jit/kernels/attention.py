@@ -4,11 +4,13 @@ matrix products of ``softmax(q k^T * scale + mask) v``, and the softmax's deriva
 * ``softmax_rows``: in place over the scores ``s (B, L, S)`` (``q k^T`` from BLAS), one row at
   a time while it sits in L1: scale, add the mask row, apply the causal bound, subtract the
   row max, exponentiate, normalize; a row with no finite score (every key masked) becomes
-  zeros. The mask is ``(Bm, Lm, S)`` (``Bm == 0``: none); score row ``(b, i)`` reads mask row
+  zeros. The mask is ``(Bm, Lm, S)`` or None; score row ``(b, i)`` reads mask row
   ``(mask_map[b], i if Lm > 1 else 0)``, so a mask broadcast over heads or queries is never
-  materialized. With dropout (``keep (B, L, S)``, ``Bk > 0``), ``pd`` receives
+  materialized. With dropout (``keep (B, L, S)``, else None), ``pd`` receives
   ``p * keep * keep_scale`` (what multiplies ``v``) while ``s`` keeps ``p`` (what the
-  derivative needs).
+  derivative needs). An absent mask or dropout is None, typed ``none`` in the signature:
+  Numba prunes its branches before typing, so a model without them compiles neither (the
+  unmasked kernel: ~30% less cold compile).
 * ``softmax_jvp_rows``: ``y = scale * p * (x - rowsum(p * x))``, the derivative of the
   softmax applied to ``x`` (the backward pass's ``dS = P * (dP - rowsum(dP * P))``); ``y``
   may be ``x`` (in place).
@@ -35,9 +37,6 @@ _OPTS = dict(cache=True, error_model="numpy", boundscheck=False, nogil=True,
 def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_scale, pd,
                  word_i, word_f):
     nb, nl, ns = s.shape
-    has_mask = mask.shape[0] > 0
-    has_keep = keep.shape[0] > 0
-    mask_rows = mask.shape[1] > 1
     zero = one - one
     # the row max is taken over the scores' bits read as integers (``bits`` is ``s`` viewed
     # as signed integers of its width) mapped to an order-preserving key: an integer max
@@ -45,14 +44,15 @@ def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_s
     sh = bits.itemsize * 8 - 1
     low = (1 << sh) - 1
     # without a mask the scale is applied inside the exp pass (max(x * c) = c * max(x), c >= 0)
-    prescale = has_mask or not scale >= zero
+    prescale = mask is not None or not scale >= zero
     c = one if prescale else scale
     for b in range(nb):
-        mb = mask_map[b] if has_mask else 0
         for i in range(nl):
             n = min(i + 1, ns) if causal else ns
-            if has_mask:
-                mi = i if mask_rows else 0
+            # ``is not None`` on the argument itself: the form Numba's branch pruning reads
+            if mask is not None:
+                mb = mask_map[b]
+                mi = i if mask.shape[1] > 1 else 0
                 for j in range(n):
                     s[b, i, j] = s[b, i, j] * scale + mask[mb, mi, j]
             elif prescale:
@@ -76,7 +76,7 @@ def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_s
                 s[b, i, j] = s[b, i, j] * inv
             for j in range(n, ns):
                 s[b, i, j] = zero
-            if has_keep:
+            if keep is not None:
                 for j in range(ns):
                     pd[b, i, j] = s[b, i, j] * keep[b, i, j] * keep_scale
 
@@ -93,13 +93,16 @@ def softmax_jvp_rows(p, x, scale, y):
                 y[b, i, j] = scale * p[b, i, j] * (x[b, i, j] - dot)
 
 
-def signature(name, dtype):
-    """The one Numba signature of kernel ``name`` for float ``dtype`` (C-contiguous arrays)."""
+def signature(name, dtype, mask=False, keep=False):
+    """The Numba signature of kernel ``name`` for float ``dtype`` (C-contiguous arrays);
+    ``softmax_rows``: with a mask and/or dropout, or with ``none`` in their places."""
     t = numba.from_dtype(np.dtype(dtype))
     a3 = numba.types.Array(t, 3, "C")
     if name == "softmax_rows":
         it = numba.from_dtype(np.dtype(f"i{np.dtype(dtype).itemsize}"))
-        return (a3, numba.types.Array(it, 3, "C"), t, t, t, a3,
-                numba.types.Array(numba.types.int64, 1, "C"), numba.types.boolean, a3, t, a3,
-                numba.types.Array(it, 1, "C"), numba.types.Array(t, 1, "C"))
+        none = numba.types.none
+        masks = (a3, numba.types.Array(numba.types.int64, 1, "C")) if mask else (none, none)
+        return (a3, numba.types.Array(it, 3, "C"), t, t, t) + masks + (
+            numba.types.boolean, a3 if keep else none, t, a3 if keep else none,
+            numba.types.Array(it, 1, "C"), numba.types.Array(t, 1, "C"))
     return (a3, a3, t, a3)
