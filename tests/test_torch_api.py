@@ -175,6 +175,39 @@ def test_split_chunk_unbind_narrow():
     assert x.narrow(0, 1, 2).tolist() == [[2, 3], [4, 5]]
 
 
+def test_split_chunk_edge_cases_as_torch():
+    x = fnx.arange(12).view(6, 2)
+    # sections that add up but hold a negative size: torch rejects them (eagerly, slicing
+    # took -1 as 'up to the last row' and returned pieces of 5 and 1 rows)
+    with pytest.raises(ShapeError, match="non-negative"):
+        x.split([-1, 7])
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="chunks must be positive"):
+            x.chunk(bad)
+    with pytest.raises(ValueError, match="split_size must be positive"):
+        x.split(0)
+    empty = fnx.zeros(0, 3)
+    # torch: chunk of an empty dim gives `chunks` empty pieces, split size 0 one piece
+    assert [p.shape for p in empty.chunk(3)] == [(0, 3)] * 3
+    assert [p.shape for p in empty.split(0)] == [(0, 3)]
+    assert [p.shape for p in x.chunk(4)] == [(2, 2)] * 3  # 6 rows in 4 chunks: 3 of 2, as torch
+
+
+def test_split_primitive_checks_eagerly_and_takes_negative_axes():
+    from fnx.core.ops import shape as sh
+
+    x = fnp.asarray(np.arange(10.0).reshape(2, 5))
+    a, b = sh.split(x, (2, 3), -1)  # the last axis (the impl sliced axis 0 for axis=-1)
+    close(a, np.asarray(x)[:, :2])
+    close(b, np.asarray(x)[:, 2:])
+    for sizes in ((-1, 6), (1, 1)):  # eagerly as traced: the shape rule's error
+        for f in (lambda x: sh.split(x, sizes, 1), fnx.jit(lambda x: sh.split(x, sizes, 1))):
+            with pytest.raises(ShapeError, match="non-negative and add up"):
+                f(x)
+    with pytest.raises(ShapeError, match="non-negative and add up"):
+        sh.split_p.bind(x, sizes=(-1, 6), axis=1)
+
+
 # --- reductions -----------------------------------------------------------------------------------
 
 

@@ -581,9 +581,9 @@ def _split(self, split_size_or_sections, dim=0):
     n = self.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
-        if step <= 0:
+        if step < 0 or step == 0 and n:  # torch: size 0 splits only an empty dim (into one)
             raise ValueError(f"split: split_size must be positive, got {step}")
-        sections = [min(step, n - i) for i in range(0, n, step)] or [0]
+        sections = [min(step, n - i) for i in range(0, n, step or 1)] or [0]
     else:
         sections = [int(s) for s in split_size_or_sections]
         if sum(sections) != n:
@@ -594,8 +594,13 @@ def _split(self, split_size_or_sections, dim=0):
 
 def _chunk(self, chunks, dim=0):
     """Split into ``chunks`` pieces of equal size (the last may be smaller), as torch."""
-    n = self.shape[normalize_axis(dim, self.ndim, "chunk")]
-    return _split(self, max(1, -(-n // chunks)), dim)
+    d = normalize_axis(dim, self.ndim, "chunk")
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = self.shape[d]
+    if n == 0:  # as torch: ``chunks`` empty pieces
+        return tuple(sh.split(self, (0,) * chunks, d))
+    return _split(self, -(-n // chunks), dim)
 
 
 def _unbind(self, dim=0):

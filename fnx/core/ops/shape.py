@@ -5,7 +5,7 @@ import numpy as np
 
 from ..abstract import ShapedArray
 from ..ad_util import is_undefined
-from ..errors import AxisError, DTypeError, ShapeError
+from ..errors import AxisError, DTypeError, ShapeError, normalize_axis
 from ..primitive import Primitive
 from ..tracing import get_aval
 from .family import deflinear
@@ -385,17 +385,24 @@ slice_p = _layout("slice", _slice_impl, _slice_abstract_eval, _slice_batch, _sli
 # the whole array per piece, added up (a packed QKV projection's backward: 3 pads + 2 adds).
 
 
+def _check_split(shape, sizes, axis):
+    if not 0 <= axis < len(shape):
+        raise AxisError(f"split: axis {axis} out of range for an array of rank {len(shape)}")
+    if any(s < 0 for s in sizes) or sum(sizes) != shape[axis]:
+        raise ShapeError(f"split: sizes {sizes} must be non-negative and add up to the size "
+                         f"{shape[axis]} of axis {axis} (shape {shape})")
+
+
 def _split_abstract_eval(x, *, sizes, axis):
-    if not 0 <= axis < x.ndim:
-        raise AxisError(f"split: axis {axis} out of range for an array of rank {x.ndim}")
-    if any(s < 0 for s in sizes) or sum(sizes) != x.shape[axis]:
-        raise ShapeError(f"split: sizes {sizes} do not add up to the size {x.shape[axis]} of "
-                         f"axis {axis} (shape {x.shape})")
+    _check_split(x.shape, sizes, axis)
     shape = list(x.shape)
     return [ShapedArray(shape[:axis] + [s] + shape[axis + 1:], x.dtype) for s in sizes]
 
 
 def _split_impl(x, *, sizes, axis):
+    # eagerly only impl runs, and slicing accepts what the rule rejects (a negative size cut
+    # from the end, a negative axis counted from the front by ``lead``): check first
+    _check_split(x.shape, sizes, axis)
     lead, out, start = (slice(None),) * axis, [], 0
     for s in sizes:  # basic indexing: views, for NumPy and CuPy buffers alike
         out.append(x[lead + (slice(start, start + s),)])
@@ -435,7 +442,8 @@ def split(x, sizes, axis):
     >>> [p.shape for p in fnx.core.ops.shape.split(fnx.numpy.zeros((2, 5)), (2, 3), 1)]
     [(2, 2), (2, 3)]
     """
-    return split_p.bind(x, sizes=tuple(int(s) for s in sizes), axis=int(axis))
+    return split_p.bind(x, sizes=tuple(int(s) for s in sizes),
+                        axis=normalize_axis(axis, get_aval(x).ndim, "split"))
 
 
 # --- rev -------------------------------------------------------------------------------------
