@@ -21,10 +21,11 @@ CASES = [(mode, proj, masked, reverse)
          if not (proj and mode != "LSTM")]
 
 
-def _args(rng, mode, proj, masked, dtype, T=5, B=3, H=4, P=3):
+def _args(rng, mode, proj, masked, dtype, T=5, B=3, H=4, P=3, I=2):
     G = R.MODES[mode] * H
     P = P if proj else H
-    a = {"gi": rng.standard_normal((T, B, G)), "h0": rng.standard_normal((B, P)) * 0.5}
+    a = {"x": rng.standard_normal((T, B, I)), "w_ih": rng.standard_normal((G, I)) * 0.5,
+         "b_ih": rng.standard_normal(G) * 0.5, "h0": rng.standard_normal((B, P)) * 0.5}
     if mode == "LSTM":
         a["c0"] = rng.standard_normal((B, H)) * 0.5
     a["w_hh"] = rng.standard_normal((G, P)) * 0.5
@@ -64,8 +65,7 @@ def test_kernels_equal_the_scan_composition(rng, mode, proj, masked, reverse, dt
 
 
 def _lstm_loss(x, w_ih, w_hh, b, h0):
-    gi = fnp.matmul(x, fnp.matrix_transpose(w_ih))
-    ys, h, c = R.recurrence(gi, h0, h0, w_hh, b, mode="LSTM")
+    ys, h, c = R.recurrence(x, w_ih, None, h0, h0, w_hh, b, mode="LSTM")
     return fnp.sum(ys ** 2) + fnp.sum(h * c)
 
 
@@ -87,26 +87,26 @@ def test_vmap_of_grad_gives_per_example_weight_gradients(rng):
 
 
 def test_vmap_with_batched_weights_equals_a_loop(rng):
-    gi = fnp.asarray(rng.standard_normal((3, 4, 2, 6)))  # 3 examples of (T=4, B=2, G=3H)
+    x = fnp.asarray(rng.standard_normal((3, 4, 2, 3)))  # 3 examples of (T=4, B=2, I=3)
     h0 = fnp.asarray(rng.standard_normal((3, 2, 2)))
     w_hh = fnp.asarray(rng.standard_normal((3, 6, 2)))
+    w_ih = fnp.asarray(rng.standard_normal((6, 3)) * 0.5)
     b = fnp.asarray(rng.standard_normal(6))
 
-    def f(gi, h0, w_hh):
-        ys, h, _ = R.recurrence(gi, h0, None, w_hh, b, mode="GRU", reverse=True)
+    def f(x, h0, w_hh):
+        ys, h, _ = R.recurrence(x, w_ih, b, h0, None, w_hh, b, mode="GRU", reverse=True)
         return ys, h
 
-    ys, h = fnx.vmap(f)(gi, h0, w_hh)
+    ys, h = fnx.vmap(f)(x, h0, w_hh)
     for i in range(3):
-        ys_i, h_i = f(gi[i], h0[i], w_hh[i])
+        ys_i, h_i = f(x[i], h0[i], w_hh[i])
         np.testing.assert_allclose(np.asarray(ys[i]), np.asarray(ys_i), rtol=1e-12)
         np.testing.assert_allclose(np.asarray(h[i]), np.asarray(h_i), rtol=1e-12)
     # and its gradient (per-example calls of the backward under vmap)
-    g = fnx.vmap(fnx.grad(lambda *a: fnp.sum(f(*a)[0] ** 2), argnums=(0, 2)))(gi, h0, w_hh)
+    g = fnx.vmap(fnx.grad(lambda *a: fnp.sum(f(*a)[0] ** 2), argnums=(0, 2)))(x, h0, w_hh)
     for i in range(3):
-        gi_i = fnx.grad(lambda *a: fnp.sum(f(*a)[0] ** 2), argnums=(0, 2))(gi[i], h0[i],
-                                                                           w_hh[i])
-        for got, want in zip(g, gi_i, strict=True):
+        g_i = fnx.grad(lambda *a: fnp.sum(f(*a)[0] ** 2), argnums=(0, 2))(x[i], h0[i], w_hh[i])
+        for got, want in zip(g, g_i, strict=True):
             np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-10)
 
 
@@ -158,14 +158,18 @@ def test_new_batch_size_compiles_nothing(rng):
 
 
 def test_errors_name_the_op_and_shapes():
-    gi, h0 = fnp.zeros((2, 1, 8)), fnp.zeros((1, 2))
+    x, w_ih, h0 = fnp.zeros((2, 1, 3)), fnp.zeros((8, 3)), fnp.zeros((1, 2))
     with pytest.raises(ShapeError, match=r"rnn \(LSTM\): expected c0 of shape"):
-        R.recurrence(gi, h0, fnp.zeros((1, 3)), fnp.zeros((8, 2)), fnp.zeros(8), mode="LSTM")
+        R.recurrence(x, w_ih, None, h0, fnp.zeros((1, 3)), fnp.zeros((8, 2)), None,
+                     mode="LSTM")
+    with pytest.raises(ShapeError, match=r"rnn \(LSTM\): expected w_ih of shape \(8, 3\)"):
+        R.recurrence(x, fnp.zeros((8, 2)), None, h0, fnp.zeros((1, 2)), fnp.zeros((8, 2)),
+                     None, mode="LSTM")
     with pytest.raises(ValueError, match="c0 is required"):
-        R.recurrence(gi, h0, None, fnp.zeros((8, 2)), fnp.zeros(8), mode="LSTM")
-    with pytest.raises(DTypeError, match="gi's floating dtype"):
-        R.recurrence(gi, h0.astype(np.float64), fnp.zeros((1, 2)), fnp.zeros((8, 2)),
-                     fnp.zeros(8), mode="LSTM")
+        R.recurrence(x, w_ih, None, h0, None, fnp.zeros((8, 2)), None, mode="LSTM")
+    with pytest.raises(DTypeError, match="x's floating dtype"):
+        R.recurrence(x, w_ih, None, h0.astype(np.float64), fnp.zeros((1, 2)),
+                     fnp.zeros((8, 2)), None, mode="LSTM")
 
 
 def test_eager_backward_reuses_the_forward_outputs_only_for_the_same_buffers(rng):

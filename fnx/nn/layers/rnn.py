@@ -6,12 +6,12 @@ Constructor signatures, parameter names (``weight_ih_l0``, ``bias_hh_l1_reverse`
 ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` and input/output/state shapes are PyTorch's,
 so state_dicts load both ways.
 
-Each layer and direction computes its input projection for every time step as one matrix
-product, then runs the recurrence as one primitive (``fnx.core.ops.rnn``: a compiled loop over
-time, forward and backward, the same kernels eagerly, under ``fnx.jit`` and in compiled
-steps). A ``PackedSequence`` input runs over its padded batch with a mask, so each sequence's
-final state is the one at its last valid step (in both directions) and its padded outputs are
-zeros. The cells are the same primitive over one step.
+Each layer and direction is one primitive (``fnx.core.ops.rnn``: the input projection of
+every time step as one matrix product, then a compiled loop over time, forward and backward,
+the same kernels eagerly, under ``fnx.jit`` and in compiled steps). A ``PackedSequence``
+input runs over its padded batch with a mask, so each sequence's final state is the one at its
+last valid step (in both directions) and its padded outputs are zeros. The cells are the same
+primitive over one step.
 """
 
 import math
@@ -234,11 +234,11 @@ class RNNBase(Module):
             outs = []
             for direction in range(num_directions):
                 suffix = f"_l{lay}" + ("_reverse" if direction else "")
-                gi, b = _projection(self.mode, x, params["weight_ih" + suffix],
-                                    params.get("bias_ih" + suffix), params.get("bias_hh" + suffix))
                 index = lay * num_directions + direction
-                ys, h, c = recurrence(gi, state[0][index], state[1][index] if lstm else None,
-                                      params["weight_hh" + suffix], b,
+                ys, h, c = recurrence(x, params["weight_ih" + suffix],
+                                      params.get("bias_ih" + suffix), state[0][index],
+                                      state[1][index] if lstm else None,
+                                      params["weight_hh" + suffix], params.get("bias_hh" + suffix),
                                       params.get("weight_hr" + suffix), mask, mode=self.mode,
                                       reverse=direction == 1)
                 outs.append(ys)
@@ -247,23 +247,6 @@ class RNNBase(Module):
             if self.dropout and self.training and lay < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
         return x, tuple(fnp.stack(s) for s in zip(*finals, strict=True))
-
-
-def _projection(mode, x, w_ih, b_ih, b_hh):
-    """``(gi, b)``: the input projection of every step and the bias the recurrence adds per
-    step (zeros for a layer without biases: the primitive always takes one). Where ``b_ih``
-    and ``b_hh`` meet in one sum (all modes but the GRU, whose ``b_hn`` sits inside ``r * .``)
-    the recurrence adds ``b_ih + b_hh``: a bias add over all ``(T, B, G)`` projections and its
-    gradient's sum over them leave the step (W9 LSTM step: ~0.65 ms of ~15)."""
-    if mode == "GRU" or b_ih is None or b_hh is None:
-        gi = F.linear(x, w_ih, b_ih)
-        b = b_hh
-    else:
-        gi = F.linear(x, w_ih)
-        b = b_ih + b_hh
-    if b is None:
-        b = fnp.zeros(gi.shape[-1:], dtype=gi.dtype, device=gi.device)
-    return gi, b
 
 
 class RNN(RNNBase):
@@ -386,9 +369,9 @@ class RNNCellBase(Module):
                                      f"shape {tuple(h.shape)}")
                 _check_dtype(name, "hidden state", h, self.weight_ih)
                 state.append(h if batched else h[None])
-        gi, b = _projection(mode, x, self.weight_ih, self.bias_ih, self.bias_hh)
-        _, h, c = recurrence(gi[None], state[0], state[1] if mode == "LSTM" else None,
-                             self.weight_hh, b, mode=mode)
+        _, h, c = recurrence(x[None], self.weight_ih, self.bias_ih, state[0],
+                             state[1] if mode == "LSTM" else None, self.weight_hh, self.bias_hh,
+                             mode=mode)
         new = (h, c) if mode == "LSTM" else (h,)
         return new if batched else tuple(s[0] for s in new)
 
