@@ -371,3 +371,25 @@ def test_heads_split_from_packed_projection_keep_their_memory_order():
     for got, want in zip(grads, ref, strict=True):
         np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12, atol=1e-12)
         assert got.swapaxes(1, 2).flags.c_contiguous
+
+
+def test_broadcast_operands_give_c_ordered_results():
+    """k, v broadcast over the heads (``expand``: stride 0) and q flipped: the values equal the
+    reference, and a broadcast operand's gradient is C-ordered (sorting the strides put the
+    stride-0 axis innermost: a product output too strided for BLAS, ~1.8x slower)."""
+    rng = np.random.default_rng(4)
+    n, h, length, d = 2, 3, 5, 4
+    q = rng.standard_normal((n, h, length, d))[:, :, ::-1]
+    k, v = (np.broadcast_to(rng.standard_normal((n, 1, length, d)), (n, h, length, d))
+            for _ in range(2))
+    params = dict(scale=0.5, causal=False, has_mask=False, dropout_scale=None)
+    out, p = at._attention_impl(q, k, v, **params)
+    np.testing.assert_allclose(out, _ref(q, k, v, scale=0.5), rtol=1e-12)
+    g = rng.standard_normal(out.shape)
+    grads = at._backward_impl(q, k, v, p, g, **params)
+    ref = fnx.vjp(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.5),
+                  *(fnx.tensor(np.ascontiguousarray(t)) for t in (q, k, v)))[1](fnx.tensor(g))
+    for got, want in zip(grads, ref, strict=True):
+        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12, atol=1e-12)
+        assert not np.shares_memory(got, q) and not np.shares_memory(got, k)
+    assert grads[1].flags.c_contiguous and grads[2].flags.c_contiguous

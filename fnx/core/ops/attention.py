@@ -147,7 +147,11 @@ def _empty_like_layout(x, shape):
     order of ``x``'s: heads split from a ``(N, L, H*D)`` projection arrive as ``(N, H, L, D)``
     views of ``(N, L, H, D)`` memory, and results in that order make the merge back to
     ``(N, L, H*D)`` a free reshape instead of a copy (as PyTorch's ``empty_like`` keeps a
-    memory format)."""
+    memory format; as there, an operand broadcast along an axis (stride 0: ``expand``) gives
+    C order, where sorting would put that axis innermost and the product's output would be
+    too strided for BLAS)."""
+    if any(st == 0 and n > 1 for st, n in zip(x.strides, x.shape)):
+        return np.empty(shape, x.dtype)
     order = sorted(range(x.ndim), key=lambda i: -abs(x.strides[i]) if x.shape[i] > 1 else 0)
     if order == list(range(x.ndim)):
         return np.empty(shape, x.dtype)
