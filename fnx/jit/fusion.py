@@ -15,6 +15,8 @@ Steps run in creation order; an equation joins an existing group only if everyth
 from outside the group is produced by an earlier step, which keeps that order valid.
 """
 
+import math
+
 import numpy as np
 
 from ..core.ir import Literal, Var
@@ -22,8 +24,10 @@ from . import scalar
 
 
 def _size(shape):
-    """The number of elements of ``shape`` (a value of size <= 1 is a scalar to the planner)."""
-    return int(np.prod(shape, dtype=np.int64))
+    """The number of elements of ``shape`` (a value of size <= 1 is a scalar to the planner).
+    ``math.prod`` of Python ints: the planner asks ~15k times per Transformer step, and
+    ``np.prod`` took ~0.1 s of its cold compile."""
+    return math.prod(shape)
 
 
 def _fusible_dtype(dt):
