@@ -2,13 +2,15 @@
 direction, forward and backward, for the LSTM, the GRU and the Elman RNN (tanh / relu).
 
 Layout (time-major, C-contiguous, one float dtype per call): ``gi (T, B, G)`` is the input
-projection of every step (``x W_ih^T + b_ih``, one GEMM outside), ``w_hh_t (P, G)`` the
-transposed recurrent weight, ``b_hh (G,)``; ``mask (T, B)`` (0/1, or shape (0, 0) for none)
-keeps a row's state through its padded steps and zeroes its output there. ``reverse``
-walks time backwards. Per step the recurrent product is one BLAS call into a preallocated
-buffer (``_product``: oneMKL's packed product when ``w_pack``, a uint8 buffer, holds the
-weight packed, the weight argument then an empty stand-in; else ``fnx.jit.blas.gemm``) and
-the gate math is one fused loop (fnx's vectorizable tanh/sigmoid).
+projection of every step (``x W_ih^T``, one GEMM by the caller; the GRU's with ``b_ih``),
+``w_hh_t (P, G)`` the transposed recurrent weight, ``b_hh (G,)`` the bias each step adds (the
+sum ``b_ih + b_hh`` but for the GRU); ``mask (T, B)`` (0/1, or shape (0, 0) for none) keeps a
+row's state through its padded steps and zeroes its output there. ``reverse`` walks time
+backwards. Per step the recurrent product is one BLAS call into a preallocated buffer
+(``_product``: oneMKL's packed product when ``w_pack``, a uint8 buffer, holds the weight
+packed, the weight argument then an empty stand-in; else plain ?gemm, both by the raw CBLAS
+routines of ``fnx.jit.blas``) and the gate math is one fused loop (fnx's vectorizable
+tanh/sigmoid).
 
 The forward kernels save what the backward needs: ``acts`` (post-activation gates; the GRU
 adds ``W_hn h + b_hn`` as a fourth block), ``hprev`` (the state each step starts from), and
@@ -22,7 +24,7 @@ steps done by the caller (``dgh^T hprev``).
 import numba
 import numpy as np
 
-from fnx.jit.blas import DGEMM_COMPUTE, NO_TRANS, PACKED, ROW_MAJOR, SGEMM_COMPUTE, gemm
+from fnx.jit.blas import DGEMM, DGEMM_COMPUTE, NO_TRANS, PACKED, ROW_MAJOR, SGEMM, SGEMM_COMPUTE
 from fnx.jit.vecmath import vsigmoid, vtanh
 
 _OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
@@ -52,22 +54,29 @@ def _zero(x):
 
 @numba.njit(**_OPTS)
 def _product(a, b, packed, out):
-    """``out[...] = a @ b`` for the recurrent product of a step: by oneMKL's packed form of
-    ``b`` when ``packed`` holds it (``fnx.core.blas.pack_b``, made once per call), else by
-    ``gemm``. ``a`` and ``out`` are row-contiguous."""
-    if packed.shape[0] == 0:
-        gemm(a, b, out)
-        return
+    """``out[...] = a @ b`` for row-contiguous 2-D operands of one float dtype (the products
+    of a step): by oneMKL's packed form of ``b`` when ``packed`` holds it
+    (``fnx.core.blas.pack_b``, made once per call), else by plain ?gemm. The raw routines,
+    not the typed ``fnx.jit.blas.gemm``: its per-combination checks cost ~0.5 s of compile."""
     m, k = a.shape
     n = out.shape[1]
     if m == 0:
         return
-    if a.itemsize == 4:
-        SGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, a.strides[0] // 4,
-                      packed.ctypes.data, n, 0.0, out.ctypes.data, out.strides[0] // 4)
+    size = a.itemsize
+    lda, ldc = a.strides[0] // size, out.strides[0] // size
+    if packed.shape[0] > 0:
+        if size == 4:
+            SGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, lda,
+                          packed.ctypes.data, n, 0.0, out.ctypes.data, ldc)
+        else:
+            DGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, lda,
+                          packed.ctypes.data, n, 0.0, out.ctypes.data, ldc)
+    elif size == 4:
+        SGEMM(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
+              b.strides[0] // size, 0.0, out.ctypes.data, ldc)
     else:
-        DGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, a.strides[0] // 8,
-                      packed.ctypes.data, n, 0.0, out.ctypes.data, out.strides[0] // 8)
+        DGEMM(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
+              b.strides[0] // size, 0.0, out.ctypes.data, ldc)
 
 
 @numba.njit(**_OPTS)
@@ -90,6 +99,7 @@ def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
     _copy2(c, c0)
     gates = np.empty((B, G), gi.dtype)
     u = np.empty((B, H), gi.dtype)
+    no_pack = w_pack[:0]
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
@@ -121,7 +131,7 @@ def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
                 ur[j] = ao[j] * vtanh(cn)
         if proj:
             _copy2(hu[t], u)
-            gemm(u, w_hr_t, ys[t])
+            _product(u, w_hr_t, no_pack, ys[t])
         else:
             _copy2(ys[t], u)
         for b in range(B):
@@ -147,6 +157,7 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, dys, dh_t, dc_
     dnew = np.empty((B, P), acts.dtype)
     dhu = np.empty((B, H), acts.dtype)
     dprev = np.empty((B, P), acts.dtype)
+    no_pack = w_pack[:0]
     tcr = np.empty(H, acts.dtype)
     dct = np.empty(H, acts.dtype)
     one = acts.dtype.type(1.0)
@@ -161,7 +172,7 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, dys, dh_t, dc_
                     dn[k] = dhr[k] + dyr[k]
         if proj:
             _copy2(dr[t], dnew)
-            gemm(dnew, w_hr, dhu)
+            _product(dnew, w_hr, no_pack, dhu)
         else:
             _copy2(dhu, dnew)
         for b in range(B):
