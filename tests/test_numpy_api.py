@@ -203,6 +203,30 @@ def test_triangles_diagonals_meshgrid_split():
            np.array([True, True]))
 
 
+def test_split_family_matches_numpy():
+    """array_split's bounds as NumPy's slices (negative, past the end, decreasing: empty
+    pieces), int and bool dtypes, and h/v/dsplit's rank requirements (vsplit of a 1-D array
+    split it along axis 0)."""
+    x = np.arange(42).reshape(6, 7)
+    for arr in (x, x > 20, x.astype(np.float64)):
+        for ind in (3, 4, [2, 4], [-2], [4, 2], [10, 20], [-10, 3], [0, 0], [], [2, -1, 5]):
+            for axis in (0, -1):
+                got, want = fnp.array_split(fnp.asarray(arr), ind, axis=axis), \
+                    np.array_split(arr, ind, axis=axis)
+                assert len(got) == len(want)
+                for g, w in zip(got, want):
+                    assert g.dtype == w.dtype
+                    _close(g, w)
+    for op, ok, bad in (("hsplit", (4,), ()), ("vsplit", (4, 2), (4,)),
+                        ("dsplit", (2, 2, 4), (2, 4))):
+        for g, w in zip(getattr(fnp, op)(fnp.zeros(ok), 2), getattr(np, op)(np.zeros(ok), 2)):
+            assert g.shape == w.shape
+        with pytest.raises(ValueError):
+            getattr(np, op)(np.zeros(bad), 2)
+        with pytest.raises(ShapeError, match=f"{op} only works on arrays of {len(ok)} or more"):
+            getattr(fnp, op)(fnp.zeros(bad), 2)
+
+
 def test_creation_dtype_rules():
     assert fnp.arange(3).dtype == fnp.int64
     assert fnp.arange(0.0, 1.0, 0.25).dtype == fnp.float32

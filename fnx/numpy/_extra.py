@@ -504,9 +504,12 @@ def split(ary, indices_or_sections, axis=0):
     return array_split(x, indices_or_sections, axis)
 
 
-def _hvd_split(op, axis_fn):
+def _hvd_split(op, axis_fn, min_ndim):
     def fn(ary, indices_or_sections):
         x = to_array(ary)
+        if x.ndim < min_ndim:  # as NumPy: vsplit of a 1-D array is an error, not a split
+            raise ShapeError(f"{op} only works on arrays of {min_ndim} or more dimensions, got "
+                             f"shape {x.shape}")
         return split(x, indices_or_sections, axis=axis_fn(x))
 
     fn.__name__ = op
@@ -519,9 +522,9 @@ def _hvd_split(op, axis_fn):
     return fn
 
 
-hsplit = _hvd_split("hsplit", lambda x: 0 if x.ndim == 1 else 1)
-vsplit = _hvd_split("vsplit", lambda x: 0)
-dsplit = _hvd_split("dsplit", lambda x: 2)
+hsplit = _hvd_split("hsplit", lambda x: 0 if x.ndim == 1 else 1, 1)
+vsplit = _hvd_split("vsplit", lambda x: 0, 2)
+dsplit = _hvd_split("dsplit", lambda x: 2, 3)
 
 
 def tile(A, reps):
