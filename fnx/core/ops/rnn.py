@@ -527,24 +527,37 @@ def _bwd_impl(*bufs, mode, reverse, proj, masked):
     else:
         k.rnn_backward(r["acts"], w_hh, w_pack, mask, reverse, mode == "RNN_RELU", ct["ys"],
                        ct["h"], g["dgi"], g["dh0"])
-    # the weight gradients over all steps and rows, each computed transposed ((K, G): the
-    # faster orientation of these products); where dgi is also the gradient of h W_hh^T (all
-    # but the GRU) one GEMM over [x | h_prev] gives both (W9 LSTM: 2.4 ms against 3.2 ms for
-    # dgi^T x and dgi^T h_prev)
+    # the weight and bias gradients over all steps and rows as products [x | 1]^T dgi and
+    # [h_prev | 1]^T dgh: transposed ((K, G), the faster orientation here), the bias
+    # gradient the last row (no separate pass over dgi). Where dgi is also dgh (all but the
+    # GRU) one GEMM over [x | h_prev | 1] gives all of them (W9 LSTM: 2.4 ms against 3.2 ms
+    # for dgi^T x and dgi^T h_prev, and 0.13 ms for the sum).
     x, dgi = a["x"].reshape(T * B, I), g["dgi"].reshape(T * B, G)
     hprev = r["hprev"].reshape(T * B, P)
-    np.sum(dgi, axis=0, out=g["db_ih"])
     if dgh is g["dgi"]:
-        both = blas.matmul(np.concatenate((x, hprev), axis=1).T, dgi)
+        both = blas.matmul(_with_ones(x, hprev).T, dgi)
         g["dw_ih"][...] = both[:I].T
-        g["dw_hh"][...] = both[I:].T
-        g["db_hh"][...] = g["db_ih"]
+        g["dw_hh"][...] = both[I:I + P].T
+        g["db_ih"][...] = g["db_hh"][...] = both[-1]
     else:
         dgh = dgh.reshape(T * B, G)
-        g["dw_ih"][...] = blas.matmul(x.T, dgi).T
-        g["dw_hh"][...] = blas.matmul(hprev.T, dgh).T
-        np.sum(dgh, axis=0, out=g["db_hh"])
+        for w, b, inputs, grad in (("dw_ih", "db_ih", x, dgi), ("dw_hh", "db_hh", hprev, dgh)):
+            prod = blas.matmul(_with_ones(inputs).T, grad)
+            g[w][...] = prod[:-1].T
+            g[b][...] = prod[-1]
     return [g[n] for n in names]
+
+
+def _with_ones(*blocks):
+    """``[block_0 | block_1 | ... | 1]``: rows side by side, then a column of ones."""
+    rows, dt = blocks[0].shape[0], blocks[0].dtype
+    out = np.empty((rows, sum(b.shape[1] for b in blocks) + 1), dt)
+    col = 0
+    for b in blocks:
+        out[:, col:col + b.shape[1]] = b
+        col += b.shape[1]
+    out[:, col] = 1
+    return out
 
 
 def _bwd_jvp(primals, tangents, *, mode, reverse, proj, masked):
