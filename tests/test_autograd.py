@@ -60,6 +60,25 @@ def test_second_backward_needs_retain_graph():
         loss.backward()
 
 
+def test_separate_backwards_through_the_pieces_of_one_view():
+    """As torch, whose view nodes save no tensors: a backward per piece of one unbind/split/
+    chunk (one split node for all pieces) or per row of a transpose works without
+    retain_graph (the first backward freed the shared split node: a RuntimeError)."""
+    for pieces in (lambda x: x.unbind(0), lambda x: x.split(1, 0), lambda x: x.chunk(2, 0),
+                   lambda x: (x.T.T[0], x.T.T[1])):
+        x = leaf([[0.0, 1.0], [2.0, 3.0]])
+        a, b = pieces(x)
+        (a * 2).sum().backward()
+        (b * 3).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), [[2.0, 2.0], [3.0, 3.0]])
+    # a node that saves tensors is still freed (exp saves its result, in torch too)
+    x = leaf([[0.0, 1.0], [2.0, 3.0]])
+    a, b = x.exp().chunk(2, 0)
+    a.sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        b.sum().backward()
+
+
 def test_errors_users_meet():
     with pytest.raises(RuntimeError, match="does not require grad"):
         fnx.ones(2).sum().backward()

@@ -509,7 +509,11 @@ def _run_backward(roots, root_cts, targets, retain_graph, create_graph):
         pending = [((m, None), grads[id(m)]) for m in members if id(m) in grads]
     if not retain_graph:
         for node in nodes:
-            node.bufs = None
+            # a view's node keeps its operands, as torch's view nodes save no tensors: its
+            # outputs hold that memory already, and a second backward through it works
+            # (a, b = x.unbind(0); a.sum().backward(); b.sum().backward(): one split node)
+            if node.primitive.call_kind != "view":
+                node.bufs = None
     return grads
 
 
