@@ -191,6 +191,12 @@ def test_split_chunk_edge_cases_as_torch():
     assert [p.shape for p in empty.chunk(3)] == [(0, 3)] * 3
     assert [p.shape for p in empty.split(0)] == [(0, 3)]
     assert [p.shape for p in x.chunk(4)] == [(2, 2)] * 3  # 6 rows in 4 chunks: 3 of 2, as torch
+    # a 0-d integer array is a split size, as torch (it was iterated as sections); floats are
+    # TypeErrors
+    assert [p.shape for p in x.split(fnx.tensor(4))] == [(4, 2), (2, 2)]
+    for bad in (lambda: x.split(2.0), lambda: x.chunk(2.5)):
+        with pytest.raises(TypeError):
+            bad()
 
 
 def test_split_primitive_checks_eagerly_and_takes_negative_axes():

@@ -579,8 +579,8 @@ def _split(self, split_size_or_sections, dim=0):
     the given section sizes, as ``torch.split``."""
     d = normalize_axis(dim, self.ndim, "split")
     n = self.shape[d]
-    if isinstance(split_size_or_sections, (int, np.integer)):
-        step = int(split_size_or_sections)
+    if np.ndim(split_size_or_sections) == 0:  # an int, or a 0-d integer array as torch takes
+        step = operator.index(split_size_or_sections)
         if step < 0 or step == 0 and n:  # torch: size 0 splits only an empty dim (into one)
             raise ValueError(f"split: split_size must be positive, got {step}")
         sections = [min(step, n - i) for i in range(0, n, step or 1)] or [0]
@@ -595,6 +595,7 @@ def _split(self, split_size_or_sections, dim=0):
 def _chunk(self, chunks, dim=0):
     """Split into ``chunks`` pieces of equal size (the last may be smaller), as torch."""
     d = normalize_axis(dim, self.ndim, "chunk")
+    chunks = operator.index(chunks)  # an int (a float is a TypeError, as torch)
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     n = self.shape[d]
