@@ -100,31 +100,33 @@ def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
     gates = np.empty((B, G), gi.dtype)
     u = np.empty((B, H), gi.dtype)
     no_pack = w_pack[:0]
+    h_in = h  # the state a step starts from: h, or without a mask the last step's ys
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
-        _copy2(hprev[t], h)
+        _copy2(hprev[t], h_in)
         _copy2(cprev[t], c)
-        _product(h, w_hh_t, w_pack, gates)
+        _product(hprev[t], w_hh_t, w_pack, gates)
         for b in range(B):
             a = acts[t, b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
                 _zero(a)
                 _zero(u[b])
                 continue
-            p, i_row, cr, ur = gates[b], gi[t, b], c[b], u[b]
-            for j in range(G):
-                p[j] += i_row[j] + b_hh[j]
-            pg, po = p[2 * H:3 * H], p[3 * H:]
+            p, i_row, cr = gates[b], gi[t, b], c[b]
+            ur = u[b] if proj else ys[t, b]  # the output row (before the projection)
             ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             # one activation per loop: a loop touching eight views exceeds LLVM's runtime
             # alias-check budget and stays scalar (3x slower); i and f are one block
-            aif, pif = a[:2 * H], p[:2 * H]
+            pif, gif, bif = p[:2 * H], i_row[:2 * H], b_hh[:2 * H]
+            aif = a[:2 * H]
             for j in range(2 * H):
-                aif[j] = vsigmoid(pif[j])
+                aif[j] = vsigmoid(pif[j] + gif[j] + bif[j])
+            pg, gg, bg = p[2 * H:3 * H], i_row[2 * H:3 * H], b_hh[2 * H:3 * H]
             for j in range(H):
-                ag[j] = vtanh(pg[j])
+                ag[j] = vtanh(pg[j] + gg[j] + bg[j])
+            po, go, bo = p[3 * H:], i_row[3 * H:], b_hh[3 * H:]
             for j in range(H):
-                ao[j] = vsigmoid(po[j])
+                ao[j] = vsigmoid(po[j] + go[j] + bo[j])
             for j in range(H):
                 cn = af[j] * cr[j] + ai[j] * ag[j]
                 cr[j] = cn
@@ -132,13 +134,16 @@ def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
         if proj:
             _copy2(hu[t], u)
             _product(u, w_hr_t, no_pack, ys[t])
-        else:
-            _copy2(ys[t], u)
+        if not masked:
+            h_in = ys[t]
+            continue
         for b in range(B):
-            if masked and mask[t, b] == 0:
+            if mask[t, b] == 0:
                 _zero(ys[t, b])
             else:
                 _copy(h[b], ys[t, b])
+    if not masked:
+        _copy2(h, h_in)
 
 
 @numba.njit(**_OPTS)
@@ -173,14 +178,13 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, dys, dh_t, dc_
         if proj:
             _copy2(dr[t], dnew)
             _product(dnew, w_hr, no_pack, dhu)
-        else:
-            _copy2(dhu, dnew)
         for b in range(B):
             dg = dgates[t, b]
             if masked and mask[t, b] == 0:
                 _zero(dg)
                 continue
-            a, cp, dcr, d = acts[t, b], cprev[t, b], dc[b], dhu[b]
+            a, cp, dcr = acts[t, b], cprev[t, b], dc[b]
+            d = dhu[b] if proj else dnew[b]
             ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             di, df, dgg, do = dg[:H], dg[H:2 * H], dg[2 * H:3 * H], dg[3 * H:]
             # few views per loop, so that each one vectorizes (see lstm_forward)
@@ -198,9 +202,12 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, dys, dh_t, dc_
                 fg = af[j]
                 df[j] = dct[j] * cp[j] * fg * (one - fg)
                 dcr[j] = dct[j] * fg
+        if not masked:  # every row takes the product (dh is read above only)
+            _product(dgates[t], w_hh, w_pack, dh)
+            continue
         _product(dgates[t], w_hh, w_pack, dprev)
         for b in range(B):
-            if not (masked and mask[t, b] == 0):
+            if mask[t, b] != 0:
                 _copy(dh[b], dprev[b])
 
 
