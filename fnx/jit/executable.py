@@ -103,15 +103,22 @@ class Executable:
         return []
 
     def _compile(self, nest):
-        """The callable kernel ``k(n0.., a0.., o0..)`` of a loop nest (its source recorded)."""
+        """The callable kernel ``k(n0.., a0.., o0..)`` of a loop nest (its source recorded):
+        Numba's, or plain Python for a loop-free one (``cpu.host_kernel``)."""
         body = cpu.render(nest)
-        h, disp = cache.load_kernel(body)
-        sig = cache.signature_of([(1 if axes else 0, np.dtype(dt)) for dt, axes in nest.inputs]
-                                 + [(1, np.dtype(o[0])) for o in nest.outputs], nest.ndim)
-        disp = cache.compile_kernel(h, disp, sig)
+        kern = cpu.host_kernel(nest, body)
+        if kern is None:
+            h, disp = cache.load_kernel(body)
+            sig = cache.signature_of([(1 if axes else 0, np.dtype(dt))
+                                      for dt, axes in nest.inputs]
+                                     + [(1, np.dtype(o[0])) for o in nest.outputs], nest.ndim)
+            kern = cache.compile_kernel(h, disp, sig)
+        else:
+            body = "# plain Python (no loops: codegen.cpu.host_kernel)\n" + body.split("\n", 1)[1]
+            h = cache.source_hash(body)
         self.kernel_sources.append(body)
         self.kernel_hashes.append(h)
-        return disp
+        return kern
 
     def _scalar_inputs(self, nest):
         """Positions of ``nest``'s inputs that its kernel takes as scalars."""
