@@ -1161,7 +1161,7 @@ def _np_recurrence(mode, x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr=None, mask=None
     return ys, h, c
 
 
-def _rnn_rec(name, mode, shapes, proj=False, masked=False, reverse=False):
+def _rnn_rec(name, mode, shapes, proj=False, masked=False, reverse=False, batch_first=False):
     def op(*args):
         a = list(args)
         c0 = a.pop(4) if mode == "LSTM" else None
@@ -1170,16 +1170,18 @@ def _rnn_rec(name, mode, shapes, proj=False, masked=False, reverse=False):
         mask = (fnp.asarray(_RNN_MASK[:x.shape[0], :x.shape[1]], dtype=x.dtype)
                 if masked else None)
         ys, h, c = _rnn.recurrence(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, mask, mode=mode,
-                                   reverse=reverse)
+                                   reverse=reverse, batch_first=batch_first)
         return (ys, h) if c is None else (ys, h, c)
 
     def ref(*args):
         a = list(args)
         c0 = a.pop(4) if mode == "LSTM" else None
         x, w_ih, b_ih, h0, w_hh, b_hh = a[:6]
+        x = np.swapaxes(x, 0, 1) if batch_first else x
         mask = _RNN_MASK[:x.shape[0], :x.shape[1]].astype(x.dtype) if masked else None
         ys, h, c = _np_recurrence(mode, x, w_ih, b_ih, h0, c0, w_hh, b_hh,
                                   a[6] if proj else None, mask, reverse)
+        ys = np.swapaxes(ys, 0, 1) if batch_first else ys
         return (ys, h) if c is None else (ys, h, c)
 
     rec(name, op, ref, ("unit",) * len(shapes[0]), shapes=shapes, tol=LOOSE,
@@ -1197,6 +1199,9 @@ if _rnn is not None:
     _rnn_rec("rnn.lstm_proj_masked_reverse", "LSTM",
              (((4, 3, 2), (12, 2), (12,), (3, 2), (3, 3), (12, 2), (12,), (2, 3)),), proj=True,
              masked=True, reverse=True)
+    _rnn_rec("rnn.lstm_batch_first_reverse", "LSTM",
+             (((2, 3, 2), (8, 2), (8,), (2, 2), (2, 2), (8, 2), (8,)),), reverse=True,
+             batch_first=True)
     _rnn_rec("rnn.gru_masked", "GRU", (((4, 3, 2), (6, 2), (6,), (3, 2), (6, 2), (6,)),),
              masked=True)
     # one input feature: with two, the first draw's second derivatives carry a central

@@ -98,6 +98,8 @@ CONFIGS = [
     ("LSTM", dict(num_layers=2, bidirectional=True, proj_size=3)),
     ("GRU", dict(num_layers=2, bidirectional=True, bias=False)),
     ("GRU", dict(batch_first=True)),
+    ("LSTM", dict(num_layers=2, bidirectional=True, batch_first=True)),
+    ("RNN_RELU", dict(num_layers=2, bidirectional=True, batch_first=True)),
 ]
 
 

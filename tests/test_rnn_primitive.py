@@ -14,17 +14,18 @@ import fnx.numpy as fnp
 from fnx.core.errors import DTypeError, ShapeError
 from fnx.core.ops import rnn as R
 
-CASES = [(mode, proj, masked, reverse)
-         for mode, proj, masked, reverse in itertools.product(
+CASES = [(mode, proj, masked, reverse, batch_first)
+         for mode, proj, masked, reverse, batch_first in itertools.product(
              ("LSTM", "GRU", "RNN_TANH", "RNN_RELU"), (False, True), (False, True),
-             (False, True))
+             (False, True), (False, True))
          if not (proj and mode != "LSTM")]
 
 
-def _args(rng, mode, proj, masked, dtype, T=5, B=3, H=4, P=3, I=2):
+def _args(rng, mode, proj, masked, dtype, T=5, B=3, H=4, P=3, I=2, batch_first=False):
     G = R.MODES[mode] * H
     P = P if proj else H
-    a = {"x": rng.standard_normal((T, B, I)), "w_ih": rng.standard_normal((G, I)) * 0.5,
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I))
+    a = {"x": x, "w_ih": rng.standard_normal((G, I)) * 0.5,
          "b_ih": rng.standard_normal(G) * 0.5, "h0": rng.standard_normal((B, P)) * 0.5}
     if mode == "LSTM":
         a["c0"] = rng.standard_normal((B, H)) * 0.5
@@ -38,17 +39,18 @@ def _args(rng, mode, proj, masked, dtype, T=5, B=3, H=4, P=3, I=2):
     return {k: fnp.asarray(v.astype(dtype)) for k, v in a.items()}
 
 
-def _params(mode, proj, masked, reverse):
-    return dict(mode=mode, reverse=reverse, proj=proj, masked=masked)
+def _params(mode, proj, masked, reverse, batch_first=False):
+    return dict(mode=mode, reverse=reverse, proj=proj, masked=masked, batch_first=batch_first)
 
 
-@pytest.mark.parametrize("mode,proj,masked,reverse", CASES)
+@pytest.mark.parametrize("mode,proj,masked,reverse,batch_first", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernels_equal_the_scan_composition(rng, mode, proj, masked, reverse, dtype):
-    a = _args(rng, mode, proj, masked, dtype)
-    params = _params(mode, proj, masked, reverse)
+def test_kernels_equal_the_scan_composition(rng, mode, proj, masked, reverse, batch_first,
+                                            dtype):
+    a = _args(rng, mode, proj, masked, dtype, batch_first=batch_first)
+    params = _params(mode, proj, masked, reverse, batch_first)
     outs = R.rnn_p.bind(*a.values(), **params)
-    ref = R._compose(a, mode, reverse, proj)
+    ref = R._compose(a, mode, reverse, proj, batch_first)
     tol = 2e-5 if dtype == np.float32 else 1e-12
     names = R._out_names(mode) + R._res_names(mode, proj)
     for name, o, r in zip(names, outs, ref, strict=True):
@@ -58,31 +60,37 @@ def test_kernels_equal_the_scan_composition(rng, mode, proj, masked, reverse, dt
     cts = [fnp.asarray(rng.standard_normal(o.shape).astype(dtype))
            for o in outs[:len(R._out_names(mode))]]
     grads = R.rnn_bwd_p.bind(*a.values(), *outs[len(R._out_names(mode)):], *cts, **params)
-    want = R._composite_bwd(a, cts, mode, reverse, proj)
+    want = R._composite_bwd(a, cts, mode, reverse, proj, batch_first)
     for name, g, w in zip(R._bwd_out_names(mode, proj), grads, want, strict=True):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=20 * tol, atol=20 * tol,
                                    err_msg=name)
 
 
-def _lstm_loss(x, w_ih, w_hh, b, h0):
-    ys, h, c = R.recurrence(x, w_ih, None, h0, h0, w_hh, b, mode="LSTM")
+def _lstm_loss(x, w_ih, w_hh, b, h0, batch_first=False):
+    ys, h, c = R.recurrence(x, w_ih, None, h0, h0, w_hh, b, mode="LSTM",
+                            batch_first=batch_first)
     return fnp.sum(ys ** 2) + fnp.sum(h * c)
 
 
-def test_vmap_of_grad_gives_per_example_weight_gradients(rng):
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_vmap_of_grad_gives_per_example_weight_gradients(rng, batch_first):
     """vmap over examples with shared weights: rnn_p folds the examples into its batch,
-    rnn_bwd_p runs per example (its weight gradients are per example)."""
+    rnn_bwd_p runs per example (its weight gradients are per example). Batch-first inputs
+    (each example's batch axis first) give the time-major results."""
     x = fnp.asarray(rng.standard_normal((4, 6, 2, 3)))  # 4 examples of (T=6, B=2, I=3)
     w_ih = fnp.asarray(rng.standard_normal((8, 3)) * 0.5)
     w_hh = fnp.asarray(rng.standard_normal((8, 2)) * 0.5)
     b = fnp.asarray(rng.standard_normal(8) * 0.5)
     h0 = fnp.zeros((2, 2), dtype=x.dtype)
-    g = fnx.grad(_lstm_loss, argnums=(1, 2, 3))
-    batched = fnx.vmap(g, in_axes=(0, None, None, None, None))(x, w_ih, w_hh, b, h0)
+    g = fnx.grad(_lstm_loss, argnums=(0, 1, 2, 3))
+    xs = fnp.swapaxes(x, 1, 2) if batch_first else x
+    batched = fnx.vmap(lambda x, *w: g(x, *w, batch_first=batch_first),
+                       in_axes=(0, None, None, None, None))(xs, w_ih, w_hh, b, h0)
     for i in range(4):
         single = g(x[i], w_ih, w_hh, b, h0)
-        for got, want in zip(batched, single, strict=True):
-            np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-10,
+        for k, (got, want) in enumerate(zip(batched, single, strict=True)):
+            got = fnp.swapaxes(got[i], 0, 1) if batch_first and k == 0 else got[i]
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10,
                                        atol=1e-12)
 
 

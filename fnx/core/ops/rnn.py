@@ -1,8 +1,10 @@
 """Recurrences: one layer and direction of an LSTM, GRU or Elman RNN over all time steps, as
 three primitives with every rule side by side.
 
-``recurrence(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, mask, mode=, reverse=)`` runs the
-recurrence over the inputs ``x (T, B, I)`` of every step from ``h0 (B, P)`` (and the LSTM's
+``recurrence(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, mask, mode=, reverse=, batch_first=)``
+runs the recurrence over the inputs ``x (T, B, I)`` of every step (``batch_first``: ``x`` and
+the output ``ys`` are ``(B, T, .)``, as a batch-first layer has them: no transposed copies
+around the primitive; everything else stays time-major) from ``h0 (B, P)`` (and the LSTM's
 ``c0 (B, H)``), with ``w_ih (G, I)``, ``b_ih (G,)``, ``w_hh (G, P)``, ``b_hh (G,)``, the LSTM's
 projection ``w_hr (P, H)`` (``proj_size``) and a packed batch's ``mask (T, B)`` (1 on valid
 steps: a row keeps its state through its padding, where its output is 0). Gate order and
@@ -59,12 +61,19 @@ def _aval(x):
 
 
 # --- argument layout ------------------------------------------------------------------------
-# Each name's batch axis (None: shared by all rows, i.e. a weight).
+# Each name's batch axis (None: shared by all rows, i.e. a weight); with batch_first, x and
+# ys (and its cotangent) have it first.
 _BATCH_AXIS = {"x": 1, "w_ih": None, "b_ih": None, "h0": 0, "c0": 0, "w_hh": None,
                "b_hh": None, "w_hr": None, "mask": 1,
                "ys": 1, "h": 0, "c": 0, "acts": 1, "hprev": 1, "cprev": 1, "hu": 1,
                "dgi": 1, "dw_ih": None, "db_ih": None, "dh0": 0, "dc0": 0, "dw_hh": None,
                "db_hh": None, "dw_hr": None}
+
+
+def _batch_axis(name, params):
+    if params["batch_first"] and name in ("x", "ys"):
+        return 0
+    return _BATCH_AXIS[name]
 
 
 def _arg_names(mode, proj, masked):
@@ -107,13 +116,14 @@ def _split(values, *groups):
 # --- shape rule ---------------------------------------------------------------------------------
 
 
-def _dims(a, mode, proj):
+def _dims(a, mode, proj, batch_first):
     """``(T, B, G, H, P, I)`` from the argument avals, checking every shape and dtype."""
     x, w_hh = a["x"], a["w_hh"]
     where = ", ".join(f"{k} {tuple(v.shape)}" for k, v in a.items())
     if x.ndim != 3 or w_hh.ndim != 2:
-        raise ShapeError(f"rnn ({mode}): expected x (T, B, I) and w_hh (G, P), got {where}")
-    T, B, I = x.shape
+        layout = "(B, T, I)" if batch_first else "(T, B, I)"
+        raise ShapeError(f"rnn ({mode}): expected x {layout} and w_hh (G, P), got {where}")
+    B, T, I = x.shape if batch_first else (x.shape[1], x.shape[0], x.shape[2])
     G = w_hh.shape[0]
     if G % MODES[mode]:
         raise ShapeError(f"rnn ({mode}): w_hh's rows must be {MODES[mode]} * hidden_size, "
@@ -134,39 +144,40 @@ def _dims(a, mode, proj):
     return T, B, G, H, P, I
 
 
-def _shapes(dims, names, mode):
+def _shapes(dims, names, mode, batch_first):
     T, B, G, H, P, I = dims
     acts = 4 * H if mode != "RNN_TANH" and mode != "RNN_RELU" else H
-    table = {"ys": (T, B, P), "h": (B, P), "c": (B, H), "acts": (T, B, acts),
-             "hprev": (T, B, P), "cprev": (T, B, H), "hu": (T, B, H), "dgi": (T, B, G),
-             "dw_ih": (G, I), "db_ih": (G,), "dh0": (B, P), "dc0": (B, H), "dw_hh": (G, P),
-             "db_hh": (G,), "dw_hr": (P, H)}
+    table = {"ys": (B, T, P) if batch_first else (T, B, P), "h": (B, P), "c": (B, H),
+             "acts": (T, B, acts), "hprev": (T, B, P), "cprev": (T, B, H), "hu": (T, B, H),
+             "dgi": (T, B, G), "dw_ih": (G, I), "db_ih": (G,), "dh0": (B, P), "dc0": (B, H),
+             "dw_hh": (G, P), "db_hh": (G,), "dw_hr": (P, H)}
     return [table[n] for n in names]
 
 
-def _rnn_abstract_eval(*avals, mode, reverse, proj, masked):
+def _rnn_abstract_eval(*avals, mode, reverse, proj, masked, batch_first):
     del reverse  # unused
     (a,) = _split(avals, _arg_names(mode, proj, masked))
-    dims = _dims(a, mode, proj)
+    dims = _dims(a, mode, proj, batch_first)
     names = _out_names(mode) + _res_names(mode, proj)
-    return [ShapedArray(s, a["x"].dtype) for s in _shapes(dims, names, mode)]
+    return [ShapedArray(s, a["x"].dtype) for s in _shapes(dims, names, mode, batch_first)]
 
 
-def _lin_abstract_eval(*avals, mode, reverse, proj, masked):
+def _lin_abstract_eval(*avals, mode, reverse, proj, masked, batch_first):
     del reverse  # unused
     a, _, _ = _split(avals, _arg_names(mode, proj, masked), _res_names(mode, proj),
                      _diff_names(mode, proj))
-    dims = _dims(a, mode, proj)
-    return [ShapedArray(s, a["x"].dtype) for s in _shapes(dims, _out_names(mode), mode)]
+    dims = _dims(a, mode, proj, batch_first)
+    return [ShapedArray(s, a["x"].dtype)
+            for s in _shapes(dims, _out_names(mode), mode, batch_first)]
 
 
-def _bwd_abstract_eval(*avals, mode, reverse, proj, masked):
+def _bwd_abstract_eval(*avals, mode, reverse, proj, masked, batch_first):
     del reverse  # unused
     a, _, _ = _split(avals, _arg_names(mode, proj, masked), _res_names(mode, proj),
                      _out_names(mode))
-    dims = _dims(a, mode, proj)
+    dims = _dims(a, mode, proj, batch_first)
     return [ShapedArray(s, a["x"].dtype)
-            for s in _shapes(dims, _bwd_out_names(mode, proj), mode)]
+            for s in _shapes(dims, _bwd_out_names(mode, proj), mode, batch_first)]
 
 
 # --- the scan composition (reference, CuPy path, higher-order derivatives) --------------------
@@ -178,9 +189,20 @@ def _input_projection(a):
     return fnp.matmul(a["x"], fnp.matrix_transpose(a["w_ih"])) + a["b_ih"]
 
 
-def _compose(a, mode, reverse, proj):
+def _time_major(a, batch_first):
+    """The arguments with ``x`` time-major."""
+    from ... import numpy as fnp
+
+    return dict(a, x=fnp.swapaxes(a["x"], 0, 1)) if batch_first else a
+
+
+def _compose(a, mode, reverse, proj, batch_first):
     """``outs + residuals`` of the recurrence as one ``lax.scan`` of fnx ops."""
-    return _compose_gi(dict(a, gi=_input_projection(a)), mode, reverse, proj)
+    from ... import numpy as fnp
+
+    a = _time_major(a, batch_first)
+    outs = _compose_gi(dict(a, gi=_input_projection(a)), mode, reverse, proj)
+    return [fnp.swapaxes(outs[0], 0, 1), *outs[1:]] if batch_first else outs
 
 
 def _compose_gi(a, mode, reverse, proj):
@@ -236,7 +258,7 @@ def _compose_gi(a, mode, reverse, proj):
     return [ys[0], *final, *ys[1:]]
 
 
-def _composite_outs(mode, reverse, proj, mask):
+def _composite_outs(mode, reverse, proj, mask, batch_first):
     """``f(*diff_args) -> outs`` (the mask closed over), for ``fnx.jvp``."""
     names = _diff_names(mode, proj)
     n = len(_out_names(mode))
@@ -245,16 +267,18 @@ def _composite_outs(mode, reverse, proj, mask):
         a = dict(zip(names, args, strict=True))
         if mask is not None:
             a["mask"] = mask
-        return _compose(a, mode, reverse, proj)[:n]
+        return _compose(a, mode, reverse, proj, batch_first)[:n]
 
     return f
 
 
-def _composite_bwd(a, cts, mode, reverse, proj):
+def _composite_bwd(a, cts, mode, reverse, proj, batch_first):
     """``rnn_bwd_p``'s outputs: the VJP of the composition (``dgi`` in place of ``x``'s)."""
     from ... import numpy as fnp
     from ...transforms.api import vjp
 
+    a = _time_major(a, batch_first)
+    cts = [fnp.swapaxes(cts[0], 0, 1), *cts[1:]] if batch_first else list(cts)
     names = ("gi",) + _diff_names(mode, proj)[3:]  # x, w_ih, b_ih act through gi
     n = len(_out_names(mode))
 
@@ -352,19 +376,19 @@ def _memo_put(key, entry):
             _memo_drop(next(iter(_MEMO)))
 
 
-def _rnn_impl(*bufs, mode, reverse, proj, masked):
+def _rnn_impl(*bufs, mode, reverse, proj, masked, batch_first):
     if not _is_host(bufs):
         names = _arg_names(mode, proj, masked)
         return _on_arrays(lambda xs: _compose(dict(zip(names, xs, strict=True)), mode,
-                                              reverse, proj), bufs)
-    key = (mode, reverse, proj, masked) + tuple(id(b) for b in bufs)
+                                              reverse, proj, batch_first), bufs)
+    key = (mode, reverse, proj, masked, batch_first) + tuple(id(b) for b in bufs)
     with _MEMO_LOCK:
         hit = _MEMO.get(key)
         if hit is not None:
             _memo_drop(key)
     if hit is not None and all(r() is b for r, b in zip(hit[0], bufs, strict=True)):
         return hit[1]
-    outs = _rnn_kernel(bufs, mode, reverse, proj, masked)
+    outs = _rnn_kernel(bufs, mode, reverse, proj, masked, batch_first)
     from ...autograd.tape import is_grad_enabled
 
     if is_grad_enabled():
@@ -383,17 +407,20 @@ def _step_weight(w, rows):
     return np.ascontiguousarray(w), packed
 
 
-def _rnn_kernel(bufs, mode, reverse, proj, masked):
+def _rnn_kernel(bufs, mode, reverse, proj, masked, batch_first):
     (a,) = _split([_c(b) for b in bufs], _arg_names(mode, proj, masked))
-    dims = _dims({k: ShapedArray(v.shape, v.dtype) for k, v in a.items()}, mode, proj)
+    dims = _dims({k: ShapedArray(v.shape, v.dtype) for k, v in a.items()}, mode, proj,
+                 batch_first)
     T, B, G, H, P, I = dims
     dt = a["x"].dtype
     names = _out_names(mode) + _res_names(mode, proj)
-    outs = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode)], strict=True))
+    outs = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode, batch_first)],
+                    strict=True))
     mask = a["mask"] if masked else _empty(dt, 2)
-    # the input projection of all steps, one GEMM; the kernels add the biases per step (both
-    # at once where they meet in one sum: all but the GRU, whose b_hn sits inside r * .)
-    gi = blas.matmul(a["x"].reshape(T * B, I), a["w_ih"].T).reshape(T, B, G)
+    # the input projection of all steps, one GEMM (in x's layout); the kernels add the biases
+    # per step (both at once where they meet in one sum: all but the GRU, whose b_hn sits
+    # inside r * .)
+    gi = blas.matmul(a["x"].reshape(T * B, I), a["w_ih"].T).reshape(a["x"].shape[:2] + (G,))
     if mode == "GRU":
         gi += a["b_ih"]
         b = a["b_hh"]
@@ -404,19 +431,20 @@ def _rnn_kernel(bufs, mode, reverse, proj, masked):
     if mode == "LSTM":
         w_hr_t = np.ascontiguousarray(a["w_hr"].T) if proj else _empty(dt, 2)
         k.lstm_forward(gi, a["h0"], a["c0"], w_t, w_pack, b, w_hr_t, mask, reverse,
-                       outs["ys"], outs["h"], outs["c"], outs["acts"], outs["hprev"],
+                       batch_first, outs["ys"], outs["h"], outs["c"], outs["acts"], outs["hprev"],
                        outs["cprev"], outs.get("hu", _empty(dt, 3)))
     elif mode == "GRU":
-        k.gru_forward(gi, a["h0"], w_t, w_pack, b, mask, reverse, outs["ys"], outs["h"],
-                      outs["acts"], outs["hprev"])
+        k.gru_forward(gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first, outs["ys"],
+                      outs["h"], outs["acts"], outs["hprev"])
     else:
-        k.rnn_forward(gi, a["h0"], w_t, w_pack, b, mask, reverse, mode == "RNN_RELU",
-                      outs["ys"], outs["h"], outs["acts"], outs["hprev"])
+        k.rnn_forward(gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first,
+                      mode == "RNN_RELU", outs["ys"], outs["h"], outs["acts"], outs["hprev"])
     return [outs[n] for n in names]
 
 
-def _rnn_jvp(primals, tangents, *, mode, reverse, proj, masked):
-    params = dict(mode=mode, reverse=reverse, proj=proj, masked=masked)
+def _rnn_jvp(primals, tangents, *, mode, reverse, proj, masked, batch_first):
+    params = dict(mode=mode, reverse=reverse, proj=proj, masked=masked,
+                  batch_first=batch_first)
     outs = rnn_p.bind(*primals, **params)
     n = len(_out_names(mode))
     diff = tangents[:len(_diff_names(mode, proj))]
@@ -438,22 +466,23 @@ def _lin_parts(values, mode, proj, masked):
                   _diff_names(mode, proj))
 
 
-def _lin_eval(args, mode, reverse, proj, masked):
+def _lin_eval(args, mode, reverse, proj, masked, batch_first):
     """The tangent outputs by forward-mode differentiation of the composition."""
     from ...transforms.api import jvp
 
     a, _, t = _lin_parts(args, mode, proj, masked)
     names = _diff_names(mode, proj)
-    f = _composite_outs(mode, reverse, proj, a.get("mask"))
+    f = _composite_outs(mode, reverse, proj, a.get("mask"), batch_first)
     _, t_out = jvp(f, tuple(a[k] for k in names), tuple(t[k] for k in names))
     return list(t_out)
 
 
-def _lin_impl(*bufs, mode, reverse, proj, masked):
-    return _on_arrays(lambda xs: _lin_eval(xs, mode, reverse, proj, masked), bufs)
+def _lin_impl(*bufs, mode, reverse, proj, masked, batch_first):
+    return _on_arrays(lambda xs: _lin_eval(xs, mode, reverse, proj, masked, batch_first),
+                      bufs)
 
 
-def _lin_jvp(primals, tangents, *, mode, reverse, proj, masked):
+def _lin_jvp(primals, tangents, *, mode, reverse, proj, masked, batch_first):
     from ...transforms.api import jvp
 
     names = _diff_names(mode, proj)
@@ -462,7 +491,7 @@ def _lin_jvp(primals, tangents, *, mode, reverse, proj, masked):
     n = len(names)
 
     def f(*xs):
-        g = _composite_outs(mode, reverse, proj, a.get("mask"))
+        g = _composite_outs(mode, reverse, proj, a.get("mask"), batch_first)
         return list(jvp(g, tuple(xs[:n]), tuple(xs[n:]))[1])
 
     xs = [a[k] for k in names] + [t[k] for k in names]
@@ -471,8 +500,9 @@ def _lin_jvp(primals, tangents, *, mode, reverse, proj, masked):
     return list(outs), list(t_out)
 
 
-def _lin_transpose(cts, *args, mode, reverse, proj, masked):
-    params = dict(mode=mode, reverse=reverse, proj=proj, masked=masked)
+def _lin_transpose(cts, *args, mode, reverse, proj, masked, batch_first):
+    params = dict(mode=mode, reverse=reverse, proj=proj, masked=masked,
+                  batch_first=batch_first)
     a, r, t = _lin_parts(args, mode, proj, masked)
     if any(is_undefined(v) for v in (*a.values(), *r.values())):
         raise ShapeError("rnn_lin: only the tangents are linear (an fnx bug)")
@@ -481,7 +511,8 @@ def _lin_transpose(cts, *args, mode, reverse, proj, masked):
     if is_undefined(t["x"]):  # x's cotangent from dgi only where it is needed
         from ... import numpy as fnp
 
-        grads[0] = fnp.matmul(grads[0], a["w_ih"])
+        dx = fnp.matmul(grads[0], a["w_ih"])  # dgi is time-major
+        grads[0] = fnp.swapaxes(dx, 0, 1) if batch_first else dx
     return ([None] * (len(a) + len(r))
             + [g if is_undefined(v) else None for g, v in zip(grads, t.values(), strict=True)])
 
@@ -496,18 +527,20 @@ def _bwd_parts(values, mode, proj, masked):
                   _out_names(mode))
 
 
-def _bwd_impl(*bufs, mode, reverse, proj, masked):
+def _bwd_impl(*bufs, mode, reverse, proj, masked, batch_first):
     if not _is_host(bufs):
         def run(xs):
             a, _, ct = _bwd_parts(xs, mode, proj, masked)
-            return _composite_bwd(a, list(ct.values()), mode, reverse, proj)
+            return _composite_bwd(a, list(ct.values()), mode, reverse, proj, batch_first)
 
         return _on_arrays(run, bufs)
     a, r, ct = _bwd_parts([_c(b) for b in bufs], mode, proj, masked)
-    dims = _dims({k: ShapedArray(v.shape, v.dtype) for k, v in a.items()}, mode, proj)
+    dims = _dims({k: ShapedArray(v.shape, v.dtype) for k, v in a.items()}, mode, proj,
+                 batch_first)
     dt = a["x"].dtype
     names = _bwd_out_names(mode, proj)
-    g = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode)], strict=True))
+    g = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode, batch_first)],
+                 strict=True))
     mask = a["mask"] if masked else _empty(dt, 2)
     T, B, G, H, P, I = dims
     k = _kernels()
@@ -516,24 +549,24 @@ def _bwd_impl(*bufs, mode, reverse, proj, masked):
     if mode == "LSTM":
         dr = np.empty((T, B, P), dt) if proj else _empty(dt, 3)
         k.lstm_backward(r["acts"], r["cprev"], w_hh, w_pack,
-                        a["w_hr"] if proj else _empty(dt, 2), mask, reverse, ct["ys"], ct["h"],
-                        ct["c"], g["dgi"], g["dh0"], g["dc0"], dr)
+                        a["w_hr"] if proj else _empty(dt, 2), mask, reverse, batch_first,
+                        ct["ys"], ct["h"], ct["c"], g["dgi"], g["dh0"], g["dc0"], dr)
         if proj:
             blas.matmul(dr.reshape(T * B, P).T, r["hu"].reshape(T * B, H), out=g["dw_hr"])
     elif mode == "GRU":
         dgh = np.empty((T, B, G), dt)
-        k.gru_backward(r["acts"], r["hprev"], w_hh, w_pack, mask, reverse, ct["ys"], ct["h"],
-                       g["dgi"], dgh, g["dh0"])
+        k.gru_backward(r["acts"], r["hprev"], w_hh, w_pack, mask, reverse, batch_first,
+                       ct["ys"], ct["h"], g["dgi"], dgh, g["dh0"])
     else:
-        k.rnn_backward(r["acts"], w_hh, w_pack, mask, reverse, mode == "RNN_RELU", ct["ys"],
-                       ct["h"], g["dgi"], g["dh0"])
+        k.rnn_backward(r["acts"], w_hh, w_pack, mask, reverse, batch_first,
+                       mode == "RNN_RELU", ct["ys"], ct["h"], g["dgi"], g["dh0"])
     # the weight and bias gradients over all steps and rows as products [x | 1]^T dgi and
     # [h_prev | 1]^T dgh: transposed ((K, G), the faster orientation here), the bias
     # gradient the last row (no separate pass over dgi). Where dgi is also dgh (all but the
     # GRU) one GEMM over [x | h_prev | 1] gives all of them (W9 LSTM: 2.4 ms against 3.2 ms
     # for dgi^T x and dgi^T h_prev, and 0.13 ms for the sum).
-    x, dgi = a["x"].reshape(T * B, I), g["dgi"].reshape(T * B, G)
-    hprev = r["hprev"].reshape(T * B, P)
+    x = np.swapaxes(a["x"], 0, 1) if batch_first else a["x"]  # time-major, as dgi
+    dgi, hprev = g["dgi"].reshape(T * B, G), r["hprev"]
     if dgh is g["dgi"]:
         both = blas.matmul(_with_ones(x, hprev).T, dgi)
         g["dw_ih"][...] = both[:I].T
@@ -549,18 +582,19 @@ def _bwd_impl(*bufs, mode, reverse, proj, masked):
 
 
 def _with_ones(*blocks):
-    """``[block_0 | block_1 | ... | 1]``: rows side by side, then a column of ones."""
-    rows, dt = blocks[0].shape[0], blocks[0].dtype
-    out = np.empty((rows, sum(b.shape[1] for b in blocks) + 1), dt)
+    """``[block_0 | block_1 | ... | 1]`` of ``(T, B, K_i)`` blocks (any strides) as one
+    ``(T * B, sum K_i + 1)`` matrix: rows side by side, then a column of ones."""
+    T, B = blocks[0].shape[:2]
+    out = np.empty((T, B, sum(b.shape[2] for b in blocks) + 1), blocks[0].dtype)
     col = 0
     for b in blocks:
-        out[:, col:col + b.shape[1]] = b
-        col += b.shape[1]
-    out[:, col] = 1
-    return out
+        out[:, :, col:col + b.shape[2]] = b
+        col += b.shape[2]
+    out[:, :, col] = 1
+    return out.reshape(T * B, col + 1)
 
 
-def _bwd_jvp(primals, tangents, *, mode, reverse, proj, masked):
+def _bwd_jvp(primals, tangents, *, mode, reverse, proj, masked, batch_first):
     from ...transforms.api import jvp
 
     names = _diff_names(mode, proj)
@@ -572,7 +606,7 @@ def _bwd_jvp(primals, tangents, *, mode, reverse, proj, masked):
         b = dict(zip(names, xs[:n], strict=True))
         if masked:
             b["mask"] = a["mask"]
-        return _composite_bwd(b, list(xs[n:]), mode, reverse, proj)
+        return _composite_bwd(b, list(xs[n:]), mode, reverse, proj, batch_first)
 
     xs = [a[k] for k in names] + list(ct.values())
     dxs = [instantiate(da[k]) for k in names] + [instantiate(v) for v in dct.values()]
@@ -598,16 +632,17 @@ def _batch_rule(prim, in_names, out_names):
             out_avals = prim.abstract_eval(*avals, **params)
             return [fnp.zeros((0,) + a.shape, a.dtype) for a in out_avals], [0] * len(outs)
         # a mapped weight, or per-example weight gradients (rnn_bwd_p): one call per example
-        if any(_BATCH_AXIS[n] is None for n in outs) or any(
-                d is not None and _BATCH_AXIS[n] is None for n, d in zip(ins, dims, strict=True)):
+        if any(_batch_axis(n, params) is None for n in outs) or any(
+                d is not None and _batch_axis(n, params) is None
+                for n, d in zip(ins, dims, strict=True)):
             per = [prim.bind(*[x if d is None else fnp.moveaxis(x, d, 0)[v]
                                for x, d in zip(args, dims, strict=True)], **params)
                    for v in range(axis_size)]
             return [fnp.stack(list(o)) for o in zip(*per, strict=True)], [0] * len(outs)
-        batch = avals[0].shape[1]  # x (T, B, I): the rows of one example
+        batch = avals[0].shape[_batch_axis("x", params)]  # the rows of one example
         folded = []
         for x, d, n in zip(args, dims, ins, strict=True):
-            ax = _BATCH_AXIS[n]
+            ax = _batch_axis(n, params)
             if ax is None:
                 folded.append(x)
                 continue
@@ -622,10 +657,10 @@ def _batch_rule(prim, in_names, out_names):
         results = prim.bind(*folded, **params)
         unfolded = []
         for o, n in zip(results, outs, strict=True):
-            ax = _BATCH_AXIS[n]
+            ax = _batch_axis(n, params)
             s = tuple(_aval(o).shape)
             unfolded.append(fnp.reshape(o, s[:ax] + (axis_size, batch) + s[ax + 1:]))
-        return unfolded, [_BATCH_AXIS[n] for n in outs]
+        return unfolded, [_batch_axis(n, params) for n in outs]
 
     return batch
 
@@ -670,10 +705,11 @@ rnn_bwd_p.call_kind = "impl"  # one compiled reverse loop
 
 
 def recurrence(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr=None, mask=None, *, mode,
-               reverse=False):
+               reverse=False, batch_first=False):
     """One recurrent layer and direction over all steps: ``(ys, h_T, c_T)`` (``c_T`` None
-    except for the LSTM) for the inputs ``x (T, B, I)`` of every step, see the module
-    docstring; a bias that is None is zeros.
+    except for the LSTM) for the inputs ``x (T, B, I)`` of every step (``(B, T, I)`` and
+    ``ys (B, T, P)`` with ``batch_first``), see the module docstring; a bias that is None is
+    zeros.
 
     >>> zeros = fnx.numpy.zeros
     >>> ys, h, c = fnx.core.ops.rnn.recurrence(zeros((5, 2, 3)), zeros((8, 3)), None,
@@ -695,5 +731,5 @@ def recurrence(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr=None, mask=None, *, mode,
     args = [x, w_ih, b_ih, h0] + ([c0] if lstm else []) + [w_hh, b_hh]
     args += ([w_hr] if w_hr is not None else []) + ([mask] if mask is not None else [])
     outs = rnn_p.bind(*args, mode=mode, reverse=bool(reverse), proj=w_hr is not None,
-                      masked=mask is not None)
+                      masked=mask is not None, batch_first=bool(batch_first))
     return outs[0], outs[1], (outs[2] if lstm else None)

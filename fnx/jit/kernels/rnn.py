@@ -1,8 +1,10 @@
 """Recurrence kernels of ``fnx.core.ops.rnn``: one compiled loop over time per layer and
 direction, forward and backward, for the LSTM, the GRU and the Elman RNN (tanh / relu).
 
-Layout (time-major, C-contiguous, one float dtype per call): ``gi (T, B, G)`` is the input
-projection of every step (``x W_ih^T``, one GEMM by the caller; the GRU's with ``b_ih``),
+Layout (C-contiguous, one float dtype per call; time-major but for ``gi``, ``ys`` and ``dys``,
+which are ``(B, T, .)`` when ``batch_first``: a batch-first layer then needs no transposed
+copies of its input, output and output gradient): ``gi (T, B, G)`` is the input projection
+of every step (``x W_ih^T``, one GEMM by the caller; the GRU's with ``b_ih``),
 ``w_hh_t (P, G)`` the transposed recurrent weight, ``b_hh (G,)`` the bias each step adds (the
 sum ``b_ih + b_hh`` but for the GRU); ``mask (T, B)`` (0/1, or shape (0, 0) for none) keeps a
 row's state through its padded steps and zeroes its output there. ``reverse`` walks time
@@ -18,7 +20,7 @@ for the LSTM ``cprev`` (the cell state each step starts from) and, with a projec
 (the unprojected output). The backward kernels return the gradients of the pre-activation
 gates per step (``dgi``; the GRU also ``dgh``, the gradient of ``h W_hh^T + b_hh``, which
 differs in its n block) and of the initial state; the weight gradients are GEMMs over all
-steps done by the caller (``dgh^T hprev``).
+steps done by the caller (``[x | hprev | 1]^T dgh``).
 """
 
 import numba
@@ -85,13 +87,13 @@ def _step_range(T, reverse):
 
 
 @numba.njit(**_OPTS)
-def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
+def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse, batch_first,
                  ys, h, c, acts, hprev, cprev, hu):
     """LSTM over time; ``h``/``c`` start as copies of ``h0``/``c0`` and end as the final
     state. ``w_hr_t (H, P)`` projects the output (shape (0, 0): no projection)."""
     # Every inner loop starts at 0 over one gate block (views): a loop from an offset (2H..3H)
     # keeps Numba's negative-index wraparound test and does not vectorize (7x slower).
-    T, B, G = gi.shape
+    T, B, G = acts.shape
     H = G // 4
     proj = w_hr_t.shape[0] > 0
     masked = mask.shape[0] > 0
@@ -99,8 +101,9 @@ def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
     _copy2(c, c0)
     gates = np.empty((B, G), gi.dtype)
     u = np.empty((B, H), gi.dtype)
+    projected = np.empty((B, h.shape[1]), gi.dtype)  # batch-first outputs: rows to scatter
     no_pack = w_pack[:0]
-    h_in = h  # the state a step starts from: h, or without a mask the last step's ys
+    h_in = h  # the state a step starts from: h, or the last step's ys (see below)
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h_in)
@@ -112,8 +115,9 @@ def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
                 _zero(a)
                 _zero(u[b])
                 continue
-            p, i_row, cr = gates[b], gi[t, b], c[b]
-            ur = u[b] if proj else ys[t, b]  # the output row (before the projection)
+            p, i_row, cr = gates[b], gi[b, t] if batch_first else gi[t, b], c[b]
+            # the output row (before the projection)
+            ur = u[b] if proj else ys[b, t] if batch_first else ys[t, b]
             ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             # one activation per loop: a loop touching eight views exceeds LLVM's runtime
             # alias-check budget and stays scalar (3x slower); i and f are one block
@@ -133,22 +137,25 @@ def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse,
                 ur[j] = ao[j] * vtanh(cn)
         if proj:
             _copy2(hu[t], u)
-            _product(u, w_hr_t, no_pack, ys[t])
-        if not masked:
+            _product(u, w_hr_t, no_pack, projected if batch_first else ys[t])
+        if not (masked or batch_first):  # ys[t] is the next state, as one (B, P) block
             h_in = ys[t]
             continue
         for b in range(B):
-            if mask[t, b] == 0:
-                _zero(ys[t, b])
+            yr = ys[b, t] if batch_first else ys[t, b]
+            if proj and batch_first:
+                _copy(yr, projected[b])
+            if masked and mask[t, b] == 0:
+                _zero(yr)
             else:
-                _copy(h[b], ys[t, b])
-    if not masked:
+                _copy(h[b], yr)
+    if not (masked or batch_first):
         _copy2(h, h_in)
 
 
 @numba.njit(**_OPTS)
-def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, dys, dh_t, dc_t,
-                  dgates, dh, dc, dr):
+def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, batch_first, dys, dh_t,
+                  dc_t, dgates, dh, dc, dr):
     """Reverse loop of ``lstm_forward``: ``dgates`` per step, ``dh``/``dc`` (starting as the
     final states' cotangents) end as the initial states'; ``dr`` (with a projection) the
     gradient of each step's projected output, for ``dW_hr = dr^T hu``."""
@@ -169,7 +176,7 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, dys, dh_t, dc_
     start, stop, step = _step_range(T, reverse)
     for t in range(stop - step, start - step, -step):
         for b in range(B):
-            dn, dhr, dyr = dnew[b], dh[b], dys[t, b]
+            dn, dhr, dyr = dnew[b], dh[b], dys[b, t] if batch_first else dys[t, b]
             if masked and mask[t, b] == 0:
                 _zero(dn)
             else:
@@ -212,10 +219,11 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, dys, dh_t, dc_
 
 
 @numba.njit(**_OPTS)
-def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, ys, h, acts, hprev):
+def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, ys, h, acts,
+                hprev):
     """GRU over time (PyTorch's gates r, z, n; ``n = tanh(i_n + r * (W_hn h + b_hn))``);
     ``acts (T, B, 4H)`` holds r, z, n and ``W_hn h + b_hn``."""
-    T, B, G = gi.shape
+    T, B, G = hprev.shape[0], hprev.shape[1], gi.shape[2]
     H = G // 3
     masked = mask.shape[0] > 0
     _copy2(h, h0)
@@ -226,12 +234,12 @@ def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, ys, h, acts, hprev)
         _copy2(hprev[t], h)
         _product(h, w_hh_t, w_pack, gates)
         for b in range(B):
-            a, y = acts[t, b], ys[t, b]
+            a, y = acts[t, b], ys[b, t] if batch_first else ys[t, b]
             if masked and mask[t, b] == 0:
                 _zero(a)
                 _zero(y)
                 continue
-            p, i_row, hr = gates[b], gi[t, b], h[b]
+            p, i_row, hr = gates[b], gi[b, t] if batch_first else gi[t, b], h[b]
             arz = a[:2 * H]
             for j in range(2 * H):  # r and z: one block (few views per loop: see lstm_forward)
                 arz[j] = vsigmoid(p[j] + i_row[j] + b_hh[j])
@@ -249,7 +257,8 @@ def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, ys, h, acts, hprev)
 
 
 @numba.njit(**_OPTS)
-def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, dys, dh_t, dgi, dgh, dh):
+def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, batch_first, dys, dh_t, dgi, dgh,
+                 dh):
     """Reverse loop of ``gru_forward``: ``dgi``/``dgh`` per step (they differ in the n
     block by the factor r), ``dh`` (starting as ``dh_t``) ends as the initial state's."""
     T, B, G = dgi.shape
@@ -266,7 +275,8 @@ def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, dys, dh_t, dgi, dgh, 
                 _zero(di)
                 _zero(dg)
                 continue
-            a, hp, dhr, dyr = acts[t, b], hprev[t, b], dh[b], dys[t, b]
+            a, hp, dhr = acts[t, b], hprev[t, b], dh[b]
+            dyr = dys[b, t] if batch_first else dys[t, b]
             ar, az, an, ag = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             dir_, diz, din = di[:H], di[H:2 * H], di[2 * H:]
             dgr, dgz, dgn = dg[:H], dg[H:2 * H], dg[2 * H:]
@@ -292,10 +302,11 @@ def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, dys, dh_t, dgi, dgh, 
 
 
 @numba.njit(**_OPTS)
-def rnn_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, relu, ys, h, acts, hprev):
+def rnn_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, relu, ys, h, acts,
+                hprev):
     """Elman RNN over time: ``h' = tanh(i + h W_hh^T + b_hh)`` (``relu``: max(., 0));
     ``acts`` holds ``h'`` (before masking)."""
-    T, B, H = gi.shape
+    T, B, H = acts.shape
     masked = mask.shape[0] > 0
     _copy2(h, h0)
     gates = np.empty((B, H), gi.dtype)
@@ -305,12 +316,12 @@ def rnn_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, relu, ys, h, acts, 
         _copy2(hprev[t], h)
         _product(h, w_hh_t, w_pack, gates)
         for b in range(B):
-            a, y, hr = acts[t, b], ys[t, b], h[b]
+            a, y, hr = acts[t, b], ys[b, t] if batch_first else ys[t, b], h[b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
                 _zero(a)
                 _zero(y)
                 continue
-            g_row, i_row = gates[b], gi[t, b]
+            g_row, i_row = gates[b], gi[b, t] if batch_first else gi[t, b]
             for j in range(H):
                 pre = i_row[j] + g_row[j] + b_hh[j]
                 hn = max(pre, zero) if relu else vtanh(pre)
@@ -320,7 +331,7 @@ def rnn_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, relu, ys, h, acts, 
 
 
 @numba.njit(**_OPTS)
-def rnn_backward(acts, w_hh, w_pack, mask, reverse, relu, dys, dh_t, dgi, dh):
+def rnn_backward(acts, w_hh, w_pack, mask, reverse, batch_first, relu, dys, dh_t, dgi, dh):
     """Reverse loop of ``rnn_forward``: ``dgi`` per step (equal to the gradient of
     ``h W_hh^T + b_hh``), ``dh`` (starting as ``dh_t``) ends as the initial state's."""
     T, B, H = acts.shape
@@ -335,8 +346,9 @@ def rnn_backward(acts, w_hh, w_pack, mask, reverse, relu, dys, dh_t, dgi, dh):
             if masked and mask[t, b] == 0:
                 _zero(dg[b])
                 continue
+            dyr = dys[b, t] if batch_first else dys[t, b]
             for j in range(H):
-                d = dh[b, j] + dys[t, b, j]
+                d = dh[b, j] + dyr[j]
                 hn = a[b, j]
                 dg[b, j] = (d if hn > zero else zero) if relu else d * (one - hn * hn)
         _product(dg, w_hh, w_pack, dprev)

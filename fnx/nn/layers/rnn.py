@@ -157,15 +157,18 @@ class RNNBase(Module):
             lengths = _lengths(batch_sizes)
             mask = np.arange(x.shape[0])[:, None] < lengths[None, :]
             mask = fnp.asarray(mask.astype(x.dtype), device=x.device)
-            batched = True
+            batched, batch_first = True, False
         else:
             x = fnp.asarray(input)
             self._check_input(name, x, (2, 3), "input (L, N, H_in) or unbatched (L, H_in)")
             batched, mask, sorted_indices = x.ndim == 3, None, None
-            x = (fnp.swapaxes(x, 0, 1) if self.batch_first else x) if batched else x[:, None]
+            # batch-first input stays so: the recurrence reads and writes that layout itself
+            batch_first = batched and self.batch_first
+            x = x if batched else x[:, None]
         _check_dtype(name, "input", x, weight)
-        state = self._initial_state(name, hx, x, batched, sorted_indices)
-        out, state = self._run(x, state, mask)
+        state = self._initial_state(name, hx, x, x.shape[0 if batch_first else 1], batched,
+                                    sorted_indices)
+        out, state = self._run(x, state, mask, batch_first)
         if packed:
             out = PackedSequence(_padded_to_packed(out, batch_sizes), batch_sizes,
                                  sorted_indices, unsorted_indices)
@@ -174,8 +177,6 @@ class RNNBase(Module):
                 state = tuple(fnp.take(s, order, axis=1) for s in state)
         elif not batched:
             out, state = out[:, 0], tuple(s[:, 0] for s in state)
-        elif self.batch_first:
-            out = fnp.swapaxes(out, 0, 1)
         return out, (state if self.mode == "LSTM" else state[0])
 
     def _check_input(self, name, x, ranks, what):
@@ -193,9 +194,9 @@ class RNNBase(Module):
             return ("h0", h_shape), ("c0", (layers, batch, self.hidden_size))
         return (("h0", h_shape),)
 
-    def _initial_state(self, name, hx, x, batched, sorted_indices):
+    def _initial_state(self, name, hx, x, batch, batched, sorted_indices):
         """The state tuple ``((D * num_layers, N, H_out), ...)`` in the scan's batch order."""
-        shapes = self._state_shapes(x.shape[1])
+        shapes = self._state_shapes(batch)
         if hx is None:
             return tuple(fnp.zeros(shape, dtype=x.dtype, device=x.device) for _, shape in shapes)
         if self.mode == "LSTM":
@@ -222,8 +223,9 @@ class RNNBase(Module):
             states.append(h)
         return tuple(states)
 
-    def _run(self, x, state, mask):
-        """All layers over time-major ``x (T, B, H_in)``: ``(output, final state tuple)``."""
+    def _run(self, x, state, mask, batch_first):
+        """All layers over ``x (T, B, H_in)`` (``(B, T, H_in)`` with ``batch_first``, the
+        output likewise): ``(output, final state tuple)``."""
         num_directions = 2 if self.bidirectional else 1
         # the weights by attribute, as PyTorch's _flat_weights: a weight may be a plain array
         # set in place of its parameter (AWD-LSTM's WeightDrop: weight_hh_l0 = dropout(raw))
@@ -240,7 +242,7 @@ class RNNBase(Module):
                                       state[1][index] if lstm else None,
                                       params["weight_hh" + suffix], params.get("bias_hh" + suffix),
                                       params.get("weight_hr" + suffix), mask, mode=self.mode,
-                                      reverse=direction == 1)
+                                      reverse=direction == 1, batch_first=batch_first)
                 outs.append(ys)
                 finals.append((h, c) if lstm else (h,))
             x = outs[0] if num_directions == 1 else fnp.concatenate(outs, axis=-1)
