@@ -695,7 +695,8 @@ class JitFunction:
                         kept.remove(entry)
                         kept.insert(0, entry)
                     return self._call_stateful(entry, args)
-        return self._call_slow(args, kwargs)
+        with cache.paused_gc():  # a trace and compile: see paused_gc
+            return self._call_slow(args, kwargs)
 
     # --- the general path ------------------------------------------------------------------
     def _split(self, args, kwargs):
