@@ -311,8 +311,8 @@ def _backward_impl(*args, scale, causal, has_mask, dropout_scale):
         p_used = p * keep * dt(dropout_scale)
     # the mask's cotangent is the unscaled dS; otherwise the kernel applies the scale
     c = 1.0 if has_mask else scale
-    ds3 = _rows(ds, n_q, n_k)
-    _kernel("softmax_jvp_rows", q.dtype)(_rows(_c(p), n_q, n_k), ds3, dt(c), ds3)
+    ds2 = ds.reshape(-1, n_k)
+    _kernel("softmax_jvp_rows", q.dtype)(_c(p).reshape(-1, n_k), ds2, dt(c), ds2)
     dq = blas.matmul(ds, k, out=_empty_like_layout(q, q.shape))
     dk = blas.matmul(_t(np, ds), q, out=_empty_like_layout(k, k.shape))
     dv = blas.matmul(_t(np, p_used), g, out=_empty_like_layout(v, v.shape))

@@ -11,9 +11,9 @@ matrix products of ``softmax(q k^T * scale + mask) v``, and the softmax's deriva
   derivative needs). An absent mask or dropout is None, typed ``none`` in the signature:
   Numba prunes its branches before typing, so a model without them compiles neither (the
   unmasked kernel: ~30% less cold compile).
-* ``softmax_jvp_rows``: ``y = scale * p * (x - rowsum(p * x))``, the derivative of the
-  softmax applied to ``x`` (the backward pass's ``dS = P * (dP - rowsum(dP * P))``); ``y``
-  may be ``x`` (in place).
+* ``softmax_jvp_rows``: ``y = scale * p * (x - rowsum(p * x))`` over rows ``(R, S)``, the
+  derivative of the softmax applied to ``x`` (the backward pass's
+  ``dS = P * (dP - rowsum(dP * P))``); ``y`` may be ``x`` (in place).
 
 Rows are indexed in place (``s[b, i, j]``), never taken as views: a row view is lowered
 anew at each use, and the five of ``softmax_rows`` were a sixth of its cold compile.
@@ -83,14 +83,13 @@ def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_s
 
 @numba.njit(**_OPTS)
 def softmax_jvp_rows(p, x, scale, y):
-    nb, nl, ns = p.shape
-    for b in range(nb):
-        for i in range(nl):
-            dot = scale - scale
-            for j in range(ns):
-                dot += p[b, i, j] * x[b, i, j]
-            for j in range(ns):
-                y[b, i, j] = scale * p[b, i, j] * (x[b, i, j] - dot)
+    nr, ns = p.shape
+    for r in range(nr):
+        dot = scale - scale
+        for j in range(ns):
+            dot += p[r, j] * x[r, j]
+        for j in range(ns):
+            y[r, j] = scale * p[r, j] * (x[r, j] - dot)
 
 
 def signature(name, dtype, mask=False, keep=False):
@@ -105,4 +104,5 @@ def signature(name, dtype, mask=False, keep=False):
         return (a3, numba.types.Array(it, 3, "C"), t, t, t) + masks + (
             numba.types.boolean, a3 if keep else none, t, a3 if keep else none,
             numba.types.Array(it, 1, "C"), numba.types.Array(t, 1, "C"))
-    return (a3, a3, t, a3)
+    a2 = numba.types.Array(t, 2, "C")  # rows: 2-D indexing lowers to less code than 3-D
+    return (a2, a2, t, a2)
