@@ -137,11 +137,6 @@ def _c(a):
     return a if f.c_contiguous and f.writeable else np.array(a, order="C")
 
 
-def _rows(a, n_rows, n_cols):
-    """``a`` as ``(batch, rows, cols)`` (a view when ``a`` is contiguous)."""
-    return a.reshape((-1, n_rows, n_cols))
-
-
 def _empty_like_layout(x, shape):
     """An uninitialised array of ``shape`` (``x``'s rank) whose axes lie in memory in the
     order of ``x``'s: heads split from a ``(N, L, H*D)`` projection arrive as ``(N, H, L, D)``
@@ -193,15 +188,15 @@ def _attention_impl(*args, scale, causal, has_mask, dropout_scale):
         mmap = _mask_map(mask.shape, lead)
     pd = s
     if keep is not None:
-        k3 = _rows(_c(keep), n_q, n_k)
+        k3 = _c(keep).reshape(-1, n_k)
         pd = np.empty(s.shape, s.dtype)
-        pd3 = _rows(pd, n_q, n_k)
+        pd3 = pd.reshape(-1, n_k)
     word = np.zeros(1, q.dtype)
     ints = np.dtype(f"i{q.dtype.itemsize}")
-    s3 = _rows(s, n_q, n_k)
+    s2 = s.reshape(-1, n_k)
     softmax_rows = _kernel("softmax_rows", q.dtype, mask is not None, keep is not None)
-    softmax_rows(s3, s3.view(ints), dt(scale), dt(1), dt(-np.inf), m3, mmap, bool(causal), k3,
-                 dt(dropout_scale or 1.0), pd3, word.view(ints), word)
+    softmax_rows(s2, s2.view(ints), n_q, dt(scale), dt(1), dt(-np.inf), m3, mmap, bool(causal),
+                 k3, dt(dropout_scale or 1.0), pd3, word.view(ints), word)
     return [blas.matmul(pd, v, out=_empty_like_layout(q, lead + (n_q, v.shape[-1]))), s]
 
 

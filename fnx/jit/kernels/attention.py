@@ -1,8 +1,8 @@
 """Attention kernels (fnx/core/ops/attention.py's impls): the row pass between the two batched
 matrix products of ``softmax(q k^T * scale + mask) v``, and the softmax's derivative.
 
-* ``softmax_rows``: in place over the scores ``s (B, L, S)`` (``q k^T`` from BLAS), one row at
-  a time while it sits in L1: scale, add the mask row, apply the causal bound, subtract the
+* ``softmax_rows``: in place over the scores ``s (B * L, S)`` (``q k^T`` from BLAS; ``L``
+  passed), one row at a time while it sits in L1: scale, add the mask row, apply the causal bound, subtract the
   row max, exponentiate, normalize; a row with no finite score (every key masked) becomes
   zeros. The mask is ``(Bm, Lm, S)`` or None; score row ``(b, i)`` reads mask row
   ``(mask_map[b], i if Lm > 1 else 0)``, so a mask broadcast over heads or queries is never
@@ -15,8 +15,9 @@ matrix products of ``softmax(q k^T * scale + mask) v``, and the softmax's deriva
   derivative of the softmax applied to ``x`` (the backward pass's
   ``dS = P * (dP - rowsum(dP * P))``); ``y`` may be ``x`` (in place).
 
-Rows are indexed in place (``s[b, i, j]``), never taken as views: a row view is lowered
-anew at each use, and the five of ``softmax_rows`` were a sixth of its cold compile.
+Rows are indexed in place (``s[r, j]``), never taken as views: a row view is lowered
+anew at each use, and the five of ``softmax_rows`` were a sixth of its cold compile. Score
+arrays are 2-D (rows, keys): 3-D indexing lowered to ~10-20% more code to compile.
 
 Sums are taken in loops that store nothing (a store beside a reassociated sum lets LLVM choose
 a vectorized or a scalar order at run time by buffer overlap: results would depend on where
@@ -34,9 +35,10 @@ _OPTS = dict(cache=True, error_model="numpy", boundscheck=False, nogil=True,
 
 
 @numba.njit(**_OPTS)
-def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_scale, pd,
+def softmax_rows(s, bits, nl, scale, one, ninf, mask, mask_map, causal, keep, keep_scale, pd,
                  word_i, word_f):
-    nb, nl, ns = s.shape
+    nr, ns = s.shape
+    nb = nr // max(nl, 1)
     zero = one - one
     # the row max is taken over the scores' bits read as integers (``bits`` is ``s`` viewed
     # as signed integers of its width) mapped to an order-preserving key: an integer max
@@ -48,19 +50,20 @@ def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_s
     c = one if prescale else scale
     for b in range(nb):
         for i in range(nl):
+            r = b * nl + i
             n = min(i + 1, ns) if causal else ns
             # ``is not None`` on the argument itself: the form Numba's branch pruning reads
             if mask is not None:
                 mb = mask_map[b]
                 mi = i if mask.shape[1] > 1 else 0
                 for j in range(n):
-                    s[b, i, j] = s[b, i, j] * scale + mask[mb, mi, j]
+                    s[r, j] = s[r, j] * scale + mask[mb, mi, j]
             elif prescale:
                 for j in range(n):
-                    s[b, i, j] = s[b, i, j] * scale
+                    s[r, j] = s[r, j] * scale
             key = -low - 1
             for j in range(n):
-                k = bits[b, i, j]
+                k = bits[r, j]
                 key = max(key, k ^ ((k >> sh) & low))
             word_i[0] = key ^ ((key >> sh) & low)
             m = word_f[0] * c
@@ -68,17 +71,17 @@ def softmax_rows(s, bits, scale, one, ninf, mask, mask_map, causal, keep, keep_s
                 n = 0
             tot = zero
             for j in range(n):
-                e = _vm.vexp(s[b, i, j] * c - m)
-                s[b, i, j] = e
+                e = _vm.vexp(s[r, j] * c - m)
+                s[r, j] = e
                 tot += e
             inv = one / tot
             for j in range(n):
-                s[b, i, j] = s[b, i, j] * inv
+                s[r, j] = s[r, j] * inv
             for j in range(n, ns):
-                s[b, i, j] = zero
+                s[r, j] = zero
             if keep is not None:
                 for j in range(ns):
-                    pd[b, i, j] = s[b, i, j] * keep[b, i, j] * keep_scale
+                    pd[r, j] = s[r, j] * keep[r, j] * keep_scale
 
 
 @numba.njit(**_OPTS)
@@ -101,8 +104,9 @@ def signature(name, dtype, mask=False, keep=False):
         it = numba.from_dtype(np.dtype(f"i{np.dtype(dtype).itemsize}"))
         none = numba.types.none
         masks = (a3, numba.types.Array(numba.types.int64, 1, "C")) if mask else (none, none)
-        return (a3, numba.types.Array(it, 3, "C"), t, t, t) + masks + (
-            numba.types.boolean, a3 if keep else none, t, a3 if keep else none,
+        a2 = numba.types.Array(t, 2, "C")
+        return (a2, numba.types.Array(it, 2, "C"), numba.types.int64, t, t, t) + masks + (
+            numba.types.boolean, a2 if keep else none, t, a2 if keep else none,
             numba.types.Array(it, 1, "C"), numba.types.Array(t, 1, "C"))
     a2 = numba.types.Array(t, 2, "C")  # rows: 2-D indexing lowers to less code than 3-D
     return (a2, a2, t, a2)
