@@ -66,6 +66,30 @@ def test_kernels_equal_the_scan_composition(rng, mode, proj, masked, reverse, ba
                                    err_msg=name)
 
 
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_unpacked_step_product_with_hidden_size_one(rng, monkeypatch, mode, batch_first):
+    """Hidden size 1 without a packed weight (NumPy's BLAS, FNX_BLAS=numpy): the transposed
+    (G, 1) recurrent weight is a (1, G) array NumPy calls contiguous with a row stride of one
+    element; passed as the leading dimension, BLAS rejected it ("DGEMM parameter 8 had an
+    illegal value") and the step products were garbage."""
+    monkeypatch.setattr(R.blas, "pack_b", lambda b, m: np.empty(0, np.uint8))
+    for B in (1, 2):
+        a = _args(rng, mode, False, False, np.float64, T=3, B=B, H=1, I=2,
+                  batch_first=batch_first)
+        params = _params(mode, False, False, False, batch_first)
+        outs = R.rnn_p.bind(*a.values(), **params)
+        ref = R._compose(a, mode, False, False, batch_first)
+        for o, r in zip(outs, ref, strict=True):
+            np.testing.assert_allclose(np.asarray(o), np.asarray(r), rtol=1e-12, atol=1e-12)
+        n = len(R._out_names(mode))
+        cts = [fnp.asarray(rng.standard_normal(o.shape)) for o in outs[:n]]
+        grads = R.rnn_bwd_p.bind(*a.values(), *outs[n:], *cts, **params)
+        want = R._composite_bwd(a, cts, mode, False, False, batch_first)
+        for g, w in zip(grads, want, strict=True):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-11, atol=1e-11)
+
 def _lstm_loss(x, w_ih, w_hh, b, h0, batch_first=False):
     ys, h, c = R.recurrence(x, w_ih, None, h0, h0, w_hh, b, mode="LSTM",
                             batch_first=batch_first)

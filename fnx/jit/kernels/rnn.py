@@ -65,7 +65,12 @@ def _product(a, b, packed, out):
     if m == 0:
         return
     size = a.itemsize
-    lda, ldc = a.strides[0] // size, out.strides[0] // size
+    # a one-row operand may carry any row stride (NumPy calls it contiguous: the transposed
+    # (G, 1) recurrent weight of hidden_size 1 is (1, G) with stride 1 element), which BLAS
+    # rejects as a leading dimension below the row length: its rows' length is as good
+    lda = a.strides[0] // size if m > 1 else max(k, 1)
+    ldb = b.strides[0] // size if b.shape[0] > 1 else max(n, 1)
+    ldc = out.strides[0] // size if m > 1 else max(n, 1)
     if packed.shape[0] > 0:
         if size == 4:
             SGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, lda,
@@ -75,10 +80,10 @@ def _product(a, b, packed, out):
                           packed.ctypes.data, n, 0.0, out.ctypes.data, ldc)
     elif size == 4:
         SGEMM(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
-              b.strides[0] // size, 0.0, out.ctypes.data, ldc)
+              ldb, 0.0, out.ctypes.data, ldc)
     else:
         DGEMM(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
-              b.strides[0] // size, 0.0, out.ctypes.data, ldc)
+              ldb, 0.0, out.ctypes.data, ldc)
 
 
 @numba.njit(**_OPTS)
