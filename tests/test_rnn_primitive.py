@@ -202,6 +202,10 @@ def test_errors_name_the_op_and_shapes():
     with pytest.raises(DTypeError, match="x's floating dtype"):
         R.recurrence(x, w_ih, None, h0.astype(np.float64), fnp.zeros((1, 2)),
                      fnp.zeros((8, 2)), None, mode="LSTM")
+    with pytest.raises(DTypeError, match="x must have a floating dtype, got int32"):
+        R.recurrence(x.astype(np.int32), fnp.zeros((6, 3), dtype=np.int32), None,
+                     h0.astype(np.int32), None, fnp.zeros((6, 2), dtype=np.int32), None,
+                     mode="GRU")
 
 
 def test_eager_backward_reuses_the_forward_outputs_only_for_the_same_buffers(rng):

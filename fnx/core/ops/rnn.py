@@ -137,8 +137,11 @@ def _dims(a, mode, proj, batch_first):
     for name, shape in want.items():
         if name in a and tuple(a[name].shape) != shape:
             raise ShapeError(f"rnn ({mode}): expected {name} of shape {shape}, got {where}")
+    if x.dtype.kind != "f":
+        raise DTypeError(f"rnn ({mode}): x must have a floating dtype, got {x.dtype}; "
+                         f"convert it with .astype(w_ih's dtype)")
     for name, v in a.items():
-        if v.dtype != x.dtype or v.dtype.kind != "f":
+        if v.dtype != x.dtype:
             raise DTypeError(f"rnn ({mode}): every operand must have x's floating dtype "
                              f"{x.dtype}, got {name} {v.dtype}")
     return T, B, G, H, P, I
