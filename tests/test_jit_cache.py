@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import fnx
 import fnx.numpy as fnp
@@ -247,3 +248,54 @@ def test_kernel_text_does_not_depend_on_the_hash_seed(tmp_path):
         assert out.returncode == 0, out.stderr
         compiled.append([int(n) for n in out.stdout.split()])
     assert compiled[0][0] >= 1 and compiled[1] == [0, sum(compiled[0])]
+
+
+def test_gc_is_paused_while_tracing_and_the_users_settings_win_afterwards():
+    import gc
+    import threading
+
+    x = fnp.ones((3,))
+    inside = []
+
+    @fnx.jit
+    def raises(x):
+        inside.append(gc.get_threshold()[0])
+        return x @ fnp.ones((4, 5))  # a shape error while tracing
+
+    before = gc.get_threshold()
+    with pytest.raises(Exception):
+        raises(x)
+    assert inside == [0] and gc.get_threshold() == before and gc.isenabled()
+
+    @fnx.jit
+    def disables(x):  # the user's gc.disable() inside a trace is not undone by fnx
+        gc.disable()
+        return x * 5
+
+    try:
+        disables(x)
+        assert not gc.isenabled() and gc.get_threshold() == before
+    finally:
+        gc.enable()
+
+    # another thread traces; this one disables the collector meanwhile and then traces and
+    # finishes first: the collector stays off, the thresholds come back when both are done
+    release = threading.Event()
+
+    @fnx.jit
+    def waits(x):
+        release.wait(10)
+        return x * 7
+
+    t = threading.Thread(target=waits, args=(x,))
+    t.start()
+    try:
+        gc.disable()
+        fnx.jit(lambda x: x * 8)(x)
+        assert gc.get_threshold()[0] == 0  # the other trace still runs
+        release.set()
+        t.join()
+        assert not gc.isenabled() and gc.get_threshold() == before
+    finally:
+        release.set()
+        gc.enable()
