@@ -324,3 +324,31 @@ def test_remainder_template_matches_numpy_remainder():
                 assert _same_floats(np.asarray(ref), want[i:i + 1][0]), (a[i], b[i], ref)
     finally:
         PRIMITIVES.pop("test_pymod", None)
+
+
+ZERO_D_VALUES = {np.int32: [-7, -1, 0, 1, 5], np.float32: [-2.5, -0.0, 0.0, 0.5, np.nan],
+                 np.bool_: [False, True]}
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_every_elementwise_primitive_on_0d_operands_jit_matches_eager(name):
+    # a loop-free group runs its rendered statements as plain Python on NumPy scalars
+    # (codegen.cpu.host_kernel), not in Numba: the templates must mean the same there
+    prim = PRIMITIVES[name]
+    params = SPECIAL_PARAMS.get(name, {})
+    n = NARGS.get(name, 2 if prim.scalar_expr.count("{1}") else 1)
+    f = fnx.jit(lambda *a: prim.bind(*a, **params))
+    for dtype, values in ZERO_D_VALUES.items():
+        for i in range(len(values)):
+            xs = [fnp.asarray(np.array(values[(i + k) % len(values)], dtype)) for k in range(n)]
+            if name == "select":
+                xs[0] = fnp.asarray(np.array(values[i] != 0))
+            try:
+                want = prim.bind(*xs, **params)
+            except Exception:  # not defined for this dtype
+                break
+            got = f(*xs)
+            assert got.dtype == want.dtype and got.shape == want.shape == ()
+            np.testing.assert_allclose(np.complex128(got._buf), np.complex128(want._buf),
+                                       rtol=2e-6, atol=1e-7, equal_nan=True,
+                                       err_msg=f"{name} of {[x._buf for x in xs]}")
