@@ -352,3 +352,12 @@ def test_every_elementwise_primitive_on_0d_operands_jit_matches_eager(name):
             np.testing.assert_allclose(np.complex128(got._buf), np.complex128(want._buf),
                                        rtol=2e-6, atol=1e-7, equal_nan=True,
                                        err_msg=f"{name} of {[x._buf for x in xs]}")
+
+
+def test_integer_sign_of_a_0d_value_runs_as_plain_python():
+    # the loop-free group stays off Numba (no helper or builtin in its template)
+    x = fnp.asarray(np.array([-3, 0, 4], np.int32))
+    f = fnx.jit(fnp.sign)
+    assert "# plain Python" in f.lower(x[0]).source
+    np.testing.assert_array_equal([f(x[i])._buf for i in range(3)], [-1, 0, 1])
+    np.testing.assert_array_equal(f(x)._buf, [-1, 0, 1])  # the Numba kernel: same template

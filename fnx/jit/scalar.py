@@ -289,8 +289,10 @@ def _cuda_logistic(a, dts, out, st):
 
 def _cpu_sign(a, dts, out, st):
     if out.kind in "iu":  # ints, not bools, are subtracted: NumPy's booleans (a loop-free
-        # group runs as plain Python on NumPy scalars, codegen.cpu.host_kernel) refuse it
-        return f"{npname(out)}(int({a[0]} > 0) - int({a[0]} < 0))" if out.kind == "i" else \
+        # group runs as plain Python on NumPy scalars, codegen.cpu.host_kernel) refuse it;
+        # np.int64, not the int builtin, which would send the group to Numba (a free name)
+        return f"{npname(out)}(np.int64({a[0]} > 0) - np.int64({a[0]} < 0))" \
+            if out.kind == "i" else \
             f"{npname(out)}({a[0]} > 0)"
     return f"(np.sign({a[0]}) + {npname(out)}(0))"  # + 0 turns sign(-0.0) into +0.0, as NumPy
 
