@@ -357,7 +357,18 @@ def _shift(left):
     fn = "shl" if left else "shr"
 
     def cpu(a, dts, out, st):
-        return f"{npname(out)}(_rt.{fn}({a[0]}, {a[1]}, {out.itemsize * 8}))"
+        # branch-free, not _rt's helper with its range test: Numba's SSA and liveness passes
+        # grow with basic blocks, and the Threefry kernel's 40 rotations made 80 of them
+        # (1.7 s of cold compile). A count outside [0, bits) is clamped to bits - 1 (as an
+        # unsigned value, a negative count is huge): an arithmetic right shift by bits - 1
+        # is the sign fill such a count gives; a left or logical shift is masked to 0.
+        # (CUDA kernels keep _rt's shl/shr source as device functions.)
+        x, y, bits = a[0], a[1], out.itemsize * 8
+        count = f"np.int64(min(np.uint64({y}), np.uint64({bits - 1})))"
+        if not left and out.kind == "i":
+            return f"{npname(out)}(({x}) >> {count})"
+        inside = f"np.uint64({y}) < np.uint64({bits})"
+        return f"{npname(out)}((({x}) {'<<' if left else '>>'} {count}) * ({inside}))"
 
     def cuda(a, dts, out, st):
         return _cu(f"_{fn}({a[0]}, {a[1]}, {out.itemsize * 8})", out)
