@@ -361,3 +361,24 @@ def test_integer_sign_of_a_0d_value_runs_as_plain_python():
     assert "# plain Python" in f.lower(x[0]).source
     np.testing.assert_array_equal([f(x[i])._buf for i in range(3)], [-1, 0, 1])
     np.testing.assert_array_equal(f(x)._buf, [-1, 0, 1])  # the Numba kernel: same template
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16",
+                                   "uint32", "uint64"])
+def test_shifts_with_out_of_range_counts_jit_matches_eager(dtype):
+    """The branch-free shift template: counts of 0 .. bits - 1, bits and beyond, and negative
+    ones give eager's results (0, or the sign fill of an arithmetic right shift) in kernels and
+    in the 0-d plain-Python path, in the operands' dtype."""
+    info, bits = np.iinfo(dtype), np.dtype(dtype).itemsize * 8
+    xs = [0, 1, 3, info.max, info.min, -5 if info.min < 0 else 5]
+    counts = [0, 1, bits // 2, bits - 1, bits, bits + 1, 100]
+    counts += [-1, -bits, info.min] if info.min < 0 else [info.max]
+    x, y = (a.ravel().astype(dtype) for a in np.meshgrid(xs, counts))
+    for op in (fnp.bitwise_left_shift, fnp.bitwise_right_shift):
+        want = np.asarray(op(fnp.asarray(x), fnp.asarray(y)))
+        got = fnx.jit(op)(fnp.asarray(x), fnp.asarray(y))._buf
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        for i in (0, len(x) // 2, len(x) - 1):  # 0-d: plain Python on NumPy scalars
+            np.testing.assert_array_equal(fnx.jit(op)(fnp.asarray(x[i]), fnp.asarray(y[i]))._buf,
+                                          want[i])
