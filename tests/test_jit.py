@@ -382,3 +382,19 @@ def test_shifts_with_out_of_range_counts_jit_matches_eager(dtype):
         for i in (0, len(x) // 2, len(x) - 1):  # 0-d: plain Python on NumPy scalars
             np.testing.assert_array_equal(fnx.jit(op)(fnp.asarray(x[i]), fnp.asarray(y[i]))._buf,
                                           want[i])
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32", "uint16", "uint64"])
+def test_shifts_by_constant_counts_jit_matches_eager(dtype):
+    """A count known when the kernel is generated (in range: a plain shift; out of range or
+    negative: the general template) gives eager's results."""
+    info, bits = np.iinfo(dtype), np.dtype(dtype).itemsize * 8
+    x = fnp.asarray(np.array([0, 1, 5, info.max, info.min, info.max // 7], dtype))
+    counts = [0, 1, bits - 1, bits, bits + 3] + ([-1, -bits] if info.min < 0 else [])
+    for c in counts:
+        count = np.array(c, dtype)
+        for op in (fnp.bitwise_left_shift, fnp.bitwise_right_shift):
+            want = np.asarray(op(x, count))
+            got = fnx.jit(lambda v, op=op, count=count: op(v, count))(x)._buf
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
