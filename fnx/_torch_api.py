@@ -703,6 +703,12 @@ _EXAMPLES = {
     "unbind": (
         '[p.tolist() for p in fnx.unbind(fnx.tensor([[1, 2], [3, 4]]))]',
         '[[1, 2], [3, 4]]'),
+    "tensor_split": (
+        '[p.tolist() for p in fnx.tensor_split(fnx.tensor([1, 2, 3, 4, 5]), 3)]',
+        '[[1, 2], [3, 4], [5]]'),
+    "hsplit": ('[p.shape for p in fnx.hsplit(fnx.ones(2, 4), 2)]', '[(2, 2), (2, 2)]'),
+    "vsplit": ('[p.shape for p in fnx.vsplit(fnx.ones(4, 2), [1])]', '[(1, 2), (3, 2)]'),
+    "dsplit": ('[p.shape for p in fnx.dsplit(fnx.ones(1, 1, 4), 2)]', '[(1, 1, 2), (1, 1, 2)]'),
     "matmul": ('fnx.matmul(fnx.ones(5, 2, 3), fnx.ones(3, 4)).shape', '(5, 2, 4)'),
     "mm": (
         'fnx.mm(fnx.tensor([[1, 2], [3, 4]]), fnx.tensor([[1, 0], [0, 1]])).tolist()',
@@ -744,7 +750,8 @@ _FUNCTIONS = (
     "imag", "conj", "clamp", "clip", "masked_fill", "lerp", "addcmul", "addcdiv", "allclose",
     "equal", "reshape", "flatten", "unflatten", "ravel", "squeeze", "unsqueeze", "t",
     "transpose", "permute", "swapaxes", "swapdims", "movedim", "moveaxis", "broadcast_to",
-    "tile", "flip", "narrow", "split", "chunk", "unbind", "matmul", "mm", "bmm", "mv", "dot",
+    "tile", "flip", "narrow", "split", "chunk", "unbind", "tensor_split", "hsplit", "vsplit",
+    "dsplit", "matmul", "mm", "bmm", "mv", "dot",
     "clone", "detach",
 )
 globals().update({_name: _function(_name) for _name in _FUNCTIONS})

@@ -620,3 +620,30 @@ def test_float_power_computes_in_double_precision_like_torch():
     assert out.dtype == np.float64 and out.tolist() == [4.0, 9.0]
     assert fnx.tensor([4.0], dtype=fnx.float32).float_power(fnx.tensor([0.5])).dtype == np.float64
     assert fnx.tensor([1.0]).float_power(2j).dtype == np.complex128
+
+
+def test_tensor_split_and_h_v_dsplit_as_torch():
+    """torch.tensor_split: n nearly equal sections (the first size % n one longer) or the
+    pieces between indices (clipped, negative from the end), sections as an int, a list or an
+    integer tensor; hsplit/vsplit/dsplit split dim 1 (0 for 1-D), 0 and 2."""
+    x = fnx.arange(14).view(2, 7)
+    assert [p.shape for p in x.tensor_split(3, dim=1)] == [(2, 3), (2, 2), (2, 2)]
+    assert [p.tolist() for p in fnx.tensor_split(fnx.arange(7), [-2, 100])] == \
+        [[0, 1, 2, 3, 4], [5, 6], []]
+    assert [p.shape for p in x.tensor_split(fnx.tensor([1, 5]), 1)] == [(2, 1), (2, 4), (2, 2)]
+    assert [p.shape for p in x.tensor_split(fnx.tensor(2))] == [(1, 7), (1, 7)]
+    with pytest.raises(ValueError, match="greater than 0"):
+        x.tensor_split(0)
+    with pytest.raises(TypeError):
+        x.tensor_split(fnx.tensor([1.5]))
+    assert [p.shape for p in fnx.hsplit(fnx.ones(2, 4), 2)] == [(2, 2)] * 2
+    assert [p.shape for p in fnx.hsplit(fnx.ones(6), [2])] == [(2,), (4,)]
+    assert [p.shape for p in fnx.ones(4, 3).vsplit([1, 3])] == [(1, 3), (2, 3), (1, 3)]
+    assert [p.shape for p in fnx.dsplit(fnx.ones(1, 2, 4), 2)] == [(1, 2, 2)] * 2
+    with pytest.raises(ShapeError):
+        fnx.hsplit(fnx.ones(2, 5), 2)  # an integer must divide the size, as torch
+    # differentiable through the split primitive: the gradient of the pieces used
+    w = fnx.tensor(np.arange(6.0), requires_grad=True)
+    a, b, c = w.tensor_split(3)
+    (a.sum() * 2 + c.sum()).backward()
+    assert w.grad.tolist() == [2.0, 2.0, 0.0, 0.0, 1.0, 1.0]

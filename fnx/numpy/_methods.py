@@ -604,6 +604,50 @@ def _chunk(self, chunks, dim=0):
     return _split(self, -(-n // chunks), dim)
 
 
+def _sections(op, indices_or_sections):
+    """``indices_or_sections`` as NumPy's splitters take it: an int, or a list of ints (torch
+    also takes an integer array, 0-d for a count)."""
+    ios = indices_or_sections
+    if is_array(ios) or isinstance(ios, np.ndarray):
+        ios = np.asarray(ios)
+        if ios.dtype.kind not in "iu" or ios.ndim > 1:
+            raise TypeError(f"{op}: an integer tensor of indices must be 0-d or 1-d integers, "
+                            f"got {ios.dtype} of shape {ios.shape}")
+        return int(ios) if ios.ndim == 0 else [int(i) for i in ios]
+    if isinstance(ios, (list, tuple)):
+        return [operator.index(i) for i in ios]
+    ios = operator.index(ios)  # a float is a TypeError, as torch
+    if ios <= 0:
+        raise ValueError(f"{op}: number of sections must be greater than 0, got {ios}")
+    return ios
+
+
+def _tensor_split(self, indices_or_sections, dim=0):
+    """Pieces along ``dim``, as ``torch.tensor_split``: ``n`` sections of nearly equal size
+    (the first ``size % n`` one longer), or the pieces between the given indices.
+
+    >>> [p.tolist() for p in fnx.tensor([1, 2, 3, 4, 5]).tensor_split(3)]
+    [[1, 2], [3, 4], [5]]
+    """
+    from ._extra import array_split
+
+    d = normalize_axis(dim, self.ndim, "tensor_split")
+    return tuple(array_split(self, _sections("tensor_split", indices_or_sections), axis=d))
+
+
+def _splitter(name):
+    def method(self, indices_or_sections):
+        from . import _extra
+
+        return tuple(getattr(_extra, name)(self, _sections(name, indices_or_sections)))
+
+    axis = {"hsplit": "1 (0 for 1-D tensors)", "vsplit": "0", "dsplit": "2"}[name]
+    method.__name__ = name
+    method.__doc__ = (f"``torch.{name}``: ``tensor_split`` along dim {axis}; an integer must "
+                      f"divide that size.\n\n    >>> len(fnx.ones(4, 4, 4).{name}(2))\n    2\n")
+    return method
+
+
 def _unbind(self, dim=0):
     d = normalize_axis(dim, self.ndim, "unbind")
     return tuple(sh.squeeze_p.bind(p, dimensions=(d,))
@@ -1076,6 +1120,10 @@ METHODS = {
     "split": _split,
     "chunk": _chunk,
     "unbind": _unbind,
+    "tensor_split": _tensor_split,
+    "hsplit": _splitter("hsplit"),
+    "vsplit": _splitter("vsplit"),
+    "dsplit": _splitter("dsplit"),
     # linear algebra
     "matmul": _matmul,
     "mm": _mm,
