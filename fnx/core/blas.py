@@ -184,7 +184,7 @@ def compute_address(dtype):
 
 def pack_b(b, m):
     """``b (k, n)`` (float32/float64, any layout BLAS reads) packed by oneMKL for products
-    ``a @ b`` of ``m``-row ``a`` (``fnx.jit.blas.gemm_packed``): a uint8 buffer, empty where
+    ``a @ b`` of ``m``-row ``a`` (``fnx.jit.blas.SGEMM_COMPUTE``): a uint8 buffer, empty where
     the provider is NumPy's BLAS or the layout does not fit. A recurrence multiplies by the
     same weight at every step: packing it once made each (32, 128) x (128, 512) step product
     ~25% faster (one thread).

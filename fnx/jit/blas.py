@@ -15,6 +15,7 @@ A kernel module that imports this one must be loaded through ``fnx.jit.cache`` (
 is one of its ``RUNTIME_SOURCES``, so an edit here recompiles those kernels).
 """
 
+import functools
 
 import llvmlite.binding as llvm
 import numba
@@ -35,6 +36,7 @@ def _signature(scalar, pointer=_I64):
                       scalar, pointer, _I64)
 
 
+@functools.cache  # one stand-in per type, whichever symbols it stands in for
 def _loop_gemm(scalar):
     """The stand-in where NumPy's BLAS exports no CBLAS symbol: a Numba ``cfunc`` with the
     CBLAS row-major signature (every argument combination that ``gemm`` below passes)."""
@@ -57,16 +59,22 @@ def _loop_gemm(scalar):
     return loop_gemm.address
 
 
-def _register():
+def _register(routine, address_of, signature):
+    """``{float type: ExternalFunction}`` of the CBLAS ``?<routine>`` at ``address_of(type)``,
+    registered with LLVM as ``fnx_cblas_?<routine>`` (a fixed name: cached machine code links
+    to it in any process)."""
+    functions = {}
     for np_type in (np.float32, np.float64):
         scalar = numba.from_dtype(np.dtype(np_type))
-        symbol = f"fnx_cblas_{np.dtype(np_type).char}gemm"
-        address = gemm_address(np_type)
-        llvm.add_symbol(symbol, address if address is not None else _loop_gemm(scalar))
-        yield np_type, types.ExternalFunction(symbol, _signature(scalar))
+        symbol = f"fnx_cblas_{np.dtype(np_type).char}{routine}"
+        llvm.add_symbol(symbol, address_of(np_type, scalar))
+        functions[np_type] = types.ExternalFunction(symbol, signature(scalar))
+    return functions
 
 
-_GEMM = dict(_register())
+def _gemm_address(np_type, scalar):
+    address = gemm_address(np_type)
+    return address if address is not None else _loop_gemm(scalar)
 
 
 def _compute_signature(scalar):
@@ -76,22 +84,19 @@ def _compute_signature(scalar):
                       _I64)
 
 
-def _register_compute():
-    for np_type in (np.float32, np.float64):
-        scalar = numba.from_dtype(np.dtype(np_type))
-        symbol = f"fnx_cblas_{np.dtype(np_type).char}gemm_compute"
-        address = compute_address(np_type)
-        if address is None:  # NumPy's BLAS packs nothing (pack_b returns an empty buffer), so
-            # kernels never call it; the symbol must still resolve for their machine code
-            address = gemm_address(np_type) or _loop_gemm(scalar)
-        llvm.add_symbol(symbol, address)
-        yield np_type, types.ExternalFunction(symbol, _compute_signature(scalar))
+def _compute_address(np_type, scalar):
+    # NumPy's BLAS packs nothing (pack_b returns an empty buffer), so kernels never call it
+    # then; the symbol must still resolve for their machine code: the plain ?gemm stands in
+    address = compute_address(np_type)
+    return address if address is not None else _gemm_address(np_type, scalar)
 
+
+_GEMM = _register("gemm", _gemm_address, _signature)
 
 # oneMKL's products with a packed B (``fnx.core.blas.pack_b``): ``SGEMM_COMPUTE(ROW_MAJOR,
 # trans_a, PACKED, m, n, k, a_address, lda, packed_address, n, beta, c_address, ldc)``; only
 # for a non-empty packed buffer.
-_COMPUTE = dict(_register_compute())
+_COMPUTE = _register("gemm_compute", _compute_address, _compute_signature)
 SGEMM_COMPUTE, DGEMM_COMPUTE = _COMPUTE[np.float32], _COMPUTE[np.float64]
 # The raw routines, ``SGEMM(ROW_MAJOR, trans_a, trans_b, m, n, k, alpha, a_address, lda,
 # b_address, ldb, beta, c_address, ldc)`` (addresses and sizes as int64), for kernels that

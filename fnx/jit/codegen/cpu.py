@@ -69,17 +69,16 @@ class _Cpu(loops.Emitter):
         if s.op in ("shl", "shr"):
             # a constant count in range (Threefry's rotations): a plain shift, no range test
             # for Numba to type (the Threefry kernel: ~0.4 s less cold compile)
-            count = self._constants().get(s.args[1])
+            count = self._constants.get(s.args[1])
             if count is not None and 0 <= count < s.dtype.itemsize * 8:
                 shift = "<<" if s.op == "shl" else ">>"
                 return f"{scalar.npname(s.dtype)}(({s.args[0]}) {shift} {int(count)})"
         return op_src(s)
 
+    @functools.cached_property
     def _constants(self):
         """``name -> value`` of the nest's constant statements."""
-        if not hasattr(self, "_const_values"):
-            self._const_values = {c.name: c.value for c in self.nest.stmts if c.kind == "const"}
-        return self._const_values
+        return {c.name: c.value for c in self.nest.stmts if c.kind == "const"}
 
     def stmt(self, s):
         if s.kind == "load" and not self.nest.inputs[s.args[0]][1]:  # see scalar_inputs

@@ -2,11 +2,11 @@
 matrix products of ``softmax(q k^T * scale + mask) v``, and the softmax's derivative.
 
 * ``softmax_rows``: in place over the scores ``s (B * L, S)`` (``q k^T`` from BLAS; ``L``
-  passed), one row at a time while it sits in L1: scale, add the mask row, apply the causal bound, subtract the
-  row max, exponentiate, normalize; a row with no finite score (every key masked) becomes
-  zeros. The mask is ``(Bm, Lm, S)`` or None; score row ``(b, i)`` reads mask row
-  ``(mask_map[b], i if Lm > 1 else 0)``, so a mask broadcast over heads or queries is never
-  materialized. With dropout (``keep (B, L, S)``, else None), ``pd`` receives
+  passed), one row at a time while it sits in L1: scale, add the mask row, apply the causal
+  bound, subtract the row max, exponentiate, normalize; a row with no finite score (every key
+  masked) becomes zeros. The mask is ``(Bm, Lm, S)`` or None; score row ``(b, i)`` reads mask
+  row ``(mask_map[b], i if Lm > 1 else 0)``, so a mask broadcast over heads or queries is
+  never materialized. With dropout (``keep (B * L, S)``, else None), ``pd`` receives
   ``p * keep * keep_scale`` (what multiplies ``v``) while ``s`` keeps ``p`` (what the
   derivative needs). An absent mask or dropout is None, typed ``none`` in the signature:
   Numba prunes its branches before typing, so a model without them compiles neither (the
@@ -99,14 +99,13 @@ def signature(name, dtype, mask=False, keep=False):
     """The Numba signature of kernel ``name`` for float ``dtype`` (C-contiguous arrays);
     ``softmax_rows``: with a mask and/or dropout, or with ``none`` in their places."""
     t = numba.from_dtype(np.dtype(dtype))
-    a3 = numba.types.Array(t, 3, "C")
+    a2 = numba.types.Array(t, 2, "C")  # rows: 2-D indexing lowers to less code than 3-D
     if name == "softmax_rows":
         it = numba.from_dtype(np.dtype(f"i{np.dtype(dtype).itemsize}"))
         none = numba.types.none
-        masks = (a3, numba.types.Array(numba.types.int64, 1, "C")) if mask else (none, none)
-        a2 = numba.types.Array(t, 2, "C")
+        masks = (numba.types.Array(t, 3, "C"), numba.types.Array(numba.types.int64, 1, "C")) \
+            if mask else (none, none)
         return (a2, numba.types.Array(it, 2, "C"), numba.types.int64, t, t, t) + masks + (
             numba.types.boolean, a2 if keep else none, t, a2 if keep else none,
             numba.types.Array(it, 1, "C"), numba.types.Array(t, 1, "C"))
-    a2 = numba.types.Array(t, 2, "C")  # rows: 2-D indexing lowers to less code than 3-D
     return (a2, a2, t, a2)
