@@ -28,13 +28,13 @@ PROBE = textwrap.dedent("""
         if importlib.util.find_spec(name) is not None:  # the public packages that exist
             importlib.import_module(name)
     loaded = sorted({m.split(".")[0] for m in sys.modules} & {"numba", "llvmlite", "scipy"})
-    from fnx.jit import executable
+    from fnx.jit import memory
     print(json.dumps({"loaded": loaded, "same": before == state(),
-                      "malloc_tuned": executable._tune_malloc.cache_info().currsize}))
+                      "malloc_tuned": memory.tune_malloc.cache_info().currsize}))
     # compiling is what brings Numba in
     fnx.jit(lambda x: x * 2.0)(fnp.ones(3))
     print(json.dumps({"numba": "numba" in sys.modules,
-                      "malloc_tuned": executable._tune_malloc.cache_info().currsize}))
+                      "malloc_tuned": memory.tune_malloc.cache_info().currsize}))
 """)
 
 

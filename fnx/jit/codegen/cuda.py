@@ -709,6 +709,9 @@ class CudaExecutable(Executable):
     def _prologue(self, params):
         return [f"    {p} = _B.on_device({p})" for p in params]
 
+    def _allocation_scope(self, body):
+        return body  # buffers live in GPU memory (CuPy's pool), not NumPy's handler
+
     def _compile(self, nest):
         kern = compile_nest(nest, warm=True)
         self.kernel_sources.append("\n".join(kern.sources.values()))
