@@ -14,6 +14,7 @@ import fnx
 import fnx.nn.functional as F
 from fnx.core.errors import ShapeError
 from fnx.core.ops import attention as at
+from fnx.core.ops import shape as sh
 from fnx.testing import check_grads
 
 
@@ -353,8 +354,9 @@ def test_eager_and_jit_refuse_bool_matrix_products_alike():
 
 def test_heads_split_from_packed_projection_keep_their_memory_order():
     """q, k, v as (N, H, L, D) views of one (N, L, 3*H*D) projection (MultiheadAttention's
-    packed path): results equal the reference, and the output and input gradients lie in
-    (N, L, H, D) memory, so merging the heads back is a free reshape."""
+    packed path): results equal the reference; the output lies in (N, L, H, D) memory and the
+    gradients in one buffer laid out as the projection, so merging the heads back is a free
+    reshape and the split's transpose (one concatenate) a view of that buffer."""
     rng = np.random.default_rng(3)
     n, h, length, d = 2, 3, 5, 4
     qkv = rng.standard_normal((n, length, 3 * h * d))
@@ -368,9 +370,53 @@ def test_heads_split_from_packed_projection_keep_their_memory_order():
     grads = at._backward_impl(q, k, v, p, g, **params)
     ref = fnx.vjp(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.5),
                   *(fnx.tensor(np.ascontiguousarray(t)) for t in (q, k, v)))[1](fnx.tensor(g))
+    merged = []
     for got, want in zip(grads, ref, strict=True):
         np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12, atol=1e-12)
-        assert got.swapaxes(1, 2).flags.c_contiguous
+        merged.append(got.swapaxes(1, 2).reshape(n, length, h * d))
+        assert np.shares_memory(merged[-1], got)
+    joined = sh.concatenate_p.impl(*merged, dimension=2)
+    np.testing.assert_array_equal(joined, np.concatenate(merged, axis=2))
+    assert joined.flags.c_contiguous and all(np.shares_memory(joined, g) for g in grads)
+
+
+def test_gradients_of_overlapping_or_unpacked_operands_get_their_own_buffers():
+    """The packed layout is taken only for three disjoint pieces tiling one array: q is k is
+    v (one array three times), or q and k the same piece, give separate buffers and the
+    reference values."""
+    rng = np.random.default_rng(5)
+    qkv = rng.standard_normal((2, 5, 3 * 6))
+    a, b, _ = (qkv[..., i * 6:(i + 1) * 6].reshape(2, 5, 2, 3).swapaxes(1, 2) for i in range(3))
+    params = dict(scale=0.5, causal=False, has_mask=False, dropout_scale=None)
+    for q, k, v in ((a, a, a), (a, a, b)):
+        out, p = at._attention_impl(q, k, v, **params)
+        g = rng.standard_normal(out.shape)
+        grads = at._backward_impl(q, k, v, p, g, **params)
+        ref = fnx.vjp(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.5),
+                      *(fnx.tensor(np.ascontiguousarray(t)) for t in (q, k, v)))[1](fnx.tensor(g))
+        for got, want in zip(grads, ref, strict=True):
+            np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12, atol=1e-12)
+        assert not any(np.shares_memory(x, y) for i, x in enumerate(grads) for y in grads[i + 1:])
+
+
+def test_concatenate_joins_only_registered_buffers_in_order():
+    """concatenate returns a view only for pieces of a buffer an impl registered
+    (``shape.joinable``) lying side by side in order; out of order, with a gap, or pieces of
+    any other array (a user's: torch.cat copies) it copies."""
+    owner = sh.joinable(np.arange(24.0).reshape(2, 12))
+    pieces = np.split(owner, 3, axis=1)
+    cases = [(pieces, 1, True), (pieces[::-1], 1, False), ([pieces[0], pieces[2]], 1, False),
+             ([owner[:1], owner[1:]], 0, True), (pieces[:2], 1, True)]
+    user = np.arange(24.0).reshape(2, 12)
+    cases.append((np.split(user, 3, axis=1), 1, False))
+    for xs, axis, view in cases:
+        got = sh.concatenate_p.impl(*xs, dimension=axis)
+        np.testing.assert_array_equal(got, np.concatenate(xs, axis=axis))
+        assert np.shares_memory(got, xs[0]) == view
+    t = fnx.tensor(user)
+    joined = fnx.cat(fnx.tensor_split(t, 3, dim=1), dim=1)
+    np.testing.assert_array_equal(np.asarray(joined), user)
+    assert not np.shares_memory(np.asarray(joined), np.asarray(t))
 
 
 def test_broadcast_operands_give_c_ordered_results():

@@ -39,7 +39,7 @@ from ..ad_util import Zero, instantiate, is_undefined
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
 from .family import formula_batch, formula_jvp
-from .shape import broadcast_batched, move_axis, reshape
+from .shape import broadcast_batched, buffer_owner, joinable, move_axis, reshape
 
 attention_p = Primitive("attention", multiple_results=True)
 attention_jvp_p = Primitive("attention_jvp")
@@ -152,6 +152,26 @@ def _empty_like_layout(x, shape):
         return np.empty(shape, x.dtype)
     buf = np.empty([shape[i] for i in order], x.dtype)
     return buf.transpose(np.argsort(order))
+
+
+def _gradient_buffers(q, k, v):
+    """Uninitialised buffers for dq, dk, dv. Where q, k and v are the heads of one packed
+    projection (pieces of one C-contiguous array that they tile, as ``nn.MultiheadAttention``'s
+    self-attention splits them): views of ONE new buffer laid out as that array, registered
+    with ``shape.joinable``, so that the split's transpose (a concatenate of the three) is a
+    view instead of a copy of the whole projection. Otherwise one buffer each, in its
+    operand's memory order."""
+    owner = buffer_owner(q)
+    if (q.shape == k.shape == v.shape and q.strides == k.strides == v.strides
+            and buffer_owner(k) is owner and buffer_owner(v) is owner
+            and owner.dtype == q.dtype and owner.flags.c_contiguous and owner.size == 3 * q.size
+            and not np.shares_memory(q, k) and not np.shares_memory(q, v)
+            and not np.shares_memory(k, v)):
+        packed = joinable(np.empty(owner.shape, owner.dtype))
+        start = owner.__array_interface__["data"][0]
+        return [np.ndarray(x.shape, x.dtype, buffer=packed, strides=x.strides,
+                           offset=x.__array_interface__["data"][0] - start) for x in (q, k, v)]
+    return [_empty_like_layout(x, x.shape) for x in (q, k, v)]
 
 
 def _mask_map(mask_shape, lead):
@@ -308,9 +328,10 @@ def _backward_impl(*args, scale, causal, has_mask, dropout_scale):
     c = 1.0 if has_mask else scale
     ds2 = ds.reshape(-1, n_k)
     _kernel("softmax_jvp_rows", q.dtype)(_c(p).reshape(-1, n_k), ds2, dt(c), ds2)
-    dq = blas.matmul(ds, k, out=_empty_like_layout(q, q.shape))
-    dk = blas.matmul(_t(np, ds), q, out=_empty_like_layout(k, k.shape))
-    dv = blas.matmul(_t(np, p_used), g, out=_empty_like_layout(v, v.shape))
+    dq_out, dk_out, dv_out = _gradient_buffers(q, k, v)
+    dq = blas.matmul(ds, k, out=dq_out)
+    dk = blas.matmul(_t(np, ds), q, out=dk_out)
+    dv = blas.matmul(_t(np, p_used), g, out=dv_out)
     if not has_mask:
         return [dq, dk, dv]
     dq *= dt(scale)

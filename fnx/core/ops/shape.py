@@ -1,6 +1,8 @@
 """Shape primitives: broadcast_in_dim, reshape, transpose, squeeze, concatenate, pad, slice,
 split, rev, iota. All are linear; their transposes are the shape ops that undo them."""
 
+import weakref
+
 import numpy as np
 
 from ..abstract import ShapedArray
@@ -249,9 +251,65 @@ def _concatenate_transpose(ct, *xs, dimension):
     return out
 
 
+# Buffers an impl allocated and handed out in pieces (views, one per output): concatenate
+# joins adjacent pieces of one back into a view instead of copying. Only buffers fnx made
+# are registered; pieces of a user's array are copied, as torch.cat copies.
+_joinable = weakref.WeakValueDictionary()  # id(buffer) -> buffer (arrays are unhashable)
+
+
+def joinable(buf):
+    """Register ``buf`` (its memory), a new buffer an impl returns in pieces (views), so that
+    ``concatenate`` of pieces lying side by side in it is a view, not a copy; returns ``buf``.
+    The attention backward's dq, dk, dv of a packed projection use it: the split's transpose
+    then costs nothing."""
+    owner = buffer_owner(buf)
+    _joinable[id(owner)] = owner
+    return buf
+
+
+def buffer_owner(x):
+    """The array that owns ``x``'s memory (``x`` itself, or the end of its ``base`` chain)."""
+    while isinstance(x.base, np.ndarray):
+        x = x.base
+    return x
+
+
+def _address(x):
+    return x.__array_interface__["data"][0]
+
+
+def _joined(xs, axis):
+    """``xs`` as one view when they are pieces of one ``joinable`` buffer lying side by side
+    along ``axis`` in order (same strides, each starting where the previous ends), else
+    None."""
+    first = xs[0]
+    if type(first) is not np.ndarray or len(xs) < 2:
+        return None
+    owner = buffer_owner(first)
+    if _joinable.get(id(owner)) is not owner:
+        return None
+    at = _address(first)
+    for x in xs:
+        if (type(x) is not np.ndarray or x.strides != first.strides or x.dtype != first.dtype
+                or _address(x) != at or buffer_owner(x) is not owner
+                or x.shape[:axis] != first.shape[:axis]
+                or x.shape[axis + 1:] != first.shape[axis + 1:]):
+            return None
+        at += x.shape[axis] * x.strides[axis]
+    shape = list(first.shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    return np.ndarray(shape, first.dtype, buffer=owner, offset=_address(first) - _address(owner),
+                      strides=first.strides)
+
+
+def _concatenate_impl(*xs, dimension):
+    joined = _joined(xs, dimension)
+    return np.concatenate(xs, axis=dimension) if joined is None else joined
+
+
 concatenate_p = _layout(
     "concatenate",
-    lambda *xs, dimension: np.concatenate(xs, axis=dimension),
+    _concatenate_impl,
     _concatenate_abstract_eval,
     _concatenate_batch,
     _concatenate_transpose,
