@@ -9,10 +9,11 @@ around the primitive; everything else stays time-major) from ``h0 (B, P)`` (and 
 projection ``w_hr (P, H)`` (``proj_size``) and a packed batch's ``mask (T, B)`` (1 on valid
 steps: a row keeps its state through its padding, where its output is 0). Gate order and
 equations are PyTorch's (LSTM ``i, f, g, o``; GRU ``r, z, n`` with
-``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``). The input projection of all steps
-``gi = x W_ih^T + b_ih`` is one GEMM inside the primitive, so that the backward computes both
-weight gradients as one GEMM over ``[x | h_prev]`` (where ``dgi`` is the gradient of both
-products: all modes but the GRU).
+``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``). The input projection
+``gi = x W_ih^T + b_ih`` lives inside the primitive (the LSTM's kernel projects each step's
+rows right before the recurrent product; the GRU and the RNN take one GEMM for all steps), so
+that the backward computes both weight gradients as one GEMM over ``[x | h_prev]`` (where
+``dgi`` is the gradient of both products: all modes but the GRU).
 
 * ``rnn_p(*args)``: the outputs ``ys (T, B, P)``, ``h_T`` (and ``c_T``), then the residuals the
   backward needs (gate activations, the states each step starts from). Its impl is one
@@ -420,6 +421,15 @@ def _rnn_kernel(bufs, mode, reverse, proj, masked, batch_first):
     outs = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode, batch_first)],
                     strict=True))
     mask = a["mask"] if masked else _empty(dt, 2)
+    w_t, w_pack = _step_weight(a["w_hh"].T, B)
+    k = _kernels()
+    if mode == "LSTM":  # the input projection per step, inside the loop (see the kernel)
+        w_hr_t = np.ascontiguousarray(a["w_hr"].T) if proj else _empty(dt, 2)
+        k.lstm_forward(a["x"], *_step_weight(a["w_ih"].T, B), a["h0"], a["c0"], w_t, w_pack,
+                       a["b_ih"] + a["b_hh"], w_hr_t, mask, reverse, batch_first, outs["ys"],
+                       outs["h"], outs["c"], outs["acts"], outs["hprev"], outs["cprev"],
+                       outs.get("hu", _empty(dt, 3)))
+        return [outs[n] for n in names]
     # the input projection of all steps, one GEMM (in x's layout); the kernels add the biases
     # per step (both at once where they meet in one sum: all but the GRU, whose b_hn sits
     # inside r * .)
@@ -429,14 +439,7 @@ def _rnn_kernel(bufs, mode, reverse, proj, masked, batch_first):
         b = a["b_hh"]
     else:
         b = a["b_ih"] + a["b_hh"]
-    w_t, w_pack = _step_weight(a["w_hh"].T, B)
-    k = _kernels()
-    if mode == "LSTM":
-        w_hr_t = np.ascontiguousarray(a["w_hr"].T) if proj else _empty(dt, 2)
-        k.lstm_forward(gi, a["h0"], a["c0"], w_t, w_pack, b, w_hr_t, mask, reverse,
-                       batch_first, outs["ys"], outs["h"], outs["c"], outs["acts"], outs["hprev"],
-                       outs["cprev"], outs.get("hu", _empty(dt, 3)))
-    elif mode == "GRU":
+    if mode == "GRU":
         k.gru_forward(gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first, outs["ys"],
                       outs["h"], outs["acts"], outs["hprev"])
     else:

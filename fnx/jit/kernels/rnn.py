@@ -1,18 +1,19 @@
 """Recurrence kernels of ``fnx.core.ops.rnn``: one compiled loop over time per layer and
 direction, forward and backward, for the LSTM, the GRU and the Elman RNN (tanh / relu).
 
-Layout (C-contiguous, one float dtype per call; time-major but for ``gi``, ``ys`` and ``dys``,
-which are ``(B, T, .)`` when ``batch_first``: a batch-first layer then needs no transposed
-copies of its input, output and output gradient): ``gi (T, B, G)`` is the input projection
-of every step (``x W_ih^T``, one GEMM by the caller; the GRU's with ``b_ih``),
-``w_hh_t (P, G)`` the transposed recurrent weight, ``b_hh (G,)`` the bias each step adds (the
-sum ``b_ih + b_hh`` but for the GRU); ``mask (T, B)`` (0/1, or shape (0, 0) for none) keeps a
-row's state through its padded steps and zeroes its output there. ``reverse`` walks time
-backwards. Per step the recurrent product is one BLAS call into a preallocated buffer
-(``_product``: oneMKL's packed product when ``w_pack``, a uint8 buffer, holds the weight
-packed, the weight argument then an empty stand-in; else plain ?gemm, both by the raw CBLAS
-routines of ``fnx.jit.blas``) and the gate math is one fused loop (fnx's vectorizable
-tanh/sigmoid).
+Layout (C-contiguous, one float dtype per call; time-major but for ``x``/``gi``, ``ys`` and
+``dys``, which are ``(B, T, .)`` when ``batch_first``: a batch-first layer then needs no
+transposed copies of its input, output and output gradient): the LSTM takes the input
+``x (T, B, I)`` and its transposed weight ``w_ih_t (I, G)`` and projects each step's rows
+itself; the GRU and the RNN take ``gi (T, B, G)``, the input projection of every step
+(``x W_ih^T``, one GEMM by the caller; the GRU's with ``b_ih``). ``w_hh_t (P, G)`` is the
+transposed recurrent weight, ``b_hh (G,)`` the bias each step adds (the sum ``b_ih + b_hh``
+but for the GRU); ``mask (T, B)`` (0/1, or shape (0, 0) for none) keeps a row's state through
+its padded steps and zeroes its output there. ``reverse`` walks time backwards. Per step the
+recurrent product is one BLAS call into a preallocated buffer (``_product``: oneMKL's packed
+product when ``w_pack``, a uint8 buffer, holds the weight packed, the weight argument then an
+empty stand-in; else plain ?gemm, both by the raw CBLAS routines of ``fnx.jit.blas``) and the
+gate math is one fused loop (fnx's vectorizable tanh/sigmoid).
 
 The forward kernels save what the backward needs: ``acts`` (post-activation gates; the GRU
 adds ``W_hn h + b_hn`` as a fourth block), ``hprev`` (the state each step starts from), and
@@ -55,11 +56,12 @@ def _zero(x):
 
 
 @numba.njit(**_OPTS)
-def _product(a, b, packed, out):
-    """``out[...] = a @ b`` for row-contiguous 2-D operands of one float dtype (the products
-    of a step): by oneMKL's packed form of ``b`` when ``packed`` holds it
-    (``fnx.core.blas.pack_b``, made once per call), else by plain ?gemm. The raw routines,
-    not the typed ``fnx.jit.blas.gemm``: its per-combination checks cost ~0.5 s of compile."""
+def _product(a, b, packed, out, beta):
+    """``out[...] = a @ b + beta * out`` (``beta`` 0 or 1) for 2-D operands of one float dtype
+    with unit-stride rows (the products of a step): by oneMKL's packed form of ``b`` when
+    ``packed`` holds it (``fnx.core.blas.pack_b``, made once per call), else by plain ?gemm.
+    The raw routines, not the typed ``fnx.jit.blas.gemm``: its per-combination checks cost
+    ~0.5 s of compile."""
     m, k = a.shape
     n = out.shape[1]
     if m == 0:
@@ -67,23 +69,24 @@ def _product(a, b, packed, out):
     size = a.itemsize
     # a one-row operand may carry any row stride (NumPy calls it contiguous: the transposed
     # (G, 1) recurrent weight of hidden_size 1 is (1, G) with stride 1 element), which BLAS
-    # rejects as a leading dimension below the row length: its rows' length is as good
-    lda = a.strides[0] // size if m > 1 else max(k, 1)
+    # rejects as a leading dimension below the row length: its rows' length is as good (and
+    # an operand with no columns, input_size 0, has row stride 0)
+    lda = max(a.strides[0] // size if m > 1 else 1, k, 1)
     ldb = b.strides[0] // size if b.shape[0] > 1 else max(n, 1)
     ldc = out.strides[0] // size if m > 1 else max(n, 1)
     if packed.shape[0] > 0:
         if size == 4:
             SGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, lda,
-                          packed.ctypes.data, n, 0.0, out.ctypes.data, ldc)
+                          packed.ctypes.data, n, beta, out.ctypes.data, ldc)
         else:
             DGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, lda,
-                          packed.ctypes.data, n, 0.0, out.ctypes.data, ldc)
+                          packed.ctypes.data, n, beta, out.ctypes.data, ldc)
     elif size == 4:
         SGEMM(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
-              ldb, 0.0, out.ctypes.data, ldc)
+              ldb, beta, out.ctypes.data, ldc)
     else:
         DGEMM(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
-              ldb, 0.0, out.ctypes.data, ldc)
+              ldb, beta, out.ctypes.data, ldc)
 
 
 @numba.njit(**_OPTS)
@@ -92,10 +95,12 @@ def _step_range(T, reverse):
 
 
 @numba.njit(**_OPTS)
-def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse, batch_first,
-                 ys, h, c, acts, hprev, cprev, hu):
+def lstm_forward(x, w_ih_t, wi_pack, h0, c0, w_hh_t, w_pack, bias, w_hr_t, mask, reverse,
+                 batch_first, ys, h, c, acts, hprev, cprev, hu):
     """LSTM over time; ``h``/``c`` start as copies of ``h0``/``c0`` and end as the final
-    state. ``w_hr_t (H, P)`` projects the output (shape (0, 0): no projection)."""
+    state. ``x`` is the input (``(B, T, I)`` with ``batch_first``), ``w_ih_t (I, G)`` its
+    transposed weight (packed in ``wi_pack`` as ``w_hh_t`` in ``w_pack``), ``bias`` the sum of
+    both biases; ``w_hr_t (H, P)`` projects the output (shape (0, 0): no projection)."""
     # Every inner loop starts at 0 over one gate block (views): a loop from an offset (2H..3H)
     # keeps Numba's negative-index wraparound test and does not vectorize (7x slower).
     T, B, G = acts.shape
@@ -104,45 +109,50 @@ def lstm_forward(gi, h0, c0, w_hh_t, w_pack, b_hh, w_hr_t, mask, reverse, batch_
     masked = mask.shape[0] > 0
     _copy2(h, h0)
     _copy2(c, c0)
-    gates = np.empty((B, G), gi.dtype)
-    u = np.empty((B, H), gi.dtype)
-    projected = np.empty((B, h.shape[1]), gi.dtype)  # batch-first outputs: rows to scatter
+    u = np.empty((B, H), acts.dtype)
+    projected = np.empty((B, h.shape[1]), acts.dtype)  # batch-first outputs: rows to scatter
     no_pack = w_pack[:0]
     h_in = h  # the state a step starts from: h, or the last step's ys (see below)
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h_in)
         _copy2(cprev[t], c)
-        _product(hprev[t], w_hh_t, w_pack, gates)
+        # the step's pre-activation gates x_t W_ih^T + h W_hh^T, built in place in acts[t]
+        # (which the activations then overwrite): two products of this step, the second
+        # accumulating (beta 1), while the block is in cache. One GEMM for the input
+        # projection of all steps beforehand wrote and read back a (T, B, G) buffer; per
+        # step (packed W_ih^T, x's rows strided with batch_first) the W9 forward took 30%
+        # less time.
+        _product(x[:, t] if batch_first else x[t], w_ih_t, wi_pack, acts[t], 0.0)
+        _product(hprev[t], w_hh_t, w_pack, acts[t], 1.0)
         for b in range(B):
             a = acts[t, b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
                 _zero(a)
                 _zero(u[b])
                 continue
-            p, i_row, cr = gates[b], gi[b, t] if batch_first else gi[t, b], c[b]
+            cr = c[b]
             # the output row (before the projection)
             ur = u[b] if proj else ys[b, t] if batch_first else ys[t, b]
             ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             # one activation per loop: a loop touching eight views exceeds LLVM's runtime
             # alias-check budget and stays scalar (3x slower); i and f are one block
-            pif, gif, bif = p[:2 * H], i_row[:2 * H], b_hh[:2 * H]
-            aif = a[:2 * H]
+            aif, bif = a[:2 * H], bias[:2 * H]
             for j in range(2 * H):
-                aif[j] = vsigmoid(pif[j] + gif[j] + bif[j])
-            pg, gg, bg = p[2 * H:3 * H], i_row[2 * H:3 * H], b_hh[2 * H:3 * H]
+                aif[j] = vsigmoid(aif[j] + bif[j])
+            bg = bias[2 * H:3 * H]
             for j in range(H):
-                ag[j] = vtanh(pg[j] + gg[j] + bg[j])
-            po, go, bo = p[3 * H:], i_row[3 * H:], b_hh[3 * H:]
+                ag[j] = vtanh(ag[j] + bg[j])
+            bo = bias[3 * H:]
             for j in range(H):
-                ao[j] = vsigmoid(po[j] + go[j] + bo[j])
+                ao[j] = vsigmoid(ao[j] + bo[j])
             for j in range(H):
                 cn = af[j] * cr[j] + ai[j] * ag[j]
                 cr[j] = cn
                 ur[j] = ao[j] * vtanh(cn)
         if proj:
             _copy2(hu[t], u)
-            _product(u, w_hr_t, no_pack, projected if batch_first else ys[t])
+            _product(u, w_hr_t, no_pack, projected if batch_first else ys[t], 0.0)
         if not (masked or batch_first):  # ys[t] is the next state, as one (B, P) block
             h_in = ys[t]
             continue
@@ -189,7 +199,7 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, batch_first, d
                     dn[k] = dhr[k] + dyr[k]
         if proj:
             _copy2(dr[t], dnew)
-            _product(dnew, w_hr, no_pack, dhu)
+            _product(dnew, w_hr, no_pack, dhu, 0.0)
         for b in range(B):
             dg = dgates[t, b]
             if masked and mask[t, b] == 0:
@@ -215,9 +225,9 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, batch_first, d
                 df[j] = dct[j] * cp[j] * fg * (one - fg)
                 dcr[j] = dct[j] * fg
         if not masked:  # every row takes the product (dh is read above only)
-            _product(dgates[t], w_hh, w_pack, dh)
+            _product(dgates[t], w_hh, w_pack, dh, 0.0)
             continue
-        _product(dgates[t], w_hh, w_pack, dprev)
+        _product(dgates[t], w_hh, w_pack, dprev, 0.0)
         for b in range(B):
             if mask[t, b] != 0:
                 _copy(dh[b], dprev[b])
@@ -237,7 +247,7 @@ def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, ys, h,
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
-        _product(h, w_hh_t, w_pack, gates)
+        _product(h, w_hh_t, w_pack, gates, 0.0)
         for b in range(B):
             a, y = acts[t, b], ys[b, t] if batch_first else ys[t, b]
             if masked and mask[t, b] == 0:
@@ -298,7 +308,7 @@ def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, batch_first, dys, dh_
                 dgz[j] = dzp
                 dgn[j] = dnp * r
                 dhr[j] = d * z
-        _product(dgh[t], w_hh, w_pack, dprev)
+        _product(dgh[t], w_hh, w_pack, dprev, 0.0)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 dhr, dpr = dh[b], dprev[b]
@@ -319,7 +329,7 @@ def rnn_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, relu, 
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _copy2(hprev[t], h)
-        _product(h, w_hh_t, w_pack, gates)
+        _product(h, w_hh_t, w_pack, gates, 0.0)
         for b in range(B):
             a, y, hr = acts[t, b], ys[b, t] if batch_first else ys[t, b], h[b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -356,7 +366,7 @@ def rnn_backward(acts, w_hh, w_pack, mask, reverse, batch_first, relu, dys, dh_t
                 d = dh[b, j] + dyr[j]
                 hn = a[b, j]
                 dg[b, j] = (d if hn > zero else zero) if relu else d * (one - hn * hn)
-        _product(dg, w_hh, w_pack, dprev)
+        _product(dg, w_hh, w_pack, dprev, 0.0)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 _copy(dh[b], dprev[b])
