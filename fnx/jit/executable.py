@@ -104,7 +104,8 @@ class Executable:
             h, disp = cache.load_kernel(body)
             sig = cache.signature_of([(1 if axes else 0, np.dtype(dt))
                                       for dt, axes in nest.inputs]
-                                     + [(1, np.dtype(o[0])) for o in nest.outputs], nest.ndim)
+                                     + [(1, np.dtype(o[0])) for j, o in enumerate(nest.outputs)
+                                        if j not in nest.donated], nest.ndim)
             kern = cache.compile_kernel(h, disp, sig)
         else:
             body = "# plain Python (no loops: codegen.cpu.host_kernel)\n" + body.split("\n", 1)[1]
@@ -154,6 +155,51 @@ class Executable:
 
     def _blas_call(self, eqn, ins, transposed=False):
         return _blas_call(eqn, ins, transposed)
+
+    _donates = True  # kernels may store an output into a dead input's buffer (``_build``)
+
+    def _buffer_lives(self, skip):
+        """``(last_use, pinned)`` for buffer donation: the index of the last plan step that
+        reads each value (directly, or through a lazy view of it), and the values whose
+        buffer must never be written: the program's inputs and outputs, and whatever an
+        opaque or view step reads (its results may alias it: a reshape, a joined concatenate).
+
+        A fused kernel that reads a value for the last time, element by element where it
+        stores a same-shaped output (``loops.donatable_pairs``), stores that output into the
+        value's buffer instead of a new one: the kernel writes cache lines it just read
+        (bias + ReLU after a GEMM: 2.6x faster on a 4 MB output) and the run allocates
+        less."""
+        plan, program = self.plan, self.program
+        last_use = {}
+        pinned = set(program.in_binders) | {x for x in program.outs if isinstance(x, Var)}
+
+        def source(x):
+            lz = plan.lazy.get(x)
+            return lz.src if lz is not None else x
+
+        calls = []
+        for index, step in enumerate(plan.steps):
+            if isinstance(step, fusion.Group):
+                for e in step.eqns:
+                    for x in e.inputs:
+                        if isinstance(x, Var) and x not in step.internal:
+                            x = source(x)
+                            if isinstance(x, Var):
+                                last_use[x] = index
+            elif id(step) not in skip:
+                calls.append((index, step))
+                for x in step.eqn.inputs:
+                    if isinstance(x, Var):
+                        last_use[x] = index
+        for index, step in calls:
+            if step.how == "blas":
+                continue
+            ins = [x for x in step.eqn.inputs if isinstance(x, Var)]
+            if step.how == "view" and len(ins) == 1 and last_use[ins[0]] == index:
+                continue  # its results take over the buffer (``_build``: ``owned``)
+            pinned.update(ins)
+            pinned.update(source(x) for x in ins)
+        return last_use, pinned
 
     def _call(self, eqn, fname, ins, ns):
         """Source calling opaque ``eqn`` (its callable stored as ``ns[fname]``)."""
@@ -247,12 +293,21 @@ class Executable:
                 flat[v, scalar] = arg(n, how, ns, lines)
             return flat[v, scalar]
 
+        last_use, pinned = self._buffer_lives(skip)
+        owned = set()  # values whose buffer this run allocated and nothing else aliases
+
         k = 0
-        for step in plan.steps:
+        for index, step in enumerate(plan.steps):
             if isinstance(step, fusion.Group):
                 outputs = [v for e in step.eqns for v in e.out_binders if v in needed]
                 try:
                     nest, in_vars, sizes = loops.build(step, plan, outputs)
+                    if self._donates:
+                        nest.donated = {
+                            j: k for j, k in loops.donatable_pairs(nest)
+                            if in_vars[k] in owned and in_vars[k] not in pinned
+                            and last_use.get(in_vars[k]) == index
+                            and in_vars.count(in_vars[k]) == 1}
                     kern = self._compile(nest)
                 except Exception as err:  # noqa: BLE001
                     shapes = ", ".join(f"{e.primitive.name}:" + ",".join(
@@ -268,11 +323,16 @@ class Executable:
                 ins = [as_kernel_input(v, k in scalars) for k, v in enumerate(in_vars)]
                 outs = []
                 after = []
-                for v in outputs:
-                    arg, tail = self._output(v, name(v), lines)
+                for j, v in enumerate(outputs):
+                    if j in nest.donated:  # stored into that input's (dead) buffer
+                        arg = ins[nest.donated[j]]
+                        after.append(f"    {name(v)} = {arg}.reshape({tuple(v.aval.shape)})")
+                    else:
+                        arg, tail = self._output(v, name(v), lines)
+                        outs.append(arg)
+                        after += tail
                     flat[v, False] = arg
-                    outs.append(arg)
-                    after += tail
+                    owned.add(v)
                 lines.append(f"    {kname}({', '.join(map(str, sizes + ins + outs))})")
                 lines += after
                 continue
@@ -288,13 +348,19 @@ class Executable:
                 lhs = name(tv)
                 call = self._blas_call(eqn, ins, transposed=True)
                 fresh.add(tv)
+                owned.add(tv)
             elif step.how == "blas":
                 call = self._blas_call(eqn, ins)
                 fresh.update(eqn.out_binders)
+                owned.update(eqn.out_binders)
             else:
                 if step.how == "fallback":
                     self._warn_fallback(eqn)
                 call = self._call(eqn, f"_impl{len(ns)}", ins, ns)
+                sources = [x for x in eqn.inputs if isinstance(x, Var)]
+                if step.how == "view" and len(sources) == 1 and sources[0] in owned \
+                        and sources[0] not in pinned:
+                    owned.update(eqn.out_binders)  # views of a buffer nothing else reads
             lines.append(f"    {lhs} = {call}")
         # an output that is a literal or an input (a closed-over constant, an argument
         # returned unchanged or after an op the simplifier removed) would share a buffer

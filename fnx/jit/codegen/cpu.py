@@ -99,14 +99,15 @@ _NO_NEST = _Cpu()
 def render(nest):
     """Python source of a module defining ``kernel(n0.., a0_.., o0_..)`` for ``nest``.
 
-    Every array argument is a flat (1-D, C-contiguous) buffer, indexed with strides computed
+    An output donated to an input (``nest.donated``) has no argument: it is stored into that
+    input's buffer. Every array argument is a flat (1-D, C-contiguous) buffer, indexed with strides computed
     from the sizes ``n*``: one compiled signature serves every rank that collapses to the
     same nest (an Adam update of a matrix and of a bias), and no reshape is typed. Inputs
     read at no axis are scalars (``scalar_inputs``)."""
     em = _Cpu(nest)
     nin, nout = len(nest.inputs), len(nest.outputs)
     args = ([f"n{i}" for i in range(nest.ndim)] + [f"a{k}_" for k in range(nin)]
-            + [f"o{j}_" for j in range(nout)])
+            + [f"o{j}_" for j in range(nout) if j not in nest.donated])
     flags = sorted(fastmath_flags(nest))
     lines = [
         # no_cfunc_wrapper: kernels are only called through their dispatcher; the C-ABI

@@ -712,6 +712,8 @@ class CudaExecutable(Executable):
     def _allocation_scope(self, body):
         return body  # buffers live in GPU memory (CuPy's pool), not NumPy's handler
 
+    _donates = False  # the CUDA kernels take every output as its own buffer
+
     def _compile(self, nest):
         kern = compile_nest(nest, warm=True)
         self.kernel_sources.append("\n".join(kern.sources.values()))

@@ -60,10 +60,36 @@ class LoopNest:
         # elements in one row of the reduced axes (``build`` sets it from the traced shape;
         # None: unknown). Codegen may choose by it, never by the kept sizes (a batch size).
         self.row_size = None
+        # output j -> input k whose buffer it is stored into (``donate``); CPU kernels only
+        self.donated = {}
 
     def key(self):
         return repr((self.mode, self.ndim, self.reduced, self.inputs, self.outputs,
-                     [repr(s) for s in self.stmts]))
+                     [repr(s) for s in self.stmts], sorted(self.donated.items())))
+
+
+def donatable_pairs(nest):
+    """``[(output j, input k)]`` of ``nest`` that may share one buffer: a map/acc nest (one
+    loop body, no passes) whose full-shape output j has input k's dtype and axes (every
+    element stored where it was read, in the same iteration) and whose load of k comes before
+    the statement j stores (later statements use the loaded scalar, never the memory). Each
+    input at most once. Whether input k's buffer is free to take is the caller's question."""
+    if nest.mode not in ("map", "acc") or not nest.ndim:
+        return []
+    full = tuple(range(nest.ndim))
+    order = {s.name: i for i, s in enumerate(nest.stmts)}
+    loads = {s.args[0]: order[s.name] for s in nest.stmts if s.kind == "load"}
+    pairs, taken = [], set()
+    for j, (dt, axes, stmt, space) in enumerate(nest.outputs):
+        if space != "full" or axes != full:
+            continue
+        for k, (kdt, kaxes) in enumerate(nest.inputs):
+            if k not in taken and kdt == dt and kaxes == full and loads.get(k, 1 << 60) < \
+                    order[stmt] + 1:
+                pairs.append((j, k))
+                taken.add(k)
+                break
+    return pairs
 
 
 # Float literals emitted into kernel source as constants; every other float literal is passed
@@ -405,7 +431,9 @@ class Emitter:
                 + indent(inner, 1))
 
     def store(self, j, name):
-        return f"{self.out.format(j)}[{self.index(self.nest.outputs[j][1])}] = {name}"
+        k = self.nest.donated.get(j)
+        buf = self.out.format(j) if k is None else self.inp.format(k)
+        return f"{buf}[{self.index(self.nest.outputs[j][1])}] = {name}"
 
     def pass_parts(self, p, levels):
         """Pass ``p``: its reductions, its full-output stores ``(j, stmt name)``, the names of
