@@ -10,15 +10,16 @@ projection ``w_hr (P, H)`` (``proj_size``) and a packed batch's ``mask (T, B)`` 
 steps: a row keeps its state through its padding, where its output is 0). Gate order and
 equations are PyTorch's (LSTM ``i, f, g, o``; GRU ``r, z, n`` with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``). The input projection
-``gi = x W_ih^T + b_ih`` lives inside the primitive (the LSTM's kernel projects each step's
-rows right before the recurrent product; the GRU and the RNN take one GEMM for all steps), so
-that the backward computes both weight gradients as one GEMM over ``[x | h_prev]`` (where
-``dgi`` is the gradient of both products: all modes but the GRU).
+``gi = x W_ih^T + b_ih`` lives inside the primitive (the LSTM's kernel multiplies each step's
+``[x_t | h]`` by both weights in one product; the GRU and the RNN take one GEMM for all steps),
+so that the backward computes both weight gradients as one GEMM over the saved
+``[x | h_prev | 1]`` rows (where ``dgi`` is the gradient of both products: all modes but the
+GRU).
 
 * ``rnn_p(*args)``: the outputs ``ys (T, B, P)``, ``h_T`` (and ``c_T``), then the residuals the
-  backward needs (gate activations, the states each step starts from). Its impl is one
-  compiled loop over time (``fnx/jit/kernels/rnn.py``: per step one BLAS product and the gate
-  math fused); non-NumPy buffers (CuPy) run the scan composition below.
+  backward needs (gate activations, each step's input and the states it starts from). Its
+  impl is one compiled loop over time (``fnx/jit/kernels/rnn.py``: per step one BLAS product
+  and the gate math fused); non-NumPy buffers (CuPy) run the scan composition below.
 * ``rnn_lin_p(*args, *residuals, *tangents)``: the tangent of the outputs, linear in the
   tangents of every argument but the mask. Its transpose is ``rnn_bwd_p`` (and ``dgi W_ih``
   for ``x``, only where ``x`` needs a cotangent); evaluated (forward mode) it differentiates
@@ -66,7 +67,7 @@ def _aval(x):
 # ys (and its cotangent) have it first.
 _BATCH_AXIS = {"x": 1, "w_ih": None, "b_ih": None, "h0": 0, "c0": 0, "w_hh": None,
                "b_hh": None, "w_hr": None, "mask": 1,
-               "ys": 1, "h": 0, "c": 0, "acts": 1, "hprev": 1, "cprev": 1, "hu": 1,
+               "ys": 1, "h": 0, "c": 0, "acts": 1, "xh": 1, "cprev": 1, "hu": 1,
                "dgi": 1, "dw_ih": None, "db_ih": None, "dh0": 0, "dc0": 0, "dw_hh": None,
                "db_hh": None, "dw_hr": None}
 
@@ -94,8 +95,8 @@ def _out_names(mode):
 
 def _res_names(mode, proj):
     if mode == "LSTM":
-        return ("acts", "hprev", "cprev") + (("hu",) if proj else ())
-    return ("acts", "hprev")
+        return ("acts", "xh", "cprev") + (("hu",) if proj else ())
+    return ("acts", "xh")
 
 
 def _bwd_out_names(mode, proj):
@@ -152,7 +153,7 @@ def _shapes(dims, names, mode, batch_first):
     T, B, G, H, P, I = dims
     acts = 4 * H if mode != "RNN_TANH" and mode != "RNN_RELU" else H
     table = {"ys": (B, T, P) if batch_first else (T, B, P), "h": (B, P), "c": (B, H),
-             "acts": (T, B, acts), "hprev": (T, B, P), "cprev": (T, B, H), "hu": (T, B, H),
+             "acts": (T, B, acts), "xh": (T, B, I + P + 1), "cprev": (T, B, H), "hu": (T, B, H),
              "dgi": (T, B, G), "dw_ih": (G, I), "db_ih": (G,), "dh0": (B, P), "dc0": (B, H),
              "dw_hh": (G, P), "db_hh": (G,), "dw_hr": (P, H)}
     return [table[n] for n in names]
@@ -210,7 +211,8 @@ def _compose(a, mode, reverse, proj, batch_first):
 
 
 def _compose_gi(a, mode, reverse, proj):
-    """``_compose`` from the input projection ``a["gi"]`` of every step."""
+    """``_compose`` from the input projection ``a["gi"]`` of every step (and the time-major
+    input ``a["x"]``, for the residual ``xh``)."""
     from ... import lax
     from ... import numpy as fnp
     from .elementwise import logistic_p
@@ -219,7 +221,7 @@ def _compose_gi(a, mode, reverse, proj):
     lstm = mode == "LSTM"
     H = a["gi"].shape[2] // MODES[mode]
     w_t, b = fnp.matrix_transpose(a["w_hh"]), a["b_hh"]
-    xs = {"gi": a["gi"]}
+    xs = {"gi": a["gi"], "x": a["x"]}
     if "mask" in a:
         xs["mask"] = a["mask"]
 
@@ -242,7 +244,8 @@ def _compose_gi(a, mode, reverse, proj):
         else:
             h_new = fnp.tanh(pre) if mode == "RNN_TANH" else fnp.maximum(pre, 0)
             acts = h_new
-        res = [acts, h] + ([c] if lstm else []) + ([hu] if proj else [])
+        xh = fnp.concatenate([x["x"], h, fnp.ones_like(h[:, :1])], axis=-1)
+        res = [acts, xh] + ([c] if lstm else []) + ([hu] if proj else [])
         if "mask" in x:
             keep = x["mask"][:, None] > 0
             h_out = fnp.where(keep, h_new, 0)
@@ -287,7 +290,7 @@ def _composite_bwd(a, cts, mode, reverse, proj, batch_first):
     n = len(_out_names(mode))
 
     def f(*args):
-        b = dict(zip(names, args, strict=True))
+        b = dict(zip(names, args, strict=True), x=a["x"])
         if "mask" in a:
             b["mask"] = a["mask"]
         return _compose_gi(b, mode, reverse, proj)[:n]
@@ -421,14 +424,13 @@ def _rnn_kernel(bufs, mode, reverse, proj, masked, batch_first):
     outs = dict(zip(names, [np.empty(s, dt) for s in _shapes(dims, names, mode, batch_first)],
                     strict=True))
     mask = a["mask"] if masked else _empty(dt, 2)
-    w_t, w_pack = _step_weight(a["w_hh"].T, B)
     k = _kernels()
     if mode == "LSTM":  # the input projection per step, inside the loop (see the kernel)
+        w_t, w_pack = _step_weight(np.concatenate((a["w_ih"], a["w_hh"]), axis=1).T, B)
         w_hr_t = np.ascontiguousarray(a["w_hr"].T) if proj else _empty(dt, 2)
-        k.lstm_forward(a["x"], *_step_weight(a["w_ih"].T, B), a["h0"], a["c0"], w_t, w_pack,
-                       a["b_ih"] + a["b_hh"], w_hr_t, mask, reverse, batch_first, outs["ys"],
-                       outs["h"], outs["c"], outs["acts"], outs["hprev"], outs["cprev"],
-                       outs.get("hu", _empty(dt, 3)))
+        k.lstm_forward(a["x"], w_t, w_pack, a["h0"], a["c0"], a["b_ih"] + a["b_hh"], w_hr_t,
+                       mask, reverse, batch_first, outs["ys"], outs["h"], outs["c"],
+                       outs["acts"], outs["xh"], outs["cprev"], outs.get("hu", _empty(dt, 3)))
         return [outs[n] for n in names]
     # the input projection of all steps, one GEMM (in x's layout); the kernels add the biases
     # per step (both at once where they meet in one sum: all but the GRU, whose b_hn sits
@@ -439,12 +441,13 @@ def _rnn_kernel(bufs, mode, reverse, proj, masked, batch_first):
         b = a["b_hh"]
     else:
         b = a["b_ih"] + a["b_hh"]
+    w_t, w_pack = _step_weight(a["w_hh"].T, B)
     if mode == "GRU":
-        k.gru_forward(gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first, outs["ys"],
-                      outs["h"], outs["acts"], outs["hprev"])
+        k.gru_forward(a["x"], gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first,
+                      outs["ys"], outs["h"], outs["acts"], outs["xh"])
     else:
-        k.rnn_forward(gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first,
-                      mode == "RNN_RELU", outs["ys"], outs["h"], outs["acts"], outs["hprev"])
+        k.rnn_forward(a["x"], gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first,
+                      mode == "RNN_RELU", outs["ys"], outs["h"], outs["acts"], outs["xh"])
     return [outs[n] for n in names]
 
 
@@ -561,43 +564,31 @@ def _bwd_impl(*bufs, mode, reverse, proj, masked, batch_first):
             blas.matmul(dr.reshape(T * B, P).T, r["hu"].reshape(T * B, H), out=g["dw_hr"])
     elif mode == "GRU":
         dgh = np.empty((T, B, G), dt)
-        k.gru_backward(r["acts"], r["hprev"], w_hh, w_pack, mask, reverse, batch_first,
+        k.gru_backward(r["acts"], r["xh"], w_hh, w_pack, mask, reverse, batch_first,
                        ct["ys"], ct["h"], g["dgi"], dgh, g["dh0"])
     else:
         k.rnn_backward(r["acts"], w_hh, w_pack, mask, reverse, batch_first,
                        mode == "RNN_RELU", ct["ys"], ct["h"], g["dgi"], g["dh0"])
-    # the weight and bias gradients over all steps and rows as products [x | 1]^T dgi and
-    # [h_prev | 1]^T dgh: transposed ((K, G), the faster orientation here), the bias
+    # the weight and bias gradients over all steps and rows as products of the saved
+    # [x | h_prev | 1] rows: transposed ((K, G), the faster orientation here), the bias
     # gradient the last row (no separate pass over dgi). Where dgi is also dgh (all but the
-    # GRU) one GEMM over [x | h_prev | 1] gives all of them (W9 LSTM: 2.4 ms against 3.2 ms
-    # for dgi^T x and dgi^T h_prev, and 0.13 ms for the sum).
-    x = np.swapaxes(a["x"], 0, 1) if batch_first else a["x"]  # time-major, as dgi
-    dgi, hprev = g["dgi"].reshape(T * B, G), r["hprev"]
+    # GRU) one GEMM gives all of them (W9 LSTM: 2.4 ms against 3.2 ms for dgi^T x and
+    # dgi^T h_prev, and 0.13 ms for the sum); the forward kernels write the rows side by side
+    # (a copy here took 0.3 ms of W9's step).
+    xh = r["xh"].reshape(T * B, I + P + 1)
+    dgi = g["dgi"].reshape(T * B, G)
     if dgh is g["dgi"]:
-        both = blas.matmul(_with_ones(x, hprev).T, dgi)
+        both = blas.matmul(xh.T, dgi)
         g["dw_ih"][...] = both[:I].T
         g["dw_hh"][...] = both[I:I + P].T
         g["db_ih"][...] = g["db_hh"][...] = both[-1]
     else:
-        dgh = dgh.reshape(T * B, G)
-        for w, b, inputs, grad in (("dw_ih", "db_ih", x, dgi), ("dw_hh", "db_hh", hprev, dgh)):
-            prod = blas.matmul(_with_ones(inputs).T, grad)
-            g[w][...] = prod[:-1].T
-            g[b][...] = prod[-1]
+        g["dw_ih"][...] = blas.matmul(xh[:, :I].T, dgi).T
+        g["db_ih"][...] = dgi.sum(axis=0)
+        prod = blas.matmul(xh[:, I:].T, dgh.reshape(T * B, G))  # [h_prev | 1]
+        g["dw_hh"][...] = prod[:-1].T
+        g["db_hh"][...] = prod[-1]
     return [g[n] for n in names]
-
-
-def _with_ones(*blocks):
-    """``[block_0 | block_1 | ... | 1]`` of ``(T, B, K_i)`` blocks (any strides) as one
-    ``(T * B, sum K_i + 1)`` matrix: rows side by side, then a column of ones."""
-    T, B = blocks[0].shape[:2]
-    out = np.empty((T, B, sum(b.shape[2] for b in blocks) + 1), blocks[0].dtype)
-    col = 0
-    for b in blocks:
-        out[:, :, col:col + b.shape[2]] = b
-        col += b.shape[2]
-    out[:, :, col] = 1
-    return out.reshape(T * B, col + 1)
 
 
 def _bwd_jvp(primals, tangents, *, mode, reverse, proj, masked, batch_first):

@@ -3,25 +3,27 @@ direction, forward and backward, for the LSTM, the GRU and the Elman RNN (tanh /
 
 Layout (C-contiguous, one float dtype per call; time-major but for ``x``/``gi``, ``ys`` and
 ``dys``, which are ``(B, T, .)`` when ``batch_first``: a batch-first layer then needs no
-transposed copies of its input, output and output gradient): the LSTM takes the input
-``x (T, B, I)`` and its transposed weight ``w_ih_t (I, G)`` and projects each step's rows
-itself; the GRU and the RNN take ``gi (T, B, G)``, the input projection of every step
-(``x W_ih^T``, one GEMM by the caller; the GRU's with ``b_ih``). ``w_hh_t (P, G)`` is the
-transposed recurrent weight, ``b_hh (G,)`` the bias each step adds (the sum ``b_ih + b_hh``
-but for the GRU); ``mask (T, B)`` (0/1, or shape (0, 0) for none) keeps a row's state through
-its padded steps and zeroes its output there. ``reverse`` walks time backwards. Per step the
-recurrent product is one BLAS call into a preallocated buffer (``_product``: oneMKL's packed
-product when ``w_pack``, a uint8 buffer, holds the weight packed, the weight argument then an
-empty stand-in; else plain ?gemm, both by the raw CBLAS routines of ``fnx.jit.blas``) and the
-gate math is one fused loop (fnx's vectorizable tanh/sigmoid).
+transposed copies of its input, output and output gradient): ``x (T, B, I)`` is the input;
+the LSTM multiplies each step's ``[x_t | h]`` by both weights at once, ``w_t (I + P, G)``
+(``[W_ih | W_hh]^T``), where the GRU and the RNN take ``gi (T, B, G)``, the input projection
+of every step (``x W_ih^T``, one GEMM by the caller; the GRU's with ``b_ih``), and
+``w_hh_t (P, G)``, the transposed recurrent weight. ``b_hh (G,)`` is the bias each step adds
+(the sum ``b_ih + b_hh`` but for the GRU); ``mask (T, B)`` (0/1, or shape (0, 0) for none)
+keeps a row's state through its padded steps and zeroes its output there. ``reverse`` walks
+time backwards. Per step the product is one BLAS call into a preallocated buffer
+(``_product``: oneMKL's packed product when ``w_pack``, a uint8 buffer, holds the weight
+packed, the weight argument then an empty stand-in; else plain ?gemm, both by the raw CBLAS
+routines of ``fnx.jit.blas``) and the gate math is one fused loop (fnx's vectorizable
+tanh/sigmoid).
 
 The forward kernels save what the backward needs: ``acts`` (post-activation gates; the GRU
-adds ``W_hn h + b_hn`` as a fourth block), ``hprev`` (the state each step starts from), and
-for the LSTM ``cprev`` (the cell state each step starts from) and, with a projection, ``hu``
-(the unprojected output). The backward kernels return the gradients of the pre-activation
-gates per step (``dgi``; the GRU also ``dgh``, the gradient of ``h W_hh^T + b_hh``, which
-differs in its n block) and of the initial state; the weight gradients are GEMMs over all
-steps done by the caller (``[x | hprev | 1]^T dgh``).
+adds ``W_hn h + b_hn`` as a fourth block), ``xh (T, B, I + P + 1)`` (each step's input, the
+state it starts from and a 1: ``[x_t | h | 1]``), and for the LSTM ``cprev`` (the cell state
+each step starts from) and, with a projection, ``hu`` (the unprojected output). The backward
+kernels return the gradients of the pre-activation gates per step (``dgi``; the GRU also
+``dgh``, the gradient of ``h W_hh^T + b_hh``, which differs in its n block) and of the
+initial state; the weight and bias gradients are GEMMs over all steps done by the caller
+(``xh^T dgi``).
 """
 
 import numba
@@ -53,6 +55,19 @@ def _copy2(dst, src):
 def _zero(x):
     for i in range(x.shape[0]):
         x[i] = 0
+
+
+@numba.njit(**_OPTS)
+def _stage(xt, x, t, batch_first, h):
+    """``xt[b] = [x_t[b] | h[b] | 1]`` for every row: the inputs of step ``t`` side by side, as
+    the backward's weight gradients take them (one product ``xh^T dgates`` over all steps,
+    the bias gradients its last row) and the LSTM's step product (``[x_t | h] W^T``)."""
+    I, K = x.shape[2], xt.shape[1] - 1
+    for b in range(xt.shape[0]):
+        row = xt[b]
+        _copy(row[:I], x[b, t] if batch_first else x[t, b])
+        _copy(row[I:K], h[b])
+        row[K] = 1
 
 
 @numba.njit(**_OPTS)
@@ -95,12 +110,13 @@ def _step_range(T, reverse):
 
 
 @numba.njit(**_OPTS)
-def lstm_forward(x, w_ih_t, wi_pack, h0, c0, w_hh_t, w_pack, bias, w_hr_t, mask, reverse,
-                 batch_first, ys, h, c, acts, hprev, cprev, hu):
+def lstm_forward(x, w_t, w_pack, h0, c0, bias, w_hr_t, mask, reverse, batch_first, ys, h, c,
+                 acts, xh, cprev, hu):
     """LSTM over time; ``h``/``c`` start as copies of ``h0``/``c0`` and end as the final
-    state. ``x`` is the input (``(B, T, I)`` with ``batch_first``), ``w_ih_t (I, G)`` its
-    transposed weight (packed in ``wi_pack`` as ``w_hh_t`` in ``w_pack``), ``bias`` the sum of
-    both biases; ``w_hr_t (H, P)`` projects the output (shape (0, 0): no projection)."""
+    state. ``x`` is the input (``(B, T, I)`` with ``batch_first``), ``w_t (I + P, G)`` both
+    weights transposed and stacked, ``[W_ih | W_hh]^T`` (packed in ``w_pack``), ``bias`` the
+    sum of both biases; ``w_hr_t (H, P)`` projects the output (shape (0, 0): no
+    projection)."""
     # Every inner loop starts at 0 over one gate block (views): a loop from an offset (2H..3H)
     # keeps Numba's negative-index wraparound test and does not vectorize (7x slower).
     T, B, G = acts.shape
@@ -114,17 +130,16 @@ def lstm_forward(x, w_ih_t, wi_pack, h0, c0, w_hh_t, w_pack, bias, w_hr_t, mask,
     no_pack = w_pack[:0]
     h_in = h  # the state a step starts from: h, or the last step's ys (see below)
     start, stop, step = _step_range(T, reverse)
+    K = xh.shape[2] - 1
     for t in range(start, stop, step):
-        _copy2(hprev[t], h_in)
+        _stage(xh[t], x, t, batch_first, h_in)
         _copy2(cprev[t], c)
-        # the step's pre-activation gates x_t W_ih^T + h W_hh^T, built in place in acts[t]
-        # (which the activations then overwrite): two products of this step, the second
-        # accumulating (beta 1), while the block is in cache. One GEMM for the input
-        # projection of all steps beforehand wrote and read back a (T, B, G) buffer; per
-        # step (packed W_ih^T, x's rows strided with batch_first) the W9 forward took 30%
-        # less time.
-        _product(x[:, t] if batch_first else x[t], w_ih_t, wi_pack, acts[t], 0.0)
-        _product(hprev[t], w_hh_t, w_pack, acts[t], 1.0)
+        # the step's pre-activation gates [x_t | h] [W_ih | W_hh]^T, one product into acts[t]
+        # (the activations then overwrite it in place) while the block is in cache. One GEMM
+        # for the input projection of all steps beforehand wrote and read back a (T, B, G)
+        # buffer; per step the W9 forward took 30% less time (and one K = I + P product
+        # ~8% less than two accumulating ones).
+        _product(xh[t][:, :K], w_t, w_pack, acts[t], 0.0)
         for b in range(B):
             a = acts[t, b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -234,11 +249,11 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, batch_first, d
 
 
 @numba.njit(**_OPTS)
-def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, ys, h, acts,
-                hprev):
+def gru_forward(x, gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, ys, h, acts,
+                xh):
     """GRU over time (PyTorch's gates r, z, n; ``n = tanh(i_n + r * (W_hn h + b_hn))``);
     ``acts (T, B, 4H)`` holds r, z, n and ``W_hn h + b_hn``."""
-    T, B, G = hprev.shape[0], hprev.shape[1], gi.shape[2]
+    T, B, G = xh.shape[0], xh.shape[1], gi.shape[2]
     H = G // 3
     masked = mask.shape[0] > 0
     _copy2(h, h0)
@@ -246,7 +261,7 @@ def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, ys, h,
     one = gi.dtype.type(1.0)
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
-        _copy2(hprev[t], h)
+        _stage(xh[t], x, t, batch_first, h)
         _product(h, w_hh_t, w_pack, gates, 0.0)
         for b in range(B):
             a, y = acts[t, b], ys[b, t] if batch_first else ys[t, b]
@@ -272,12 +287,13 @@ def gru_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, ys, h,
 
 
 @numba.njit(**_OPTS)
-def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, batch_first, dys, dh_t, dgi, dgh,
+def gru_backward(acts, xh, w_hh, w_pack, mask, reverse, batch_first, dys, dh_t, dgi, dgh,
                  dh):
     """Reverse loop of ``gru_forward``: ``dgi``/``dgh`` per step (they differ in the n
     block by the factor r), ``dh`` (starting as ``dh_t``) ends as the initial state's."""
     T, B, G = dgi.shape
     H = G // 3
+    I = xh.shape[2] - H - 1  # xh[t, b] is [x | h | 1]
     masked = mask.shape[0] > 0
     _copy2(dh, dh_t)
     dprev = np.empty((B, H), dgi.dtype)
@@ -290,7 +306,7 @@ def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, batch_first, dys, dh_
                 _zero(di)
                 _zero(dg)
                 continue
-            a, hp, dhr = acts[t, b], hprev[t, b], dh[b]
+            a, hp, dhr = acts[t, b], xh[t, b, I:I + H], dh[b]
             dyr = dys[b, t] if batch_first else dys[t, b]
             ar, az, an, ag = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             dir_, diz, din = di[:H], di[H:2 * H], di[2 * H:]
@@ -317,8 +333,8 @@ def gru_backward(acts, hprev, w_hh, w_pack, mask, reverse, batch_first, dys, dh_
 
 
 @numba.njit(**_OPTS)
-def rnn_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, relu, ys, h, acts,
-                hprev):
+def rnn_forward(x, gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, relu, ys, h,
+                acts, xh):
     """Elman RNN over time: ``h' = tanh(i + h W_hh^T + b_hh)`` (``relu``: max(., 0));
     ``acts`` holds ``h'`` (before masking)."""
     T, B, H = acts.shape
@@ -328,7 +344,7 @@ def rnn_forward(gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, relu, 
     zero = gi.dtype.type(0.0)
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
-        _copy2(hprev[t], h)
+        _stage(xh[t], x, t, batch_first, h)
         _product(h, w_hh_t, w_pack, gates, 0.0)
         for b in range(B):
             a, y, hr = acts[t, b], ys[b, t] if batch_first else ys[t, b], h[b]
