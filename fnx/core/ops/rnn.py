@@ -11,10 +11,10 @@ steps: a row keeps its state through its padding, where its output is 0). Gate o
 equations are PyTorch's (LSTM ``i, f, g, o``; GRU ``r, z, n`` with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``). The input projection
 ``gi = x W_ih^T + b_ih`` lives inside the primitive (the LSTM's kernel multiplies each step's
-``[x_t | h]`` by both weights in one product; the GRU and the RNN take one GEMM for all steps),
-so that the backward computes both weight gradients as one GEMM over the saved
-``[x | h_prev | 1]`` rows (where ``dgi`` is the gradient of both products: all modes but the
-GRU).
+``[x_t | h | 1]`` by both weights and biases in one product; the GRU and the RNN take one GEMM
+for all steps), so that the backward computes both weight gradients as one GEMM over the
+saved ``[x | h_prev | 1]`` rows (where ``dgi`` is the gradient of both products: all modes but
+the GRU).
 
 * ``rnn_p(*args)``: the outputs ``ys (T, B, P)``, ``h_T`` (and ``c_T``), then the residuals the
   backward needs (gate activations, each step's input and the states it starts from). Its
@@ -426,11 +426,13 @@ def _rnn_kernel(bufs, mode, reverse, proj, masked, batch_first):
     mask = a["mask"] if masked else _empty(dt, 2)
     k = _kernels()
     if mode == "LSTM":  # the input projection per step, inside the loop (see the kernel)
-        w_t, w_pack = _step_weight(np.concatenate((a["w_ih"], a["w_hh"]), axis=1).T, B)
+        b = a["b_ih"] + a["b_hh"]
+        w_t, w_pack = _step_weight(np.concatenate((a["w_ih"], a["w_hh"], b[:, None]), axis=1).T,
+                                   B)
         w_hr_t = np.ascontiguousarray(a["w_hr"].T) if proj else _empty(dt, 2)
-        k.lstm_forward(a["x"], w_t, w_pack, a["h0"], a["c0"], a["b_ih"] + a["b_hh"], w_hr_t,
-                       mask, reverse, batch_first, outs["ys"], outs["h"], outs["c"],
-                       outs["acts"], outs["xh"], outs["cprev"], outs.get("hu", _empty(dt, 3)))
+        k.lstm_forward(a["x"], w_t, w_pack, a["h0"], a["c0"], w_hr_t, mask, reverse,
+                       batch_first, outs["ys"], outs["h"], outs["c"], outs["acts"], outs["xh"],
+                       outs["cprev"], outs.get("hu", _empty(dt, 3)))
         return [outs[n] for n in names]
     # the input projection of all steps, one GEMM (in x's layout); the kernels add the biases
     # per step (both at once where they meet in one sum: all but the GRU, whose b_hn sits

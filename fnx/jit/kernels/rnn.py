@@ -4,13 +4,13 @@ direction, forward and backward, for the LSTM, the GRU and the Elman RNN (tanh /
 Layout (C-contiguous, one float dtype per call; time-major but for ``x``/``gi``, ``ys`` and
 ``dys``, which are ``(B, T, .)`` when ``batch_first``: a batch-first layer then needs no
 transposed copies of its input, output and output gradient): ``x (T, B, I)`` is the input;
-the LSTM multiplies each step's ``[x_t | h]`` by both weights at once, ``w_t (I + P, G)``
-(``[W_ih | W_hh]^T``), where the GRU and the RNN take ``gi (T, B, G)``, the input projection
-of every step (``x W_ih^T``, one GEMM by the caller; the GRU's with ``b_ih``), and
-``w_hh_t (P, G)``, the transposed recurrent weight. ``b_hh (G,)`` is the bias each step adds
-(the sum ``b_ih + b_hh`` but for the GRU); ``mask (T, B)`` (0/1, or shape (0, 0) for none)
-keeps a row's state through its padded steps and zeroes its output there. ``reverse`` walks
-time backwards. Per step the product is one BLAS call into a preallocated buffer
+the LSTM multiplies each step's ``[x_t | h | 1]`` by both weights and its biases at once,
+``w_t (I + P + 1, G)`` (``[W_ih | W_hh | b_ih + b_hh]^T``), where the GRU and the RNN take
+``gi (T, B, G)``, the input projection of every step (``x W_ih^T``, one GEMM by the caller;
+the GRU's with ``b_ih``), ``w_hh_t (P, G)``, the transposed recurrent weight, and
+``b_hh (G,)``, the bias each step adds (the sum ``b_ih + b_hh`` for the RNN); ``mask (T, B)``
+(0/1, or shape (0, 0) for none) keeps a row's state through its padded steps and zeroes its
+output there. ``reverse`` walks time backwards. Per step the product is one BLAS call into a preallocated buffer
 (``_product``: oneMKL's packed product when ``w_pack``, a uint8 buffer, holds the weight
 packed, the weight argument then an empty stand-in; else plain ?gemm, both by the raw CBLAS
 routines of ``fnx.jit.blas``) and the gate math is one fused loop (fnx's vectorizable
@@ -110,12 +110,13 @@ def _step_range(T, reverse):
 
 
 @numba.njit(**_OPTS)
-def lstm_forward(x, w_t, w_pack, h0, c0, bias, w_hr_t, mask, reverse, batch_first, ys, h, c,
-                 acts, xh, cprev, hu):
+def lstm_forward(x, w_t, w_pack, h0, c0, w_hr_t, mask, reverse, batch_first, ys, h, c, acts,
+                 xh, cprev, hu):
     """LSTM over time; ``h``/``c`` start as copies of ``h0``/``c0`` and end as the final
-    state. ``x`` is the input (``(B, T, I)`` with ``batch_first``), ``w_t (I + P, G)`` both
-    weights transposed and stacked, ``[W_ih | W_hh]^T`` (packed in ``w_pack``), ``bias`` the
-    sum of both biases; ``w_hr_t (H, P)`` projects the output (shape (0, 0): no
+    state. ``x`` is the input (``(B, T, I)`` with ``batch_first``), ``w_t (I + P + 1, G)``
+    both weights and the summed biases transposed and stacked, ``[W_ih | W_hh | b]^T``
+    (packed in ``w_pack``): the product of a step's ``xh`` row ``[x_t | h | 1]`` is the
+    pre-activation gates. ``w_hr_t (H, P)`` projects the output (shape (0, 0): no
     projection)."""
     # Every inner loop starts at 0 over one gate block (views): a loop from an offset (2H..3H)
     # keeps Numba's negative-index wraparound test and does not vectorize (7x slower).
@@ -130,16 +131,15 @@ def lstm_forward(x, w_t, w_pack, h0, c0, bias, w_hr_t, mask, reverse, batch_firs
     no_pack = w_pack[:0]
     h_in = h  # the state a step starts from: h, or the last step's ys (see below)
     start, stop, step = _step_range(T, reverse)
-    K = xh.shape[2] - 1
     for t in range(start, stop, step):
         _stage(xh[t], x, t, batch_first, h_in)
         _copy2(cprev[t], c)
-        # the step's pre-activation gates [x_t | h] [W_ih | W_hh]^T, one product into acts[t]
-        # (the activations then overwrite it in place) while the block is in cache. One GEMM
-        # for the input projection of all steps beforehand wrote and read back a (T, B, G)
-        # buffer; per step the W9 forward took 30% less time (and one K = I + P product
-        # ~8% less than two accumulating ones).
-        _product(xh[t][:, :K], w_t, w_pack, acts[t], 0.0)
+        # the step's pre-activation gates [x_t | h | 1] [W_ih | W_hh | b]^T, one product into
+        # acts[t] (the activations then overwrite it in place) while the block is in cache.
+        # One GEMM for the input projection of all steps beforehand wrote and read back a
+        # (T, B, G) buffer; per step the W9 forward took 30% less time (one product ~8% less
+        # than two accumulating ones, the bias inside it ~3% less than adds in the loops).
+        _product(xh[t], w_t, w_pack, acts[t], 0.0)
         for b in range(B):
             a = acts[t, b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -152,15 +152,13 @@ def lstm_forward(x, w_t, w_pack, h0, c0, bias, w_hr_t, mask, reverse, batch_firs
             ai, af, ag, ao = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             # one activation per loop: a loop touching eight views exceeds LLVM's runtime
             # alias-check budget and stays scalar (3x slower); i and f are one block
-            aif, bif = a[:2 * H], bias[:2 * H]
+            aif = a[:2 * H]
             for j in range(2 * H):
-                aif[j] = vsigmoid(aif[j] + bif[j])
-            bg = bias[2 * H:3 * H]
+                aif[j] = vsigmoid(aif[j])
             for j in range(H):
-                ag[j] = vtanh(ag[j] + bg[j])
-            bo = bias[3 * H:]
+                ag[j] = vtanh(ag[j])
             for j in range(H):
-                ao[j] = vsigmoid(ao[j] + bo[j])
+                ao[j] = vsigmoid(ao[j])
             for j in range(H):
                 cn = af[j] * cr[j] + ai[j] * ag[j]
                 cr[j] = cn
