@@ -299,3 +299,26 @@ def test_gc_is_paused_while_tracing_and_the_users_settings_win_afterwards():
     finally:
         release.set()
         gc.enable()
+
+
+def test_paused_gc_recovers_from_a_skipped_exit():
+    """A KeyboardInterrupt can skip a block's ``__exit__`` (Python takes pending signals at a
+    frame's first instruction and after C calls): the dropped block closes itself, and a
+    block that finds the threshold left at 0 restores the thresholds saved before it."""
+    import gc
+
+    from fnx.jit import cache
+
+    before = gc.get_threshold()
+    block = cache.paused_gc()
+    block.__enter__()
+    assert gc.get_threshold()[0] == 0
+    del block  # the unwinding drops it without __exit__
+    assert gc.get_threshold() == before
+    try:
+        gc.set_threshold(0, *before[1:])  # as an interrupt between the restore's two calls
+        with cache.paused_gc():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)

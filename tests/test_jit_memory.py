@@ -3,6 +3,9 @@ leaves NumPy's memory handler as it was: after a run, after an error, in other t
 where the program installed its own handler."""
 
 import ctypes
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -54,9 +57,12 @@ def test_large_program_results_are_aligned_and_match_eager():
 
 def test_small_program_runs_without_the_scope():
     exe = _executable(lambda a: a * 2.0, np.ones(8, np.float32))
-    assert "_enter_aligned" not in exe.orchestrator
+    assert "_set_handler" not in exe.orchestrator
     big = _executable(lambda a: a * 2.0, np.ones(1 << 14, np.float32))
-    assert "_enter_aligned" in big.orchestrator and "finally:" in big.orchestrator
+    lines = big.orchestrator.splitlines()
+    # interrupt-safe: the token is read before the try, and the finally is one C call
+    assert lines[1:3] == ["    _token = _get_handler()", "    try:"]
+    assert lines[-2:] == ["    finally:", "        _set_handler(_token)"]
 
 
 def test_handler_restored_when_a_run_raises():
@@ -95,16 +101,28 @@ def test_other_threads_keep_numpys_handler():
     assert results[0][0] % memory.ALIGNMENT == 0 and results[0][1] == "default_allocator"
 
 
+def _user_handler():
+    """A handler of the program's own (NumPy's default allocator under another name), built
+    once and kept for the process: arrays made under it free through it."""
+    if not _USER:
+        handler = memory._aligned()
+        default = memory._Handler.from_address(
+            ctypes.pythonapi.PyCapsule_GetPointer(handler.default, b"mem_handler"))
+        own = memory._Handler(b"user_handler", default.version, default.allocator)
+        name = ctypes.create_string_buffer(b"mem_handler")
+        capsule = ctypes.pythonapi.PyCapsule_New(ctypes.addressof(own), ctypes.addressof(name),
+                                                 None)
+        _USER.extend([capsule, own, name])
+    return _USER[0]
+
+
+_USER = []
+
+
 def test_a_programs_own_handler_stays_in_force():
-    """A handler the user installed (here: NumPy's default allocator under another name) is
-    neither replaced during a run nor lost after it."""
+    """A handler the user installed is neither replaced during a run nor lost after it."""
     handler = memory._aligned()
-    default = memory._Handler.from_address(
-        ctypes.pythonapi.PyCapsule_GetPointer(handler.default, b"mem_handler"))
-    own = memory._Handler(b"user_handler", default.version, default.allocator)
-    name = ctypes.create_string_buffer(b"mem_handler")
-    capsule = ctypes.pythonapi.PyCapsule_New(ctypes.addressof(own), ctypes.addressof(name), None)
-    previous = handler.set(capsule)
+    previous = handler.set(_user_handler())
     try:
         f = fnx.jit(lambda a: a * 3.0)
         out = f(np.ones((256, 64), np.float32))
@@ -115,15 +133,40 @@ def test_a_programs_own_handler_stays_in_force():
     assert get_handler_name() == "default_allocator"
 
 
-def test_opt_out(monkeypatch):
-    monkeypatch.setenv("FNX_NO_MALLOPT", "1")
-    memory._aligned.cache_clear()
+def test_one_handler_when_threads_make_their_first_runs_together():
+    """Threads that build the handler at once get one (a second would replace a handler
+    that arrays already use, freeing it under them)."""
+    script = textwrap.dedent("""
+        import threading
+        from fnx.jit import memory
+        barrier = threading.Barrier(8)
+        got = []
+        def first():
+            barrier.wait()
+            got.append(memory._aligned())
+        threads = [threading.Thread(target=first) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(memory._built) == 1 and all(h is memory._built[0] for h in got), got
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value, aligned", [("1", False), ("yes", False), ("0", True)])
+def test_opt_out(monkeypatch, value, aligned):
+    monkeypatch.setenv("FNX_NO_MALLOPT", value)
+    memory._enabled.cache_clear()
     try:
-        assert not memory.aligned_available()
-        assert memory.enter_aligned() is None
+        assert memory.aligned_available() == aligned
+        assert (memory.scope_globals() is not None) == aligned
         exe = _executable(lambda a: a + 1.0, np.ones(1 << 14, np.float32))
-        assert "_enter_aligned" not in exe.orchestrator
+        assert ("_set_handler" in exe.orchestrator) == aligned
     finally:
         monkeypatch.delenv("FNX_NO_MALLOPT")
-        memory._aligned.cache_clear()
+        memory._enabled.cache_clear()
     assert memory.aligned_available()

@@ -17,7 +17,6 @@ the same path (``load_ufunc``).
 Numba is imported by the first kernel load, never by ``import fnx``.
 """
 
-import contextlib
 import gc
 import hashlib
 import importlib.util
@@ -190,12 +189,11 @@ def signature_of(shapes_dtypes, nsizes):
     return tuple([nbtypes.int64] * nsizes + [arg(nd, dt) for nd, dt in shapes_dtypes])
 
 
-_gc_lock = threading.Lock()
+_gc_lock = threading.RLock()  # reentrant: __del__ may run inside a block's bookkeeping
 _gc_paused = [0, None]  # nesting depth, the collector's thresholds at the outermost block
 
 
-@contextlib.contextmanager
-def paused_gc():
+class paused_gc:
     """Run the block with Python's automatic cyclic garbage collection off: the outermost
     block sets the first-generation threshold to 0 and restores the thresholds on exit.
     Tracing, planning and Numba's compiler allocate millions of objects over a heap that
@@ -208,24 +206,46 @@ def paused_gc():
     stays in force after it, where restoring the enabled flag would undo it; a threshold the
     user sets meanwhile is kept too.
 
+    Safe against KeyboardInterrupt, which Python raises at a Python frame's first
+    instruction and after any C call: the block counts itself in before it touches the
+    collector, a block whose ``__exit__`` the interrupt skipped is closed by ``__del__`` when
+    the unwinding drops it, and an outermost block that finds the threshold already 0 (one
+    interrupted before it restored) keeps the thresholds saved before: an interrupt leaves
+    the collector off at most until the next block ends.
+
     >>> import gc
     >>> from fnx.jit import cache
     >>> with cache.paused_gc():
     ...     gc.get_threshold()[0]
     0
     """
-    with _gc_lock:
-        if _gc_paused[0] == 0:
-            _gc_paused[1] = gc.get_threshold()
-            gc.set_threshold(0, *_gc_paused[1][1:])
-        _gc_paused[0] += 1
-    try:
-        yield
-    finally:
+
+    _open = False
+
+    def __enter__(self):
         with _gc_lock:
-            _gc_paused[0] -= 1
-            if _gc_paused[0] == 0 and gc.get_threshold()[0] == 0:
-                gc.set_threshold(*_gc_paused[1])
+            self._open = True
+            _gc_paused[0] += 1
+            if _gc_paused[0] == 1:
+                current = gc.get_threshold()
+                if current[0]:
+                    _gc_paused[1] = current
+                gc.set_threshold(0, *current[1:])
+
+    def __exit__(self, *exc):
+        self._close()
+
+    def __del__(self):
+        self._close()
+
+    def _close(self):
+        with _gc_lock:
+            if self._open:
+                self._open = False
+                _gc_paused[0] -= 1
+                if _gc_paused[0] == 0 and _gc_paused[1] is not None \
+                        and gc.get_threshold()[0] == 0:
+                    gc.set_threshold(*_gc_paused[1])
 
 
 def compile_kernel(h, disp, sig):

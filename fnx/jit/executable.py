@@ -19,7 +19,7 @@ from .codegen import cpu, loops
 _warned = set()
 
 
-_ALIGN_FROM = 1 << 14  # bytes: a program with a buffer this large runs in memory.enter_aligned
+_ALIGN_FROM = 1 << 14  # bytes: a program with a buffer this large runs in the aligned scope
 _executables = weakref.WeakKeyDictionary()  # Program -> {n_baked: Executable}
 
 
@@ -67,8 +67,7 @@ class Executable:
         from ..core.ops.linalg import _dot_general_impl
 
         return {"np": np, "_matmul": matmul, "_dot_general_impl": _dot_general_impl,
-                "_flat": _flat, "_enter_aligned": memory.enter_aligned,
-                "_leave_aligned": memory.leave_aligned}
+                "_flat": _flat}
 
     def _literal(self, x):
         """The buffer of Literal ``x``."""
@@ -83,17 +82,20 @@ class Executable:
         """Orchestrator lines run first on the run-time inputs ``params``."""
         return []
 
-    def _allocation_scope(self, body):
+    def _allocation_scope(self, body, ns):
         """The orchestrator's ``body`` lines, run with NumPy allocating 64-byte aligned buffers
-        (``memory.enter_aligned``: oneMKL's GEMM is up to 25% faster on them) where the program
+        (``memory.scope_globals``: oneMKL's GEMM is up to 25% faster on them) where the program
         makes a buffer of at least ``_ALIGN_FROM`` bytes; smaller programs skip the ~1 us."""
-        if not memory.aligned_available() or not any(
-                v.aval.size * v.aval.dtype.itemsize >= _ALIGN_FROM
-                for e in self.program.eqns for v in e.out_binders):
+        names = memory.scope_globals()
+        if names is None or not any(v.aval.size * v.aval.dtype.itemsize >= _ALIGN_FROM
+                                    for e in self.program.eqns for v in e.out_binders):
             return body
+        ns.update(names)
         inner = "\n".join(body).split("\n")
-        return (["    _token = _enter_aligned()", "    try:"] + ["    " + ln for ln in inner]
-                + ["    finally:", "        _leave_aligned(_token)"])
+        return (["    _token = _get_handler()", "    try:",
+                 "        if _token is _numpy_handler:",
+                 "            _set_handler(_aligned_handler)"] + ["    " + ln for ln in inner]
+                + ["    finally:", "        _set_handler(_token)"])
 
     def _compile(self, nest):
         """The callable kernel ``k(n0.., a0.., o0..)`` of a loop nest (its source recorded):
@@ -369,7 +371,7 @@ class Executable:
         outs = [f"{name(x)}.copy()" if isinstance(x, Literal) or x in inputs else name(x)
                 for x in program.outs]
         lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        src = "\n".join([f"def run({', '.join(params)}):"] + self._allocation_scope(lines)) + "\n"
+        src = "\n".join([f"def run({', '.join(params)}):"] + self._allocation_scope(lines, ns)) + "\n"
         self.orchestrator = src
         exec(compile(src, self._filename, "exec"), ns)  # plain Python, no njit
         return ns["run"]

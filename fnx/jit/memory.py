@@ -4,21 +4,23 @@ Two settings, both for speed and both skipped with ``FNX_NO_MALLOPT=1`` (or off 
 
 * ``tune_malloc``: glibc keeps large buffers on its heap instead of fresh mmaps (done once,
   when the first executable is built -- never at ``import fnx``).
-* ``aligned_scope``: while a compiled program runs, NumPy allocates its data 64-byte aligned
+* the aligned scope: while a compiled program runs, NumPy allocates its data 64-byte aligned
   (a cache line; PyTorch's CPU allocator aligns the same way). glibc's ``malloc`` aligns to
   16 bytes, and oneMKL's GEMM runs 15-25% slower on some shapes when an operand or the result
   starts mid cache line (an AVX-512 load then spans two lines): with aligned buffers the W10
-  Transformer step of benchmarks/bench_layers.py takes ~7% less time. The scope sets NumPy's
-  memory handler (``PyDataMem_SetHandler``, NumPy >= 1.22) in the calling thread's context
-  only and restores the previous one, so other threads and code outside fnx keep NumPy's
-  default; arrays made inside keep the handler that frees them. A handler the program
-  installed itself is left in force.
+  Transformer step of benchmarks/bench_layers.py takes ~3% less time. The orchestrator sets
+  NumPy's memory handler (``PyDataMem_SetHandler``, NumPy >= 1.22) in the calling thread's
+  context only and restores the previous one (``scope_globals``), so other threads and code
+  outside fnx keep NumPy's default; a handler the program installed itself stays in force.
+  The handler is built once and never freed: every array made under it frees through it.
+  Unlike NumPy's own, it gives no huge-page hint to buffers of 4 MiB or more.
 """
 
 import ctypes
 import functools
 import os
 import sys
+import threading
 
 ALIGNMENT = 64  # bytes: one cache line, one AVX-512 vector
 
@@ -27,8 +29,10 @@ ALIGNMENT = 64  # bytes: one cache line, one AVX-512 vector
 _SET_HANDLER, _GET_HANDLER = 304, 305
 
 
+@functools.cache
 def _enabled():
-    return sys.platform.startswith("linux") and not os.environ.get("FNX_NO_MALLOPT")
+    return sys.platform.startswith("linux") and \
+        os.environ.get("FNX_NO_MALLOPT", "").strip() in ("", "0")
 
 
 @functools.cache
@@ -58,6 +62,11 @@ class _Handler(ctypes.Structure):  # NumPy's PyDataMem_Handler
                 ("allocator", _Allocator)]
 
 
+class _NotInForce(RuntimeError):
+    """NumPy's default handler is not in force now (the program installed its own): try
+    again at a later build."""
+
+
 class _Aligned:
     """NumPy's default handler with ``malloc`` replaced by glibc's ``aligned_alloc``: the
     handler's context pointer is the first argument NumPy passes, so a context of 64 makes
@@ -80,11 +89,11 @@ class _Aligned:
         table = ctypes.cast(py.PyCapsule_GetPointer(umath._ARRAY_API, None),
                             ctypes.POINTER(ctypes.c_void_p))
         self.set = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object)(table[_SET_HANDLER])
-        get = ctypes.PYFUNCTYPE(ctypes.py_object)(table[_GET_HANDLER])
-        self.default = get()
+        self.get = ctypes.PYFUNCTYPE(ctypes.py_object)(table[_GET_HANDLER])
+        self.default = self.get()
         default = _Handler.from_address(py.PyCapsule_GetPointer(self.default, b"mem_handler"))
         if default.name != b"default_allocator":
-            raise RuntimeError("NumPy's default memory handler is not in force")
+            raise _NotInForce("NumPy's default memory handler is not in force")
         aligned_alloc = ctypes.cast(ctypes.CDLL("libc.so.6").aligned_alloc, ctypes.c_void_p)
         base = default.allocator
         self._name = ctypes.create_string_buffer(b"mem_handler")  # the capsule keeps a pointer
@@ -100,46 +109,60 @@ class _Aligned:
             self.set(previous)
 
 
-@functools.cache
+_lock = threading.Lock()
+_built = []  # [the handler] once built: never freed, arrays made under it free through it
+_unusable = []  # [the reason] where it cannot be built in this process
+
+
 def _aligned():
     """The aligned handler, or None where it cannot be made (not glibc, an unexpected NumPy,
-    ``FNX_NO_MALLOPT=1``)."""
-    if not _enabled():
+    ``FNX_NO_MALLOPT=1``, or for now: a handler of the program's own in force)."""
+    if _built:
+        return _built[0] if _enabled() else None
+    if not _enabled() or _unusable:
         return None
-    try:
-        return _Aligned()
-    except (OSError, AttributeError, ImportError, ValueError, RuntimeError):
-        return None
+    with _lock:  # one build: a second would replace a handler arrays may already use
+        if not _built and not _unusable:
+            try:
+                _built.append(_Aligned())
+            except _NotInForce:
+                return None
+            except (OSError, AttributeError, ImportError, ValueError, RuntimeError) as err:
+                _unusable.append(err)
+                return None
+    return _built[0] if _built else None
 
 
 def aligned_available():
-    """Whether ``enter_aligned`` makes NumPy allocate 64-byte aligned buffers here."""
+    """Whether compiled programs allocate 64-byte aligned buffers here.
+
+    >>> from fnx.jit import memory
+    >>> isinstance(memory.aligned_available(), bool)
+    True
+    """
     return _aligned() is not None
 
 
-def enter_aligned():
-    """Make NumPy allocate 64-byte aligned data in this thread's context until
-    ``leave_aligned(token)``; returns the token (the handler to restore, or None).
+def scope_globals():
+    """The names the orchestrator's aligned scope calls (``Executable._allocation_scope``), or
+    None where alignment is unavailable:
 
-    >>> from fnx.jit import memory
-    >>> import numpy as np
-    >>> token = memory.enter_aligned()
-    >>> x = np.empty(1000)
-    >>> memory.leave_aligned(token)
-    >>> x.ctypes.data % 64 == 0 or not memory.aligned_available()
-    True
+    .. code-block:: python
+
+        _token = _get_handler()
+        try:
+            if _token is _numpy_handler:      # not a handler of the program's own
+                _set_handler(_aligned_handler)
+            ...                               # the run
+        finally:
+            _set_handler(_token)
+
+    The handler calls are C functions (ctypes), so no Python frame sits between entering
+    ``finally`` and the restore: a KeyboardInterrupt cannot leave the handler switched. The
+    token is read before the ``try``, without changing anything.
     """
     handler = _aligned()
     if handler is None:
         return None
-    previous = handler.set(handler.capsule)
-    if previous is not handler.default and previous is not handler.capsule:
-        handler.set(previous)  # the program's own handler stays in force
-        return None
-    return previous
-
-
-def leave_aligned(token):
-    """Restore the handler ``enter_aligned`` replaced (``token``; None: nothing to do)."""
-    if token is not None:
-        _aligned().set(token)
+    return {"_get_handler": handler.get, "_set_handler": handler.set,
+            "_numpy_handler": handler.default, "_aligned_handler": handler.capsule}

@@ -709,7 +709,7 @@ class CudaExecutable(Executable):
     def _prologue(self, params):
         return [f"    {p} = _B.on_device({p})" for p in params]
 
-    def _allocation_scope(self, body):
+    def _allocation_scope(self, body, ns):
         return body  # buffers live in GPU memory (CuPy's pool), not NumPy's handler
 
     _donates = False  # the CUDA kernels take every output as its own buffer
