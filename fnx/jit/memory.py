@@ -12,7 +12,8 @@ Two settings, both for speed and both skipped with ``FNX_NO_MALLOPT=1`` (or off 
   NumPy's memory handler (``PyDataMem_SetHandler``, NumPy >= 1.22) in the calling thread's
   context only and restores the previous one (``scope_globals``), so other threads and code
   outside fnx keep NumPy's default; a handler the program installed itself stays in force.
-  The handler is built once and never freed: every array made under it frees through it.
+  The handler is built once, in C memory never freed: every array made under it frees
+  through it, also while the interpreter exits.
   Unlike NumPy's own, it gives no huge-page hint to buffers of 4 MiB or more.
 """
 
@@ -94,13 +95,24 @@ class _Aligned:
         default = _Handler.from_address(py.PyCapsule_GetPointer(self.default, b"mem_handler"))
         if default.name != b"default_allocator":
             raise _NotInForce("NumPy's default memory handler is not in force")
-        aligned_alloc = ctypes.cast(ctypes.CDLL("libc.so.6").aligned_alloc, ctypes.c_void_p)
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        # the struct and the capsule's name in C memory that is never freed: arrays made under
+        # the handler free through it, also while the interpreter tears modules down
+        name = b"mem_handler\0"
+        memory = libc.malloc(ctypes.sizeof(_Handler) + len(name))
+        if not memory:
+            raise MemoryError("fnx: no memory for the aligned memory handler")
+        handler = _Handler.from_address(memory)
+        handler.name = b"fnx_aligned_64"
+        handler.version = default.version
         base = default.allocator
-        self._name = ctypes.create_string_buffer(b"mem_handler")  # the capsule keeps a pointer
-        self._handler = _Handler(b"fnx_aligned_64", default.version, _Allocator(
-            ALIGNMENT, aligned_alloc.value, base.calloc, base.realloc, base.free))
-        self.capsule = py.PyCapsule_New(ctypes.addressof(self._handler),
-                                        ctypes.addressof(self._name), None)
+        handler.allocator = _Allocator(ALIGNMENT, ctypes.cast(libc.aligned_alloc,
+                                                              ctypes.c_void_p).value,
+                                       base.calloc, base.realloc, base.free)
+        ctypes.memmove(memory + ctypes.sizeof(_Handler), name, len(name))
+        self.capsule = py.PyCapsule_New(memory, memory + ctypes.sizeof(_Handler), None)
         previous = self.set(self.capsule)  # check the table positions did what they should
         try:
             if get_handler_name() != "fnx_aligned_64":
@@ -110,7 +122,7 @@ class _Aligned:
 
 
 _lock = threading.Lock()
-_built = []  # [the handler] once built: never freed, arrays made under it free through it
+_built = []  # [the handler] once built (one: a second would replace the capsule arrays hold)
 _unusable = []  # [the reason] where it cannot be built in this process
 
 
@@ -127,7 +139,7 @@ def _aligned():
                 _built.append(_Aligned())
             except _NotInForce:
                 return None
-            except (OSError, AttributeError, ImportError, ValueError, RuntimeError) as err:
+            except (OSError, AttributeError, ImportError, ValueError, RuntimeError, MemoryError) as err:
                 _unusable.append(err)
                 return None
     return _built[0] if _built else None
