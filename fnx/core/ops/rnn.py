@@ -10,11 +10,10 @@ projection ``w_hr (P, H)`` (``proj_size``) and a packed batch's ``mask (T, B)`` 
 steps: a row keeps its state through its padding, where its output is 0). Gate order and
 equations are PyTorch's (LSTM ``i, f, g, o``; GRU ``r, z, n`` with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``). The input projection
-``gi = x W_ih^T + b_ih`` lives inside the primitive (the LSTM's kernel multiplies each step's
-``[x_t | h | 1]`` by both weights and biases in one product; the GRU and the RNN take one GEMM
-for all steps), so that the backward computes both weight gradients as one GEMM over the
-saved ``[x | h_prev | 1]`` rows (where ``dgi`` is the gradient of both products: all modes but
-the GRU).
+``gi = x W_ih^T + b_ih`` lives inside the primitive (the kernels multiply each step's
+``[x_t | h | 1]`` by both weights and biases in one product), so that the backward computes
+both weight gradients as one GEMM over the saved ``[x | h_prev | 1]`` rows (where ``dgi`` is
+the gradient of both products: all modes but the GRU).
 
 * ``rnn_p(*args)``: the outputs ``ys (T, B, P)``, ``h_T`` (and ``c_T``), then the residuals the
   backward needs (gate activations, each step's input and the states it starts from). Its
@@ -425,32 +424,41 @@ def _rnn_kernel(bufs, mode, reverse, proj, masked, batch_first):
                     strict=True))
     mask = a["mask"] if masked else _empty(dt, 2)
     k = _kernels()
-    if mode == "LSTM":  # the input projection per step, inside the loop (see the kernel)
-        b = a["b_ih"] + a["b_hh"]
-        w_t, w_pack = _step_weight(np.concatenate((a["w_ih"], a["w_hh"], b[:, None]), axis=1).T,
-                                   B)
+    # the input projection inside the loop: one product per step of [x_t | h | 1] by both
+    # weights and the biases (see the kernels)
+    w_t, w_pack = _step_weight(_stacked_weight(a, mode, I, P).T, B)
+    if mode == "LSTM":
         w_hr_t = np.ascontiguousarray(a["w_hr"].T) if proj else _empty(dt, 2)
         k.lstm_forward(a["x"], w_t, w_pack, a["h0"], a["c0"], w_hr_t, mask, reverse,
                        batch_first, outs["ys"], outs["h"], outs["c"], outs["acts"], outs["xh"],
                        outs["cprev"], outs.get("hu", _empty(dt, 3)))
-        return [outs[n] for n in names]
-    # the input projection of all steps, one GEMM (in x's layout); the kernels add the biases
-    # per step (both at once where they meet in one sum: all but the GRU, whose b_hn sits
-    # inside r * .)
-    gi = blas.matmul(a["x"].reshape(T * B, I), a["w_ih"].T).reshape(a["x"].shape[:2] + (G,))
-    if mode == "GRU":
-        gi += a["b_ih"]
-        b = a["b_hh"]
+    elif mode == "GRU":
+        k.gru_forward(a["x"], w_t, w_pack, a["h0"], mask, reverse, batch_first, outs["ys"],
+                      outs["h"], outs["acts"], outs["xh"])
     else:
-        b = a["b_ih"] + a["b_hh"]
-    w_t, w_pack = _step_weight(a["w_hh"].T, B)
-    if mode == "GRU":
-        k.gru_forward(a["x"], gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first,
-                      outs["ys"], outs["h"], outs["acts"], outs["xh"])
-    else:
-        k.rnn_forward(a["x"], gi, a["h0"], w_t, w_pack, b, mask, reverse, batch_first,
+        k.rnn_forward(a["x"], w_t, w_pack, a["h0"], mask, reverse, batch_first,
                       mode == "RNN_RELU", outs["ys"], outs["h"], outs["acts"], outs["xh"])
     return [outs[n] for n in names]
+
+
+def _stacked_weight(a, mode, I, P):
+    """The ``(G', I + P + 1)`` matrix whose product with a step's ``[x_t | h | 1]`` is its
+    pre-activations: ``[W_ih | W_hh | b_ih + b_hh]``; for the GRU four blocks of rows, r and z
+    as that, then ``i_n`` (``[W_in | 0 | b_in]``) and ``W_hn h + b_hn`` (``[0 | W_hn | b_hn]``),
+    which ``n = tanh(i_n + r * (W_hn h + b_hn))`` keeps apart."""
+    w_ih, w_hh, b_ih, b_hh = a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"]
+    if mode != "GRU":
+        return np.concatenate((w_ih, w_hh, (b_ih + b_hh)[:, None]), axis=1)
+    H = w_hh.shape[0] // 3
+    w = np.zeros((4 * H, I + P + 1), w_ih.dtype)
+    w[:2 * H, :I] = w_ih[:2 * H]  # r, z
+    w[:2 * H, I:-1] = w_hh[:2 * H]
+    w[:2 * H, -1] = b_ih[:2 * H] + b_hh[:2 * H]
+    w[2 * H:3 * H, :I] = w_ih[2 * H:]  # i_n
+    w[2 * H:3 * H, -1] = b_ih[2 * H:]
+    w[3 * H:, I:-1] = w_hh[2 * H:]  # W_hn h + b_hn
+    w[3 * H:, -1] = b_hh[2 * H:]
+    return w
 
 
 def _rnn_jvp(primals, tangents, *, mode, reverse, proj, masked, batch_first):

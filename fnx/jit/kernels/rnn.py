@@ -1,20 +1,21 @@
 """Recurrence kernels of ``fnx.core.ops.rnn``: one compiled loop over time per layer and
 direction, forward and backward, for the LSTM, the GRU and the Elman RNN (tanh / relu).
 
-Layout (C-contiguous, one float dtype per call; time-major but for ``x``/``gi``, ``ys`` and
-``dys``, which are ``(B, T, .)`` when ``batch_first``: a batch-first layer then needs no
-transposed copies of its input, output and output gradient): ``x (T, B, I)`` is the input;
-the LSTM multiplies each step's ``[x_t | h | 1]`` by both weights and its biases at once,
-``w_t (I + P + 1, G)`` (``[W_ih | W_hh | b_ih + b_hh]^T``), where the GRU and the RNN take
-``gi (T, B, G)``, the input projection of every step (``x W_ih^T``, one GEMM by the caller;
-the GRU's with ``b_ih``), ``w_hh_t (P, G)``, the transposed recurrent weight, and
-``b_hh (G,)``, the bias each step adds (the sum ``b_ih + b_hh`` for the RNN); ``mask (T, B)``
-(0/1, or shape (0, 0) for none) keeps a row's state through its padded steps and zeroes its
-output there. ``reverse`` walks time backwards. Per step the product is one BLAS call into a preallocated buffer
-(``_product``: oneMKL's packed product when ``w_pack``, a uint8 buffer, holds the weight
-packed, the weight argument then an empty stand-in; else plain ?gemm, both by the raw CBLAS
-routines of ``fnx.jit.blas``) and the gate math is one fused loop (fnx's vectorizable
-tanh/sigmoid).
+Layout (C-contiguous, one float dtype per call; time-major but for ``x``, ``ys`` and ``dys``,
+which are ``(B, T, .)`` when ``batch_first``: a batch-first layer then needs no transposed
+copies of its input, output and output gradient): ``x (T, B, I)`` is the input. The forward
+kernels stage each step's ``[x_t | h | 1]`` in ``xh[t]`` and multiply it by
+``w_t (I + P + 1, G')``, both weights and the biases stacked and transposed
+(``[W_ih | W_hh | b]^T``; the GRU's as four blocks, see ``fnx.core.ops.rnn._stacked_weight``):
+one product per step gives the pre-activation gates in place in ``acts[t]``, where the gate
+math then overwrites them. ``mask (T, B)`` (0/1, or shape (0, 0) for none) keeps a row's
+state through its padded steps and zeroes its output there. ``reverse`` walks time
+backwards. Each product is one BLAS call (``_product``: oneMKL's packed product when
+``w_pack``, a uint8 buffer, holds the weight packed, the weight argument then an empty
+stand-in; else plain ?gemm, both by the raw CBLAS routines of ``fnx.jit.blas``) and the gate
+math is one fused loop (fnx's vectorizable tanh/sigmoid). One GEMM for the input projection
+of all steps beforehand wrote and read back a (T, B, G) buffer: per step, while ``acts[t]``
+is in cache, the W9 LSTM forward (``benchmarks/bench_layers.py``) took 30% less time.
 
 The forward kernels save what the backward needs: ``acts`` (post-activation gates; the GRU
 adds ``W_hn h + b_hn`` as a fourth block), ``xh (T, B, I + P + 1)`` (each step's input, the
@@ -134,11 +135,9 @@ def lstm_forward(x, w_t, w_pack, h0, c0, w_hr_t, mask, reverse, batch_first, ys,
     for t in range(start, stop, step):
         _stage(xh[t], x, t, batch_first, h_in)
         _copy2(cprev[t], c)
-        # the step's pre-activation gates [x_t | h | 1] [W_ih | W_hh | b]^T, one product into
-        # acts[t] (the activations then overwrite it in place) while the block is in cache.
-        # One GEMM for the input projection of all steps beforehand wrote and read back a
-        # (T, B, G) buffer; per step the W9 forward took 30% less time (one product ~8% less
-        # than two accumulating ones, the bias inside it ~3% less than adds in the loops).
+        # the pre-activation gates [x_t | h | 1] [W_ih | W_hh | b]^T (one product: ~8% less
+        # time than x_t W_ih^T and an accumulating h W_hh^T, the bias inside ~3% less than
+        # adds in the gate loops)
         _product(xh[t], w_t, w_pack, acts[t], 0.0)
         for b in range(B):
             a = acts[t, b]
@@ -247,36 +246,33 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, batch_first, d
 
 
 @numba.njit(**_OPTS)
-def gru_forward(x, gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, ys, h, acts,
-                xh):
+def gru_forward(x, w_t, w_pack, h0, mask, reverse, batch_first, ys, h, acts, xh):
     """GRU over time (PyTorch's gates r, z, n; ``n = tanh(i_n + r * (W_hn h + b_hn))``);
-    ``acts (T, B, 4H)`` holds r, z, n and ``W_hn h + b_hn``."""
-    T, B, G = xh.shape[0], xh.shape[1], gi.shape[2]
-    H = G // 3
+    ``acts (T, B, 4H)`` holds r, z, n and ``W_hn h + b_hn``. ``w_t (I + P + 1, 4H)`` maps a
+    step's ``[x_t | h | 1]`` to the pre-activations of r and z, then ``i_n`` and
+    ``W_hn h + b_hn`` (as ``lstm_forward``: one product per step, in place in acts[t])."""
+    T, B, G = acts.shape
+    H = G // 4
     masked = mask.shape[0] > 0
     _copy2(h, h0)
-    gates = np.empty((B, G), gi.dtype)
-    one = gi.dtype.type(1.0)
+    one = acts.dtype.type(1.0)
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _stage(xh[t], x, t, batch_first, h)
-        _product(h, w_hh_t, w_pack, gates, 0.0)
+        _product(xh[t], w_t, w_pack, acts[t], 0.0)
         for b in range(B):
             a, y = acts[t, b], ys[b, t] if batch_first else ys[t, b]
             if masked and mask[t, b] == 0:
                 _zero(a)
                 _zero(y)
                 continue
-            p, i_row, hr = gates[b], gi[b, t] if batch_first else gi[t, b], h[b]
+            hr = h[b]
             arz = a[:2 * H]
             for j in range(2 * H):  # r and z: one block (few views per loop: see lstm_forward)
-                arz[j] = vsigmoid(p[j] + i_row[j] + b_hh[j])
-            pn, i_n, b_n = p[2 * H:], i_row[2 * H:], b_hh[2 * H:]
+                arz[j] = vsigmoid(arz[j])
             ar, az, an, ag = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
             for j in range(H):
-                ghn = pn[j] + b_n[j]
-                ag[j] = ghn
-                an[j] = vtanh(i_n[j] + ar[j] * ghn)
+                an[j] = vtanh(an[j] + ar[j] * ag[j])
             for j in range(H):
                 z = az[j]
                 hn = (one - z) * an[j] + z * hr[j]
@@ -331,28 +327,26 @@ def gru_backward(acts, xh, w_hh, w_pack, mask, reverse, batch_first, dys, dh_t, 
 
 
 @numba.njit(**_OPTS)
-def rnn_forward(x, gi, h0, w_hh_t, w_pack, b_hh, mask, reverse, batch_first, relu, ys, h,
-                acts, xh):
-    """Elman RNN over time: ``h' = tanh(i + h W_hh^T + b_hh)`` (``relu``: max(., 0));
-    ``acts`` holds ``h'`` (before masking)."""
+def rnn_forward(x, w_t, w_pack, h0, mask, reverse, batch_first, relu, ys, h, acts, xh):
+    """Elman RNN over time: ``h' = tanh(x W_ih^T + h W_hh^T + b)`` (``relu``: max(., 0)), the
+    pre-activation one product per step of ``[x_t | h | 1]`` by ``w_t (I + P + 1, H)`` in
+    place in acts[t] (as ``lstm_forward``); ``acts`` holds ``h'`` (before masking)."""
     T, B, H = acts.shape
     masked = mask.shape[0] > 0
     _copy2(h, h0)
-    gates = np.empty((B, H), gi.dtype)
-    zero = gi.dtype.type(0.0)
+    zero = acts.dtype.type(0.0)
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _stage(xh[t], x, t, batch_first, h)
-        _product(h, w_hh_t, w_pack, gates, 0.0)
+        _product(xh[t], w_t, w_pack, acts[t], 0.0)
         for b in range(B):
             a, y, hr = acts[t, b], ys[b, t] if batch_first else ys[t, b], h[b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
                 _zero(a)
                 _zero(y)
                 continue
-            g_row, i_row = gates[b], gi[b, t] if batch_first else gi[t, b]
             for j in range(H):
-                pre = i_row[j] + g_row[j] + b_hh[j]
+                pre = a[j]
                 hn = max(pre, zero) if relu else vtanh(pre)
                 a[j] = hn
                 y[j] = hn
