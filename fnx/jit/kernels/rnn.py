@@ -61,8 +61,9 @@ def _zero(x):
 @numba.njit(**_OPTS)
 def _stage(xt, x, t, batch_first, h):
     """``xt[b] = [x_t[b] | h[b] | 1]`` for every row: the inputs of step ``t`` side by side, as
-    the backward's weight gradients take them (one product ``xh^T dgates`` over all steps,
-    the bias gradients its last row) and the LSTM's step product (``[x_t | h] W^T``)."""
+    the step's product takes them (by the stacked weight ``[W_ih | W_hh | b]^T``) and the
+    backward's weight gradients (one product ``xh^T dgates`` over all steps, the bias
+    gradients its last row)."""
     I, K = x.shape[2], xt.shape[1] - 1
     for b in range(xt.shape[0]):
         row = xt[b]
@@ -72,12 +73,11 @@ def _stage(xt, x, t, batch_first, h):
 
 
 @numba.njit(**_OPTS)
-def _product(a, b, packed, out, beta):
-    """``out[...] = a @ b + beta * out`` (``beta`` 0 or 1) for 2-D operands of one float dtype
-    with unit-stride rows (the products of a step): by oneMKL's packed form of ``b`` when
-    ``packed`` holds it (``fnx.core.blas.pack_b``, made once per call), else by plain ?gemm.
-    The raw routines, not the typed ``fnx.jit.blas.gemm``: its per-combination checks cost
-    ~0.5 s of compile."""
+def _product(a, b, packed, out):
+    """``out[...] = a @ b`` for row-contiguous 2-D operands of one float dtype (the products
+    of a step): by oneMKL's packed form of ``b`` when ``packed`` holds it
+    (``fnx.core.blas.pack_b``, made once per call), else by plain ?gemm. The raw routines,
+    not the typed ``fnx.jit.blas.gemm``: its per-combination checks cost ~0.5 s of compile."""
     m, k = a.shape
     n = out.shape[1]
     if m == 0:
@@ -85,24 +85,23 @@ def _product(a, b, packed, out, beta):
     size = a.itemsize
     # a one-row operand may carry any row stride (NumPy calls it contiguous: the transposed
     # (G, 1) recurrent weight of hidden_size 1 is (1, G) with stride 1 element), which BLAS
-    # rejects as a leading dimension below the row length: its rows' length is as good (and
-    # an operand with no columns, input_size 0, has row stride 0)
-    lda = max(a.strides[0] // size if m > 1 else 1, k, 1)
+    # rejects as a leading dimension below the row length: its rows' length is as good
+    lda = a.strides[0] // size if m > 1 else max(k, 1)
     ldb = b.strides[0] // size if b.shape[0] > 1 else max(n, 1)
     ldc = out.strides[0] // size if m > 1 else max(n, 1)
     if packed.shape[0] > 0:
         if size == 4:
             SGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, lda,
-                          packed.ctypes.data, n, beta, out.ctypes.data, ldc)
+                          packed.ctypes.data, n, 0.0, out.ctypes.data, ldc)
         else:
             DGEMM_COMPUTE(ROW_MAJOR, NO_TRANS, PACKED, m, n, k, a.ctypes.data, lda,
-                          packed.ctypes.data, n, beta, out.ctypes.data, ldc)
+                          packed.ctypes.data, n, 0.0, out.ctypes.data, ldc)
     elif size == 4:
         SGEMM(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
-              ldb, beta, out.ctypes.data, ldc)
+              ldb, 0.0, out.ctypes.data, ldc)
     else:
         DGEMM(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
-              ldb, beta, out.ctypes.data, ldc)
+              ldb, 0.0, out.ctypes.data, ldc)
 
 
 @numba.njit(**_OPTS)
@@ -138,7 +137,7 @@ def lstm_forward(x, w_t, w_pack, h0, c0, w_hr_t, mask, reverse, batch_first, ys,
         # the pre-activation gates [x_t | h | 1] [W_ih | W_hh | b]^T (one product: ~8% less
         # time than x_t W_ih^T and an accumulating h W_hh^T, the bias inside ~3% less than
         # adds in the gate loops)
-        _product(xh[t], w_t, w_pack, acts[t], 0.0)
+        _product(xh[t], w_t, w_pack, acts[t])
         for b in range(B):
             a = acts[t, b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -164,7 +163,7 @@ def lstm_forward(x, w_t, w_pack, h0, c0, w_hr_t, mask, reverse, batch_first, ys,
                 ur[j] = ao[j] * vtanh(cn)
         if proj:
             _copy2(hu[t], u)
-            _product(u, w_hr_t, no_pack, projected if batch_first else ys[t], 0.0)
+            _product(u, w_hr_t, no_pack, projected if batch_first else ys[t])
         if not (masked or batch_first):  # ys[t] is the next state, as one (B, P) block
             h_in = ys[t]
             continue
@@ -211,7 +210,7 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, batch_first, d
                     dn[k] = dhr[k] + dyr[k]
         if proj:
             _copy2(dr[t], dnew)
-            _product(dnew, w_hr, no_pack, dhu, 0.0)
+            _product(dnew, w_hr, no_pack, dhu)
         for b in range(B):
             dg = dgates[t, b]
             if masked and mask[t, b] == 0:
@@ -237,9 +236,9 @@ def lstm_backward(acts, cprev, w_hh, w_pack, w_hr, mask, reverse, batch_first, d
                 df[j] = dct[j] * cp[j] * fg * (one - fg)
                 dcr[j] = dct[j] * fg
         if not masked:  # every row takes the product (dh is read above only)
-            _product(dgates[t], w_hh, w_pack, dh, 0.0)
+            _product(dgates[t], w_hh, w_pack, dh)
             continue
-        _product(dgates[t], w_hh, w_pack, dprev, 0.0)
+        _product(dgates[t], w_hh, w_pack, dprev)
         for b in range(B):
             if mask[t, b] != 0:
                 _copy(dh[b], dprev[b])
@@ -259,7 +258,7 @@ def gru_forward(x, w_t, w_pack, h0, mask, reverse, batch_first, ys, h, acts, xh)
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _stage(xh[t], x, t, batch_first, h)
-        _product(xh[t], w_t, w_pack, acts[t], 0.0)
+        _product(xh[t], w_t, w_pack, acts[t])
         for b in range(B):
             a, y = acts[t, b], ys[b, t] if batch_first else ys[t, b]
             if masked and mask[t, b] == 0:
@@ -318,7 +317,7 @@ def gru_backward(acts, xh, w_hh, w_pack, mask, reverse, batch_first, dys, dh_t, 
                 dgz[j] = dzp
                 dgn[j] = dnp * r
                 dhr[j] = d * z
-        _product(dgh[t], w_hh, w_pack, dprev, 0.0)
+        _product(dgh[t], w_hh, w_pack, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 dhr, dpr = dh[b], dprev[b]
@@ -338,7 +337,7 @@ def rnn_forward(x, w_t, w_pack, h0, mask, reverse, batch_first, relu, ys, h, act
     start, stop, step = _step_range(T, reverse)
     for t in range(start, stop, step):
         _stage(xh[t], x, t, batch_first, h)
-        _product(xh[t], w_t, w_pack, acts[t], 0.0)
+        _product(xh[t], w_t, w_pack, acts[t])
         for b in range(B):
             a, y, hr = acts[t, b], ys[b, t] if batch_first else ys[t, b], h[b]
             if masked and mask[t, b] == 0:  # padding: residuals 0, state kept
@@ -374,7 +373,7 @@ def rnn_backward(acts, w_hh, w_pack, mask, reverse, batch_first, relu, dys, dh_t
                 d = dh[b, j] + dyr[j]
                 hn = a[b, j]
                 dg[b, j] = (d if hn > zero else zero) if relu else d * (one - hn * hn)
-        _product(dg, w_hh, w_pack, dprev, 0.0)
+        _product(dg, w_hh, w_pack, dprev)
         for b in range(B):
             if not (masked and mask[t, b] == 0):
                 _copy(dh[b], dprev[b])
