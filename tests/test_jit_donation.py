@@ -167,3 +167,18 @@ def test_compiled_training_step_matches_eager():
         np.testing.assert_allclose(s2(x, y).item(), s1(x, y).item(), rtol=1e-4)
     for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
         np.testing.assert_allclose(np.asarray(p2), np.asarray(p1), rtol=1e-3, atol=1e-5)
+
+
+def test_results_of_fresh_impls_are_donated():
+    """An embedding lookup's result (``fresh_results``: np.take makes a new array) is taken
+    by the kernel that adds the positions; the table it was gathered from is untouched."""
+    table = rng.standard_normal((50, 16))
+    pos = rng.standard_normal((1, 12, 16))
+    idx = rng.integers(0, 50, (4, 12))
+
+    def f(table, pos, idx):
+        return [fnx.nn.functional.embedding(fnx.asarray(idx), table) + pos]
+
+    (out,), exe = _run(f, table, pos, idx)
+    assert _allocations(exe) == 0
+    np.testing.assert_allclose(out, table[idx] + pos, rtol=1e-12)

@@ -55,6 +55,10 @@ class Primitive:
         # matrix product: np.matmul / cuBLAS). None: fused kinds run their impl where they
         # cannot fuse (complex, float16), other primitives warn once that they fell back.
         self.call_kind = None
+        # Whether the impl's results are always new arrays sharing no memory with its operands
+        # (or each other): jit's orchestrator may then store a kernel's output into one once
+        # it is dead (buffer donation, ``Executable._buffer_lives``). False: unknown.
+        self.fresh_results = False
         # Higher-order primitives that call one program: the name of the param holding it
         # (jit splices it into the caller or compiles it).
         self.call_program = None

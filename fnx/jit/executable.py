@@ -363,6 +363,8 @@ class Executable:
                 if step.how == "view" and len(sources) == 1 and sources[0] in owned \
                         and sources[0] not in pinned:
                     owned.update(eqn.out_binders)  # views of a buffer nothing else reads
+                elif eqn.primitive.fresh_results and step.how == "eager":
+                    owned.update(eqn.out_binders)
             lines.append(f"    {lhs} = {call}")
         # an output that is a literal or an input (a closed-over constant, an argument
         # returned unchanged or after an op the simplifier removed) would share a buffer

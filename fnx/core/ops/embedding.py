@@ -94,6 +94,7 @@ embedding_lookup_p.jvp = _lookup_jvp
 embedding_lookup_p.transpose = _lookup_transpose
 embedding_lookup_p.batch = _lookup_batch
 embedding_lookup_p.call_kind = "impl"
+embedding_lookup_p.fresh_results = True  # np.take / zeros: a new array
 
 
 # --- embedding_scatter ------------------------------------------------------------------------
