@@ -375,7 +375,7 @@ def test_heads_split_from_packed_projection_keep_their_memory_order():
         np.testing.assert_allclose(got, np.asarray(want), rtol=1e-12, atol=1e-12)
         merged.append(got.swapaxes(1, 2).reshape(n, length, h * d))
         assert np.shares_memory(merged[-1], got)
-    joined = sh.concatenate_p.impl(*merged, dimension=2)
+    joined = sh.concatenate_p.impl(*merged, dimension=2, join_views=True)  # split's transpose
     np.testing.assert_array_equal(joined, np.concatenate(merged, axis=2))
     assert joined.flags.c_contiguous and all(np.shares_memory(joined, g) for g in grads)
 
@@ -388,7 +388,12 @@ def test_gradients_of_overlapping_or_unpacked_operands_get_their_own_buffers():
     qkv = rng.standard_normal((2, 5, 3 * 6))
     a, b, _ = (qkv[..., i * 6:(i + 1) * 6].reshape(2, 5, 2, 3).swapaxes(1, 2) for i in range(3))
     params = dict(scale=0.5, causal=False, has_mask=False, dropout_scale=None)
-    for q, k, v in ((a, a, a), (a, a, b)):
+    # and three pieces of one array broadcast over a batch axis (stride 0: their elements
+    # outnumber the memory they tile), where a packed gradient would add every row into one
+    p3 = rng.standard_normal((1, 5, 3 * 6))
+    c, d, e = (np.broadcast_to(p3[..., i * 6:(i + 1) * 6], (3, 5, 6)).reshape(3, 5, 2, 3)
+               .swapaxes(1, 2) for i in range(3))
+    for q, k, v in ((a, a, a), (a, a, b), (c, d, e)):
         out, p = at._attention_impl(q, k, v, **params)
         g = rng.standard_normal(out.shape)
         grads = at._backward_impl(q, k, v, p, g, **params)
@@ -410,13 +415,26 @@ def test_concatenate_joins_only_registered_buffers_in_order():
     user = np.arange(24.0).reshape(2, 12)
     cases.append((np.split(user, 3, axis=1), 1, False))
     for xs, axis, view in cases:
-        got = sh.concatenate_p.impl(*xs, dimension=axis)
+        got = sh.concatenate_p.impl(*xs, dimension=axis, join_views=True)  # split's transpose
         np.testing.assert_array_equal(got, np.concatenate(xs, axis=axis))
         assert np.shares_memory(got, xs[0]) == view
+        assert not np.shares_memory(sh.concatenate_p.impl(*xs, dimension=axis), xs[0])
     t = fnx.tensor(user)
     joined = fnx.cat(fnx.tensor_split(t, 3, dim=1), dim=1)
     np.testing.assert_array_equal(np.asarray(joined), user)
     assert not np.shares_memory(np.asarray(joined), np.asarray(t))
+
+
+def test_cat_of_packed_attention_gradients_is_a_new_array():
+    """q, k, v chunked from one tensor get their gradients in one packed buffer; the user's
+    ``fnx.cat`` of them is a new array (as torch.cat), not a view of that buffer."""
+    p = fnx.tensor(np.random.default_rng(6).standard_normal((2, 5, 12)))
+    q, k, v = (t.detach().requires_grad_() for t in p.chunk(3, -1))
+    F.scaled_dot_product_attention(q, k, v).sum().backward()
+    g = fnx.cat([q.grad, k.grad, v.grad], -1)
+    np.testing.assert_array_equal(
+        np.asarray(g), np.concatenate([np.asarray(t.grad) for t in (q, k, v)], -1))
+    assert not any(np.shares_memory(np.asarray(g), np.asarray(t.grad)) for t in (q, k, v))
 
 
 def test_broadcast_operands_give_c_ordered_results():

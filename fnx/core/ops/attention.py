@@ -163,6 +163,7 @@ def _gradient_buffers(q, k, v):
     operand's memory order."""
     owner = buffer_owner(q)
     if (q.shape == k.shape == v.shape and q.strides == k.strides == v.strides
+            and all(st or n == 1 for st, n in zip(q.strides, q.shape))  # no broadcast axis
             and buffer_owner(k) is owner and buffer_owner(v) is owner
             and owner.dtype == q.dtype and owner.flags.c_contiguous and owner.size == 3 * q.size
             and not np.shares_memory(q, k) and not np.shares_memory(q, v)

@@ -207,7 +207,7 @@ squeeze_p = _layout(
 # --- concatenate -----------------------------------------------------------------------------
 
 
-def _concatenate_abstract_eval(*xs, dimension):
+def _concatenate_abstract_eval(*xs, dimension, join_views=False):
     if not xs:
         raise ValueError("concatenate: needs at least one array")
     first = xs[0]
@@ -228,13 +228,13 @@ def _concatenate_abstract_eval(*xs, dimension):
     return ShapedArray(shape, first.dtype)
 
 
-def _concatenate_batch(axis_size, args, dims, *, dimension):
+def _concatenate_batch(axis_size, args, dims, *, dimension, join_views=False):
     aligned = [broadcast_batched(x, axis_size) if d is None else move_axis(x, d, 0)
                for x, d in zip(args, dims, strict=True)]
-    return concatenate_p.bind(*aligned, dimension=dimension + 1), 0
+    return concatenate_p.bind(*aligned, dimension=dimension + 1, join_views=join_views), 0
 
 
-def _concatenate_transpose(ct, *xs, dimension):
+def _concatenate_transpose(ct, *xs, dimension, join_views=False):
     out, start = [], 0
     for x in xs:
         aval = x.aval if is_undefined(x) else None
@@ -251,17 +251,18 @@ def _concatenate_transpose(ct, *xs, dimension):
     return out
 
 
-# Buffers an impl allocated and handed out in pieces (views, one per output): concatenate
-# joins adjacent pieces of one back into a view instead of copying. Only buffers fnx made
-# are registered; pieces of a user's array are copied, as torch.cat copies.
+# Buffers an impl allocated and handed out in pieces (views, one per output): the concatenate
+# that ``split``'s transpose binds (``join_views=True``) joins adjacent pieces of one back
+# into a view instead of copying. Only that one: a user's concatenate (``fnx.cat`` of the
+# gradients, say) always makes a new array, as torch.cat does; and only buffers fnx made.
 _joinable = weakref.WeakValueDictionary()  # id(buffer) -> buffer (arrays are unhashable)
 
 
 def joinable(buf):
     """Register ``buf`` (its memory), a new buffer an impl returns in pieces (views), so that
-    ``concatenate`` of pieces lying side by side in it is a view, not a copy; returns ``buf``.
-    The attention backward's dq, dk, dv of a packed projection use it: the split's transpose
-    then costs nothing."""
+    the split transpose's concatenate of pieces lying side by side in it is a view, not a
+    copy; returns ``buf``. The attention backward's dq, dk, dv of a packed projection use it:
+    the split's transpose then costs nothing."""
     owner = buffer_owner(buf)
     _joinable[id(owner)] = owner
     return buf
@@ -302,8 +303,8 @@ def _joined(xs, axis):
                       strides=first.strides)
 
 
-def _concatenate_impl(*xs, dimension):
-    joined = _joined(xs, dimension)
+def _concatenate_impl(*xs, dimension, join_views=False):
+    joined = _joined(xs, dimension) if join_views else None
     return np.concatenate(xs, axis=dimension) if joined is None else joined
 
 
@@ -488,7 +489,8 @@ split_p.impl = _split_impl
 split_p.abstract_eval = _split_abstract_eval
 split_p.jvp = _split_jvp
 split_p.linear = True
-split_p.transpose = lambda cts, x, *, sizes, axis: [concatenate_p.bind(*cts, dimension=axis)]
+split_p.transpose = lambda cts, x, *, sizes, axis: [concatenate_p.bind(*cts, dimension=axis,
+                                                                       join_views=True)]
 split_p.batch = _split_batch
 split_p.call_kind = "view"
 

@@ -251,7 +251,10 @@ def _loop_depths(nest):
 def _memo(em, levels, npasses, first):
     """Row statements to keep in a row buffer (``Emitter.memo``: name -> the pass computing
     it): costly ones (transcendentals) that passes ``first``.. all need, so later passes
-    read them back instead of recomputing (a softmax gradient's exp: 3 exps per element -> 1).
+    read them back instead of recomputing (a softmax gradient's exp: 3 exps per element -> 1),
+    and any value a comparison reads in several passes: a max's gradient tests ``x == max``
+    in a later pass than the max, and a recomputed ``x`` may round differently there (LLVM
+    vectorizes and reassociates each loop on its own), leaving no tie and a 0/0 gradient.
     Not those of pass 0 when it runs ahead for the next row (``Emitter.ahead_parts``)."""
     first_use, count = {}, {}
     for p in range(first, npasses):
@@ -261,8 +264,13 @@ def _memo(em, levels, npasses, first):
         for n in (s.name for s in em.nest.stmts if s.name in needed):
             first_use.setdefault(n, p)
             count[n] = count.get(n, 0) + 1
+    compared = {a for s in em.nest.stmts if s.kind == "op" and s.op in _COMPARISONS
+                for a in s.args}
     return {n: p for n, p in first_use.items() if count[n] > 1 and em.by[n].kind == "op"
-            and scalar.OPS[em.by[n].op].costly}
+            and (scalar.OPS[em.by[n].op].costly or n in compared)}
+
+
+_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 
 def header(version):
