@@ -252,9 +252,12 @@ def _memo(em, levels, npasses, first):
     """Row statements to keep in a row buffer (``Emitter.memo``: name -> the pass computing
     it): costly ones (transcendentals) that passes ``first``.. all need, so later passes
     read them back instead of recomputing (a softmax gradient's exp: 3 exps per element -> 1),
-    and any value a comparison reads in several passes: a max's gradient tests ``x == max``
-    in a later pass than the max, and a recomputed ``x`` may round differently there (LLVM
-    vectorizes and reassociates each loop on its own), leaving no tie and a 0/0 gradient.
+    and any compound value a comparison reads in several passes: a max's gradient tests
+    ``x == max`` in a later pass than the max, and a recomputed ``x = (e / s) * b`` may round
+    differently there (LLVM vectorizes, contracts and reassociates each loop on its own),
+    leaving no tie and a 0/0 gradient. One operation on loaded values (a cross-entropy's
+    ``logits + bias``) recomputes exactly and keeps no buffer (a row buffer costs its kernel
+    ~0.1-0.2 s of cold compile).
     Not those of pass 0 when it runs ahead for the next row (``Emitter.ahead_parts``)."""
     first_use, count = {}, {}
     for p in range(first, npasses):
@@ -264,10 +267,13 @@ def _memo(em, levels, npasses, first):
         for n in (s.name for s in em.nest.stmts if s.name in needed):
             first_use.setdefault(n, p)
             count[n] = count.get(n, 0) + 1
+    def compound(n):  # an op over another row op: the kind LLVM may contract or reassociate
+        return any(em.by[a].kind == "op" and not em.by[a].outer for a in em.by[n].args)
+
     compared = {a for s in em.nest.stmts if s.kind == "op" and s.op in _COMPARISONS
                 for a in s.args}
     return {n: p for n, p in first_use.items() if count[n] > 1 and em.by[n].kind == "op"
-            and (scalar.OPS[em.by[n].op].costly or n in compared)}
+            and (scalar.OPS[em.by[n].op].costly or (n in compared and compound(n)))}
 
 
 _COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
