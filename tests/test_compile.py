@@ -835,3 +835,37 @@ def test_updates_through_data_inside_a_compiled_step():
                                np.concatenate([np.ravel(r) for r in runs[0][:4]]), rtol=1e-5)
     for got, want in zip(runs[1][4:], runs[0][4:]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_a_kept_grad_behaves_as_eagerly(set_to_none):
+    """``zero_grad()`` (set to None) + ``backward()`` gives ``.grad`` a new array each step, so
+    a gradient kept from an earlier step keeps its values, compiled as eagerly (PyTorch's
+    semantics); with ``set_to_none=False`` the same array is zeroed and accumulated into."""
+    rng = np.random.default_rng(0)
+    x = fnx.tensor(rng.standard_normal((8, 4)).astype(np.float32))
+    y = fnx.tensor(rng.integers(0, 3, 8))
+    seen = []
+    for compiled in (False, True):
+        fnx.manual_seed(0)
+        model = fnx.nn.Linear(4, 3)
+        opt = fnx.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad(set_to_none=set_to_none)
+            loss = fnx.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = fnx.compile(step) if compiled else step
+        for _ in range(3):
+            run(x, y)
+        kept = model.weight.grad
+        before = np.array(kept)
+        run(x, y)
+        run(x, y)
+        seen.append((kept is model.weight.grad, np.array_equal(np.asarray(kept), before)))
+        if compiled:
+            assert run.cache_info().traces == 2  # None -> arrays, then no re-trace
+    assert seen[0] == seen[1] == ((False, True) if set_to_none else (True, False))

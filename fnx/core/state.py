@@ -130,14 +130,18 @@ def same_structure(a, b):
 
 class Slot:
     """One piece of state the trace touched: its value then (``original``, guarded by
-    identity), its value now in the trace (``current``) and whether the trace wrote it."""
+    identity), its value now in the trace (``current``), whether the trace wrote it and
+    whether it let go of the array it held (``dropped``: set it to None, as
+    ``zero_grad()``, before writing a new one; the new value is then a new object after the
+    call, as PyTorch's)."""
 
-    __slots__ = ("owner", "name", "original", "current", "written")
+    __slots__ = ("owner", "name", "original", "current", "written", "dropped")
 
     def __init__(self, owner, name, original):
         self.owner, self.name = owner, name
         self.original = self.current = original
         self.written = False
+        self.dropped = False
 
 
 class Journal:
@@ -177,6 +181,7 @@ class Journal:
             return
         slot = self._slot(owner, name)
         slot.current, slot.written = value, True
+        slot.dropped = slot.dropped or value is None
         _write(owner, name, value)  # code that reads the slot directly sees the trace's value
 
     def watch(self, owner, name, container):

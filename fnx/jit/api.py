@@ -378,7 +378,7 @@ class _StateRecord:
             if not _is_value(slot.current) or state.is_rebound(slot.name):
                 state.set(slot.owner, slot.name, value)
             elif type(orig) is Array and orig.shape == value.shape and \
-                    orig.dtype == value.dtype:
+                    orig.dtype == value.dtype and not slot.dropped:
                 _assign(orig, value)  # in place: the next call finds the same object
                 state.set(slot.owner, slot.name, orig)
             else:
