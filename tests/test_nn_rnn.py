@@ -531,3 +531,30 @@ def test_error_messages():
     with pytest.raises(ShapeError, match=r"GRUCell\(10, 20\) expected hidden state of shape "
                                          r"\(3, 20\), got shape \(2, 20\)"):
         nn.GRUCell(10, 20)(fnx.ones(3, 10), fnx.zeros(2, 20))
+
+
+def test_gru_with_an_infinite_input_matches_separate_products():
+    """An infinite input: PyTorch's GRU gives n = tanh(+-inf + r * (W_hn h + b_hn)) = +-1 and
+    finite states; a stacked step product's zero blocks would make 0 * inf = NaN everywhere
+    (such calls run the scan composition). Reference: the GRU equations in NumPy."""
+    rng = np.random.default_rng(0)
+    fnx.manual_seed(0)
+    gru = fnx.nn.GRU(2, 3, dtype=fnx.float64)
+    x = rng.standard_normal((4, 2, 2))
+    x[0, 0, 1], x[2, 1, 0] = np.inf, -np.inf
+    out, h_n = gru(fnx.tensor(x))
+    w_ih, w_hh = np.asarray(gru.weight_ih_l0), np.asarray(gru.weight_hh_l0)
+    b_ih, b_hh = np.asarray(gru.bias_ih_l0), np.asarray(gru.bias_hh_l0)
+    h = np.zeros((2, 3))
+    want = []
+    with np.errstate(invalid="ignore", over="ignore"):
+        for t in range(4):
+            gi, gh = x[t] @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+            r = 1 / (1 + np.exp(-(gi[:, :3] + gh[:, :3])))
+            z = 1 / (1 + np.exp(-(gi[:, 3:6] + gh[:, 3:6])))
+            n = np.tanh(gi[:, 6:] + r * gh[:, 6:])
+            h = (1 - z) * n + z * h
+            want.append(h)
+    np.testing.assert_allclose(np.asarray(out), np.stack(want), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(h_n)[0], want[-1], rtol=1e-12, atol=1e-12)
+    assert np.isfinite(np.stack(want)).sum() > 0

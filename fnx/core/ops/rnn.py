@@ -383,7 +383,8 @@ def _memo_put(key, entry):
 
 
 def _rnn_impl(*bufs, mode, reverse, proj, masked, batch_first):
-    if not _is_host(bufs):
+    if not _is_host(bufs) or (mode == "GRU" and _infinite_state(bufs, proj, masked,
+                                                                batch_first)):
         names = _arg_names(mode, proj, masked)
         return _on_arrays(lambda xs: _compose(dict(zip(names, xs, strict=True)), mode,
                                               reverse, proj, batch_first), bufs)
@@ -401,6 +402,18 @@ def _rnn_impl(*bufs, mode, reverse, proj, masked, batch_first):
         refs = [weakref.ref(b, lambda _, k=key: _memo_dead.append(k)) for b in bufs]
         _memo_put(key, (refs, outs, sum(o.nbytes for o in outs)))
     return outs
+
+
+def _infinite_state(bufs, proj, masked, batch_first):
+    """Whether a GRU's input (at its valid steps) or initial state holds an infinity. The
+    GRU kernels' stacked weight has zero blocks (``i_n`` reads no ``h``, ``W_hn h + b_hn`` no
+    ``x``), and 0 * inf is NaN where PyTorch's separate products give ``n = tanh(+-inf + .)``
+    = +-1: such calls run the scan composition (``_compose``), which multiplies as PyTorch."""
+    a = dict(zip(_arg_names("GRU", proj, masked), bufs, strict=True))
+    x = a["x"].swapaxes(0, 1) if batch_first else a["x"]  # (T, B, I)
+    if masked:
+        x = x[a["mask"] > 0]
+    return not (np.isfinite(x).all() and np.isfinite(a["h0"]).all())
 
 
 def _step_weight(w, rows):
