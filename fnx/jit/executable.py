@@ -306,10 +306,10 @@ class Executable:
                     nest, in_vars, sizes = loops.build(step, plan, outputs)
                     if self._donates:
                         nest.donated = {
-                            j: k for j, k in loops.donatable_pairs(nest)
-                            if in_vars[k] in owned and in_vars[k] not in pinned
-                            and last_use.get(in_vars[k]) == index
-                            and in_vars.count(in_vars[k]) == 1}
+                            out: inp for out, inp in loops.donatable_pairs(nest)
+                            if in_vars[inp] in owned and in_vars[inp] not in pinned
+                            and last_use.get(in_vars[inp]) == index
+                            and in_vars.count(in_vars[inp]) == 1}
                     kern = self._compile(nest)
                 except Exception as err:  # noqa: BLE001
                     shapes = ", ".join(f"{e.primitive.name}:" + ",".join(
