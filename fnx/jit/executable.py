@@ -373,7 +373,8 @@ class Executable:
         outs = [f"{name(x)}.copy()" if isinstance(x, Literal) or x in inputs else name(x)
                 for x in program.outs]
         lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        src = "\n".join([f"def run({', '.join(params)}):"] + self._allocation_scope(lines, ns)) + "\n"
+        header = f"def run({', '.join(params)}):"
+        src = "\n".join([header] + self._allocation_scope(lines, ns)) + "\n"
         self.orchestrator = src
         exec(compile(src, self._filename, "exec"), ns)  # plain Python, no njit
         return ns["run"]

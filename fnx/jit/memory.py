@@ -139,7 +139,8 @@ def _aligned():
                 _built.append(_Aligned())
             except _NotInForce:
                 return None
-            except (OSError, AttributeError, ImportError, ValueError, RuntimeError, MemoryError) as err:
+            except (OSError, AttributeError, ImportError, ValueError, RuntimeError,
+                    MemoryError) as err:
                 _unusable.append(err)
                 return None
     return _built[0] if _built else None

@@ -39,7 +39,8 @@ from ..ad_util import Zero, instantiate, is_undefined
 from ..errors import DTypeError, ShapeError
 from ..primitive import Primitive
 from .family import formula_batch, formula_jvp
-from .shape import broadcast_batched, buffer_owner, joinable, move_axis, reshape
+from .shape import (broadcast_batched, buffer_address, buffer_owner, joinable,
+                    move_axis, reshape)
 
 attention_p = Primitive("attention", multiple_results=True)
 attention_jvp_p = Primitive("attention_jvp")
@@ -169,9 +170,9 @@ def _gradient_buffers(q, k, v):
             and not np.shares_memory(q, k) and not np.shares_memory(q, v)
             and not np.shares_memory(k, v)):
         packed = joinable(np.empty(owner.shape, owner.dtype))
-        start = owner.__array_interface__["data"][0]
+        start = buffer_address(owner)
         return [np.ndarray(x.shape, x.dtype, buffer=packed, strides=x.strides,
-                           offset=x.__array_interface__["data"][0] - start) for x in (q, k, v)]
+                           offset=buffer_address(x) - start) for x in (q, k, v)]
     return [_empty_like_layout(x, x.shape) for x in (q, k, v)]
 
 

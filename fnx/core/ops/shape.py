@@ -275,7 +275,8 @@ def buffer_owner(x):
     return x
 
 
-def _address(x):
+def buffer_address(x):
+    """The address of ``x``'s first element."""
     return x.__array_interface__["data"][0]
 
 
@@ -289,17 +290,18 @@ def _joined(xs, axis):
     owner = buffer_owner(first)
     if _joinable.get(id(owner)) is not owner:
         return None
-    at = _address(first)
+    at = buffer_address(first)
     for x in xs:
         if (type(x) is not np.ndarray or x.strides != first.strides or x.dtype != first.dtype
-                or _address(x) != at or buffer_owner(x) is not owner
+                or buffer_address(x) != at or buffer_owner(x) is not owner
                 or x.shape[:axis] != first.shape[:axis]
                 or x.shape[axis + 1:] != first.shape[axis + 1:]):
             return None
         at += x.shape[axis] * x.strides[axis]
     shape = list(first.shape)
     shape[axis] = sum(x.shape[axis] for x in xs)
-    return np.ndarray(shape, first.dtype, buffer=owner, offset=_address(first) - _address(owner),
+    return np.ndarray(shape, first.dtype, buffer=owner,
+                      offset=buffer_address(first) - buffer_address(owner),
                       strides=first.strides)
 
 

@@ -72,7 +72,7 @@ class _Cpu(loops.Emitter):
             count = self._constants.get(s.args[1])
             if count is not None and 0 <= count < s.dtype.itemsize * 8:
                 shift = "<<" if s.op == "shl" else ">>"
-                return f"{scalar.npname(s.dtype)}(({s.args[0]}) {shift} {int(count)})"
+                return f"{npname(s.dtype)}(({s.args[0]}) {shift} {int(count)})"
         return op_src(s)
 
     @functools.cached_property
@@ -100,10 +100,10 @@ def render(nest):
     """Python source of a module defining ``kernel(n0.., a0_.., o0_..)`` for ``nest``.
 
     An output donated to an input (``nest.donated``) has no argument: it is stored into that
-    input's buffer. Every array argument is a flat (1-D, C-contiguous) buffer, indexed with strides computed
-    from the sizes ``n*``: one compiled signature serves every rank that collapses to the
-    same nest (an Adam update of a matrix and of a bias), and no reshape is typed. Inputs
-    read at no axis are scalars (``scalar_inputs``)."""
+    input's buffer. Every array argument is a flat (1-D, C-contiguous) buffer, indexed with
+    strides computed from the sizes ``n*``: one compiled signature serves every rank that
+    collapses to the same nest (an Adam update of a matrix and of a bias), and no reshape is
+    typed. Inputs read at no axis are scalars (``scalar_inputs``)."""
     em = _Cpu(nest)
     nin, nout = len(nest.inputs), len(nest.outputs)
     args = ([f"n{i}" for i in range(nest.ndim)] + [f"a{k}_" for k in range(nin)]

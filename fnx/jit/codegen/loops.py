@@ -84,8 +84,8 @@ def donatable_pairs(nest):
         if space != "full" or axes != full:
             continue
         for k, (kdt, kaxes) in enumerate(nest.inputs):
-            if k not in taken and kdt == dt and kaxes == full and loads.get(k, 1 << 60) < \
-                    order[stmt] + 1:
+            if k not in taken and kdt == dt and kaxes == full and k in loads \
+                    and loads[k] <= order[stmt]:
                 pairs.append((j, k))
                 taken.add(k)
                 break
